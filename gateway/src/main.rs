@@ -1,0 +1,109 @@
+//! `polygraph`: one binary for every Polygraph service and tool.
+//!
+//! Subcommands are added as the services land; each lives in its own crate and this file only
+//! parses arguments and hands over.
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use polygraph_demo::{DemoSpec, Endpoints, LoadOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "polygraph",
+    version,
+    about = "One GraphQL supergraph over many databases"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The demo ML shop's data.
+    #[command(subcommand)]
+    Demo(DemoCommand),
+}
+
+#[derive(Subcommand)]
+enum DemoCommand {
+    /// Create every schema and load the demo data into all six databases (idempotent).
+    Load(LoadArgs),
+    /// Print how many records of each kind a seed and scale produce.
+    Counts(SpecArgs),
+}
+
+#[derive(Args)]
+struct SpecArgs {
+    /// Seed of the deterministic generator.
+    #[arg(long, env = "POLYGRAPH_DEMO_SEED", default_value_t = DemoSpec::default().seed)]
+    seed: u64,
+    /// Size: 1 is 200 users, 100 products and 1,000 orders; 1000 is a million orders.
+    #[arg(long, env = "POLYGRAPH_DEMO_SCALE", default_value_t = DemoSpec::default().scale,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    scale: u64,
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    #[command(flatten)]
+    spec: SpecArgs,
+    /// Reload even where the same seed and scale are already loaded.
+    #[arg(long)]
+    force: bool,
+}
+
+impl SpecArgs {
+    fn spec(&self) -> DemoSpec {
+        DemoSpec {
+            seed: self.seed,
+            scale: self.scale,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().expect("a Tokio runtime");
+    match cli.command {
+        Command::Demo(DemoCommand::Load(args)) => runtime.block_on(demo_load(&args)),
+        Command::Demo(DemoCommand::Counts(args)) => {
+            println!("{:#?}", args.spec().counts());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+async fn demo_load(args: &LoadArgs) -> ExitCode {
+    let spec = args.spec.spec();
+    let endpoints = Endpoints::from_env();
+    let options = LoadOptions {
+        force: args.force,
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    eprintln!(
+        "loading the demo shop (seed {}, scale {})",
+        spec.seed, spec.scale
+    );
+    match polygraph_demo::load_all(spec, &endpoints, options).await {
+        Ok(reports) => {
+            print!("{}", polygraph_demo::load::format_reports(&reports));
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for error in errors {
+                eprintln!("error: {error}");
+            }
+            eprintln!("hint: are the servers up? `scripts/dev status` shows them");
+            ExitCode::FAILURE
+        }
+    }
+}
