@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 use common::repo_root;
 
-fn dev(home: &std::path::Path, port: u16, args: &[&str]) -> Output {
+fn dev(home: &std::path::Path, port: impl ToString, args: &[&str]) -> Output {
     Command::new("bash")
         .arg(repo_root().join("scripts/dev"))
         .args(args)
@@ -101,6 +101,19 @@ fn a_server_that_cannot_start_fails_naming_it_and_its_log() {
     assert!(message.contains(&log.display().to_string()), "{message}");
     dev(home.path(), port, &["down", "redis"]);
     drop(listener);
+}
+
+#[test]
+fn a_server_that_exits_while_starting_fails_naming_it_and_its_log() {
+    let home = tempfile::tempdir().unwrap();
+    // Redis refuses a port out of range and exits at once.
+    let output = dev(home.path(), 70_000, &["up", "redis"]);
+    let log = home.path().join("redis/server.log");
+    assert!(!output.status.success(), "{}", text(&output));
+    let message = text(&output);
+    assert!(message.contains("error: redis exited while starting"), "{message}");
+    assert!(message.contains(&log.display().to_string()), "{message}");
+    assert!(std::fs::read_to_string(&log).unwrap().contains("port"), "the log says why");
 }
 
 #[test]
