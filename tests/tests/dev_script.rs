@@ -111,9 +111,15 @@ fn a_server_that_exits_while_starting_fails_naming_it_and_its_log() {
     let log = home.path().join("redis/server.log");
     assert!(!output.status.success(), "{}", text(&output));
     let message = text(&output);
-    assert!(message.contains("error: redis exited while starting"), "{message}");
+    assert!(
+        message.contains("error: redis exited while starting"),
+        "{message}"
+    );
     assert!(message.contains(&log.display().to_string()), "{message}");
-    assert!(std::fs::read_to_string(&log).unwrap().contains("port"), "the log says why");
+    assert!(
+        std::fs::read_to_string(&log).unwrap().contains("port"),
+        "the log says why"
+    );
 }
 
 #[test]
