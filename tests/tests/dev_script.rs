@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 use common::repo_root;
 
-fn dev(home: &std::path::Path, port: impl ToString, args: &[&str]) -> Output {
+fn dev(home: &std::path::Path, port: u32, args: &[&str]) -> Output {
     Command::new("bash")
         .arg(repo_root().join("scripts/dev"))
         .args(args)
@@ -48,7 +48,7 @@ fn up_twice_is_harmless_and_down_stops_the_process() {
     let home = tempfile::tempdir().unwrap();
     let port = free_port();
 
-    let first = dev(home.path(), port, &["up", "redis"]);
+    let first = dev(home.path(), u32::from(port), &["up", "redis"]);
     assert!(first.status.success(), "{}", text(&first));
     assert!(text(&first).contains("started"), "{}", text(&first));
     assert!(
@@ -60,7 +60,7 @@ fn up_twice_is_harmless_and_down_stops_the_process() {
     let pid = pid.trim().to_owned();
     assert!(alive(&pid));
 
-    let second = dev(home.path(), port, &["up", "redis"]);
+    let second = dev(home.path(), u32::from(port), &["up", "redis"]);
     assert!(second.status.success(), "{}", text(&second));
     assert!(
         text(&second).contains("already running"),
@@ -74,14 +74,14 @@ fn up_twice_is_harmless_and_down_stops_the_process() {
         "a second `up` must not start another server"
     );
 
-    let status = dev(home.path(), port, &["status", "redis"]);
+    let status = dev(home.path(), u32::from(port), &["status", "redis"]);
     assert!(status.status.success(), "{}", text(&status));
     assert!(text(&status).contains("Redis 7"), "{}", text(&status));
 
-    let down = dev(home.path(), port, &["down", "redis"]);
+    let down = dev(home.path(), u32::from(port), &["down", "redis"]);
     assert!(down.status.success(), "{}", text(&down));
     assert!(!alive(&pid), "redis (pid {pid}) still runs after `down`");
-    let status = dev(home.path(), port, &["status", "redis"]);
+    let status = dev(home.path(), u32::from(port), &["status", "redis"]);
     assert!(!status.status.success());
     assert!(text(&status).contains("not running"), "{}", text(&status));
 }
@@ -93,13 +93,13 @@ fn a_server_that_cannot_start_fails_naming_it_and_its_log() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
 
-    let output = dev(home.path(), port, &["up", "redis"]);
+    let output = dev(home.path(), u32::from(port), &["up", "redis"]);
     let log = home.path().join("redis/server.log");
     assert!(!output.status.success(), "{}", text(&output));
     let message = text(&output);
     assert!(message.contains("error: redis"), "{message}");
     assert!(message.contains(&log.display().to_string()), "{message}");
-    dev(home.path(), port, &["down", "redis"]);
+    dev(home.path(), u32::from(port), &["down", "redis"]);
     drop(listener);
 }
 
@@ -125,7 +125,7 @@ fn a_server_that_exits_while_starting_fails_naming_it_and_its_log() {
 #[test]
 fn unknown_servers_are_rejected() {
     let home = tempfile::tempdir().unwrap();
-    let output = dev(home.path(), free_port(), &["up", "cassandra"]);
+    let output = dev(home.path(), u32::from(free_port()), &["up", "cassandra"]);
     assert!(!output.status.success());
     assert!(
         text(&output).contains("unknown server 'cassandra'"),
