@@ -35,12 +35,17 @@ fn text(output: &Output) -> String {
     )
 }
 
+/// Whether the process runs: exists and is not a zombie (an exited process nobody reaped; in a
+/// container whose init does not reap, a stopped server stays one).
 fn alive(pid: &str) -> bool {
-    Command::new("kill")
-        .args(["-0", pid])
-        .status()
-        .unwrap()
-        .success()
+    let output = Command::new("ps")
+        .args(["-o", "stat=", "-p", pid])
+        .output()
+        .unwrap();
+    output.status.success()
+        && !String::from_utf8_lossy(&output.stdout)
+            .trim_start()
+            .starts_with('Z')
 }
 
 #[test]
