@@ -24,6 +24,28 @@ enum Command {
     /// The demo ML shop's data.
     #[command(subcommand)]
     Demo(DemoCommand),
+    /// Serve a database as a Federation v2 subgraph.
+    #[command(subcommand)]
+    Subgraph(SubgraphCommand),
+}
+
+#[derive(Subcommand)]
+enum SubgraphCommand {
+    /// A subgraph generated from a PostgreSQL database.
+    Postgres(SubgraphArgs),
+}
+
+#[derive(Args)]
+struct SubgraphArgs {
+    /// The subgraph's YAML configuration.
+    #[arg(long)]
+    config: std::path::PathBuf,
+    /// Override the configuration's listen address (HOST:PORT).
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Print the subgraph's SDL and exit instead of serving.
+    #[arg(long)]
+    print_sdl: bool,
 }
 
 #[derive(Subcommand)]
@@ -79,7 +101,35 @@ fn main() -> ExitCode {
             println!("{:#?}", args.spec().counts());
             ExitCode::SUCCESS
         }
+        Command::Subgraph(SubgraphCommand::Postgres(args)) => {
+            report(runtime.block_on(postgres_subgraph(&args)))
+        }
     }
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn postgres_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
+    use polygraph_subgraph_postgres::{Config, Subgraph};
+    let mut config = Config::from_file(&args.config)?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    let subgraph = Subgraph::start(&config).await?;
+    if args.print_sdl {
+        print!("{}", subgraph.sdl());
+        return Ok(());
+    }
+    let app = polygraph_subgraph_core::server::app(subgraph.schema);
+    polygraph_subgraph_core::server::serve(app, config.listen, "postgres").await
 }
 
 async fn demo_load(args: &LoadArgs) -> ExitCode {

@@ -1,0 +1,13 @@
+//! What every Polygraph database subgraph shares.
+//!
+//! A subgraph is translate-then-execute (see `shared/STYLE.md`): the schema is generated from
+//! the database at start-up; a root resolver turns the selected fields ([`selection`]) and the
+//! standard list arguments ([`filter`]) into one database query, runs it with bound parameters,
+//! and the nested fields read their values from the result. Each database crate supplies the
+//! translation and the execution; this crate supplies the rest.
+
+pub mod filter;
+pub mod naming;
+pub mod selection;
+pub mod server;
+pub mod values;

@@ -1,0 +1,142 @@
+//! The PostgreSQL subgraph's configuration: plain data from YAML, unknown keys rejected, the
+//! connection URL overridable from the environment.
+//!
+//! ```yaml
+//! listen: 127.0.0.1:4001
+//! url: postgres://postgres@127.0.0.1:55432/polygraph   # or POLYGRAPH_POSTGRES_URL
+//! schema: public
+//! tables:                  # omit to expose every table and view of the schema
+//!   users: { type: User, entity: true }
+//!   order_items: {}        # exposed, named OrderItem, not an entity
+//! ```
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the subgraph listens.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The database; `POLYGRAPH_POSTGRES_URL` overrides it.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The PostgreSQL schema whose tables are exposed.
+    #[serde(default = "default_schema")]
+    pub schema: String,
+    /// Tables to expose, by name; empty exposes every table and view of `schema`.
+    #[serde(default)]
+    pub tables: IndexMap<String, TableConfig>,
+    /// The most rows one list field returns; also the limit when a request gives none.
+    #[serde(default = "default_max_limit")]
+    pub max_limit: u64,
+    /// Connections in the pool.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: u32,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableConfig {
+    /// The GraphQL type name; defaults to the singular, `PascalCase` table name.
+    #[serde(default, rename = "type")]
+    pub type_name: Option<String>,
+    /// Whether the type is a federation entity (`@key` on its primary key unless `key` says).
+    #[serde(default)]
+    pub entity: bool,
+    /// Columns of the entity key; defaults to the primary key.
+    #[serde(default)]
+    pub key: Option<Vec<String>>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 4001))
+}
+fn default_schema() -> String {
+    "public".to_owned()
+}
+fn default_max_limit() -> u64 {
+    1_000
+}
+fn default_pool_size() -> u32 {
+    8
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        serde_yaml::from_str("{}").expect("defaults deserialize")
+    }
+}
+
+/// A configuration file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: String,
+        source: serde_yaml::Error,
+    },
+}
+
+impl Config {
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_yaml(&text).map_err(|source| ConfigError::Parse {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    pub fn from_yaml(text: &str) -> Result<Self, serde_yaml::Error> {
+        serde_yaml::from_str(text)
+    }
+
+    /// The database URL: the environment wins over the file, the development server is last.
+    pub fn database_url(&self) -> String {
+        std::env::var("POLYGRAPH_POSTGRES_URL")
+            .ok()
+            .filter(|url| !url.is_empty())
+            .or_else(|| self.url.clone())
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:55432/polygraph".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let error = Config::from_yaml("tables: { users: { typo: 1 } }").unwrap_err();
+        assert!(
+            error.to_string().contains("unknown field `typo`"),
+            "{error}"
+        );
+        assert!(Config::from_yaml("lisen: 1").is_err());
+    }
+
+    #[test]
+    fn defaults() {
+        let config =
+            Config::from_yaml("tables: { users: { type: Customer, entity: true } }").unwrap();
+        assert_eq!(config.schema, "public");
+        assert_eq!(config.max_limit, 1_000);
+        assert_eq!(
+            config.tables["users"].type_name.as_deref(),
+            Some("Customer")
+        );
+        assert!(config.tables["users"].entity);
+    }
+}

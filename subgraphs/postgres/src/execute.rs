@@ -1,0 +1,79 @@
+//! Execution: one statement, its parameters bound, one round trip.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::Value as Json;
+use sqlx::PgPool;
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::types::Json as JsonColumn;
+
+use crate::translate::{Param, Statement};
+
+fn bind(statement: &Statement) -> Query<'_, sqlx::Postgres, PgArguments> {
+    statement
+        .params
+        .iter()
+        .fold(sqlx::query(&statement.sql), |query, param| match param {
+            Param::Text(text) => query.bind(text.as_deref()),
+            Param::TextArray(texts) => query.bind(texts.clone()),
+        })
+}
+
+/// Runs statements on a pool and counts them, so tests (and metrics) can check that a request
+/// took the round trips it should.
+#[derive(Debug)]
+pub struct Executor {
+    pool: PgPool,
+    statements: AtomicU64,
+}
+
+impl Executor {
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            statements: AtomicU64::new(0),
+        }
+    }
+
+    /// Statements run since start-up.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    fn pool(&self) -> &PgPool {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        &self.pool
+    }
+}
+
+/// Runs a statement whose rows have one `doc` column; returns the documents in order.
+pub async fn documents(
+    executor: &Executor,
+    statement: &Statement,
+) -> Result<Vec<Json>, sqlx::Error> {
+    use sqlx::Row as _;
+    tracing::debug!(sql = %statement.sql, "query");
+    let rows = bind(statement).fetch_all(executor.pool()).await?;
+    rows.iter()
+        .map(|row| row.try_get::<JsonColumn<Json>, _>("doc").map(|json| json.0))
+        .collect()
+}
+
+/// Runs an entities statement; returns `(key, doc)` pairs.
+pub async fn keyed_documents(
+    executor: &Executor,
+    statement: &Statement,
+) -> Result<Vec<(Vec<String>, Json)>, sqlx::Error> {
+    use sqlx::Row as _;
+    tracing::debug!(sql = %statement.sql, "entities query");
+    let rows = bind(statement).fetch_all(executor.pool()).await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get::<Vec<String>, _>("key")?,
+                row.try_get::<JsonColumn<Json>, _>("doc")?.0,
+            ))
+        })
+        .collect()
+}

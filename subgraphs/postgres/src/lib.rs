@@ -1,0 +1,93 @@
+//! A Federation v2 subgraph generated from a PostgreSQL database, Hasura-style.
+//!
+//! Start-up reads the catalog ([`catalog`]), shapes it into a model with the configuration
+//! ([`model`]) and generates the schema ([`schema`]); each request translates its selection into
+//! one SQL statement ([`translate`]) and runs it with bound parameters ([`execute`]).
+
+pub mod catalog;
+pub mod config;
+pub mod execute;
+pub mod model;
+pub mod schema;
+pub mod translate;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use sqlx::postgres::PgPoolOptions;
+
+pub use config::Config;
+
+/// A running subgraph's schema and pool, built from a configuration.
+pub struct Subgraph {
+    pub schema: async_graphql::dynamic::Schema,
+    pub pool: sqlx::PgPool,
+    pub model: Arc<model::Model>,
+    pub executor: Arc<execute::Executor>,
+}
+
+impl Subgraph {
+    /// Connects, introspects and generates the schema.
+    pub async fn start(config: &Config) -> anyhow::Result<Self> {
+        let url = config.database_url();
+        let pool = PgPoolOptions::new()
+            .max_connections(config.pool_size)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect(&url)
+            .await
+            .with_context(|| format!("connecting to PostgreSQL at {}", redact(&url)))?;
+        Self::with_pool(config, pool).await
+    }
+
+    /// Introspects through an existing pool and generates the schema.
+    pub async fn with_pool(config: &Config, pool: sqlx::PgPool) -> anyhow::Result<Self> {
+        let catalog = catalog::introspect(&pool, &config.schema)
+            .await
+            .context("reading the database catalog")?;
+        let model = Arc::new(model::build(&catalog, config)?);
+        let executor = Arc::new(execute::Executor::new(pool.clone()));
+        let schema =
+            schema::build(&model, executor.clone()).context("generating the GraphQL schema")?;
+        Ok(Self {
+            schema,
+            pool,
+            model,
+            executor,
+        })
+    }
+
+    /// The subgraph's SDL, as `_service { sdl }` returns it.
+    pub fn sdl(&self) -> String {
+        self.schema.sdl_with_options(
+            async_graphql::SDLExportOptions::new()
+                .federation()
+                .compose_directive(),
+        )
+    }
+}
+
+/// A URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            super::redact("postgres://app:secret@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(super::redact("postgres://app@db/x"), "postgres://app@db/x");
+    }
+}

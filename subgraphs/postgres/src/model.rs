@@ -1,0 +1,488 @@
+//! The GraphQL shape of the database: which tables become which types, their fields, keys and
+//! relationships. A pure function of the catalog and the configuration.
+//!
+//! Relationships come from foreign keys. `orders.user_id → users.id` gives `Order.user` (an
+//! object relationship, named after the column without `_id`) and `User.orders` (an array
+//! relationship, named after the referencing table, plus `User.orders_aggregate`). Names that
+//! would collide with a column or another relationship get the foreign key's column appended.
+
+use polygraph_subgraph_core::filter::ScalarKind;
+use polygraph_subgraph_core::naming;
+
+use crate::catalog::{Catalog, Column};
+use crate::config::Config;
+
+#[derive(Clone, Debug)]
+pub struct Model {
+    pub schema: String,
+    pub tables: Vec<TableModel>,
+    pub max_limit: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct TableModel {
+    /// The table's SQL name (unquoted).
+    pub table: String,
+    pub type_name: String,
+    /// Root field names: the list, the lookup by primary key, the aggregate.
+    pub list_field: String,
+    pub by_pk_field: String,
+    pub aggregate_field: String,
+    pub description: Option<String>,
+    pub columns: Vec<ColumnModel>,
+    /// Indices into `columns`.
+    pub primary_key: Vec<usize>,
+    /// Indices into `columns` of the federation key, for entities.
+    pub entity_key: Option<Vec<usize>>,
+    pub relationships: Vec<Relationship>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ColumnModel {
+    pub field: String,
+    pub column: String,
+    pub kind: ScalarKind,
+    pub sql_type: String,
+    pub nullable: bool,
+    pub description: Option<String>,
+    /// Integer types: representations may send these keys as numbers or strings.
+    pub integral: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cardinality {
+    /// At most one related row (this row holds the foreign key).
+    Object,
+    /// Any number of related rows (they hold the foreign key).
+    Array,
+}
+
+#[derive(Clone, Debug)]
+pub struct Relationship {
+    pub name: String,
+    pub cardinality: Cardinality,
+    /// Index of the related table in [`Model::tables`].
+    pub target: usize,
+    /// Pairs of (column index here, column index there) joined on.
+    pub mapping: Vec<(usize, usize)>,
+    /// An object relationship whose columns may all be null.
+    pub nullable: bool,
+}
+
+impl Relationship {
+    pub fn aggregate_name(&self) -> String {
+        format!("{}_aggregate", self.name)
+    }
+}
+
+impl Model {
+    pub fn table_by_type(&self, type_name: &str) -> Option<(usize, &TableModel)> {
+        self.tables
+            .iter()
+            .enumerate()
+            .find(|(_, table)| table.type_name == type_name)
+    }
+}
+
+impl TableModel {
+    pub fn column(&self, field: &str) -> Option<(usize, &ColumnModel)> {
+        self.columns
+            .iter()
+            .enumerate()
+            .find(|(_, column)| column.field == field)
+    }
+
+    pub fn relationship(&self, name: &str) -> Option<&Relationship> {
+        self.relationships
+            .iter()
+            .find(|relationship| relationship.name == name)
+    }
+}
+
+/// A configuration that does not fit the database.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ModelError {
+    #[error("table {0:?} is configured but does not exist in schema {1:?}")]
+    MissingTable(String, String),
+    #[error("table {table:?}: key column {column:?} does not exist")]
+    MissingKeyColumn { table: String, column: String },
+    #[error("table {0:?} is an entity but has no primary key; give its `key` in the config")]
+    EntityWithoutKey(String),
+    #[error("two tables are both named {0:?} in GraphQL; rename one with `type`")]
+    DuplicateType(String),
+}
+
+/// Maps a PostgreSQL type to the GraphQL scalar it is exposed as. Identifier columns
+/// (single-column primary keys and foreign keys) are `ID`s, so every subgraph agrees on how keys
+/// look.
+pub fn scalar_kind(column: &Column, is_key: bool) -> ScalarKind {
+    let integral = matches!(column.udt.as_str(), "int2" | "int4" | "int8");
+    if is_key && (integral || matches!(column.udt.as_str(), "uuid" | "text" | "varchar" | "bpchar"))
+    {
+        return ScalarKind::Id;
+    }
+    match column.udt.as_str() {
+        "int2" | "int4" => ScalarKind::Int,
+        "int8" => ScalarKind::BigInt,
+        "float4" | "float8" => ScalarKind::Float,
+        "numeric" | "money" => ScalarKind::Decimal,
+        "bool" => ScalarKind::Boolean,
+        "timestamptz" | "timestamp" => ScalarKind::DateTime,
+        "date" => ScalarKind::Date,
+        "json" | "jsonb" => ScalarKind::Json,
+        "uuid" => ScalarKind::Id,
+        _ => ScalarKind::String,
+    }
+}
+
+/// Builds the model; fails where the configuration names what the database lacks.
+pub fn build(catalog: &Catalog, config: &Config) -> Result<Model, ModelError> {
+    let selected: Vec<(&crate::catalog::Table, Option<&crate::config::TableConfig>)> = if config
+        .tables
+        .is_empty()
+    {
+        catalog.tables.iter().map(|table| (table, None)).collect()
+    } else {
+        config
+            .tables
+            .iter()
+            .map(|(name, table_config)| {
+                catalog
+                    .tables
+                    .iter()
+                    .find(|table| &table.name == name)
+                    .map(|table| (table, Some(table_config)))
+                    .ok_or_else(|| ModelError::MissingTable(name.clone(), catalog.schema.clone()))
+            })
+            .collect::<Result<_, _>>()?
+    };
+
+    // Identifiers: a single-column primary key, and the columns that refer to one. Parts of a
+    // composite key (an order line's number) stay plain values.
+    let is_key_column = |table: &str, column: &str| {
+        catalog
+            .tables
+            .iter()
+            .any(|t| t.name == table && t.primary_key.len() == 1 && t.primary_key[0] == column)
+            || catalog.foreign_keys.iter().any(|fk| {
+                (fk.table == table && fk.columns.iter().any(|c| c == column))
+                    || (fk.referenced_table == table
+                        && fk.referenced_columns.iter().any(|c| c == column))
+            })
+    };
+
+    let mut tables: Vec<TableModel> = Vec::new();
+    for (table, table_config) in &selected {
+        let type_name = table_config
+            .and_then(|c| c.type_name.clone())
+            .unwrap_or_else(|| naming::type_name(&table.name));
+        if tables.iter().any(|t| t.type_name == type_name) {
+            return Err(ModelError::DuplicateType(type_name));
+        }
+        let columns: Vec<ColumnModel> = table
+            .columns
+            .iter()
+            .map(|column| ColumnModel {
+                field: naming::field_name(&column.name),
+                column: column.name.clone(),
+                kind: scalar_kind(column, is_key_column(&table.name, &column.name)),
+                sql_type: column.sql_type.clone(),
+                nullable: column.nullable,
+                description: column.comment.clone(),
+                integral: matches!(column.udt.as_str(), "int2" | "int4" | "int8"),
+            })
+            .collect();
+        let index_of = |name: &str| columns.iter().position(|c| c.column == name);
+        let primary_key: Vec<usize> = table
+            .primary_key
+            .iter()
+            .filter_map(|c| index_of(c))
+            .collect();
+        let entity_key = match table_config {
+            Some(c) if c.entity => Some(match &c.key {
+                Some(key) => key
+                    .iter()
+                    .map(|column| {
+                        index_of(column).ok_or_else(|| ModelError::MissingKeyColumn {
+                            table: table.name.clone(),
+                            column: column.clone(),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+                None if primary_key.is_empty() => {
+                    return Err(ModelError::EntityWithoutKey(table.name.clone()));
+                }
+                None => primary_key.clone(),
+            }),
+            _ => None,
+        };
+        let list_field = naming::field_name(&table.name);
+        tables.push(TableModel {
+            by_pk_field: format!("{list_field}_by_pk"),
+            aggregate_field: format!("{list_field}_aggregate"),
+            list_field,
+            table: table.name.clone(),
+            type_name,
+            description: table.comment.clone(),
+            columns,
+            primary_key,
+            entity_key,
+            relationships: Vec::new(),
+        });
+    }
+    add_relationships(catalog, &mut tables);
+    Ok(Model {
+        schema: catalog.schema.clone(),
+        tables,
+        max_limit: config.max_limit,
+    })
+}
+
+fn add_relationships(catalog: &Catalog, tables: &mut [TableModel]) {
+    let position = |tables: &[TableModel], name: &str| tables.iter().position(|t| t.table == name);
+    for fk in &catalog.foreign_keys {
+        let (Some(source), Some(target)) = (
+            position(tables, &fk.table),
+            position(tables, &fk.referenced_table),
+        ) else {
+            continue;
+        };
+        let column =
+            |table: &TableModel, name: &str| table.columns.iter().position(|c| c.column == name);
+        let mapping: Option<Vec<(usize, usize)>> = fk
+            .columns
+            .iter()
+            .zip(&fk.referenced_columns)
+            .map(|(here, there)| {
+                Some((
+                    column(&tables[source], here)?,
+                    column(&tables[target], there)?,
+                ))
+            })
+            .collect();
+        let Some(mapping) = mapping else { continue };
+        let nullable = mapping
+            .iter()
+            .all(|(here, _)| tables[source].columns[*here].nullable);
+
+        let base = match fk.columns.as_slice() {
+            [single] => single.strip_suffix("_id").unwrap_or(single).to_owned(),
+            _ => naming::singular(&fk.referenced_table),
+        };
+        let object_name = unique_name(&tables[source], naming::field_name(&base), &fk.columns);
+        tables[source].relationships.push(Relationship {
+            name: object_name,
+            cardinality: Cardinality::Object,
+            target,
+            mapping: mapping.clone(),
+            nullable,
+        });
+        let array_name = unique_name(&tables[target], naming::field_name(&fk.table), &fk.columns);
+        tables[target].relationships.push(Relationship {
+            name: array_name,
+            cardinality: Cardinality::Array,
+            target: source,
+            mapping: mapping
+                .iter()
+                .map(|(here, there)| (*there, *here))
+                .collect(),
+            nullable: false,
+        });
+    }
+}
+
+/// `wanted`, or `wanted_by_<columns>` when `wanted` is already a field of `table`.
+fn unique_name(table: &TableModel, wanted: String, columns: &[String]) -> String {
+    let taken = |name: &str| {
+        table.columns.iter().any(|c| c.field == name)
+            || table
+                .relationships
+                .iter()
+                .any(|r| r.name == name || r.aggregate_name() == name)
+    };
+    if taken(&wanted) {
+        naming::field_name(&format!("{wanted}_by_{}", columns.join("_")))
+    } else {
+        wanted
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::catalog::{ForeignKey, Table};
+
+    fn column(name: &str, udt: &str, sql_type: &str, nullable: bool) -> Column {
+        Column {
+            name: name.into(),
+            sql_type: sql_type.into(),
+            udt: udt.into(),
+            nullable,
+            comment: None,
+        }
+    }
+
+    /// The demo shop's shape, as introspection reports it.
+    pub(crate) fn shop_catalog() -> Catalog {
+        let table = |name: &str, columns: Vec<Column>, primary_key: &[&str]| Table {
+            name: name.into(),
+            is_view: false,
+            comment: Some(format!("The {name} table.")),
+            columns,
+            primary_key: primary_key.iter().map(|c| (*c).to_owned()).collect(),
+        };
+        Catalog {
+            schema: "public".into(),
+            tables: vec![
+                table(
+                    "order_items",
+                    vec![
+                        column("order_id", "int8", "bigint", false),
+                        column("line", "int4", "integer", false),
+                        column("product_id", "int8", "bigint", false),
+                        column("quantity", "int4", "integer", false),
+                        column("unit_price", "numeric", "numeric(10,2)", false),
+                    ],
+                    &["order_id", "line"],
+                ),
+                table(
+                    "orders",
+                    vec![
+                        column("id", "int8", "bigint", false),
+                        column("user_id", "int8", "bigint", false),
+                        column("status", "text", "text", false),
+                        column("total", "numeric", "numeric(12,2)", false),
+                        column(
+                            "created_at",
+                            "timestamptz",
+                            "timestamp with time zone",
+                            false,
+                        ),
+                    ],
+                    &["id"],
+                ),
+                table(
+                    "products",
+                    vec![
+                        column("id", "int8", "bigint", false),
+                        column("name", "text", "text", false),
+                        column("price", "numeric", "numeric(10,2)", false),
+                        column("description", "text", "text", true),
+                        column("in_stock", "bool", "boolean", false),
+                    ],
+                    &["id"],
+                ),
+                table(
+                    "users",
+                    vec![
+                        column("id", "int8", "bigint", false),
+                        column("name", "text", "text", false),
+                        column("email", "text", "text", false),
+                        column("country", "bpchar", "character(2)", false),
+                    ],
+                    &["id"],
+                ),
+            ],
+            foreign_keys: vec![
+                ForeignKey {
+                    name: "order_items_order_id_fkey".into(),
+                    table: "order_items".into(),
+                    columns: vec!["order_id".into()],
+                    referenced_table: "orders".into(),
+                    referenced_columns: vec!["id".into()],
+                },
+                ForeignKey {
+                    name: "order_items_product_id_fkey".into(),
+                    table: "order_items".into(),
+                    columns: vec!["product_id".into()],
+                    referenced_table: "products".into(),
+                    referenced_columns: vec!["id".into()],
+                },
+                ForeignKey {
+                    name: "orders_user_id_fkey".into(),
+                    table: "orders".into(),
+                    columns: vec!["user_id".into()],
+                    referenced_table: "users".into(),
+                    referenced_columns: vec!["id".into()],
+                },
+            ],
+        }
+    }
+
+    pub(crate) fn shop_config() -> Config {
+        Config::from_yaml(
+            "tables:
+               users: { type: User, entity: true }
+               products: { type: Product, entity: true }
+               orders: { type: Order, entity: true }
+               order_items: {}",
+        )
+        .unwrap()
+    }
+
+    pub(crate) fn shop_model() -> Model {
+        build(&shop_catalog(), &shop_config()).unwrap()
+    }
+
+    #[test]
+    fn relationships_come_from_foreign_keys() {
+        let model = shop_model();
+        let (_, order) = model.table_by_type("Order").unwrap();
+        let names: Vec<_> = order
+            .relationships
+            .iter()
+            .map(|r| (r.name.as_str(), r.cardinality))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("order_items", Cardinality::Array),
+                ("user", Cardinality::Object)
+            ]
+        );
+        let (_, user) = model.table_by_type("User").unwrap();
+        assert_eq!(user.relationships[0].name, "orders");
+        let (_, item) = model.table_by_type("OrderItem").unwrap();
+        let names: Vec<_> = item.relationships.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, vec!["order", "product"]);
+    }
+
+    #[test]
+    fn keys_are_ids_and_other_types_map() {
+        let model = shop_model();
+        let (_, order) = model.table_by_type("Order").unwrap();
+        let kinds: Vec<_> = order
+            .columns
+            .iter()
+            .map(|c| (c.field.as_str(), c.kind))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("id", ScalarKind::Id),
+                ("user_id", ScalarKind::Id),
+                ("status", ScalarKind::String),
+                ("total", ScalarKind::Decimal),
+                ("created_at", ScalarKind::DateTime),
+            ]
+        );
+        assert_eq!(order.entity_key, Some(vec![0]));
+        let (_, item) = model.table_by_type("OrderItem").unwrap();
+        assert_eq!(item.entity_key, None);
+        assert_eq!(item.primary_key, vec![0, 1]);
+    }
+
+    #[test]
+    fn configuration_errors_name_the_problem() {
+        let config = Config::from_yaml("tables: { missing: {} }").unwrap();
+        assert_eq!(
+            build(&shop_catalog(), &config).unwrap_err(),
+            ModelError::MissingTable("missing".into(), "public".into())
+        );
+        let config = Config::from_yaml("tables: { users: { entity: true, key: [nope] } }").unwrap();
+        assert!(matches!(
+            build(&shop_catalog(), &config),
+            Err(ModelError::MissingKeyColumn { .. })
+        ));
+    }
+}

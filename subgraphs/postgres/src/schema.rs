@@ -1,0 +1,701 @@
+//! The GraphQL schema generated from the model, with its resolvers.
+//!
+//! Root fields translate their whole selection into one statement ([`crate::translate`]) and
+//! run it ([`crate::execute`]); every nested field reads its value from the fetched documents
+//! ([`polygraph_subgraph_core::values`]). `_entities` runs one statement per entity type.
+
+use std::sync::Arc;
+
+use async_graphql::dynamic::{
+    Field, FieldFuture, FieldValue, InputValue, Object, ResolverContext, Scalar, Schema,
+    SchemaError, TypeRef,
+};
+use async_graphql::parser::types::SelectionSet;
+use async_graphql::{ErrorExtensions as _, Value};
+use polygraph_subgraph_core::filter::{
+    self, BoolExp, FilterField, FilterRelationship, Operator, ScalarKind,
+};
+use polygraph_subgraph_core::selection::{SelectedField, Walker};
+use polygraph_subgraph_core::values::{self, Document, Missing};
+
+use crate::execute::{self, Executor};
+use crate::model::{Cardinality, Model, TableModel};
+use crate::translate::{self, AggregateOutput, Function, ListArgs, Output, TranslateError};
+
+/// What the resolvers share.
+struct State {
+    model: Arc<Model>,
+    executor: Arc<Executor>,
+}
+
+/// Builds the subgraph's schema for `model`, resolving through `executor`.
+pub fn build(model: &Arc<Model>, executor: Arc<Executor>) -> Result<Schema, SchemaError> {
+    let state = Arc::new(State {
+        model: model.clone(),
+        executor,
+    });
+    let mut query = Object::new("Query");
+    let mut builder = Schema::build("Query", None, None).enable_federation();
+
+    let kinds: Vec<ScalarKind> = model
+        .tables
+        .iter()
+        .flat_map(|t| t.columns.iter().map(|c| c.kind))
+        .collect();
+    let mut declared = Vec::new();
+    for kind in &kinds {
+        if !kind.is_builtin() && !declared.contains(kind) {
+            declared.push(*kind);
+            builder = builder
+                .register(Scalar::new(kind.graphql_name()).description(scalar_description(*kind)));
+        }
+    }
+    let (comparisons, directions) = filter::shared_types(kinds.iter().copied());
+    for comparison in comparisons {
+        builder = builder.register(comparison);
+    }
+    builder = builder.register(directions);
+
+    for (index, table) in model.tables.iter().enumerate() {
+        for input in filter::input_types(
+            &table.type_name,
+            &filter_fields(table),
+            &filter_relationships(model, table),
+        ) {
+            builder = builder.register(input);
+        }
+        builder = builder.register(object_type(model, table));
+        for object in aggregate_types(table) {
+            builder = builder.register(object);
+        }
+        query = query.field(root_list(&state, index));
+        query = query.field(root_aggregate(&state, index));
+        if !table.primary_key.is_empty() {
+            query = query.field(root_by_pk(&state, index));
+        }
+    }
+    let entities_state = state.clone();
+    builder
+        .register(query)
+        .entity_resolver(move |ctx| {
+            let state = entities_state.clone();
+            FieldFuture::new(async move { resolve_entities(&state, &ctx).await })
+        })
+        .finish()
+}
+
+fn scalar_description(kind: ScalarKind) -> &'static str {
+    match kind {
+        ScalarKind::BigInt => "A 64-bit integer, as a JSON number.",
+        ScalarKind::Decimal => "An exact decimal number (PostgreSQL numeric), as a JSON number.",
+        ScalarKind::DateTime => "A date and time, as an RFC 3339 string.",
+        ScalarKind::Date => "A calendar date, as YYYY-MM-DD.",
+        ScalarKind::Json => "Any JSON value.",
+        _ => "",
+    }
+}
+
+fn filter_fields(table: &TableModel) -> Vec<FilterField> {
+    table
+        .columns
+        .iter()
+        .map(|column| FilterField {
+            name: column.field.clone(),
+            kind: column.kind,
+        })
+        .collect()
+}
+
+fn filter_relationships(model: &Model, table: &TableModel) -> Vec<FilterRelationship> {
+    table
+        .relationships
+        .iter()
+        .map(|relationship| FilterRelationship {
+            name: relationship.name.clone(),
+            target_type: model.tables[relationship.target].type_name.clone(),
+        })
+        .collect()
+}
+
+fn scalar_type(kind: ScalarKind, nullable: bool) -> TypeRef {
+    if nullable {
+        TypeRef::named(kind.graphql_name())
+    } else {
+        TypeRef::named_nn(kind.graphql_name())
+    }
+}
+
+fn object_type(model: &Model, table: &TableModel) -> Object {
+    let mut object = Object::new(&table.type_name);
+    if let Some(description) = &table.description {
+        object = object.description(description);
+    }
+    if let Some(key) = &table.entity_key {
+        let fields: Vec<&str> = key
+            .iter()
+            .map(|column| table.columns[*column].field.as_str())
+            .collect();
+        object = object.key(fields.join(" "));
+    }
+    for column in &table.columns {
+        let mut field = Field::new(
+            &column.field,
+            scalar_type(column.kind, column.nullable),
+            values::scalar_field,
+        );
+        if let Some(description) = &column.description {
+            field = field.description(description);
+        }
+        object = object.field(field);
+    }
+    for relationship in &table.relationships {
+        let target = &model.tables[relationship.target].type_name;
+        object = match relationship.cardinality {
+            Cardinality::Object => {
+                let ty = if relationship.nullable {
+                    TypeRef::named(target)
+                } else {
+                    TypeRef::named_nn(target)
+                };
+                object.field(Field::new(&relationship.name, ty, values::object_field))
+            }
+            Cardinality::Array => object
+                .field(list_arguments_for(
+                    Field::new(
+                        &relationship.name,
+                        TypeRef::named_nn_list_nn(target),
+                        values::list_field,
+                    ),
+                    target,
+                ))
+                .field(list_arguments_for(
+                    Field::new(
+                        relationship.aggregate_name(),
+                        TypeRef::named_nn(aggregate_type(target)),
+                        values::object_field,
+                    ),
+                    target,
+                )),
+        };
+    }
+    object
+}
+
+fn list_arguments_for(field: Field, type_name: &str) -> Field {
+    field
+        .argument(InputValue::new(
+            "where",
+            TypeRef::named(filter::bool_exp_type(type_name)),
+        ))
+        .argument(InputValue::new(
+            "order_by",
+            TypeRef::named_nn_list(filter::order_by_type(type_name)),
+        ))
+        .argument(InputValue::new("limit", TypeRef::named(TypeRef::INT)))
+        .argument(InputValue::new("offset", TypeRef::named(TypeRef::INT)))
+}
+
+fn aggregate_type(type_name: &str) -> String {
+    format!("{type_name}Aggregate")
+}
+
+fn function_type(type_name: &str, function: Function) -> String {
+    let function = match function {
+        Function::Sum => "Sum",
+        Function::Avg => "Avg",
+        Function::Min => "Min",
+        Function::Max => "Max",
+    };
+    format!("{type_name}{function}Fields")
+}
+
+/// `UserAggregate { count sum { … } avg { … } min { … } max { … } }` and its parts.
+fn aggregate_types(table: &TableModel) -> Vec<Object> {
+    let mut aggregate = Object::new(aggregate_type(&table.type_name))
+        .description(format!("Aggregates over {} rows.", table.type_name))
+        .field(Field::new(
+            "count",
+            TypeRef::named_nn(TypeRef::INT),
+            values::scalar_field,
+        ));
+    let mut objects = Vec::new();
+    for function in Function::ALL {
+        let columns: Vec<_> = table
+            .columns
+            .iter()
+            .filter(|c| function.applies_to(c.kind))
+            .collect();
+        if columns.is_empty() {
+            continue;
+        }
+        let name = function_type(&table.type_name, function);
+        let object = columns.iter().fold(Object::new(&name), |object, column| {
+            let ty = match function {
+                Function::Sum | Function::Avg => TypeRef::named(TypeRef::FLOAT),
+                Function::Min | Function::Max => TypeRef::named(column.kind.graphql_name()),
+            };
+            object.field(Field::new(&column.field, ty, values::scalar_field))
+        });
+        objects.push(object);
+        aggregate = aggregate.field(Field::new(
+            function.name(),
+            TypeRef::named(&name),
+            values::object_field,
+        ));
+    }
+    objects.push(aggregate);
+    objects
+}
+
+fn root_list(state: &Arc<State>, table: usize) -> Field {
+    let model = &state.model.tables[table];
+    let state = state.clone();
+    let type_name = model.type_name.clone();
+    let field = Field::new(
+        &model.list_field,
+        TypeRef::named_nn_list_nn(&model.type_name),
+        move |ctx| {
+            let state = state.clone();
+            FieldFuture::new(async move {
+                let walker = Walker::new(ctx.ctx);
+                let args = list_args(
+                    &state.model,
+                    table,
+                    &ctx.ctx.item.node.arguments_as_values(&walker)?,
+                )?;
+                let fields = outputs(&state.model, table, &walker, &[selection_set(&ctx)])?;
+                let statement =
+                    translate::list(&state.model, table, &args, &fields).map_err(bad_input)?;
+                let rows = execute::documents(&state.executor, &statement)
+                    .await
+                    .map_err(database_error)?;
+                Ok(Some(values::documents(rows)))
+            })
+        },
+    )
+    .description(format!(
+        "{} rows, filtered, sorted and paginated.",
+        model.type_name
+    ));
+    list_arguments_for(field, &type_name)
+}
+
+fn root_aggregate(state: &Arc<State>, table: usize) -> Field {
+    let model = &state.model.tables[table];
+    let state = state.clone();
+    let type_name = model.type_name.clone();
+    let field = Field::new(
+        &model.aggregate_field,
+        TypeRef::named_nn(aggregate_type(&model.type_name)),
+        move |ctx| {
+            let state = state.clone();
+            FieldFuture::new(async move {
+                let walker = Walker::new(ctx.ctx);
+                let args = list_args(
+                    &state.model,
+                    table,
+                    &ctx.ctx.item.node.arguments_as_values(&walker)?,
+                )?;
+                let fields =
+                    aggregate_outputs(&state.model, table, &walker, &[selection_set(&ctx)])?;
+                let statement =
+                    translate::aggregate(&state.model, table, &args, &fields).map_err(bad_input)?;
+                let rows = execute::documents(&state.executor, &statement)
+                    .await
+                    .map_err(database_error)?;
+                Ok(rows.into_iter().next().and_then(|row| match row {
+                    serde_json::Value::Object(object) => {
+                        Some(FieldValue::owned_any(Document(object)))
+                    }
+                    _ => None,
+                }))
+            })
+        },
+    );
+    list_arguments_for(field, &type_name)
+}
+
+fn root_by_pk(state: &Arc<State>, table: usize) -> Field {
+    let model = &state.model.tables[table];
+    let state_for_resolver = state.clone();
+    let mut field = Field::new(
+        &model.by_pk_field,
+        TypeRef::named(&model.type_name),
+        move |ctx| {
+            let state = state_for_resolver.clone();
+            FieldFuture::new(async move {
+                let walker = Walker::new(ctx.ctx);
+                let arguments = ctx.ctx.item.node.arguments_as_values(&walker)?;
+                let table_model = &state.model.tables[table];
+                let filter = BoolExp::And(
+                    table_model
+                        .primary_key
+                        .iter()
+                        .map(|column| {
+                            let field = &table_model.columns[*column].field;
+                            BoolExp::Compare {
+                                field: field.clone(),
+                                operator: Operator::Eq,
+                                value: arguments
+                                    .iter()
+                                    .find(|(name, _)| name == field)
+                                    .map_or(Value::Null, |(_, value)| value.clone()),
+                            }
+                        })
+                        .collect(),
+                );
+                let args = ListArgs {
+                    filter,
+                    limit: Some(1),
+                    ..ListArgs::default()
+                };
+                let fields = outputs(&state.model, table, &walker, &[selection_set(&ctx)])?;
+                let statement =
+                    translate::list(&state.model, table, &args, &fields).map_err(bad_input)?;
+                let rows = execute::documents(&state.executor, &statement)
+                    .await
+                    .map_err(database_error)?;
+                Ok(rows.into_iter().next().and_then(|row| match row {
+                    serde_json::Value::Object(object) => {
+                        Some(FieldValue::owned_any(Document(object)))
+                    }
+                    _ => None,
+                }))
+            })
+        },
+    )
+    .description(format!("One {} by its primary key.", model.type_name));
+    for column in &model.primary_key {
+        let column = &model.columns[*column];
+        field = field.argument(InputValue::new(
+            &column.field,
+            TypeRef::named_nn(column.kind.graphql_name()),
+        ));
+    }
+    field
+}
+
+/// The selection set of the field being resolved.
+fn selection_set<'a>(ctx: &ResolverContext<'a>) -> &'a SelectionSet {
+    &ctx.ctx.item.node.selection_set.node
+}
+
+/// Argument values of a field node with variables substituted.
+trait ArgumentsAsValues {
+    fn arguments_as_values(
+        &self,
+        walker: &Walker<'_>,
+    ) -> async_graphql::Result<Vec<(String, Value)>>;
+}
+
+impl ArgumentsAsValues for async_graphql::parser::types::Field {
+    fn arguments_as_values(
+        &self,
+        walker: &Walker<'_>,
+    ) -> async_graphql::Result<Vec<(String, Value)>> {
+        self.arguments
+            .iter()
+            .map(|(name, value)| {
+                walker
+                    .resolve(&value.node)
+                    .map(|value| (name.node.to_string(), value))
+                    .map_err(|error| bad_input(TranslateError(error.0)))
+            })
+            .collect()
+    }
+}
+
+fn list_args(
+    model: &Model,
+    table: usize,
+    arguments: &[(String, Value)],
+) -> async_graphql::Result<ListArgs> {
+    let get = |name: &str| {
+        arguments
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value)
+    };
+    let table_model = &model.tables[table];
+    let relationship_target = |type_name: &str, field: &str| {
+        let (_, table) = model.table_by_type(type_name)?;
+        let relationship = table.relationship(field)?;
+        Some(model.tables[relationship.target].type_name.clone())
+    };
+    let filter = match get("where") {
+        Some(value) => filter::parse_bool_exp(value, &table_model.type_name, &relationship_target)
+            .map_err(|error| bad_input(TranslateError(error.to_string())))?,
+        None => BoolExp::always(),
+    };
+    let order_by = get("order_by")
+        .map(filter::parse_order_by)
+        .transpose()
+        .map_err(|error| bad_input(TranslateError(error.to_string())))?
+        .unwrap_or_default();
+    let limit = filter::parse_count("limit", get("limit"), model.max_limit)
+        .map_err(|error| bad_input(TranslateError(error.to_string())))?;
+    let offset = filter::parse_count("offset", get("offset"), i64::MAX as u64)
+        .map_err(|error| bad_input(TranslateError(error.to_string())))?;
+    Ok(ListArgs {
+        filter,
+        order_by,
+        limit,
+        offset,
+    })
+}
+
+/// The output fields for `table` from the selection sets of a field of its type.
+fn outputs(
+    model: &Model,
+    table: usize,
+    walker: &Walker<'_>,
+    sets: &[&SelectionSet],
+) -> async_graphql::Result<Vec<Output>> {
+    let table_model = &model.tables[table];
+    let selected = walker
+        .collect(sets, &table_model.type_name)
+        .map_err(|error| bad_input(TranslateError(error.0)))?;
+    selected
+        .iter()
+        .map(|field| output(model, table, walker, field))
+        .collect()
+}
+
+fn output(
+    model: &Model,
+    table: usize,
+    walker: &Walker<'_>,
+    field: &SelectedField<'_>,
+) -> async_graphql::Result<Output> {
+    let table_model = &model.tables[table];
+    let key = field.response_key.to_owned();
+    if field.name == "__typename" {
+        return Ok(Output::Typename {
+            key,
+            type_name: table_model.type_name.clone(),
+        });
+    }
+    if let Some((column, _)) = table_model.column(field.name) {
+        return Ok(Output::Column { key, column });
+    }
+    let arguments: Vec<(String, Value)> = field
+        .arguments
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.clone()))
+        .collect();
+    for (index, relationship) in table_model.relationships.iter().enumerate() {
+        if relationship.name == field.name {
+            let fields = outputs(model, relationship.target, walker, &field.selection_sets)?;
+            return Ok(match relationship.cardinality {
+                Cardinality::Object => Output::Object {
+                    key,
+                    relationship: index,
+                    fields,
+                },
+                Cardinality::Array => Output::Array {
+                    key,
+                    relationship: index,
+                    args: list_args(model, relationship.target, &arguments)?,
+                    fields,
+                },
+            });
+        }
+        if relationship.cardinality == Cardinality::Array
+            && relationship.aggregate_name() == field.name
+        {
+            return Ok(Output::Aggregate {
+                key,
+                relationship: index,
+                args: list_args(model, relationship.target, &arguments)?,
+                fields: aggregate_outputs(
+                    model,
+                    relationship.target,
+                    walker,
+                    &field.selection_sets,
+                )?,
+            });
+        }
+    }
+    Err(bad_input(TranslateError(format!(
+        "{} has no field {}",
+        table_model.type_name, field.name
+    ))))
+}
+
+fn aggregate_outputs(
+    model: &Model,
+    table: usize,
+    walker: &Walker<'_>,
+    sets: &[&SelectionSet],
+) -> async_graphql::Result<Vec<AggregateOutput>> {
+    let table_model = &model.tables[table];
+    let type_name = aggregate_type(&table_model.type_name);
+    let selected = walker
+        .collect(sets, &type_name)
+        .map_err(|error| bad_input(TranslateError(error.0)))?;
+    selected
+        .iter()
+        .map(|field| {
+            let key = field.response_key.to_owned();
+            if field.name == "count" {
+                return Ok(AggregateOutput::Count { key });
+            }
+            if field.name == "__typename" {
+                return Ok(AggregateOutput::Typename {
+                    key,
+                    type_name: type_name.clone(),
+                });
+            }
+            let function = Function::ALL
+                .into_iter()
+                .find(|function| function.name() == field.name)
+                .ok_or_else(|| {
+                    bad_input(TranslateError(format!(
+                        "{type_name} has no field {}",
+                        field.name
+                    )))
+                })?;
+            let inner = walker
+                .collect(
+                    &field.selection_sets,
+                    &function_type(&table_model.type_name, function),
+                )
+                .map_err(|error| bad_input(TranslateError(error.0)))?;
+            let columns = inner
+                .iter()
+                .map(|column| {
+                    table_model
+                        .column(column.name)
+                        .filter(|(_, c)| function.applies_to(c.kind))
+                        .map(|(index, _)| (column.response_key.to_owned(), index))
+                        .ok_or_else(|| {
+                            bad_input(TranslateError(format!(
+                                "{} cannot be selected in {}",
+                                column.name,
+                                function.name()
+                            )))
+                        })
+                })
+                .collect::<async_graphql::Result<Vec<_>>>()?;
+            Ok(AggregateOutput::Function {
+                key,
+                function,
+                columns,
+            })
+        })
+        .collect()
+}
+
+/// An entity's type name and its document, or why there is none.
+type Found = (
+    String,
+    Result<serde_json::Map<String, serde_json::Value>, String>,
+);
+
+/// `_entities`: representations grouped by type, one statement per type, results in
+/// representation order; unknown keys resolve to null with an error at their index.
+async fn resolve_entities<'a>(
+    state: &State,
+    ctx: &ResolverContext<'a>,
+) -> async_graphql::Result<Option<FieldValue<'a>>> {
+    let representations = ctx.args.try_get("representations")?.list()?;
+    let walker = Walker::new(ctx.ctx);
+    let mut results: Vec<Option<Found>> = vec![None; representations.len()];
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    for (index, representation) in representations.iter().enumerate() {
+        let typename = representation
+            .object()?
+            .try_get("__typename")?
+            .string()?
+            .to_owned();
+        match groups.iter_mut().find(|(name, _)| *name == typename) {
+            Some((_, indices)) => indices.push(index),
+            None => groups.push((typename, vec![index])),
+        }
+    }
+    for (typename, indices) in groups {
+        let Some((table, table_model)) = state.model.table_by_type(&typename) else {
+            return Err(bad_input(TranslateError(format!(
+                "{typename} is not an entity of this subgraph"
+            ))));
+        };
+        let key_columns = table_model.entity_key.clone().ok_or_else(|| {
+            bad_input(TranslateError(format!(
+                "{typename} is not an entity of this subgraph"
+            )))
+        })?;
+        let mut keys = Vec::with_capacity(indices.len());
+        for &index in &indices {
+            let object = representations.try_get(index)?.object()?;
+            let key = key_columns
+                .iter()
+                .map(|column| {
+                    let column = &table_model.columns[*column];
+                    let value = object.try_get(&column.field)?;
+                    let text = match value.as_value() {
+                        Value::String(text) => text.clone(),
+                        Value::Number(number) => number.to_string(),
+                        other => {
+                            return Err(bad_input(TranslateError(format!(
+                                "{typename}.{}: unusable key {other}",
+                                column.field
+                            ))));
+                        }
+                    };
+                    translate::normalize_key(column, &text).map_err(bad_input)
+                })
+                .collect::<async_graphql::Result<Vec<String>>>()?;
+            keys.push(key);
+        }
+        let fields = outputs(&state.model, table, &walker, &[selection_set(ctx)])?;
+        let statement = translate::entities(&state.model, table, &key_columns, &keys, &fields)
+            .map_err(bad_input)?;
+        let rows = execute::keyed_documents(&state.executor, &statement)
+            .await
+            .map_err(database_error)?;
+        let found: std::collections::HashMap<Vec<String>, serde_json::Value> =
+            rows.into_iter().collect();
+        for (&index, key) in indices.iter().zip(&keys) {
+            results[index] = Some(match found.get(key) {
+                Some(serde_json::Value::Object(document)) => {
+                    (typename.clone(), Ok(document.clone()))
+                }
+                _ => (
+                    typename.clone(),
+                    Err(format!("{typename} with key {} not found", key.join(", "))),
+                ),
+            });
+        }
+    }
+    Ok(Some(FieldValue::list(results.into_iter().map(
+        |result| match result {
+            Some((typename, Ok(document))) => {
+                FieldValue::owned_any(Document(document)).with_type(typename)
+            }
+            Some((typename, Err(message))) => {
+                FieldValue::owned_any(Missing(message)).with_type(typename)
+            }
+            None => FieldValue::NULL,
+        },
+    ))))
+}
+
+/// An error in the request, safe to show: `BAD_USER_INPUT`.
+fn bad_input(error: TranslateError) -> async_graphql::Error {
+    async_graphql::Error::new(error.0)
+        .extend_with(|_, extensions| extensions.set("code", "BAD_USER_INPUT"))
+}
+
+/// A database failure: logged in full, shown to the client without internals.
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(database_error)`
+fn database_error(error: sqlx::Error) -> async_graphql::Error {
+    tracing::error!(%error, "PostgreSQL query failed");
+    let message = match &error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            "the database is unavailable"
+        }
+        _ => "the database could not answer this request",
+    };
+    async_graphql::Error::new(message)
+        .extend_with(|_, extensions| extensions.set("code", "DATABASE_ERROR"))
+}

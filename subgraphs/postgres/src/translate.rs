@@ -1,0 +1,908 @@
+//! Translation: what a GraphQL field selects, with its arguments, becomes one SQL statement with
+//! bound parameters. Pure: no database, snapshot-tested.
+//!
+//! The statement returns JSON documents shaped like the response, keyed by response keys, so
+//! a whole selection tree, however deep, is one round trip. Nested lists are correlated
+//! subqueries aggregated with `jsonb_agg`, nested objects are correlated subqueries returning
+//! one document; PostgreSQL plans them as joins over the foreign-key indexes. For
+//!
+//! ```graphql
+//! users(limit: 2) { name orders(order_by: [{created_at: DESC}], limit: 1) { total } }
+//! ```
+//!
+//! the statement is, in outline,
+//!
+//! ```sql
+//! SELECT jsonb_build_object('name', t0."name", 'orders',
+//!          (SELECT coalesce(jsonb_agg(s2.doc ORDER BY s2.ord), '[]') FROM
+//!            (SELECT jsonb_build_object('total', t1."total") AS doc,
+//!                    row_number() OVER (ORDER BY t1."created_at" DESC) AS ord
+//!               FROM "public"."orders" t1 WHERE t1."user_id" = t0."id"
+//!              ORDER BY t1."created_at" DESC LIMIT 1) s2)) AS doc
+//!   FROM "public"."users" t0 WHERE true ORDER BY t0."id" ASC LIMIT 2
+//! ```
+//!
+//! Every value from the request is a parameter (`$1`, sent as text and cast to the column's
+//! type in SQL); identifiers come only from the catalog and are quoted.
+
+use std::fmt::Write as _;
+
+use async_graphql::Value;
+use polygraph_subgraph_core::filter::{BoolExp, Direction, Operator, OrderBy, ScalarKind};
+
+use crate::model::{Cardinality, ColumnModel, Model, TableModel};
+
+/// A statement and its parameters, in order (`$1` is `params[0]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Statement {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+/// A bound parameter, sent as text (or an array of text) and cast in SQL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Param {
+    Text(Option<String>),
+    TextArray(Vec<Option<String>>),
+}
+
+/// The standard arguments of a list field.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListArgs {
+    pub filter: BoolExp,
+    pub order_by: Vec<OrderBy>,
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+impl Default for ListArgs {
+    fn default() -> Self {
+        Self {
+            filter: BoolExp::always(),
+            order_by: Vec::new(),
+            limit: None,
+            offset: None,
+        }
+    }
+}
+
+/// One field of an object's output document.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    Column {
+        key: String,
+        column: usize,
+    },
+    Typename {
+        key: String,
+        type_name: String,
+    },
+    Object {
+        key: String,
+        relationship: usize,
+        fields: Vec<Output>,
+    },
+    Array {
+        key: String,
+        relationship: usize,
+        args: ListArgs,
+        fields: Vec<Output>,
+    },
+    Aggregate {
+        key: String,
+        relationship: usize,
+        args: ListArgs,
+        fields: Vec<AggregateOutput>,
+    },
+}
+
+/// Aggregate functions over numeric or ordered columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Function {
+    Sum,
+    Avg,
+    Min,
+    Max,
+}
+
+impl Function {
+    pub const ALL: [Function; 4] = [Function::Sum, Function::Avg, Function::Min, Function::Max];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::Sum => "sum",
+            Function::Avg => "avg",
+            Function::Min => "min",
+            Function::Max => "max",
+        }
+    }
+
+    /// Whether the function applies to a column of this kind.
+    pub fn applies_to(self, kind: ScalarKind) -> bool {
+        match self {
+            Function::Sum | Function::Avg => kind.is_numeric(),
+            Function::Min | Function::Max => kind.is_ordered() && kind != ScalarKind::Id,
+        }
+    }
+}
+
+/// One field of an aggregate's output document.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AggregateOutput {
+    Count {
+        key: String,
+    },
+    Typename {
+        key: String,
+        type_name: String,
+    },
+    Function {
+        key: String,
+        function: Function,
+        columns: Vec<(String, usize)>,
+    },
+}
+
+/// A request the database cannot answer as asked: a bad value for a column's type, or a name
+/// the model lacks. Safe to show to the client.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct TranslateError(pub String);
+
+type Result<T> = std::result::Result<T, TranslateError>;
+
+/// `SELECT doc FROM table …`: one row per object, in order.
+pub fn list(model: &Model, table: usize, args: &ListArgs, fields: &[Output]) -> Result<Statement> {
+    let mut builder = Builder::new(model);
+    let alias = builder.alias();
+    let document = builder.document(table, &alias, fields)?;
+    let from = builder.from(table, &alias);
+    let condition = builder.condition(table, &alias, &args.filter)?;
+    let order = builder.order(table, &alias, &args.order_by)?;
+    let mut sql = format!("SELECT {document} AS doc FROM {from} WHERE {condition}{order}");
+    builder.limit_offset(&mut sql, args);
+    Ok(builder.finish(sql))
+}
+
+/// `SELECT jsonb_build_object('count', …) AS doc FROM (…)`: one row.
+pub fn aggregate(
+    model: &Model,
+    table: usize,
+    args: &ListArgs,
+    fields: &[AggregateOutput],
+) -> Result<Statement> {
+    let mut builder = Builder::new(model);
+    let alias = builder.alias();
+    let from = builder.from(table, &alias);
+    let condition = builder.condition(table, &alias, &args.filter)?;
+    let inner = builder.filtered_rows(table, &alias, &from, &condition, args)?;
+    let set = builder.alias();
+    let document = builder.aggregate_document(table, &set, fields);
+    Ok(builder.finish(format!("SELECT {document} AS doc FROM ({inner}) {set}")))
+}
+
+/// Entities by key: `SELECT key, doc FROM table WHERE (keys) IN (unnest($1, …))`, one row per
+/// key found, in no particular order; `keys[i][j]` is representation `i`'s value for key column
+/// `j` (as text). Returns the statement; the caller matches rows to representations by `key`.
+pub fn entities(
+    model: &Model,
+    table: usize,
+    key_columns: &[usize],
+    keys: &[Vec<String>],
+    fields: &[Output],
+) -> Result<Statement> {
+    let mut builder = Builder::new(model);
+    let alias = builder.alias();
+    let document = builder.document(table, &alias, fields)?;
+    let from = builder.from(table, &alias);
+    let columns = &model.tables[table].columns;
+    let mut tuple = Vec::new();
+    let mut arrays = Vec::new();
+    let mut key_text = Vec::new();
+    for (position, &column) in key_columns.iter().enumerate() {
+        let column_model = &columns[column];
+        let values = keys
+            .iter()
+            .map(|key| normalize_key(column_model, &key[position]).map(Some))
+            .collect::<Result<Vec<_>>>()?;
+        let param = builder.bind(Param::TextArray(values));
+        tuple.push(format!("{alias}.{}", quote(&column_model.column)));
+        arrays.push(format!("{param}::{}[]", column_model.sql_type));
+        key_text.push(format!("{alias}.{}::text", quote(&column_model.column)));
+    }
+    let sql = format!(
+        "SELECT ARRAY[{}] AS key, {document} AS doc FROM {from} WHERE ({}) IN (SELECT * FROM unnest({}))",
+        key_text.join(", "),
+        tuple.join(", "),
+        arrays.join(", "),
+    );
+    Ok(builder.finish(sql))
+}
+
+/// A key value as the database renders it as text, so rows match representations: integers are
+/// sent by some gateways as numbers and by others as strings, with or without leading zeros.
+pub fn normalize_key(column: &ColumnModel, value: &str) -> Result<String> {
+    if column.integral {
+        value
+            .trim()
+            .parse::<i64>()
+            .map(|n| n.to_string())
+            .map_err(|_| TranslateError(format!("{}: {value:?} is not an integer", column.field)))
+    } else {
+        Ok(value.to_owned())
+    }
+}
+
+struct Builder<'m> {
+    model: &'m Model,
+    params: Vec<Param>,
+    aliases: usize,
+}
+
+impl<'m> Builder<'m> {
+    fn new(model: &'m Model) -> Self {
+        Self {
+            model,
+            params: Vec::new(),
+            aliases: 0,
+        }
+    }
+
+    fn finish(self, sql: String) -> Statement {
+        Statement {
+            sql,
+            params: self.params,
+        }
+    }
+
+    fn alias(&mut self) -> String {
+        let alias = format!("t{}", self.aliases);
+        self.aliases += 1;
+        alias
+    }
+
+    fn bind(&mut self, param: Param) -> String {
+        self.params.push(param);
+        format!("${}", self.params.len())
+    }
+
+    fn table(&self, table: usize) -> &'m TableModel {
+        &self.model.tables[table]
+    }
+
+    fn from(&self, table: usize, alias: &str) -> String {
+        format!(
+            "{}.{} {alias}",
+            quote(&self.model.schema),
+            quote(&self.table(table).table)
+        )
+    }
+
+    /// `jsonb_build_object('key', value, …)` for the fields of one object.
+    fn document(&mut self, table: usize, alias: &str, fields: &[Output]) -> Result<String> {
+        let mut pairs = Vec::with_capacity(fields.len());
+        for field in fields {
+            let (key, value) = match field {
+                Output::Column { key, column } => {
+                    let column = &self.table(table).columns[*column];
+                    let reference = format!("{alias}.{}", quote(&column.column));
+                    let value = if column.kind == ScalarKind::Id {
+                        format!("{reference}::text")
+                    } else {
+                        reference
+                    };
+                    (key, value)
+                }
+                Output::Typename { key, type_name } => (key, literal(type_name)),
+                Output::Object {
+                    key,
+                    relationship,
+                    fields,
+                } => (key, self.object(table, alias, *relationship, fields)?),
+                Output::Array {
+                    key,
+                    relationship,
+                    args,
+                    fields,
+                } => (key, self.array(table, alias, *relationship, args, fields)?),
+                Output::Aggregate {
+                    key,
+                    relationship,
+                    args,
+                    fields,
+                } => (
+                    key,
+                    self.nested_aggregate(table, alias, *relationship, args, fields)?,
+                ),
+            };
+            pairs.push(format!("{}, {value}", literal(key)));
+        }
+        Ok(build_object(&pairs))
+    }
+
+    fn join(&self, table: usize, alias: &str, relationship: usize, target_alias: &str) -> String {
+        let relationship = &self.table(table).relationships[relationship];
+        let target = self.table(relationship.target);
+        relationship
+            .mapping
+            .iter()
+            .map(|(here, there)| {
+                format!(
+                    "{target_alias}.{} = {alias}.{}",
+                    quote(&target.columns[*there].column),
+                    quote(&self.table(table).columns[*here].column)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    }
+
+    fn object(
+        &mut self,
+        table: usize,
+        alias: &str,
+        relationship: usize,
+        fields: &[Output],
+    ) -> Result<String> {
+        let target = self.table(table).relationships[relationship].target;
+        let inner = self.alias();
+        let document = self.document(target, &inner, fields)?;
+        let from = self.from(target, &inner);
+        let join = self.join(table, alias, relationship, &inner);
+        Ok(format!(
+            "(SELECT {document} FROM {from} WHERE {join} LIMIT 1)"
+        ))
+    }
+
+    fn array(
+        &mut self,
+        table: usize,
+        alias: &str,
+        relationship: usize,
+        args: &ListArgs,
+        fields: &[Output],
+    ) -> Result<String> {
+        let target = self.table(table).relationships[relationship].target;
+        let inner = self.alias();
+        let document = self.document(target, &inner, fields)?;
+        let from = self.from(target, &inner);
+        let join = self.join(table, alias, relationship, &inner);
+        let condition = self.condition(target, &inner, &args.filter)?;
+        let order = self.order(target, &inner, &args.order_by)?;
+        let set = self.alias();
+        let mut rows = format!(
+            "SELECT {document} AS doc, row_number() OVER ({}) AS ord FROM {from} WHERE {join} AND {condition}{order}",
+            order.trim_start()
+        );
+        self.limit_offset(&mut rows, args);
+        Ok(format!(
+            "(SELECT coalesce(jsonb_agg({set}.doc ORDER BY {set}.ord), '[]'::jsonb) FROM ({rows}) {set})"
+        ))
+    }
+
+    fn nested_aggregate(
+        &mut self,
+        table: usize,
+        alias: &str,
+        relationship: usize,
+        args: &ListArgs,
+        fields: &[AggregateOutput],
+    ) -> Result<String> {
+        let target = self.table(table).relationships[relationship].target;
+        let inner = self.alias();
+        let from = self.from(target, &inner);
+        let join = self.join(table, alias, relationship, &inner);
+        let condition = self.condition(target, &inner, &args.filter)?;
+        let rows = self.filtered_rows(
+            target,
+            &inner,
+            &from,
+            &format!("{join} AND {condition}"),
+            args,
+        )?;
+        let set = self.alias();
+        let document = self.aggregate_document(target, &set, fields);
+        Ok(format!("(SELECT {document} FROM ({rows}) {set})"))
+    }
+
+    /// The rows an aggregate runs over: filtered, and limited if the arguments say so.
+    fn filtered_rows(
+        &mut self,
+        table: usize,
+        alias: &str,
+        from: &str,
+        condition: &str,
+        args: &ListArgs,
+    ) -> Result<String> {
+        let mut rows = format!("SELECT {alias}.* FROM {from} WHERE {condition}");
+        if args.limit.is_some() || args.offset.is_some() {
+            rows.push_str(&self.order(table, alias, &args.order_by)?);
+            self.limit_offset(&mut rows, args);
+        }
+        Ok(rows)
+    }
+
+    fn aggregate_document(&self, table: usize, set: &str, fields: &[AggregateOutput]) -> String {
+        let columns = &self.table(table).columns;
+        let pairs: Vec<String> = fields
+            .iter()
+            .map(|field| match field {
+                AggregateOutput::Count { key } => format!("{}, count(*)", literal(key)),
+                AggregateOutput::Typename { key, type_name } => {
+                    format!("{}, {}", literal(key), literal(type_name))
+                }
+                AggregateOutput::Function {
+                    key,
+                    function,
+                    columns: selected,
+                } => {
+                    let inner: Vec<String> = selected
+                        .iter()
+                        .map(|(key, column)| {
+                            let reference = format!("{set}.{}", quote(&columns[*column].column));
+                            let value = match function {
+                                // Sums of integers are numerics; averages are always fractional.
+                                Function::Sum | Function::Avg => {
+                                    format!("{}({reference})::float8", function.name())
+                                }
+                                Function::Min | Function::Max => {
+                                    format!("{}({reference})", function.name())
+                                }
+                            };
+                            format!("{}, {value}", literal(key))
+                        })
+                        .collect();
+                    format!("{}, {}", literal(key), build_object(&inner))
+                }
+            })
+            .collect();
+        build_object(&pairs)
+    }
+
+    /// ` ORDER BY …`; the primary key when the request gives no order, so pages are stable.
+    fn order(&self, table: usize, alias: &str, order_by: &[OrderBy]) -> Result<String> {
+        let model = self.table(table);
+        let mut keys = Vec::new();
+        for key in order_by {
+            let (_, column) = model.column(&key.field).ok_or_else(|| {
+                TranslateError(format!("cannot order {} by {}", model.type_name, key.field))
+            })?;
+            let direction = match key.direction {
+                Direction::Asc => "ASC",
+                Direction::Desc => "DESC",
+                Direction::AscNullsFirst => "ASC NULLS FIRST",
+                Direction::AscNullsLast => "ASC NULLS LAST",
+                Direction::DescNullsFirst => "DESC NULLS FIRST",
+                Direction::DescNullsLast => "DESC NULLS LAST",
+            };
+            keys.push(format!("{alias}.{} {direction}", quote(&column.column)));
+        }
+        if keys.is_empty() {
+            keys = model
+                .primary_key
+                .iter()
+                .map(|column| format!("{alias}.{} ASC", quote(&model.columns[*column].column)))
+                .collect();
+        }
+        Ok(if keys.is_empty() {
+            String::new()
+        } else {
+            format!(" ORDER BY {}", keys.join(", "))
+        })
+    }
+
+    fn limit_offset(&self, sql: &mut String, args: &ListArgs) {
+        let limit = args
+            .limit
+            .unwrap_or(self.model.max_limit)
+            .min(self.model.max_limit);
+        let _ = write!(sql, " LIMIT {limit}");
+        if let Some(offset) = args.offset.filter(|offset| *offset > 0) {
+            let _ = write!(sql, " OFFSET {offset}");
+        }
+    }
+
+    /// The SQL of a `where` expression over `alias`.
+    fn condition(&mut self, table: usize, alias: &str, exp: &BoolExp) -> Result<String> {
+        Ok(match exp {
+            BoolExp::And(parts) if parts.is_empty() => "true".to_owned(),
+            BoolExp::Or(parts) if parts.is_empty() => "false".to_owned(),
+            BoolExp::And(parts) | BoolExp::Or(parts) => {
+                let joiner = if matches!(exp, BoolExp::And(_)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
+                let parts = parts
+                    .iter()
+                    .map(|part| self.condition(table, alias, part))
+                    .collect::<Result<Vec<_>>>()?;
+                format!("({})", parts.join(joiner))
+            }
+            BoolExp::Not(inner) => format!("NOT {}", self.condition(table, alias, inner)?),
+            BoolExp::Compare {
+                field,
+                operator,
+                value,
+            } => self.compare(table, alias, field, *operator, value)?,
+            BoolExp::Related {
+                relationship,
+                predicate,
+            } => {
+                let model = self.table(table);
+                let index = model
+                    .relationships
+                    .iter()
+                    .position(|r| &r.name == relationship)
+                    .ok_or_else(|| {
+                        TranslateError(format!(
+                            "{} has no relationship {relationship}",
+                            model.type_name
+                        ))
+                    })?;
+                let target = model.relationships[index].target;
+                let inner = self.alias();
+                let from = self.from(target, &inner);
+                let join = self.join(table, alias, index, &inner);
+                let predicate = self.condition(target, &inner, predicate)?;
+                format!("EXISTS (SELECT 1 FROM {from} WHERE {join} AND {predicate})")
+            }
+        })
+    }
+
+    fn compare(
+        &mut self,
+        table: usize,
+        alias: &str,
+        field: &str,
+        operator: Operator,
+        value: &Value,
+    ) -> Result<String> {
+        let model = self.table(table);
+        let (_, column) = model
+            .column(field)
+            .ok_or_else(|| TranslateError(format!("{} has no field {field}", model.type_name)))?;
+        let reference = format!("{alias}.{}", quote(&column.column));
+        let sql_type = &column.sql_type;
+        Ok(match operator {
+            Operator::IsNull => {
+                if matches!(value, Value::Boolean(true)) {
+                    format!("{reference} IS NULL")
+                } else {
+                    format!("{reference} IS NOT NULL")
+                }
+            }
+            Operator::In | Operator::Nin => {
+                let Value::List(items) = value else {
+                    return Err(TranslateError(format!(
+                        "{field}: {} takes a list",
+                        operator.graphql_name()
+                    )));
+                };
+                let texts = items
+                    .iter()
+                    .map(|item| text(column, item))
+                    .collect::<Result<Vec<_>>>()?;
+                let param = self.bind(Param::TextArray(texts));
+                let test = format!("{reference} = ANY({param}::{sql_type}[])");
+                if operator == Operator::Nin {
+                    format!("NOT coalesce({test}, false)")
+                } else {
+                    test
+                }
+            }
+            Operator::Like | Operator::ILike => {
+                let param = self.bind(Param::Text(text(column, value)?));
+                let keyword = if operator == Operator::Like {
+                    "LIKE"
+                } else {
+                    "ILIKE"
+                };
+                format!("{reference}::text {keyword} {param}")
+            }
+            _ => {
+                let param = self.bind(Param::Text(text(column, value)?));
+                let symbol = match operator {
+                    Operator::Eq => "=",
+                    Operator::Neq => "<>",
+                    Operator::Gt => ">",
+                    Operator::Gte => ">=",
+                    Operator::Lt => "<",
+                    _ => "<=",
+                };
+                // `<>` treats NULL as unknown; Hasura-style `_neq` keeps rows whose value is null.
+                if operator == Operator::Neq {
+                    format!("{reference} IS DISTINCT FROM {param}::{sql_type}")
+                } else {
+                    format!("{reference} {symbol} {param}::{sql_type}")
+                }
+            }
+        })
+    }
+}
+
+/// A request value as the text PostgreSQL casts to the column's type; integers checked here so
+/// a bad id is a clean error, not a database one.
+fn text(column: &ColumnModel, value: &Value) -> Result<Option<String>> {
+    let rendered = match value {
+        Value::Null => return Ok(None),
+        Value::String(text) => text.clone(),
+        Value::Number(number) => number.to_string(),
+        Value::Boolean(flag) => flag.to_string(),
+        Value::Enum(name) => name.to_string(),
+        Value::List(_) | Value::Object(_) => value
+            .clone()
+            .into_json()
+            .map_err(|error| TranslateError(format!("{}: {error}", column.field)))?
+            .to_string(),
+        Value::Binary(_) => {
+            return Err(TranslateError(format!(
+                "{}: binary values are not supported",
+                column.field
+            )));
+        }
+    };
+    if column.integral {
+        return normalize_key(column, &rendered).map(Some);
+    }
+    Ok(Some(rendered))
+}
+
+/// `jsonb_build_object` takes at most 100 arguments; wider documents are concatenated.
+fn build_object(pairs: &[String]) -> String {
+    if pairs.is_empty() {
+        return "'{}'::jsonb".to_owned();
+    }
+    let chunks: Vec<String> = pairs
+        .chunks(50)
+        .map(|chunk| format!("jsonb_build_object({})", chunk.join(", ")))
+        .collect();
+    if chunks.len() == 1 {
+        chunks.into_iter().next().expect("one chunk")
+    } else {
+        format!("({})", chunks.join(" || "))
+    }
+}
+
+/// A quoted SQL identifier.
+pub fn quote(identifier: &str) -> String {
+    format!("\"{}\"", identifier.replace('"', "\"\""))
+}
+
+/// A quoted SQL string literal, for keys and type names that come from the schema.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// The relationship cardinality of `relationship` on `table`, for callers building outputs.
+pub fn cardinality(model: &Model, table: usize, relationship: usize) -> Cardinality {
+    model.tables[table].relationships[relationship].cardinality
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::value;
+
+    use super::*;
+    use crate::model::tests::shop_model;
+
+    fn index(model: &Model, type_name: &str) -> usize {
+        model.table_by_type(type_name).unwrap().0
+    }
+
+    fn column(model: &Model, type_name: &str, field: &str) -> Output {
+        let (_, table) = model.table_by_type(type_name).unwrap();
+        Output::Column {
+            key: field.into(),
+            column: table.column(field).unwrap().0,
+        }
+    }
+
+    fn relationship(model: &Model, type_name: &str, name: &str) -> usize {
+        let (_, table) = model.table_by_type(type_name).unwrap();
+        table
+            .relationships
+            .iter()
+            .position(|r| r.name == name)
+            .unwrap()
+    }
+
+    #[test]
+    fn three_levels_are_one_statement() {
+        let model = shop_model();
+        let fields = vec![
+            column(&model, "User", "name"),
+            Output::Array {
+                key: "recent".into(),
+                relationship: relationship(&model, "User", "orders"),
+                args: ListArgs {
+                    order_by: vec![OrderBy {
+                        field: "created_at".into(),
+                        direction: Direction::Desc,
+                    }],
+                    limit: Some(2),
+                    ..ListArgs::default()
+                },
+                fields: vec![
+                    column(&model, "Order", "total"),
+                    Output::Array {
+                        key: "order_items".into(),
+                        relationship: relationship(&model, "Order", "order_items"),
+                        args: ListArgs::default(),
+                        fields: vec![
+                            column(&model, "OrderItem", "quantity"),
+                            Output::Object {
+                                key: "product".into(),
+                                relationship: relationship(&model, "OrderItem", "product"),
+                                fields: vec![
+                                    column(&model, "Product", "name"),
+                                    Output::Typename {
+                                        key: "__typename".into(),
+                                        type_name: "Product".into(),
+                                    },
+                                ],
+                            },
+                        ],
+                    },
+                ],
+            },
+        ];
+        let args = ListArgs {
+            filter: BoolExp::Compare {
+                field: "country".into(),
+                operator: Operator::Eq,
+                value: value!("DE"),
+            },
+            limit: Some(5),
+            ..ListArgs::default()
+        };
+        let statement = list(&model, index(&model, "User"), &args, &fields).unwrap();
+        insta::assert_snapshot!(statement.sql);
+        assert_eq!(statement.params, vec![Param::Text(Some("DE".into()))]);
+    }
+
+    #[test]
+    fn filters_bind_every_value() {
+        let model = shop_model();
+        let filter = BoolExp::Or(vec![
+            BoolExp::Compare {
+                field: "name".into(),
+                operator: Operator::ILike,
+                value: value!("%'; DROP TABLE users; --%"),
+            },
+            BoolExp::And(vec![
+                BoolExp::Compare {
+                    field: "id".into(),
+                    operator: Operator::In,
+                    value: value!(["1", 2]),
+                },
+                BoolExp::Compare {
+                    field: "email".into(),
+                    operator: Operator::IsNull,
+                    value: value!(false),
+                },
+                BoolExp::Not(Box::new(BoolExp::Compare {
+                    field: "country".into(),
+                    operator: Operator::Neq,
+                    value: value!("FR"),
+                })),
+            ]),
+            BoolExp::Related {
+                relationship: "orders".into(),
+                predicate: Box::new(BoolExp::Compare {
+                    field: "total".into(),
+                    operator: Operator::Gte,
+                    value: value!(100.5),
+                }),
+            },
+        ]);
+        let args = ListArgs {
+            filter,
+            ..ListArgs::default()
+        };
+        let statement = list(
+            &model,
+            index(&model, "User"),
+            &args,
+            &[column(&model, "User", "id")],
+        )
+        .unwrap();
+        insta::assert_snapshot!(statement.sql);
+        assert_eq!(
+            statement.params,
+            vec![
+                Param::Text(Some("%'; DROP TABLE users; --%".into())),
+                Param::TextArray(vec![Some("1".into()), Some("2".into())]),
+                Param::Text(Some("FR".into())),
+                Param::Text(Some("100.5".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_integers_are_clean_errors() {
+        let model = shop_model();
+        let args = ListArgs {
+            filter: BoolExp::Compare {
+                field: "id".into(),
+                operator: Operator::Eq,
+                value: value!("1 OR 1=1"),
+            },
+            ..ListArgs::default()
+        };
+        let error = list(
+            &model,
+            index(&model, "User"),
+            &args,
+            &[column(&model, "User", "id")],
+        )
+        .unwrap_err();
+        assert_eq!(error.0, "id: \"1 OR 1=1\" is not an integer");
+    }
+
+    #[test]
+    fn entities_are_one_statement_per_type() {
+        let model = shop_model();
+        let keys: Vec<Vec<String>> = ["3", "1", "007"]
+            .iter()
+            .map(|k| vec![(*k).to_owned()])
+            .collect();
+        let user = index(&model, "User");
+        let statement = entities(
+            &model,
+            user,
+            &[0],
+            &keys,
+            &[column(&model, "User", "email")],
+        )
+        .unwrap();
+        insta::assert_snapshot!(statement.sql);
+        assert_eq!(
+            statement.params,
+            vec![Param::TextArray(vec![
+                Some("3".into()),
+                Some("1".into()),
+                Some("7".into())
+            ])]
+        );
+    }
+
+    #[test]
+    fn aggregates() {
+        let model = shop_model();
+        let order = index(&model, "Order");
+        let (_, table) = model.table_by_type("Order").unwrap();
+        let total = table.column("total").unwrap().0;
+        let fields = vec![
+            AggregateOutput::Count {
+                key: "count".into(),
+            },
+            AggregateOutput::Function {
+                key: "sum".into(),
+                function: Function::Sum,
+                columns: vec![("total".into(), total)],
+            },
+            AggregateOutput::Function {
+                key: "max".into(),
+                function: Function::Max,
+                columns: vec![("total".into(), total)],
+            },
+        ];
+        let args = ListArgs {
+            filter: BoolExp::Compare {
+                field: "status".into(),
+                operator: Operator::Eq,
+                value: value!("paid"),
+            },
+            ..ListArgs::default()
+        };
+        let statement = aggregate(&model, order, &args, &fields).unwrap();
+        insta::assert_snapshot!(statement.sql);
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote("we\"ird"), "\"we\"\"ird\"");
+        assert_eq!(literal("it's"), "'it''s'");
+    }
+}
