@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use async_graphql::dynamic::Schema;
 use async_graphql_axum::GraphQL;
-use axum::Router;
+pub use axum::Router;
 use axum::routing::{get, post_service};
 
 /// The subgraph's HTTP app, without a socket, so tests can drive it directly.
@@ -25,6 +25,11 @@ pub async fn serve(app: Router, listen: SocketAddr, name: &str) -> anyhow::Resul
         .map_err(|error| anyhow::anyhow!("binding {listen}: {error}"))?;
     tracing::info!(subgraph = name, %listen, "serving");
     eprintln!("{name} subgraph listening on http://{listen}/graphql");
+    serve_on(listener, app).await
+}
+
+/// Serves `app` on a bound listener until Ctrl-C or SIGTERM.
+pub async fn serve_on(listener: tokio::net::TcpListener, app: Router) -> anyhow::Result<()> {
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
