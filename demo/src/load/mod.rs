@@ -12,7 +12,7 @@ mod mongodb;
 mod neo4j;
 
 pub use neo4j::driver as neo4j_driver;
-mod postgres;
+pub mod postgres;
 mod redis;
 
 use std::fmt::Write as _;

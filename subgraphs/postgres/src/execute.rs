@@ -47,7 +47,8 @@ impl Executor {
     }
 }
 
-/// Runs a statement whose rows have one `doc` column; returns the documents in order.
+/// Runs a statement whose rows have one `doc` column; returns the documents in order (a SQL
+/// null, as from a mutation that matched no row, is a JSON null).
 pub async fn documents(
     executor: &Executor,
     statement: &Statement,
@@ -56,7 +57,10 @@ pub async fn documents(
     tracing::debug!(sql = %statement.sql, "query");
     let rows = bind(statement).fetch_all(executor.pool()).await?;
     rows.iter()
-        .map(|row| row.try_get::<JsonColumn<Json>, _>("doc").map(|json| json.0))
+        .map(|row| {
+            row.try_get::<Option<JsonColumn<Json>>, _>("doc")
+                .map(|json| json.map_or(Json::Null, |json| json.0))
+        })
         .collect()
 }
 

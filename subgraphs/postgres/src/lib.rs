@@ -8,6 +8,8 @@ pub mod catalog;
 pub mod config;
 pub mod execute;
 pub mod model;
+pub mod mutate;
+mod mutations;
 pub mod schema;
 pub mod translate;
 

@@ -29,6 +29,8 @@ pub struct TableModel {
     pub by_pk_field: String,
     pub aggregate_field: String,
     pub description: Option<String>,
+    /// Views get no mutations.
+    pub is_view: bool,
     pub columns: Vec<ColumnModel>,
     /// Indices into `columns`.
     pub primary_key: Vec<usize>,
@@ -224,6 +226,7 @@ pub fn build(catalog: &Catalog, config: &Config) -> Result<Model, ModelError> {
             table: table.name.clone(),
             type_name,
             description: table.comment.clone(),
+            is_view: table.is_view,
             columns,
             primary_key,
             entity_key,

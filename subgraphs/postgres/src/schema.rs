@@ -23,9 +23,9 @@ use crate::model::{Cardinality, Model, TableModel};
 use crate::translate::{self, AggregateOutput, Function, ListArgs, Output, TranslateError};
 
 /// What the resolvers share.
-struct State {
-    model: Arc<Model>,
-    executor: Arc<Executor>,
+pub(crate) struct State {
+    pub(crate) model: Arc<Model>,
+    pub(crate) executor: Arc<Executor>,
 }
 
 /// Builds the subgraph's schema for `model`, resolving through `executor`.
@@ -35,7 +35,10 @@ pub fn build(model: &Arc<Model>, executor: Arc<Executor>) -> Result<Schema, Sche
         executor,
     });
     let mut query = Object::new("Query");
-    let mut builder = Schema::build("Query", None, None).enable_federation();
+    let mut mutation = Object::new("Mutation");
+    let has_mutations = model.tables.iter().any(|table| !table.is_view);
+    let mut builder =
+        Schema::build("Query", has_mutations.then_some("Mutation"), None).enable_federation();
 
     let kinds: Vec<ScalarKind> = model
         .tables
@@ -73,6 +76,16 @@ pub fn build(model: &Arc<Model>, executor: Arc<Executor>) -> Result<Schema, Sche
         if !table.primary_key.is_empty() {
             query = query.field(root_by_pk(&state, index));
         }
+        if !table.is_view {
+            let (types, fields) = crate::mutations::for_table(&state, index);
+            builder = types
+                .into_iter()
+                .fold(builder, async_graphql::dynamic::SchemaBuilder::register);
+            mutation = fields.into_iter().fold(mutation, Object::field);
+        }
+    }
+    if has_mutations {
+        builder = builder.register(mutation);
     }
     let entities_state = state.clone();
     builder
@@ -117,7 +130,7 @@ fn filter_relationships(model: &Model, table: &TableModel) -> Vec<FilterRelation
         .collect()
 }
 
-fn scalar_type(kind: ScalarKind, nullable: bool) -> TypeRef {
+pub(crate) fn scalar_type(kind: ScalarKind, nullable: bool) -> TypeRef {
     if nullable {
         TypeRef::named(kind.graphql_name())
     } else {
@@ -376,12 +389,12 @@ fn root_by_pk(state: &Arc<State>, table: usize) -> Field {
 }
 
 /// The selection set of the field being resolved.
-fn selection_set<'a>(ctx: &ResolverContext<'a>) -> &'a SelectionSet {
+pub(crate) fn selection_set<'a>(ctx: &ResolverContext<'a>) -> &'a SelectionSet {
     &ctx.ctx.item.node.selection_set.node
 }
 
 /// Argument values of a field node with variables substituted.
-trait ArgumentsAsValues {
+pub(crate) trait ArgumentsAsValues {
     fn arguments_as_values(
         &self,
         walker: &Walker<'_>,
@@ -405,7 +418,7 @@ impl ArgumentsAsValues for async_graphql::parser::types::Field {
     }
 }
 
-fn list_args(
+pub(crate) fn list_args(
     model: &Model,
     table: usize,
     arguments: &[(String, Value)],
@@ -445,7 +458,7 @@ fn list_args(
 }
 
 /// The output fields for `table` from the selection sets of a field of its type.
-fn outputs(
+pub(crate) fn outputs(
     model: &Model,
     table: usize,
     walker: &Walker<'_>,
@@ -681,14 +694,31 @@ async fn resolve_entities<'a>(
 }
 
 /// An error in the request, safe to show: `BAD_USER_INPUT`.
-fn bad_input(error: TranslateError) -> async_graphql::Error {
+pub(crate) fn bad_input(error: TranslateError) -> async_graphql::Error {
     async_graphql::Error::new(error.0)
         .extend_with(|_, extensions| extensions.set("code", "BAD_USER_INPUT"))
 }
 
 /// A database failure: logged in full, shown to the client without internals.
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(database_error)`
-fn database_error(error: sqlx::Error) -> async_graphql::Error {
+pub(crate) fn database_error(error: sqlx::Error) -> async_graphql::Error {
+    // Integrity violations (class 23: unique, foreign key, not null, check) and data exceptions
+    // (class 22: a value out of range for its column) are the client's to fix, and PostgreSQL's
+    // message names only the constraint or the value: shown as they are.
+    if let sqlx::Error::Database(database) = &error {
+        let code = database.code().unwrap_or_default();
+        if code.starts_with("23") || code.starts_with("22") {
+            let message = database.message().to_owned();
+            let constraint = database.constraint().map(ToOwned::to_owned);
+            return async_graphql::Error::new(message).extend_with(|_, extensions| {
+                extensions.set("code", "BAD_USER_INPUT");
+                extensions.set("sqlstate", code.as_ref());
+                if let Some(constraint) = &constraint {
+                    extensions.set("constraint", constraint.as_str());
+                }
+            });
+        }
+    }
     tracing::error!(%error, "PostgreSQL query failed");
     let message = match &error {
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {

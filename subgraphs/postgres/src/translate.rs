@@ -233,14 +233,14 @@ pub fn normalize_key(column: &ColumnModel, value: &str) -> Result<String> {
     }
 }
 
-struct Builder<'m> {
+pub(crate) struct Builder<'m> {
     model: &'m Model,
     params: Vec<Param>,
     aliases: usize,
 }
 
 impl<'m> Builder<'m> {
-    fn new(model: &'m Model) -> Self {
+    pub(crate) fn new(model: &'m Model) -> Self {
         Self {
             model,
             params: Vec::new(),
@@ -248,20 +248,20 @@ impl<'m> Builder<'m> {
         }
     }
 
-    fn finish(self, sql: String) -> Statement {
+    pub(crate) fn finish(self, sql: String) -> Statement {
         Statement {
             sql,
             params: self.params,
         }
     }
 
-    fn alias(&mut self) -> String {
+    pub(crate) fn alias(&mut self) -> String {
         let alias = format!("t{}", self.aliases);
         self.aliases += 1;
         alias
     }
 
-    fn bind(&mut self, param: Param) -> String {
+    pub(crate) fn bind(&mut self, param: Param) -> String {
         self.params.push(param);
         format!("${}", self.params.len())
     }
@@ -270,7 +270,7 @@ impl<'m> Builder<'m> {
         &self.model.tables[table]
     }
 
-    fn from(&self, table: usize, alias: &str) -> String {
+    pub(crate) fn from(&self, table: usize, alias: &str) -> String {
         format!(
             "{}.{} {alias}",
             quote(&self.model.schema),
@@ -279,7 +279,12 @@ impl<'m> Builder<'m> {
     }
 
     /// `jsonb_build_object('key', value, …)` for the fields of one object.
-    fn document(&mut self, table: usize, alias: &str, fields: &[Output]) -> Result<String> {
+    pub(crate) fn document(
+        &mut self,
+        table: usize,
+        alias: &str,
+        fields: &[Output],
+    ) -> Result<String> {
         let mut pairs = Vec::with_capacity(fields.len());
         for field in fields {
             let (key, value) = match field {
@@ -503,7 +508,7 @@ impl<'m> Builder<'m> {
     }
 
     /// The SQL of a `where` expression over `alias`.
-    fn condition(&mut self, table: usize, alias: &str, exp: &BoolExp) -> Result<String> {
+    pub(crate) fn condition(&mut self, table: usize, alias: &str, exp: &BoolExp) -> Result<String> {
         Ok(match exp {
             BoolExp::And(parts) if parts.is_empty() => "true".to_owned(),
             BoolExp::Or(parts) if parts.is_empty() => "false".to_owned(),
@@ -623,7 +628,7 @@ impl<'m> Builder<'m> {
 
 /// A request value as the text PostgreSQL casts to the column's type; integers checked here so
 /// a bad id is a clean error, not a database one.
-fn text(column: &ColumnModel, value: &Value) -> Result<Option<String>> {
+pub(crate) fn text(column: &ColumnModel, value: &Value) -> Result<Option<String>> {
     let rendered = match value {
         Value::Null => return Ok(None),
         Value::String(text) => text.clone(),
@@ -649,7 +654,7 @@ fn text(column: &ColumnModel, value: &Value) -> Result<Option<String>> {
 }
 
 /// `jsonb_build_object` takes at most 100 arguments; wider documents are concatenated.
-fn build_object(pairs: &[String]) -> String {
+pub(crate) fn build_object(pairs: &[String]) -> String {
     if pairs.is_empty() {
         return "'{}'::jsonb".to_owned();
     }
@@ -670,7 +675,7 @@ pub fn quote(identifier: &str) -> String {
 }
 
 /// A quoted SQL string literal, for keys and type names that come from the schema.
-fn literal(text: &str) -> String {
+pub(crate) fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 

@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+pub mod scratch;
+
 use polygraph_demo::{DemoSpec, Endpoints};
 
 /// The spec the test command loaded: `POLYGRAPH_DEMO_SEED` / `POLYGRAPH_DEMO_SCALE`, or the
