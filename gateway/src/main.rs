@@ -128,7 +128,7 @@ async fn postgres_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
         print!("{}", subgraph.sdl());
         return Ok(());
     }
-    let app = polygraph_subgraph_core::server::app(subgraph.schema);
+    let app = polygraph_subgraph_core::server::app(subgraph.schema, subgraph.verifier);
     polygraph_subgraph_core::server::serve(app, config.listen, "postgres").await
 }
 

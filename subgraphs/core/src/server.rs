@@ -1,21 +1,68 @@
 //! Serving a subgraph: `POST`/`GET /graphql` for the gateway and for people, `GET /health`.
+//!
+//! A request's claims header (see [`crate::claims`]) is verified here, before any resolver
+//! runs; a header that does not verify rejects the request with 401.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use async_graphql::dynamic::Schema;
-use async_graphql_axum::GraphQL;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 pub use axum::Router;
-use axum::routing::{get, post_service};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 
-/// The subgraph's HTTP app, without a socket, so tests can drive it directly.
-pub fn app(schema: Schema) -> Router {
-    let graphql = GraphQL::new(schema);
+use crate::claims::{HEADER, RequestClaims, Verifier};
+
+#[derive(Clone)]
+struct AppState {
+    schema: Schema,
+    verifier: Option<Arc<Verifier>>,
+}
+
+/// The subgraph's HTTP app, without a socket, so tests can drive it directly. Without a
+/// verifier, claims headers are ignored (and row rules, which need claims, deny).
+pub fn app(schema: Schema, verifier: Option<Arc<Verifier>>) -> Router {
     Router::new()
-        .route(
-            "/graphql",
-            post_service(graphql.clone()).get_service(graphql),
-        )
+        .route("/graphql", get(graphql).post(graphql))
         .route("/health", get(|| async { "ok" }))
+        .with_state(AppState { schema, verifier })
+}
+
+async fn graphql(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> Response {
+    let claims = match (headers.get(HEADER), &state.verifier) {
+        (Some(token), Some(verifier)) => {
+            let outcome = token
+                .to_str()
+                .map_err(|_| "not text".to_owned())
+                .and_then(|token| verifier.verify(token).map_err(|error| error.0));
+            match outcome {
+                Ok(claims) => Some(claims),
+                Err(reason) => return unauthenticated(&format!("invalid claims header: {reason}")),
+            }
+        }
+        _ => None,
+    };
+    let request = request.into_inner().data(RequestClaims(claims));
+    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+}
+
+fn unauthenticated(message: &str) -> Response {
+    let body = serde_json::json!({
+        "errors": [{ "message": message, "extensions": { "code": "UNAUTHENTICATED" } }]
+    });
+    (
+        StatusCode::UNAUTHORIZED,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// Binds `listen` and serves `app` until Ctrl-C or SIGTERM.

@@ -37,6 +37,10 @@ pub struct Config {
     /// Connections in the pool.
     #[serde(default = "default_pool_size")]
     pub pool_size: u32,
+    /// The environment variable holding the key shared with the gateway, which verifies the
+    /// claims header row rules read. Keys never live in this file.
+    #[serde(default = "default_claims_secret_env")]
+    pub claims_secret_env: String,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -51,6 +55,11 @@ pub struct TableConfig {
     /// Columns of the entity key; defaults to the primary key.
     #[serde(default)]
     pub key: Option<Vec<String>>,
+    /// A row rule: which rows a request may see (and update or delete), from its verified
+    /// claims, e.g. `user_id = claims.sub` or `country in claims.countries and …`. Applied to
+    /// root fields, relationships, aggregates and `_entities` alike.
+    #[serde(default)]
+    pub rule: Option<String>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -64,6 +73,9 @@ fn default_max_limit() -> u64 {
 }
 fn default_pool_size() -> u32 {
     8
+}
+fn default_claims_secret_env() -> String {
+    "POLYGRAPH_CLAIMS_SECRET".to_owned()
 }
 
 impl Default for Config {
@@ -101,6 +113,14 @@ impl Config {
 
     pub fn from_yaml(text: &str) -> Result<Self, serde_yaml::Error> {
         serde_yaml::from_str(text)
+    }
+
+    /// The key that verifies claims headers, from the environment, if set.
+    pub fn claims_secret(&self) -> Option<Vec<u8>> {
+        std::env::var(&self.claims_secret_env)
+            .ok()
+            .filter(|secret| !secret.is_empty())
+            .map(String::into_bytes)
     }
 
     /// The database URL: the environment wins over the file, the development server is last.

@@ -26,6 +26,8 @@ pub struct Subgraph {
     pub pool: sqlx::PgPool,
     pub model: Arc<model::Model>,
     pub executor: Arc<execute::Executor>,
+    /// Verifies claims headers, when the shared key is configured.
+    pub verifier: Option<Arc<polygraph_subgraph_core::claims::Verifier>>,
 }
 
 impl Subgraph {
@@ -50,11 +52,21 @@ impl Subgraph {
         let executor = Arc::new(execute::Executor::new(pool.clone()));
         let schema =
             schema::build(&model, executor.clone()).context("generating the GraphQL schema")?;
+        let verifier = config
+            .claims_secret()
+            .map(|secret| Arc::new(polygraph_subgraph_core::claims::Verifier::new(&secret)));
+        if verifier.is_none() && model.tables.iter().any(|table| table.rule.is_some()) {
+            tracing::warn!(
+                variable = %config.claims_secret_env,
+                "row rules are configured but no claims key is set: ruled tables deny every request"
+            );
+        }
         Ok(Self {
             schema,
             pool,
             model,
             executor,
+            verifier,
         })
     }
 

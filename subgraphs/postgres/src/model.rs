@@ -37,6 +37,60 @@ pub struct TableModel {
     /// Indices into `columns` of the federation key, for entities.
     pub entity_key: Option<Vec<usize>>,
     pub relationships: Vec<Relationship>,
+    /// Which rows a request may see, from its claims.
+    pub rule: Option<RowRule>,
+}
+
+/// A parsed row rule: every condition must hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowRule {
+    pub conditions: Vec<RuleCondition>,
+}
+
+/// `column = claims.name` (the column equals the claim) or `column in claims.name` (the column
+/// is one of the claim's values).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleCondition {
+    /// The column's GraphQL field name.
+    pub field: String,
+    pub any_of: bool,
+    pub claim: String,
+}
+
+impl RowRule {
+    /// Parses `a = claims.x and b in claims.y`; columns are checked against `table`.
+    pub fn parse(text: &str, table: &TableModel) -> Result<Self, String> {
+        let conditions = text
+            .split(" and ")
+            .map(|term| {
+                let words: Vec<&str> = term.split_whitespace().collect();
+                let [column, operator, claim] = words.as_slice() else {
+                    return Err(format!("expected `column = claims.name`, found {term:?}"));
+                };
+                let any_of = match *operator {
+                    "=" => false,
+                    "in" => true,
+                    other => return Err(format!("unknown operator {other:?} (use = or in)")),
+                };
+                let claim = claim
+                    .strip_prefix("claims.")
+                    .filter(|name| !name.is_empty())
+                    .ok_or_else(|| format!("{claim:?} must name a claim as claims.<name>"))?;
+                let field = table
+                    .columns
+                    .iter()
+                    .find(|c| c.column == *column)
+                    .map(|c| c.field.clone())
+                    .ok_or_else(|| format!("no column {column:?}"))?;
+                Ok(RuleCondition {
+                    field,
+                    any_of,
+                    claim: claim.to_owned(),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Self { conditions })
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -112,6 +166,12 @@ pub enum ModelError {
     EntityWithoutKey(String),
     #[error("two tables are both named {0:?} in GraphQL; rename one with `type`")]
     DuplicateType(String),
+    #[error("table {table:?}: rule {rule:?}: {message}")]
+    BadRule {
+        table: String,
+        rule: String,
+        message: String,
+    },
 }
 
 /// Maps a PostgreSQL type to the GraphQL scalar it is exposed as. Identifier columns
@@ -137,30 +197,37 @@ pub fn scalar_kind(column: &Column, is_key: bool) -> ScalarKind {
     }
 }
 
+type Selected<'a> = Vec<(
+    &'a crate::catalog::Table,
+    Option<&'a crate::config::TableConfig>,
+)>;
+
+/// The tables the configuration exposes (all of them when it names none), with their settings.
+fn selected_tables<'a>(
+    catalog: &'a Catalog,
+    config: &'a Config,
+) -> Result<Selected<'a>, ModelError> {
+    if config.tables.is_empty() {
+        return Ok(catalog.tables.iter().map(|table| (table, None)).collect());
+    }
+    config
+        .tables
+        .iter()
+        .map(|(name, table_config)| {
+            catalog
+                .tables
+                .iter()
+                .find(|table| &table.name == name)
+                .map(|table| (table, Some(table_config)))
+                .ok_or_else(|| ModelError::MissingTable(name.clone(), catalog.schema.clone()))
+        })
+        .collect()
+}
+
 /// Builds the model; fails where the configuration names what the database lacks.
 pub fn build(catalog: &Catalog, config: &Config) -> Result<Model, ModelError> {
-    let selected: Vec<(&crate::catalog::Table, Option<&crate::config::TableConfig>)> = if config
-        .tables
-        .is_empty()
-    {
-        catalog.tables.iter().map(|table| (table, None)).collect()
-    } else {
-        config
-            .tables
-            .iter()
-            .map(|(name, table_config)| {
-                catalog
-                    .tables
-                    .iter()
-                    .find(|table| &table.name == name)
-                    .map(|table| (table, Some(table_config)))
-                    .ok_or_else(|| ModelError::MissingTable(name.clone(), catalog.schema.clone()))
-            })
-            .collect::<Result<_, _>>()?
-    };
+    let selected = selected_tables(catalog, config)?;
 
-    // Identifiers: a single-column primary key, and the columns that refer to one. Parts of a
-    // composite key (an order line's number) stay plain values.
     let is_key_column = |table: &str, column: &str| {
         catalog
             .tables
@@ -231,7 +298,19 @@ pub fn build(catalog: &Catalog, config: &Config) -> Result<Model, ModelError> {
             primary_key,
             entity_key,
             relationships: Vec::new(),
+            rule: None,
         });
+        if let Some(text) = table_config.and_then(|c| c.rule.as_ref()) {
+            let last = tables.last_mut().expect("pushed above");
+            last.rule =
+                Some(
+                    RowRule::parse(text, last).map_err(|message| ModelError::BadRule {
+                        table: table.name.clone(),
+                        rule: text.clone(),
+                        message,
+                    })?,
+                );
+        }
     }
     add_relationships(catalog, &mut tables);
     Ok(Model {
@@ -473,6 +552,47 @@ pub(crate) mod tests {
         let (_, item) = model.table_by_type("OrderItem").unwrap();
         assert_eq!(item.entity_key, None);
         assert_eq!(item.primary_key, vec![0, 1]);
+    }
+
+    #[test]
+    fn row_rules_parse() {
+        let config = Config::from_yaml(
+            "tables: { orders: { rule: 'user_id = claims.sub and status in claims.statuses' } }",
+        )
+        .unwrap();
+        let model = build(&shop_catalog(), &config).unwrap();
+        let rule = model.tables[0].rule.clone().unwrap();
+        assert_eq!(
+            rule.conditions,
+            vec![
+                RuleCondition {
+                    field: "user_id".into(),
+                    any_of: false,
+                    claim: "sub".into()
+                },
+                RuleCondition {
+                    field: "status".into(),
+                    any_of: true,
+                    claim: "statuses".into()
+                },
+            ]
+        );
+        for bad in [
+            "user_id == claims.sub",
+            "nope = claims.sub",
+            "user_id = sub",
+            "user_id",
+        ] {
+            let config =
+                Config::from_yaml(&format!("tables: {{ orders: {{ rule: '{bad}' }} }}")).unwrap();
+            assert!(
+                matches!(
+                    build(&shop_catalog(), &config),
+                    Err(ModelError::BadRule { .. })
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -17,8 +17,8 @@ use crate::execute;
 use crate::model::{Model, TableModel};
 use crate::mutate::{self, OnConflict, ResponseField, Row, Shape};
 use crate::schema::{
-    ArgumentsAsValues as _, State, bad_input, database_error, list_args, outputs, scalar_type,
-    selection_set,
+    ArgumentsAsValues as _, State, access, bad_input, database_error, list_args, outputs,
+    scalar_type, selection_set,
 };
 use crate::translate::TranslateError;
 
@@ -227,8 +227,8 @@ async fn resolve<'a>(
                     .collect::<async_graphql::Result<Vec<_>>>()?,
                 (Kind::InsertOne, _, Some(object)) => vec![row(table_model, object)?],
                 _ => {
-                    return Err(bad_input(TranslateError(
-                        "objects to insert are missing".into(),
+                    return Err(bad_input(TranslateError::input(
+                        "objects to insert are missing",
                     )));
                 }
             };
@@ -236,16 +236,23 @@ async fn resolve<'a>(
                 .filter(|v| !matches!(v, Value::Null))
                 .map(|v| on_conflict(table_model, v))
                 .transpose()?;
-            mutate::insert(model, table, &rows, on_conflict.as_ref(), &shape)
+            mutate::insert(
+                model,
+                &access(model, ctx),
+                table,
+                &rows,
+                on_conflict.as_ref(),
+                &shape,
+            )
         }
         Kind::Update | Kind::UpdateByPk => {
             let filter = filter_of(model, table, kind, &arguments)?;
             let set = get("_set").map_or(Ok(Vec::new()), |value| row(table_model, value))?;
-            mutate::update(model, table, &filter, &set, &shape)
+            mutate::update(model, &access(model, ctx), table, &filter, &set, &shape)
         }
         Kind::Delete | Kind::DeleteByPk => {
             let filter = filter_of(model, table, kind, &arguments)?;
-            mutate::delete(model, table, &filter, &shape)
+            mutate::delete(model, &access(model, ctx), table, &filter, &shape)
         }
     }
     .map_err(bad_input)?;
@@ -298,7 +305,7 @@ fn response_shape(
     let type_name = response_type(&model.tables[table].type_name);
     let selected = walker
         .collect(&[selection_set(ctx)], &type_name)
-        .map_err(|error| bad_input(TranslateError(error.0)))?;
+        .map_err(|error| bad_input(TranslateError::input(error.0)))?;
     let fields = selected
         .iter()
         .map(|field| {
@@ -314,7 +321,7 @@ fn response_shape(
                     fields: outputs(model, table, walker, &field.selection_sets)?,
                 },
                 other => {
-                    return Err(bad_input(TranslateError(format!(
+                    return Err(bad_input(TranslateError::input(format!(
                         "{type_name} has no field {other}"
                     ))));
                 }
@@ -327,7 +334,7 @@ fn response_shape(
 /// An input object of column values as a row.
 fn row(table: &TableModel, value: &Value) -> async_graphql::Result<Row> {
     let Value::Object(object) = value else {
-        return Err(bad_input(TranslateError(format!(
+        return Err(bad_input(TranslateError::input(format!(
             "expected an object of {} columns",
             table.type_name
         ))));
@@ -339,7 +346,7 @@ fn row(table: &TableModel, value: &Value) -> async_graphql::Result<Row> {
                 .column(name.as_str())
                 .map(|(index, _)| (index, value.clone()))
                 .ok_or_else(|| {
-                    bad_input(TranslateError(format!(
+                    bad_input(TranslateError::input(format!(
                         "{} has no column {name}",
                         table.type_name
                     )))
@@ -363,7 +370,7 @@ fn on_conflict(table: &TableModel, value: &Value) -> async_graphql::Result<OnCon
                         _ => "",
                     };
                     table.column(name).map(|(index, _)| index).ok_or_else(|| {
-                        bad_input(TranslateError(format!(
+                        bad_input(TranslateError::input(format!(
                             "{} has no column {name}",
                             table.type_name
                         )))

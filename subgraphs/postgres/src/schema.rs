@@ -12,6 +12,7 @@ use async_graphql::dynamic::{
 };
 use async_graphql::parser::types::SelectionSet;
 use async_graphql::{ErrorExtensions as _, Value};
+use polygraph_subgraph_core::claims::RequestClaims;
 use polygraph_subgraph_core::filter::{
     self, BoolExp, FilterField, FilterRelationship, Operator, ScalarKind,
 };
@@ -20,7 +21,10 @@ use polygraph_subgraph_core::values::{self, Document, Missing};
 
 use crate::execute::{self, Executor};
 use crate::model::{Cardinality, Model, TableModel};
-use crate::translate::{self, AggregateOutput, Function, ListArgs, Output, TranslateError};
+use crate::translate::{
+    self, Access, AggregateOutput, ErrorKind, Function, ListArgs, Output, TableAccess,
+    TranslateError,
+};
 
 /// What the resolvers share.
 pub(crate) struct State {
@@ -277,8 +281,14 @@ fn root_list(state: &Arc<State>, table: usize) -> Field {
                     &ctx.ctx.item.node.arguments_as_values(&walker)?,
                 )?;
                 let fields = outputs(&state.model, table, &walker, &[selection_set(&ctx)])?;
-                let statement =
-                    translate::list(&state.model, table, &args, &fields).map_err(bad_input)?;
+                let statement = translate::list(
+                    &state.model,
+                    &access(&state.model, &ctx),
+                    table,
+                    &args,
+                    &fields,
+                )
+                .map_err(bad_input)?;
                 let rows = execute::documents(&state.executor, &statement)
                     .await
                     .map_err(database_error)?;
@@ -311,8 +321,14 @@ fn root_aggregate(state: &Arc<State>, table: usize) -> Field {
                 )?;
                 let fields =
                     aggregate_outputs(&state.model, table, &walker, &[selection_set(&ctx)])?;
-                let statement =
-                    translate::aggregate(&state.model, table, &args, &fields).map_err(bad_input)?;
+                let statement = translate::aggregate(
+                    &state.model,
+                    &access(&state.model, &ctx),
+                    table,
+                    &args,
+                    &fields,
+                )
+                .map_err(bad_input)?;
                 let rows = execute::documents(&state.executor, &statement)
                     .await
                     .map_err(database_error)?;
@@ -363,8 +379,14 @@ fn root_by_pk(state: &Arc<State>, table: usize) -> Field {
                     ..ListArgs::default()
                 };
                 let fields = outputs(&state.model, table, &walker, &[selection_set(&ctx)])?;
-                let statement =
-                    translate::list(&state.model, table, &args, &fields).map_err(bad_input)?;
+                let statement = translate::list(
+                    &state.model,
+                    &access(&state.model, &ctx),
+                    table,
+                    &args,
+                    &fields,
+                )
+                .map_err(bad_input)?;
                 let rows = execute::documents(&state.executor, &statement)
                     .await
                     .map_err(database_error)?;
@@ -386,6 +408,47 @@ fn root_by_pk(state: &Arc<State>, table: usize) -> Field {
         ));
     }
     field
+}
+
+/// What this request may see of each table: row rules instantiated with its verified claims.
+pub(crate) fn access(model: &Model, ctx: &ResolverContext<'_>) -> Access {
+    if model.tables.iter().all(|table| table.rule.is_none()) {
+        return Access::unrestricted();
+    }
+    let claims = ctx
+        .ctx
+        .data_opt::<RequestClaims>()
+        .and_then(|claims| claims.0.as_ref());
+    let tables = model
+        .tables
+        .iter()
+        .map(|table| match (&table.rule, claims) {
+            (None, _) => TableAccess::All,
+            (Some(_), None) => TableAccess::Denied(format!(
+                "{} rows are visible only to requests with verified claims",
+                table.type_name
+            )),
+            (Some(rule), Some(claims)) => TableAccess::Rows(BoolExp::And(
+                rule.conditions
+                    .iter()
+                    .map(|condition| match claims.get(&condition.claim) {
+                        // A missing claim matches no row.
+                        None | Some(serde_json::Value::Null) => BoolExp::Or(Vec::new()),
+                        Some(value) => BoolExp::Compare {
+                            field: condition.field.clone(),
+                            operator: if condition.any_of {
+                                Operator::In
+                            } else {
+                                Operator::Eq
+                            },
+                            value: Value::from_json(value.clone()).unwrap_or(Value::Null),
+                        },
+                    })
+                    .collect(),
+            )),
+        })
+        .collect();
+    Access { tables }
 }
 
 /// The selection set of the field being resolved.
@@ -412,7 +475,7 @@ impl ArgumentsAsValues for async_graphql::parser::types::Field {
                 walker
                     .resolve(&value.node)
                     .map(|value| (name.node.to_string(), value))
-                    .map_err(|error| bad_input(TranslateError(error.0)))
+                    .map_err(|error| bad_input(TranslateError::input(error.0)))
             })
             .collect()
     }
@@ -437,18 +500,18 @@ pub(crate) fn list_args(
     };
     let filter = match get("where") {
         Some(value) => filter::parse_bool_exp(value, &table_model.type_name, &relationship_target)
-            .map_err(|error| bad_input(TranslateError(error.to_string())))?,
+            .map_err(|error| bad_input(TranslateError::input(error.to_string())))?,
         None => BoolExp::always(),
     };
     let order_by = get("order_by")
         .map(filter::parse_order_by)
         .transpose()
-        .map_err(|error| bad_input(TranslateError(error.to_string())))?
+        .map_err(|error| bad_input(TranslateError::input(error.to_string())))?
         .unwrap_or_default();
     let limit = filter::parse_count("limit", get("limit"), model.max_limit)
-        .map_err(|error| bad_input(TranslateError(error.to_string())))?;
+        .map_err(|error| bad_input(TranslateError::input(error.to_string())))?;
     let offset = filter::parse_count("offset", get("offset"), i64::MAX as u64)
-        .map_err(|error| bad_input(TranslateError(error.to_string())))?;
+        .map_err(|error| bad_input(TranslateError::input(error.to_string())))?;
     Ok(ListArgs {
         filter,
         order_by,
@@ -467,7 +530,7 @@ pub(crate) fn outputs(
     let table_model = &model.tables[table];
     let selected = walker
         .collect(sets, &table_model.type_name)
-        .map_err(|error| bad_input(TranslateError(error.0)))?;
+        .map_err(|error| bad_input(TranslateError::input(error.0)))?;
     selected
         .iter()
         .map(|field| output(model, table, walker, field))
@@ -529,7 +592,7 @@ fn output(
             });
         }
     }
-    Err(bad_input(TranslateError(format!(
+    Err(bad_input(TranslateError::input(format!(
         "{} has no field {}",
         table_model.type_name, field.name
     ))))
@@ -545,7 +608,7 @@ fn aggregate_outputs(
     let type_name = aggregate_type(&table_model.type_name);
     let selected = walker
         .collect(sets, &type_name)
-        .map_err(|error| bad_input(TranslateError(error.0)))?;
+        .map_err(|error| bad_input(TranslateError::input(error.0)))?;
     selected
         .iter()
         .map(|field| {
@@ -563,7 +626,7 @@ fn aggregate_outputs(
                 .into_iter()
                 .find(|function| function.name() == field.name)
                 .ok_or_else(|| {
-                    bad_input(TranslateError(format!(
+                    bad_input(TranslateError::input(format!(
                         "{type_name} has no field {}",
                         field.name
                     )))
@@ -573,7 +636,7 @@ fn aggregate_outputs(
                     &field.selection_sets,
                     &function_type(&table_model.type_name, function),
                 )
-                .map_err(|error| bad_input(TranslateError(error.0)))?;
+                .map_err(|error| bad_input(TranslateError::input(error.0)))?;
             let columns = inner
                 .iter()
                 .map(|column| {
@@ -582,7 +645,7 @@ fn aggregate_outputs(
                         .filter(|(_, c)| function.applies_to(c.kind))
                         .map(|(index, _)| (column.response_key.to_owned(), index))
                         .ok_or_else(|| {
-                            bad_input(TranslateError(format!(
+                            bad_input(TranslateError::input(format!(
                                 "{} cannot be selected in {}",
                                 column.name,
                                 function.name()
@@ -628,12 +691,12 @@ async fn resolve_entities<'a>(
     }
     for (typename, indices) in groups {
         let Some((table, table_model)) = state.model.table_by_type(&typename) else {
-            return Err(bad_input(TranslateError(format!(
+            return Err(bad_input(TranslateError::input(format!(
                 "{typename} is not an entity of this subgraph"
             ))));
         };
         let key_columns = table_model.entity_key.clone().ok_or_else(|| {
-            bad_input(TranslateError(format!(
+            bad_input(TranslateError::input(format!(
                 "{typename} is not an entity of this subgraph"
             )))
         })?;
@@ -649,7 +712,7 @@ async fn resolve_entities<'a>(
                         Value::String(text) => text.clone(),
                         Value::Number(number) => number.to_string(),
                         other => {
-                            return Err(bad_input(TranslateError(format!(
+                            return Err(bad_input(TranslateError::input(format!(
                                 "{typename}.{}: unusable key {other}",
                                 column.field
                             ))));
@@ -661,8 +724,15 @@ async fn resolve_entities<'a>(
             keys.push(key);
         }
         let fields = outputs(&state.model, table, &walker, &[selection_set(ctx)])?;
-        let statement = translate::entities(&state.model, table, &key_columns, &keys, &fields)
-            .map_err(bad_input)?;
+        let statement = translate::entities(
+            &state.model,
+            &access(&state.model, ctx),
+            table,
+            &key_columns,
+            &keys,
+            &fields,
+        )
+        .map_err(bad_input)?;
         let rows = execute::keyed_documents(&state.executor, &statement)
             .await
             .map_err(database_error)?;
@@ -693,10 +763,15 @@ async fn resolve_entities<'a>(
     ))))
 }
 
-/// An error in the request, safe to show: `BAD_USER_INPUT`.
+/// An error in the request, safe to show: `BAD_USER_INPUT`, or `UNAUTHENTICATED` where a row
+/// rule needs claims the request lacks.
 pub(crate) fn bad_input(error: TranslateError) -> async_graphql::Error {
-    async_graphql::Error::new(error.0)
-        .extend_with(|_, extensions| extensions.set("code", "BAD_USER_INPUT"))
+    let code = match error.kind {
+        ErrorKind::Input => "BAD_USER_INPUT",
+        ErrorKind::Unauthenticated => "UNAUTHENTICATED",
+    };
+    async_graphql::Error::new(error.message)
+        .extend_with(|_, extensions| extensions.set("code", code))
 }
 
 /// A database failure: logged in full, shown to the client without internals.

@@ -146,18 +146,76 @@ pub enum AggregateOutput {
 /// A request the database cannot answer as asked: a bad value for a column's type, or a name
 /// the model lacks. Safe to show to the client.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{0}")]
-pub struct TranslateError(pub String);
+#[error("{message}")]
+pub struct TranslateError {
+    pub message: String,
+    pub kind: ErrorKind,
+}
+
+/// Whose fault a translation error is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request asks for something the schema or a column's type does not allow.
+    Input,
+    /// A table with a row rule was read without the verified claims the rule needs.
+    Unauthenticated,
+}
+
+impl TranslateError {
+    pub fn input(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            kind: ErrorKind::Input,
+        }
+    }
+}
+
+/// What the requester may see of each table, decided by the row rules and the request's
+/// verified claims before translation. Every statement that reads a table, at any depth (root
+/// lists, relationships, aggregates, filters through relationships, `_entities`, updates and
+/// deletes), adds the table's condition to its `WHERE`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Access {
+    /// Indexed like [`Model::tables`]; empty means no table is restricted.
+    pub tables: Vec<TableAccess>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TableAccess {
+    All,
+    /// Only rows meeting the condition, whose values are the claims'.
+    Rows(BoolExp),
+    /// No rows: the table has a rule and the request has no verified claims.
+    Denied(String),
+}
+
+impl Access {
+    /// No restriction on any table.
+    pub fn unrestricted() -> Self {
+        Self::default()
+    }
+
+    fn of(&self, table: usize) -> &TableAccess {
+        self.tables.get(table).unwrap_or(&TableAccess::All)
+    }
+}
 
 type Result<T> = std::result::Result<T, TranslateError>;
 
 /// `SELECT doc FROM table …`: one row per object, in order.
-pub fn list(model: &Model, table: usize, args: &ListArgs, fields: &[Output]) -> Result<Statement> {
-    let mut builder = Builder::new(model);
+pub fn list(
+    model: &Model,
+    access: &Access,
+    table: usize,
+    args: &ListArgs,
+    fields: &[Output],
+) -> Result<Statement> {
+    let mut builder = Builder::new(model, access);
     let alias = builder.alias();
     let document = builder.document(table, &alias, fields)?;
     let from = builder.from(table, &alias);
     let condition = builder.condition(table, &alias, &args.filter)?;
+    let condition = condition + &builder.restrict(table, &alias)?;
     let order = builder.order(table, &alias, &args.order_by)?;
     let mut sql = format!("SELECT {document} AS doc FROM {from} WHERE {condition}{order}");
     builder.limit_offset(&mut sql, args);
@@ -167,14 +225,16 @@ pub fn list(model: &Model, table: usize, args: &ListArgs, fields: &[Output]) -> 
 /// `SELECT jsonb_build_object('count', …) AS doc FROM (…)`: one row.
 pub fn aggregate(
     model: &Model,
+    access: &Access,
     table: usize,
     args: &ListArgs,
     fields: &[AggregateOutput],
 ) -> Result<Statement> {
-    let mut builder = Builder::new(model);
+    let mut builder = Builder::new(model, access);
     let alias = builder.alias();
     let from = builder.from(table, &alias);
     let condition = builder.condition(table, &alias, &args.filter)?;
+    let condition = condition + &builder.restrict(table, &alias)?;
     let inner = builder.filtered_rows(table, &alias, &from, &condition, args)?;
     let set = builder.alias();
     let document = builder.aggregate_document(table, &set, fields);
@@ -186,12 +246,13 @@ pub fn aggregate(
 /// `j` (as text). Returns the statement; the caller matches rows to representations by `key`.
 pub fn entities(
     model: &Model,
+    access: &Access,
     table: usize,
     key_columns: &[usize],
     keys: &[Vec<String>],
     fields: &[Output],
 ) -> Result<Statement> {
-    let mut builder = Builder::new(model);
+    let mut builder = Builder::new(model, access);
     let alias = builder.alias();
     let document = builder.document(table, &alias, fields)?;
     let from = builder.from(table, &alias);
@@ -210,8 +271,9 @@ pub fn entities(
         arrays.push(format!("{param}::{}[]", column_model.sql_type));
         key_text.push(format!("{alias}.{}::text", quote(&column_model.column)));
     }
+    let restriction = builder.restrict(table, &alias)?;
     let sql = format!(
-        "SELECT ARRAY[{}] AS key, {document} AS doc FROM {from} WHERE ({}) IN (SELECT * FROM unnest({}))",
+        "SELECT ARRAY[{}] AS key, {document} AS doc FROM {from} WHERE ({}) IN (SELECT * FROM unnest({})){restriction}",
         key_text.join(", "),
         tuple.join(", "),
         arrays.join(", "),
@@ -227,7 +289,9 @@ pub fn normalize_key(column: &ColumnModel, value: &str) -> Result<String> {
             .trim()
             .parse::<i64>()
             .map(|n| n.to_string())
-            .map_err(|_| TranslateError(format!("{}: {value:?} is not an integer", column.field)))
+            .map_err(|_| {
+                TranslateError::input(format!("{}: {value:?} is not an integer", column.field))
+            })
     } else {
         Ok(value.to_owned())
     }
@@ -235,14 +299,16 @@ pub fn normalize_key(column: &ColumnModel, value: &str) -> Result<String> {
 
 pub(crate) struct Builder<'m> {
     model: &'m Model,
+    access: &'m Access,
     params: Vec<Param>,
     aliases: usize,
 }
 
 impl<'m> Builder<'m> {
-    pub(crate) fn new(model: &'m Model) -> Self {
+    pub(crate) fn new(model: &'m Model, access: &'m Access) -> Self {
         Self {
             model,
+            access,
             params: Vec::new(),
             aliases: 0,
         }
@@ -268,6 +334,30 @@ impl<'m> Builder<'m> {
 
     fn table(&self, table: usize) -> &'m TableModel {
         &self.model.tables[table]
+    }
+
+    /// ` AND (rule)` for a table read under `alias`, empty where no rule applies; an error where
+    /// the table is denied.
+    pub(crate) fn restrict(&mut self, table: usize, alias: &str) -> Result<String> {
+        match self.access.of(table).clone() {
+            TableAccess::All => Ok(String::new()),
+            TableAccess::Rows(rule) => Ok(format!(" AND {}", self.condition(table, alias, &rule)?)),
+            TableAccess::Denied(message) => Err(TranslateError {
+                message,
+                kind: ErrorKind::Unauthenticated,
+            }),
+        }
+    }
+
+    /// An error where the table is denied to this request.
+    pub(crate) fn allowed(&self, table: usize) -> Result<()> {
+        match self.access.of(table) {
+            TableAccess::Denied(message) => Err(TranslateError {
+                message: message.clone(),
+                kind: ErrorKind::Unauthenticated,
+            }),
+            _ => Ok(()),
+        }
     }
 
     pub(crate) fn from(&self, table: usize, alias: &str) -> String {
@@ -372,7 +462,8 @@ impl<'m> Builder<'m> {
         let document = self.document(target, &inner, fields)?;
         let from = self.from(target, &inner);
         let join = self.join(table, alias, relationship, &inner);
-        let condition = self.condition(target, &inner, &args.filter)?;
+        let condition =
+            self.condition(target, &inner, &args.filter)? + &self.restrict(target, &inner)?;
         let order = self.order(target, &inner, &args.order_by)?;
         let set = self.alias();
         let mut rows = format!(
@@ -397,7 +488,8 @@ impl<'m> Builder<'m> {
         let inner = self.alias();
         let from = self.from(target, &inner);
         let join = self.join(table, alias, relationship, &inner);
-        let condition = self.condition(target, &inner, &args.filter)?;
+        let condition =
+            self.condition(target, &inner, &args.filter)? + &self.restrict(target, &inner)?;
         let rows = self.filtered_rows(
             target,
             &inner,
@@ -470,7 +562,7 @@ impl<'m> Builder<'m> {
         let mut keys = Vec::new();
         for key in order_by {
             let (_, column) = model.column(&key.field).ok_or_else(|| {
-                TranslateError(format!("cannot order {} by {}", model.type_name, key.field))
+                TranslateError::input(format!("cannot order {} by {}", model.type_name, key.field))
             })?;
             let direction = match key.direction {
                 Direction::Asc => "ASC",
@@ -540,7 +632,7 @@ impl<'m> Builder<'m> {
                     .iter()
                     .position(|r| &r.name == relationship)
                     .ok_or_else(|| {
-                        TranslateError(format!(
+                        TranslateError::input(format!(
                             "{} has no relationship {relationship}",
                             model.type_name
                         ))
@@ -550,7 +642,8 @@ impl<'m> Builder<'m> {
                 let from = self.from(target, &inner);
                 let join = self.join(table, alias, index, &inner);
                 let predicate = self.condition(target, &inner, predicate)?;
-                format!("EXISTS (SELECT 1 FROM {from} WHERE {join} AND {predicate})")
+                let restriction = self.restrict(target, &inner)?;
+                format!("EXISTS (SELECT 1 FROM {from} WHERE {join} AND {predicate}{restriction})")
             }
         })
     }
@@ -564,9 +657,9 @@ impl<'m> Builder<'m> {
         value: &Value,
     ) -> Result<String> {
         let model = self.table(table);
-        let (_, column) = model
-            .column(field)
-            .ok_or_else(|| TranslateError(format!("{} has no field {field}", model.type_name)))?;
+        let (_, column) = model.column(field).ok_or_else(|| {
+            TranslateError::input(format!("{} has no field {field}", model.type_name))
+        })?;
         let reference = format!("{alias}.{}", quote(&column.column));
         let sql_type = &column.sql_type;
         Ok(match operator {
@@ -579,7 +672,7 @@ impl<'m> Builder<'m> {
             }
             Operator::In | Operator::Nin => {
                 let Value::List(items) = value else {
-                    return Err(TranslateError(format!(
+                    return Err(TranslateError::input(format!(
                         "{field}: {} takes a list",
                         operator.graphql_name()
                     )));
@@ -638,10 +731,10 @@ pub(crate) fn text(column: &ColumnModel, value: &Value) -> Result<Option<String>
         Value::List(_) | Value::Object(_) => value
             .clone()
             .into_json()
-            .map_err(|error| TranslateError(format!("{}: {error}", column.field)))?
+            .map_err(|error| TranslateError::input(format!("{}: {error}", column.field)))?
             .to_string(),
         Value::Binary(_) => {
-            return Err(TranslateError(format!(
+            return Err(TranslateError::input(format!(
                 "{}: binary values are not supported",
                 column.field
             )));
@@ -761,7 +854,14 @@ mod tests {
             limit: Some(5),
             ..ListArgs::default()
         };
-        let statement = list(&model, index(&model, "User"), &args, &fields).unwrap();
+        let statement = list(
+            &model,
+            &Access::unrestricted(),
+            index(&model, "User"),
+            &args,
+            &fields,
+        )
+        .unwrap();
         insta::assert_snapshot!(statement.sql);
         assert_eq!(statement.params, vec![Param::Text(Some("DE".into()))]);
     }
@@ -807,6 +907,7 @@ mod tests {
         };
         let statement = list(
             &model,
+            &Access::unrestricted(),
             index(&model, "User"),
             &args,
             &[column(&model, "User", "id")],
@@ -837,12 +938,13 @@ mod tests {
         };
         let error = list(
             &model,
+            &Access::unrestricted(),
             index(&model, "User"),
             &args,
             &[column(&model, "User", "id")],
         )
         .unwrap_err();
-        assert_eq!(error.0, "id: \"1 OR 1=1\" is not an integer");
+        assert_eq!(error.message, "id: \"1 OR 1=1\" is not an integer");
     }
 
     #[test]
@@ -855,6 +957,7 @@ mod tests {
         let user = index(&model, "User");
         let statement = entities(
             &model,
+            &Access::unrestricted(),
             user,
             &[0],
             &keys,
@@ -901,7 +1004,7 @@ mod tests {
             },
             ..ListArgs::default()
         };
-        let statement = aggregate(&model, order, &args, &fields).unwrap();
+        let statement = aggregate(&model, &Access::unrestricted(), order, &args, &fields).unwrap();
         insta::assert_snapshot!(statement.sql);
     }
 

@@ -1,0 +1,174 @@
+//! Row rules of the PostgreSQL subgraph from verified claims, over HTTP against the demo
+//! database: `orders: user_id = claims.sub` holds for root fields, relationships, aggregates and
+//! `_entities`; forged, expired and malformed claims headers are rejected with 401.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{endpoints, repo_root};
+use polygraph_subgraph_core::claims::{self, Verifier};
+use polygraph_subgraph_postgres::{Config, Subgraph};
+use serde_json::{Value, json};
+
+const SECRET: &[u8] = b"a key shared by the gateway and this subgraph";
+
+struct Served {
+    address: std::net::SocketAddr,
+    pool: sqlx::PgPool,
+    client: reqwest::Client,
+}
+
+async fn serve() -> Served {
+    let mut config = Config::from_file(&repo_root().join("config/postgres.yaml")).unwrap();
+    config.tables["orders"].rule = Some("user_id = claims.sub".into());
+    let pool = sqlx::PgPool::connect(&endpoints().postgres).await.unwrap();
+    let subgraph = Subgraph::with_pool(&config, pool.clone()).await.unwrap();
+    let app = polygraph_subgraph_core::server::app(
+        subgraph.schema,
+        Some(Arc::new(Verifier::new(SECRET))),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(polygraph_subgraph_core::server::serve_on(listener, app));
+    Served {
+        address,
+        pool,
+        client: reqwest::Client::new(),
+    }
+}
+
+impl Served {
+    async fn post(&self, query: &str, token: Option<&str>) -> (u16, Value) {
+        let mut request = self
+            .client
+            .post(format!("http://{}/graphql", self.address))
+            .json(&json!({ "query": query }));
+        if let Some(token) = token {
+            request = request.header(claims::HEADER, token);
+        }
+        let response = request.send().await.unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+}
+
+fn token_for(sub: &str, secret: &[u8]) -> String {
+    claims::sign(
+        secret,
+        json!({ "sub": sub }).as_object().unwrap(),
+        Duration::from_mins(1),
+    )
+}
+
+#[tokio::test]
+async fn rules_filter_every_path_to_the_table() {
+    let served = serve().await;
+    let token = token_for("3", SECRET);
+    let own: Vec<(i64,)> = sqlx::query_as("SELECT id FROM orders WHERE user_id = 3 ORDER BY id")
+        .fetch_all(&served.pool)
+        .await
+        .unwrap();
+    let own: Vec<Value> = own
+        .into_iter()
+        .map(|(id,)| json!({ "id": id.to_string() }))
+        .collect();
+    assert!(!own.is_empty(), "user 3 has orders in the demo data");
+
+    // Root list and aggregate.
+    let (status, body) = served
+        .post("{ orders { id } orders_aggregate { count } }", Some(&token))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["orders"], Value::Array(own.clone()));
+    assert_eq!(body["data"]["orders_aggregate"]["count"], json!(own.len()));
+
+    // Through a relationship: every user's orders are only user 3's.
+    let (_, body) = served
+        .post("{ users(limit: 10) { id orders { id } } }", Some(&token))
+        .await;
+    for user in body["data"]["users"].as_array().unwrap() {
+        let expected = if user["id"] == json!("3") {
+            Value::Array(own.clone())
+        } else {
+            json!([])
+        };
+        assert_eq!(user["orders"], expected, "orders of user {}", user["id"]);
+    }
+
+    // Through a filter on a relationship: users who have orders, as far as this request sees.
+    let (_, body) = served
+        .post("{ users(where: { orders: {} }) { id } }", Some(&token))
+        .await;
+    assert_eq!(body["data"]["users"], json!([{ "id": "3" }]));
+
+    // Through _entities: another user's order is not there.
+    let other: (i64,) = sqlx::query_as("SELECT id FROM orders WHERE user_id <> 3 LIMIT 1")
+        .fetch_one(&served.pool)
+        .await
+        .unwrap();
+    let query = format!(
+        r#"{{ _entities(representations: [{{ __typename: "Order", id: "{}" }}, {{ __typename: "Order", id: {} }}]) {{ ... on Order {{ id }} }} }}"#,
+        own[0]["id"].as_str().unwrap(),
+        other.0
+    );
+    let (_, body) = served.post(&query, Some(&token)).await;
+    assert_eq!(body["data"]["_entities"][0], own[0]);
+    assert_eq!(body["data"]["_entities"][1], Value::Null);
+}
+
+#[tokio::test]
+async fn ruled_tables_need_claims_and_others_do_not() {
+    let served = serve().await;
+    let (status, body) = served.post("{ orders { id } }", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        json!("UNAUTHENTICATED"),
+        "{body}"
+    );
+    assert!(
+        body["data"].is_null() || body["data"]["orders"].is_null(),
+        "{body}"
+    );
+
+    let (status, body) = served.post("{ users(limit: 2) { id } }", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["users"].as_array().unwrap().len(), 2, "{body}");
+}
+
+#[tokio::test]
+async fn forged_expired_and_malformed_claims_are_rejected() {
+    let served = serve().await;
+    let forged = token_for("3", b"not the shared key");
+    let expired = {
+        use jsonwebtoken::{Algorithm, EncodingKey, Header};
+        let claims = json!({ "sub": "3", "iss": claims::ISSUER, "exp": 1_000_000 });
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap()
+    };
+    let unsigned = {
+        // alg: none, with the claims a forger would like.
+        let header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0";
+        let payload = "eyJzdWIiOiIzIiwiaXNzIjoicG9seWdyYXBoLWdhdGV3YXkiLCJleHAiOjk5OTk5OTk5OTl9";
+        format!("{header}.{payload}.")
+    };
+    for token in [
+        forged.as_str(),
+        expired.as_str(),
+        unsigned.as_str(),
+        "garbage",
+    ] {
+        let (status, body) = served.post("{ orders { id } }", Some(token)).await;
+        assert_eq!(status, 401, "{token}: {body}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"],
+            json!("UNAUTHENTICATED")
+        );
+        assert!(body.get("data").is_none(), "no data for a rejected request");
+    }
+}
