@@ -1,0 +1,101 @@
+//! The PostgreSQL subgraph's SDL composes into a supergraph with The Guild's federation
+//! composition (npm), alone and beside another subgraph that extends its entities; the
+//! checked-in SDL and supergraph in `schema/` are current.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{endpoints, repo_root};
+use polygraph_subgraph_postgres::{Config, Subgraph};
+
+async fn postgres_sdl() -> String {
+    let config = Config::from_file(&repo_root().join("config/postgres.yaml")).unwrap();
+    let pool = sqlx::PgPool::connect(&endpoints().postgres).await.unwrap();
+    Subgraph::with_pool(&config, pool).await.unwrap().sdl()
+}
+
+/// Runs `tests/js/compose.mjs`; returns the supergraph or the composition errors.
+fn compose(subgraphs: &[(&str, &Path)]) -> Result<String, String> {
+    let script = repo_root().join("tests/js/compose.mjs");
+    assert!(
+        repo_root()
+            .join("tests/js/node_modules/@theguild/federation-composition")
+            .exists(),
+        "tests/js/node_modules is missing: run `npm ci --prefix tests/js` (scripts/test does)"
+    );
+    let output = Command::new("node")
+        .arg(script)
+        .args(
+            subgraphs
+                .iter()
+                .map(|(name, path)| format!("{name}={}", path.display())),
+        )
+        .output()
+        .expect("node runs");
+    if output.status.success() {
+        Ok(String::from_utf8(output.stdout).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+#[tokio::test]
+async fn composes_alone_and_with_a_subgraph_extending_its_entities() {
+    let dir = tempfile::tempdir().unwrap();
+    let postgres = dir.path().join("postgres.graphql");
+    std::fs::write(&postgres, postgres_sdl().await).unwrap();
+    let supergraph = compose(&[("postgres", &postgres)]).unwrap();
+    assert!(
+        supergraph.contains("@join__type(graph: POSTGRES, key: \"id\")"),
+        "{supergraph}"
+    );
+
+    let features = dir.path().join("features.graphql");
+    std::fs::write(
+        &features,
+        r#"extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key"])
+           type User @key(fields: "id") { id: ID! clickRate7d: Float }
+           type Product @key(fields: "id") { id: ID! popularity: Float }
+           type Query { trendingProducts: [Product!]! }"#,
+    )
+    .unwrap();
+    let supergraph = compose(&[("postgres", &postgres), ("features", &features)]).unwrap();
+    assert!(
+        supergraph.contains("@join__type(graph: FEATURES, key: \"id\")"),
+        "{supergraph}"
+    );
+    assert!(
+        supergraph.contains("clickRate7d: Float @join__field(graph: FEATURES)"),
+        "{supergraph}"
+    );
+
+    // A subgraph whose key field disagrees in type does not compose: the check is real.
+    let broken = dir.path().join("broken.graphql");
+    std::fs::write(
+        &broken,
+        r#"extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key"])
+           type User @key(fields: "id") { id: Int! score: Float }"#,
+    )
+    .unwrap();
+    assert!(compose(&[("postgres", &postgres), ("broken", &broken)]).is_err());
+}
+
+#[tokio::test]
+async fn checked_in_schemas_are_current() {
+    let root = repo_root();
+    let checked_in =
+        std::fs::read_to_string(root.join("schema/subgraphs/postgres.graphql")).unwrap();
+    assert!(
+        checked_in == postgres_sdl().await,
+        "schema/subgraphs/postgres.graphql is stale; regenerate it as schema/README.md says"
+    );
+    let supergraph =
+        compose(&[("postgres", &root.join("schema/subgraphs/postgres.graphql"))]).unwrap();
+    let checked_in = std::fs::read_to_string(root.join("schema/supergraph.graphql")).unwrap();
+    assert!(
+        checked_in == supergraph,
+        "schema/supergraph.graphql is stale; regenerate it as schema/README.md says"
+    );
+}
