@@ -1,0 +1,163 @@
+//! The PostgreSQL subgraph against sqlx for the same reads, in one run: `_entities` for 100
+//! users, and a filtered, sorted page of orders. Needs the demo database (`scripts/dev up`,
+//! `polygraph demo load`). Prints `ratio` lines: subgraph time over raw client time.
+
+use std::time::{Duration, Instant};
+
+use async_graphql::{Request, Variables};
+use criterion::{Criterion, criterion_group, criterion_main};
+use polygraph_subgraph_postgres::{Config, Subgraph};
+use serde_json::{Value, json};
+
+const ENTITIES: &str =
+    "query($r: [_Any!]!) { _entities(representations: $r) { ... on User { id name email } } }";
+const ORDERS: &str = r#"{ orders(where: { status: { _eq: "paid" }, total: { _gt: 100 } }, order_by: [{ total: DESC }], limit: 50) { id total created_at } }"#;
+
+fn setup(runtime: &tokio::runtime::Runtime) -> (Subgraph, sqlx::PgPool) {
+    runtime.block_on(async {
+        let url = polygraph_demo::Endpoints::from_env().postgres;
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&url)
+            .await
+            .expect("the demo database: run scripts/dev up and polygraph demo load");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/postgres.yaml");
+        let config = Config::from_file(&root).unwrap();
+        (
+            Subgraph::with_pool(&config, pool.clone()).await.unwrap(),
+            pool,
+        )
+    })
+}
+
+async fn subgraph_entities(subgraph: &Subgraph, representations: &Value) -> Value {
+    let response = subgraph
+        .schema
+        .execute(
+            Request::new(ENTITIES).variables(Variables::from_json(json!({ "r": representations }))),
+        )
+        .await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    serde_json::to_value(&response).unwrap()
+}
+
+async fn sqlx_entities(pool: &sqlx::PgPool, ids: &[i64]) -> Value {
+    let rows: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT id, name, email FROM users WHERE id = ANY($1)")
+            .bind(ids)
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    let by_id: std::collections::HashMap<i64, (String, String)> = rows
+        .into_iter()
+        .map(|(id, name, email)| (id, (name, email)))
+        .collect();
+    let entities: Vec<Value> = ids
+        .iter()
+        .map(|id| {
+            by_id.get(id).map_or(
+                Value::Null,
+                |(name, email)| json!({ "id": id.to_string(), "name": name, "email": email }),
+            )
+        })
+        .collect();
+    json!({ "data": { "_entities": entities } })
+}
+
+async fn subgraph_orders(subgraph: &Subgraph) -> Value {
+    let response = subgraph.schema.execute(Request::new(ORDERS)).await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    serde_json::to_value(&response).unwrap()
+}
+
+async fn sqlx_orders(pool: &sqlx::PgPool) -> Value {
+    let rows: Vec<(i64, f64, String)> = sqlx::query_as(
+        "SELECT id, total::float8, created_at::text FROM orders WHERE status = $1 AND total > $2 ORDER BY total DESC, id LIMIT 50",
+    )
+    .bind("paid")
+    .bind(100.0_f64)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let orders: Vec<Value> = rows
+        .into_iter()
+        .map(|(id, total, created_at)| json!({ "id": id.to_string(), "total": total, "created_at": created_at }))
+        .collect();
+    json!({ "data": { "orders": orders } })
+}
+
+fn benches(criterion: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (subgraph, pool) = setup(&runtime);
+    let ids: Vec<i64> = (1..=100).collect();
+    let representations: Value = ids
+        .iter()
+        .map(|id| json!({ "__typename": "User", "id": id.to_string() }))
+        .collect();
+
+    // Both sides answer the same thing.
+    let ours = runtime.block_on(subgraph_entities(&subgraph, &representations));
+    let theirs = runtime.block_on(sqlx_entities(&pool, &ids));
+    assert_eq!(
+        ours, theirs,
+        "the subgraph and the baseline must return the same data"
+    );
+
+    let mut group = criterion.benchmark_group("entities_100_users");
+    group.bench_function("subgraph", |b| {
+        b.to_async(&runtime)
+            .iter(|| subgraph_entities(&subgraph, &representations));
+    });
+    group.bench_function("sqlx", |b| {
+        b.to_async(&runtime).iter(|| sqlx_entities(&pool, &ids));
+    });
+    group.finish();
+
+    let mut group = criterion.benchmark_group("orders_filtered_page_50");
+    group.bench_function("subgraph", |b| {
+        b.to_async(&runtime).iter(|| subgraph_orders(&subgraph));
+    });
+    group.bench_function("sqlx", |b| b.to_async(&runtime).iter(|| sqlx_orders(&pool)));
+    group.finish();
+
+    // Ratios from interleaved runs, so both sides see the same machine load.
+    for (name, iterations) in [
+        ("entities_100_users", 300),
+        ("orders_filtered_page_50", 300),
+    ] {
+        let (mut ours, mut theirs) = (Duration::ZERO, Duration::ZERO);
+        for _ in 0..iterations {
+            let started = Instant::now();
+            if name.starts_with("entities") {
+                runtime.block_on(subgraph_entities(&subgraph, &representations));
+            } else {
+                runtime.block_on(subgraph_orders(&subgraph));
+            }
+            ours += started.elapsed();
+            let started = Instant::now();
+            if name.starts_with("entities") {
+                runtime.block_on(sqlx_entities(&pool, &ids));
+            } else {
+                runtime.block_on(sqlx_orders(&pool));
+            }
+            theirs += started.elapsed();
+        }
+        println!(
+            "ratio {name}: subgraph {:?} / sqlx {:?} = {:.2}",
+            ours / iterations,
+            theirs / iterations,
+            ours.as_secs_f64() / theirs.as_secs_f64()
+        );
+    }
+}
+
+criterion_group! {
+    name = postgres;
+    config = Criterion::default().measurement_time(Duration::from_secs(5)).sample_size(50);
+    targets = benches
+}
+criterion_main!(postgres);
