@@ -128,8 +128,41 @@ async fn postgres_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
         print!("{}", subgraph.sdl());
         return Ok(());
     }
-    let app = polygraph_subgraph_core::server::app(subgraph.schema, subgraph.verifier);
+    let schema = polygraph_subgraph_core::server::shared(subgraph.schema.clone());
+    #[cfg(unix)]
+    tokio::spawn(reload_on_hangup(
+        config.clone(),
+        subgraph.pool.clone(),
+        schema.clone(),
+    ));
+    let app = polygraph_subgraph_core::server::app(schema, subgraph.verifier);
     polygraph_subgraph_core::server::serve(app, config.listen, "postgres").await
+}
+
+/// On SIGHUP, introspects the database again and swaps in the new schema; a failed reload keeps
+/// serving the old one.
+#[cfg(unix)]
+async fn reload_on_hangup(
+    config: polygraph_subgraph_postgres::Config,
+    pool: sqlx::PgPool,
+    schema: polygraph_subgraph_core::server::SharedSchema,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        eprintln!("warning: cannot listen for SIGHUP; reload by restarting");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        match polygraph_subgraph_postgres::Subgraph::with_pool(&config, pool.clone()).await {
+            Ok(reloaded) => {
+                schema.store(std::sync::Arc::new(reloaded.schema));
+                eprintln!("postgres subgraph: schema reloaded from the database");
+            }
+            Err(error) => eprintln!(
+                "postgres subgraph: reload failed, still serving the old schema: {error:#}"
+            ),
+        }
+    }
 }
 
 async fn demo_load(args: &LoadArgs) -> ExitCode {

@@ -26,7 +26,7 @@ async fn serve() -> Served {
     let pool = sqlx::PgPool::connect(&endpoints().postgres).await.unwrap();
     let subgraph = Subgraph::with_pool(&config, pool.clone()).await.unwrap();
     let app = polygraph_subgraph_core::server::app(
-        subgraph.schema,
+        polygraph_subgraph_core::server::shared(subgraph.schema),
         Some(Arc::new(Verifier::new(SECRET))),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -387,8 +387,10 @@ fn deployment_configs_match_the_demo_config() {
 #[tokio::test]
 async fn serves_graphql_over_http() {
     let subgraph = subgraph().await;
-    let app =
-        polygraph_subgraph_core::server::app(subgraph.schema.clone(), subgraph.verifier.clone());
+    let app = polygraph_subgraph_core::server::app(
+        polygraph_subgraph_core::server::shared(subgraph.schema.clone()),
+        subgraph.verifier.clone(),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum_serve(listener, app).await });

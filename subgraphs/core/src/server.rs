@@ -1,11 +1,14 @@
 //! Serving a subgraph: `POST`/`GET /graphql` for the gateway and for people, `GET /health`.
 //!
 //! A request's claims header (see [`crate::claims`]) is verified here, before any resolver
-//! runs; a header that does not verify rejects the request with 401.
+//! runs; a header that does not verify rejects the request with 401. The schema sits behind an
+//! atomic pointer so a reload (after the database's schema changed) swaps it without dropping
+//! requests in flight.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use async_graphql::dynamic::Schema;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 pub use axum::Router;
@@ -16,15 +19,23 @@ use axum::routing::get;
 
 use crate::claims::{HEADER, RequestClaims, Verifier};
 
+/// The schema being served; `store` a new one to swap it in.
+pub type SharedSchema = Arc<ArcSwap<Schema>>;
+
+/// Shares `schema` for serving and swapping.
+pub fn shared(schema: Schema) -> SharedSchema {
+    Arc::new(ArcSwap::from_pointee(schema))
+}
+
 #[derive(Clone)]
 struct AppState {
-    schema: Schema,
+    schema: SharedSchema,
     verifier: Option<Arc<Verifier>>,
 }
 
 /// The subgraph's HTTP app, without a socket, so tests can drive it directly. Without a
 /// verifier, claims headers are ignored (and row rules, which need claims, deny).
-pub fn app(schema: Schema, verifier: Option<Arc<Verifier>>) -> Router {
+pub fn app(schema: SharedSchema, verifier: Option<Arc<Verifier>>) -> Router {
     Router::new()
         .route("/graphql", get(graphql).post(graphql))
         .route("/health", get(|| async { "ok" }))
@@ -50,7 +61,8 @@ async fn graphql(
         _ => None,
     };
     let request = request.into_inner().data(RequestClaims(claims));
-    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+    let schema = state.schema.load_full();
+    GraphQLResponse::from(schema.execute(request).await).into_response()
 }
 
 fn unauthenticated(message: &str) -> Response {

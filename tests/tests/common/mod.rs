@@ -40,3 +40,16 @@ pub fn repo_root() -> PathBuf {
 /// A hint appended to connection failures, so a missing server fails loudly and helpfully.
 pub const SERVERS_HINT: &str =
     "is the server up? `scripts/dev up` starts it and `scripts/test` does so before testing";
+
+/// The `polygraph` binary the workspace build produced (scripts/test builds it first).
+pub fn polygraph_binary() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| repo_root().join("target"), PathBuf::from);
+    let binary = target.join("debug/polygraph");
+    assert!(
+        binary.exists(),
+        "{} is missing: build the workspace first (scripts/test does)",
+        binary.display()
+    );
+    binary
+}
