@@ -99,3 +99,71 @@ async fn checked_in_schemas_are_current() {
         "schema/supergraph.graphql is stale; regenerate it as schema/README.md says"
     );
 }
+
+#[tokio::test]
+async fn configured_directives_reach_the_sdl_and_compose() {
+    let mut config = Config::from_file(&repo_root().join("config/postgres.yaml")).unwrap();
+    let users = &mut config.tables["users"];
+    users.tags = vec!["crm".into()];
+    users.columns.insert(
+        "email".into(),
+        polygraph_subgraph_postgres::config::Directives {
+            inaccessible: true,
+            tags: vec!["pii".into()],
+            shareable: false,
+        },
+    );
+    config.tables["products"].columns.insert(
+        "name".into(),
+        polygraph_subgraph_postgres::config::Directives {
+            shareable: true,
+            ..Default::default()
+        },
+    );
+    let pool = sqlx::PgPool::connect(&endpoints().postgres).await.unwrap();
+    let sdl = Subgraph::with_pool(&config, pool).await.unwrap().sdl();
+    assert!(
+        sdl.contains("type User @key(fields: \"id\") @tag(name: \"crm\")"),
+        "{sdl}"
+    );
+    assert!(
+        sdl.contains("email: String! @inaccessible @tag(name: \"pii\")"),
+        "{sdl}"
+    );
+    assert!(sdl.contains("name: String! @shareable"), "{sdl}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let postgres = dir.path().join("postgres.graphql");
+    std::fs::write(&postgres, &sdl).unwrap();
+    let catalog = dir.path().join("catalog.graphql");
+    std::fs::write(
+        &catalog,
+        r#"extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key", "@shareable"])
+           type Product @key(fields: "id") { id: ID! name: String! @shareable }"#,
+    )
+    .unwrap();
+    let supergraph = compose(&[("postgres", &postgres), ("catalog", &catalog)]).unwrap();
+    assert!(supergraph.contains("@inaccessible"), "{supergraph}");
+
+    // Without @shareable on our side, two subgraphs resolving Product.name do not compose.
+    config.tables["products"].columns.clear();
+    let pool = sqlx::PgPool::connect(&endpoints().postgres).await.unwrap();
+    std::fs::write(
+        &postgres,
+        Subgraph::with_pool(&config, pool).await.unwrap().sdl(),
+    )
+    .unwrap();
+    assert!(compose(&[("postgres", &postgres), ("catalog", &catalog)]).is_err());
+}
+
+#[tokio::test]
+async fn unknown_configured_columns_are_errors() {
+    let mut config = Config::from_file(&repo_root().join("config/postgres.yaml")).unwrap();
+    config.tables["users"].columns.insert(
+        "nope".into(),
+        polygraph_subgraph_postgres::config::Directives::default(),
+    );
+    let pool = sqlx::PgPool::connect(&endpoints().postgres).await.unwrap();
+    let error = Subgraph::with_pool(&config, pool).await.err().unwrap();
+    assert!(format!("{error:#}").contains("\"nope\""), "{error:#}");
+}

@@ -60,6 +60,33 @@ pub struct TableConfig {
     /// root fields, relationships, aggregates and `_entities` alike.
     #[serde(default)]
     pub rule: Option<String>,
+    /// `@shareable` on the type: other subgraphs may resolve its fields too.
+    #[serde(default)]
+    pub shareable: bool,
+    /// `@inaccessible` on the type: composed into the supergraph but hidden from its API.
+    #[serde(default)]
+    pub inaccessible: bool,
+    /// `@tag(name:)` on the type for each name, for contracts and policies.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Per column: federation directives on its field.
+    #[serde(default)]
+    pub columns: IndexMap<String, Directives>,
+}
+
+/// Federation directives a type or field can carry.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Directives {
+    /// `@shareable`: other subgraphs may resolve it too.
+    #[serde(default)]
+    pub shareable: bool,
+    /// `@inaccessible`: composed into the supergraph but hidden from its API.
+    #[serde(default)]
+    pub inaccessible: bool,
+    /// `@tag(name:)` for each name, for contracts and policies.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -76,6 +103,17 @@ fn default_pool_size() -> u32 {
 }
 fn default_claims_secret_env() -> String {
     "POLYGRAPH_CLAIMS_SECRET".to_owned()
+}
+
+impl TableConfig {
+    /// The type's directives.
+    pub fn directives(&self) -> Directives {
+        Directives {
+            shareable: self.shareable,
+            inaccessible: self.inaccessible,
+            tags: self.tags.clone(),
+        }
+    }
 }
 
 impl Default for Config {

@@ -10,7 +10,7 @@ use polygraph_subgraph_core::filter::ScalarKind;
 use polygraph_subgraph_core::naming;
 
 use crate::catalog::{Catalog, Column};
-use crate::config::Config;
+use crate::config::{Config, Directives};
 
 #[derive(Clone, Debug)]
 pub struct Model {
@@ -39,6 +39,8 @@ pub struct TableModel {
     pub relationships: Vec<Relationship>,
     /// Which rows a request may see, from its claims.
     pub rule: Option<RowRule>,
+    /// Federation directives on the type.
+    pub directives: Directives,
 }
 
 /// A parsed row rule: every condition must hold.
@@ -103,6 +105,8 @@ pub struct ColumnModel {
     pub description: Option<String>,
     /// Integer types: representations may send these keys as numbers or strings.
     pub integral: bool,
+    /// Federation directives on the field.
+    pub directives: Directives,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,6 +166,8 @@ pub enum ModelError {
     MissingTable(String, String),
     #[error("table {table:?}: key column {column:?} does not exist")]
     MissingKeyColumn { table: String, column: String },
+    #[error("table {table:?}: configured column {column:?} does not exist")]
+    MissingColumn { table: String, column: String },
     #[error("table {0:?} is an entity but has no primary key; give its `key` in the config")]
     EntityWithoutKey(String),
     #[error("two tables are both named {0:?} in GraphQL; rename one with `type`")]
@@ -226,91 +232,13 @@ fn selected_tables<'a>(
 
 /// Builds the model; fails where the configuration names what the database lacks.
 pub fn build(catalog: &Catalog, config: &Config) -> Result<Model, ModelError> {
-    let selected = selected_tables(catalog, config)?;
-
-    let is_key_column = |table: &str, column: &str| {
-        catalog
-            .tables
-            .iter()
-            .any(|t| t.name == table && t.primary_key.len() == 1 && t.primary_key[0] == column)
-            || catalog.foreign_keys.iter().any(|fk| {
-                (fk.table == table && fk.columns.iter().any(|c| c == column))
-                    || (fk.referenced_table == table
-                        && fk.referenced_columns.iter().any(|c| c == column))
-            })
-    };
-
     let mut tables: Vec<TableModel> = Vec::new();
-    for (table, table_config) in &selected {
-        let type_name = table_config
-            .and_then(|c| c.type_name.clone())
-            .unwrap_or_else(|| naming::type_name(&table.name));
-        if tables.iter().any(|t| t.type_name == type_name) {
-            return Err(ModelError::DuplicateType(type_name));
+    for (table, table_config) in selected_tables(catalog, config)? {
+        let model = table_model(catalog, table, table_config)?;
+        if tables.iter().any(|t| t.type_name == model.type_name) {
+            return Err(ModelError::DuplicateType(model.type_name));
         }
-        let columns: Vec<ColumnModel> = table
-            .columns
-            .iter()
-            .map(|column| ColumnModel {
-                field: naming::field_name(&column.name),
-                column: column.name.clone(),
-                kind: scalar_kind(column, is_key_column(&table.name, &column.name)),
-                sql_type: column.sql_type.clone(),
-                nullable: column.nullable,
-                description: column.comment.clone(),
-                integral: matches!(column.udt.as_str(), "int2" | "int4" | "int8"),
-            })
-            .collect();
-        let index_of = |name: &str| columns.iter().position(|c| c.column == name);
-        let primary_key: Vec<usize> = table
-            .primary_key
-            .iter()
-            .filter_map(|c| index_of(c))
-            .collect();
-        let entity_key = match table_config {
-            Some(c) if c.entity => Some(match &c.key {
-                Some(key) => key
-                    .iter()
-                    .map(|column| {
-                        index_of(column).ok_or_else(|| ModelError::MissingKeyColumn {
-                            table: table.name.clone(),
-                            column: column.clone(),
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-                None if primary_key.is_empty() => {
-                    return Err(ModelError::EntityWithoutKey(table.name.clone()));
-                }
-                None => primary_key.clone(),
-            }),
-            _ => None,
-        };
-        let list_field = naming::field_name(&table.name);
-        tables.push(TableModel {
-            by_pk_field: format!("{list_field}_by_pk"),
-            aggregate_field: format!("{list_field}_aggregate"),
-            list_field,
-            table: table.name.clone(),
-            type_name,
-            description: table.comment.clone(),
-            is_view: table.is_view,
-            columns,
-            primary_key,
-            entity_key,
-            relationships: Vec::new(),
-            rule: None,
-        });
-        if let Some(text) = table_config.and_then(|c| c.rule.as_ref()) {
-            let last = tables.last_mut().expect("pushed above");
-            last.rule =
-                Some(
-                    RowRule::parse(text, last).map_err(|message| ModelError::BadRule {
-                        table: table.name.clone(),
-                        rule: text.clone(),
-                        message,
-                    })?,
-                );
-        }
+        tables.push(model);
     }
     add_relationships(catalog, &mut tables);
     Ok(Model {
@@ -318,6 +246,110 @@ pub fn build(catalog: &Catalog, config: &Config) -> Result<Model, ModelError> {
         tables,
         max_limit: config.max_limit,
     })
+}
+
+/// Whether a column identifies rows: a single-column primary key, or a column referring to one
+/// (or referred to by a foreign key).
+fn is_key_column(catalog: &Catalog, table: &str, column: &str) -> bool {
+    catalog
+        .tables
+        .iter()
+        .any(|t| t.name == table && t.primary_key.len() == 1 && t.primary_key[0] == column)
+        || catalog.foreign_keys.iter().any(|fk| {
+            (fk.table == table && fk.columns.iter().any(|c| c == column))
+                || (fk.referenced_table == table
+                    && fk.referenced_columns.iter().any(|c| c == column))
+        })
+}
+
+/// One table's type: its fields, keys, rule and directives (relationships come later).
+fn table_model(
+    catalog: &Catalog,
+    table: &crate::catalog::Table,
+    table_config: Option<&crate::config::TableConfig>,
+) -> Result<TableModel, ModelError> {
+    let type_name = table_config
+        .and_then(|c| c.type_name.clone())
+        .unwrap_or_else(|| naming::type_name(&table.name));
+    if let Some(unknown) = table_config.and_then(|c| {
+        c.columns
+            .keys()
+            .find(|name| !table.columns.iter().any(|column| &column.name == *name))
+    }) {
+        return Err(ModelError::MissingColumn {
+            table: table.name.clone(),
+            column: unknown.clone(),
+        });
+    }
+    let columns: Vec<ColumnModel> = table
+        .columns
+        .iter()
+        .map(|column| ColumnModel {
+            field: naming::field_name(&column.name),
+            column: column.name.clone(),
+            kind: scalar_kind(column, is_key_column(catalog, &table.name, &column.name)),
+            sql_type: column.sql_type.clone(),
+            nullable: column.nullable,
+            description: column.comment.clone(),
+            integral: matches!(column.udt.as_str(), "int2" | "int4" | "int8"),
+            directives: table_config
+                .and_then(|c| c.columns.get(&column.name))
+                .cloned()
+                .unwrap_or_default(),
+        })
+        .collect();
+    let index_of = |name: &str| columns.iter().position(|c| c.column == name);
+    let primary_key: Vec<usize> = table
+        .primary_key
+        .iter()
+        .filter_map(|c| index_of(c))
+        .collect();
+    let entity_key = match table_config {
+        Some(c) if c.entity => Some(match &c.key {
+            Some(key) => key
+                .iter()
+                .map(|column| {
+                    index_of(column).ok_or_else(|| ModelError::MissingKeyColumn {
+                        table: table.name.clone(),
+                        column: column.clone(),
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            None if primary_key.is_empty() => {
+                return Err(ModelError::EntityWithoutKey(table.name.clone()));
+            }
+            None => primary_key.clone(),
+        }),
+        _ => None,
+    };
+    let list_field = naming::field_name(&table.name);
+    let mut model = TableModel {
+        by_pk_field: format!("{list_field}_by_pk"),
+        aggregate_field: format!("{list_field}_aggregate"),
+        list_field,
+        table: table.name.clone(),
+        type_name,
+        description: table.comment.clone(),
+        is_view: table.is_view,
+        columns,
+        primary_key,
+        entity_key,
+        relationships: Vec::new(),
+        rule: None,
+        directives: table_config
+            .map(crate::config::TableConfig::directives)
+            .unwrap_or_default(),
+    };
+    if let Some(text) = table_config.and_then(|c| c.rule.as_ref()) {
+        model.rule = Some(
+            RowRule::parse(text, &model).map_err(|message| ModelError::BadRule {
+                table: table.name.clone(),
+                rule: text.clone(),
+                message,
+            })?,
+        );
+    }
+    Ok(model)
 }
 
 fn add_relationships(catalog: &Catalog, tables: &mut [TableModel]) {

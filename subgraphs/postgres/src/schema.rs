@@ -142,8 +142,26 @@ pub(crate) fn scalar_type(kind: ScalarKind, nullable: bool) -> TypeRef {
     }
 }
 
+/// Applies configured federation directives to a type or field builder.
+macro_rules! with_directives {
+    ($target:expr, $directives:expr) => {{
+        let directives: &crate::config::Directives = $directives;
+        let mut target = $target;
+        if directives.shareable {
+            target = target.shareable();
+        }
+        if directives.inaccessible {
+            target = target.inaccessible();
+        }
+        if !directives.tags.is_empty() {
+            target = target.tags(directives.tags.iter().cloned());
+        }
+        target
+    }};
+}
+
 fn object_type(model: &Model, table: &TableModel) -> Object {
-    let mut object = Object::new(&table.type_name);
+    let mut object = with_directives!(Object::new(&table.type_name), &table.directives);
     if let Some(description) = &table.description {
         object = object.description(description);
     }
@@ -163,7 +181,7 @@ fn object_type(model: &Model, table: &TableModel) -> Object {
         if let Some(description) = &column.description {
             field = field.description(description);
         }
-        object = object.field(field);
+        object = object.field(with_directives!(field, &column.directives));
     }
     for relationship in &table.relationships {
         let target = &model.tables[relationship.target].type_name;
