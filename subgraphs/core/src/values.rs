@@ -2,15 +2,17 @@
 //!
 //! The translators build one database query whose result is a JSON document keyed by response
 //! keys (aliases), mirroring the selection. Each object field then resolves by looking its
-//! response key up in its parent's document: no further database work.
+//! response key up in its parent's document: no further database work, and no copies: nested
+//! objects are handed down by reference into the root's document.
 
 use async_graphql::dynamic::{FieldFuture, FieldValue, ResolverContext};
-use async_graphql::{Error, Value};
-use serde_json::Value as Json;
+use async_graphql::{Error, Name, Number, Value};
+use serde_json::{Map, Value as Json};
 
-/// A JSON object fetched for one GraphQL object value.
+/// A JSON object fetched for one GraphQL object value (owned at the root; nested objects are
+/// borrowed `Map`s inside it).
 #[derive(Debug, Clone)]
-pub struct Document(pub serde_json::Map<String, Json>);
+pub struct Document(pub Map<String, Json>);
 
 /// An entity that was asked for but does not exist. async-graphql cannot put a null into a list
 /// of a union, so the element resolves to this, and its first field fails with the message;
@@ -26,15 +28,13 @@ pub fn response_key<'a>(ctx: &ResolverContext<'a>) -> &'a str {
 /// Resolves a scalar (or list of scalars) field from the parent document.
 #[allow(clippy::needless_pass_by_value)] // async-graphql's resolver signature takes the context by value
 pub fn scalar_field(ctx: ResolverContext<'_>) -> FieldFuture<'_> {
-    let result = parent(&ctx).map(|document| {
-        document
-            .0
-            .get(response_key(&ctx))
-            .filter(|value| !value.is_null())
-            .map(|value| FieldValue::value(Value::from_json(value.clone()).unwrap_or(Value::Null)))
-    });
-    match result {
-        Ok(value) => FieldFuture::Value(value),
+    match parent(ctx.parent_value) {
+        Ok(document) => FieldFuture::Value(
+            document
+                .get(response_key(&ctx))
+                .filter(|value| !value.is_null())
+                .map(|value| FieldValue::value(to_value(value))),
+        ),
         Err(error) => fail(error),
     }
 }
@@ -42,12 +42,11 @@ pub fn scalar_field(ctx: ResolverContext<'_>) -> FieldFuture<'_> {
 /// Resolves an object field (one nested document) from the parent document.
 #[allow(clippy::needless_pass_by_value)] // async-graphql's resolver signature takes the context by value
 pub fn object_field(ctx: ResolverContext<'_>) -> FieldFuture<'_> {
-    let result = parent(&ctx).map(|document| match document.0.get(response_key(&ctx)) {
-        Some(Json::Object(object)) => Some(FieldValue::owned_any(Document(object.clone()))),
-        _ => None,
-    });
-    match result {
-        Ok(value) => FieldFuture::Value(value),
+    match parent(ctx.parent_value) {
+        Ok(document) => FieldFuture::Value(match document.get(response_key(&ctx)) {
+            Some(Json::Object(object)) => Some(FieldValue::borrowed_any(object)),
+            _ => None,
+        }),
         Err(error) => fail(error),
     }
 }
@@ -55,12 +54,16 @@ pub fn object_field(ctx: ResolverContext<'_>) -> FieldFuture<'_> {
 /// Resolves a list-of-objects field from the parent document.
 #[allow(clippy::needless_pass_by_value)] // async-graphql's resolver signature takes the context by value
 pub fn list_field(ctx: ResolverContext<'_>) -> FieldFuture<'_> {
-    let result = parent(&ctx).map(|document| match document.0.get(response_key(&ctx)) {
-        Some(Json::Array(items)) => Some(documents(items.clone())),
-        _ => None,
-    });
-    match result {
-        Ok(value) => FieldFuture::Value(value),
+    match parent(ctx.parent_value) {
+        Ok(document) => FieldFuture::Value(match document.get(response_key(&ctx)) {
+            Some(Json::Array(items)) => {
+                Some(FieldValue::list(items.iter().map(|item| match item {
+                    Json::Object(object) => FieldValue::borrowed_any(object),
+                    _ => FieldValue::NULL,
+                })))
+            }
+            _ => None,
+        }),
         Err(error) => fail(error),
     }
 }
@@ -73,15 +76,66 @@ pub fn documents(items: Vec<Json>) -> FieldValue<'static> {
     }))
 }
 
+/// A JSON value as a GraphQL value, converted directly (no serde round trip).
+pub fn to_value(json: &Json) -> Value {
+    match json {
+        Json::Null => Value::Null,
+        Json::Bool(flag) => Value::Boolean(*flag),
+        Json::Number(number) => Value::Number(number_of(number)),
+        Json::String(text) => Value::String(text.clone()),
+        Json::Array(items) => Value::List(items.iter().map(to_value).collect()),
+        Json::Object(object) => Value::Object(
+            object
+                .iter()
+                .map(|(key, value)| (Name::new(key), to_value(value)))
+                .collect(),
+        ),
+    }
+}
+
+fn number_of(number: &serde_json::Number) -> Number {
+    if let Some(n) = number.as_i64() {
+        Number::from(n)
+    } else if let Some(n) = number.as_u64() {
+        Number::from(n)
+    } else {
+        number
+            .as_f64()
+            .and_then(Number::from_f64)
+            .unwrap_or_else(|| Number::from(0))
+    }
+}
+
 fn fail<'a>(error: Error) -> FieldFuture<'a> {
     FieldFuture::new(async move { Err::<Option<FieldValue<'a>>, Error>(error) })
 }
 
-fn parent<'a>(ctx: &'a ResolverContext<'_>) -> Result<&'a Document, Error> {
-    if let Some(missing) = ctx.parent_value.downcast_ref::<Missing>() {
+/// The parent's document: an owned root `Document` or a `Map` borrowed from inside one.
+fn parent<'a>(parent_value: &'a FieldValue<'a>) -> Result<&'a Map<String, Json>, Error> {
+    if let Some(document) = parent_value.downcast_ref::<Document>() {
+        return Ok(&document.0);
+    }
+    if let Some(object) = parent_value.downcast_ref::<Map<String, Json>>() {
+        return Ok(object);
+    }
+    if let Some(missing) = parent_value.downcast_ref::<Missing>() {
         return Err(Error::new(missing.0.clone()));
     }
-    ctx.parent_value
-        .try_downcast_ref::<Document>()
-        .map_err(|_| Error::new("internal: the parent value is not a fetched document"))
+    Err(Error::new(
+        "internal: the parent value is not a fetched document",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn json_converts_to_graphql_values() {
+        let json = json!({ "a": [1, 2.5, "x", null, true], "b": { "c": -3 }, "big": 18_446_744_073_709_551_615_u64 });
+        let value = to_value(&json);
+        assert_eq!(value.into_json().unwrap(), json);
+    }
 }
