@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod config;
+mod connection;
 pub mod execute;
 pub mod model;
 pub mod mutate;

@@ -62,6 +62,13 @@ pub fn build(model: &Arc<Model>, executor: Arc<Executor>) -> Result<Schema, Sche
         builder = builder.register(comparison);
     }
     builder = builder.register(directions);
+    if model
+        .tables
+        .iter()
+        .any(|table| !table.primary_key.is_empty())
+    {
+        builder = builder.register(crate::connection::page_info());
+    }
 
     for (index, table) in model.tables.iter().enumerate() {
         for input in filter::input_types(
@@ -79,6 +86,10 @@ pub fn build(model: &Arc<Model>, executor: Arc<Executor>) -> Result<Schema, Sche
         query = query.field(root_aggregate(&state, index));
         if !table.primary_key.is_empty() {
             query = query.field(root_by_pk(&state, index));
+            query = query.field(crate::connection::root_field(&state, index));
+            for object in crate::connection::types(table) {
+                builder = builder.register(object);
+            }
         }
         if !table.is_view {
             let (types, fields) = crate::mutations::for_table(&state, index);

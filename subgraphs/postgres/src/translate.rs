@@ -222,6 +222,85 @@ pub fn list(
     Ok(builder.finish(sql))
 }
 
+/// The key under which [`page`] puts each row's cursor values into its document.
+pub const CURSOR_KEY: &str = "__cursor";
+
+/// A page for cursor pagination: like [`list`], ordered by `args.order_by` and then the primary
+/// key (so the order is total), keeping only rows strictly after the `after` cursor's values,
+/// and fetching `first + 1` rows so the caller knows whether another page follows. Each
+/// document carries its cursor values under [`CURSOR_KEY`].
+pub fn page(
+    model: &Model,
+    access: &Access,
+    table: usize,
+    args: &ListArgs,
+    first: u64,
+    after: Option<&[Value]>,
+    fields: &[Output],
+) -> Result<Statement> {
+    let table_model = &model.tables[table];
+    if table_model.primary_key.is_empty() {
+        return Err(TranslateError::input(format!(
+            "{} has no primary key, so it cannot be paginated by cursor",
+            table_model.type_name
+        )));
+    }
+    let mut keys: Vec<(usize, Direction)> = Vec::new();
+    for key in &args.order_by {
+        let (column, _) = table_model.column(&key.field).ok_or_else(|| {
+            TranslateError::input(format!(
+                "cannot order {} by {}",
+                table_model.type_name, key.field
+            ))
+        })?;
+        keys.push((column, key.direction));
+    }
+    for column in &table_model.primary_key {
+        if !keys.iter().any(|(existing, _)| existing == column) {
+            keys.push((*column, Direction::Asc));
+        }
+    }
+    let order_by: Vec<OrderBy> = keys
+        .iter()
+        .map(|(column, direction)| OrderBy {
+            field: table_model.columns[*column].field.clone(),
+            direction: *direction,
+        })
+        .collect();
+
+    let mut builder = Builder::new(model, access);
+    let alias = builder.alias();
+    let mut document_fields = fields.to_vec();
+    document_fields
+        .retain(|field| !matches!(field, Output::Column { key, .. } if key == CURSOR_KEY));
+    let document = builder.document(table, &alias, &document_fields)?;
+    let cursor_values: Vec<String> = keys
+        .iter()
+        .map(|(column, _)| format!("{alias}.{}", quote(&table_model.columns[*column].column)))
+        .collect();
+    let from = builder.from(table, &alias);
+    let mut condition = builder.condition(table, &alias, &args.filter)?;
+    condition += &builder.restrict(table, &alias)?;
+    if let Some(after) = after {
+        if after.len() != keys.len() {
+            return Err(TranslateError::input(
+                "the cursor does not belong to this ordering",
+            ));
+        }
+        let after = builder.after(table, &alias, &keys, after)?;
+        condition.push_str(" AND ");
+        condition.push_str(&after);
+    }
+    let order = builder.order(table, &alias, &order_by)?;
+    let sql = format!(
+        "SELECT {document} || jsonb_build_object({}, jsonb_build_array({})) AS doc FROM {from} WHERE {condition}{order} LIMIT {}",
+        literal(CURSOR_KEY),
+        cursor_values.join(", "),
+        first.min(model.max_limit) + 1
+    );
+    Ok(builder.finish(sql))
+}
+
 /// `SELECT jsonb_build_object('count', …) AS doc FROM (…)`: one row.
 pub fn aggregate(
     model: &Model,
@@ -554,6 +633,60 @@ impl<'m> Builder<'m> {
             })
             .collect();
         build_object(&pairs)
+    }
+
+    /// Rows strictly after `values` in the order `keys`: for keys k1…kn, the disjunction over i
+    /// of (k1…k(i-1) equal and ki after vi), with nulls where PostgreSQL sorts them (last when
+    /// ascending, first when descending, unless the direction says).
+    fn after(
+        &mut self,
+        table: usize,
+        alias: &str,
+        keys: &[(usize, Direction)],
+        values: &[Value],
+    ) -> Result<String> {
+        let columns = &self.table(table).columns;
+        let mut disjuncts = Vec::with_capacity(keys.len());
+        let mut equal_so_far: Vec<String> = Vec::new();
+        for ((column, direction), value) in keys.iter().zip(values) {
+            let column_model = &columns[*column];
+            let reference = format!("{alias}.{}", quote(&column_model.column));
+            let descending = matches!(
+                direction,
+                Direction::Desc | Direction::DescNullsFirst | Direction::DescNullsLast
+            );
+            let nulls_first = matches!(
+                direction,
+                Direction::Desc | Direction::DescNullsFirst | Direction::AscNullsFirst
+            );
+            let (strictly_after, equal) = match text(column_model, value)? {
+                None => (
+                    if nulls_first {
+                        format!("{reference} IS NOT NULL")
+                    } else {
+                        "false".to_owned()
+                    },
+                    format!("{reference} IS NULL"),
+                ),
+                Some(text) => {
+                    let param = self.bind(Param::Text(Some(text)));
+                    let typed = format!("{param}::{}", column_model.sql_type);
+                    let base =
+                        format!("{reference} {} {typed}", if descending { "<" } else { ">" });
+                    let after = if nulls_first {
+                        base
+                    } else {
+                        format!("({base} OR {reference} IS NULL)")
+                    };
+                    (after, format!("{reference} = {typed}"))
+                }
+            };
+            let mut terms = equal_so_far.clone();
+            terms.push(strictly_after);
+            disjuncts.push(format!("({})", terms.join(" AND ")));
+            equal_so_far.push(equal);
+        }
+        Ok(format!("({})", disjuncts.join(" OR ")))
     }
 
     /// ` ORDER BY …`; the primary key when the request gives no order, so pages are stable.

@@ -1,0 +1,296 @@
+//! Cursor pagination, Relay-style: `users_connection(where, order_by, first, after)` returns
+//! `{ edges { cursor node { … } } pageInfo { hasNextPage endCursor … } }`.
+//!
+//! A cursor is the row's values of the ordering keys (the requested `order_by`, then the
+//! primary key), as JSON, base64url-encoded: opaque to clients, and enough for the next page's
+//! keyset condition ("rows strictly after these values"), which stays correct when rows are
+//! inserted or deleted between pages, unlike offsets.
+
+use std::sync::Arc;
+
+use async_graphql::Value;
+use async_graphql::dynamic::{
+    Field, FieldFuture, FieldValue, InputValue, Object, ResolverContext, TypeRef,
+};
+use async_graphql::parser::types::SelectionSet;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use polygraph_subgraph_core::filter;
+use polygraph_subgraph_core::selection::{SelectedField, Walker};
+use polygraph_subgraph_core::values::{self, Document};
+use serde_json::{Map, Value as Json};
+
+use crate::execute;
+use crate::model::TableModel;
+use crate::schema::{
+    ArgumentsAsValues as _, State, access, bad_input, database_error, list_args, outputs,
+    selection_set,
+};
+use crate::translate::{self, CURSOR_KEY, TranslateError};
+
+pub(crate) const PAGE_INFO: &str = "PageInfo";
+
+fn connection_type(type_name: &str) -> String {
+    format!("{type_name}Connection")
+}
+
+fn edge_type(type_name: &str) -> String {
+    format!("{type_name}Edge")
+}
+
+/// The shared `PageInfo` type.
+pub(crate) fn page_info() -> Object {
+    Object::new(PAGE_INFO)
+        .field(Field::new(
+            "hasNextPage",
+            TypeRef::named_nn(TypeRef::BOOLEAN),
+            values::scalar_field,
+        ))
+        .field(Field::new(
+            "hasPreviousPage",
+            TypeRef::named_nn(TypeRef::BOOLEAN),
+            values::scalar_field,
+        ))
+        .field(Field::new(
+            "startCursor",
+            TypeRef::named(TypeRef::STRING),
+            values::scalar_field,
+        ))
+        .field(Field::new(
+            "endCursor",
+            TypeRef::named(TypeRef::STRING),
+            values::scalar_field,
+        ))
+}
+
+/// `UserConnection` and `UserEdge`.
+pub(crate) fn types(table: &TableModel) -> Vec<Object> {
+    let name = &table.type_name;
+    vec![
+        Object::new(connection_type(name))
+            .field(Field::new(
+                "edges",
+                TypeRef::named_nn_list_nn(edge_type(name)),
+                values::list_field,
+            ))
+            .field(Field::new(
+                "pageInfo",
+                TypeRef::named_nn(PAGE_INFO),
+                values::object_field,
+            )),
+        Object::new(edge_type(name))
+            .field(Field::new(
+                "cursor",
+                TypeRef::named_nn(TypeRef::STRING),
+                values::scalar_field,
+            ))
+            .field(Field::new(
+                "node",
+                TypeRef::named_nn(name),
+                values::object_field,
+            )),
+    ]
+}
+
+/// The root field `users_connection(where, order_by, first, after)`.
+pub(crate) fn root_field(state: &Arc<State>, table: usize) -> Field {
+    let model = &state.model.tables[table];
+    let name = model.type_name.clone();
+    let state = state.clone();
+    Field::new(
+        format!("{}_connection", model.list_field),
+        TypeRef::named_nn(connection_type(&name)),
+        move |ctx| {
+            let state = state.clone();
+            FieldFuture::new(async move { resolve(&state, table, &ctx).await })
+        },
+    )
+    .description(format!(
+        "{} rows a page at a time, by cursor.",
+        model.type_name
+    ))
+    .argument(InputValue::new(
+        "where",
+        TypeRef::named(filter::bool_exp_type(&name)),
+    ))
+    .argument(InputValue::new(
+        "order_by",
+        TypeRef::named_nn_list(filter::order_by_type(&name)),
+    ))
+    .argument(InputValue::new("first", TypeRef::named(TypeRef::INT)))
+    .argument(InputValue::new("after", TypeRef::named(TypeRef::STRING)))
+}
+
+/// One page of rows with their cursors.
+struct Page {
+    rows: Vec<Json>,
+    cursors: Vec<String>,
+    has_next: bool,
+    has_previous: bool,
+}
+
+fn collect<'a>(
+    walker: &Walker<'a>,
+    sets: &[&'a SelectionSet],
+    on: &str,
+) -> async_graphql::Result<Vec<SelectedField<'a>>> {
+    walker
+        .collect(sets, on)
+        .map_err(|error| bad_input(TranslateError::input(error.0)))
+}
+
+/// The connection's document, keyed by the response keys of its selection.
+fn connection_document(
+    walker: &Walker<'_>,
+    connection: &[SelectedField<'_>],
+    type_name: &str,
+    page: &Page,
+) -> async_graphql::Result<Map<String, Json>> {
+    let mut document = Map::new();
+    for field in connection {
+        let value = match field.name {
+            "__typename" => Json::from(connection_type(type_name)),
+            "edges" => {
+                let edge_fields = collect(walker, &field.selection_sets, &edge_type(type_name))?;
+                Json::Array(
+                    page.rows
+                        .iter()
+                        .zip(&page.cursors)
+                        .map(|(row, cursor)| {
+                            let mut edge = Map::new();
+                            for edge_field in &edge_fields {
+                                let value = match edge_field.name {
+                                    "cursor" => Json::from(cursor.clone()),
+                                    "node" => row.clone(),
+                                    _ => Json::from(edge_type(type_name)),
+                                };
+                                edge.insert(edge_field.response_key.to_owned(), value);
+                            }
+                            Json::Object(edge)
+                        })
+                        .collect(),
+                )
+            }
+            "pageInfo" => {
+                let mut info = Map::new();
+                for info_field in collect(walker, &field.selection_sets, PAGE_INFO)? {
+                    let value = match info_field.name {
+                        "hasNextPage" => Json::from(page.has_next),
+                        "hasPreviousPage" => Json::from(page.has_previous),
+                        "startCursor" => page
+                            .cursors
+                            .first()
+                            .map_or(Json::Null, |c| Json::from(c.clone())),
+                        "endCursor" => page
+                            .cursors
+                            .last()
+                            .map_or(Json::Null, |c| Json::from(c.clone())),
+                        _ => Json::from(PAGE_INFO),
+                    };
+                    info.insert(info_field.response_key.to_owned(), value);
+                }
+                Json::Object(info)
+            }
+            other => {
+                return Err(bad_input(TranslateError::input(format!(
+                    "{} has no field {other}",
+                    connection_type(type_name)
+                ))));
+            }
+        };
+        document.insert(field.response_key.to_owned(), value);
+    }
+    Ok(document)
+}
+
+fn encode(values: &Json) -> String {
+    URL_SAFE_NO_PAD.encode(values.to_string())
+}
+
+fn decode(cursor: &str) -> Result<Vec<Value>, TranslateError> {
+    let invalid = || TranslateError::input("invalid cursor");
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+    match serde_json::from_slice::<Json>(&bytes).map_err(|_| invalid())? {
+        Json::Array(values) => Ok(values.iter().map(values::to_value).collect()),
+        _ => Err(invalid()),
+    }
+}
+
+async fn resolve<'a>(
+    state: &State,
+    table: usize,
+    ctx: &ResolverContext<'a>,
+) -> async_graphql::Result<Option<FieldValue<'a>>> {
+    let model = &state.model;
+    let type_name = &model.tables[table].type_name;
+    let walker = Walker::new(ctx.ctx);
+    let arguments = ctx.ctx.item.node.arguments_as_values(&walker)?;
+    let get = |name: &str| {
+        arguments
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value)
+    };
+    let args = list_args(model, table, &arguments)?;
+    let first = filter::parse_count("first", get("first"), model.max_limit)
+        .map_err(|error| bad_input(TranslateError::input(error.to_string())))?
+        .unwrap_or(model.max_limit);
+    let after = match get("after") {
+        Some(Value::String(cursor)) => Some(decode(cursor).map_err(bad_input)?),
+        _ => None,
+    };
+
+    // The connection's selection: which keys to fill, and the nodes' fields.
+    let collect = |sets: &[&'a async_graphql::parser::types::SelectionSet], on: &str| {
+        walker
+            .collect(sets, on)
+            .map_err(|error| bad_input(TranslateError::input(error.0)))
+    };
+    let connection = collect(&[selection_set(ctx)], &connection_type(type_name))?;
+    let edge_sets: Vec<_> = connection
+        .iter()
+        .filter(|f| f.name == "edges")
+        .flat_map(|f| f.selection_sets.clone())
+        .collect();
+    let edges = collect(&edge_sets, &edge_type(type_name))?;
+    let node_sets: Vec<_> = edges
+        .iter()
+        .filter(|f| f.name == "node")
+        .flat_map(|f| f.selection_sets.clone())
+        .collect();
+    let fields = outputs(model, table, &walker, &node_sets)?;
+
+    let statement = translate::page(
+        model,
+        &access(model, ctx),
+        table,
+        &args,
+        first,
+        after.as_deref(),
+        &fields,
+    )
+    .map_err(bad_input)?;
+    let mut rows = execute::documents(&state.executor, &statement)
+        .await
+        .map_err(database_error)?;
+    let has_next_page = rows.len() as u64 > first;
+    rows.truncate(usize::try_from(first).unwrap_or(usize::MAX));
+    let cursors: Vec<String> = rows
+        .iter_mut()
+        .map(|row| {
+            row.as_object_mut()
+                .and_then(|object| object.remove(CURSOR_KEY))
+                .map(|values| encode(&values))
+                .unwrap_or_default()
+        })
+        .collect();
+
+    let page = Page {
+        rows,
+        cursors,
+        has_next: has_next_page,
+        has_previous: after.is_some(),
+    };
+    let document = connection_document(&walker, &connection, type_name, &page)?;
+    Ok(Some(FieldValue::owned_any(Document(document))))
+}
