@@ -449,3 +449,47 @@ async fn axum_serve(
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn operations_fragments_defaults_and_directives_shape_the_answer() {
+    let subgraph = subgraph().await;
+    let document = r#"
+        query Other { users(limit: 1) { id } }
+        query Chosen($limit: Int = 2, $withOrders: Boolean = false, $country: String!) {
+          first: users(limit: $limit, where: { country: { _eq: $country } }) { ...UserBits }
+          count: users_aggregate(where: { country: { _eq: $country } }) { count __typename }
+        }
+        fragment UserBits on User {
+          id
+          label: name
+          __typename
+          orders @include(if: $withOrders) { id }
+        }"#;
+    let response = subgraph
+        .schema
+        .execute(
+            Request::new(document)
+                .operation_name("Chosen")
+                .variables(Variables::from_json(json!({ "country": "DE" }))),
+        )
+        .await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    let data = response.data.into_json().unwrap();
+    let rows: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, name FROM users WHERE country = 'DE' ORDER BY id LIMIT 2")
+            .fetch_all(&subgraph.pool)
+            .await
+            .unwrap();
+    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM users WHERE country = 'DE'")
+        .fetch_one(&subgraph.pool)
+        .await
+        .unwrap();
+    let first: Vec<Value> = rows
+        .into_iter()
+        .map(|(id, name)| json!({ "id": id.to_string(), "label": name, "__typename": "User" }))
+        .collect();
+    assert_eq!(
+        data,
+        json!({ "first": first, "count": { "count": count, "__typename": "UserAggregate" } })
+    );
+}

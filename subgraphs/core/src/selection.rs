@@ -55,6 +55,19 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// A walker from the parts of a request, for code that runs outside a resolver.
+    pub fn from_parts(
+        fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
+        variables: &'a Variables,
+        defaults: &'a [Positioned<async_graphql::parser::types::VariableDefinition>],
+    ) -> Self {
+        Self {
+            fragments,
+            variables,
+            defaults,
+        }
+    }
+
     /// The fields of `sets` that apply to a value of type `type_name`.
     pub fn collect(
         &self,

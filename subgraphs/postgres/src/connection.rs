@@ -9,23 +9,19 @@
 use std::sync::Arc;
 
 use async_graphql::Value;
-use async_graphql::dynamic::{
-    Field, FieldFuture, FieldValue, InputValue, Object, ResolverContext, TypeRef,
-};
+use async_graphql::dynamic::{Field, InputValue, Object, TypeRef};
 use async_graphql::parser::types::SelectionSet;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use polygraph_subgraph_core::claims::Claims;
 use polygraph_subgraph_core::filter;
 use polygraph_subgraph_core::selection::{SelectedField, Walker};
-use polygraph_subgraph_core::values::{self, Document};
+use polygraph_subgraph_core::values;
 use serde_json::{Map, Value as Json};
 
 use crate::execute;
 use crate::model::TableModel;
-use crate::schema::{
-    ArgumentsAsValues as _, State, access, bad_input, database_error, list_args, outputs,
-    selection_set,
-};
+use crate::schema::{State, access, bad_input, database_error, list_args, outputs};
 use crate::translate::{self, CURSOR_KEY, TranslateError};
 
 pub(crate) const PAGE_INFO: &str = "PageInfo";
@@ -96,14 +92,12 @@ pub(crate) fn types(table: &TableModel) -> Vec<Object> {
 pub(crate) fn root_field(state: &Arc<State>, table: usize) -> Field {
     let model = &state.model.tables[table];
     let name = model.type_name.clone();
-    let state = state.clone();
-    Field::new(
-        format!("{}_connection", model.list_field),
+    crate::schema::root_field(
+        state,
+        table,
+        crate::root::RootKind::Connection,
+        &format!("{}_connection", model.list_field),
         TypeRef::named_nn(connection_type(&name)),
-        move |ctx| {
-            let state = state.clone();
-            FieldFuture::new(async move { resolve(&state, table, &ctx).await })
-        },
     )
     .description(format!(
         "{} rows a page at a time, by cursor.",
@@ -216,22 +210,24 @@ fn decode(cursor: &str) -> Result<Vec<Value>, TranslateError> {
     }
 }
 
-async fn resolve<'a>(
+/// The connection's response JSON for one `*_connection` field.
+pub(crate) async fn answer(
     state: &State,
     table: usize,
-    ctx: &ResolverContext<'a>,
-) -> async_graphql::Result<Option<FieldValue<'a>>> {
+    walker: &Walker<'_>,
+    field: &async_graphql::parser::types::Field,
+    arguments: &[(String, Value)],
+    claims: Option<&Claims>,
+) -> async_graphql::Result<Json> {
     let model = &state.model;
     let type_name = &model.tables[table].type_name;
-    let walker = Walker::new(ctx.ctx);
-    let arguments = ctx.ctx.item.node.arguments_as_values(&walker)?;
     let get = |name: &str| {
         arguments
             .iter()
             .find(|(key, _)| key == name)
             .map(|(_, value)| value)
     };
-    let args = list_args(model, table, &arguments)?;
+    let args = list_args(model, table, arguments)?;
     let first = filter::parse_count("first", get("first"), model.max_limit)
         .map_err(|error| bad_input(TranslateError::input(error.to_string())))?
         .unwrap_or(model.max_limit);
@@ -241,28 +237,27 @@ async fn resolve<'a>(
     };
 
     // The connection's selection: which keys to fill, and the nodes' fields.
-    let collect = |sets: &[&'a async_graphql::parser::types::SelectionSet], on: &str| {
-        walker
-            .collect(sets, on)
-            .map_err(|error| bad_input(TranslateError::input(error.0)))
-    };
-    let connection = collect(&[selection_set(ctx)], &connection_type(type_name))?;
+    let connection = collect(
+        walker,
+        &[&field.selection_set.node],
+        &connection_type(type_name),
+    )?;
     let edge_sets: Vec<_> = connection
         .iter()
         .filter(|f| f.name == "edges")
         .flat_map(|f| f.selection_sets.clone())
         .collect();
-    let edges = collect(&edge_sets, &edge_type(type_name))?;
+    let edges = collect(walker, &edge_sets, &edge_type(type_name))?;
     let node_sets: Vec<_> = edges
         .iter()
         .filter(|f| f.name == "node")
         .flat_map(|f| f.selection_sets.clone())
         .collect();
-    let fields = outputs(model, table, &walker, &node_sets)?;
+    let fields = outputs(model, table, walker, &node_sets)?;
 
     let statement = translate::page(
         model,
-        &access(model, ctx),
+        &access(model, claims),
         table,
         &args,
         first,
@@ -291,6 +286,6 @@ async fn resolve<'a>(
         has_next: has_next_page,
         has_previous: after.is_some(),
     };
-    let document = connection_document(&walker, &connection, type_name, &page)?;
-    Ok(Some(FieldValue::owned_any(Document(document))))
+    let document = connection_document(walker, &connection, type_name, &page)?;
+    Ok(Json::Object(document))
 }

@@ -8,9 +8,11 @@ pub mod catalog;
 pub mod config;
 mod connection;
 pub mod execute;
+mod fast;
 pub mod model;
 pub mod mutate;
 mod mutations;
+mod root;
 pub mod schema;
 pub mod translate;
 

@@ -17,7 +17,7 @@ use crate::execute;
 use crate::model::{Model, TableModel};
 use crate::mutate::{self, OnConflict, ResponseField, Row, Shape};
 use crate::schema::{
-    ArgumentsAsValues as _, State, access, bad_input, database_error, list_args, outputs,
+    ArgumentsAsValues as _, State, access, bad_input, claims, database_error, list_args, outputs,
     scalar_type, selection_set,
 };
 use crate::translate::TranslateError;
@@ -238,7 +238,7 @@ async fn resolve<'a>(
                 .transpose()?;
             mutate::insert(
                 model,
-                &access(model, ctx),
+                &access(model, claims(ctx)),
                 table,
                 &rows,
                 on_conflict.as_ref(),
@@ -248,11 +248,18 @@ async fn resolve<'a>(
         Kind::Update | Kind::UpdateByPk => {
             let filter = filter_of(model, table, kind, &arguments)?;
             let set = get("_set").map_or(Ok(Vec::new()), |value| row(table_model, value))?;
-            mutate::update(model, &access(model, ctx), table, &filter, &set, &shape)
+            mutate::update(
+                model,
+                &access(model, claims(ctx)),
+                table,
+                &filter,
+                &set,
+                &shape,
+            )
         }
         Kind::Delete | Kind::DeleteByPk => {
             let filter = filter_of(model, table, kind, &arguments)?;
-            mutate::delete(model, &access(model, ctx), table, &filter, &shape)
+            mutate::delete(model, &access(model, claims(ctx)), table, &filter, &shape)
         }
     }
     .map_err(bad_input)?;

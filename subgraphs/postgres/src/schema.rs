@@ -11,8 +11,9 @@ use async_graphql::dynamic::{
     SchemaError, TypeRef,
 };
 use async_graphql::parser::types::SelectionSet;
+
 use async_graphql::{ErrorExtensions as _, Value};
-use polygraph_subgraph_core::claims::RequestClaims;
+use polygraph_subgraph_core::claims::{Claims, RequestClaims};
 use polygraph_subgraph_core::filter::{
     self, BoolExp, FilterField, FilterRelationship, Operator, ScalarKind,
 };
@@ -21,6 +22,7 @@ use polygraph_subgraph_core::values::{self, Document, Missing};
 
 use crate::execute::{self, Executor};
 use crate::model::{Cardinality, Model, TableModel};
+use crate::root::{self, RootKind};
 use crate::translate::{
     self, Access, AggregateOutput, ErrorKind, Function, ListArgs, Output, TableAccess,
     TranslateError,
@@ -104,6 +106,7 @@ pub fn build(model: &Arc<Model>, executor: Arc<Executor>) -> Result<Schema, Sche
     }
     let entities_state = state.clone();
     builder
+        .extension(crate::fast::FastPath(state.clone()))
         .register(query)
         .entity_resolver(move |ctx| {
             let state = entities_state.clone();
@@ -293,140 +296,69 @@ fn aggregate_types(table: &TableModel) -> Vec<Object> {
     objects
 }
 
+/// A root field whose resolver answers through [`crate::root::answer`].
+pub(crate) fn root_field(
+    state: &Arc<State>,
+    table: usize,
+    kind: RootKind,
+    name: &str,
+    ty: TypeRef,
+) -> Field {
+    let state = state.clone();
+    Field::new(name, ty, move |ctx| {
+        let state = state.clone();
+        FieldFuture::new(async move {
+            let walker = Walker::new(ctx.ctx);
+            let json = root::answer(
+                &state,
+                table,
+                kind,
+                &walker,
+                &ctx.ctx.item.node,
+                claims(&ctx),
+            )
+            .await?;
+            Ok(root::field_value(json))
+        })
+    })
+}
+
 fn root_list(state: &Arc<State>, table: usize) -> Field {
     let model = &state.model.tables[table];
-    let state = state.clone();
-    let type_name = model.type_name.clone();
-    let field = Field::new(
+    let field = root_field(
+        state,
+        table,
+        RootKind::List,
         &model.list_field,
         TypeRef::named_nn_list_nn(&model.type_name),
-        move |ctx| {
-            let state = state.clone();
-            FieldFuture::new(async move {
-                let walker = Walker::new(ctx.ctx);
-                let args = list_args(
-                    &state.model,
-                    table,
-                    &ctx.ctx.item.node.arguments_as_values(&walker)?,
-                )?;
-                let fields = outputs(&state.model, table, &walker, &[selection_set(&ctx)])?;
-                let statement = translate::list(
-                    &state.model,
-                    &access(&state.model, &ctx),
-                    table,
-                    &args,
-                    &fields,
-                )
-                .map_err(bad_input)?;
-                let rows = execute::documents(&state.executor, &statement)
-                    .await
-                    .map_err(database_error)?;
-                Ok(Some(values::documents(rows)))
-            })
-        },
     )
     .description(format!(
         "{} rows, filtered, sorted and paginated.",
         model.type_name
     ));
-    list_arguments_for(field, &type_name)
+    list_arguments_for(field, &model.type_name)
 }
 
 fn root_aggregate(state: &Arc<State>, table: usize) -> Field {
     let model = &state.model.tables[table];
-    let state = state.clone();
-    let type_name = model.type_name.clone();
-    let field = Field::new(
+    let field = root_field(
+        state,
+        table,
+        RootKind::Aggregate,
         &model.aggregate_field,
         TypeRef::named_nn(aggregate_type(&model.type_name)),
-        move |ctx| {
-            let state = state.clone();
-            FieldFuture::new(async move {
-                let walker = Walker::new(ctx.ctx);
-                let args = list_args(
-                    &state.model,
-                    table,
-                    &ctx.ctx.item.node.arguments_as_values(&walker)?,
-                )?;
-                let fields =
-                    aggregate_outputs(&state.model, table, &walker, &[selection_set(&ctx)])?;
-                let statement = translate::aggregate(
-                    &state.model,
-                    &access(&state.model, &ctx),
-                    table,
-                    &args,
-                    &fields,
-                )
-                .map_err(bad_input)?;
-                let rows = execute::documents(&state.executor, &statement)
-                    .await
-                    .map_err(database_error)?;
-                Ok(rows.into_iter().next().and_then(|row| match row {
-                    serde_json::Value::Object(object) => {
-                        Some(FieldValue::owned_any(Document(object)))
-                    }
-                    _ => None,
-                }))
-            })
-        },
     );
-    list_arguments_for(field, &type_name)
+    list_arguments_for(field, &model.type_name)
 }
 
 fn root_by_pk(state: &Arc<State>, table: usize) -> Field {
     let model = &state.model.tables[table];
-    let state_for_resolver = state.clone();
-    let mut field = Field::new(
+    let mut field = root_field(
+        state,
+        table,
+        RootKind::ByPk,
         &model.by_pk_field,
         TypeRef::named(&model.type_name),
-        move |ctx| {
-            let state = state_for_resolver.clone();
-            FieldFuture::new(async move {
-                let walker = Walker::new(ctx.ctx);
-                let arguments = ctx.ctx.item.node.arguments_as_values(&walker)?;
-                let table_model = &state.model.tables[table];
-                let filter = BoolExp::And(
-                    table_model
-                        .primary_key
-                        .iter()
-                        .map(|column| {
-                            let field = &table_model.columns[*column].field;
-                            BoolExp::Compare {
-                                field: field.clone(),
-                                operator: Operator::Eq,
-                                value: arguments
-                                    .iter()
-                                    .find(|(name, _)| name == field)
-                                    .map_or(Value::Null, |(_, value)| value.clone()),
-                            }
-                        })
-                        .collect(),
-                );
-                let args = ListArgs {
-                    filter,
-                    limit: Some(1),
-                    ..ListArgs::default()
-                };
-                let fields = outputs(&state.model, table, &walker, &[selection_set(&ctx)])?;
-                let statement = translate::list(
-                    &state.model,
-                    &access(&state.model, &ctx),
-                    table,
-                    &args,
-                    &fields,
-                )
-                .map_err(bad_input)?;
-                let rows = execute::documents(&state.executor, &statement)
-                    .await
-                    .map_err(database_error)?;
-                Ok(rows.into_iter().next().and_then(|row| match row {
-                    serde_json::Value::Object(object) => {
-                        Some(FieldValue::owned_any(Document(object)))
-                    }
-                    _ => None,
-                }))
-            })
-        },
     )
     .description(format!("One {} by its primary key.", model.type_name));
     for column in &model.primary_key {
@@ -439,15 +371,18 @@ fn root_by_pk(state: &Arc<State>, table: usize) -> Field {
     field
 }
 
+/// The verified claims of the request being resolved.
+pub(crate) fn claims<'a>(ctx: &ResolverContext<'a>) -> Option<&'a Claims> {
+    ctx.ctx
+        .data_opt::<RequestClaims>()
+        .and_then(|claims| claims.0.as_ref())
+}
+
 /// What this request may see of each table: row rules instantiated with its verified claims.
-pub(crate) fn access(model: &Model, ctx: &ResolverContext<'_>) -> Access {
+pub(crate) fn access(model: &Model, claims: Option<&Claims>) -> Access {
     if model.tables.iter().all(|table| table.rule.is_none()) {
         return Access::unrestricted();
     }
-    let claims = ctx
-        .ctx
-        .data_opt::<RequestClaims>()
-        .and_then(|claims| claims.0.as_ref());
     let tables = model
         .tables
         .iter()
@@ -627,7 +562,7 @@ fn output(
     ))))
 }
 
-fn aggregate_outputs(
+pub(crate) fn aggregate_outputs(
     model: &Model,
     table: usize,
     walker: &Walker<'_>,
@@ -703,48 +638,80 @@ async fn resolve_entities<'a>(
     state: &State,
     ctx: &ResolverContext<'a>,
 ) -> async_graphql::Result<Option<FieldValue<'a>>> {
-    let representations = ctx.args.try_get("representations")?.list()?;
+    let Value::List(representations) = ctx.args.try_get("representations")?.as_value() else {
+        return Err(bad_input(TranslateError::input(
+            "representations must be a list",
+        )));
+    };
     let walker = Walker::new(ctx.ctx);
+    let results = find_entities(
+        state,
+        &walker,
+        selection_set(ctx),
+        representations,
+        claims(ctx),
+    )
+    .await?;
+    Ok(Some(FieldValue::list(results.into_iter().map(
+        |(typename, result)| match result {
+            Ok(document) => FieldValue::owned_any(Document(document)).with_type(typename),
+            Err(message) => FieldValue::owned_any(Missing(message)).with_type(typename),
+        },
+    ))))
+}
+
+/// Finds the entities `representations` name, one statement per entity type; in
+/// representation order, each with its type name and document, or why it is missing.
+pub(crate) async fn find_entities(
+    state: &State,
+    walker: &Walker<'_>,
+    selection: &SelectionSet,
+    representations: &[Value],
+    claims: Option<&Claims>,
+) -> async_graphql::Result<Vec<Found>> {
+    let unusable = |message: String| bad_input(TranslateError::input(message));
     let mut results: Vec<Option<Found>> = vec![None; representations.len()];
-    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
     for (index, representation) in representations.iter().enumerate() {
-        let typename = representation
-            .object()?
-            .try_get("__typename")?
-            .string()?
-            .to_owned();
+        let typename = match representation {
+            Value::Object(object) => match object.get("__typename") {
+                Some(Value::String(typename)) => typename.as_str(),
+                _ => {
+                    return Err(unusable(format!(
+                        "representation {index} has no __typename"
+                    )));
+                }
+            },
+            _ => return Err(unusable(format!("representation {index} is not an object"))),
+        };
         match groups.iter_mut().find(|(name, _)| *name == typename) {
             Some((_, indices)) => indices.push(index),
             None => groups.push((typename, vec![index])),
         }
     }
+    let access = access(&state.model, claims);
     for (typename, indices) in groups {
-        let Some((table, table_model)) = state.model.table_by_type(&typename) else {
-            return Err(bad_input(TranslateError::input(format!(
-                "{typename} is not an entity of this subgraph"
-            ))));
-        };
-        let key_columns = table_model.entity_key.clone().ok_or_else(|| {
-            bad_input(TranslateError::input(format!(
-                "{typename} is not an entity of this subgraph"
-            )))
-        })?;
+        let not_ours = || unusable(format!("{typename} is not an entity of this subgraph"));
+        let (table, table_model) = state.model.table_by_type(typename).ok_or_else(not_ours)?;
+        let key_columns = table_model.entity_key.clone().ok_or_else(not_ours)?;
         let mut keys = Vec::with_capacity(indices.len());
         for &index in &indices {
-            let object = representations.try_get(index)?.object()?;
+            let Value::Object(object) = &representations[index] else {
+                unreachable!("checked above")
+            };
             let key = key_columns
                 .iter()
                 .map(|column| {
                     let column = &table_model.columns[*column];
-                    let value = object.try_get(&column.field)?;
-                    let text = match value.as_value() {
-                        Value::String(text) => text.clone(),
-                        Value::Number(number) => number.to_string(),
+                    let text = match object.get(column.field.as_str()) {
+                        Some(Value::String(text)) => text.clone(),
+                        Some(Value::Number(number)) => number.to_string(),
                         other => {
-                            return Err(bad_input(TranslateError::input(format!(
-                                "{typename}.{}: unusable key {other}",
-                                column.field
-                            ))));
+                            return Err(unusable(format!(
+                                "{typename}.{}: unusable key {}",
+                                column.field,
+                                other.map_or_else(|| "(missing)".to_owned(), ToString::to_string)
+                            )));
                         }
                     };
                     translate::normalize_key(column, &text).map_err(bad_input)
@@ -752,44 +719,27 @@ async fn resolve_entities<'a>(
                 .collect::<async_graphql::Result<Vec<String>>>()?;
             keys.push(key);
         }
-        let fields = outputs(&state.model, table, &walker, &[selection_set(ctx)])?;
-        let statement = translate::entities(
-            &state.model,
-            &access(&state.model, ctx),
-            table,
-            &key_columns,
-            &keys,
-            &fields,
-        )
-        .map_err(bad_input)?;
+        let fields = outputs(&state.model, table, walker, &[selection])?;
+        let statement =
+            translate::entities(&state.model, &access, table, &key_columns, &keys, &fields)
+                .map_err(bad_input)?;
         let rows = execute::keyed_documents(&state.executor, &statement)
             .await
             .map_err(database_error)?;
         let found: std::collections::HashMap<Vec<String>, serde_json::Value> =
             rows.into_iter().collect();
         for (&index, key) in indices.iter().zip(&keys) {
-            results[index] = Some(match found.get(key) {
-                Some(serde_json::Value::Object(document)) => {
-                    (typename.clone(), Ok(document.clone()))
-                }
-                _ => (
-                    typename.clone(),
-                    Err(format!("{typename} with key {} not found", key.join(", "))),
-                ),
-            });
+            let document = match found.get(key) {
+                Some(serde_json::Value::Object(document)) => Ok(document.clone()),
+                _ => Err(format!("{typename} with key {} not found", key.join(", "))),
+            };
+            results[index] = Some((typename.to_owned(), document));
         }
     }
-    Ok(Some(FieldValue::list(results.into_iter().map(
-        |result| match result {
-            Some((typename, Ok(document))) => {
-                FieldValue::owned_any(Document(document)).with_type(typename)
-            }
-            Some((typename, Err(message))) => {
-                FieldValue::owned_any(Missing(message)).with_type(typename)
-            }
-            None => FieldValue::NULL,
-        },
-    ))))
+    Ok(results
+        .into_iter()
+        .map(|result| result.expect("every index is in a group"))
+        .collect())
 }
 
 /// An error in the request, safe to show: `BAD_USER_INPUT`, or `UNAUTHENTICATED` where a row

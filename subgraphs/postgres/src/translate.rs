@@ -217,10 +217,17 @@ pub fn list(
     let condition = builder.condition(table, &alias, &args.filter)?;
     let condition = condition + &builder.restrict(table, &alias)?;
     let order = builder.order(table, &alias, &args.order_by)?;
-    let mut sql = format!("SELECT {document} AS doc FROM {from} WHERE {condition}{order}");
-    builder.limit_offset(&mut sql, args);
-    Ok(builder.finish(sql))
+    // Documents are built over the rows that survive the limit: PostgreSQL evaluates a select
+    // list before a top-N sort, which would build a document for every matching row.
+    let mut rows = format!("SELECT {alias}.* FROM {from} WHERE {condition}{order}");
+    builder.limit_offset(&mut rows, args);
+    Ok(builder.finish(format!(
+        "SELECT {document} AS doc FROM ({rows}) {alias}{order}"
+    )))
 }
+
+/// The column a nested list numbers its rows in, to keep their order through `jsonb_agg`.
+const ORDINAL: &str = "\"__polygraph_ordinal\"";
 
 /// The key under which [`page`] puts each row's cursor values into its document.
 pub const CURSOR_KEY: &str = "__cursor";
@@ -293,7 +300,7 @@ pub fn page(
     }
     let order = builder.order(table, &alias, &order_by)?;
     let sql = format!(
-        "SELECT {document} || jsonb_build_object({}, jsonb_build_array({})) AS doc FROM {from} WHERE {condition}{order} LIMIT {}",
+        "SELECT {document} || jsonb_build_object({}, jsonb_build_array({})) AS doc FROM (SELECT {alias}.* FROM {from} WHERE {condition}{order} LIMIT {}) {alias}{order}",
         literal(CURSOR_KEY),
         cursor_values.join(", "),
         first.min(model.max_limit) + 1
@@ -544,14 +551,14 @@ impl<'m> Builder<'m> {
         let condition =
             self.condition(target, &inner, &args.filter)? + &self.restrict(target, &inner)?;
         let order = self.order(target, &inner, &args.order_by)?;
-        let set = self.alias();
+        // As in `list`: limit the rows first, then build documents for the survivors only.
         let mut rows = format!(
-            "SELECT {document} AS doc, row_number() OVER ({}) AS ord FROM {from} WHERE {join} AND {condition}{order}",
+            "SELECT {inner}.*, row_number() OVER ({}) AS {ORDINAL} FROM {from} WHERE {join} AND {condition}{order}",
             order.trim_start()
         );
         self.limit_offset(&mut rows, args);
         Ok(format!(
-            "(SELECT coalesce(jsonb_agg({set}.doc ORDER BY {set}.ord), '[]'::jsonb) FROM ({rows}) {set})"
+            "(SELECT coalesce(jsonb_agg({document} ORDER BY {inner}.{ORDINAL}), '[]'::jsonb) FROM ({rows}) {inner})"
         ))
     }
 
