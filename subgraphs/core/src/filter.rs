@@ -439,22 +439,10 @@ pub fn parse_order_by(value: &Value) -> Result<Vec<OrderBy>, ArgumentError> {
     let mut keys = Vec::new();
     for object in items {
         for (field, direction) in object {
-            let direction = match direction {
+            let name = match direction {
                 Value::Null => continue,
-                Value::Enum(name) => DIRECTIONS
-                    .iter()
-                    .find(|(candidate, _)| *candidate == name.as_str())
-                    .map(|(_, direction)| *direction)
-                    .ok_or_else(|| {
-                        invalid("order_by", format!("{field}: unknown direction {name}"))
-                    })?,
-                Value::String(name) => DIRECTIONS
-                    .iter()
-                    .find(|(candidate, _)| *candidate == name.as_str())
-                    .map(|(_, direction)| *direction)
-                    .ok_or_else(|| {
-                        invalid("order_by", format!("{field}: unknown direction {name}"))
-                    })?,
+                Value::Enum(name) => name.as_str(),
+                Value::String(name) => name.as_str(),
                 _ => {
                     return Err(invalid(
                         "order_by",
@@ -462,6 +450,11 @@ pub fn parse_order_by(value: &Value) -> Result<Vec<OrderBy>, ArgumentError> {
                     ));
                 }
             };
+            let direction = DIRECTIONS
+                .iter()
+                .find(|(candidate, _)| *candidate == name)
+                .map(|(_, direction)| *direction)
+                .ok_or_else(|| invalid("order_by", format!("{field}: unknown direction {name}")))?;
             keys.push(OrderBy {
                 field: field.to_string(),
                 direction,

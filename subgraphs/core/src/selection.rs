@@ -45,6 +45,15 @@ pub struct Walker<'a> {
 #[error("{0}")]
 pub struct SelectionError(pub String);
 
+impl SelectionError {
+    /// The error as the client sees it: `BAD_USER_INPUT`.
+    pub fn bad_input(self) -> async_graphql::Error {
+        use async_graphql::ErrorExtensions as _;
+        async_graphql::Error::new(self.0)
+            .extend_with(|_, extensions| extensions.set("code", "BAD_USER_INPUT"))
+    }
+}
+
 impl<'a> Walker<'a> {
     /// The walker for the request `ctx` belongs to.
     pub fn new(ctx: &'a Context<'a>) -> Self {

@@ -15,7 +15,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use polygraph_subgraph_core::claims::Claims;
 use polygraph_subgraph_core::filter;
-use polygraph_subgraph_core::selection::{SelectedField, Walker};
+use polygraph_subgraph_core::selection::{SelectedField, SelectionError, Walker};
 use polygraph_subgraph_core::values;
 use serde_json::{Map, Value as Json};
 
@@ -128,9 +128,7 @@ fn collect<'a>(
     sets: &[&'a SelectionSet],
     on: &str,
 ) -> async_graphql::Result<Vec<SelectedField<'a>>> {
-    walker
-        .collect(sets, on)
-        .map_err(|error| bad_input(TranslateError::input(error.0)))
+    walker.collect(sets, on).map_err(SelectionError::bad_input)
 }
 
 /// The connection's document, keyed by the response keys of its selection.

@@ -10,7 +10,7 @@ use async_graphql::dynamic::{
     ResolverContext, Type, TypeRef,
 };
 use polygraph_subgraph_core::filter::{self, BoolExp, Operator};
-use polygraph_subgraph_core::selection::Walker;
+use polygraph_subgraph_core::selection::{SelectionError, Walker};
 use polygraph_subgraph_core::values::{self, Document};
 
 use crate::execute;
@@ -312,7 +312,7 @@ fn response_shape(
     let type_name = response_type(&model.tables[table].type_name);
     let selected = walker
         .collect(&[selection_set(ctx)], &type_name)
-        .map_err(|error| bad_input(TranslateError::input(error.0)))?;
+        .map_err(SelectionError::bad_input)?;
     let fields = selected
         .iter()
         .map(|field| {

@@ -17,7 +17,7 @@ use polygraph_subgraph_core::claims::{Claims, RequestClaims};
 use polygraph_subgraph_core::filter::{
     self, BoolExp, FilterField, FilterRelationship, Operator, ScalarKind,
 };
-use polygraph_subgraph_core::selection::{SelectedField, Walker};
+use polygraph_subgraph_core::selection::{SelectedField, SelectionError, Walker};
 use polygraph_subgraph_core::values::{self, Document, Missing};
 
 use crate::execute::{self, Executor};
@@ -439,7 +439,7 @@ impl ArgumentsAsValues for async_graphql::parser::types::Field {
                 walker
                     .resolve(&value.node)
                     .map(|value| (name.node.to_string(), value))
-                    .map_err(|error| bad_input(TranslateError::input(error.0)))
+                    .map_err(SelectionError::bad_input)
             })
             .collect()
     }
@@ -494,7 +494,7 @@ pub(crate) fn outputs(
     let table_model = &model.tables[table];
     let selected = walker
         .collect(sets, &table_model.type_name)
-        .map_err(|error| bad_input(TranslateError::input(error.0)))?;
+        .map_err(SelectionError::bad_input)?;
     selected
         .iter()
         .map(|field| output(model, table, walker, field))
@@ -572,7 +572,7 @@ pub(crate) fn aggregate_outputs(
     let type_name = aggregate_type(&table_model.type_name);
     let selected = walker
         .collect(sets, &type_name)
-        .map_err(|error| bad_input(TranslateError::input(error.0)))?;
+        .map_err(SelectionError::bad_input)?;
     selected
         .iter()
         .map(|field| {
@@ -600,7 +600,7 @@ pub(crate) fn aggregate_outputs(
                     &field.selection_sets,
                     &function_type(&table_model.type_name, function),
                 )
-                .map_err(|error| bad_input(TranslateError::input(error.0)))?;
+                .map_err(SelectionError::bad_input)?;
             let columns = inner
                 .iter()
                 .map(|column| {
