@@ -172,3 +172,111 @@ async fn forged_expired_and_malformed_claims_are_rejected() {
         assert!(body.get("data").is_none(), "no data for a rejected request");
     }
 }
+
+#[tokio::test]
+async fn writes_stay_within_the_rule() {
+    let scratch = common::scratch::ScratchDatabase::create().await;
+    let mut config = Config::from_file(&repo_root().join("config/postgres.yaml")).unwrap();
+    config.tables["orders"].rule = Some("user_id = claims.sub".into());
+    let pool = sqlx::PgPool::connect(&scratch.url).await.unwrap();
+    for setup in [
+        "INSERT INTO users VALUES (3, 'a', 'a@x', 'DE', now()), (7, 'b', 'b@x', 'FR', now())",
+        "INSERT INTO orders VALUES (1, 3, 'paid', 10, now()), (2, 7, 'paid', 20, now())",
+    ] {
+        sqlx::query(setup).execute(&pool).await.unwrap();
+    }
+    let subgraph = Subgraph::with_pool(&config, pool.clone()).await.unwrap();
+    let app = polygraph_subgraph_core::server::app(
+        polygraph_subgraph_core::server::shared(subgraph.schema),
+        Some(Arc::new(Verifier::new(SECRET))),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(polygraph_subgraph_core::server::serve_on(listener, app));
+    let served = Served {
+        address,
+        pool: pool.clone(),
+        client: reqwest::Client::new(),
+    };
+    let token = token_for("3", SECRET);
+    let orders = || async {
+        sqlx::query_as::<_, (i64, i64, String)>(
+            "SELECT id, user_id, status FROM orders ORDER BY id",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+
+    // Inserting for someone else is refused, and nothing is written.
+    let (_, body) = served
+        .post(r#"mutation { insert_orders_one(object: { id: "5", user_id: "7", status: "paid", total: 1, created_at: "2025-01-01T00:00:00Z" }) { id } }"#, Some(&token))
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        json!("FORBIDDEN"),
+        "{body}"
+    );
+    // For oneself it works.
+    let (_, body) = served
+        .post(r#"mutation { insert_orders_one(object: { id: "6", user_id: "3", status: "paid", total: 1, created_at: "2025-01-01T00:00:00Z" }) { id } }"#, Some(&token))
+        .await;
+    assert_eq!(
+        body["data"]["insert_orders_one"],
+        json!({ "id": "6" }),
+        "{body}"
+    );
+    // An upsert colliding with another user's order does not touch it.
+    let (_, body) = served
+        .post(r#"mutation { insert_orders(objects: [{ id: "2", user_id: "3", status: "stolen", total: 1, created_at: "2025-01-01T00:00:00Z" }], on_conflict: { update_columns: [status] }) { affected_rows } }"#, Some(&token))
+        .await;
+    assert_eq!(
+        body["data"]["insert_orders"]["affected_rows"],
+        json!(0),
+        "{body}"
+    );
+    // Updates reach only one's own rows, and cannot hand them to someone else.
+    let (_, body) = served
+        .post(r#"mutation { update_orders(where: {}, _set: { status: "shipped" }) { affected_rows } }"#, Some(&token))
+        .await;
+    assert_eq!(
+        body["data"]["update_orders"]["affected_rows"],
+        json!(2),
+        "{body}"
+    );
+    let (_, body) = served
+        .post(
+            r#"mutation { update_orders_by_pk(id: "1", _set: { user_id: "7" }) { id } }"#,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        json!("FORBIDDEN"),
+        "{body}"
+    );
+    assert_eq!(
+        orders().await,
+        vec![
+            (1, 3, "shipped".into()),
+            (2, 7, "paid".into()),
+            (6, 3, "shipped".into())
+        ]
+    );
+    // Deletes likewise.
+    let (_, body) = served
+        .post(
+            "mutation { delete_orders(where: {}) { affected_rows } }",
+            Some(&token),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["delete_orders"]["affected_rows"],
+        json!(2),
+        "{body}"
+    );
+    assert_eq!(orders().await, vec![(2, 7, "paid".into())]);
+
+    pool.close().await;
+    scratch.drop().await;
+}

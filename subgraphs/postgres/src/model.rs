@@ -49,6 +49,13 @@ pub struct RowRule {
     pub conditions: Vec<RuleCondition>,
 }
 
+fn claim_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// `column = claims.name` (the column equals the claim) or `column in claims.name` (the column
 /// is one of the claim's values).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,6 +67,58 @@ pub struct RuleCondition {
 }
 
 impl RowRule {
+    /// Whether a row written with `values` stays visible under this rule for `claims`: every
+    /// ruled column the write sets must hold the claim's value (or one of them, for `in`); an
+    /// insert (`complete`) must set every ruled column.
+    pub fn admits(
+        &self,
+        table: &TableModel,
+        claims: &polygraph_subgraph_core::claims::Claims,
+        values: &[(usize, async_graphql::Value)],
+        complete: bool,
+    ) -> Result<(), String> {
+        for condition in &self.conditions {
+            let (index, column) = table
+                .column(&condition.field)
+                .expect("rules name columns of their table");
+            let Some((_, value)) = values.iter().find(|(written, _)| *written == index) else {
+                if complete {
+                    return Err(format!(
+                        "{} must be set: a row rule restricts it",
+                        condition.field
+                    ));
+                }
+                continue;
+            };
+            let normalize = |text: String| -> String {
+                if column.integral {
+                    text.trim().parse::<i64>().map_or(text, |n| n.to_string())
+                } else {
+                    text
+                }
+            };
+            let written = match value {
+                async_graphql::Value::String(text) => normalize(text.clone()),
+                async_graphql::Value::Number(number) => normalize(number.to_string()),
+                other => normalize(other.to_string()),
+            };
+            let allowed: Vec<String> = match claims.get(&condition.claim) {
+                Some(serde_json::Value::Array(items)) if condition.any_of => {
+                    items.iter().map(claim_text).map(normalize).collect()
+                }
+                Some(value) if !condition.any_of => vec![normalize(claim_text(value))],
+                _ => Vec::new(),
+            };
+            if !allowed.contains(&written) {
+                return Err(format!(
+                    "{} = {written} is outside what this request may write",
+                    condition.field
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Parses `a = claims.x and b in claims.y`; columns are checked against `table`.
     pub fn parse(text: &str, table: &TableModel) -> Result<Self, String> {
         let conditions = text
@@ -625,6 +684,79 @@ pub(crate) mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn rules_admit_only_writes_within_the_claims() {
+        use async_graphql::value;
+        use polygraph_subgraph_core::claims::Claims;
+
+        let config = Config::from_yaml(
+            "tables: { orders: { rule: 'user_id = claims.sub and status in claims.statuses' } }",
+        )
+        .unwrap();
+        let model = build(&shop_catalog(), &config).unwrap();
+        let table = &model.tables[0];
+        let rule = table.rule.clone().unwrap();
+        let claims = Claims(
+            serde_json::json!({ "sub": 3, "statuses": ["paid", "pending"] })
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        let user = table.column("user_id").unwrap().0;
+        let status = table.column("status").unwrap().0;
+        assert!(
+            rule.admits(
+                table,
+                &claims,
+                &[(user, value!("3")), (status, value!("paid"))],
+                true
+            )
+            .is_ok()
+        );
+        assert!(
+            rule.admits(
+                table,
+                &claims,
+                &[(user, value!("003")), (status, value!("pending"))],
+                true
+            )
+            .is_ok()
+        );
+        assert!(
+            rule.admits(
+                table,
+                &claims,
+                &[(user, value!("7")), (status, value!("paid"))],
+                true
+            )
+            .is_err()
+        );
+        assert!(
+            rule.admits(
+                table,
+                &claims,
+                &[(user, value!("3")), (status, value!("shipped"))],
+                true
+            )
+            .is_err()
+        );
+        assert!(
+            rule.admits(table, &claims, &[(user, value!("3"))], true)
+                .is_err(),
+            "inserts set every ruled column"
+        );
+        assert!(
+            rule.admits(table, &claims, &[(status, value!("paid"))], false)
+                .is_ok(),
+            "updates may leave them"
+        );
+        assert!(
+            rule.admits(table, &claims, &[(user, value!(7))], false)
+                .is_err(),
+            "but not move rows away"
+        );
     }
 
     #[test]

@@ -146,6 +146,11 @@ pub fn insert(
                     conflict.join(", "),
                     updates.join(", ")
                 );
+                // An upsert may only update existing rows the row rule lets the request see.
+                let restriction = builder.restrict(table, &alias)?;
+                if !restriction.is_empty() {
+                    let _ = write!(sql, " WHERE true{restriction}");
+                }
             }
         }
         let _ = write!(sql, " RETURNING {alias}.*");

@@ -232,6 +232,9 @@ async fn resolve<'a>(
                     )));
                 }
             };
+            for row in &rows {
+                check_rule(table_model, claims(ctx), row, true)?;
+            }
             let on_conflict = get("on_conflict")
                 .filter(|v| !matches!(v, Value::Null))
                 .map(|v| on_conflict(table_model, v))
@@ -248,6 +251,7 @@ async fn resolve<'a>(
         Kind::Update | Kind::UpdateByPk => {
             let filter = filter_of(model, table, kind, &arguments)?;
             let set = get("_set").map_or(Ok(Vec::new()), |value| row(table_model, value))?;
+            check_rule(table_model, claims(ctx), &set, false)?;
             mutate::update(
                 model,
                 &access(model, claims(ctx)),
@@ -336,6 +340,26 @@ fn response_shape(
         })
         .collect::<async_graphql::Result<Vec<_>>>()?;
     Ok(Shape::Response(fields))
+}
+
+/// Refuses a write that would put a row outside the table's row rule for these claims (reads
+/// of ruled tables without claims are refused by the translation already).
+fn check_rule(
+    table: &TableModel,
+    claims: Option<&polygraph_subgraph_core::claims::Claims>,
+    values: &Row,
+    complete: bool,
+) -> async_graphql::Result<()> {
+    let (Some(rule), Some(claims)) = (&table.rule, claims) else {
+        return Ok(());
+    };
+    rule.admits(table, claims, values, complete)
+        .map_err(|message| {
+            bad_input(TranslateError {
+                message,
+                kind: crate::translate::ErrorKind::Forbidden,
+            })
+        })
 }
 
 /// An input object of column values as a row.

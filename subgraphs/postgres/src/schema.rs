@@ -748,6 +748,7 @@ pub(crate) fn bad_input(error: TranslateError) -> async_graphql::Error {
     let code = match error.kind {
         ErrorKind::Input => "BAD_USER_INPUT",
         ErrorKind::Unauthenticated => "UNAUTHENTICATED",
+        ErrorKind::Forbidden => "FORBIDDEN",
     };
     async_graphql::Error::new(error.message)
         .extend_with(|_, extensions| extensions.set("code", code))

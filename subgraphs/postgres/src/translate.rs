@@ -159,6 +159,8 @@ pub enum ErrorKind {
     Input,
     /// A table with a row rule was read without the verified claims the rule needs.
     Unauthenticated,
+    /// A write would put a row outside what the row rule lets the request see.
+    Forbidden,
 }
 
 impl TranslateError {
