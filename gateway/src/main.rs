@@ -128,7 +128,7 @@ async fn postgres_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
         print!("{}", subgraph.sdl());
         return Ok(());
     }
-    let schema = polygraph_subgraph_core::server::shared(subgraph.schema.clone());
+    let schema = polygraph_subgraph_core::server::share(subgraph.served());
     #[cfg(unix)]
     tokio::spawn(reload_on_hangup(
         config.clone(),
@@ -155,7 +155,7 @@ async fn reload_on_hangup(
     while hangups.recv().await.is_some() {
         match polygraph_subgraph_postgres::Subgraph::with_pool(&config, pool.clone()).await {
             Ok(reloaded) => {
-                schema.store(std::sync::Arc::new(reloaded.schema));
+                schema.store(std::sync::Arc::new(reloaded.served()));
                 eprintln!("postgres subgraph: schema reloaded from the database");
             }
             Err(error) => eprintln!(

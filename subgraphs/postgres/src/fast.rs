@@ -132,3 +132,131 @@ impl Extension for FastPathExtension {
         }
     }
 }
+
+/// The prepared path for `_entities`, the gateway's hot path: async-graphql calls the entity
+/// resolver outside the extension chain, so the HTTP layer asks this directly for query texts
+/// the schema has already validated (see `polygraph_subgraph_core::server::Prepared`).
+pub(crate) struct PreparedEntities(pub(crate) Arc<State>);
+
+/// The operation a request runs: the only one, or the one it names.
+fn operation<'a>(
+    document: &'a ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'a async_graphql::Positioned<async_graphql::parser::types::OperationDefinition>> {
+    match (&document.operations, name) {
+        (DocumentOperations::Single(operation), _) => Some(operation),
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
+        (DocumentOperations::Multiple(_), None) => None,
+    }
+}
+
+/// The `_entities` field, if it is the operation's one and only selection.
+fn entities_field(
+    operation: &async_graphql::parser::types::OperationDefinition,
+) -> Option<&async_graphql::parser::types::Field> {
+    use async_graphql::parser::types::{OperationType, Selection};
+    if operation.ty != OperationType::Query || !operation.directives.is_empty() {
+        return None;
+    }
+    match operation.selection_set.node.items.as_slice() {
+        [only] => match &only.node {
+            Selection::Field(field)
+                if field.node.name.node == "_entities" && field.node.directives.is_empty() =>
+            {
+                Some(&field.node)
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Whether every variable is declared `[_Any!]!`: the only kind this path checks itself.
+fn only_representation_variables(
+    operation: &async_graphql::parser::types::OperationDefinition,
+) -> bool {
+    operation
+        .variable_definitions
+        .iter()
+        .all(|definition| definition.node.var_type.node.to_string() == "[_Any!]!")
+}
+
+impl polygraph_subgraph_core::server::Prepared for PreparedEntities {
+    fn eligible(&self, document: &ExecutableDocument) -> bool {
+        let operations: Vec<_> = match &document.operations {
+            DocumentOperations::Single(operation) => vec![operation],
+            DocumentOperations::Multiple(operations) => operations.values().collect(),
+        };
+        operations.iter().all(|operation| {
+            entities_field(&operation.node).is_some()
+                && only_representation_variables(&operation.node)
+        })
+    }
+
+    fn answer<'a>(
+        &'a self,
+        document: &'a ExecutableDocument,
+        operation_name: Option<&'a str>,
+        variables: &'a Variables,
+        claims: Option<&'a polygraph_subgraph_core::claims::Claims>,
+    ) -> futures::future::BoxFuture<'a, Option<serde_json::Value>> {
+        Box::pin(async move {
+            let operation = operation(document, operation_name)?;
+            let field = entities_field(&operation.node)?;
+            if !only_representation_variables(&operation.node) {
+                return None;
+            }
+            // The values themselves must fit `[_Any!]!`, as async-graphql would insist.
+            for definition in &operation.node.variable_definitions {
+                match variables.get(&definition.node.name.node) {
+                    Some(Value::List(items))
+                        if items.iter().all(|item| matches!(item, Value::Object(_))) => {}
+                    _ => return None,
+                }
+            }
+            let walker = Walker::from_parts(
+                &document.fragments,
+                variables,
+                &operation.node.variable_definitions,
+            );
+            let arguments =
+                crate::schema::ArgumentsAsValues::arguments_as_values(field, &walker).ok()?;
+            let Some((_, Value::List(representations))) =
+                arguments.iter().find(|(name, _)| name == "representations")
+            else {
+                return None;
+            };
+            let found = crate::schema::find_entities(
+                &self.0,
+                &walker,
+                &field.selection_set.node,
+                representations,
+                claims,
+            )
+            .await
+            .ok()?;
+            let key = field.response_key().node.to_string();
+            let mut errors = Vec::new();
+            let entities: Vec<serde_json::Value> = found
+                .into_iter()
+                .enumerate()
+                .map(|(index, (_, document))| match document {
+                    Ok(document) => serde_json::Value::Object(document),
+                    Err(message) => {
+                        errors.push(serde_json::json!({
+                            "message": message,
+                            "path": [key, index],
+                            "extensions": { "code": "NOT_FOUND" },
+                        }));
+                        serde_json::Value::Null
+                    }
+                })
+                .collect();
+            let mut response = serde_json::json!({ "data": { key.as_str(): entities } });
+            if !errors.is_empty() {
+                response["errors"] = serde_json::Value::Array(errors);
+            }
+            Some(response)
+        })
+    }
+}

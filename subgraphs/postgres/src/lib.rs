@@ -29,6 +29,8 @@ pub struct Subgraph {
     pub pool: sqlx::PgPool,
     pub model: Arc<model::Model>,
     pub executor: Arc<execute::Executor>,
+    /// Answers validated `_entities` requests without async-graphql's execution.
+    pub prepared: Arc<dyn polygraph_subgraph_core::server::Prepared>,
     /// Verifies claims headers, when the shared key is configured.
     pub verifier: Option<Arc<polygraph_subgraph_core::claims::Verifier>>,
 }
@@ -53,8 +55,8 @@ impl Subgraph {
             .context("reading the database catalog")?;
         let model = Arc::new(model::build(&catalog, config)?);
         let executor = Arc::new(execute::Executor::new(pool.clone()));
-        let schema =
-            schema::build(&model, executor.clone()).context("generating the GraphQL schema")?;
+        let (schema, prepared) = schema::build_served(&model, executor.clone())
+            .context("generating the GraphQL schema")?;
         let verifier = config
             .claims_secret()
             .map(|secret| Arc::new(polygraph_subgraph_core::claims::Verifier::new(&secret)));
@@ -69,8 +71,17 @@ impl Subgraph {
             pool,
             model,
             executor,
+            prepared,
             verifier,
         })
+    }
+
+    /// The schema and its prepared path, ready to serve and to swap on reload.
+    pub fn served(&self) -> polygraph_subgraph_core::server::Served {
+        polygraph_subgraph_core::server::Served::new(
+            self.schema.clone(),
+            Some(self.prepared.clone()),
+        )
     }
 
     /// The subgraph's SDL, as `_service { sdl }` returns it.

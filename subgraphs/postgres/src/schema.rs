@@ -35,11 +35,31 @@ pub(crate) struct State {
 }
 
 /// Builds the subgraph's schema for `model`, resolving through `executor`.
+/// Builds the subgraph's schema for `model`, resolving through `executor`, with the prepared
+/// path that answers validated `_entities` requests without async-graphql's execution.
+pub fn build_served(
+    model: &Arc<Model>,
+    executor: Arc<Executor>,
+) -> Result<(Schema, Arc<dyn polygraph_subgraph_core::server::Prepared>), SchemaError> {
+    let state = Arc::new(State {
+        model: model.clone(),
+        executor,
+    });
+    let schema = build_with_state(&state)?;
+    Ok((schema, Arc::new(crate::fast::PreparedEntities(state))))
+}
+
 pub fn build(model: &Arc<Model>, executor: Arc<Executor>) -> Result<Schema, SchemaError> {
     let state = Arc::new(State {
         model: model.clone(),
         executor,
     });
+    build_with_state(&state)
+}
+
+fn build_with_state(state: &Arc<State>) -> Result<Schema, SchemaError> {
+    let model = &state.model;
+    let state = state.clone();
     let mut query = Object::new("Query");
     let mut mutation = Object::new("Mutation");
     let has_mutations = model.tables.iter().any(|table| !table.is_view);
