@@ -20,23 +20,31 @@ struct Served {
     client: reqwest::Client,
 }
 
-async fn serve() -> Served {
+/// The demo config with the orders rule.
+fn ruled_config() -> Config {
     let mut config = Config::from_file(&repo_root().join("config/postgres.yaml")).unwrap();
     config.tables["orders"].rule = Some("user_id = claims.sub".into());
-    let pool = sqlx::PgPool::connect(&endpoints().postgres).await.unwrap();
-    let subgraph = Subgraph::with_pool(&config, pool.clone()).await.unwrap();
+    config
+}
+
+/// The subgraph on `pool`, served over HTTP with the shared key.
+async fn serve_on(pool: sqlx::PgPool) -> Served {
+    let subgraph = Subgraph::with_pool(&ruled_config(), pool.clone())
+        .await
+        .unwrap();
     let app = polygraph_subgraph_core::server::app(
-        polygraph_subgraph_core::server::shared(subgraph.schema),
+        polygraph_subgraph_core::server::share(subgraph.served()),
         Some(Arc::new(Verifier::new(SECRET))),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(polygraph_subgraph_core::server::serve_on(listener, app));
     Served {
-        address,
+        address: common::serve(app).await,
         pool,
         client: reqwest::Client::new(),
     }
+}
+
+async fn serve() -> Served {
+    serve_on(sqlx::PgPool::connect(&endpoints().postgres).await.unwrap()).await
 }
 
 impl Served {
@@ -176,8 +184,6 @@ async fn forged_expired_and_malformed_claims_are_rejected() {
 #[tokio::test]
 async fn writes_stay_within_the_rule() {
     let scratch = common::scratch::ScratchDatabase::create().await;
-    let mut config = Config::from_file(&repo_root().join("config/postgres.yaml")).unwrap();
-    config.tables["orders"].rule = Some("user_id = claims.sub".into());
     let pool = sqlx::PgPool::connect(&scratch.url).await.unwrap();
     for setup in [
         "INSERT INTO users VALUES (3, 'a', 'a@x', 'DE', now()), (7, 'b', 'b@x', 'FR', now())",
@@ -185,19 +191,7 @@ async fn writes_stay_within_the_rule() {
     ] {
         sqlx::query(setup).execute(&pool).await.unwrap();
     }
-    let subgraph = Subgraph::with_pool(&config, pool.clone()).await.unwrap();
-    let app = polygraph_subgraph_core::server::app(
-        polygraph_subgraph_core::server::shared(subgraph.schema),
-        Some(Arc::new(Verifier::new(SECRET))),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(polygraph_subgraph_core::server::serve_on(listener, app));
-    let served = Served {
-        address,
-        pool: pool.clone(),
-        client: reqwest::Client::new(),
-    };
+    let served = serve_on(pool.clone()).await;
     let token = token_for("3", SECRET);
     let orders = || async {
         sqlx::query_as::<_, (i64, i64, String)>(

@@ -391,9 +391,7 @@ async fn serves_graphql_over_http() {
         polygraph_subgraph_core::server::shared(subgraph.schema.clone()),
         subgraph.verifier.clone(),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum_serve(listener, app).await });
+    let address = common::serve(app).await;
 
     let client = reqwest::Client::new();
     let health = client
@@ -439,15 +437,6 @@ async fn serves_graphql_over_http() {
         .await
         .unwrap();
     assert!(again.status().is_success());
-}
-
-async fn axum_serve(
-    listener: tokio::net::TcpListener,
-    app: polygraph_subgraph_core::server::Router,
-) {
-    polygraph_subgraph_core::server::serve_on(listener, app)
-        .await
-        .unwrap();
 }
 
 #[tokio::test]
@@ -499,9 +488,7 @@ async fn prepared_entities_answer_exactly_like_the_regular_path() {
     let subgraph = subgraph().await;
     let shared = polygraph_subgraph_core::server::share(subgraph.served());
     let app = polygraph_subgraph_core::server::app(shared.clone(), subgraph.verifier.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(polygraph_subgraph_core::server::serve_on(listener, app));
+    let address = common::serve(app).await;
     let client = reqwest::Client::new();
     let post = |body: Value| {
         let client = client.clone();

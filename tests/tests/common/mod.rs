@@ -53,3 +53,11 @@ pub fn polygraph_binary() -> PathBuf {
     );
     binary
 }
+
+/// Serves `app` on a free loopback port for the rest of the test; returns its address.
+pub async fn serve(app: polygraph_subgraph_core::server::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(polygraph_subgraph_core::server::serve_on(listener, app));
+    address
+}
