@@ -558,3 +558,45 @@ async fn prepared_entities_answer_exactly_like_the_regular_path() {
         "{answer}"
     );
 }
+
+#[tokio::test]
+async fn entities_with_composite_keys() {
+    let mut config = Config::from_file(&repo_root().join("config/postgres.yaml")).unwrap();
+    config.tables["order_items"].entity = true;
+    let pool = sqlx::PgPool::connect(&endpoints().postgres).await.unwrap();
+    let subgraph = Subgraph::with_pool(&config, pool.clone()).await.unwrap();
+    assert!(
+        subgraph
+            .sdl()
+            .contains("type OrderItem @key(fields: \"order_id line\")"),
+        "{}",
+        subgraph.sdl()
+    );
+    let (order_id, line, quantity): (i64, i32, i32) =
+        sqlx::query_as("SELECT order_id, line, quantity FROM order_items ORDER BY order_id DESC, line DESC LIMIT 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let representations = json!([
+        { "__typename": "OrderItem", "order_id": order_id.to_string(), "line": line },
+        { "__typename": "OrderItem", "order_id": order_id.to_string(), "line": 99 },
+        { "__typename": "OrderItem", "order_id": order_id, "line": line },
+    ]);
+    let response = subgraph
+        .schema
+        .execute(
+            Request::new("query($r: [_Any!]!) { _entities(representations: $r) { ... on OrderItem { line quantity } } }")
+                .variables(Variables::from_json(json!({ "r": representations }))),
+        )
+        .await;
+    let data = response.data.into_json().unwrap();
+    assert_eq!(
+        data["_entities"][0],
+        json!({ "line": line, "quantity": quantity })
+    );
+    assert!(data["_entities"][1].is_null());
+    assert_eq!(
+        data["_entities"][2],
+        json!({ "line": line, "quantity": quantity })
+    );
+}

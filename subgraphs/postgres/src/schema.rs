@@ -746,11 +746,24 @@ pub(crate) async fn find_entities(
         let rows = execute::keyed_documents(&state.executor, &statement)
             .await
             .map_err(database_error)?;
-        let found: std::collections::HashMap<Vec<String>, serde_json::Value> =
+        let mut found: std::collections::HashMap<Vec<String>, serde_json::Value> =
             rows.into_iter().collect();
+        // A key asked for several times gets copies; its last (usually only) use takes it.
+        let mut uses: std::collections::HashMap<&Vec<String>, usize> =
+            std::collections::HashMap::new();
+        for key in &keys {
+            *uses.entry(key).or_default() += 1;
+        }
         for (&index, key) in indices.iter().zip(&keys) {
-            let document = match found.get(key) {
-                Some(serde_json::Value::Object(document)) => Ok(document.clone()),
+            let remaining = uses.get_mut(key).expect("counted above");
+            *remaining -= 1;
+            let document = if *remaining == 0 {
+                found.remove(key)
+            } else {
+                found.get(key).cloned()
+            };
+            let document = match document {
+                Some(serde_json::Value::Object(document)) => Ok(document),
                 _ => Err(format!("{typename} with key {} not found", key.join(", "))),
             };
             results[index] = Some((typename.to_owned(), document));

@@ -360,11 +360,18 @@ pub fn entities(
         key_text.push(format!("{alias}.{}::text", quote(&column_model.column)));
     }
     let restriction = builder.restrict(table, &alias)?;
+    // One key column is an index lookup by array; composite keys match tuples of arrays.
+    let matches = match (tuple.as_slice(), arrays.as_slice()) {
+        ([column], [array]) => format!("{column} = ANY({array})"),
+        _ => format!(
+            "({}) IN (SELECT * FROM unnest({}))",
+            tuple.join(", "),
+            arrays.join(", ")
+        ),
+    };
     let sql = format!(
-        "SELECT ARRAY[{}] AS key, {document} AS doc FROM {from} WHERE ({}) IN (SELECT * FROM unnest({})){restriction}",
+        "SELECT ARRAY[{}] AS key, {document} AS doc FROM {from} WHERE {matches}{restriction}",
         key_text.join(", "),
-        tuple.join(", "),
-        arrays.join(", "),
     );
     Ok(builder.finish(sql))
 }
