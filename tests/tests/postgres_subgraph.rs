@@ -600,3 +600,36 @@ async fn entities_with_composite_keys() {
         json!({ "line": line, "quantity": quantity })
     );
 }
+
+#[tokio::test]
+async fn root_field_errors_carry_a_code_a_location_and_a_path() {
+    let subgraph = subgraph().await;
+    let response = subgraph
+        .schema
+        .execute(Request::new(
+            "{ fine: users(limit: 1) { id }\n  broken: users(where: { id: { _eq: \"not a number\" } }) { id } }",
+        ))
+        .await;
+    assert_eq!(response.errors.len(), 1, "{:?}", response.errors);
+    let error = &response.errors[0];
+    assert_eq!(
+        error.path,
+        vec![async_graphql::PathSegment::Field("broken".into())]
+    );
+    assert_eq!(
+        error.locations,
+        vec![async_graphql::Pos { line: 2, column: 3 }]
+    );
+    let code = error
+        .extensions
+        .as_ref()
+        .and_then(|extensions| extensions.get("code"))
+        .cloned();
+    assert_eq!(code, Some(async_graphql::Value::from("BAD_USER_INPUT")));
+    let data = response.data.into_json().unwrap();
+    assert_eq!(
+        data["fine"].as_array().unwrap().len(),
+        1,
+        "the other field still answers: {data}"
+    );
+}

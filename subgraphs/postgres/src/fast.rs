@@ -6,8 +6,8 @@
 //! in the benchmark, twice the database's own time for a page of rows. This extension's
 //! `resolve` hook answers root `Query` fields of this subgraph directly and returns the value,
 //! so async-graphql skips the nested resolution. Parsing, validation, introspection, `_service`
-//! and mutations keep the regular path; so does any field whose fast answer fails, which then
-//! reports its error with the regular path's locations. `_entities` cannot take this path:
+//! and mutations keep the regular path. A field whose answer fails reports its error here, with
+//! its location and path. `_entities` cannot take this path:
 //! async-graphql calls the entity resolver outside the extension chain.
 
 use std::sync::{Arc, Mutex};
@@ -122,13 +122,31 @@ impl Extension for FastPathExtension {
         let claims = ctx
             .data_opt::<RequestClaims>()
             .and_then(|claims| claims.0.as_ref());
-        let answer = root::answer(&self.state, table, kind, &walker, info.field, claims)
-            .await
-            .map(|json| to_value(&json))
-            .ok();
-        match answer {
-            Some(value) => Ok(Some(value)),
-            None => next.run(ctx, info).await,
+        match root::answer(&self.state, table, kind, &walker, info.field, claims).await {
+            Ok(json) => Ok(Some(to_value(&json))),
+            Err(error) => {
+                // The error at the field's place, with its path (async-graphql's dynamic
+                // execution reports resolver errors without one).
+                let key = info.alias.unwrap_or(info.name);
+                let position = operation
+                    .node
+                    .selection_set
+                    .node
+                    .items
+                    .iter()
+                    .find_map(|selection| match &selection.node {
+                        async_graphql::parser::types::Selection::Field(field)
+                            if field.node.response_key().node == key =>
+                        {
+                            Some(field.pos)
+                        }
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                let mut error = error.into_server_error(position);
+                error.path = vec![async_graphql::PathSegment::Field(key.to_owned())];
+                Err(error)
+            }
         }
     }
 }
