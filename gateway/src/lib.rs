@@ -1,0 +1,6 @@
+//! The Polygraph gateway: one GraphQL API over a federated supergraph.
+//!
+//! It grows in the stages of `shared/DESIGN.md`; what is here so far is loading a supergraph
+//! ([`supergraph`]): its subgraphs, where each type and field lives, and the API schema.
+
+pub mod supergraph;
