@@ -1,0 +1,143 @@
+//! Parsing and validating an operation against the API schema, with the error codes clients
+//! and gateways expect: `GRAPHQL_PARSE_FAILED` for syntax, `GRAPHQL_VALIDATION_FAILED` for an
+//! operation the schema does not allow, `GRAPHQL_UNKNOWN_OPERATION_NAME` for an operation name
+//! the document lacks. Each error keeps the locations it refers to.
+
+use apollo_compiler::executable::Operation;
+use apollo_compiler::validation::{DiagnosticList, Valid};
+use apollo_compiler::{ExecutableDocument, Node, Schema};
+
+/// An error in the request itself, safe to return to the client as it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestError {
+    pub code: &'static str,
+    pub message: String,
+    /// 1-based `(line, column)` of each place the error points at.
+    pub locations: Vec<(usize, usize)>,
+}
+
+/// A validated operation, ready to plan.
+#[derive(Debug)]
+pub struct Prepared {
+    pub document: Valid<ExecutableDocument>,
+}
+
+impl Prepared {
+    /// The operation to run: the one named, or the only one.
+    pub fn operation(&self, name: Option<&str>) -> Result<&Node<Operation>, RequestError> {
+        self.document.operations.get(name).map_err(|_| match name {
+            Some(name) => RequestError {
+                code: "GRAPHQL_UNKNOWN_OPERATION_NAME",
+                message: format!("unknown operation named \"{name}\""),
+                locations: Vec::new(),
+            },
+            None => RequestError {
+                code: "GRAPHQL_VALIDATION_FAILED",
+                message: "the document has several operations: say which with operationName"
+                    .to_owned(),
+                locations: Vec::new(),
+            },
+        })
+    }
+}
+
+/// Parses `query` and validates it against the API schema.
+pub fn prepare(api_schema: &Valid<Schema>, query: &str) -> Result<Prepared, Vec<RequestError>> {
+    if let Err(with_errors) = apollo_compiler::ast::Document::parse(query, "operation.graphql") {
+        return Err(errors("GRAPHQL_PARSE_FAILED", &with_errors.errors));
+    }
+    ExecutableDocument::parse_and_validate(api_schema, query, "operation.graphql")
+        .map(|document| Prepared { document })
+        .map_err(|with_errors| errors("GRAPHQL_VALIDATION_FAILED", &with_errors.errors))
+}
+
+fn errors(code: &'static str, diagnostics: &DiagnosticList) -> Vec<RequestError> {
+    diagnostics
+        .iter()
+        .map(|diagnostic| RequestError {
+            code,
+            message: diagnostic.error.to_string(),
+            locations: diagnostic
+                .line_column_range()
+                .map(|range| vec![(range.start.line, range.start.column)])
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api() -> Valid<Schema> {
+        Schema::parse_and_validate(
+            "type Query { user(id: ID!): User users: [User] }
+             type User { id: ID! name: String }",
+            "api.graphql",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn valid_operations_prepare() {
+        let prepared = prepare(&api(), "query Q($id: ID!) { user(id: $id) { name } }").unwrap();
+        assert_eq!(
+            prepared
+                .operation(Some("Q"))
+                .unwrap()
+                .name
+                .as_ref()
+                .unwrap(),
+            "Q"
+        );
+        assert!(
+            prepared.operation(None).is_ok(),
+            "the only operation needs no name"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_are_parse_failures_with_locations() {
+        let errors = prepare(&api(), "{ user(id: 1) { name }").unwrap_err();
+        assert_eq!(errors[0].code, "GRAPHQL_PARSE_FAILED");
+        assert!(!errors[0].locations.is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn schema_violations_are_validation_failures() {
+        let errors = prepare(&api(), "{ users { nope } }").unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .all(|error| error.code == "GRAPHQL_VALIDATION_FAILED")
+        );
+        let unknown = errors
+            .iter()
+            .find(|error| error.message.contains("nope"))
+            .expect("names the field");
+        assert_eq!(unknown.locations, vec![(1, 11)]);
+        let errors = prepare(&api(), "query($id: Int!) { user(id: $id) { name } }").unwrap_err();
+        assert_eq!(
+            errors[0].code, "GRAPHQL_VALIDATION_FAILED",
+            "a variable of the wrong type"
+        );
+    }
+
+    #[test]
+    fn operation_names_must_exist() {
+        let prepared = prepare(
+            &api(),
+            "query A { users { id } } query B { users { name } }",
+        )
+        .unwrap();
+        assert_eq!(
+            prepared.operation(Some("C")).unwrap_err().code,
+            "GRAPHQL_UNKNOWN_OPERATION_NAME"
+        );
+        assert_eq!(
+            prepared.operation(None).unwrap_err().code,
+            "GRAPHQL_VALIDATION_FAILED"
+        );
+        assert!(prepared.operation(Some("B")).is_ok());
+    }
+}
