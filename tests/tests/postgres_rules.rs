@@ -274,3 +274,60 @@ async fn writes_stay_within_the_rule() {
     pool.close().await;
     scratch.drop().await;
 }
+
+#[tokio::test]
+async fn rules_hold_through_object_relationships() {
+    let mut config = Config::from_file(&repo_root().join("config/postgres.yaml")).unwrap();
+    config.tables["users"].rule = Some("id = claims.sub".into());
+    let pool = sqlx::PgPool::connect(&endpoints().postgres).await.unwrap();
+    let subgraph = Subgraph::with_pool(&config, pool.clone()).await.unwrap();
+    assert!(
+        subgraph.sdl().contains("user: User\n"),
+        "a ruled target makes the relationship nullable"
+    );
+    let app = polygraph_subgraph_core::server::app(
+        polygraph_subgraph_core::server::share(subgraph.served()),
+        Some(Arc::new(Verifier::new(SECRET))),
+    );
+    let served = Served {
+        address: common::serve(app).await,
+        pool,
+        client: reqwest::Client::new(),
+    };
+
+    // Without claims, reaching users through orders is refused, not answered.
+    let (_, body) = served
+        .post("{ orders(limit: 5) { id user { email } } }", None)
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        json!("UNAUTHENTICATED"),
+        "{body}"
+    );
+    assert!(
+        !body.to_string().contains("@example.com"),
+        "no user leaks: {body}"
+    );
+
+    // With claims, only the claimed user shows through the relationship.
+    let token = token_for("3", SECRET);
+    let (_, body) = served
+        .post(
+            r#"{ orders(where: { user_id: { _in: ["3", "5"] } }) { user_id user { id } } }"#,
+            Some(&token),
+        )
+        .await;
+    let orders = body["data"]["orders"].as_array().unwrap();
+    assert!(
+        orders.iter().any(|order| order["user_id"] == json!("3")),
+        "{body}"
+    );
+    for order in orders {
+        let expected = if order["user_id"] == json!("3") {
+            json!({ "id": "3" })
+        } else {
+            Value::Null
+        };
+        assert_eq!(order["user"], expected, "{order}");
+    }
+}

@@ -64,8 +64,8 @@ pub fn insert(
     let mut builder = Builder::new(model, access);
     let alias = builder.alias();
     let table_model = &model.tables[table];
-    // Rows a rule restricts can only be inserted by requests with claims; which rows they may
-    // insert is not checked yet (see the issue notes).
+    // Rows a rule restricts can only be inserted by requests with claims; the values they write
+    // are checked against the rule before translation (`RowRule::admits`).
     builder.allowed(table)?;
     let target = format!(
         "{}.{} AS {alias}",

@@ -221,7 +221,9 @@ fn object_type(model: &Model, table: &TableModel) -> Object {
         let target = &model.tables[relationship.target].type_name;
         object = match relationship.cardinality {
             Cardinality::Object => {
-                let ty = if relationship.nullable {
+                // A row rule on the target can hide the related row, so the field may be null.
+                let hidden = model.tables[relationship.target].rule.is_some();
+                let ty = if relationship.nullable || hidden {
                     TypeRef::named(target)
                 } else {
                     TypeRef::named_nn(target)

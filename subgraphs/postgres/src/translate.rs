@@ -539,8 +539,9 @@ impl<'m> Builder<'m> {
         let document = self.document(target, &inner, fields)?;
         let from = self.from(target, &inner);
         let join = self.join(table, alias, relationship, &inner);
+        let restriction = self.restrict(target, &inner)?;
         Ok(format!(
-            "(SELECT {document} FROM {from} WHERE {join} LIMIT 1)"
+            "(SELECT {document} FROM {from} WHERE {join}{restriction} LIMIT 1)"
         ))
     }
 
