@@ -633,3 +633,53 @@ async fn root_field_errors_carry_a_code_a_location_and_a_path() {
         "the other field still answers: {data}"
     );
 }
+
+#[tokio::test]
+async fn hostile_shapes_are_refused_and_introspection_still_works() {
+    let subgraph = subgraph().await;
+    // Fragments that double at every level: 2^30 fields if expanded.
+    let mut document = String::from("{ users { ...F0 } }\n");
+    for level in 0..30 {
+        let (relationship, on) = if level % 2 == 0 {
+            ("orders", "User")
+        } else {
+            ("user", "Order")
+        };
+        let next = if level == 29 {
+            "id".to_owned()
+        } else {
+            format!("...F{}", level + 1)
+        };
+        document.push_str(&format!(
+            "fragment F{level} on {on} {{ a: {relationship} {{ {next} }} b: {relationship} {{ {next} }} }}\n"
+        ));
+    }
+    let response = subgraph.schema.execute(Request::new(document)).await;
+    assert!(!response.errors.is_empty(), "refused");
+    assert!(response.data.into_json().unwrap().is_null());
+
+    // Deep but honest: the introspection clients send still passes.
+    let introspection = "{ __schema { queryType { name } types { name kind fields(includeDeprecated: true) {
+        name args { name type { ...T } } type { ...T } } } } }
+        fragment T on __Type { name kind ofType { name kind ofType { name kind ofType { name kind
+        ofType { name kind ofType { name kind ofType { name kind ofType { name kind } } } } } } } }";
+    let response = subgraph.schema.execute(Request::new(introspection)).await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+}
+
+#[tokio::test]
+async fn statements_are_cut_off_by_the_configured_timeout() {
+    let mut config = Config::from_file(&repo_root().join("config/postgres.yaml")).unwrap();
+    config.url = Some(endpoints().postgres);
+    config.statement_timeout_ms = 1_500;
+    let subgraph = Subgraph::start(&config).await.unwrap();
+    let (timeout,): (String,) = sqlx::query_as("SHOW statement_timeout")
+        .fetch_one(&subgraph.pool)
+        .await
+        .unwrap();
+    assert_eq!(timeout, "1500ms");
+    let slow = sqlx::query("SELECT pg_sleep(5)")
+        .execute(&subgraph.pool)
+        .await;
+    assert!(slow.is_err(), "a statement past the timeout is cancelled");
+}

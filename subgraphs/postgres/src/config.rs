@@ -37,6 +37,15 @@ pub struct Config {
     /// Connections in the pool.
     #[serde(default = "default_pool_size")]
     pub pool_size: u32,
+    /// The deepest selection a request may make (introspection needs about 15).
+    #[serde(default = "default_max_depth")]
+    pub max_depth: usize,
+    /// The most fields a request may select, counting every fragment spread where it is used.
+    #[serde(default = "default_max_complexity")]
+    pub max_complexity: usize,
+    /// How long one statement may run before PostgreSQL cancels it, in milliseconds.
+    #[serde(default = "default_statement_timeout_ms")]
+    pub statement_timeout_ms: u64,
     /// The environment variable holding the key shared with the gateway, which verifies the
     /// claims header row rules read. Keys never live in this file.
     #[serde(default = "default_claims_secret_env")]
@@ -100,6 +109,15 @@ fn default_max_limit() -> u64 {
 }
 fn default_pool_size() -> u32 {
     8
+}
+fn default_max_depth() -> usize {
+    24
+}
+fn default_max_complexity() -> usize {
+    5_000
+}
+fn default_statement_timeout_ms() -> u64 {
+    10_000
 }
 fn default_claims_secret_env() -> String {
     "POLYGRAPH_CLAIMS_SECRET".to_owned()

@@ -39,10 +39,17 @@ impl Subgraph {
     /// Connects, introspects and generates the schema.
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
         let url = config.database_url();
+        let options: sqlx::postgres::PgConnectOptions = url
+            .parse()
+            .with_context(|| format!("the PostgreSQL URL {}", redact(&url)))?;
+        let options = options.options([(
+            "statement_timeout",
+            format!("{}ms", config.statement_timeout_ms),
+        )]);
         let pool = PgPoolOptions::new()
             .max_connections(config.pool_size)
             .acquire_timeout(std::time::Duration::from_secs(5))
-            .connect(&url)
+            .connect_with(options)
             .await
             .with_context(|| format!("connecting to PostgreSQL at {}", redact(&url)))?;
         Self::with_pool(config, pool).await

@@ -17,6 +17,9 @@ pub struct Model {
     pub schema: String,
     pub tables: Vec<TableModel>,
     pub max_limit: u64,
+    /// Request bounds: selection depth, and fields selected counting fragment uses.
+    pub max_depth: usize,
+    pub max_complexity: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -304,6 +307,8 @@ pub fn build(catalog: &Catalog, config: &Config) -> Result<Model, ModelError> {
         schema: catalog.schema.clone(),
         tables,
         max_limit: config.max_limit,
+        max_depth: config.max_depth,
+        max_complexity: config.max_complexity,
     })
 }
 

@@ -63,8 +63,10 @@ fn build_with_state(state: &Arc<State>) -> Result<Schema, SchemaError> {
     let mut query = Object::new("Query");
     let mut mutation = Object::new("Mutation");
     let has_mutations = model.tables.iter().any(|table| !table.is_view);
-    let mut builder =
-        Schema::build("Query", has_mutations.then_some("Mutation"), None).enable_federation();
+    let mut builder = Schema::build("Query", has_mutations.then_some("Mutation"), None)
+        .enable_federation()
+        .limit_depth(model.max_depth)
+        .limit_complexity(model.max_complexity);
 
     let kinds: Vec<ScalarKind> = model
         .tables
