@@ -636,6 +636,8 @@ async fn root_field_errors_carry_a_code_a_location_and_a_path() {
 
 #[tokio::test]
 async fn hostile_shapes_are_refused_and_introspection_still_works() {
+    use std::fmt::Write as _;
+
     let subgraph = subgraph().await;
     // Fragments that double at every level: 2^30 fields if expanded.
     let mut document = String::from("{ users { ...F0 } }\n");
@@ -650,9 +652,10 @@ async fn hostile_shapes_are_refused_and_introspection_still_works() {
         } else {
             format!("...F{}", level + 1)
         };
-        document.push_str(&format!(
-            "fragment F{level} on {on} {{ a: {relationship} {{ {next} }} b: {relationship} {{ {next} }} }}\n"
-        ));
+        let _ = writeln!(
+            document,
+            "fragment F{level} on {on} {{ a: {relationship} {{ {next} }} b: {relationship} {{ {next} }} }}"
+        );
     }
     let response = subgraph.schema.execute(Request::new(document)).await;
     assert!(!response.errors.is_empty(), "refused");
