@@ -51,6 +51,31 @@ struct FastPathExtension {
 }
 
 impl FastPathExtension {
+    /// Whether any operation of `document` selects a root field this path answers.
+    fn answers_any(&self, document: &ExecutableDocument) -> bool {
+        use async_graphql::parser::types::{OperationType, Selection};
+        let operations: Vec<_> = match &document.operations {
+            DocumentOperations::Single(operation) => vec![operation],
+            DocumentOperations::Multiple(operations) => operations.values().collect(),
+        };
+        operations.iter().any(|operation| {
+            operation.node.ty == OperationType::Query
+                && operation
+                    .node
+                    .selection_set
+                    .node
+                    .items
+                    .iter()
+                    .any(|selection| match &selection.node {
+                        Selection::Field(field) => {
+                            root_of(&self.state.model, &field.node.name.node).is_some()
+                        }
+                        // A root field behind a fragment may be ours: keep the copy.
+                        Selection::FragmentSpread(_) | Selection::InlineFragment(_) => true,
+                    })
+        })
+    }
+
     fn captured(&self) -> Option<Arc<Captured>> {
         self.request.lock().ok().and_then(|guard| guard.clone())
     }
@@ -66,6 +91,11 @@ impl Extension for FastPathExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
+        // Keep a copy only when the fast path may answer something: `_entities`, mutations and
+        // introspection (with their possibly large variables) need none.
+        if !self.answers_any(&document) {
+            return Ok(document);
+        }
         if let Ok(mut guard) = self.request.lock() {
             *guard = Some(Arc::new(Captured {
                 document: document.clone(),

@@ -34,7 +34,6 @@ pub(crate) struct State {
     pub(crate) executor: Arc<Executor>,
 }
 
-/// Builds the subgraph's schema for `model`, resolving through `executor`.
 /// Builds the subgraph's schema for `model`, resolving through `executor`, with the prepared
 /// path that answers validated `_entities` requests without async-graphql's execution.
 pub fn build_served(
@@ -47,14 +46,6 @@ pub fn build_served(
     });
     let schema = build_with_state(&state)?;
     Ok((schema, Arc::new(crate::fast::PreparedEntities(state))))
-}
-
-pub fn build(model: &Arc<Model>, executor: Arc<Executor>) -> Result<Schema, SchemaError> {
-    let state = Arc::new(State {
-        model: model.clone(),
-        executor,
-    });
-    build_with_state(&state)
 }
 
 fn build_with_state(state: &Arc<State>) -> Result<Schema, SchemaError> {

@@ -30,7 +30,7 @@ use std::fmt::Write as _;
 use async_graphql::Value;
 use polygraph_subgraph_core::filter::{BoolExp, Direction, Operator, OrderBy, ScalarKind};
 
-use crate::model::{Cardinality, ColumnModel, Model, TableModel};
+use crate::model::{ColumnModel, Model, TableModel};
 
 /// A statement and its parameters, in order (`$1` is `params[0]`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -920,11 +920,6 @@ pub fn quote(identifier: &str) -> String {
 /// A quoted SQL string literal, for keys and type names that come from the schema.
 pub(crate) fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
-}
-
-/// The relationship cardinality of `relationship` on `table`, for callers building outputs.
-pub fn cardinality(model: &Model, table: usize, relationship: usize) -> Cardinality {
-    model.tables[table].relationships[relationship].cardinality
 }
 
 #[cfg(test)]
