@@ -1,8 +1,15 @@
 //! The Polygraph gateway: one GraphQL API over a federated supergraph.
 //!
-//! It grows in the stages of `shared/DESIGN.md`; what is here so far is loading a supergraph
-//! ([`supergraph`]): its subgraphs, where each type and field lives, and the API schema; and
-//! preparing operations against that API schema ([`prepare`]).
+//! A request goes through [`http`] (GraphQL over HTTP) to [`gateway`], which prepares the
+//! operation against the API schema of the [`supergraph`] ([`prepare`]), lowers it
+//! ([`operation`]), plans it ([`plan`], cached), runs the plan against the subgraphs
+//! ([`execute`]) and builds the client's response from the merged data ([`response`]).
 
+pub mod execute;
+pub mod gateway;
+pub mod http;
+pub mod operation;
+pub mod plan;
 pub mod prepare;
+pub mod response;
 pub mod supergraph;

@@ -27,6 +27,24 @@ enum Command {
     /// Serve a database as a Federation v2 subgraph.
     #[command(subcommand)]
     Subgraph(SubgraphCommand),
+    /// Serve a supergraph: one GraphQL API over its subgraphs.
+    Gateway(GatewayArgs),
+}
+
+#[derive(Args)]
+struct GatewayArgs {
+    /// The supergraph SDL: a file, or an http(s) URL to fetch it from.
+    #[arg(long, env = "POLYGRAPH_SUPERGRAPH")]
+    supergraph: String,
+    /// Address to serve on (HOST:PORT).
+    #[arg(long, env = "POLYGRAPH_LISTEN", default_value = "127.0.0.1:4000")]
+    listen: std::net::SocketAddr,
+    /// YAML settings: limits, timeouts, subgraph URL overrides.
+    #[arg(long, env = "POLYGRAPH_GATEWAY_CONFIG")]
+    config: Option<std::path::PathBuf>,
+    /// Print the plan of the query in this file and exit.
+    #[arg(long)]
+    explain: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -104,7 +122,53 @@ fn main() -> ExitCode {
         Command::Subgraph(SubgraphCommand::Postgres(args)) => {
             report(runtime.block_on(postgres_subgraph(&args)))
         }
+        Command::Gateway(args) => report(runtime.block_on(gateway(&args))),
     }
+}
+
+async fn gateway(args: &GatewayArgs) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use polygraph_gateway::gateway::{Gateway, Settings};
+    let settings: Settings = match &args.config {
+        Some(path) => serde_yaml::from_str(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?,
+        )
+        .with_context(|| format!("{} is not valid gateway settings", path.display()))?,
+        None => Settings::default(),
+    };
+    let sdl = if args.supergraph.starts_with("http://") || args.supergraph.starts_with("https://") {
+        let response = reqwest::get(&args.supergraph)
+            .await
+            .with_context(|| format!("fetching the supergraph from {}", args.supergraph))?;
+        let status = response.status();
+        let text = response.text().await?;
+        anyhow::ensure!(
+            status.is_success(),
+            "fetching the supergraph from {} answered HTTP {status}",
+            args.supergraph
+        );
+        text
+    } else {
+        std::fs::read_to_string(&args.supergraph)
+            .with_context(|| format!("reading the supergraph {}", args.supergraph))?
+    };
+    let supergraph = polygraph_gateway::supergraph::Supergraph::parse(&sdl)?;
+    let gateway = std::sync::Arc::new(Gateway::new(supergraph, settings));
+    if let Some(path) = &args.explain {
+        let query = std::fs::read_to_string(path)?;
+        match gateway.explain(&query, None) {
+            Ok(plan) => println!("{plan}"),
+            Err(errors) => {
+                for error in errors {
+                    eprintln!("error: {}", error.message);
+                }
+                anyhow::bail!("cannot plan {}", path.display());
+            }
+        }
+        return Ok(());
+    }
+    polygraph_gateway::http::serve(polygraph_gateway::http::app(gateway), args.listen).await
 }
 
 fn report(result: anyhow::Result<()>) -> ExitCode {

@@ -43,13 +43,27 @@ impl Prepared {
 
 /// Parses `query` and validates it against the API schema.
 pub fn prepare(api_schema: &Valid<Schema>, query: &str) -> Result<Prepared, Vec<RequestError>> {
-    if let Err(with_errors) = apollo_compiler::ast::Document::parse(query, "operation.graphql") {
-        return Err(errors("GRAPHQL_PARSE_FAILED", &with_errors.errors));
-    }
-    ExecutableDocument::parse_and_validate(api_schema, query, "operation.graphql")
+    prepare_with_limits(api_schema, query, usize::MAX)
+}
+
+/// [`prepare`], refusing documents of more than `max_tokens` tokens before building them.
+pub fn prepare_with_limits(
+    api_schema: &Valid<Schema>,
+    query: &str,
+    max_tokens: usize,
+) -> Result<Prepared, Vec<RequestError>> {
+    let ast = apollo_compiler::parser::Parser::new()
+        .token_limit(max_tokens)
+        .recursion_limit(RECURSION_LIMIT)
+        .parse_ast(query, "operation.graphql")
+        .map_err(|with_errors| errors("GRAPHQL_PARSE_FAILED", &with_errors.errors))?;
+    ast.to_executable_validate(api_schema)
         .map(|document| Prepared { document })
         .map_err(|with_errors| errors("GRAPHQL_VALIDATION_FAILED", &with_errors.errors))
 }
+
+/// Nesting the parser follows before it gives up on a document.
+const RECURSION_LIMIT: usize = 256;
 
 fn errors(code: &'static str, diagnostics: &DiagnosticList) -> Vec<RequestError> {
     diagnostics

@@ -32,6 +32,9 @@ pub struct Supergraph {
     pub types: IndexMap<Name, Vec<TypePlacement>>,
     /// Per `(type, field)` with `@join__field`: where it is resolved, and how.
     pub fields: HashMap<(Name, Name), Vec<FieldPlacement>>,
+    /// Per interface or union: `(subgraph, member)` for each type a subgraph says implements
+    /// it or belongs to it (`@join__implements`, `@join__unionMember`).
+    pub members: HashMap<Name, Vec<(usize, Name)>>,
 }
 
 /// One subgraph of the supergraph.
@@ -104,9 +107,28 @@ impl Supergraph {
 
         let mut types = IndexMap::new();
         let mut fields = HashMap::new();
+        let mut members: HashMap<Name, Vec<(usize, Name)>> = HashMap::new();
         for (name, ty) in &schema.types {
             if ty.is_built_in() {
                 continue;
+            }
+            for directive in ty.directives().get_all("join__implements") {
+                let graph = enum_argument(&directive.arguments, "graph").unwrap_or_default();
+                if let Some(interface) = string_argument(&directive.arguments, "interface") {
+                    members
+                        .entry(Name::new_unchecked(&interface))
+                        .or_default()
+                        .push((graph_index(&graph, name.as_str())?, name.clone()));
+                }
+            }
+            for directive in ty.directives().get_all("join__unionMember") {
+                let graph = enum_argument(&directive.arguments, "graph").unwrap_or_default();
+                if let Some(member) = string_argument(&directive.arguments, "member") {
+                    members.entry(name.clone()).or_default().push((
+                        graph_index(&graph, name.as_str())?,
+                        Name::new_unchecked(&member),
+                    ));
+                }
             }
             let mut placements = Vec::new();
             for directive in ty.directives().get_all("join__type") {
@@ -159,7 +181,77 @@ impl Supergraph {
             subgraphs,
             types,
             fields,
+            members,
         })
+    }
+
+    /// How subgraph `subgraph` defines `ty`, if it does (its first `@join__type`).
+    pub fn placement(&self, ty: &str, subgraph: usize) -> Option<&TypePlacement> {
+        self.types
+            .get(ty)?
+            .iter()
+            .find(|placement| placement.subgraph == subgraph)
+    }
+
+    /// The keys by which `subgraph` can fetch `ty` as an entity.
+    pub fn resolvable_keys(&self, ty: &str, subgraph: usize) -> impl Iterator<Item = &str> {
+        self.types
+            .get(ty)
+            .into_iter()
+            .flatten()
+            .filter_map(move |placement| {
+                (placement.subgraph == subgraph && placement.resolvable)
+                    .then_some(placement.key.as_deref())
+                    .flatten()
+            })
+    }
+
+    /// The object types an abstract type can be at run time when `subgraph` resolves it.
+    pub fn runtime_types(&self, abstract_type: &str, subgraph: usize) -> Vec<Name> {
+        let possible = self.possible_types(abstract_type);
+        match self.members.get(abstract_type) {
+            Some(members) if self.members_recorded(abstract_type) => possible
+                .into_iter()
+                .filter(|ty| {
+                    members
+                        .iter()
+                        .any(|(graph, member)| *graph == subgraph && member == ty)
+                })
+                .collect(),
+            _ => possible
+                .into_iter()
+                .filter(|ty| self.placement(ty, subgraph).is_some())
+                .collect(),
+        }
+    }
+
+    /// Whether the supergraph records membership per subgraph for `abstract_type` (join v0.2+).
+    fn members_recorded(&self, abstract_type: &str) -> bool {
+        self.members
+            .get(abstract_type)
+            .is_some_and(|members| !members.is_empty())
+    }
+
+    /// The object types that are possible for `ty` in the supergraph (itself for an object).
+    pub fn possible_types(&self, ty: &str) -> Vec<Name> {
+        match self.schema.types.get(ty) {
+            Some(ExtendedType::Object(object)) => vec![object.name.clone()],
+            Some(ExtendedType::Union(union)) => union
+                .members
+                .iter()
+                .map(|member| member.name.clone())
+                .collect(),
+            Some(ExtendedType::Interface(_)) => self
+                .schema
+                .types
+                .iter()
+                .filter(|(name, candidate)| {
+                    matches!(candidate, ExtendedType::Object(_)) && self.schema.is_subtype(ty, name)
+                })
+                .map(|(name, _)| name.clone())
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// The subgraphs that resolve `type_name.field`: the `@join__field` graphs that are not
@@ -169,7 +261,7 @@ impl Supergraph {
         match self.fields.get(&key) {
             Some(placements) if placements.iter().any(|p| p.subgraph.is_some()) => placements
                 .iter()
-                .filter(|placement| !placement.external)
+                .filter(|placement| !placement.external && !placement.used_overridden)
                 .filter_map(|placement| placement.subgraph)
                 .collect(),
             _ => {

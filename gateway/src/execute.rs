@@ -1,0 +1,514 @@
+//! Running a plan: fetches start as soon as the fetches they wait for are merged, run
+//! concurrently, and merge their answers into one data tree; entity fetches send each
+//! distinct representation once and merge the answer into every object it came from.
+//! Subgraph errors come back with paths into the client's response.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apollo_compiler::response::{JsonMap, JsonValue};
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use serde_json_bytes::ByteString;
+
+use crate::operation;
+use crate::plan::{Item, PathElem, QueryPlan};
+use crate::supergraph::Supergraph;
+
+pub use apollo_compiler::response::serde_json_bytes;
+
+/// One step of a concrete response path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Segment {
+    Key(ByteString),
+    Index(usize),
+}
+
+/// An error for the response's `errors`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GraphqlError {
+    pub message: String,
+    pub path: Option<Vec<Segment>>,
+    /// `extensions`, with `code` set.
+    pub extensions: JsonMap,
+}
+
+impl GraphqlError {
+    pub fn new(message: impl Into<String>, code: &str) -> Self {
+        let mut extensions = JsonMap::new();
+        extensions.insert("code", JsonValue::from(code));
+        Self {
+            message: message.into(),
+            path: None,
+            extensions,
+        }
+    }
+
+    #[must_use]
+    pub fn at(mut self, path: Vec<Segment>) -> Self {
+        self.path = Some(path);
+        self
+    }
+
+    pub fn to_json(&self) -> JsonValue {
+        let mut map = JsonMap::new();
+        map.insert("message", JsonValue::from(self.message.as_str()));
+        if let Some(path) = &self.path {
+            map.insert("path", path_json(path));
+        }
+        map.insert("extensions", JsonValue::Object(self.extensions.clone()));
+        JsonValue::Object(map)
+    }
+}
+
+pub fn path_json(path: &[Segment]) -> JsonValue {
+    JsonValue::Array(
+        path.iter()
+            .map(|segment| match segment {
+                Segment::Key(key) => JsonValue::String(key.clone()),
+                Segment::Index(index) => JsonValue::from(*index as u64),
+            })
+            .collect(),
+    )
+}
+
+/// How the gateway talks to subgraphs.
+#[derive(Clone, Debug)]
+pub struct Subgraphs {
+    client: reqwest::Client,
+    urls: Vec<String>,
+    names: Vec<String>,
+    timeout: Duration,
+}
+
+impl Subgraphs {
+    pub fn new(
+        supergraph: &Supergraph,
+        timeout: Duration,
+        overrides: &HashMap<String, String>,
+    ) -> Self {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(256)
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .expect("an HTTP client with default TLS settings builds");
+        Self {
+            client,
+            urls: supergraph
+                .subgraphs
+                .iter()
+                .map(|s| {
+                    overrides
+                        .get(&s.name)
+                        .cloned()
+                        .unwrap_or_else(|| s.url.clone())
+                })
+                .collect(),
+            names: supergraph
+                .subgraphs
+                .iter()
+                .map(|s| s.name.clone())
+                .collect(),
+            timeout,
+        }
+    }
+
+    async fn send(&self, subgraph: usize, body: Bytes) -> Result<JsonMap, String> {
+        let response = self
+            .client
+            .post(&self.urls[subgraph])
+            .header("content-type", "application/json")
+            .header(
+                "accept",
+                "application/graphql-response+json, application/json",
+            )
+            .timeout(self.timeout)
+            .body(body)
+            .send()
+            .await
+            .map_err(|error| {
+                if error.is_timeout() {
+                    format!("timed out after {} ms", self.timeout.as_millis())
+                } else {
+                    format!("unreachable: {}", root_cause(&error))
+                }
+            })?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|error| format!("reading the response failed: {}", root_cause(&error)))?;
+        match serde_json::from_slice::<JsonMap>(&bytes) {
+            Ok(map) if map.contains_key("data") || map.contains_key("errors") => Ok(map),
+            _ if !status.is_success() => Err(format!("answered HTTP {status}")),
+            _ => Err("answered something that is not a GraphQL response".to_owned()),
+        }
+    }
+}
+
+fn root_cause(error: &dyn std::error::Error) -> String {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}
+
+/// What a run of a plan leaves: the merged data and the errors on the way.
+pub struct Outcome {
+    pub data: JsonMap,
+    pub errors: Vec<GraphqlError>,
+}
+
+struct Sent {
+    /// Per object found at the path: its concrete path and the representation it sent.
+    objects: Vec<(Vec<Segment>, usize)>,
+}
+
+/// Runs `plan` with the request's coerced `variables`.
+pub async fn run(
+    supergraph: &Supergraph,
+    subgraphs: &Subgraphs,
+    plan: &QueryPlan,
+    variables: &JsonMap,
+) -> Outcome {
+    let count = plan.fetches.len();
+    let mut data = JsonValue::Object(JsonMap::new());
+    let mut errors = Vec::new();
+    let mut started = vec![false; count];
+    let mut done = vec![false; count];
+    let mut running = FuturesUnordered::new();
+    loop {
+        let mut progressed = true;
+        while progressed {
+            progressed = false;
+            for index in 0..count {
+                let fetch = &plan.fetches[index];
+                if started[index] || !fetch.after.iter().all(|&a| done[a]) {
+                    continue;
+                }
+                started[index] = true;
+                let mut body = Vec::with_capacity(fetch.operation.len() + 64);
+                body.extend_from_slice(b"{\"query\":");
+                serde_json::to_writer(&mut body, &fetch.operation).expect("strings serialize");
+                body.extend_from_slice(b",\"variables\":{");
+                let mut first = true;
+                for name in &fetch.variables {
+                    if let Some(value) = variables.get(name.as_str()) {
+                        if !first {
+                            body.push(b',');
+                        }
+                        first = false;
+                        serde_json::to_writer(&mut body, name.as_str()).expect("serializes");
+                        body.push(b':');
+                        serde_json::to_writer(&mut body, value).expect("serializes");
+                    }
+                }
+                let sent = if let Some(entity) = &fetch.entity {
+                    let (representations, objects) = representations(supergraph, &data, entity);
+                    if representations.is_empty() {
+                        done[index] = true;
+                        progressed = true;
+                        continue;
+                    }
+                    if !first {
+                        body.push(b',');
+                    }
+                    body.extend_from_slice(b"\"representations\":");
+                    serde_json::to_writer(&mut body, &representations).expect("serializes");
+                    Some(Sent { objects })
+                } else {
+                    None
+                };
+                body.extend_from_slice(b"}}");
+                let body = Bytes::from(body);
+                running.push(async move {
+                    let result = subgraphs.send(fetch.subgraph, body).await;
+                    (index, result, sent)
+                });
+            }
+        }
+        let Some((index, result, sent)) = running.next().await else {
+            break;
+        };
+        done[index] = true;
+        let fetch = &plan.fetches[index];
+        let service = &subgraphs.names[fetch.subgraph];
+        match result {
+            Err(reason) => {
+                let path = match &sent {
+                    Some(sent) => sent.objects.first().map(|(path, _)| path.clone()),
+                    None => None,
+                };
+                let mut error = GraphqlError::new(
+                    format!("subgraph \"{service}\" failed: {reason}"),
+                    "SUBREQUEST_HTTP_ERROR",
+                );
+                error
+                    .extensions
+                    .insert("service", JsonValue::from(service.as_str()));
+                error.path = path;
+                errors.push(error);
+            }
+            Ok(mut response) => {
+                let returned = response.remove("data").unwrap_or(JsonValue::Null);
+                match &sent {
+                    None => {
+                        if let JsonValue::Object(returned) = returned {
+                            merge_object(
+                                data.as_object_mut().expect("data is an object"),
+                                returned,
+                            );
+                        }
+                    }
+                    Some(sent) => {
+                        let entities = match returned {
+                            JsonValue::Object(mut map) => match map.remove("_entities") {
+                                Some(JsonValue::Array(entities)) => entities,
+                                _ => Vec::new(),
+                            },
+                            _ => Vec::new(),
+                        };
+                        for (path, representation) in &sent.objects {
+                            let Some(JsonValue::Object(entity)) = entities.get(*representation)
+                            else {
+                                continue;
+                            };
+                            if let Some(JsonValue::Object(target)) = value_at_mut(&mut data, path) {
+                                merge_object(target, entity.clone());
+                            }
+                        }
+                    }
+                }
+                if let Some(JsonValue::Array(subgraph_errors)) = response.remove("errors") {
+                    for error in subgraph_errors {
+                        errors.push(repath(error, sent.as_ref(), service));
+                    }
+                }
+            }
+        }
+    }
+    let JsonValue::Object(data) = data else {
+        unreachable!("data stays an object")
+    };
+    Outcome { data, errors }
+}
+
+/// A subgraph's error, its path moved from `_entities.N…` to where object N is.
+fn repath(error: JsonValue, sent: Option<&Sent>, service: &str) -> GraphqlError {
+    let JsonValue::Object(mut error) = error else {
+        return GraphqlError::new(
+            format!("subgraph \"{service}\" sent a malformed error"),
+            "DOWNSTREAM_SERVICE_ERROR",
+        );
+    };
+    let message = error
+        .get("message")
+        .and_then(JsonValue::as_str)
+        .unwrap_or("subgraph error")
+        .to_owned();
+    let mut extensions = match error.remove("extensions") {
+        Some(JsonValue::Object(extensions)) => extensions,
+        _ => JsonMap::new(),
+    };
+    if !extensions.contains_key("code") {
+        extensions.insert("code", JsonValue::from("DOWNSTREAM_SERVICE_ERROR"));
+    }
+    extensions.insert("serviceName", JsonValue::from(service));
+    let path: Option<Vec<Segment>> = match error.remove("path") {
+        Some(JsonValue::Array(path)) => {
+            let segments: Vec<Segment> = path
+                .into_iter()
+                .filter_map(|segment| match segment {
+                    JsonValue::String(key) => Some(Segment::Key(key)),
+                    JsonValue::Number(n) => n.as_u64().map(|n| Segment::Index(n as usize)),
+                    _ => None,
+                })
+                .collect();
+            match (sent, segments.as_slice()) {
+                (Some(sent), [Segment::Key(key), Segment::Index(n), rest @ ..])
+                    if key.as_str() == "_entities" =>
+                {
+                    sent.objects
+                        .iter()
+                        .find(|(_, representation)| representation == n)
+                        .map(|(path, _)| {
+                            let mut path = path.clone();
+                            path.extend(rest.iter().cloned());
+                            path
+                        })
+                }
+                (Some(sent), _) => sent.objects.first().map(|(path, _)| path.clone()),
+                (None, _) => Some(segments),
+            }
+        }
+        _ => sent.and_then(|sent| sent.objects.first().map(|(path, _)| path.clone())),
+    };
+    GraphqlError {
+        message,
+        path,
+        extensions,
+    }
+}
+
+/// The distinct representations of the objects at the fetch's path, and for each object its
+/// path and which representation it sent.
+fn representations(
+    supergraph: &Supergraph,
+    data: &JsonValue,
+    entity: &crate::plan::EntityFetch,
+) -> (Vec<JsonValue>, Vec<(Vec<Segment>, usize)>) {
+    let mut found = Vec::new();
+    let mut path = Vec::new();
+    visit(supergraph, data, &entity.path, &mut path, &mut found);
+    let mut distinct: Vec<JsonValue> = Vec::new();
+    let mut seen: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut objects = Vec::with_capacity(found.len());
+    for (path, object) in found {
+        if entity
+            .key_fields
+            .iter()
+            .any(|key| object.get(key.as_str()).is_none_or(JsonValue::is_null))
+        {
+            continue;
+        }
+        let mut representation = JsonMap::new();
+        project_into(
+            supergraph,
+            object,
+            &entity.representation,
+            &mut representation,
+        );
+        if let Some(typename) = &entity.typename {
+            representation.insert("__typename", JsonValue::from(typename.as_str()));
+        }
+        let representation = JsonValue::Object(representation);
+        let encoded = serde_json::to_vec(&representation).expect("serializes");
+        let next = distinct.len();
+        let index = *seen.entry(encoded).or_insert(next);
+        if index == next {
+            distinct.push(representation);
+        }
+        objects.push((path, index));
+    }
+    (distinct, objects)
+}
+
+fn visit<'a>(
+    supergraph: &Supergraph,
+    value: &'a JsonValue,
+    path: &[PathElem],
+    current: &mut Vec<Segment>,
+    out: &mut Vec<(Vec<Segment>, &'a JsonMap)>,
+) {
+    match value {
+        JsonValue::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                current.push(Segment::Index(index));
+                visit(supergraph, item, path, current, out);
+                current.pop();
+            }
+        }
+        JsonValue::Object(object) => match path.split_first() {
+            None => out.push((current.clone(), object)),
+            Some((PathElem::Key(key), rest)) => {
+                if let Some(child) = object.get(key.as_str()) {
+                    current.push(Segment::Key(ByteString::from(key.as_str())));
+                    visit(supergraph, child, rest, current, out);
+                    current.pop();
+                }
+            }
+            Some((PathElem::Type(ty), rest)) => {
+                let typename = object.get("__typename").and_then(JsonValue::as_str);
+                if typename.is_some_and(|t| operation::applies(&supergraph.schema, ty, t)) {
+                    visit(supergraph, value, rest, current, out);
+                }
+            }
+        },
+        _ => {}
+    }
+}
+
+/// Copies the fields `items` name from `object` into `out`, under their own names.
+fn project_into(supergraph: &Supergraph, object: &JsonMap, items: &[Item], out: &mut JsonMap) {
+    for item in items {
+        match item {
+            Item::Field {
+                key, name, items, ..
+            } => {
+                let value = object.get(key.as_str()).cloned().unwrap_or(JsonValue::Null);
+                let value = if items.is_empty() {
+                    value
+                } else {
+                    project_value(supergraph, value, items)
+                };
+                out.insert(name.as_str(), value);
+            }
+            Item::On { ty, items } => {
+                let typename = object.get("__typename").and_then(JsonValue::as_str);
+                if typename.is_some_and(|t| operation::applies(&supergraph.schema, ty, t)) {
+                    project_into(supergraph, object, items, out);
+                }
+            }
+        }
+    }
+}
+
+fn project_value(supergraph: &Supergraph, value: JsonValue, items: &[Item]) -> JsonValue {
+    match value {
+        JsonValue::Object(object) => {
+            let mut out = JsonMap::new();
+            project_into(supergraph, &object, items, &mut out);
+            JsonValue::Object(out)
+        }
+        JsonValue::Array(list) => JsonValue::Array(
+            list.into_iter()
+                .map(|item| project_value(supergraph, item, items))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+fn value_at_mut<'a>(value: &'a mut JsonValue, path: &[Segment]) -> Option<&'a mut JsonValue> {
+    let mut current = value;
+    for segment in path {
+        current = match (segment, current) {
+            (Segment::Key(key), JsonValue::Object(object)) => object.get_mut(key.as_str())?,
+            (Segment::Index(index), JsonValue::Array(list)) => list.get_mut(*index)?,
+            _ => return None,
+        };
+    }
+    Some(current)
+}
+
+/// Deep-merges `from` into `into`: objects field by field, lists item by item.
+pub fn merge_object(into: &mut JsonMap, from: JsonMap) {
+    for (key, value) in from {
+        match into.get_mut(key.as_str()) {
+            Some(existing) => merge_value(existing, value),
+            None => {
+                into.insert(key, value);
+            }
+        }
+    }
+}
+
+fn merge_value(into: &mut JsonValue, from: JsonValue) {
+    match (into, from) {
+        (JsonValue::Object(into), JsonValue::Object(from)) => merge_object(into, from),
+        (JsonValue::Array(into), JsonValue::Array(from)) if into.len() == from.len() => {
+            for (into, from) in into.iter_mut().zip(from) {
+                merge_value(into, from);
+            }
+        }
+        (JsonValue::Null, _) => {}
+        (into, from) => *into = from,
+    }
+}
+
+/// Shared ownership for the hot path.
+pub type Shared<T> = Arc<T>;

@@ -1,0 +1,511 @@
+//! A request through the gateway, transport aside: prepare (parse, validate, bound), coerce
+//! variables, plan (cached), run, build the response.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use apollo_compiler::ast::OperationType;
+use apollo_compiler::executable::{self, ExecutableDocument};
+use apollo_compiler::response::{JsonMap, JsonValue};
+use apollo_compiler::schema::Implementers;
+use apollo_compiler::validation::Valid;
+use apollo_compiler::{Name, Node};
+
+use crate::execute::{self, GraphqlError, Subgraphs};
+use crate::operation::{self, Normalized};
+use crate::plan::{self, QueryPlan};
+use crate::prepare::{self, RequestError};
+use crate::supergraph::Supergraph;
+
+/// Bounds on what one request may ask.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Deepest field nesting, fragments expanded.
+    pub max_depth: usize,
+    /// Most fields (aliases included) in one operation, fragments expanded.
+    pub max_fields: usize,
+    /// Most lexical tokens in a query document.
+    pub max_tokens: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_depth: 48,
+            max_fields: 4000,
+            max_tokens: 60_000,
+        }
+    }
+}
+
+/// The gateway's settings beyond the supergraph.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub limits: Limits,
+    /// How long one subgraph request may take, in milliseconds.
+    pub subgraph_timeout_ms: u64,
+    /// Subgraph URLs to use instead of the supergraph's, by subgraph name.
+    pub subgraph_urls: HashMap<String, String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Most plans kept in memory.
+    pub plan_cache_size: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            subgraph_timeout_ms: 30_000,
+            subgraph_urls: HashMap::new(),
+            max_body_bytes: 2 * 1024 * 1024,
+            plan_cache_size: 2048,
+        }
+    }
+}
+
+/// A GraphQL request, transport aside.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Request {
+    pub query: Option<String>,
+    pub operation_name: Option<String>,
+    pub variables: Option<JsonMap>,
+    pub extensions: Option<JsonMap>,
+}
+
+/// How a request arrived.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Mutations are refused (a GET request).
+    pub read_only: bool,
+    /// Attach the query plan as `extensions.queryPlan`.
+    pub explain: bool,
+}
+
+/// What went wrong before execution: the response has no `data`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The request is malformed or invalid (400).
+    BadRequest,
+    /// A mutation over GET (405).
+    NotAllowed,
+}
+
+/// A response, transport aside.
+#[derive(Debug)]
+pub struct Response {
+    /// `None` for request errors: no `data` key at all.
+    pub data: Option<JsonValue>,
+    pub errors: Vec<GraphqlError>,
+    pub extensions: JsonMap,
+    pub failure: Option<Failure>,
+}
+
+impl Response {
+    pub fn request_error(failure: Failure, errors: Vec<GraphqlError>) -> Self {
+        Self {
+            data: None,
+            errors,
+            extensions: JsonMap::new(),
+            failure: Some(failure),
+        }
+    }
+
+    pub fn to_json(&self) -> JsonMap {
+        let mut map = JsonMap::new();
+        if let Some(data) = &self.data {
+            map.insert("data", data.clone());
+        }
+        if !self.errors.is_empty() {
+            map.insert(
+                "errors",
+                JsonValue::Array(self.errors.iter().map(GraphqlError::to_json).collect()),
+            );
+        }
+        if !self.extensions.is_empty() {
+            map.insert("extensions", JsonValue::Object(self.extensions.clone()));
+        }
+        map
+    }
+}
+
+struct Document {
+    document: Valid<ExecutableDocument>,
+    condition_variables: Vec<Name>,
+}
+
+struct Planned {
+    operation: Normalized,
+    plan: Result<Arc<QueryPlan>, plan::PlanError>,
+}
+
+/// The gateway for one supergraph.
+pub struct Gateway {
+    pub supergraph: Arc<Supergraph>,
+    subgraphs: Subgraphs,
+    settings: Settings,
+    implementers: apollo_compiler::collections::HashMap<Name, Implementers>,
+    documents: RwLock<HashMap<u64, Arc<Document>>>,
+    plans: RwLock<HashMap<u64, Arc<Planned>>>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("subgraphs", &self.supergraph.subgraphs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    pub fn new(supergraph: Supergraph, settings: Settings) -> Self {
+        let subgraphs = Subgraphs::new(
+            &supergraph,
+            Duration::from_millis(settings.subgraph_timeout_ms),
+            &settings.subgraph_urls,
+        );
+        let implementers = supergraph.api_schema.implementers_map();
+        Self {
+            supergraph: Arc::new(supergraph),
+            subgraphs,
+            settings,
+            implementers,
+            documents: RwLock::new(HashMap::new()),
+            plans: RwLock::new(HashMap::new()),
+            hasher: std::collections::hash_map::RandomState::new(),
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    fn hash(&self, parts: impl Hash) -> u64 {
+        let mut hasher = self.hasher.build_hasher();
+        parts.hash(&mut hasher);
+        hasher.finish()
+    }
+
+    /// Answers one request.
+    pub async fn execute(&self, request: Request, options: Options) -> Response {
+        let Some(query) = request.query.as_deref().filter(|q| !q.trim().is_empty()) else {
+            return Response::request_error(
+                Failure::BadRequest,
+                vec![GraphqlError::new(
+                    "the request has no query: send {\"query\": \"…\"}",
+                    "BAD_REQUEST",
+                )],
+            );
+        };
+        let document = match self.document(query) {
+            Ok(document) => document,
+            Err(errors) => return Response::request_error(Failure::BadRequest, errors),
+        };
+        let prepared = prepare::Prepared {
+            document: document.document.clone(),
+        };
+        let operation = match prepared.operation(request.operation_name.as_deref()) {
+            Ok(operation) => operation.clone(),
+            Err(error) => {
+                return Response::request_error(Failure::BadRequest, vec![from_request(error)]);
+            }
+        };
+        if options.read_only && operation.operation_type != OperationType::Query {
+            return Response::request_error(
+                Failure::NotAllowed,
+                vec![GraphqlError::new(
+                    format!(
+                        "a {} cannot be sent with GET: use POST",
+                        operation.operation_type
+                    ),
+                    "METHOD_NOT_ALLOWED",
+                )],
+            );
+        }
+        let raw_variables = request.variables.unwrap_or_default();
+        let variables = match apollo_compiler::request::coerce_variable_values(
+            &self.supergraph.api_schema,
+            &operation,
+            &raw_variables,
+        ) {
+            Ok(variables) => variables,
+            Err(error) => {
+                return Response::request_error(
+                    Failure::BadRequest,
+                    vec![GraphqlError::new(
+                        error.message().to_string(),
+                        "BAD_USER_INPUT",
+                    )],
+                );
+            }
+        };
+        let planned = self.planned(query, &document, &operation, &variables);
+        let mut response = Response {
+            data: None,
+            errors: Vec::new(),
+            extensions: JsonMap::new(),
+            failure: None,
+        };
+        let plan = match &planned.plan {
+            Ok(plan) => plan,
+            Err(error) => {
+                response.data = Some(JsonValue::Null);
+                response
+                    .errors
+                    .push(GraphqlError::new(error.0.clone(), "QUERY_PLANNING_FAILED"));
+                return response;
+            }
+        };
+        if options.explain {
+            response
+                .extensions
+                .insert("queryPlan", JsonValue::from(plan.to_string()));
+        }
+        let mut outcome = execute::run(&self.supergraph, &self.subgraphs, plan, &variables).await;
+        if operation.selection_set.selections.iter().any(|s| {
+            s.as_field()
+                .is_some_and(|f| f.name == "__schema" || f.name == "__type")
+        }) {
+            match apollo_compiler::introspection::partial_execute(
+                &self.supergraph.api_schema,
+                &self.implementers,
+                &document.document,
+                &operation,
+                &variables,
+            ) {
+                Ok(introspection) => {
+                    if let Some(data) = introspection.data {
+                        execute::merge_object(&mut outcome.data, data);
+                    }
+                }
+                Err(error) => {
+                    return Response::request_error(
+                        Failure::BadRequest,
+                        vec![GraphqlError::new(
+                            error.message().to_string(),
+                            "GRAPHQL_VALIDATION_FAILED",
+                        )],
+                    );
+                }
+            }
+        }
+        let data = crate::response::build(
+            &self.supergraph.schema,
+            &planned.operation.root_type,
+            &planned.operation.fields,
+            &outcome.data,
+            &mut outcome.errors,
+        );
+        response.data = Some(data.map_or(JsonValue::Null, JsonValue::Object));
+        response.errors = outcome.errors;
+        response
+    }
+
+    fn document(&self, query: &str) -> Result<Arc<Document>, Vec<GraphqlError>> {
+        let key = self.hash(query);
+        if let Some(document) = self.documents.read().expect("not poisoned").get(&key) {
+            return Ok(document.clone());
+        }
+        let prepared = prepare::prepare_with_limits(
+            &self.supergraph.api_schema,
+            query,
+            self.settings.limits.max_tokens,
+        )
+        .map_err(|errors| errors.into_iter().map(from_request).collect::<Vec<_>>())?;
+        check_bounds(&prepared.document, &self.settings.limits)?;
+        let document = Arc::new(Document {
+            condition_variables: operation::condition_variables(&prepared.document),
+            document: prepared.document,
+        });
+        let mut documents = self.documents.write().expect("not poisoned");
+        if documents.len() >= self.settings.plan_cache_size {
+            documents.clear();
+        }
+        documents.insert(key, document.clone());
+        Ok(document)
+    }
+
+    fn planned(
+        &self,
+        query: &str,
+        document: &Document,
+        operation: &Node<executable::Operation>,
+        variables: &JsonMap,
+    ) -> Arc<Planned> {
+        let conditions: Vec<Option<bool>> = document
+            .condition_variables
+            .iter()
+            .map(|name| variables.get(name.as_str()).and_then(JsonValue::as_bool))
+            .collect();
+        let key = self.hash((query, operation.name.as_ref().map(Name::as_str), conditions));
+        if let Some(planned) = self.plans.read().expect("not poisoned").get(&key) {
+            return planned.clone();
+        }
+        let normalized = operation::normalize(
+            &self.supergraph.schema,
+            &document.document,
+            operation,
+            variables,
+        );
+        let plan = plan::plan(&self.supergraph, &normalized).map(Arc::new);
+        let planned = Arc::new(Planned {
+            operation: normalized,
+            plan,
+        });
+        let mut plans = self.plans.write().expect("not poisoned");
+        if plans.len() >= self.settings.plan_cache_size {
+            plans.clear();
+        }
+        plans.insert(key, planned.clone());
+        planned
+    }
+
+    /// The plan for a query, as readable text (for explain and snapshots).
+    pub fn explain(
+        &self,
+        query: &str,
+        operation_name: Option<&str>,
+    ) -> Result<String, Vec<GraphqlError>> {
+        let document = self.document(query)?;
+        let prepared = prepare::Prepared {
+            document: document.document.clone(),
+        };
+        let operation = prepared
+            .operation(operation_name)
+            .map_err(|error| vec![from_request(error)])?
+            .clone();
+        let variables = JsonMap::new();
+        let planned = self.planned(query, &document, &operation, &variables);
+        match &planned.plan {
+            Ok(plan) => Ok(plan.to_string()),
+            Err(error) => Err(vec![GraphqlError::new(
+                error.0.clone(),
+                "QUERY_PLANNING_FAILED",
+            )]),
+        }
+    }
+}
+
+fn from_request(error: RequestError) -> GraphqlError {
+    let mut graphql = GraphqlError::new(error.message, error.code);
+    if !error.locations.is_empty() {
+        graphql.extensions.insert(
+            "locations",
+            JsonValue::Array(
+                error
+                    .locations
+                    .iter()
+                    .map(|(line, column)| {
+                        let mut location = JsonMap::new();
+                        location.insert("line", JsonValue::from(*line as u64));
+                        location.insert("column", JsonValue::from(*column as u64));
+                        JsonValue::Object(location)
+                    })
+                    .collect(),
+            ),
+        );
+    }
+    graphql
+}
+
+/// Rejects operations deeper or wider than the limits, counting fragments where they are used.
+fn check_bounds(document: &ExecutableDocument, limits: &Limits) -> Result<(), Vec<GraphqlError>> {
+    fn measure(
+        document: &ExecutableDocument,
+        set: &executable::SelectionSet,
+        depth: usize,
+        limits: &Limits,
+        fields: &mut usize,
+        deepest: &mut usize,
+        visiting: &mut Vec<Name>,
+    ) {
+        for selection in &set.selections {
+            if *fields > limits.max_fields || *deepest > limits.max_depth {
+                return;
+            }
+            match selection {
+                executable::Selection::Field(field) => {
+                    *fields += 1;
+                    if !field.selection_set.selections.is_empty() {
+                        *deepest = (*deepest).max(depth + 1);
+                        measure(
+                            document,
+                            &field.selection_set,
+                            depth + 1,
+                            limits,
+                            fields,
+                            deepest,
+                            visiting,
+                        );
+                    }
+                }
+                executable::Selection::InlineFragment(inline) => {
+                    measure(
+                        document,
+                        &inline.selection_set,
+                        depth,
+                        limits,
+                        fields,
+                        deepest,
+                        visiting,
+                    );
+                }
+                executable::Selection::FragmentSpread(spread) => {
+                    if visiting.contains(&spread.fragment_name) {
+                        continue;
+                    }
+                    if let Some(fragment) = document.fragments.get(&spread.fragment_name) {
+                        visiting.push(spread.fragment_name.clone());
+                        measure(
+                            document,
+                            &fragment.selection_set,
+                            depth,
+                            limits,
+                            fields,
+                            deepest,
+                            visiting,
+                        );
+                        visiting.pop();
+                    }
+                }
+            }
+        }
+    }
+    for operation in document.operations.iter() {
+        let (mut fields, mut deepest) = (0, 0);
+        measure(
+            document,
+            &operation.selection_set,
+            0,
+            limits,
+            &mut fields,
+            &mut deepest,
+            &mut Vec::new(),
+        );
+        if deepest > limits.max_depth {
+            return Err(vec![GraphqlError::new(
+                format!(
+                    "the operation nests deeper than {} levels",
+                    limits.max_depth
+                ),
+                "MAX_DEPTH_EXCEEDED",
+            )]);
+        }
+        if fields > limits.max_fields {
+            return Err(vec![GraphqlError::new(
+                format!(
+                    "the operation selects more than {} fields",
+                    limits.max_fields
+                ),
+                "MAX_FIELDS_EXCEEDED",
+            )]);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,320 @@
+//! GraphQL over HTTP: `POST /graphql` (JSON), `GET /graphql` for queries, the
+//! `application/graphql-response+json` and `application/json` media types, `/health`, and
+//! GraphiQL at `/` from files built into the binary.
+//!
+//! Status codes follow the GraphQL-over-HTTP spec: with `application/graphql-response+json`, a
+//! request that fails before execution gets 400 (405 for a mutation over GET); with the legacy
+//! `application/json`, a well-formed request always gets 200. A body that is not JSON, too
+//! large, or of the wrong media type is refused with 400, 413 or 415 — always with a GraphQL
+//! error in the body.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use apollo_compiler::response::{JsonMap, JsonValue};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response as HttpResponse};
+use axum::routing::get;
+
+use crate::execute::GraphqlError;
+use crate::gateway::{Failure, Gateway, Options, Request, Response};
+
+/// The header that asks for the query plan in `extensions.queryPlan`.
+pub const EXPLAIN_HEADER: &str = "x-polygraph-explain";
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json; charset=utf-8";
+const JSON: &str = "application/json; charset=utf-8";
+
+/// The gateway's routes.
+pub fn app(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/graphql", get(get_graphql).post(post_graphql))
+        .route("/health", get(health))
+        .route("/", get(graphiql_page))
+        .route("/graphiql", get(graphiql_page))
+        .route("/graphiql/", get(graphiql_page))
+        .route("/graphiql/{file}", get(graphiql_asset))
+        .with_state(gateway)
+}
+
+/// Serves `app` on `listen` until SIGINT or SIGTERM, then finishes requests in flight.
+pub async fn serve(app: Router, listen: SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot listen on {listen}: {error}"))?;
+    eprintln!(
+        "polygraph gateway: GraphQL at http://{}/graphql, GraphiQL at http://{}/",
+        listener.local_addr()?,
+        listener.local_addr()?
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("a SIGTERM handler installs");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+async fn health() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, JSON)], "{\"status\":\"pass\"}")
+}
+
+/// The media type to answer with, from the `Accept` header; `None` when neither is acceptable.
+fn negotiate(headers: &HeaderMap) -> Option<&'static str> {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Some(JSON);
+    };
+    let mut json = false;
+    for part in accept.split(',') {
+        let media = part.split(';').next().unwrap_or_default().trim();
+        match media.to_ascii_lowercase().as_str() {
+            "application/graphql-response+json" => return Some(GRAPHQL_RESPONSE),
+            "application/json" | "*/*" | "application/*" => json = true,
+            _ => {}
+        }
+    }
+    json.then_some(JSON)
+}
+
+fn respond(status: StatusCode, media: &'static str, body: &JsonMap) -> HttpResponse {
+    let bytes = serde_json::to_vec(body).expect("JSON serializes");
+    let mut response = HttpResponse::new(Body::from(bytes));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+    response
+}
+
+/// A request refused before GraphQL: always a GraphQL error body.
+fn refuse(status: StatusCode, media: &'static str, message: &str, code: &str) -> HttpResponse {
+    let response =
+        Response::request_error(Failure::BadRequest, vec![GraphqlError::new(message, code)]);
+    respond(status, media, &response.to_json())
+}
+
+fn finish(response: &Response, media: &'static str) -> HttpResponse {
+    let status = match (response.failure, media) {
+        (Some(Failure::NotAllowed), _) => StatusCode::METHOD_NOT_ALLOWED,
+        (Some(Failure::BadRequest), GRAPHQL_RESPONSE) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    };
+    let mut http = respond(status, media, &response.to_json());
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        http.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    }
+    http
+}
+
+fn options(headers: &HeaderMap, read_only: bool) -> Options {
+    Options {
+        read_only,
+        explain: headers
+            .get(EXPLAIN_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| !v.is_empty() && v != "0" && v != "false"),
+    }
+}
+
+async fn post_graphql(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Body,
+) -> HttpResponse {
+    let Some(media) = negotiate(&headers) else {
+        return refuse(
+            StatusCode::NOT_ACCEPTABLE,
+            JSON,
+            "accept application/graphql-response+json or application/json",
+            "NOT_ACCEPTABLE",
+        );
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if content_type != "application/json" && content_type != "application/graphql-response+json" {
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            media,
+            "send the request as Content-Type: application/json",
+            "UNSUPPORTED_MEDIA_TYPE",
+        );
+    }
+    let limit = gateway.settings().max_body_bytes;
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                media,
+                &format!("the request body is larger than {limit} bytes"),
+                "PAYLOAD_TOO_LARGE",
+            );
+        }
+    };
+    let request = match parse_body(&bytes) {
+        Ok(request) => request,
+        Err(message) => {
+            return refuse(StatusCode::BAD_REQUEST, media, &message, "BAD_REQUEST");
+        }
+    };
+    let response = gateway.execute(request, options(&headers, false)).await;
+    finish(&response, media)
+}
+
+/// A POST body as a request: a JSON object whose parameters have the types the spec says.
+fn parse_body(bytes: &[u8]) -> Result<Request, String> {
+    let value: JsonValue = serde_json::from_slice(bytes)
+        .map_err(|error| format!("the request body is not valid JSON: {error}"))?;
+    let JsonValue::Object(mut object) = value else {
+        return Err("the request body must be a JSON object".to_owned());
+    };
+    let query = match object.remove("query") {
+        Some(JsonValue::String(query)) => Some(query.as_str().to_owned()),
+        None | Some(JsonValue::Null) => None,
+        Some(_) => return Err("\"query\" must be a string".to_owned()),
+    };
+    let operation_name = match object.remove("operationName") {
+        Some(JsonValue::String(name)) => Some(name.as_str().to_owned()),
+        None | Some(JsonValue::Null) => None,
+        Some(_) => return Err("\"operationName\" must be a string".to_owned()),
+    };
+    let variables = match object.remove("variables") {
+        Some(JsonValue::Object(variables)) => Some(variables),
+        None | Some(JsonValue::Null) => None,
+        Some(_) => return Err("\"variables\" must be an object".to_owned()),
+    };
+    let extensions = match object.remove("extensions") {
+        Some(JsonValue::Object(extensions)) => Some(extensions),
+        None | Some(JsonValue::Null) => None,
+        Some(_) => return Err("\"extensions\" must be an object".to_owned()),
+    };
+    Ok(Request {
+        query,
+        operation_name,
+        variables,
+        extensions,
+    })
+}
+
+async fn get_graphql(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> HttpResponse {
+    let Some(media) = negotiate(&headers) else {
+        return refuse(
+            StatusCode::NOT_ACCEPTABLE,
+            JSON,
+            "accept application/graphql-response+json or application/json",
+            "NOT_ACCEPTABLE",
+        );
+    };
+    let mut request = Request::default();
+    for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        match name.as_ref() {
+            "query" => request.query = Some(value.into_owned()),
+            "operationName" => request.operation_name = Some(value.into_owned()),
+            "variables" => match serde_json::from_str::<JsonValue>(&value) {
+                Ok(JsonValue::Object(variables)) => request.variables = Some(variables),
+                Ok(JsonValue::Null) => {}
+                _ => {
+                    return refuse(
+                        StatusCode::BAD_REQUEST,
+                        media,
+                        "\"variables\" must be a JSON object",
+                        "BAD_REQUEST",
+                    );
+                }
+            },
+            "extensions" => match serde_json::from_str::<JsonValue>(&value) {
+                Ok(JsonValue::Object(extensions)) => request.extensions = Some(extensions),
+                Ok(JsonValue::Null) => {}
+                _ => {
+                    return refuse(
+                        StatusCode::BAD_REQUEST,
+                        media,
+                        "\"extensions\" must be a JSON object",
+                        "BAD_REQUEST",
+                    );
+                }
+            },
+            _ => {}
+        }
+    }
+    let response = gateway.execute(request, options(&headers, true)).await;
+    finish(&response, media)
+}
+
+const INDEX: &str = include_str!("../assets/graphiql/index.html");
+
+async fn graphiql_page() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX)
+}
+
+async fn graphiql_asset(Path(file): Path<String>) -> HttpResponse {
+    let (body, media): (&'static [u8], &'static str) = match file.as_str() {
+        "index.html" => (INDEX.as_bytes(), "text/html; charset=utf-8"),
+        "graphiql.min.js" => (
+            include_bytes!("../assets/graphiql/graphiql.min.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "graphiql.min.css" => (
+            include_bytes!("../assets/graphiql/graphiql.min.css"),
+            "text/css; charset=utf-8",
+        ),
+        "react.production.min.js" => (
+            include_bytes!("../assets/graphiql/react.production.min.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "react-dom.production.min.js" => (
+            include_bytes!("../assets/graphiql/react-dom.production.min.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "polygraph.js" => (
+            include_bytes!("../assets/graphiql/polygraph.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "polygraph.css" => (
+            include_bytes!("../assets/graphiql/polygraph.css"),
+            "text/css; charset=utf-8",
+        ),
+        "LICENSES.txt" => (
+            include_bytes!("../assets/graphiql/LICENSES.txt"),
+            "text/plain; charset=utf-8",
+        ),
+        _ => return (StatusCode::NOT_FOUND, "not found").into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, media),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}

@@ -1,0 +1,1131 @@
+//! The query planner: a normalized operation in, the subgraph fetches that answer it out.
+//!
+//! Pure: no I/O, and the same operation always gives the same plan, so plans are computed once
+//! and cached. The plan is a set of fetches with dependencies. A root fetch asks a subgraph for
+//! root fields; an entity fetch (`_entities`) carries representations — `__typename`, a key and
+//! any `@requires` fields — of objects found at a path in the data, and adds fields to them.
+//!
+//! Planning walks the operation with a current fetch. A field the current subgraph resolves (it
+//! owns it, or a `@provides` on the way in covers it) joins the current fetch; any other field
+//! moves to an entity fetch on a subgraph that resolves it, reached through one of that
+//! subgraph's keys. The key's fields — and a `@requires` — are themselves planned in the
+//! current fetch, which may move some of them on in turn (keys that only another subgraph
+//! knows). Under an interface or a union, selections are planned per runtime type the subgraph
+//! can return. Fetches on one subgraph at one path merge, so each level costs one round trip
+//! per subgraph.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::{self, Write as _};
+
+use apollo_compiler::ast::{self, OperationType};
+use apollo_compiler::schema::ExtendedType;
+use apollo_compiler::{Name, Node};
+
+use crate::operation::{self, Field, Normalized, Selection};
+use crate::supergraph::Supergraph;
+
+/// One step along a merge path.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum PathElem {
+    /// A response key; lists on the way are walked through.
+    Key(Name),
+    /// Only objects whose `__typename` is (or implements) this type.
+    Type(Name),
+}
+
+/// A selection in a subgraph operation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Item {
+    Field {
+        /// The key the value has in the data (an alias, the client's or our own).
+        key: Name,
+        name: Name,
+        arguments: Vec<Node<ast::Argument>>,
+        items: Vec<Item>,
+    },
+    On {
+        ty: Name,
+        items: Vec<Item>,
+    },
+}
+
+/// One request to one subgraph.
+#[derive(Clone, Debug)]
+pub struct Fetch {
+    pub subgraph: usize,
+    /// The subgraph operation's text.
+    pub operation: String,
+    /// The client variables it uses, forwarded by name.
+    pub variables: Vec<Name>,
+    /// For `_entities` fetches: what to send and where the answers go.
+    pub entity: Option<EntityFetch>,
+    /// Fetches whose results must be in the data first.
+    pub after: Vec<usize>,
+}
+
+#[derive(Clone, Debug)]
+pub struct EntityFetch {
+    /// Where the objects are, from the data's root.
+    pub path: Vec<PathElem>,
+    /// The representation of each object: `__typename`, key and required fields.
+    pub representation: Vec<Item>,
+    /// The `__typename` representations carry, where the subgraph knows the type by another
+    /// name (an `@interfaceObject`).
+    pub typename: Option<Name>,
+    /// Data keys of the key fields: an object with any of them null is not sent.
+    pub key_fields: Vec<Name>,
+}
+
+/// A plan: fetches in an order where each comes after those it depends on.
+#[derive(Clone, Debug)]
+pub struct QueryPlan {
+    pub kind: OperationType,
+    pub fetches: Vec<Fetch>,
+    pub service_names: Vec<String>,
+}
+
+/// An operation no combination of subgraphs can answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PlanError(pub String);
+
+/// Plans `operation` over `supergraph`.
+pub fn plan(supergraph: &Supergraph, operation: &Normalized) -> Result<QueryPlan, PlanError> {
+    let mut planner = Planner {
+        supergraph,
+        groups: Vec::new(),
+        field_sets: HashMap::new(),
+        touched: Vec::new(),
+        depth: 0,
+    };
+    let root = &operation.root_type;
+    let mut previous_root: Option<usize> = None;
+    for field in &operation.fields {
+        if field.name.starts_with("__") {
+            continue;
+        }
+        let candidates = supergraph.field_subgraphs(root, &field.name);
+        if candidates.is_empty() {
+            return Err(PlanError(format!(
+                "no subgraph resolves {root}.{}",
+                field.name
+            )));
+        }
+        let group = match operation.kind {
+            OperationType::Mutation => match previous_root {
+                // Mutation fields run one after another: consecutive ones on one subgraph share
+                // a request, which runs them in order too.
+                Some(last)
+                    if candidates.contains(&planner.groups[last].subgraph)
+                        && planner.groups.len() == last + 1 =>
+                {
+                    last
+                }
+                _ => {
+                    let after: BTreeSet<usize> = (0..planner.groups.len()).collect();
+                    planner.new_group(candidates[0], None, Vec::new(), after)
+                }
+            },
+            _ => planner
+                .groups
+                .iter()
+                .position(|group| group.entity.is_none() && candidates.contains(&group.subgraph))
+                .unwrap_or_else(|| {
+                    planner.new_group(candidates[0], None, Vec::new(), BTreeSet::new())
+                }),
+        };
+        previous_root = Some(group);
+        let items =
+            planner.plan_fields(group, root, std::slice::from_ref(field), &[], None, false)?;
+        merge_items(&mut planner.groups[group].items, items);
+    }
+    Ok(planner.finish(operation))
+}
+
+struct Group {
+    subgraph: usize,
+    entity: Option<EntityTarget>,
+    path: Vec<PathElem>,
+    items: Vec<Item>,
+    representation: Vec<Item>,
+    key_fields: Vec<Name>,
+    after: BTreeSet<usize>,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+struct EntityTarget {
+    /// The type the entity has in the subgraph: `... on ty` in the fetch.
+    ty: Name,
+    typename: Option<Name>,
+    /// The fetch that produced the objects.
+    parent: usize,
+}
+
+struct Planner<'a> {
+    supergraph: &'a Supergraph,
+    groups: Vec<Group>,
+    field_sets: HashMap<(Name, String), Vec<Field>>,
+    /// Entity fetches reached while planning keys and requirements, per nesting.
+    touched: Vec<BTreeSet<usize>>,
+    depth: usize,
+}
+
+const MAX_DEPTH: usize = 64;
+
+impl Planner<'_> {
+    fn new_group(
+        &mut self,
+        subgraph: usize,
+        entity: Option<EntityTarget>,
+        path: Vec<PathElem>,
+        after: BTreeSet<usize>,
+    ) -> usize {
+        self.groups.push(Group {
+            subgraph,
+            entity,
+            path,
+            items: Vec::new(),
+            representation: Vec::new(),
+            key_fields: Vec::new(),
+            after,
+        });
+        self.groups.len() - 1
+    }
+
+    fn field_set(&mut self, ty: &Name, source: &str) -> Result<Vec<Field>, PlanError> {
+        let key = (ty.clone(), source.to_owned());
+        if let Some(fields) = self.field_sets.get(&key) {
+            return Ok(fields.clone());
+        }
+        let fields =
+            operation::field_set(&self.supergraph.schema, ty, source).map_err(PlanError)?;
+        self.field_sets.insert(key, fields.clone());
+        Ok(fields)
+    }
+
+    /// Whether subgraph `subgraph` can resolve `parent.field` in place.
+    fn local(
+        &self,
+        subgraph: usize,
+        parent: &Name,
+        field: &Field,
+        provided: Option<&[Field]>,
+        entity_root: bool,
+    ) -> bool {
+        if field.name == "__typename" {
+            return true;
+        }
+        if self.supergraph.placement(parent, subgraph).is_none() && !self.is_root(parent) {
+            return false;
+        }
+        if provided.is_some_and(|provided| provided.iter().any(|p| p.name == field.name)) {
+            return true;
+        }
+        if !self
+            .supergraph
+            .field_subgraphs(parent, &field.name)
+            .contains(&subgraph)
+        {
+            return false;
+        }
+        entity_root || self.requires(parent, &field.name, subgraph).is_none()
+    }
+
+    fn is_root(&self, ty: &Name) -> bool {
+        let schema = &self.supergraph.schema.schema_definition;
+        [&schema.query, &schema.mutation, &schema.subscription]
+            .into_iter()
+            .flatten()
+            .any(|root| root.name == *ty)
+    }
+
+    fn placement_of(
+        &self,
+        parent: &Name,
+        field: &str,
+        subgraph: usize,
+    ) -> Option<&crate::supergraph::FieldPlacement> {
+        self.supergraph
+            .fields
+            .get(&(parent.clone(), Name::new_unchecked(field)))?
+            .iter()
+            .find(|placement| placement.subgraph == Some(subgraph) && !placement.external)
+    }
+
+    fn requires(&self, parent: &Name, field: &str, subgraph: usize) -> Option<String> {
+        self.placement_of(parent, field, subgraph)?.requires.clone()
+    }
+
+    fn provides(&self, parent: &Name, field: &str, subgraph: usize) -> Option<String> {
+        self.placement_of(parent, field, subgraph)?.provides.clone()
+    }
+
+    /// Plans `fields` of an object (or interface) `parent` at `path` in fetch `group`, and
+    /// returns what that fetch selects there.
+    fn plan_fields(
+        &mut self,
+        group: usize,
+        parent: &Name,
+        fields: &[Field],
+        path: &[PathElem],
+        provided: Option<&[Field]>,
+        entity_root: bool,
+    ) -> Result<Vec<Item>, PlanError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            self.depth -= 1;
+            return Err(PlanError(format!(
+                "planning {parent} at {} nests too deep: are keys or requirements circular?",
+                render_path(path)
+            )));
+        }
+        let result = self.plan_fields_inner(group, parent, fields, path, provided, entity_root);
+        self.depth -= 1;
+        result
+    }
+
+    fn plan_fields_inner(
+        &mut self,
+        group: usize,
+        parent: &Name,
+        fields: &[Field],
+        path: &[PathElem],
+        provided: Option<&[Field]>,
+        entity_root: bool,
+    ) -> Result<Vec<Item>, PlanError> {
+        let subgraph = self.groups[group].subgraph;
+        let mut items = Vec::new();
+        let mut remote = Vec::new();
+        for field in fields {
+            if !self.local(subgraph, parent, field, provided, entity_root) {
+                remote.push(field);
+                continue;
+            }
+            let mut sub = Vec::new();
+            if !field.selections.is_empty() {
+                let child_provided = match provided
+                    .and_then(|provided| provided.iter().find(|p| p.name == field.name))
+                {
+                    Some(outer) => Some(outer.selections.clone()),
+                    None => match self.provides(parent, &field.name, subgraph) {
+                        Some(source) => Some(
+                            self.field_set(field.type_name(), &source)?
+                                .into_iter()
+                                .map(Selection::Field)
+                                .collect(),
+                        ),
+                        None => None,
+                    },
+                };
+                let mut child_path = path.to_vec();
+                child_path.push(PathElem::Key(field.key.clone()));
+                sub = self.plan_position(
+                    group,
+                    field.type_name(),
+                    &field.selections,
+                    &child_path,
+                    child_provided.as_deref(),
+                )?;
+            }
+            merge_items(
+                &mut items,
+                vec![Item::Field {
+                    key: field.key.clone(),
+                    name: field.name.clone(),
+                    arguments: field.arguments.clone(),
+                    items: sub,
+                }],
+            );
+        }
+        for field in remote {
+            self.plan_remote(
+                group,
+                parent,
+                field,
+                path,
+                provided,
+                entity_root,
+                &mut items,
+            )?;
+        }
+        Ok(items)
+    }
+
+    /// Plans selections under a field of type `ty` in fetch `group`.
+    fn plan_position(
+        &mut self,
+        group: usize,
+        ty: &Name,
+        selections: &[Selection],
+        path: &[PathElem],
+        provided: Option<&[Selection]>,
+    ) -> Result<Vec<Item>, PlanError> {
+        let schema = &self.supergraph.schema;
+        let subgraph = self.groups[group].subgraph;
+        if operation::is_object(schema, ty) {
+            let fields = operation::collect(schema, selections, ty);
+            let provided = provided.map(|p| operation::collect(schema, p, ty));
+            let mut items =
+                self.plan_fields(group, ty, &fields, path, provided.as_deref(), false)?;
+            if items.is_empty() {
+                items.push(typename_item());
+            }
+            return Ok(items);
+        }
+        if !matches!(
+            schema.types.get(ty),
+            Some(ExtendedType::Interface(_) | ExtendedType::Union(_))
+        ) {
+            return Ok(Vec::new());
+        }
+        if self
+            .supergraph
+            .placement(ty, subgraph)
+            .is_some_and(|placement| placement.is_interface_object)
+        {
+            return self.plan_interface_object(group, ty, selections, path, provided);
+        }
+        let runtime_types = self.supergraph.runtime_types(ty, subgraph);
+        let mut items = vec![typename_item()];
+        // Fields of the interface that this subgraph resolves for every implementation stay
+        // on the interface: no fragment per type.
+        if let Some(fields) = self.shared_interface_fields(subgraph, ty, selections, &runtime_types)
+        {
+            let provided = provided.map(|p| operation::collect(schema, p, ty));
+            let planned = self.plan_fields(group, ty, &fields, path, provided.as_deref(), false)?;
+            merge_items(&mut items, planned);
+            return Ok(items);
+        }
+        for runtime in runtime_types {
+            let fields = operation::collect(schema, selections, &runtime);
+            if fields.iter().all(|field| field.name == "__typename") {
+                continue;
+            }
+            let provided = provided.map(|p| operation::collect(schema, p, &runtime));
+            let mut typed_path = path.to_vec();
+            typed_path.push(PathElem::Type(runtime.clone()));
+            let planned = self.plan_fields(
+                group,
+                &runtime,
+                &fields,
+                &typed_path,
+                provided.as_deref(),
+                false,
+            )?;
+            merge_items(
+                &mut items,
+                vec![Item::On {
+                    ty: runtime,
+                    items: planned,
+                }],
+            );
+        }
+        Ok(items)
+    }
+
+    /// The selections as fields of interface `ty`, when they are only fields that `subgraph`
+    /// resolves in place on the interface and on each of `runtime_types`.
+    fn shared_interface_fields(
+        &self,
+        subgraph: usize,
+        ty: &Name,
+        selections: &[Selection],
+        runtime_types: &[Name],
+    ) -> Option<Vec<Field>> {
+        let schema = &self.supergraph.schema;
+        schema.get_interface(ty)?;
+        let mut fields = Vec::new();
+        for selection in selections {
+            let Selection::Field(field) = selection else {
+                return None;
+            };
+            let everywhere = self.local(subgraph, ty, field, None, false)
+                && runtime_types
+                    .iter()
+                    .all(|runtime| self.local(subgraph, runtime, field, None, false));
+            let simple_child =
+                field.selections.is_empty() || operation::is_object(schema, field.type_name());
+            if !everywhere || !simple_child {
+                return None;
+            }
+            fields.push(field.clone());
+        }
+        Some(fields)
+    }
+
+    /// An interface the subgraph knows only as an `@interfaceObject`: it resolves the
+    /// interface's own fields, and the real type and everything else come from a subgraph
+    /// that knows the implementations, through the interface's key.
+    fn plan_interface_object(
+        &mut self,
+        group: usize,
+        ty: &Name,
+        selections: &[Selection],
+        path: &[PathElem],
+        provided: Option<&[Selection]>,
+    ) -> Result<Vec<Item>, PlanError> {
+        let schema = &self.supergraph.schema;
+        let subgraph = self.groups[group].subgraph;
+        let only_fields = selections.iter().all(|selection| {
+            matches!(selection, Selection::Field(field)
+                if field.name != "__typename"
+                    && self.local(subgraph, ty, field, None, false))
+        });
+        let fields = operation::collect(schema, selections, ty);
+        let provided = provided.map(|p| operation::collect(schema, p, ty));
+        if only_fields {
+            return self.plan_fields(group, ty, &fields, path, provided.as_deref(), false);
+        }
+        let (here, rest): (Vec<&Selection>, Vec<&Selection>) =
+            selections.iter().partition(|selection| {
+                matches!(selection, Selection::Field(field)
+                    if field.name != "__typename"
+                        && self.local(subgraph, ty, field, None, false))
+            });
+        let here: Vec<Field> = here
+            .into_iter()
+            .filter_map(|selection| match selection {
+                Selection::Field(field) => Some(field.clone()),
+                Selection::Fragment(_) => None,
+            })
+            .collect();
+        let mut items = self.plan_fields(group, ty, &here, path, provided.as_deref(), false)?;
+        let target = (0..self.supergraph.subgraphs.len())
+            .find(|&other| {
+                other != subgraph
+                    && self
+                        .supergraph
+                        .placement(ty, other)
+                        .is_some_and(|placement| {
+                            !placement.is_interface_object && placement.resolvable
+                        })
+                    && self.supergraph.resolvable_keys(ty, other).next().is_some()
+            })
+            .ok_or_else(|| {
+                PlanError(format!(
+                    "no subgraph can tell the type of {ty} objects at {}",
+                    render_path(path)
+                ))
+            })?;
+        let mut rest: Vec<Selection> = rest.into_iter().cloned().collect();
+        rest.push(Selection::Field(typename_field(ty)));
+        let entity = self.jump(group, subgraph, ty, target, ty, None, path, &mut items)?;
+        let planned = self.plan_position(entity, ty, &rest, path, None)?;
+        self.add_to_entity(entity, ty, planned);
+        Ok(items)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn plan_remote(
+        &mut self,
+        group: usize,
+        parent: &Name,
+        field: &Field,
+        path: &[PathElem],
+        provided: Option<&[Field]>,
+        entity_root: bool,
+        items: &mut Vec<Item>,
+    ) -> Result<(), PlanError> {
+        let subgraph = self.groups[group].subgraph;
+        let (target, target_ty, typename) = self.choose_target(group, parent, field, path)?;
+        let requires = self.requires(&target_ty, &field.name, target).or_else(|| {
+            (target_ty != *parent)
+                .then(|| self.requires(parent, &field.name, target))
+                .flatten()
+        });
+        let _ = (provided, entity_root, subgraph);
+        let entity = self.jump(
+            group,
+            subgraph,
+            parent,
+            target,
+            &target_ty,
+            typename.clone(),
+            path,
+            items,
+        )?;
+        let entity = match requires {
+            None => entity,
+            Some(source) => {
+                let required = self.field_set(parent, &source)?;
+                // The requirement is planned from the current fetch; the entity fetch that
+                // needs it waits for every fetch that planning reached.
+                self.touched.push(BTreeSet::new());
+                let planned = self.plan_fields(group, parent, &required, path, provided, false);
+                let touched = self.touched.pop().unwrap_or_default();
+                let planned = planned?;
+                let renamed = merge_items(items, planned);
+                let entity = self.requirement_group(entity, touched);
+                merge_items(&mut self.groups[entity].representation, renamed);
+                entity
+            }
+        };
+        let planned = self.plan_fields(
+            entity,
+            &target_ty,
+            std::slice::from_ref(field),
+            path,
+            None,
+            true,
+        )?;
+        self.add_to_entity(entity, &target_ty, planned);
+        Ok(())
+    }
+
+    /// An entity fetch like `entity` that also waits for `touched`: itself when it already
+    /// does, or a twin that does.
+    fn requirement_group(&mut self, entity: usize, touched: BTreeSet<usize>) -> usize {
+        let touched: BTreeSet<usize> = touched.into_iter().filter(|&t| t != entity).collect();
+        if touched.is_subset(&self.groups[entity].after) {
+            return entity;
+        }
+        let base = &self.groups[entity];
+        let mut after = base.after.clone();
+        after.extend(touched);
+        let twin = self.groups.iter().position(|group| {
+            group.subgraph == base.subgraph
+                && group.entity == base.entity
+                && group.path == base.path
+                && group.after == after
+        });
+        if let Some(twin) = twin {
+            return twin;
+        }
+        let (subgraph, target, path) = (base.subgraph, base.entity.clone(), base.path.clone());
+        let representation = base.representation.clone();
+        let key_fields = base.key_fields.clone();
+        let twin = self.new_group(subgraph, target, path, after);
+        self.groups[twin].representation = representation;
+        self.groups[twin].key_fields = key_fields;
+        twin
+    }
+
+    fn add_to_entity(&mut self, entity: usize, ty: &Name, planned: Vec<Item>) {
+        merge_items(
+            &mut self.groups[entity].items,
+            vec![Item::On {
+                ty: ty.clone(),
+                items: planned,
+            }],
+        );
+    }
+
+    /// Which subgraph resolves `parent.field` for the current fetch, and under which type
+    /// name it knows `parent`.
+    fn choose_target(
+        &self,
+        group: usize,
+        parent: &Name,
+        field: &Field,
+        path: &[PathElem],
+    ) -> Result<(usize, Name, Option<Name>), PlanError> {
+        let subgraph = self.groups[group].subgraph;
+        let mut options = Vec::new();
+        for candidate in self.supergraph.field_subgraphs(parent, &field.name) {
+            if candidate == subgraph {
+                // Resolves it, but only through an entity call (a `@requires`).
+                if self
+                    .supergraph
+                    .resolvable_keys(parent, candidate)
+                    .next()
+                    .is_some()
+                {
+                    options.push((candidate, parent.clone(), None));
+                }
+                continue;
+            }
+            if self.supergraph.placement(parent, candidate).is_some() {
+                if self
+                    .supergraph
+                    .resolvable_keys(parent, candidate)
+                    .next()
+                    .is_some()
+                {
+                    options.push((candidate, parent.clone(), None));
+                }
+                continue;
+            }
+            if let Some(interface) = self.interface_object_for(parent, candidate) {
+                options.push((candidate, interface.clone(), Some(interface)));
+            }
+        }
+        // Fields an @interfaceObject adds to an interface, asked on an implementation.
+        if options.is_empty() {
+            for interface in self.interfaces_of(parent) {
+                for candidate in self.supergraph.field_subgraphs(&interface, &field.name) {
+                    if candidate != subgraph
+                        && self
+                            .supergraph
+                            .placement(&interface, candidate)
+                            .is_some_and(|p| p.is_interface_object)
+                    {
+                        options.push((candidate, interface.clone(), Some(interface.clone())));
+                    }
+                }
+            }
+        }
+        if options.is_empty() {
+            return Err(PlanError(format!(
+                "cannot reach {parent}.{} at {} from subgraph {}: no subgraph that resolves it \
+                 can fetch {parent} by a key",
+                field.name,
+                render_path(path),
+                self.supergraph.subgraphs[subgraph].name
+            )));
+        }
+        // Prefer a subgraph already fetched at this path, then one whose key this fetch holds.
+        let existing = options.iter().find(|(candidate, ty, _)| {
+            self.groups.iter().any(|g| {
+                g.subgraph == *candidate
+                    && g.path == path
+                    && g.entity
+                        .as_ref()
+                        .is_some_and(|e| e.parent == group && e.ty == *ty)
+            })
+        });
+        let chosen = existing.or_else(|| {
+            options.iter().find(|(candidate, ty, _)| {
+                self.supergraph
+                    .resolvable_keys(ty, *candidate)
+                    .any(|key| self.key_is_local(subgraph, parent, key))
+            })
+        });
+        Ok(chosen.unwrap_or(&options[0]).clone())
+    }
+
+    fn key_is_local(&self, subgraph: usize, parent: &Name, key: &str) -> bool {
+        let Ok(fields) = operation::field_set(&self.supergraph.schema, parent, key) else {
+            return false;
+        };
+        fields
+            .iter()
+            .all(|field| self.local(subgraph, parent, field, None, false))
+    }
+
+    /// The interface of `ty` that `subgraph` knows as an `@interfaceObject` with a key.
+    fn interface_object_for(&self, ty: &Name, subgraph: usize) -> Option<Name> {
+        self.interfaces_of(ty).into_iter().find(|interface| {
+            self.supergraph
+                .placement(interface, subgraph)
+                .is_some_and(|p| p.is_interface_object)
+                && self
+                    .supergraph
+                    .resolvable_keys(interface, subgraph)
+                    .next()
+                    .is_some()
+        })
+    }
+
+    fn interfaces_of(&self, ty: &Name) -> Vec<Name> {
+        match self.supergraph.schema.types.get(ty) {
+            Some(ExtendedType::Object(object)) => object
+                .implements_interfaces
+                .iter()
+                .map(|i| i.name.clone())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Makes (or reuses) the entity fetch on `target` for the objects of type `parent` at
+    /// `path`, and plans the key it needs into the current fetch's `items`.
+    #[allow(clippy::too_many_arguments)]
+    fn jump(
+        &mut self,
+        group: usize,
+        subgraph: usize,
+        parent: &Name,
+        target: usize,
+        target_ty: &Name,
+        typename: Option<Name>,
+        path: &[PathElem],
+        items: &mut Vec<Item>,
+    ) -> Result<usize, PlanError> {
+        let keys: Vec<String> = self
+            .supergraph
+            .resolvable_keys(target_ty, target)
+            .map(str::to_owned)
+            .collect();
+        let key = keys
+            .iter()
+            .find(|key| self.key_is_local(subgraph, parent, key))
+            .or_else(|| keys.first())
+            .ok_or_else(|| {
+                PlanError(format!(
+                    "{} has no key for {target_ty}",
+                    self.supergraph.subgraphs[target].name
+                ))
+            })?
+            .clone();
+        let key_fields = self.field_set(parent, &key)?;
+        let entity_target = EntityTarget {
+            ty: target_ty.clone(),
+            typename,
+            parent: group,
+        };
+        let existing = self.groups.iter().position(|g| {
+            g.subgraph == target
+                && g.path == path
+                && g.entity.as_ref() == Some(&entity_target)
+                && g.after
+                    .iter()
+                    .all(|&a| a == group || self.groups[a].path != path)
+        });
+        self.touched.push(BTreeSet::new());
+        let planned = self.plan_fields(group, parent, &key_fields, path, None, false);
+        let touched = self.touched.pop().unwrap_or_default();
+        let mut planned = planned?;
+        planned.insert(0, typename_item());
+        let renamed = merge_items(items, planned);
+        let entity = match existing {
+            Some(existing) => {
+                self.groups[existing].after.extend(touched);
+                existing
+            }
+            None => {
+                let mut after = touched;
+                after.insert(group);
+                let entity = self.new_group(target, Some(entity_target), path.to_vec(), after);
+                self.groups[entity].key_fields = key_fields.iter().map(|f| f.key.clone()).collect();
+                entity
+            }
+        };
+        merge_items(&mut self.groups[entity].representation, renamed);
+        if let Some(frame) = self.touched.last_mut() {
+            frame.insert(entity);
+        }
+        Ok(entity)
+    }
+
+    fn finish(self, operation: &Normalized) -> QueryPlan {
+        // Fetches were created parents first, so their order is already a valid one; fetches
+        // that ended up with nothing to select are dropped.
+        let keep: Vec<bool> = self
+            .groups
+            .iter()
+            .map(|group| !group.items.is_empty())
+            .collect();
+        let mut index = vec![usize::MAX; self.groups.len()];
+        let mut fetches = Vec::new();
+        for (position, group) in self.groups.iter().enumerate() {
+            if !keep[position] {
+                continue;
+            }
+            index[position] = fetches.len();
+            let mut variables = Vec::new();
+            collect_variables(&group.items, &mut variables);
+            let declared: Vec<String> = operation
+                .variables
+                .iter()
+                .filter(|(name, _)| variables.contains(name))
+                .map(|(name, ty)| format!("${name}: {ty}"))
+                .collect();
+            let operation_text = match &group.entity {
+                None => {
+                    let keyword = match operation.kind {
+                        OperationType::Mutation => "mutation",
+                        OperationType::Subscription => "subscription",
+                        OperationType::Query => "query",
+                    };
+                    let mut text = keyword.to_owned();
+                    if !declared.is_empty() {
+                        let _ = write!(text, "({})", declared.join(", "));
+                    }
+                    text.push_str(&render_items(&group.items));
+                    text
+                }
+                Some(_) => {
+                    let mut declarations = vec!["$representations: [_Any!]!".to_owned()];
+                    declarations.extend(declared);
+                    format!(
+                        "query({}) {{ _entities(representations: $representations){} }}",
+                        declarations.join(", "),
+                        render_items(&group.items)
+                    )
+                }
+            };
+            fetches.push(Fetch {
+                subgraph: group.subgraph,
+                operation: operation_text,
+                variables: operation
+                    .variables
+                    .iter()
+                    .filter(|(name, _)| variables.contains(name))
+                    .map(|(name, _)| name.clone())
+                    .collect(),
+                entity: group.entity.as_ref().map(|target| EntityFetch {
+                    path: group.path.clone(),
+                    representation: group.representation.clone(),
+                    typename: target.typename.clone(),
+                    key_fields: group.key_fields.clone(),
+                }),
+                after: Vec::new(),
+            });
+        }
+        // Dependencies through dropped fetches go to what those depended on.
+        for (position, group) in self.groups.iter().enumerate() {
+            if !keep[position] {
+                continue;
+            }
+            let mut after = BTreeSet::new();
+            let mut stack: Vec<usize> = group.after.iter().copied().collect();
+            while let Some(dependency) = stack.pop() {
+                if keep[dependency] {
+                    after.insert(index[dependency]);
+                } else {
+                    stack.extend(self.groups[dependency].after.iter().copied());
+                }
+            }
+            fetches[index[position]].after = after.into_iter().collect();
+        }
+        QueryPlan {
+            kind: operation.kind,
+            fetches,
+            service_names: self
+                .supergraph
+                .subgraphs
+                .iter()
+                .map(|subgraph| subgraph.name.clone())
+                .collect(),
+        }
+    }
+}
+
+fn typename_item() -> Item {
+    Item::Field {
+        key: Name::new_unchecked("__typename"),
+        name: Name::new_unchecked("__typename"),
+        arguments: Vec::new(),
+        items: Vec::new(),
+    }
+}
+
+fn typename_field(ty: &Name) -> Field {
+    Field {
+        key: Name::new_unchecked("__typename"),
+        name: Name::new_unchecked("__typename"),
+        arguments: Vec::new(),
+        ty: ast::Type::NonNullNamed(Name::new_unchecked("String")),
+        selections: {
+            let _ = ty;
+            Vec::new()
+        },
+    }
+}
+
+/// Merges `new` into `items` and returns `new` as it ended up: a field whose response key is
+/// taken by a different field (another name or other arguments) gets an alias of its own.
+fn merge_items(items: &mut Vec<Item>, new: Vec<Item>) -> Vec<Item> {
+    let mut placed = Vec::with_capacity(new.len());
+    for item in new {
+        match item {
+            Item::Field {
+                key,
+                name,
+                arguments,
+                items: sub,
+            } => {
+                let same = items.iter().position(|existing| {
+                    matches!(existing, Item::Field { name: n, arguments: a, key: k, .. }
+                        if *n == name && *a == arguments && (*k == key || key == name))
+                });
+                let index = match same {
+                    Some(index) => index,
+                    None => {
+                        let taken = items.iter().any(
+                            |existing| matches!(existing, Item::Field { key: k, .. } if *k == key),
+                        );
+                        let key = if taken {
+                            Name::new_unchecked(&format!("_pg_{}_{name}", items.len()))
+                        } else {
+                            key
+                        };
+                        items.push(Item::Field {
+                            key,
+                            name: name.clone(),
+                            arguments: arguments.clone(),
+                            items: Vec::new(),
+                        });
+                        items.len() - 1
+                    }
+                };
+                let Item::Field {
+                    key: used_key,
+                    items: existing_sub,
+                    ..
+                } = &mut items[index]
+                else {
+                    unreachable!("index points at a field")
+                };
+                let sub = merge_items(existing_sub, sub);
+                placed.push(Item::Field {
+                    key: used_key.clone(),
+                    name,
+                    arguments,
+                    items: sub,
+                });
+            }
+            Item::On { ty, items: sub } => {
+                let index = items
+                    .iter()
+                    .position(|existing| matches!(existing, Item::On { ty: t, .. } if *t == ty))
+                    .unwrap_or_else(|| {
+                        items.push(Item::On {
+                            ty: ty.clone(),
+                            items: Vec::new(),
+                        });
+                        items.len() - 1
+                    });
+                let Item::On {
+                    items: existing_sub,
+                    ..
+                } = &mut items[index]
+                else {
+                    unreachable!("index points at a fragment")
+                };
+                let sub = merge_items(existing_sub, sub);
+                placed.push(Item::On { ty, items: sub });
+            }
+        }
+    }
+    placed
+}
+
+fn collect_variables(items: &[Item], out: &mut Vec<Name>) {
+    fn walk(value: &ast::Value, out: &mut Vec<Name>) {
+        match value {
+            ast::Value::Variable(name) => {
+                if !out.contains(name) {
+                    out.push(name.clone());
+                }
+            }
+            ast::Value::List(list) => list.iter().for_each(|v| walk(v, out)),
+            ast::Value::Object(fields) => fields.iter().for_each(|(_, v)| walk(v, out)),
+            _ => {}
+        }
+    }
+    for item in items {
+        match item {
+            Item::Field {
+                arguments, items, ..
+            } => {
+                for argument in arguments {
+                    walk(&argument.value, out);
+                }
+                collect_variables(items, out);
+            }
+            Item::On { items, .. } => collect_variables(items, out),
+        }
+    }
+}
+
+/// `items` as GraphQL selection text: ` { a b: c(x: 1) { d } ... on T { e } }`.
+pub fn render_items(items: &[Item]) -> String {
+    let mut out = String::new();
+    render_into(items, &mut out);
+    out
+}
+
+fn render_into(items: &[Item], out: &mut String) {
+    if items.is_empty() {
+        return;
+    }
+    out.push_str(" {");
+    for item in items {
+        out.push(' ');
+        match item {
+            Item::Field {
+                key,
+                name,
+                arguments,
+                items,
+            } => {
+                if key != name {
+                    let _ = write!(out, "{key}: ");
+                }
+                out.push_str(name);
+                if !arguments.is_empty() {
+                    out.push('(');
+                    for (index, argument) in arguments.iter().enumerate() {
+                        if index > 0 {
+                            out.push_str(", ");
+                        }
+                        let _ = write!(out, "{}: {}", argument.name, argument.value);
+                    }
+                    out.push(')');
+                }
+                render_into(items, out);
+            }
+            Item::On { ty, items } => {
+                let _ = write!(out, "... on {ty}");
+                render_into(items, out);
+            }
+        }
+    }
+    out.push_str(" }");
+}
+
+/// A path for people: `products.@.reviews|[Book]`.
+pub fn render_path(path: &[PathElem]) -> String {
+    let mut out = String::new();
+    for element in path {
+        match element {
+            PathElem::Key(key) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            PathElem::Type(ty) => {
+                let _ = write!(out, "|[{ty}]");
+            }
+        }
+    }
+    out
+}
+
+impl fmt::Display for QueryPlan {
+    /// Readable text: one block per fetch in a valid order, with what it waits for.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "QueryPlan {{")?;
+        for (index, fetch) in self.fetches.iter().enumerate() {
+            let service = &self.service_names[fetch.subgraph];
+            let after = if fetch.after.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " after [{}]",
+                    fetch
+                        .after
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            match &fetch.entity {
+                None => writeln!(f, "  [{index}] Fetch(service: \"{service}\"){after} {{")?,
+                Some(entity) => {
+                    writeln!(
+                        f,
+                        "  [{index}] Flatten(path: \"{}\") Fetch(service: \"{service}\"){after} {{",
+                        render_path(&entity.path)
+                    )?;
+                    writeln!(
+                        f,
+                        "    representations{}{}",
+                        entity
+                            .typename
+                            .as_ref()
+                            .map(|t| format!(" as {t}"))
+                            .unwrap_or_default(),
+                        render_items(&entity.representation)
+                    )?;
+                }
+            }
+            writeln!(f, "    {}", fetch.operation)?;
+            writeln!(f, "  }}")?;
+        }
+        write!(f, "}}")
+    }
+}

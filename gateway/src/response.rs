@@ -1,0 +1,153 @@
+//! The client's response, built from the merged data by walking the operation: fields in the
+//! order asked, under the client's keys, `__typename` answered, nothing the planner added for
+//! itself, and nulls propagated as the GraphQL spec says — a null where the schema promises a
+//! value nulls the nearest nullable parent, with an error saying where.
+
+use apollo_compiler::ast::Type;
+use apollo_compiler::response::{JsonMap, JsonValue};
+use apollo_compiler::schema::ExtendedType;
+use apollo_compiler::{Name, Schema};
+
+use crate::execute::{GraphqlError, Segment};
+use crate::operation::{self, Field, Selection};
+
+/// Builds the response's `data` for root `fields` of `root_type`: `None` when a non-null
+/// root field is null.
+pub fn build(
+    schema: &Schema,
+    root_type: &Name,
+    fields: &[Field],
+    data: &JsonMap,
+    errors: &mut Vec<GraphqlError>,
+) -> Option<JsonMap> {
+    let mut builder = Builder {
+        schema,
+        errors,
+        path: Vec::new(),
+    };
+    builder.object(fields, data, root_type).ok()
+}
+
+struct Builder<'a> {
+    schema: &'a Schema,
+    errors: &'a mut Vec<GraphqlError>,
+    path: Vec<Segment>,
+}
+
+/// The value at this position is null where it must not be: the parent takes the null.
+struct Bubble;
+
+impl Builder<'_> {
+    fn object(&mut self, fields: &[Field], data: &JsonMap, ty: &Name) -> Result<JsonMap, Bubble> {
+        let mut out = JsonMap::with_capacity(fields.len());
+        for field in fields {
+            if field.name == "__typename" {
+                out.insert(field.key.as_str(), JsonValue::from(ty.as_str()));
+                continue;
+            }
+            self.path.push(Segment::Key(field.key.as_str().into()));
+            let raw = data.get(field.key.as_str()).unwrap_or(&JsonValue::Null);
+            let value = self.complete(field, &field.ty, raw);
+            self.path.pop();
+            out.insert(field.key.as_str(), value?);
+        }
+        Ok(out)
+    }
+
+    fn complete(&mut self, field: &Field, ty: &Type, raw: &JsonValue) -> Result<JsonValue, Bubble> {
+        match ty {
+            Type::NonNullNamed(_) | Type::NonNullList(_) => {
+                let value = self.complete(field, &ty.clone().nullable(), raw)?;
+                if value.is_null() {
+                    self.null_error(field);
+                    Err(Bubble)
+                } else {
+                    Ok(value)
+                }
+            }
+            Type::List(inner) => match raw {
+                JsonValue::Array(items) => {
+                    let mut out = Vec::with_capacity(items.len());
+                    for (index, item) in items.iter().enumerate() {
+                        self.path.push(Segment::Index(index));
+                        let value = self.complete(field, inner, item);
+                        self.path.pop();
+                        match value {
+                            Ok(value) => out.push(value),
+                            Err(Bubble) => return Ok(JsonValue::Null),
+                        }
+                    }
+                    Ok(JsonValue::Array(out))
+                }
+                _ => Ok(JsonValue::Null),
+            },
+            Type::Named(name) => Ok(self.named(field, name, raw)),
+        }
+    }
+
+    fn named(&mut self, field: &Field, ty: &Name, raw: &JsonValue) -> JsonValue {
+        let JsonValue::Object(object) = raw else {
+            return match self.schema.types.get(ty) {
+                Some(
+                    ExtendedType::Object(_) | ExtendedType::Interface(_) | ExtendedType::Union(_),
+                ) => JsonValue::Null,
+                _ => raw.clone(),
+            };
+        };
+        let result = match self.schema.types.get(ty) {
+            Some(ExtendedType::Object(_)) => {
+                let fields: Vec<Field> = field
+                    .selections
+                    .iter()
+                    .filter_map(|selection| match selection {
+                        Selection::Field(field) => Some(field.clone()),
+                        Selection::Fragment(_) => None,
+                    })
+                    .collect();
+                if fields.len() == field.selections.len() {
+                    self.object(&fields, object, ty)
+                } else {
+                    let fields = operation::collect(self.schema, &field.selections, ty);
+                    self.object(&fields, object, ty)
+                }
+            }
+            Some(ExtendedType::Interface(_) | ExtendedType::Union(_)) => {
+                let runtime = object
+                    .get("__typename")
+                    .and_then(JsonValue::as_str)
+                    .filter(|runtime| operation::is_object(self.schema, runtime))
+                    .map(Name::new_unchecked);
+                match runtime {
+                    Some(runtime) => {
+                        let fields = operation::collect(self.schema, &field.selections, &runtime);
+                        self.object(&fields, object, &runtime)
+                    }
+                    None => {
+                        let fields = operation::collect(self.schema, &field.selections, ty);
+                        self.object(&fields, object, ty)
+                    }
+                }
+            }
+            _ => return raw.clone(),
+        };
+        result.map_or(JsonValue::Null, JsonValue::Object)
+    }
+
+    fn null_error(&mut self, field: &Field) {
+        let covered = self.errors.iter().any(|error| {
+            error
+                .path
+                .as_ref()
+                .is_some_and(|path| path.starts_with(&self.path) || self.path.starts_with(path))
+        });
+        if !covered {
+            self.errors.push(
+                GraphqlError::new(
+                    format!("Cannot return null for non-nullable field {}", field.name),
+                    "NULL_FOR_NON_NULL",
+                )
+                .at(self.path.clone()),
+            );
+        }
+    }
+}
