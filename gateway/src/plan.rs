@@ -547,19 +547,24 @@ impl Planner<'_> {
         let entity = match requires {
             None => entity,
             Some(source) => {
-                let required = self.field_set(parent, &source)?;
+                let required = requirement_aliases(self.field_set(parent, &source)?);
                 // The requirement is planned from the current fetch; the entity fetch that
                 // needs it waits for every fetch that planning reached.
                 self.touched.push(BTreeSet::new());
                 let planned = self.plan_fields(group, parent, &required, path, provided, false);
                 let touched = self.touched.pop().unwrap_or_default();
-                let planned = planned?;
-                let renamed = merge_items(items, planned);
+                merge_items(items, planned?);
                 let entity = self.requirement_group(entity, touched);
-                merge_items(&mut self.groups[entity].representation, renamed);
+                merge_items(
+                    &mut self.groups[entity].representation,
+                    representation_items(&required),
+                );
                 entity
             }
         };
+        if let Some(frame) = self.touched.last_mut() {
+            frame.insert(entity);
+        }
         let planned = self.plan_fields(
             entity,
             &target_ty,
@@ -889,6 +894,54 @@ impl Planner<'_> {
                 .collect(),
         }
     }
+}
+
+/// Required fields with arguments get an alias of their own, so a client's selection of the
+/// same field with other arguments cannot collide with them.
+fn requirement_aliases(fields: Vec<Field>) -> Vec<Field> {
+    fields
+        .into_iter()
+        .map(|mut field| {
+            if !field.arguments.is_empty() {
+                let mut hasher = std::hash::DefaultHasher::new();
+                std::hash::Hash::hash(&field.arguments.iter().map(|a| format!("{}:{}", a.name, a.value)).collect::<Vec<_>>(), &mut hasher);
+                let hash = std::hash::Hasher::finish(&hasher) % 1_000_000;
+                field.key = Name::new_unchecked(&format!("_pg_{}_{hash}", field.name));
+            }
+            field
+        })
+        .collect()
+}
+
+/// What a representation carries for `fields`: each under its name, read from its key.
+fn representation_items(fields: &[Field]) -> Vec<Item> {
+    fields
+        .iter()
+        .map(|field| Item::Field {
+            key: field.key.clone(),
+            name: field.name.clone(),
+            arguments: Vec::new(),
+            items: representation_selections(&field.selections),
+        })
+        .collect()
+}
+
+fn representation_selections(selections: &[Selection]) -> Vec<Item> {
+    selections
+        .iter()
+        .map(|selection| match selection {
+            Selection::Field(field) => Item::Field {
+                key: field.key.clone(),
+                name: field.name.clone(),
+                arguments: Vec::new(),
+                items: representation_selections(&field.selections),
+            },
+            Selection::Fragment(fragment) => Item::On {
+                ty: fragment.on.clone(),
+                items: representation_selections(&fragment.selections),
+            },
+        })
+        .collect()
 }
 
 fn typename_item() -> Item {
