@@ -301,6 +301,14 @@ impl Planner<'_> {
                 remote.push(field);
                 continue;
             }
+            let routed;
+            let field = match self.route_stranded(group, parent, field, path, &mut items)? {
+                Some(rest) => {
+                    routed = rest;
+                    &routed
+                }
+                None => field,
+            };
             let mut sub = Vec::new();
             if !field.selections.is_empty() {
                 let child_provided = match provided
@@ -327,10 +335,23 @@ impl Planner<'_> {
                     child_provided.as_deref(),
                 )?;
             }
+            // Under a fragment, a field whose type differs in this subgraph could clash with
+            // a sibling fragment's field of the same key: it travels under a key of its own,
+            // which the response builder knows to look for.
+            let key = if matches!(path.last(), Some(PathElem::Type(_)))
+                && self
+                    .placement_of(parent, &field.name, subgraph)
+                    .and_then(|p| p.type_in_subgraph.as_deref())
+                    .is_some_and(|ty| ty != field.ty.to_string())
+            {
+                typed_key(parent, &field.key)
+            } else {
+                field.key.clone()
+            };
             merge_items(
                 &mut items,
                 vec![Item::Field {
-                    key: field.key.clone(),
+                    key,
                     name: field.name.clone(),
                     arguments: field.arguments.clone(),
                     items: sub,
@@ -349,6 +370,87 @@ impl Planner<'_> {
             )?;
         }
         Ok(items)
+    }
+
+    /// Whether `parent.field` can be had from `subgraph`: in place, or through a key.
+    fn reachable(&self, subgraph: usize, parent: &Name, field: &Field) -> bool {
+        self.local(subgraph, parent, field, None, false)
+            || self
+                .supergraph
+                .field_subgraphs(parent, &field.name)
+                .into_iter()
+                .any(|candidate| {
+                    self.supergraph
+                        .resolvable_keys(parent, candidate)
+                        .any(|key| self.key_is_local(subgraph, parent, key))
+                        || self.interface_object_for(parent, candidate).is_some()
+                })
+    }
+
+    /// Subfields of `field` that no key lets the current subgraph reach (a value type, or an
+    /// entity whose owner has no key for it) can still come through `field` itself, asked of
+    /// another subgraph that resolves it — a shared root field, or a field of an entity. Plans
+    /// those there and returns `field` without them, or `None` when nothing is stranded.
+    fn route_stranded(
+        &mut self,
+        group: usize,
+        parent: &Name,
+        field: &Field,
+        path: &[PathElem],
+        items: &mut Vec<Item>,
+    ) -> Result<Option<Field>, PlanError> {
+        let subgraph = self.groups[group].subgraph;
+        let child = field.type_name().clone();
+        if field.selections.is_empty() || !operation::is_object(&self.supergraph.schema, &child) {
+            return Ok(None);
+        }
+        if self.provides(parent, &field.name, subgraph).is_some() {
+            return Ok(None);
+        }
+        let children = operation::collect(&self.supergraph.schema, &field.selections, &child);
+        let (stranded, kept): (Vec<Field>, Vec<Field>) = children
+            .into_iter()
+            .partition(|c| !self.reachable(subgraph, &child, c));
+        if stranded.is_empty() {
+            return Ok(None);
+        }
+        let mut kept = kept;
+        let mut stranded = stranded;
+        while !stranded.is_empty() {
+            let first = stranded.remove(0);
+            let Some(other) = self
+                .supergraph
+                .field_subgraphs(parent, &field.name)
+                .into_iter()
+                .find(|&other| other != subgraph && self.local(other, &child, &first, None, false))
+            else {
+                kept.push(first);
+                continue;
+            };
+            let (mut there, rest): (Vec<Field>, Vec<Field>) = std::mem::take(&mut stranded)
+                .into_iter()
+                .partition(|c| self.local(other, &child, c, None, false));
+            stranded = rest;
+            there.insert(0, first);
+            let mut routed = field.clone();
+            routed.selections = there.into_iter().map(Selection::Field).collect();
+            if self.is_root(parent) && self.groups[group].entity.is_none() {
+                let root = self
+                    .groups
+                    .iter()
+                    .position(|g| g.entity.is_none() && g.subgraph == other)
+                    .unwrap_or_else(|| self.new_group(other, None, Vec::new(), BTreeSet::new()));
+                let planned = self.plan_fields(root, parent, &[routed], path, None, false)?;
+                merge_items(&mut self.groups[root].items, planned);
+            } else {
+                let entity = self.jump(group, subgraph, parent, other, parent, None, path, items)?;
+                let planned = self.plan_fields(entity, parent, &[routed], path, None, true)?;
+                self.add_to_entity(entity, parent, planned);
+            }
+        }
+        let mut here = field.clone();
+        here.selections = kept.into_iter().map(Selection::Field).collect();
+        Ok(Some(here))
     }
 
     /// Plans selections under a field of type `ty` in fetch `group`.
@@ -776,12 +878,35 @@ impl Planner<'_> {
                     .iter()
                     .all(|&a| a == group || self.groups[a].path != path)
         });
-        self.touched.push(BTreeSet::new());
-        let planned = self.plan_fields(group, parent, &key_fields, path, None, false);
-        let touched = self.touched.pop().unwrap_or_default();
-        let mut planned = planned?;
-        planned.insert(0, typename_item());
-        let renamed = merge_items(items, planned);
+        // At the root of an entity fetch, a key made of fields that fetch was sent is in the
+        // data already: the new fetch needs nothing of this one and can run beside it.
+        let current = &self.groups[group];
+        let in_hand = current.entity.is_some()
+            && current.path == path
+            && key_fields.iter().all(|field| {
+                field.selections.is_empty()
+                    && current.representation.iter().any(|item| {
+                        matches!(item, Item::Field { key, name, .. }
+                            if *key == field.key && *name == field.name)
+                    })
+            });
+        let (renamed, touched, base) = if in_hand {
+            let mut representation = vec![typename_item()];
+            representation.extend(representation_items(&key_fields));
+            (representation, current.after.clone(), None)
+        } else {
+            self.touched.push(BTreeSet::new());
+            let planned = self.plan_fields(group, parent, &key_fields, path, None, false);
+            let touched = self.touched.pop().unwrap_or_default();
+            let mut planned = planned?;
+            planned.insert(0, typename_item());
+            merge_items(items, planned);
+            // The key's fields may come from other fetches at this path: the representation
+            // names them all, read from where they land in the data.
+            let mut representation = vec![typename_item()];
+            representation.extend(representation_items(&key_fields));
+            (representation, touched, Some(group))
+        };
         let entity = match existing {
             Some(existing) => {
                 self.groups[existing].after.extend(touched);
@@ -789,7 +914,7 @@ impl Planner<'_> {
             }
             None => {
                 let mut after = touched;
-                after.insert(group);
+                after.extend(base);
                 let entity = self.new_group(target, Some(entity_target), path.to_vec(), after);
                 self.groups[entity].key_fields = key_fields.iter().map(|f| f.key.clone()).collect();
                 entity
@@ -942,6 +1067,11 @@ fn representation_selections(selections: &[Selection]) -> Vec<Item> {
             },
         })
         .collect()
+}
+
+/// The key a field of `ty` travels under when its type differs per subgraph.
+pub fn typed_key(ty: &str, key: &str) -> Name {
+    Name::new_unchecked(&format!("_pg_{ty}_{key}"))
 }
 
 fn typename_item() -> Item {

@@ -46,7 +46,12 @@ impl Builder<'_> {
                 continue;
             }
             self.path.push(Segment::Key(field.key.as_str().into()));
-            let raw = data.get(field.key.as_str()).unwrap_or(&JsonValue::Null);
+            let raw = match data.get(field.key.as_str()) {
+                Some(raw) => raw,
+                None => data
+                    .get(crate::plan::typed_key(ty, &field.key).as_str())
+                    .unwrap_or(&JsonValue::Null),
+            };
             let value = self.complete(field, &field.ty, raw);
             self.path.pop();
             out.insert(field.key.as_str(), value?);
