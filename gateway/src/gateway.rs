@@ -297,6 +297,7 @@ impl Gateway {
         }
         let data = crate::response::build(
             &self.supergraph.schema,
+            &self.supergraph.api_schema,
             &planned.operation.root_type,
             &planned.operation.fields,
             &outcome.data,

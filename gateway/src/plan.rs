@@ -568,30 +568,25 @@ impl Planner<'_> {
     ) -> Result<Vec<Item>, PlanError> {
         let schema = &self.supergraph.schema;
         let subgraph = self.groups[group].subgraph;
-        let only_fields = selections.iter().all(|selection| {
-            matches!(selection, Selection::Field(field)
-                if field.name != "__typename"
-                    && self.local(subgraph, ty, field, None, false))
-        });
+        // The interface's own fields are planned on the interface: this subgraph or another
+        // interface object resolves them without knowing the real types.
         let fields = operation::collect(schema, selections, ty);
         let provided = provided.map(|p| operation::collect(schema, p, ty));
-        if only_fields {
-            return self.plan_fields(group, ty, &fields, path, provided.as_deref(), false);
-        }
-        let (here, rest): (Vec<&Selection>, Vec<&Selection>) =
-            selections.iter().partition(|selection| {
-                matches!(selection, Selection::Field(field)
-                    if field.name != "__typename"
-                        && self.local(subgraph, ty, field, None, false))
-            });
-        let here: Vec<Field> = here
-            .into_iter()
-            .filter_map(|selection| match selection {
-                Selection::Field(field) => Some(field.clone()),
-                Selection::Fragment(_) => None,
-            })
+        let here: Vec<Field> = fields
+            .iter()
+            .filter(|field| field.name != "__typename")
+            .cloned()
             .collect();
+        let mut rest: Vec<Selection> = selections
+            .iter()
+            .filter(|selection| matches!(selection, Selection::Fragment(f) if f.on != *ty))
+            .cloned()
+            .collect();
+        let typename_asked = fields.iter().any(|field| field.name == "__typename");
         let mut items = self.plan_fields(group, ty, &here, path, provided.as_deref(), false)?;
+        if rest.is_empty() && !typename_asked {
+            return Ok(items);
+        }
         let target = (0..self.supergraph.subgraphs.len())
             .find(|&other| {
                 other != subgraph
@@ -609,7 +604,6 @@ impl Planner<'_> {
                     render_path(path)
                 ))
             })?;
-        let mut rest: Vec<Selection> = rest.into_iter().cloned().collect();
         rest.push(Selection::Field(typename_field(ty)));
         let entity = self.jump(group, subgraph, ty, target, ty, None, path, &mut items)?;
         let planned = self.plan_position(entity, ty, &rest, path, None)?;

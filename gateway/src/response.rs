@@ -15,6 +15,7 @@ use crate::operation::{self, Field, Selection};
 /// root field is null.
 pub fn build(
     schema: &Schema,
+    api: &Schema,
     root_type: &Name,
     fields: &[Field],
     data: &JsonMap,
@@ -22,6 +23,7 @@ pub fn build(
 ) -> Option<JsonMap> {
     let mut builder = Builder {
         schema,
+        api,
         errors,
         path: Vec::new(),
     };
@@ -30,6 +32,8 @@ pub fn build(
 
 struct Builder<'a> {
     schema: &'a Schema,
+    /// The API schema, for the enum values clients may see.
+    api: &'a Schema,
     errors: &'a mut Vec<GraphqlError>,
     path: Vec<Segment>,
 }
@@ -96,6 +100,25 @@ impl Builder<'_> {
                 Some(
                     ExtendedType::Object(_) | ExtendedType::Interface(_) | ExtendedType::Union(_),
                 ) => JsonValue::Null,
+                // A value the API schema hides (`@inaccessible`) or does not know is no value.
+                Some(ExtendedType::Enum(_)) => match (raw, self.api.get_enum(ty)) {
+                    (JsonValue::String(value), Some(api))
+                        if api.values.contains_key(value.as_str()) =>
+                    {
+                        raw.clone()
+                    }
+                    (JsonValue::Null, _) => JsonValue::Null,
+                    _ => {
+                        self.errors.push(
+                            GraphqlError::new(
+                                format!("{ty} has no value {raw} that clients may see"),
+                                "INVALID_ENUM_VALUE",
+                            )
+                            .at(self.path.clone()),
+                        );
+                        JsonValue::Null
+                    }
+                },
                 _ => raw.clone(),
             };
         };

@@ -259,7 +259,10 @@ impl Supergraph {
     pub fn field_subgraphs(&self, type_name: &str, field: &str) -> Vec<usize> {
         let key = (Name::new_unchecked(type_name), Name::new_unchecked(field));
         match self.fields.get(&key) {
-            Some(placements) if placements.iter().any(|p| p.subgraph.is_some()) => placements
+            // `@join__field` without a graph: no subgraph defining the type resolves it; it
+            // comes from an `@interfaceObject` of one of the type's interfaces.
+            Some(placements) if placements.iter().all(|p| p.subgraph.is_none()) => Vec::new(),
+            Some(placements) => placements
                 .iter()
                 .filter(|placement| !placement.external && !placement.used_overridden)
                 .filter_map(|placement| placement.subgraph)
