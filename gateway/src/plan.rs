@@ -126,13 +126,26 @@ pub fn plan(supergraph: &Supergraph, operation: &Normalized) -> Result<QueryPlan
                     planner.new_group(candidates[0], None, Vec::new(), after)
                 }
             },
-            _ => planner
-                .groups
-                .iter()
-                .position(|group| group.entity.is_none() && candidates.contains(&group.subgraph))
-                .unwrap_or_else(|| {
-                    planner.new_group(candidates[0], None, Vec::new(), BTreeSet::new())
-                }),
+            _ => {
+                // The subgraph that resolves most of the selection in place; among equals,
+                // one already asked.
+                let best = candidates
+                    .iter()
+                    .copied()
+                    .max_by_key(|&candidate| {
+                        let asked = planner
+                            .groups
+                            .iter()
+                            .any(|g| g.entity.is_none() && g.subgraph == candidate);
+                        (planner.score(candidate, root, field, None), asked, usize::MAX - candidate)
+                    })
+                    .expect("candidates is not empty");
+                planner
+                    .groups
+                    .iter()
+                    .position(|group| group.entity.is_none() && group.subgraph == best)
+                    .unwrap_or_else(|| planner.new_group(best, None, Vec::new(), BTreeSet::new()))
+            }
         };
         previous_root = Some(group);
         let items =
@@ -203,6 +216,27 @@ impl Planner<'_> {
         Ok(fields)
     }
 
+    /// How many fields of `field`'s selection `subgraph` resolves in place.
+    fn score(&self, subgraph: usize, parent: &Name, field: &Field, provided: Option<&[Field]>) -> usize {
+        if !self.local(subgraph, parent, field, provided, false) {
+            return 0;
+        }
+        let child = field.type_name();
+        let schema = &self.supergraph.schema;
+        let child_provided: Option<Vec<Field>> = match provided
+            .and_then(|provided| provided.iter().find(|p| p.name == field.name))
+        {
+            Some(outer) => Some(operation::collect(schema, &outer.selections, child)),
+            None => self
+                .provides(parent, &field.name, subgraph)
+                .and_then(|source| operation::field_set(schema, child, &source).ok()),
+        };
+        1 + operation::collect(schema, &field.selections, child)
+            .iter()
+            .map(|sub| self.score(subgraph, child, sub, child_provided.as_deref()))
+            .sum::<usize>()
+    }
+
     /// Whether subgraph `subgraph` can resolve `parent.field` in place.
     fn local(
         &self,
@@ -219,6 +253,21 @@ impl Planner<'_> {
             return false;
         }
         if provided.is_some_and(|provided| provided.iter().any(|p| p.name == field.name)) {
+            return true;
+        }
+        // A subgraph can always give the key fields of the entities it returns.
+        if field.selections.is_empty()
+            && self.supergraph.types.get(parent).is_some_and(|placements| {
+                placements.iter().any(|p| {
+                    p.subgraph == subgraph
+                        && p.key.as_deref().is_some_and(|key| {
+                            key.split(|c: char| c.is_whitespace() || c == ',')
+                                .any(|name| name == field.name.as_str())
+                                && !key.contains('{')
+                        })
+                })
+            })
+        {
             return true;
         }
         if !self
