@@ -96,6 +96,7 @@ pub fn plan(supergraph: &Supergraph, operation: &Normalized) -> Result<QueryPlan
         groups: Vec::new(),
         field_sets: HashMap::new(),
         touched: Vec::new(),
+        in_progress: Vec::new(),
         depth: 0,
     };
     let root = &operation.root_type;
@@ -155,6 +156,7 @@ pub fn plan(supergraph: &Supergraph, operation: &Normalized) -> Result<QueryPlan
     Ok(planner.finish(operation))
 }
 
+#[derive(Clone)]
 struct Group {
     subgraph: usize,
     entity: Option<EntityTarget>,
@@ -180,6 +182,8 @@ struct Planner<'a> {
     field_sets: HashMap<(Name, String), Vec<Field>>,
     /// Entity fetches reached while planning keys and requirements, per nesting.
     touched: Vec<BTreeSet<usize>>,
+    /// Remote fields being planned: one met again depends on itself.
+    in_progress: Vec<(usize, Name, Vec<PathElem>, Name)>,
     depth: usize,
 }
 
@@ -231,9 +235,24 @@ impl Planner<'_> {
                 .provides(parent, &field.name, subgraph)
                 .and_then(|source| operation::field_set(schema, child, &source).ok()),
         };
-        1 + operation::collect(schema, &field.selections, child)
+        let types = if operation::is_object(schema, child) {
+            vec![child.clone()]
+        } else {
+            let mut types = self.supergraph.runtime_types(child, subgraph);
+            types.push(child.clone());
+            types
+        };
+        1 + types
             .iter()
-            .map(|sub| self.score(subgraph, child, sub, child_provided.as_deref()))
+            .map(|ty| {
+                let provided = child_provided
+                    .as_ref()
+                    .map(|p| operation::collect(schema, &p.iter().cloned().map(Selection::Field).collect::<Vec<_>>(), ty));
+                operation::collect(schema, &field.selections, ty)
+                    .iter()
+                    .map(|sub| self.score(subgraph, ty, sub, provided.as_deref()))
+                    .sum::<usize>()
+            })
             .sum::<usize>()
     }
 
@@ -253,21 +272,6 @@ impl Planner<'_> {
             return false;
         }
         if provided.is_some_and(|provided| provided.iter().any(|p| p.name == field.name)) {
-            return true;
-        }
-        // A subgraph can always give the key fields of the entities it returns.
-        if field.selections.is_empty()
-            && self.supergraph.types.get(parent).is_some_and(|placements| {
-                placements.iter().any(|p| {
-                    p.subgraph == subgraph
-                        && p.key.as_deref().is_some_and(|key| {
-                            key.split(|c: char| c.is_whitespace() || c == ',')
-                                .any(|name| name == field.name.as_str())
-                                && !key.contains('{')
-                        })
-                })
-            })
-        {
             return true;
         }
         if !self
@@ -414,7 +418,6 @@ impl Planner<'_> {
                 field,
                 path,
                 provided,
-                entity_root,
                 &mut items,
             )?;
         }
@@ -431,7 +434,7 @@ impl Planner<'_> {
                 .any(|candidate| {
                     self.supergraph
                         .resolvable_keys(parent, candidate)
-                        .any(|key| self.key_is_local(subgraph, parent, key))
+                        .any(|key| self.key_is_local(subgraph, parent, key, None))
                         || self.interface_object_for(parent, candidate).is_some()
                 })
     }
@@ -492,7 +495,8 @@ impl Planner<'_> {
                 let planned = self.plan_fields(root, parent, &[routed], path, None, false)?;
                 merge_items(&mut self.groups[root].items, planned);
             } else {
-                let entity = self.jump(group, subgraph, parent, other, parent, None, path, items)?;
+                let entity =
+                    self.jump(group, subgraph, parent, other, parent, None, path, None, items)?;
                 let planned = self.plan_fields(entity, parent, &[routed], path, None, true)?;
                 self.add_to_entity(entity, parent, planned);
             }
@@ -654,7 +658,7 @@ impl Planner<'_> {
                 ))
             })?;
         rest.push(Selection::Field(typename_field(ty)));
-        let entity = self.jump(group, subgraph, ty, target, ty, None, path, &mut items)?;
+        let entity = self.jump(group, subgraph, ty, target, ty, None, path, None, &mut items)?;
         let planned = self.plan_position(entity, ty, &rest, path, None)?;
         self.add_to_entity(entity, ty, planned);
         Ok(items)
@@ -668,17 +672,54 @@ impl Planner<'_> {
         field: &Field,
         path: &[PathElem],
         provided: Option<&[Field]>,
-        entity_root: bool,
         items: &mut Vec<Item>,
     ) -> Result<(), PlanError> {
+        let options = self.choose_target(group, parent, field, path)?;
+        let key = (self.groups[group].subgraph, parent.clone(), path.to_vec(), field.key.clone());
+        if self.in_progress.contains(&key) {
+            return Err(PlanError(format!(
+                "{parent}.{} at {} depends on itself through keys or requirements",
+                field.name,
+                render_path(path)
+            )));
+        }
+        self.in_progress.push(key);
+        // Options in order of preference; one that cannot be planned is rolled back.
+        let mut failure = None;
+        for option in options {
+            let saved = (self.groups.clone(), items.clone(), self.touched.clone());
+            match self.plan_remote_via(group, parent, field, path, provided, items, option) {
+                Ok(()) => {
+                    failure = None;
+                    break;
+                }
+                Err(error) => {
+                    (self.groups, *items, self.touched) = saved;
+                    failure.get_or_insert(error);
+                }
+            }
+        }
+        self.in_progress.pop();
+        failure.map_or(Ok(()), Err)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn plan_remote_via(
+        &mut self,
+        group: usize,
+        parent: &Name,
+        field: &Field,
+        path: &[PathElem],
+        provided: Option<&[Field]>,
+        items: &mut Vec<Item>,
+        (target, target_ty, typename): (usize, Name, Option<Name>),
+    ) -> Result<(), PlanError> {
         let subgraph = self.groups[group].subgraph;
-        let (target, target_ty, typename) = self.choose_target(group, parent, field, path)?;
         let requires = self.requires(&target_ty, &field.name, target).or_else(|| {
             (target_ty != *parent)
                 .then(|| self.requires(parent, &field.name, target))
                 .flatten()
         });
-        let _ = (provided, entity_root, subgraph);
         let entity = self.jump(
             group,
             subgraph,
@@ -687,6 +728,7 @@ impl Planner<'_> {
             &target_ty,
             typename.clone(),
             path,
+            provided,
             items,
         )?;
         let entity = match requires {
@@ -768,7 +810,7 @@ impl Planner<'_> {
         parent: &Name,
         field: &Field,
         path: &[PathElem],
-    ) -> Result<(usize, Name, Option<Name>), PlanError> {
+    ) -> Result<Vec<(usize, Name, Option<Name>)>, PlanError> {
         let subgraph = self.groups[group].subgraph;
         let mut options = Vec::new();
         for candidate in self.supergraph.field_subgraphs(parent, &field.name) {
@@ -824,32 +866,37 @@ impl Planner<'_> {
             )));
         }
         // Prefer a subgraph already fetched at this path, then one whose key this fetch holds.
-        let existing = options.iter().find(|(candidate, ty, _)| {
-            self.groups.iter().any(|g| {
+        let rank = |(candidate, ty, _): &(usize, Name, Option<Name>)| {
+            let fetched = self.groups.iter().any(|g| {
                 g.subgraph == *candidate
                     && g.path == path
                     && g.entity
                         .as_ref()
                         .is_some_and(|e| e.parent == group && e.ty == *ty)
-            })
-        });
-        let chosen = existing.or_else(|| {
-            options.iter().find(|(candidate, ty, _)| {
-                self.supergraph
-                    .resolvable_keys(ty, *candidate)
-                    .any(|key| self.key_is_local(subgraph, parent, key))
-            })
-        });
-        Ok(chosen.unwrap_or(&options[0]).clone())
+            });
+            let key_here = self
+                .supergraph
+                .resolvable_keys(ty, *candidate)
+                .any(|key| self.key_is_local(subgraph, parent, key, None));
+            (!fetched, !key_here)
+        };
+        options.sort_by_key(rank);
+        Ok(options)
     }
 
-    fn key_is_local(&self, subgraph: usize, parent: &Name, key: &str) -> bool {
+    fn key_is_local(
+        &self,
+        subgraph: usize,
+        parent: &Name,
+        key: &str,
+        provided: Option<&[Field]>,
+    ) -> bool {
         let Ok(fields) = operation::field_set(&self.supergraph.schema, parent, key) else {
             return false;
         };
         fields
             .iter()
-            .all(|field| self.local(subgraph, parent, field, None, false))
+            .all(|field| self.local(subgraph, parent, field, provided, false))
     }
 
     /// The interface of `ty` that `subgraph` knows as an `@interfaceObject` with a key.
@@ -889,6 +936,7 @@ impl Planner<'_> {
         target_ty: &Name,
         typename: Option<Name>,
         path: &[PathElem],
+        provided: Option<&[Field]>,
         items: &mut Vec<Item>,
     ) -> Result<usize, PlanError> {
         let keys: Vec<String> = self
@@ -898,7 +946,7 @@ impl Planner<'_> {
             .collect();
         let key = keys
             .iter()
-            .find(|key| self.key_is_local(subgraph, parent, key))
+            .find(|key| self.key_is_local(subgraph, parent, key, provided))
             .or_else(|| keys.first())
             .ok_or_else(|| {
                 PlanError(format!(
@@ -939,7 +987,7 @@ impl Planner<'_> {
             (representation, current.after.clone(), None)
         } else {
             self.touched.push(BTreeSet::new());
-            let planned = self.plan_fields(group, parent, &key_fields, path, None, false);
+            let planned = self.plan_fields(group, parent, &key_fields, path, provided, false);
             let touched = self.touched.pop().unwrap_or_default();
             let mut planned = planned?;
             planned.insert(0, typename_item());
