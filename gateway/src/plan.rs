@@ -220,12 +220,21 @@ impl Planner<'_> {
         Ok(fields)
     }
 
+    /// The type `parent.field` has on `parent` itself, which may be narrower than the type of
+    /// the interface field the client selected.
+    fn field_type(&self, parent: &Name, field: &Field) -> Name {
+        self.supergraph
+            .schema
+            .type_field(parent, &field.name)
+            .map_or_else(|_| field.type_name().clone(), |d| d.ty.inner_named_type().clone())
+    }
+
     /// How many fields of `field`'s selection `subgraph` resolves in place.
     fn score(&self, subgraph: usize, parent: &Name, field: &Field, provided: Option<&[Field]>) -> usize {
         if !self.local(subgraph, parent, field, provided, false) {
             return 0;
         }
-        let child = field.type_name();
+        let child = &self.field_type(parent, field);
         let schema = &self.supergraph.schema;
         let child_provided: Option<Vec<Field>> = match provided
             .and_then(|provided| provided.iter().find(|p| p.name == field.name))
@@ -370,7 +379,7 @@ impl Planner<'_> {
                     Some(outer) => Some(outer.selections.clone()),
                     None => match self.provides(parent, &field.name, subgraph) {
                         Some(source) => Some(
-                            self.field_set(field.type_name(), &source)?
+                            self.field_set(&self.field_type(parent, field), &source)?
                                 .into_iter()
                                 .map(Selection::Field)
                                 .collect(),
@@ -382,7 +391,7 @@ impl Planner<'_> {
                 child_path.push(PathElem::Key(field.key.clone()));
                 sub = self.plan_position(
                     group,
-                    field.type_name(),
+                    &self.field_type(parent, field),
                     &field.selections,
                     &child_path,
                     child_provided.as_deref(),
@@ -452,7 +461,7 @@ impl Planner<'_> {
         items: &mut Vec<Item>,
     ) -> Result<Option<Field>, PlanError> {
         let subgraph = self.groups[group].subgraph;
-        let child = field.type_name().clone();
+        let child = self.field_type(parent, field);
         if field.selections.is_empty() || !operation::is_object(&self.supergraph.schema, &child) {
             return Ok(None);
         }
