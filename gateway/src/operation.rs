@@ -53,8 +53,9 @@ pub struct Normalized {
     pub root_type: Name,
     /// The root fields, merged.
     pub fields: Vec<Field>,
-    /// The operation's variables: name and type, to declare them in subgraph operations.
-    pub variables: Vec<(Name, ast::Type)>,
+    /// The operation's variables as declared (`$name: Type = default`), to declare them
+    /// alike in subgraph operations.
+    pub variables: Vec<(Name, String)>,
 }
 
 /// Lowers `operation` of `document` with the request's (coerced) variables.
@@ -78,7 +79,13 @@ pub fn normalize(
         variables: operation
             .variables
             .iter()
-            .map(|variable| (variable.name.clone(), (*variable.ty).clone()))
+            .map(|variable| {
+                let declared = match &variable.default_value {
+                    Some(default) => format!("${}: {} = {default}", variable.name, variable.ty),
+                    None => format!("${}: {}", variable.name, variable.ty),
+                };
+                (variable.name.clone(), declared)
+            })
             .collect(),
     }
 }

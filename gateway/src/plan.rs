@@ -1048,7 +1048,7 @@ impl Planner<'_> {
                 .variables
                 .iter()
                 .filter(|(name, _)| variables.contains(name))
-                .map(|(name, ty)| format!("${name}: {ty}"))
+                .map(|(_, declared)| declared.clone())
                 .collect();
             let operation_text = match &group.entity {
                 None => {
