@@ -750,11 +750,9 @@ impl Planner<'_> {
                 let planned = self.plan_fields(group, parent, &required, path, provided, false);
                 let touched = self.touched.pop().unwrap_or_default();
                 merge_items(items, planned?);
-                let entity = self.requirement_group(entity, touched);
-                merge_items(
-                    &mut self.groups[entity].representation,
-                    representation_items(&required),
-                );
+                let representation = representation_items(&required);
+                let entity = self.requirement_group(entity, touched, &representation);
+                merge_items(&mut self.groups[entity].representation, representation);
                 entity
             }
         };
@@ -773,14 +771,20 @@ impl Planner<'_> {
         Ok(())
     }
 
-    /// An entity fetch like `entity` that also waits for `touched`: itself when it already
-    /// does, or a twin that does.
-    fn requirement_group(&mut self, entity: usize, touched: BTreeSet<usize>) -> usize {
+    /// An entity fetch like `entity` that also waits for `touched` and whose representation
+    /// can take `representation` (a field required with other arguments needs a fetch of its
+    /// own): `entity` itself when it fits, or a twin that does.
+    fn requirement_group(
+        &mut self,
+        entity: usize,
+        touched: BTreeSet<usize>,
+        representation: &[Item],
+    ) -> usize {
         let touched: BTreeSet<usize> = touched.into_iter().filter(|&t| t != entity).collect();
-        if touched.is_subset(&self.groups[entity].after) {
+        let base = &self.groups[entity];
+        if touched.is_subset(&base.after) && !clashes(&base.representation, representation) {
             return entity;
         }
-        let base = &self.groups[entity];
         let mut after = base.after.clone();
         after.extend(touched);
         let twin = self.groups.iter().position(|group| {
@@ -788,15 +792,21 @@ impl Planner<'_> {
                 && group.entity == base.entity
                 && group.path == base.path
                 && group.after == after
+                && !clashes(&group.representation, representation)
         });
         if let Some(twin) = twin {
             return twin;
         }
         let (subgraph, target, path) = (base.subgraph, base.entity.clone(), base.path.clone());
-        let representation = base.representation.clone();
+        let kept: Vec<Item> = base
+            .representation
+            .iter()
+            .filter(|item| !clashes(std::slice::from_ref(*item), representation))
+            .cloned()
+            .collect();
         let key_fields = base.key_fields.clone();
         let twin = self.new_group(subgraph, target, path, after);
-        self.groups[twin].representation = representation;
+        self.groups[twin].representation = kept;
         self.groups[twin].key_fields = key_fields;
         twin
     }
@@ -1119,6 +1129,16 @@ impl Planner<'_> {
                 .collect(),
         }
     }
+}
+
+/// Whether `new` names a field `existing` has under another key (other arguments).
+fn clashes(existing: &[Item], new: &[Item]) -> bool {
+    new.iter().any(|item| match item {
+        Item::Field { key, name, .. } => existing.iter().any(|other| {
+            matches!(other, Item::Field { key: k, name: n, .. } if n == name && k != key)
+        }),
+        Item::On { .. } => false,
+    })
 }
 
 /// Required fields with arguments get an alias of their own, so a client's selection of the
