@@ -146,6 +146,10 @@ impl Builder<'_> {
                     .filter(|runtime| operation::is_object(self.schema, runtime))
                     .map(Name::new_unchecked);
                 match runtime {
+                    // An object of a type the API schema hides is no value for clients.
+                    Some(runtime) if !self.api.types.contains_key(&runtime) => {
+                        return JsonValue::Null;
+                    }
                     Some(runtime) => {
                         let fields = operation::collect(self.schema, &field.selections, &runtime);
                         self.object(&fields, object, &runtime)
