@@ -389,13 +389,26 @@ impl Planner<'_> {
                 };
                 let mut child_path = path.to_vec();
                 child_path.push(PathElem::Key(field.key.clone()));
+                let declared = self.field_type(parent, field);
+                // The subgraph may declare the field narrower (an object where the supergraph
+                // has a union): plan for what it declares, and keep `__typename` for the
+                // response builder.
+                let here = self
+                    .placement_of(parent, &field.name, subgraph)
+                    .and_then(|p| p.type_in_subgraph.as_deref())
+                    .map(|ty| Name::new_unchecked(ty.trim_matches(|c| matches!(c, '[' | ']' | '!' | ' '))))
+                    .filter(|ty| self.supergraph.schema.types.contains_key(ty))
+                    .unwrap_or_else(|| declared.clone());
                 sub = self.plan_position(
                     group,
-                    &self.field_type(parent, field),
+                    &here,
                     &field.selections,
                     &child_path,
                     child_provided.as_deref(),
                 )?;
+                if here != declared && !operation::is_object(&self.supergraph.schema, &declared) {
+                    merge_items(&mut sub, vec![typename_item()]);
+                }
             }
             // Under a fragment, a field whose type differs in this subgraph could clash with
             // a sibling fragment's field of the same key: it travels under a key of its own,
