@@ -564,6 +564,14 @@ impl Planner<'_> {
         }
         let runtime_types = self.supergraph.runtime_types(ty, subgraph);
         let mut items = vec![typename_item()];
+        // No implementation here: the interface's own fields are all there is to plan, and a
+        // field no subgraph can give makes the operation unsatisfiable.
+        if runtime_types.is_empty() {
+            let fields = operation::collect(schema, selections, ty);
+            let planned = self.plan_fields(group, ty, &fields, path, None, false)?;
+            merge_items(&mut items, planned);
+            return Ok(items);
+        }
         // Fields of the interface that this subgraph resolves for every implementation stay
         // on the interface: no fragment per type.
         if let Some(fields) = self.shared_interface_fields(subgraph, ty, selections, &runtime_types)
