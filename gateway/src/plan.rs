@@ -138,7 +138,11 @@ pub fn plan(supergraph: &Supergraph, operation: &Normalized) -> Result<QueryPlan
                             .groups
                             .iter()
                             .any(|g| g.entity.is_none() && g.subgraph == candidate);
-                        (planner.score(candidate, root, field, None), asked, usize::MAX - candidate)
+                        (
+                            planner.score(candidate, root, field, None),
+                            asked,
+                            usize::MAX - candidate,
+                        )
                     })
                     .expect("candidates is not empty");
                 planner
@@ -226,24 +230,32 @@ impl Planner<'_> {
         self.supergraph
             .schema
             .type_field(parent, &field.name)
-            .map_or_else(|_| field.type_name().clone(), |d| d.ty.inner_named_type().clone())
+            .map_or_else(
+                |_| field.type_name().clone(),
+                |d| d.ty.inner_named_type().clone(),
+            )
     }
 
     /// How many fields of `field`'s selection `subgraph` resolves in place.
-    fn score(&self, subgraph: usize, parent: &Name, field: &Field, provided: Option<&[Field]>) -> usize {
+    fn score(
+        &self,
+        subgraph: usize,
+        parent: &Name,
+        field: &Field,
+        provided: Option<&[Field]>,
+    ) -> usize {
         if !self.local(subgraph, parent, field, provided, false) {
             return 0;
         }
         let child = &self.field_type(parent, field);
         let schema = &self.supergraph.schema;
-        let child_provided: Option<Vec<Field>> = match provided
-            .and_then(|provided| provided.iter().find(|p| p.name == field.name))
-        {
-            Some(outer) => Some(operation::collect(schema, &outer.selections, child)),
-            None => self
-                .provides(parent, &field.name, subgraph)
-                .and_then(|source| operation::field_set(schema, child, &source).ok()),
-        };
+        let child_provided: Option<Vec<Field>> =
+            match provided.and_then(|provided| provided.iter().find(|p| p.name == field.name)) {
+                Some(outer) => Some(operation::collect(schema, &outer.selections, child)),
+                None => self
+                    .provides(parent, &field.name, subgraph)
+                    .and_then(|source| operation::field_set(schema, child, &source).ok()),
+            };
         let types = if operation::is_object(schema, child) {
             vec![child.clone()]
         } else {
@@ -254,9 +266,13 @@ impl Planner<'_> {
         1 + types
             .iter()
             .map(|ty| {
-                let provided = child_provided
-                    .as_ref()
-                    .map(|p| operation::collect(schema, &p.iter().cloned().map(Selection::Field).collect::<Vec<_>>(), ty));
+                let provided = child_provided.as_ref().map(|p| {
+                    operation::collect(
+                        schema,
+                        &p.iter().cloned().map(Selection::Field).collect::<Vec<_>>(),
+                        ty,
+                    )
+                });
                 operation::collect(schema, &field.selections, ty)
                     .iter()
                     .map(|sub| self.score(subgraph, ty, sub, provided.as_deref()))
@@ -396,7 +412,9 @@ impl Planner<'_> {
                 let here = self
                     .placement_of(parent, &field.name, subgraph)
                     .and_then(|p| p.type_in_subgraph.as_deref())
-                    .map(|ty| Name::new_unchecked(ty.trim_matches(|c| matches!(c, '[' | ']' | '!' | ' '))))
+                    .map(|ty| {
+                        Name::new_unchecked(ty.trim_matches(|c| matches!(c, '[' | ']' | '!' | ' ')))
+                    })
                     .filter(|ty| self.supergraph.schema.types.contains_key(ty))
                     .unwrap_or_else(|| declared.clone());
                 sub = self.plan_position(
@@ -434,14 +452,7 @@ impl Planner<'_> {
             );
         }
         for field in remote {
-            self.plan_remote(
-                group,
-                parent,
-                field,
-                path,
-                provided,
-                &mut items,
-            )?;
+            self.plan_remote(group, parent, field, path, provided, &mut items)?;
         }
         Ok(items)
     }
@@ -517,8 +528,9 @@ impl Planner<'_> {
                 let planned = self.plan_fields(root, parent, &[routed], path, None, false)?;
                 merge_items(&mut self.groups[root].items, planned);
             } else {
-                let entity =
-                    self.jump(group, subgraph, parent, other, parent, None, path, None, items)?;
+                let entity = self.jump(
+                    group, subgraph, parent, other, parent, None, path, None, items,
+                )?;
                 let planned = self.plan_fields(entity, parent, &[routed], path, None, true)?;
                 self.add_to_entity(entity, parent, planned);
             }
@@ -688,7 +700,9 @@ impl Planner<'_> {
                 ))
             })?;
         rest.push(Selection::Field(typename_field(ty)));
-        let entity = self.jump(group, subgraph, ty, target, ty, None, path, None, &mut items)?;
+        let entity = self.jump(
+            group, subgraph, ty, target, ty, None, path, None, &mut items,
+        )?;
         let planned = self.plan_position(entity, ty, &rest, path, None)?;
         self.add_to_entity(entity, ty, planned);
         Ok(items)
@@ -705,7 +719,12 @@ impl Planner<'_> {
         items: &mut Vec<Item>,
     ) -> Result<(), PlanError> {
         let options = self.choose_target(group, parent, field, path)?;
-        let key = (self.groups[group].subgraph, parent.clone(), path.to_vec(), field.key.clone());
+        let key = (
+            self.groups[group].subgraph,
+            parent.clone(),
+            path.to_vec(),
+            field.key.clone(),
+        );
         if self.in_progress.contains(&key) {
             return Err(PlanError(format!(
                 "{parent}.{} at {} depends on itself through keys or requirements",
@@ -1155,9 +1174,9 @@ impl Planner<'_> {
 /// Whether `new` names a field `existing` has under another key (other arguments).
 fn clashes(existing: &[Item], new: &[Item]) -> bool {
     new.iter().any(|item| match item {
-        Item::Field { key, name, .. } => existing.iter().any(|other| {
-            matches!(other, Item::Field { key: k, name: n, .. } if n == name && k != key)
-        }),
+        Item::Field { key, name, .. } => existing.iter().any(
+            |other| matches!(other, Item::Field { key: k, name: n, .. } if n == name && k != key),
+        ),
         Item::On { .. } => false,
     })
 }
@@ -1170,7 +1189,14 @@ fn requirement_aliases(fields: Vec<Field>) -> Vec<Field> {
         .map(|mut field| {
             if !field.arguments.is_empty() {
                 let mut hasher = std::hash::DefaultHasher::new();
-                std::hash::Hash::hash(&field.arguments.iter().map(|a| format!("{}:{}", a.name, a.value)).collect::<Vec<_>>(), &mut hasher);
+                std::hash::Hash::hash(
+                    &field
+                        .arguments
+                        .iter()
+                        .map(|a| format!("{}:{}", a.name, a.value))
+                        .collect::<Vec<_>>(),
+                    &mut hasher,
+                );
                 let hash = std::hash::Hasher::finish(&hasher) % 1_000_000;
                 field.key = Name::new_unchecked(&format!("_pg_{}_{hash}", field.name));
             }
