@@ -239,19 +239,31 @@ pub async fn run(
         let service = &subgraphs.names[fetch.subgraph];
         match result {
             Err(reason) => {
-                let path = match &sent {
-                    Some(sent) => sent.objects.first().map(|(path, _)| path.clone()),
-                    None => None,
+                // One error where each part of the response it would have filled begins.
+                let paths: Vec<Vec<Segment>> = match &sent {
+                    Some(sent) => sent
+                        .objects
+                        .first()
+                        .map(|(path, _)| path.clone())
+                        .into_iter()
+                        .collect(),
+                    None => fetch
+                        .root_keys
+                        .iter()
+                        .map(|key| vec![Segment::Key(ByteString::from(key.as_str()))])
+                        .collect(),
                 };
-                let mut error = GraphqlError::new(
-                    format!("subgraph \"{service}\" failed: {reason}"),
-                    "SUBREQUEST_HTTP_ERROR",
-                );
-                error
-                    .extensions
-                    .insert("service", JsonValue::from(service.as_str()));
-                error.path = path;
-                errors.push(error);
+                for path in paths {
+                    let mut error = GraphqlError::new(
+                        format!("subgraph \"{service}\" failed: {reason}"),
+                        "SUBREQUEST_HTTP_ERROR",
+                    );
+                    error
+                        .extensions
+                        .insert("service", JsonValue::from(service.as_str()));
+                    error.path = Some(path);
+                    errors.push(error);
+                }
             }
             Ok(mut response) => {
                 let returned = response.remove("data").unwrap_or(JsonValue::Null);

@@ -61,6 +61,8 @@ pub struct Fetch {
     pub entity: Option<EntityFetch>,
     /// Fetches whose results must be in the data first.
     pub after: Vec<usize>,
+    /// For root fetches: the response keys of its root fields, where its failure shows.
+    pub root_keys: Vec<Name>,
 }
 
 #[derive(Clone, Debug)]
@@ -1140,6 +1142,17 @@ impl Planner<'_> {
                     key_fields: group.key_fields.clone(),
                 }),
                 after: Vec::new(),
+                root_keys: match &group.entity {
+                    Some(_) => Vec::new(),
+                    None => group
+                        .items
+                        .iter()
+                        .filter_map(|item| match item {
+                            Item::Field { key, .. } => Some(key.clone()),
+                            Item::On { .. } => None,
+                        })
+                        .collect(),
+                },
             });
         }
         // Dependencies through dropped fetches go to what those depended on.

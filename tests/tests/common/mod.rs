@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+pub mod federation;
 pub mod scratch;
 
 use polygraph_demo::{DemoSpec, Endpoints};
