@@ -31,6 +31,8 @@ pub enum Segment {
 pub struct GraphqlError {
     pub message: String,
     pub path: Option<Vec<Segment>>,
+    /// 1-based `(line, column)`s in the operation.
+    pub locations: Vec<(usize, usize)>,
     /// `extensions`, with `code` set.
     pub extensions: JsonMap,
 }
@@ -42,6 +44,7 @@ impl GraphqlError {
         Self {
             message: message.into(),
             path: None,
+            locations: Vec::new(),
             extensions,
         }
     }
@@ -55,6 +58,15 @@ impl GraphqlError {
     pub fn to_json(&self) -> JsonValue {
         let mut map = JsonMap::new();
         map.insert("message", JsonValue::from(self.message.as_str()));
+        if !self.locations.is_empty() {
+            let locations = self.locations.iter().map(|(line, column)| {
+                let mut location = JsonMap::new();
+                location.insert("line", JsonValue::from(*line as u64));
+                location.insert("column", JsonValue::from(*column as u64));
+                JsonValue::Object(location)
+            });
+            map.insert("locations", JsonValue::Array(locations.collect()));
+        }
         if let Some(path) = &self.path {
             map.insert("path", path_json(path));
         }
@@ -362,6 +374,7 @@ fn repath(error: JsonValue, sent: Option<&Sent>, service: &str) -> GraphqlError 
     GraphqlError {
         message,
         path,
+        locations: Vec::new(),
         extensions,
     }
 }

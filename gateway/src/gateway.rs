@@ -90,7 +90,10 @@ pub struct Options {
 /// What went wrong before execution: the response has no `data`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Failure {
-    /// The request is malformed or invalid (400).
+    /// Not a GraphQL-over-HTTP request at all, such as one without a query (400 always).
+    Malformed,
+    /// The operation fails parsing, validation or variable coercion (400 where the media
+    /// type allows).
     BadRequest,
     /// A mutation over GET (405).
     NotAllowed,
@@ -196,7 +199,7 @@ impl Gateway {
     pub async fn execute(&self, request: Request, options: Options) -> Response {
         let Some(query) = request.query.as_deref().filter(|q| !q.trim().is_empty()) else {
             return Response::request_error(
-                Failure::BadRequest,
+                Failure::Malformed,
                 vec![GraphqlError::new(
                     "the request has no query: send {\"query\": \"…\"}",
                     "BAD_REQUEST",
@@ -395,23 +398,7 @@ impl Gateway {
 
 fn from_request(error: RequestError) -> GraphqlError {
     let mut graphql = GraphqlError::new(error.message, error.code);
-    if !error.locations.is_empty() {
-        graphql.extensions.insert(
-            "locations",
-            JsonValue::Array(
-                error
-                    .locations
-                    .iter()
-                    .map(|(line, column)| {
-                        let mut location = JsonMap::new();
-                        location.insert("line", JsonValue::from(*line as u64));
-                        location.insert("column", JsonValue::from(*column as u64));
-                        JsonValue::Object(location)
-                    })
-                    .collect(),
-            ),
-        );
-    }
+    graphql.locations = error.locations;
     graphql
 }
 

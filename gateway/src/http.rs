@@ -113,6 +113,7 @@ fn refuse(status: StatusCode, media: &'static str, message: &str, code: &str) ->
 fn finish(response: &Response, media: &'static str) -> HttpResponse {
     let status = match (response.failure, media) {
         (Some(Failure::NotAllowed), _) => StatusCode::METHOD_NOT_ALLOWED,
+        (Some(Failure::Malformed), _) => StatusCode::BAD_REQUEST,
         (Some(Failure::BadRequest), GRAPHQL_RESPONSE) => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     };
