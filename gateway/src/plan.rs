@@ -1413,7 +1413,12 @@ fn render_into(items: &[Item], out: &mut String) {
                         if index > 0 {
                             out.push_str(", ");
                         }
-                        let _ = write!(out, "{}: {}", argument.name, argument.value);
+                        let _ = write!(
+                            out,
+                            "{}: {}",
+                            argument.name,
+                            argument.value.serialize().no_indent()
+                        );
                     }
                     out.push(')');
                 }
