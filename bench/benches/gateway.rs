@@ -50,7 +50,9 @@ fn planning(c: &mut Criterion) {
     });
     let gateway = Gateway::new(Supergraph::parse(SUPERGRAPH).unwrap(), Settings::default());
     gateway.explain(QUERY, None).unwrap();
-    group.bench_function("cached", |b| b.iter(|| gateway.explain(QUERY, None).unwrap()));
+    group.bench_function("cached", |b| {
+        b.iter(|| gateway.explain(QUERY, None).unwrap())
+    });
     group.finish();
 
     let floor = time(200, || {
@@ -90,7 +92,10 @@ fn execution(c: &mut Criterion) {
                 .insert(name.to_owned(), format!("http://{address}/graphql"));
         }
         let urls = settings.subgraph_urls.clone();
-        let gateway = Arc::new(Gateway::new(Supergraph::parse(SUPERGRAPH).unwrap(), settings));
+        let gateway = Arc::new(Gateway::new(
+            Supergraph::parse(SUPERGRAPH).unwrap(),
+            settings,
+        ));
         // The floor: the plan's biggest fetch (every user's nested reviews) sent directly.
         let reviews = urls["reviews"].clone();
         (gateway, reviews)

@@ -393,6 +393,18 @@ fn representations(
     let mut seen: HashMap<Vec<u8>, usize> = HashMap::new();
     let mut objects = Vec::with_capacity(found.len());
     for (path, object) in found {
+        if !entity.types.is_empty() {
+            let typename = object.get("__typename").and_then(JsonValue::as_str);
+            let admitted = typename.is_some_and(|typename| {
+                entity
+                    .types
+                    .iter()
+                    .any(|ty| operation::applies(&supergraph.schema, ty, typename))
+            });
+            if !admitted {
+                continue;
+            }
+        }
         if entity
             .key_fields
             .iter()

@@ -76,6 +76,9 @@ pub struct EntityFetch {
     pub typename: Option<Name>,
     /// Data keys of the key fields: an object with any of them null is not sent.
     pub key_fields: Vec<Name>,
+    /// When not empty, only objects of (or implementing) one of these types are sent: the
+    /// runtime types of one abstract position that share this fetch.
+    pub types: Vec<Name>,
 }
 
 /// A plan: fetches in an order where each comes after those it depends on.
@@ -170,6 +173,7 @@ struct Group {
     items: Vec<Item>,
     representation: Vec<Item>,
     key_fields: Vec<Name>,
+    types: Vec<Name>,
     after: BTreeSet<usize>,
 }
 
@@ -210,6 +214,7 @@ impl Planner<'_> {
             items: Vec::new(),
             representation: Vec::new(),
             key_fields: Vec::new(),
+            types: Vec::new(),
             after,
         });
         self.groups.len() - 1
@@ -1079,7 +1084,57 @@ impl Planner<'_> {
         Ok(entity)
     }
 
-    fn finish(self, operation: &Normalized) -> QueryPlan {
+    /// Entity fetches on one subgraph for different runtime types of one abstract position —
+    /// the members of a union, the implementations of an interface — become one fetch that
+    /// sends every member's objects: one round trip instead of one per type.
+    fn merge_runtime_types(&mut self) {
+        for first in 0..self.groups.len() {
+            let Some(PathElem::Type(ty)) = self.groups[first].path.last().cloned() else {
+                continue;
+            };
+            if self.groups[first].entity.is_none() || self.groups[first].items.is_empty() {
+                continue;
+            }
+            let mut types = vec![ty];
+            for other in first + 1..self.groups.len() {
+                let (a, b) = (&self.groups[first], &self.groups[other]);
+                let (Some(ea), Some(eb)) = (&a.entity, &b.entity) else {
+                    continue;
+                };
+                let Some(PathElem::Type(other_ty)) = b.path.last() else {
+                    continue;
+                };
+                let prefix = a.path.len() - 1;
+                let mergeable = a.subgraph == b.subgraph
+                    && b.path.len() == a.path.len()
+                    && a.path[..prefix] == b.path[..prefix]
+                    && ea.typename == eb.typename
+                    && ea.parent == eb.parent
+                    && a.after == b.after
+                    && a.representation == b.representation
+                    && a.key_fields == b.key_fields
+                    && !b.items.is_empty();
+                if !mergeable {
+                    continue;
+                }
+                types.push(other_ty.clone());
+                let items = std::mem::take(&mut self.groups[other].items);
+                merge_items(&mut self.groups[first].items, items);
+                for group in &mut self.groups {
+                    if group.after.remove(&other) {
+                        group.after.insert(first);
+                    }
+                }
+            }
+            if types.len() > 1 {
+                self.groups[first].path.pop();
+                self.groups[first].types = types;
+            }
+        }
+    }
+
+    fn finish(mut self, operation: &Normalized) -> QueryPlan {
+        self.merge_runtime_types();
         // Fetches were created parents first, so their order is already a valid one; fetches
         // that ended up with nothing to select are dropped.
         let keep: Vec<bool> = self
@@ -1140,6 +1195,7 @@ impl Planner<'_> {
                     representation: group.representation.clone(),
                     typename: target.typename.clone(),
                     key_fields: group.key_fields.clone(),
+                    types: group.types.clone(),
                 }),
                 after: Vec::new(),
                 root_keys: match &group.entity {
@@ -1476,8 +1532,13 @@ impl fmt::Display for QueryPlan {
                 Some(entity) => {
                     writeln!(
                         f,
-                        "  [{index}] Flatten(path: \"{}\") Fetch(service: \"{service}\"){after} {{",
-                        render_path(&entity.path)
+                        "  [{index}] Flatten(path: \"{}{}\") Fetch(service: \"{service}\"){after} {{",
+                        render_path(&entity.path),
+                        if entity.types.is_empty() {
+                            String::new()
+                        } else {
+                            format!("|[{}]", entity.types.join(", "))
+                        }
                     )?;
                     writeln!(
                         f,

@@ -27,7 +27,9 @@ pub fn build(
         errors,
         path: Vec::new(),
     };
-    builder.object(fields, data, root_type).ok()
+    builder
+        .object(fields.iter(), fields.len(), data, root_type)
+        .ok()
 }
 
 struct Builder<'a> {
@@ -42,8 +44,14 @@ struct Builder<'a> {
 struct Bubble;
 
 impl Builder<'_> {
-    fn object(&mut self, fields: &[Field], data: &JsonMap, ty: &Name) -> Result<JsonMap, Bubble> {
-        let mut out = JsonMap::with_capacity(fields.len());
+    fn object<'f>(
+        &mut self,
+        fields: impl Iterator<Item = &'f Field>,
+        count: usize,
+        data: &JsonMap,
+        ty: &Name,
+    ) -> Result<JsonMap, Bubble> {
+        let mut out = JsonMap::with_capacity(count);
         for field in fields {
             if field.name == "__typename" {
                 out.insert(field.key.as_str(), JsonValue::from(ty.as_str()));
@@ -124,19 +132,23 @@ impl Builder<'_> {
         };
         let result = match self.schema.types.get(ty) {
             Some(ExtendedType::Object(_)) => {
-                let fields: Vec<Field> = field
+                // Under an object type the operation's selections are merged fields already.
+                if field
                     .selections
                     .iter()
-                    .filter_map(|selection| match selection {
-                        Selection::Field(field) => Some(field.clone()),
-                        Selection::Fragment(_) => None,
-                    })
-                    .collect();
-                if fields.len() == field.selections.len() {
-                    self.object(&fields, object, ty)
+                    .all(|selection| matches!(selection, Selection::Field(_)))
+                {
+                    let fields = field
+                        .selections
+                        .iter()
+                        .filter_map(|selection| match selection {
+                            Selection::Field(field) => Some(field),
+                            Selection::Fragment(_) => None,
+                        });
+                    self.object(fields, field.selections.len(), object, ty)
                 } else {
                     let fields = operation::collect(self.schema, &field.selections, ty);
-                    self.object(&fields, object, ty)
+                    self.object(fields.iter(), fields.len(), object, ty)
                 }
             }
             Some(ExtendedType::Interface(_) | ExtendedType::Union(_)) => {
@@ -152,11 +164,11 @@ impl Builder<'_> {
                     }
                     Some(runtime) => {
                         let fields = operation::collect(self.schema, &field.selections, &runtime);
-                        self.object(&fields, object, &runtime)
+                        self.object(fields.iter(), fields.len(), object, &runtime)
                     }
                     None => {
                         let fields = operation::collect(self.schema, &field.selections, ty);
-                        self.object(&fields, object, ty)
+                        self.object(fields.iter(), fields.len(), object, ty)
                     }
                 }
             }

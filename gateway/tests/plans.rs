@@ -6,7 +6,10 @@ use polygraph_gateway::gateway::{Gateway, Settings};
 use polygraph_gateway::supergraph::Supergraph;
 
 fn plan(fixture: &str, query: &str) -> String {
-    let path = format!("{}/tests/fixtures/{fixture}/supergraph.graphql", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/{fixture}/supergraph.graphql",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let sdl = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let gateway = Gateway::new(Supergraph::parse(&sdl).unwrap(), Settings::default());
     gateway
@@ -18,26 +21,35 @@ fn plan(fixture: &str, query: &str) -> String {
 fn requires_chain_and_arguments() {
     // shippingCost needs isExpensive, which needs price in USD: three fetches in sequence,
     // and the client's own price in EUR travels beside the required one under an alias.
-    insta::assert_snapshot!(plan(
-        "requires",
-        "{ products { upc price shippingCost } }"
-    ));
+    insta::assert_snapshot!(plan("requires", "{ products { upc price shippingCost } }"));
 }
 
 #[test]
 fn provides_saves_a_fetch() {
-    insta::assert_snapshot!("provides_in_place", plan("provides", "{ reviews { body author { username } } }"));
-    insta::assert_snapshot!("provides_then_entity", plan("provides", "{ reviews { author { username name } } }"));
+    insta::assert_snapshot!(
+        "provides_in_place",
+        plan("provides", "{ reviews { body author { username } } }")
+    );
+    insta::assert_snapshot!(
+        "provides_then_entity",
+        plan("provides", "{ reviews { author { username name } } }")
+    );
 }
 
 #[test]
 fn interface_objects() {
     // lastSeen comes from the interface object without knowing the real type …
-    insta::assert_snapshot!("interface_field", plan("interface-object", "{ accounts { id lastSeen } }"));
+    insta::assert_snapshot!(
+        "interface_field",
+        plan("interface-object", "{ accounts { id lastSeen } }")
+    );
     // … while fragments on implementations need the subgraph that knows them.
     insta::assert_snapshot!(
         "real_types",
-        plan("interface-object", "{ recent { lastSeen __typename ... on Admin { level } } }")
+        plan(
+            "interface-object",
+            "{ recent { lastSeen __typename ... on Admin { level } } }"
+        )
     );
 }
 
@@ -50,7 +62,10 @@ fn shared_root_value_types() {
 fn composite_nested_and_unresolvable_keys() {
     insta::assert_snapshot!("nested_key", plan("keys", "{ items { title quantity } }"));
     // labels can name an Item but not resolve one: catalog is asked, by id, for the nested key.
-    insta::assert_snapshot!("through_another_key", plan("keys", "{ featured { quantity } }"));
+    insta::assert_snapshot!(
+        "through_another_key",
+        plan("keys", "{ featured { quantity } }")
+    );
 }
 
 #[test]
