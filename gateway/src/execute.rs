@@ -11,7 +11,7 @@ use apollo_compiler::response::{JsonMap, JsonValue};
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use serde_json_bytes::ByteString;
+use apollo_compiler::Name;
 
 use crate::operation;
 use crate::plan::{Item, PathElem, QueryPlan};
@@ -22,7 +22,7 @@ pub use apollo_compiler::response::serde_json_bytes;
 /// One step of a concrete response path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Segment {
-    Key(ByteString),
+    Key(Name),
     Index(usize),
 }
 
@@ -79,7 +79,7 @@ pub fn path_json(path: &[Segment]) -> JsonValue {
     JsonValue::Array(
         path.iter()
             .map(|segment| match segment {
-                Segment::Key(key) => JsonValue::String(key.clone()),
+                Segment::Key(key) => JsonValue::from(key.as_str()),
                 Segment::Index(index) => JsonValue::from(*index as u64),
             })
             .collect(),
@@ -262,7 +262,7 @@ pub async fn run(
                     None => fetch
                         .root_keys
                         .iter()
-                        .map(|key| vec![Segment::Key(ByteString::from(key.as_str()))])
+                        .map(|key| vec![Segment::Key(key.clone())])
                         .collect(),
                 };
                 for path in paths {
@@ -296,13 +296,28 @@ pub async fn run(
                             },
                             _ => Vec::new(),
                         };
+                        // Each answer goes to every object that sent its representation:
+                        // copied for all but the last, moved into that one.
+                        let mut uses = vec![0_usize; entities.len()];
+                        for (_, representation) in &sent.objects {
+                            if let Some(count) = uses.get_mut(*representation) {
+                                *count += 1;
+                            }
+                        }
+                        let mut entities = entities;
                         for (path, representation) in &sent.objects {
-                            let Some(JsonValue::Object(entity)) = entities.get(*representation)
+                            let Some(JsonValue::Object(entity)) = entities.get_mut(*representation)
                             else {
                                 continue;
                             };
+                            uses[*representation] -= 1;
+                            let entity = if uses[*representation] == 0 {
+                                std::mem::take(entity)
+                            } else {
+                                entity.clone()
+                            };
                             if let Some(JsonValue::Object(target)) = value_at_mut(&mut data, path) {
-                                merge_object(target, entity.clone());
+                                merge_object(target, entity);
                             }
                         }
                     }
@@ -347,7 +362,7 @@ fn repath(error: JsonValue, sent: Option<&Sent>, service: &str) -> GraphqlError 
             let segments: Vec<Segment> = path
                 .into_iter()
                 .filter_map(|segment| match segment {
-                    JsonValue::String(key) => Some(Segment::Key(key)),
+                    JsonValue::String(key) => Name::new(key.as_str()).ok().map(Segment::Key),
                     JsonValue::Number(n) => n.as_u64().map(|n| Segment::Index(n as usize)),
                     _ => None,
                 })
@@ -390,7 +405,9 @@ fn representations(
     let mut path = Vec::new();
     visit(supergraph, data, &entity.path, &mut path, &mut found);
     let mut distinct: Vec<JsonValue> = Vec::new();
-    let mut seen: HashMap<Vec<u8>, usize> = HashMap::new();
+    // Representations by hash; equal hashes are told apart by comparing the values.
+    let mut seen: HashMap<u64, Vec<usize>> = HashMap::new();
+    let hasher = std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default();
     let mut objects = Vec::with_capacity(found.len());
     for (path, object) in found {
         if !entity.types.is_empty() {
@@ -413,22 +430,22 @@ fn representations(
             continue;
         }
         let mut representation = JsonMap::new();
-        project_into(
-            supergraph,
-            object,
-            &entity.representation,
-            &mut representation,
-        );
+        project_into(supergraph, object, &entity.representation, &mut representation);
         if let Some(typename) = &entity.typename {
             representation.insert("__typename", JsonValue::from(typename.as_str()));
         }
         let representation = JsonValue::Object(representation);
-        let encoded = serde_json::to_vec(&representation).expect("serializes");
-        let next = distinct.len();
-        let index = *seen.entry(encoded).or_insert(next);
-        if index == next {
-            distinct.push(representation);
-        }
+        let candidates = seen
+            .entry(std::hash::BuildHasher::hash_one(&hasher, &representation))
+            .or_default();
+        let index = match candidates.iter().find(|&&i| distinct[i] == representation) {
+            Some(&index) => index,
+            None => {
+                candidates.push(distinct.len());
+                distinct.push(representation);
+                distinct.len() - 1
+            }
+        };
         objects.push((path, index));
     }
     (distinct, objects)
@@ -453,7 +470,7 @@ fn visit<'a>(
             None => out.push((current.clone(), object)),
             Some((PathElem::Key(key), rest)) => {
                 if let Some(child) = object.get(key.as_str()) {
-                    current.push(Segment::Key(ByteString::from(key.as_str())));
+                    current.push(Segment::Key(key.clone()));
                     visit(supergraph, child, rest, current, out);
                     current.pop();
                 }

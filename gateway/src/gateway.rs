@@ -119,10 +119,10 @@ impl Response {
         }
     }
 
-    pub fn to_json(&self) -> JsonMap {
+    pub fn into_json(self) -> JsonMap {
         let mut map = JsonMap::new();
-        if let Some(data) = &self.data {
-            map.insert("data", data.clone());
+        if let Some(data) = self.data {
+            map.insert("data", data);
         }
         if !self.errors.is_empty() {
             map.insert(
@@ -131,7 +131,7 @@ impl Response {
             );
         }
         if !self.extensions.is_empty() {
-            map.insert("extensions", JsonValue::Object(self.extensions.clone()));
+            map.insert("extensions", JsonValue::Object(self.extensions));
         }
         map
     }

@@ -107,17 +107,17 @@ fn respond(status: StatusCode, media: &'static str, body: &JsonMap) -> HttpRespo
 fn refuse(status: StatusCode, media: &'static str, message: &str, code: &str) -> HttpResponse {
     let response =
         Response::request_error(Failure::BadRequest, vec![GraphqlError::new(message, code)]);
-    respond(status, media, &response.to_json())
+    respond(status, media, &response.into_json())
 }
 
-fn finish(response: &Response, media: &'static str) -> HttpResponse {
+fn finish(response: Response, media: &'static str) -> HttpResponse {
     let status = match (response.failure, media) {
         (Some(Failure::NotAllowed), _) => StatusCode::METHOD_NOT_ALLOWED,
         (Some(Failure::Malformed), _) => StatusCode::BAD_REQUEST,
         (Some(Failure::BadRequest), GRAPHQL_RESPONSE) => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     };
-    let mut http = respond(status, media, &response.to_json());
+    let mut http = respond(status, media, &response.into_json());
     if status == StatusCode::METHOD_NOT_ALLOWED {
         http.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
@@ -184,7 +184,7 @@ async fn post_graphql(
         }
     };
     let response = gateway.execute(request, options(&headers, false)).await;
-    finish(&response, media)
+    finish(response, media)
 }
 
 /// A POST body as a request: a JSON object whose parameters have the types the spec says.
@@ -268,7 +268,7 @@ async fn get_graphql(
         }
     }
     let response = gateway.execute(request, options(&headers, true)).await;
-    finish(&response, media)
+    finish(response, media)
 }
 
 const INDEX: &str = include_str!("../assets/graphiql/index.html");

@@ -5,6 +5,11 @@
 
 use std::process::ExitCode;
 
+/// mimalloc: the gateway allocates and frees many small JSON values per request on every
+/// worker thread, where it is markedly faster than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Args, Parser, Subcommand};
 use polygraph_demo::{DemoSpec, Endpoints, LoadOptions};
 

@@ -10,6 +10,7 @@
 use apollo_compiler::ast::{self, OperationType};
 use apollo_compiler::executable::{self, DirectiveList};
 use apollo_compiler::response::JsonMap;
+use apollo_compiler::response::serde_json_bytes::ByteString;
 use apollo_compiler::schema::ExtendedType;
 use apollo_compiler::{ExecutableDocument, Name, Node, Schema};
 
@@ -18,6 +19,8 @@ use apollo_compiler::{ExecutableDocument, Name, Node, Schema};
 pub struct Field {
     /// The alias, or the name.
     pub key: Name,
+    /// The same, ready to be a key of response objects without an allocation per object.
+    pub key_json: ByteString,
     pub name: Name,
     pub arguments: Vec<Node<ast::Argument>>,
     /// The field's type in the API schema.
@@ -197,6 +200,7 @@ impl Lowering<'_> {
                     let child = field.ty().inner_named_type();
                     out.push(Selection::Field(Field {
                         key: field.response_key().clone(),
+                        key_json: ByteString::from(field.response_key().as_str()),
                         name: field.name.clone(),
                         arguments: field.arguments.clone(),
                         ty: field.ty().clone(),

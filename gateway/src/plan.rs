@@ -1268,6 +1268,7 @@ fn requirement_aliases(fields: Vec<Field>) -> Vec<Field> {
                 );
                 let hash = std::hash::Hasher::finish(&hasher) % 1_000_000;
                 field.key = Name::new_unchecked(&format!("_pg_{}_{hash}", field.name));
+                field.key_json = field.key.as_str().into();
             }
             field
         })
@@ -1322,6 +1323,7 @@ fn typename_item() -> Item {
 fn typename_field(ty: &Name) -> Field {
     Field {
         key: Name::new_unchecked("__typename"),
+        key_json: "__typename".into(),
         name: Name::new_unchecked("__typename"),
         arguments: Vec::new(),
         ty: ast::Type::NonNullNamed(Name::new_unchecked("String")),

@@ -54,10 +54,10 @@ impl Builder<'_> {
         let mut out = JsonMap::with_capacity(count);
         for field in fields {
             if field.name == "__typename" {
-                out.insert(field.key.as_str(), JsonValue::from(ty.as_str()));
+                out.insert(field.key_json.clone(), JsonValue::from(ty.as_str()));
                 continue;
             }
-            self.path.push(Segment::Key(field.key.as_str().into()));
+            self.path.push(Segment::Key(field.key.clone()));
             let raw = match data.get(field.key.as_str()) {
                 Some(raw) => raw,
                 None => data
@@ -66,7 +66,7 @@ impl Builder<'_> {
             };
             let value = self.complete(field, &field.ty, raw);
             self.path.pop();
-            out.insert(field.key.as_str(), value?);
+            out.insert(field.key_json.clone(), value?);
         }
         Ok(out)
     }
