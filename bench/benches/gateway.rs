@@ -51,7 +51,7 @@ fn planning(c: &mut Criterion) {
     let gateway = Gateway::new(Supergraph::parse(SUPERGRAPH).unwrap(), Settings::default());
     gateway.explain(QUERY, None).unwrap();
     group.bench_function("cached", |b| {
-        b.iter(|| gateway.explain(QUERY, None).unwrap())
+        b.iter(|| gateway.explain(QUERY, None).unwrap());
     });
     group.finish();
 

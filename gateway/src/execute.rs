@@ -7,14 +7,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use apollo_compiler::Name;
 use apollo_compiler::response::{JsonMap, JsonValue};
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use apollo_compiler::Name;
 
 use crate::operation;
-use crate::plan::{Item, PathElem, QueryPlan};
+use crate::plan::{Fetch, Item, PathElem, QueryPlan};
 use crate::supergraph::Supergraph;
 
 pub use apollo_compiler::response::serde_json_bytes;
@@ -194,6 +194,8 @@ pub async fn run(
     let mut done = vec![false; count];
     let mut running = FuturesUnordered::new();
     loop {
+        // Start every fetch whose inputs are in; one with nothing to send is done at once,
+        // which may let others start.
         let mut progressed = true;
         while progressed {
             progressed = false;
@@ -203,40 +205,11 @@ pub async fn run(
                     continue;
                 }
                 started[index] = true;
-                let mut body = Vec::with_capacity(fetch.operation.len() + 64);
-                body.extend_from_slice(b"{\"query\":");
-                serde_json::to_writer(&mut body, &fetch.operation).expect("strings serialize");
-                body.extend_from_slice(b",\"variables\":{");
-                let mut first = true;
-                for name in &fetch.variables {
-                    if let Some(value) = variables.get(name.as_str()) {
-                        if !first {
-                            body.push(b',');
-                        }
-                        first = false;
-                        serde_json::to_writer(&mut body, name.as_str()).expect("serializes");
-                        body.push(b':');
-                        serde_json::to_writer(&mut body, value).expect("serializes");
-                    }
-                }
-                let sent = if let Some(entity) = &fetch.entity {
-                    let (representations, objects) = representations(supergraph, &data, entity);
-                    if representations.is_empty() {
-                        done[index] = true;
-                        progressed = true;
-                        continue;
-                    }
-                    if !first {
-                        body.push(b',');
-                    }
-                    body.extend_from_slice(b"\"representations\":");
-                    serde_json::to_writer(&mut body, &representations).expect("serializes");
-                    Some(Sent { objects })
-                } else {
-                    None
+                let Some((body, sent)) = request(supergraph, &data, fetch, variables) else {
+                    done[index] = true;
+                    progressed = true;
+                    continue;
                 };
-                body.extend_from_slice(b"}}");
-                let body = Bytes::from(body);
                 running.push(async move {
                     let result = subgraphs.send(fetch.subgraph, body).await;
                     (index, result, sent)
@@ -250,90 +223,141 @@ pub async fn run(
         let fetch = &plan.fetches[index];
         let service = &subgraphs.names[fetch.subgraph];
         match result {
-            Err(reason) => {
-                // One error where each part of the response it would have filled begins.
-                let paths: Vec<Vec<Segment>> = match &sent {
-                    Some(sent) => sent
-                        .objects
-                        .first()
-                        .map(|(path, _)| path.clone())
-                        .into_iter()
-                        .collect(),
-                    None => fetch
-                        .root_keys
-                        .iter()
-                        .map(|key| vec![Segment::Key(key.clone())])
-                        .collect(),
-                };
-                for path in paths {
-                    let mut error = GraphqlError::new(
-                        format!("subgraph \"{service}\" failed: {reason}"),
-                        "SUBREQUEST_HTTP_ERROR",
-                    );
-                    error
-                        .extensions
-                        .insert("service", JsonValue::from(service.as_str()));
-                    error.path = Some(path);
-                    errors.push(error);
-                }
-            }
-            Ok(mut response) => {
-                let returned = response.remove("data").unwrap_or(JsonValue::Null);
-                match &sent {
-                    None => {
-                        if let JsonValue::Object(returned) = returned {
-                            merge_object(
-                                data.as_object_mut().expect("data is an object"),
-                                returned,
-                            );
-                        }
-                    }
-                    Some(sent) => {
-                        let entities = match returned {
-                            JsonValue::Object(mut map) => match map.remove("_entities") {
-                                Some(JsonValue::Array(entities)) => entities,
-                                _ => Vec::new(),
-                            },
-                            _ => Vec::new(),
-                        };
-                        // Each answer goes to every object that sent its representation:
-                        // copied for all but the last, moved into that one.
-                        let mut uses = vec![0_usize; entities.len()];
-                        for (_, representation) in &sent.objects {
-                            if let Some(count) = uses.get_mut(*representation) {
-                                *count += 1;
-                            }
-                        }
-                        let mut entities = entities;
-                        for (path, representation) in &sent.objects {
-                            let Some(JsonValue::Object(entity)) = entities.get_mut(*representation)
-                            else {
-                                continue;
-                            };
-                            uses[*representation] -= 1;
-                            let entity = if uses[*representation] == 0 {
-                                std::mem::take(entity)
-                            } else {
-                                entity.clone()
-                            };
-                            if let Some(JsonValue::Object(target)) = value_at_mut(&mut data, path) {
-                                merge_object(target, entity);
-                            }
-                        }
-                    }
-                }
-                if let Some(JsonValue::Array(subgraph_errors)) = response.remove("errors") {
-                    for error in subgraph_errors {
-                        errors.push(repath(error, sent.as_ref(), service));
-                    }
-                }
-            }
+            Err(reason) => errors.extend(failed(fetch, sent.as_ref(), service, &reason)),
+            Ok(response) => absorb(&mut data, &mut errors, response, sent.as_ref(), service),
         }
     }
     let JsonValue::Object(data) = data else {
         unreachable!("data stays an object")
     };
     Outcome { data, errors }
+}
+
+/// The body of `fetch`'s request, written directly: the query text, the variables it uses
+/// and, for an entity fetch, the representations of the objects now at its path (`None` when
+/// there are none).
+fn request(
+    supergraph: &Supergraph,
+    data: &JsonValue,
+    fetch: &Fetch,
+    variables: &JsonMap,
+) -> Option<(Bytes, Option<Sent>)> {
+    let mut body = Vec::with_capacity(fetch.operation.len() + 64);
+    body.extend_from_slice(b"{\"query\":");
+    serde_json::to_writer(&mut body, &fetch.operation).expect("strings serialize");
+    body.extend_from_slice(b",\"variables\":{");
+    let mut first = true;
+    for name in &fetch.variables {
+        if let Some(value) = variables.get(name.as_str()) {
+            if !first {
+                body.push(b',');
+            }
+            first = false;
+            serde_json::to_writer(&mut body, name.as_str()).expect("serializes");
+            body.push(b':');
+            serde_json::to_writer(&mut body, value).expect("serializes");
+        }
+    }
+    let sent = match &fetch.entity {
+        Some(entity) => {
+            let (representations, objects) = representations(supergraph, data, entity);
+            if representations.is_empty() {
+                return None;
+            }
+            if !first {
+                body.push(b',');
+            }
+            body.extend_from_slice(b"\"representations\":");
+            serde_json::to_writer(&mut body, &representations).expect("serializes");
+            Some(Sent { objects })
+        }
+        None => None,
+    };
+    body.extend_from_slice(b"}}");
+    Some((Bytes::from(body), sent))
+}
+
+/// The errors for a fetch that got no answer: one where each part of the response it would
+/// have filled begins.
+fn failed(fetch: &Fetch, sent: Option<&Sent>, service: &str, reason: &str) -> Vec<GraphqlError> {
+    let paths: Vec<Vec<Segment>> = match sent {
+        Some(sent) => sent
+            .objects
+            .first()
+            .map(|(path, _)| path.clone())
+            .into_iter()
+            .collect(),
+        None => fetch
+            .root_keys
+            .iter()
+            .map(|key| vec![Segment::Key(key.clone())])
+            .collect(),
+    };
+    paths
+        .into_iter()
+        .map(|path| {
+            let mut error = GraphqlError::new(
+                format!("subgraph \"{service}\" failed: {reason}"),
+                "SUBREQUEST_HTTP_ERROR",
+            );
+            error.extensions.insert("service", JsonValue::from(service));
+            error.at(path)
+        })
+        .collect()
+}
+
+/// Merges a subgraph's answer into the data: a root fetch's at the root, an entity fetch's
+/// into every object that sent each representation (copied for all but the last, moved into
+/// that one); its errors re-pathed.
+fn absorb(
+    data: &mut JsonValue,
+    errors: &mut Vec<GraphqlError>,
+    mut response: JsonMap,
+    sent: Option<&Sent>,
+    service: &str,
+) {
+    let returned = response.remove("data").unwrap_or(JsonValue::Null);
+    match sent {
+        None => {
+            if let JsonValue::Object(returned) = returned {
+                merge_object(data.as_object_mut().expect("data is an object"), returned);
+            }
+        }
+        Some(sent) => {
+            let mut entities = match returned {
+                JsonValue::Object(mut map) => match map.remove("_entities") {
+                    Some(JsonValue::Array(entities)) => entities,
+                    _ => Vec::new(),
+                },
+                _ => Vec::new(),
+            };
+            let mut uses = vec![0_usize; entities.len()];
+            for (_, representation) in &sent.objects {
+                if let Some(count) = uses.get_mut(*representation) {
+                    *count += 1;
+                }
+            }
+            for (path, representation) in &sent.objects {
+                let Some(JsonValue::Object(entity)) = entities.get_mut(*representation) else {
+                    continue;
+                };
+                uses[*representation] -= 1;
+                let entity = if uses[*representation] == 0 {
+                    std::mem::take(entity)
+                } else {
+                    entity.clone()
+                };
+                if let Some(JsonValue::Object(target)) = value_at_mut(data, path) {
+                    merge_object(target, entity);
+                }
+            }
+        }
+    }
+    if let Some(JsonValue::Array(subgraph_errors)) = response.remove("errors") {
+        for error in subgraph_errors {
+            errors.push(repath(error, sent, service));
+        }
+    }
 }
 
 /// A subgraph's error, its path moved from `_entities.N…` to where object N is.
@@ -430,7 +454,12 @@ fn representations(
             continue;
         }
         let mut representation = JsonMap::new();
-        project_into(supergraph, object, &entity.representation, &mut representation);
+        project_into(
+            supergraph,
+            object,
+            &entity.representation,
+            &mut representation,
+        );
         if let Some(typename) = &entity.typename {
             representation.insert("__typename", JsonValue::from(typename.as_str()));
         }
@@ -438,14 +467,14 @@ fn representations(
         let candidates = seen
             .entry(std::hash::BuildHasher::hash_one(&hasher, &representation))
             .or_default();
-        let index = match candidates.iter().find(|&&i| distinct[i] == representation) {
-            Some(&index) => index,
-            None => {
+        let index =
+            if let Some(&index) = candidates.iter().find(|&&i| distinct[i] == representation) {
+                index
+            } else {
                 candidates.push(distinct.len());
                 distinct.push(representation);
                 distinct.len() - 1
-            }
-        };
+            };
         objects.push((path, index));
     }
     (distinct, objects)

@@ -2,7 +2,7 @@
 //! variables, plan (cached), run, build the response.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hash};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -190,9 +190,7 @@ impl Gateway {
     }
 
     fn hash(&self, parts: impl Hash) -> u64 {
-        let mut hasher = self.hasher.build_hasher();
-        parts.hash(&mut hasher);
-        hasher.finish()
+        self.hasher.hash_one(&parts)
     }
 
     /// Answers one request.
@@ -270,33 +268,18 @@ impl Gateway {
                 .extensions
                 .insert("queryPlan", JsonValue::from(plan.to_string()));
         }
-        let mut outcome = execute::run(&self.supergraph, &self.subgraphs, plan, &variables).await;
-        if operation.selection_set.selections.iter().any(|s| {
-            s.as_field()
-                .is_some_and(|f| f.name == "__schema" || f.name == "__type")
-        }) {
-            match apollo_compiler::introspection::partial_execute(
-                &self.supergraph.api_schema,
-                &self.implementers,
-                &document.document,
-                &operation,
-                &variables,
-            ) {
-                Ok(introspection) => {
-                    if let Some(data) = introspection.data {
-                        execute::merge_object(&mut outcome.data, data);
-                    }
-                }
-                Err(error) => {
-                    return Response::request_error(
-                        Failure::BadRequest,
-                        vec![GraphqlError::new(
-                            error.message().to_string(),
-                            "GRAPHQL_VALIDATION_FAILED",
-                        )],
-                    );
-                }
+        let introspection = match self.introspect(&document.document, &operation, &variables) {
+            Ok(introspection) => introspection,
+            Err(message) => {
+                return Response::request_error(
+                    Failure::BadRequest,
+                    vec![GraphqlError::new(message, "GRAPHQL_VALIDATION_FAILED")],
+                );
             }
+        };
+        let mut outcome = execute::run(&self.supergraph, &self.subgraphs, plan, &variables).await;
+        if let Some(data) = introspection {
+            execute::merge_object(&mut outcome.data, data);
         }
         let data = crate::response::build(
             &self.supergraph.schema,
@@ -309,6 +292,34 @@ impl Gateway {
         response.data = Some(data.map_or(JsonValue::Null, JsonValue::Object));
         response.errors = outcome.errors;
         response
+    }
+
+    /// The answers to `__schema` and `__type`, from the API schema, when the operation asks.
+    fn introspect(
+        &self,
+        document: &Valid<ExecutableDocument>,
+        operation: &executable::Operation,
+        variables: &Valid<JsonMap>,
+    ) -> Result<Option<JsonMap>, String> {
+        let asks = operation.selection_set.selections.iter().any(|selection| {
+            selection
+                .as_field()
+                .is_some_and(|field| field.name == "__schema" || field.name == "__type")
+        });
+        if !asks {
+            return Ok(None);
+        }
+        let refuse = |error: apollo_compiler::request::RequestError| error.message().to_string();
+        apollo_compiler::introspection::check_max_depth(document, operation).map_err(refuse)?;
+        let response = apollo_compiler::introspection::partial_execute(
+            &self.supergraph.api_schema,
+            &self.implementers,
+            document,
+            operation,
+            variables,
+        )
+        .map_err(refuse)?;
+        Ok(response.data)
     }
 
     fn document(&self, query: &str) -> Result<Arc<Document>, Vec<GraphqlError>> {

@@ -113,8 +113,9 @@ fn refuse(status: StatusCode, media: &'static str, message: &str, code: &str) ->
 fn finish(response: Response, media: &'static str) -> HttpResponse {
     let status = match (response.failure, media) {
         (Some(Failure::NotAllowed), _) => StatusCode::METHOD_NOT_ALLOWED,
-        (Some(Failure::Malformed), _) => StatusCode::BAD_REQUEST,
-        (Some(Failure::BadRequest), GRAPHQL_RESPONSE) => StatusCode::BAD_REQUEST,
+        (Some(Failure::Malformed), _) | (Some(Failure::BadRequest), GRAPHQL_RESPONSE) => {
+            StatusCode::BAD_REQUEST
+        }
         _ => StatusCode::OK,
     };
     let mut http = respond(status, media, &response.into_json());
@@ -166,16 +167,13 @@ async fn post_graphql(
         );
     }
     let limit = gateway.settings().max_body_bytes;
-    let bytes = match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            return refuse(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                media,
-                &format!("the request body is larger than {limit} bytes"),
-                "PAYLOAD_TOO_LARGE",
-            );
-        }
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        return refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            media,
+            &format!("the request body is larger than {limit} bytes"),
+            "PAYLOAD_TOO_LARGE",
+        );
     };
     let request = match parse_body(&bytes) {
         Ok(request) => request,

@@ -119,7 +119,7 @@ pub fn included(directives: &DirectiveList, variables: &JsonMap) -> bool {
         directives.get(name).map(|directive| {
             match directive
                 .specified_argument_by_name("if")
-                .map(|value| value.as_ref())
+                .map(std::convert::AsRef::as_ref)
             {
                 Some(ast::Value::Boolean(value)) => *value,
                 Some(ast::Value::Variable(variable)) => variables
@@ -138,16 +138,14 @@ pub fn included(directives: &DirectiveList, variables: &JsonMap) -> bool {
 pub fn condition_variables(document: &ExecutableDocument) -> Vec<Name> {
     fn visit(set: &executable::SelectionSet, out: &mut Vec<Name>) {
         for selection in &set.selections {
-            for directive in selection.directives().iter() {
-                if directive.name == "skip" || directive.name == "include" {
-                    if let Some(ast::Value::Variable(name)) = directive
+            for directive in selection.directives() {
+                if (directive.name == "skip" || directive.name == "include")
+                    && let Some(ast::Value::Variable(name)) = directive
                         .specified_argument_by_name("if")
-                        .map(|value| value.as_ref())
-                    {
-                        if !out.contains(name) {
-                            out.push(name.clone());
-                        }
-                    }
+                        .map(std::convert::AsRef::as_ref)
+                    && !out.contains(name)
+                {
+                    out.push(name.clone());
                 }
             }
             match selection {

@@ -117,8 +117,8 @@ pub fn plan(supergraph: &Supergraph, operation: &Normalized) -> Result<QueryPlan
                 field.name
             )));
         }
-        let group = match operation.kind {
-            OperationType::Mutation => match previous_root {
+        let group = if operation.kind == OperationType::Mutation {
+            match previous_root {
                 // Mutation fields run one after another: consecutive ones on one subgraph share
                 // a request, which runs them in order too.
                 Some(last)
@@ -131,31 +131,30 @@ pub fn plan(supergraph: &Supergraph, operation: &Normalized) -> Result<QueryPlan
                     let after: BTreeSet<usize> = (0..planner.groups.len()).collect();
                     planner.new_group(candidates[0], None, Vec::new(), after)
                 }
-            },
-            _ => {
-                // The subgraph that resolves most of the selection in place; among equals,
-                // one already asked.
-                let best = candidates
-                    .iter()
-                    .copied()
-                    .max_by_key(|&candidate| {
-                        let asked = planner
-                            .groups
-                            .iter()
-                            .any(|g| g.entity.is_none() && g.subgraph == candidate);
-                        (
-                            planner.score(candidate, root, field, None),
-                            asked,
-                            usize::MAX - candidate,
-                        )
-                    })
-                    .expect("candidates is not empty");
-                planner
-                    .groups
-                    .iter()
-                    .position(|group| group.entity.is_none() && group.subgraph == best)
-                    .unwrap_or_else(|| planner.new_group(best, None, Vec::new(), BTreeSet::new()))
             }
+        } else {
+            // The subgraph that resolves most of the selection in place; among equals,
+            // one already asked.
+            let best = candidates
+                .iter()
+                .copied()
+                .max_by_key(|&candidate| {
+                    let asked = planner
+                        .groups
+                        .iter()
+                        .any(|g| g.entity.is_none() && g.subgraph == candidate);
+                    (
+                        planner.score(candidate, root, field, None),
+                        asked,
+                        usize::MAX - candidate,
+                    )
+                })
+                .expect("candidates is not empty");
+            planner
+                .groups
+                .iter()
+                .position(|group| group.entity.is_none() && group.subgraph == best)
+                .unwrap_or_else(|| planner.new_group(best, None, Vec::new(), BTreeSet::new()))
         };
         previous_root = Some(group);
         let items =
@@ -790,14 +789,14 @@ impl Planner<'_> {
         let entity = match requires {
             None => entity,
             Some(source) => {
-                let required = requirement_aliases(self.field_set(parent, &source)?);
+                let needed = requirement_aliases(self.field_set(parent, &source)?);
                 // The requirement is planned from the current fetch; the entity fetch that
                 // needs it waits for every fetch that planning reached.
                 self.touched.push(BTreeSet::new());
-                let planned = self.plan_fields(group, parent, &required, path, provided, false);
+                let planned = self.plan_fields(group, parent, &needed, path, provided, false);
                 let touched = self.touched.pop().unwrap_or_default();
                 merge_items(items, planned?);
-                let representation = representation_items(&required);
+                let representation = representation_items(&needed);
                 let entity = self.requirement_group(entity, touched, &representation);
                 merge_items(&mut self.groups[entity].representation, representation);
                 entity
@@ -1064,18 +1063,15 @@ impl Planner<'_> {
             representation.extend(representation_items(&key_fields));
             (representation, touched, Some(group))
         };
-        let entity = match existing {
-            Some(existing) => {
-                self.groups[existing].after.extend(touched);
-                existing
-            }
-            None => {
-                let mut after = touched;
-                after.extend(base);
-                let entity = self.new_group(target, Some(entity_target), path.to_vec(), after);
-                self.groups[entity].key_fields = key_fields.iter().map(|f| f.key.clone()).collect();
-                entity
-            }
+        let entity = if let Some(existing) = existing {
+            self.groups[existing].after.extend(touched);
+            existing
+        } else {
+            let mut after = touched;
+            after.extend(base);
+            let entity = self.new_group(target, Some(entity_target), path.to_vec(), after);
+            self.groups[entity].key_fields = key_fields.iter().map(|f| f.key.clone()).collect();
+            entity
         };
         merge_items(&mut self.groups[entity].representation, renamed);
         if let Some(frame) = self.touched.last_mut() {
@@ -1157,29 +1153,26 @@ impl Planner<'_> {
                 .filter(|(name, _)| variables.contains(name))
                 .map(|(_, declared)| declared.clone())
                 .collect();
-            let operation_text = match &group.entity {
-                None => {
-                    let keyword = match operation.kind {
-                        OperationType::Mutation => "mutation",
-                        OperationType::Subscription => "subscription",
-                        OperationType::Query => "query",
-                    };
-                    let mut text = keyword.to_owned();
-                    if !declared.is_empty() {
-                        let _ = write!(text, "({})", declared.join(", "));
-                    }
-                    text.push_str(&render_items(&group.items));
-                    text
+            let operation_text = if group.entity.is_none() {
+                let keyword = match operation.kind {
+                    OperationType::Mutation => "mutation",
+                    OperationType::Subscription => "subscription",
+                    OperationType::Query => "query",
+                };
+                let mut text = keyword.to_owned();
+                if !declared.is_empty() {
+                    let _ = write!(text, "({})", declared.join(", "));
                 }
-                Some(_) => {
-                    let mut declarations = vec!["$representations: [_Any!]!".to_owned()];
-                    declarations.extend(declared);
-                    format!(
-                        "query({}) {{ _entities(representations: $representations){} }}",
-                        declarations.join(", "),
-                        render_items(&group.items)
-                    )
-                }
+                text.push_str(&render_items(&group.items));
+                text
+            } else {
+                let mut declarations = vec!["$representations: [_Any!]!".to_owned()];
+                declarations.extend(declared);
+                format!(
+                    "query({}) {{ _entities(representations: $representations){} }}",
+                    declarations.join(", "),
+                    render_items(&group.items)
+                )
             };
             fetches.push(Fetch {
                 subgraph: group.subgraph,
@@ -1350,25 +1343,24 @@ fn merge_items(items: &mut Vec<Item>, new: Vec<Item>) -> Vec<Item> {
                     matches!(existing, Item::Field { name: n, arguments: a, key: k, .. }
                         if *n == name && *a == arguments && (*k == key || key == name))
                 });
-                let index = match same {
-                    Some(index) => index,
-                    None => {
-                        let taken = items.iter().any(
-                            |existing| matches!(existing, Item::Field { key: k, .. } if *k == key),
-                        );
-                        let key = if taken {
-                            Name::new_unchecked(&format!("_pg_{}_{name}", items.len()))
-                        } else {
-                            key
-                        };
-                        items.push(Item::Field {
-                            key,
-                            name: name.clone(),
-                            arguments: arguments.clone(),
-                            items: Vec::new(),
-                        });
-                        items.len() - 1
-                    }
+                let index = if let Some(index) = same {
+                    index
+                } else {
+                    let taken = items.iter().any(
+                        |existing| matches!(existing, Item::Field { key: k, .. } if *k == key),
+                    );
+                    let key = if taken {
+                        Name::new_unchecked(&format!("_pg_{}_{name}", items.len()))
+                    } else {
+                        key
+                    };
+                    items.push(Item::Field {
+                        key,
+                        name: name.clone(),
+                        arguments: arguments.clone(),
+                        items: Vec::new(),
+                    });
+                    items.len() - 1
                 };
                 let Item::Field {
                     key: used_key,
@@ -1415,10 +1407,8 @@ fn merge_items(items: &mut Vec<Item>, new: Vec<Item>) -> Vec<Item> {
 fn collect_variables(items: &[Item], out: &mut Vec<Name>) {
     fn walk(value: &ast::Value, out: &mut Vec<Name>) {
         match value {
-            ast::Value::Variable(name) => {
-                if !out.contains(name) {
-                    out.push(name.clone());
-                }
+            ast::Value::Variable(name) if !out.contains(name) => {
+                out.push(name.clone());
             }
             ast::Value::List(list) => list.iter().for_each(|v| walk(v, out)),
             ast::Value::Object(fields) => fields.iter().for_each(|(_, v)| walk(v, out)),

@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::fmt::Write as _;
+
 use common::federation::{codes, post, post_with, start};
 use serde_json::json;
 
@@ -198,15 +200,12 @@ async fn oversized_and_hostile_operations_are_refused() {
     // 10,000 aliases.
     let mut aliases = String::from("{");
     for index in 0..10_000 {
-        aliases.push_str(&format!(" a{index}: __typename"));
+        let _ = write!(aliases, " a{index}: __typename");
     }
     aliases.push('}');
     let (status, _, body) = post(&graph.url, &json!({ "query": aliases })).await;
     assert_eq!(status, 200);
-    assert!(
-        codes(&body) == ["MAX_FIELDS_EXCEEDED"] || codes(&body) == ["GRAPHQL_PARSE_FAILED"],
-        "{body}"
-    );
+    assert_eq!(codes(&body), ["MAX_FIELDS_EXCEEDED"], "{body}");
     // Deep nesting, within the parser's limits and beyond them.
     let nest = |depth: usize| {
         let mut query = String::from("{ me ");
@@ -227,10 +226,11 @@ async fn oversized_and_hostile_operations_are_refused() {
     // Fragments that multiply: counted where they are spread.
     let mut fragments = String::from("{ users { ...F0 } }\n");
     for level in 0..12 {
-        fragments.push_str(&format!(
-            "fragment F{level} on User {{ reviews {{ author {{ ...F{next} }} }} author2: reviews {{ author {{ ...F{next} }} }} }}\n",
+        let _ = writeln!(
+            fragments,
+            "fragment F{level} on User {{ reviews {{ author {{ ...F{next} }} }} author2: reviews {{ author {{ ...F{next} }} }} }}",
             next = level + 1
-        ));
+        );
     }
     fragments.push_str("fragment F12 on User { id }\n");
     let (_, _, body) = post(&graph.url, &json!({ "query": fragments })).await;
