@@ -167,3 +167,63 @@ async fn unknown_configured_columns_are_errors() {
     let error = Subgraph::with_pool(&config, pool).await.err().unwrap();
     assert!(format!("{error:#}").contains("\"nope\""), "{error:#}");
 }
+
+/// The benchmark subgraphs' SDL files are what their code serves, and the supergraph the
+/// gateway tests and the load benchmark use is their composition.
+#[test]
+fn the_benchmark_supergraph_is_current() {
+    let folder = repo_root().join("bench/federation");
+    let mut subgraphs = Vec::new();
+    for name in polygraph_bench::federation::NAMES {
+        let path = folder.join(format!("{name}.graphql"));
+        let served = polygraph_bench::federation::subgraph(name).unwrap().sdl();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            served,
+            "{} is stale: target/debug/federation-subgraphs --print-sdl {name} > {}",
+            path.display(),
+            path.display()
+        );
+        subgraphs.push((name, path));
+    }
+    let borrowed: Vec<(&str, &Path)> = subgraphs.iter().map(|(n, p)| (*n, p.as_path())).collect();
+    let supergraph = compose(&borrowed).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(folder.join("supergraph.graphql")).unwrap(),
+        supergraph,
+        "bench/federation/supergraph.graphql is stale: recompose it with tests/js/compose.mjs"
+    );
+}
+
+/// Each gateway plan fixture's supergraph is the composition of the subgraph SDLs beside it.
+#[test]
+fn the_gateway_plan_fixtures_are_current() {
+    let fixtures = repo_root().join("gateway/tests/fixtures");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&fixtures).unwrap() {
+        let folder = entry.unwrap().path();
+        if !folder.is_dir() {
+            continue;
+        }
+        let mut subgraphs: Vec<(String, std::path::PathBuf)> = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap() != "supergraph.graphql")
+            .map(|p| (p.file_stem().unwrap().to_string_lossy().into_owned(), p))
+            .collect();
+        subgraphs.sort();
+        let borrowed: Vec<(&str, &Path)> = subgraphs
+            .iter()
+            .map(|(n, p)| (n.as_str(), p.as_path()))
+            .collect();
+        let supergraph = compose(&borrowed).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(folder.join("supergraph.graphql")).unwrap(),
+            supergraph,
+            "{} is stale: run gateway/tests/fixtures/compose.sh",
+            folder.display()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 8, "found {checked} fixtures");
+}
