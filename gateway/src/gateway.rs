@@ -102,8 +102,8 @@ pub enum Failure {
 /// A response, transport aside.
 #[derive(Debug)]
 pub struct Response {
-    /// `None` for request errors: no `data` key at all.
-    pub data: Option<JsonValue>,
+    /// `data` as JSON text; `None` for request errors: no `data` key at all.
+    pub data: Option<Vec<u8>>,
     pub errors: Vec<GraphqlError>,
     pub extensions: JsonMap,
     pub failure: Option<Failure>,
@@ -119,21 +119,31 @@ impl Response {
         }
     }
 
-    pub fn into_json(self) -> JsonMap {
-        let mut map = JsonMap::new();
-        if let Some(data) = self.data {
-            map.insert("data", data);
+    /// The response as JSON: `data` as written, then `errors` and `extensions`.
+    pub fn into_bytes(self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.data.as_ref().map_or(256, |d| d.len() + 256));
+        out.push(b'{');
+        if let Some(data) = &self.data {
+            out.extend_from_slice(b"\"data\":");
+            out.extend_from_slice(data);
         }
         if !self.errors.is_empty() {
-            map.insert(
-                "errors",
-                JsonValue::Array(self.errors.iter().map(GraphqlError::to_json).collect()),
-            );
+            if self.data.is_some() {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"errors\":");
+            let errors: Vec<JsonValue> = self.errors.iter().map(GraphqlError::to_json).collect();
+            serde_json::to_writer(&mut out, &errors).expect("errors serialize");
         }
         if !self.extensions.is_empty() {
-            map.insert("extensions", JsonValue::Object(self.extensions));
+            if out.len() > 1 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"extensions\":");
+            serde_json::to_writer(&mut out, &self.extensions).expect("extensions serialize");
         }
-        map
+        out.push(b'}');
+        out
     }
 }
 
@@ -256,7 +266,7 @@ impl Gateway {
         let plan = match &planned.plan {
             Ok(plan) => plan,
             Err(error) => {
-                response.data = Some(JsonValue::Null);
+                response.data = Some(b"null".to_vec());
                 response
                     .errors
                     .push(GraphqlError::new(error.0.clone(), "QUERY_PLANNING_FAILED"));
@@ -281,7 +291,7 @@ impl Gateway {
         if let Some(data) = introspection {
             execute::merge_object(&mut outcome.data, data);
         }
-        let data = crate::response::build(
+        let data = crate::response::write(
             &self.supergraph.schema,
             &self.supergraph.api_schema,
             &planned.operation.root_type,
@@ -289,7 +299,7 @@ impl Gateway {
             &outcome.data,
             &mut outcome.errors,
         );
-        response.data = Some(data.map_or(JsonValue::Null, JsonValue::Object));
+        response.data = Some(data);
         response.errors = outcome.errors;
         response
     }

@@ -11,7 +11,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use apollo_compiler::response::{JsonMap, JsonValue};
+use apollo_compiler::response::JsonValue;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -93,9 +93,8 @@ fn negotiate(headers: &HeaderMap) -> Option<&'static str> {
     json.then_some(JSON)
 }
 
-fn respond(status: StatusCode, media: &'static str, body: &JsonMap) -> HttpResponse {
-    let bytes = serde_json::to_vec(body).expect("JSON serializes");
-    let mut response = HttpResponse::new(Body::from(bytes));
+fn respond(status: StatusCode, media: &'static str, body: Vec<u8>) -> HttpResponse {
+    let mut response = HttpResponse::new(Body::from(body));
     *response.status_mut() = status;
     response
         .headers_mut()
@@ -107,7 +106,7 @@ fn respond(status: StatusCode, media: &'static str, body: &JsonMap) -> HttpRespo
 fn refuse(status: StatusCode, media: &'static str, message: &str, code: &str) -> HttpResponse {
     let response =
         Response::request_error(Failure::BadRequest, vec![GraphqlError::new(message, code)]);
-    respond(status, media, &response.into_json())
+    respond(status, media, response.into_bytes())
 }
 
 fn finish(response: Response, media: &'static str) -> HttpResponse {
@@ -118,7 +117,7 @@ fn finish(response: Response, media: &'static str) -> HttpResponse {
         }
         _ => StatusCode::OK,
     };
-    let mut http = respond(status, media, &response.into_json());
+    let mut http = respond(status, media, response.into_bytes());
     if status == StatusCode::METHOD_NOT_ALLOWED {
         http.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));

@@ -10,7 +10,6 @@
 use apollo_compiler::ast::{self, OperationType};
 use apollo_compiler::executable::{self, DirectiveList};
 use apollo_compiler::response::JsonMap;
-use apollo_compiler::response::serde_json_bytes::ByteString;
 use apollo_compiler::schema::ExtendedType;
 use apollo_compiler::{ExecutableDocument, Name, Node, Schema};
 
@@ -19,8 +18,8 @@ use apollo_compiler::{ExecutableDocument, Name, Node, Schema};
 pub struct Field {
     /// The alias, or the name.
     pub key: Name,
-    /// The same, ready to be a key of response objects without an allocation per object.
-    pub key_json: ByteString,
+    /// The same as JSON, quoted and with its colon (`"key":`), written as is into responses.
+    pub key_json: Box<str>,
     pub name: Name,
     pub arguments: Vec<Node<ast::Argument>>,
     /// The field's type in the API schema.
@@ -198,7 +197,7 @@ impl Lowering<'_> {
                     let child = field.ty().inner_named_type();
                     out.push(Selection::Field(Field {
                         key: field.response_key().clone(),
-                        key_json: ByteString::from(field.response_key().as_str()),
+                        key_json: json_key(field.response_key()),
                         name: field.name.clone(),
                         arguments: field.arguments.clone(),
                         ty: field.ty().clone(),
@@ -243,6 +242,11 @@ impl Lowering<'_> {
             }));
         }
     }
+}
+
+/// `"key":` — a response key as JSON, ready to write.
+pub fn json_key(key: &str) -> Box<str> {
+    format!("{}:", serde_json::Value::from(key)).into_boxed_str()
 }
 
 /// Whether `name` is an object type of `schema`.

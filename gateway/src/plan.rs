@@ -1261,7 +1261,7 @@ fn requirement_aliases(fields: Vec<Field>) -> Vec<Field> {
                 );
                 let hash = std::hash::Hasher::finish(&hasher) % 1_000_000;
                 field.key = Name::new_unchecked(&format!("_pg_{}_{hash}", field.name));
-                field.key_json = field.key.as_str().into();
+                field.key_json = operation::json_key(&field.key);
             }
             field
         })
@@ -1316,7 +1316,7 @@ fn typename_item() -> Item {
 fn typename_field(ty: &Name) -> Field {
     Field {
         key: Name::new_unchecked("__typename"),
-        key_json: "__typename".into(),
+        key_json: operation::json_key("__typename"),
         name: Name::new_unchecked("__typename"),
         arguments: Vec::new(),
         ty: ast::Type::NonNullNamed(Name::new_unchecked("String")),

@@ -1,7 +1,11 @@
-//! The client's response, built from the merged data by walking the operation: fields in the
-//! order asked, under the client's keys, `__typename` answered, nothing the planner added for
-//! itself, and nulls propagated as the GraphQL spec says — a null where the schema promises a
-//! value nulls the nearest nullable parent, with an error saying where.
+//! The client's response, written from the merged data by walking the operation: fields in
+//! the order asked, under the client's keys, `__typename` answered, nothing the planner added
+//! for itself, and nulls propagated as the GraphQL spec says — a null where the schema promises
+//! a value nulls the nearest nullable parent, with an error saying where.
+//!
+//! The JSON is written straight into one buffer, without building a response tree first: a
+//! nullable position remembers where it began and, when a null bubbles up to it, cuts what was
+//! written back to there and writes `null`.
 
 use apollo_compiler::ast::Type;
 use apollo_compiler::response::{JsonMap, JsonValue};
@@ -11,25 +15,28 @@ use apollo_compiler::{Name, Schema};
 use crate::execute::{GraphqlError, Segment};
 use crate::operation::{self, Field, Selection};
 
-/// Builds the response's `data` for root `fields` of `root_type`: `None` when a non-null
-/// root field is null.
-pub fn build(
+/// Writes the response's `data` for root `fields` of `root_type` as JSON: `null` when a
+/// non-null root field is null.
+pub fn write(
     schema: &Schema,
     api: &Schema,
     root_type: &Name,
     fields: &[Field],
     data: &JsonMap,
     errors: &mut Vec<GraphqlError>,
-) -> Option<JsonMap> {
+) -> Vec<u8> {
     let mut builder = Builder {
         schema,
         api,
         errors,
         path: Vec::new(),
+        out: Vec::with_capacity(4096),
     };
-    builder
-        .object(fields.iter(), fields.len(), data, root_type)
-        .ok()
+    if builder.object(fields.iter(), data, root_type).is_err() {
+        builder.out.clear();
+        builder.out.extend_from_slice(b"null");
+    }
+    builder.out
 }
 
 struct Builder<'a> {
@@ -38,6 +45,7 @@ struct Builder<'a> {
     api: &'a Schema,
     errors: &'a mut Vec<GraphqlError>,
     path: Vec<Segment>,
+    out: Vec<u8>,
 }
 
 /// The value at this position is null where it must not be: the parent takes the null.
@@ -47,90 +55,87 @@ impl Builder<'_> {
     fn object<'f>(
         &mut self,
         fields: impl Iterator<Item = &'f Field>,
-        count: usize,
         data: &JsonMap,
         ty: &Name,
-    ) -> Result<JsonMap, Bubble> {
-        let mut out = JsonMap::with_capacity(count);
-        for field in fields {
+    ) -> Result<(), Bubble> {
+        self.out.push(b'{');
+        for (index, field) in fields.enumerate() {
+            if index > 0 {
+                self.out.push(b',');
+            }
+            self.out.extend_from_slice(field.key_json.as_bytes());
             if field.name == "__typename" {
-                out.insert(field.key_json.clone(), JsonValue::from(ty.as_str()));
+                write_json(&mut self.out, ty.as_str());
                 continue;
             }
-            self.path.push(Segment::Key(field.key.clone()));
             let raw = match data.get(field.key.as_str()) {
                 Some(raw) => raw,
                 None => data
                     .get(crate::plan::typed_key(ty, &field.key).as_str())
                     .unwrap_or(&JsonValue::Null),
             };
-            let value = self.complete(field, &field.ty, raw);
+            self.path.push(Segment::Key(field.key.clone()));
+            let written = self.complete(field, &field.ty, raw);
             self.path.pop();
-            out.insert(field.key_json.clone(), value?);
+            written?;
         }
-        Ok(out)
+        self.out.push(b'}');
+        Ok(())
     }
 
-    fn complete(&mut self, field: &Field, ty: &Type, raw: &JsonValue) -> Result<JsonValue, Bubble> {
+    /// Writes `raw` as a value of type `ty`; `Ok(true)` when what it wrote is `null`.
+    fn complete(&mut self, field: &Field, ty: &Type, raw: &JsonValue) -> Result<bool, Bubble> {
         match ty {
             Type::NonNullNamed(_) | Type::NonNullList(_) => {
-                let value = self.complete(field, &ty.clone().nullable(), raw)?;
-                if value.is_null() {
+                if self.complete(field, &ty.clone().nullable(), raw)? {
                     self.null_error(field);
                     Err(Bubble)
                 } else {
-                    Ok(value)
+                    Ok(false)
                 }
             }
-            Type::List(inner) => match raw {
-                JsonValue::Array(items) => {
-                    let mut out = Vec::with_capacity(items.len());
-                    for (index, item) in items.iter().enumerate() {
-                        self.path.push(Segment::Index(index));
-                        let value = self.complete(field, inner, item);
-                        self.path.pop();
-                        match value {
-                            Ok(value) => out.push(value),
-                            Err(Bubble) => return Ok(JsonValue::Null),
-                        }
+            Type::List(inner) => {
+                let JsonValue::Array(items) = raw else {
+                    self.out.extend_from_slice(b"null");
+                    return Ok(true);
+                };
+                let mark = self.out.len();
+                self.out.push(b'[');
+                for (index, item) in items.iter().enumerate() {
+                    if index > 0 {
+                        self.out.push(b',');
                     }
-                    Ok(JsonValue::Array(out))
+                    self.path.push(Segment::Index(index));
+                    let written = self.complete(field, inner, item);
+                    self.path.pop();
+                    if written.is_err() {
+                        self.out.truncate(mark);
+                        self.out.extend_from_slice(b"null");
+                        return Ok(true);
+                    }
                 }
-                _ => Ok(JsonValue::Null),
-            },
+                self.out.push(b']');
+                Ok(false)
+            }
             Type::Named(name) => Ok(self.named(field, name, raw)),
         }
     }
 
-    fn named(&mut self, field: &Field, ty: &Name, raw: &JsonValue) -> JsonValue {
+    /// Writes a value of the named type `ty` at a nullable position; `true` when it is `null`.
+    fn named(&mut self, field: &Field, ty: &Name, raw: &JsonValue) -> bool {
         let JsonValue::Object(object) = raw else {
-            return match self.schema.types.get(ty) {
+            let value = match self.schema.types.get(ty) {
                 Some(
                     ExtendedType::Object(_) | ExtendedType::Interface(_) | ExtendedType::Union(_),
-                ) => JsonValue::Null,
-                // A value the API schema hides (`@inaccessible`) or does not know is no value.
-                Some(ExtendedType::Enum(_)) => match (raw, self.api.get_enum(ty)) {
-                    (JsonValue::String(value), Some(api))
-                        if api.values.contains_key(value.as_str()) =>
-                    {
-                        raw.clone()
-                    }
-                    (JsonValue::Null, _) => JsonValue::Null,
-                    _ => {
-                        self.errors.push(
-                            GraphqlError::new(
-                                format!("{ty} has no value {raw} that clients may see"),
-                                "INVALID_ENUM_VALUE",
-                            )
-                            .at(self.path.clone()),
-                        );
-                        JsonValue::Null
-                    }
-                },
-                _ => raw.clone(),
+                ) => &JsonValue::Null,
+                Some(ExtendedType::Enum(_)) => self.enum_value(ty, raw),
+                _ => raw,
             };
+            write_json(&mut self.out, value);
+            return value.is_null();
         };
-        let result = match self.schema.types.get(ty) {
+        let mark = self.out.len();
+        let written = match self.schema.types.get(ty) {
             Some(ExtendedType::Object(_)) => {
                 // Under an object type the operation's selections are merged fields already.
                 if field
@@ -145,10 +150,10 @@ impl Builder<'_> {
                             Selection::Field(field) => Some(field),
                             Selection::Fragment(_) => None,
                         });
-                    self.object(fields, field.selections.len(), object, ty)
+                    self.object(fields, object, ty)
                 } else {
                     let fields = operation::collect(self.schema, &field.selections, ty);
-                    self.object(fields.iter(), fields.len(), object, ty)
+                    self.object(fields.iter(), object, ty)
                 }
             }
             Some(ExtendedType::Interface(_) | ExtendedType::Union(_)) => {
@@ -159,24 +164,48 @@ impl Builder<'_> {
                     .map(Name::new_unchecked);
                 match runtime {
                     // An object of a type the API schema hides is no value for clients.
-                    Some(runtime) if !self.api.types.contains_key(&runtime) => {
-                        return JsonValue::Null;
-                    }
+                    Some(runtime) if !self.api.types.contains_key(&runtime) => Err(Bubble),
                     Some(runtime) => {
                         let fields = operation::collect(self.schema, &field.selections, &runtime);
-                        self.object(fields.iter(), fields.len(), object, &runtime)
+                        self.object(fields.iter(), object, &runtime)
                     }
                     None => {
                         let fields = operation::collect(self.schema, &field.selections, ty);
-                        self.object(fields.iter(), fields.len(), object, ty)
+                        self.object(fields.iter(), object, ty)
                     }
                 }
             }
-            _ => return raw.clone(),
+            _ => {
+                write_json(&mut self.out, raw);
+                return false;
+            }
         };
-        result.map_or(JsonValue::Null, JsonValue::Object)
+        if written.is_err() {
+            self.out.truncate(mark);
+            self.out.extend_from_slice(b"null");
+            return true;
+        }
+        false
     }
 
+    /// `raw` when the API schema lets clients see that value of enum `ty`, else null (with an
+    /// error): a value it hides (`@inaccessible`) or does not know is no value.
+    fn enum_value<'v>(&mut self, ty: &Name, raw: &'v JsonValue) -> &'v JsonValue {
+        match (raw, self.api.get_enum(ty)) {
+            (JsonValue::String(value), Some(api)) if api.values.contains_key(value.as_str()) => raw,
+            (JsonValue::Null, _) => raw,
+            _ => {
+                self.errors.push(
+                    GraphqlError::new(
+                        format!("{ty} has no value {raw} that clients may see"),
+                        "INVALID_ENUM_VALUE",
+                    )
+                    .at(self.path.clone()),
+                );
+                &JsonValue::Null
+            }
+        }
+    }
     fn null_error(&mut self, field: &Field) {
         let covered = self.errors.iter().any(|error| {
             error
@@ -194,4 +223,8 @@ impl Builder<'_> {
             );
         }
     }
+}
+
+fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    serde_json::to_writer(out, value).expect("JSON values serialize");
 }
