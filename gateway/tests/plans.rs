@@ -96,3 +96,14 @@ fn skip_include_and_variables() {
         "query($upc: ID!, $cur: String = \"EUR\") { product(upc: $upc) { price(currency: $cur) isExpensive @skip(if: true) weight @include(if: false) } }"
     ));
 }
+
+#[test]
+fn the_benchmark_deep_query() {
+    // Fetches of one subgraph at one path join when one waits for nothing the other does not:
+    // inventory's inStock rides along with shippingEstimate, which waits for price and weight.
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench");
+    let sdl = std::fs::read_to_string(format!("{root}/federation/supergraph.graphql")).unwrap();
+    let query = std::fs::read_to_string(format!("{root}/load/query.graphql")).unwrap();
+    let gateway = Gateway::new(Supergraph::parse(&sdl).unwrap(), Settings::default());
+    insta::assert_snapshot!(gateway.explain(&query, None).unwrap());
+}
