@@ -54,6 +54,9 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Most plans kept in memory.
     pub plan_cache_size: usize,
+    /// Progressive-override labels to treat as active (`@override(from:, label:)` moves the
+    /// field only while its label is listed here).
+    pub override_labels: Vec<String>,
 }
 
 impl Default for Settings {
@@ -64,6 +67,7 @@ impl Default for Settings {
             subgraph_urls: HashMap::new(),
             max_body_bytes: 2 * 1024 * 1024,
             plan_cache_size: 2048,
+            override_labels: Vec::new(),
         }
     }
 }
@@ -177,7 +181,10 @@ impl std::fmt::Debug for Gateway {
 }
 
 impl Gateway {
-    pub fn new(supergraph: Supergraph, settings: Settings) -> Self {
+    pub fn new(mut supergraph: Supergraph, settings: Settings) -> Self {
+        supergraph
+            .active_labels
+            .extend(settings.override_labels.iter().cloned());
         let subgraphs = Subgraphs::new(
             &supergraph,
             Duration::from_millis(settings.subgraph_timeout_ms),

@@ -35,6 +35,9 @@ pub struct Supergraph {
     /// Per interface or union: `(subgraph, member)` for each type a subgraph says implements
     /// it or belongs to it (`@join__implements`, `@join__unionMember`).
     pub members: HashMap<Name, Vec<(usize, Name)>>,
+    /// Progressive-override labels in force (`@override(label:)`); none by default, so
+    /// fields stay with the subgraph they are being moved from until a label is switched on.
+    pub active_labels: HashSet<String>,
 }
 
 /// One subgraph of the supergraph.
@@ -182,7 +185,24 @@ impl Supergraph {
             types,
             fields,
             members,
+            active_labels: HashSet::new(),
         })
+    }
+
+    /// Under a progressive `@override(label:)`, the overriding subgraph resolves the field
+    /// while the label is active and the overridden one while it is not.
+    fn override_applies(&self, placement: &FieldPlacement) -> bool {
+        match &placement.override_label {
+            None => true,
+            Some(label) => {
+                let active = self.active_labels.contains(label);
+                if placement.override_from.is_some() {
+                    active
+                } else {
+                    !active
+                }
+            }
+        }
     }
 
     /// How subgraph `subgraph` defines `ty`, if it does (its first `@join__type`).
@@ -265,6 +285,7 @@ impl Supergraph {
             Some(placements) => placements
                 .iter()
                 .filter(|placement| !placement.external && !placement.used_overridden)
+                .filter(|placement| self.override_applies(placement))
                 .filter_map(|placement| placement.subgraph)
                 .collect(),
             _ => {

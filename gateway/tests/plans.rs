@@ -107,3 +107,22 @@ fn the_benchmark_deep_query() {
     let gateway = Gateway::new(Supergraph::parse(&sdl).unwrap(), Settings::default());
     insta::assert_snapshot!(gateway.explain(&query, None).unwrap());
 }
+
+#[test]
+fn progressive_override_follows_its_label() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/progressive-override/supergraph.graphql"
+    );
+    let sdl = std::fs::read_to_string(path).unwrap();
+    let query = "{ user(id: \"1\") { name email } }";
+    // The label is off: email stays with the subgraph it is moving from.
+    let off = Gateway::new(Supergraph::parse(&sdl).unwrap(), Settings::default());
+    insta::assert_snapshot!("label_off", off.explain(query, None).unwrap());
+    let settings = Settings {
+        override_labels: vec!["percent(20)".to_owned()],
+        ..Settings::default()
+    };
+    let on = Gateway::new(Supergraph::parse(&sdl).unwrap(), settings);
+    insta::assert_snapshot!("label_on", on.explain(query, None).unwrap());
+}
