@@ -55,6 +55,8 @@ impl Verifier {
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss"]);
         validation.validate_aud = false;
+        // A token the gateway dates in the future (`nbf`) is not good yet.
+        validation.validate_nbf = true;
         validation.leeway = 5;
         Self {
             key: DecodingKey::from_secret(secret),
@@ -133,6 +135,18 @@ mod tests {
         )
         .unwrap();
         assert!(verifier.verify(&foreign).is_err());
+
+        let mut early = claims();
+        early.insert("iss".into(), json!(ISSUER));
+        early.insert("exp".into(), json!(u64::MAX / 2));
+        early.insert("nbf".into(), json!(u64::MAX / 4));
+        let early = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &early,
+            &EncodingKey::from_secret(b"secret"),
+        )
+        .unwrap();
+        assert!(verifier.verify(&early).is_err(), "not valid before nbf");
 
         assert!(verifier.verify("not a token").is_err());
         // Tampering with the payload breaks the signature.

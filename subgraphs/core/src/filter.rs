@@ -14,6 +14,10 @@ use async_graphql::Value;
 use async_graphql::dynamic::{Enum, EnumItem, InputObject, InputValue, TypeRef};
 use indexmap::IndexMap;
 
+/// Most values one `_in`/`_nin` list may hold: longer lists are refused, not sent to the
+/// database as one giant parameter.
+pub const MAX_IN_LIST: usize = 10_000;
+
 /// The kinds of scalar a comparison can be made on; decides which operators a field gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ScalarKind {
@@ -389,6 +393,12 @@ fn parse_comparison(field: &str, value: &Value) -> Result<Vec<BoolExp>, Argument
             let operator = Operator::from_graphql_name(name)
                 .ok_or_else(|| invalid("where", format!("{field}: unknown operator {name}")))?;
             match (operator, value) {
+                (Operator::In | Operator::Nin, Value::List(items)) if items.len() > MAX_IN_LIST => {
+                    return Err(invalid(
+                        "where",
+                        format!("{field}: {name} takes at most {MAX_IN_LIST} values"),
+                    ));
+                }
                 (Operator::In | Operator::Nin, Value::List(_))
                 | (Operator::IsNull, Value::Boolean(_)) => {}
                 (Operator::In | Operator::Nin, other) => {
@@ -520,6 +530,17 @@ mod tests {
                 })),
             ])
         );
+    }
+
+    #[test]
+    fn in_lists_are_bounded() {
+        let long = Value::List((0..=MAX_IN_LIST).map(|i| Value::from(i as i64)).collect());
+        let mut operators = IndexMap::new();
+        operators.insert(async_graphql::Name::new("_in"), long);
+        let mut columns = IndexMap::new();
+        columns.insert(async_graphql::Name::new("id"), Value::Object(operators));
+        let error = parse_bool_exp(&Value::Object(columns), "User", &targets).unwrap_err();
+        assert!(error.to_string().contains("at most"), "{error}");
     }
 
     #[test]
