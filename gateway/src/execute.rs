@@ -93,7 +93,29 @@ pub struct Subgraphs {
     urls: Vec<String>,
     names: Vec<String>,
     timeout: Duration,
+    /// Query requests on their way, by subgraph and body: an identical request made while one
+    /// is in flight waits for that one's answer instead of being sent again.
+    in_flight: Arc<std::sync::Mutex<HashMap<(usize, u64), InFlight>>>,
+    hasher: std::hash::RandomState,
 }
+
+/// Removes an in-flight entry when the request that made it is done or dropped.
+struct Leaving<'a> {
+    in_flight: &'a std::sync::Mutex<HashMap<(usize, u64), InFlight>>,
+    key: (usize, u64),
+}
+
+impl Drop for Leaving<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut in_flight) = self.in_flight.lock() {
+            in_flight.remove(&self.key);
+        }
+    }
+}
+
+/// A subgraph answer that several waiters share.
+type Answer = Result<Arc<JsonMap>, String>;
+type InFlight = futures::future::Shared<futures::future::BoxFuture<'static, Answer>>;
 
 impl Subgraphs {
     pub fn new(
@@ -125,7 +147,39 @@ impl Subgraphs {
                 .map(|s| s.name.clone())
                 .collect(),
             timeout,
+            in_flight: Arc::default(),
+            hasher: std::hash::RandomState::new(),
         }
+    }
+
+    /// Sends a query request, or joins an identical one already in flight. (Requests are
+    /// identical when subgraph and body are; once per-request headers are forwarded to
+    /// subgraphs they must be part of the key.)
+    async fn send_shared(&self, subgraph: usize, body: Bytes) -> Answer {
+        use futures::FutureExt as _;
+        let key = (
+            subgraph,
+            std::hash::BuildHasher::hash_one(&self.hasher, &body[..]),
+        );
+        let (answer, leader) = {
+            let mut in_flight = self.in_flight.lock().expect("not poisoned");
+            if let Some(answer) = in_flight.get(&key) {
+                (answer.clone(), false)
+            } else {
+                let this = self.clone();
+                let answer = async move { this.send(subgraph, body).await.map(Arc::new) }
+                    .boxed()
+                    .shared();
+                in_flight.insert(key, answer.clone());
+                (answer, true)
+            }
+        };
+        // The request that started it takes the entry out when it ends, however it ends.
+        let _leader = leader.then(|| Leaving {
+            in_flight: &self.in_flight,
+            key,
+        });
+        answer.await
     }
 
     async fn send(&self, subgraph: usize, body: Bytes) -> Result<JsonMap, String> {
@@ -210,8 +264,16 @@ pub async fn run(
                     progressed = true;
                     continue;
                 };
+                let share = plan.kind != apollo_compiler::ast::OperationType::Mutation;
                 running.push(async move {
-                    let result = subgraphs.send(fetch.subgraph, body).await;
+                    let result = if share {
+                        subgraphs.send_shared(fetch.subgraph, body).await
+                    } else {
+                        subgraphs.send(fetch.subgraph, body).await.map(Arc::new)
+                    };
+                    let result = result.map(|answer| {
+                        Arc::try_unwrap(answer).unwrap_or_else(|shared| (*shared).clone())
+                    });
                     (index, result, sent)
                 });
             }
