@@ -279,6 +279,8 @@ pub struct Served {
     schema: Arc<dyn Executor>,
     /// Requests answered, for tests that count round trips.
     pub requests: Arc<AtomicUsize>,
+    /// How long each answer waits before it is computed, for tests of slow subgraphs.
+    pub delay: std::time::Duration,
 }
 
 trait Executor: Send + Sync {
@@ -323,6 +325,7 @@ pub fn subgraph(name: &str) -> Option<Served> {
     Some(Served {
         schema,
         requests: Arc::new(AtomicUsize::new(0)),
+        delay: std::time::Duration::ZERO,
     })
 }
 
@@ -355,6 +358,9 @@ impl Served {
 async fn answer(State(served): State<Served>, body: axum::body::Bytes) -> axum::response::Response {
     use axum::response::IntoResponse;
     served.requests.fetch_add(1, Ordering::Relaxed);
+    if !served.delay.is_zero() {
+        tokio::time::sleep(served.delay).await;
+    }
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(error) => {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::federation::{codes, post, post_with, start};
+use common::federation::{codes, post, post_with, start, start_slow};
 use serde_json::json;
 
 const DEEP: &str = include_str!("../../bench/load/query.graphql");
@@ -284,4 +284,33 @@ async fn introspection_describes_the_api_schema() {
         serde_json::Value::Null,
         "join machinery is hidden"
     );
+}
+
+#[tokio::test]
+async fn identical_requests_in_flight_share_one_subgraph_request() {
+    // products takes 500 ms over each answer: ten identical queries sent at once all arrive
+    // while the first one's request is in flight, and share it.
+    let graph = start_slow(
+        &[("products", std::time::Duration::from_millis(500))],
+        |_| {},
+    )
+    .await;
+    let query = json!({ "query": "{ topProducts(first: 3) { name } }" });
+    let answers = futures::future::join_all((0..10).map(|_| post(&graph.url, &query))).await;
+    for (status, _, body) in &answers {
+        assert_eq!(*status, 200);
+        assert_eq!(
+            body["data"]["topProducts"][2]["name"], "Product 3",
+            "{body}"
+        );
+    }
+    assert_eq!(
+        graph.requests("products"),
+        1,
+        "one request for ten identical fetches"
+    );
+    // Once answered, the next identical query is sent again: nothing is cached.
+    let (_, _, body) = post(&graph.url, &query).await;
+    assert_eq!(body["data"]["topProducts"][0]["name"], "Product 1");
+    assert_eq!(graph.requests("products"), 2);
 }

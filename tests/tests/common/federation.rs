@@ -35,10 +35,21 @@ impl Graph {
 /// Starts the four subgraphs and a gateway; `adjust` may change the settings (timeouts,
 /// limits, a subgraph URL pointing somewhere else).
 pub async fn start(adjust: impl FnOnce(&mut Settings)) -> Graph {
+    start_slow(&[], adjust).await
+}
+
+/// [`start`], with the subgraphs named in `slow` taking that long over each answer.
+pub async fn start_slow(
+    slow: &[(&str, std::time::Duration)],
+    adjust: impl FnOnce(&mut Settings),
+) -> Graph {
     let mut settings = Settings::default();
     let mut subgraphs = HashMap::new();
     for name in NAMES {
-        let served = subgraph(name).expect("a benchmark subgraph");
+        let mut served = subgraph(name).expect("a benchmark subgraph");
+        if let Some((_, delay)) = slow.iter().find(|(slow, _)| *slow == name) {
+            served.delay = *delay;
+        }
         let address = served
             .spawn(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
