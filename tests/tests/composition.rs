@@ -227,3 +227,27 @@ fn the_gateway_plan_fixtures_are_current() {
     }
     assert!(checked >= 8, "found {checked} fixtures");
 }
+
+/// Kubernetes' copies of the gateway's settings and supergraph (kustomize reads only files under
+/// its base) are the repository's, and the settings load.
+#[test]
+fn the_kubernetes_gateway_config_is_current() {
+    for (original, copy) in [
+        ("config/gateway.yaml", "k8s/base/config/gateway.yaml"),
+        (
+            "schema/supergraph.graphql",
+            "k8s/base/config/supergraph.graphql",
+        ),
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(repo_root().join(original)).unwrap(),
+            std::fs::read_to_string(repo_root().join(copy)).unwrap(),
+            "{copy} is stale: cp {original} {copy}"
+        );
+    }
+    let settings: polygraph_gateway::gateway::Settings = serde_yaml::from_str(
+        &std::fs::read_to_string(repo_root().join("config/gateway.yaml")).unwrap(),
+    )
+    .expect("config/gateway.yaml is valid gateway settings");
+    assert!(settings.subgraph_urls.contains_key("postgres"));
+}
