@@ -17,7 +17,6 @@ use crate::operation;
 use crate::plan::{Fetch, Item, PathElem, QueryPlan};
 use crate::supergraph::Supergraph;
 
-pub use apollo_compiler::response::serde_json_bytes;
 
 /// One step of a concrete response path.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -654,6 +653,3 @@ fn merge_value(into: &mut JsonValue, from: JsonValue) {
         (into, from) => *into = from,
     }
 }
-
-/// Shared ownership for the hot path.
-pub type Shared<T> = Arc<T>;

@@ -705,7 +705,7 @@ impl Planner<'_> {
                     render_path(path)
                 ))
             })?;
-        rest.push(Selection::Field(typename_field(ty)));
+        rest.push(Selection::Field(typename_field()));
         let entity = self.jump(
             group, subgraph, ty, target, ty, None, path, None, &mut items,
         )?;
@@ -1377,17 +1377,14 @@ fn typename_item() -> Item {
     }
 }
 
-fn typename_field(ty: &Name) -> Field {
+fn typename_field() -> Field {
     Field {
         key: Name::new_unchecked("__typename"),
         key_json: operation::json_key("__typename"),
         name: Name::new_unchecked("__typename"),
         arguments: Vec::new(),
         ty: ast::Type::NonNullNamed(Name::new_unchecked("String")),
-        selections: {
-            let _ = ty;
-            Vec::new()
-        },
+        selections: Vec::new(),
     }
 }
 

@@ -230,7 +230,8 @@ impl Supergraph {
     pub fn runtime_types(&self, abstract_type: &str, subgraph: usize) -> Vec<Name> {
         let possible = self.possible_types(abstract_type);
         match self.members.get(abstract_type) {
-            Some(members) if self.members_recorded(abstract_type) => possible
+            // join v0.2+ records membership per subgraph; older supergraphs do not.
+            Some(members) if !members.is_empty() => possible
                 .into_iter()
                 .filter(|ty| {
                     members
@@ -243,13 +244,6 @@ impl Supergraph {
                 .filter(|ty| self.placement(ty, subgraph).is_some())
                 .collect(),
         }
-    }
-
-    /// Whether the supergraph records membership per subgraph for `abstract_type` (join v0.2+).
-    fn members_recorded(&self, abstract_type: &str) -> bool {
-        self.members
-            .get(abstract_type)
-            .is_some_and(|members| !members.is_empty())
     }
 
     /// The object types that are possible for `ty` in the supergraph (itself for an object).
