@@ -17,7 +17,6 @@ use crate::operation;
 use crate::plan::{Fetch, Item, PathElem, QueryPlan};
 use crate::supergraph::Supergraph;
 
-
 /// One step of a concrete response path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Segment {
@@ -495,17 +494,8 @@ fn representations(
     let hasher = std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default();
     let mut objects = Vec::with_capacity(found.len());
     for (path, object) in found {
-        if !entity.types.is_empty() {
-            let typename = object.get("__typename").and_then(JsonValue::as_str);
-            let admitted = typename.is_some_and(|typename| {
-                entity
-                    .types
-                    .iter()
-                    .any(|ty| operation::applies(&supergraph.schema, ty, typename))
-            });
-            if !admitted {
-                continue;
-            }
+        if !entity.types.is_empty() && !entity.types.iter().any(|ty| is_a(supergraph, object, ty)) {
+            continue;
         }
         if entity
             .key_fields
@@ -566,14 +556,21 @@ fn visit<'a>(
                 }
             }
             Some((PathElem::Type(ty), rest)) => {
-                let typename = object.get("__typename").and_then(JsonValue::as_str);
-                if typename.is_some_and(|t| operation::applies(&supergraph.schema, ty, t)) {
+                if is_a(supergraph, object, ty) {
                     visit(supergraph, value, rest, current, out);
                 }
             }
         },
         _ => {}
     }
+}
+
+/// Whether `object`'s `__typename` is `ty` or a type a fragment on `ty` applies to.
+fn is_a(supergraph: &Supergraph, object: &JsonMap, ty: &str) -> bool {
+    object
+        .get("__typename")
+        .and_then(JsonValue::as_str)
+        .is_some_and(|typename| operation::applies(&supergraph.schema, ty, typename))
 }
 
 /// Copies the fields `items` name from `object` into `out`, under their own names.
@@ -592,8 +589,7 @@ fn project_into(supergraph: &Supergraph, object: &JsonMap, items: &[Item], out: 
                 out.insert(name.as_str(), value);
             }
             Item::On { ty, items } => {
-                let typename = object.get("__typename").and_then(JsonValue::as_str);
-                if typename.is_some_and(|t| operation::applies(&supergraph.schema, ty, t)) {
+                if is_a(supergraph, object, ty) {
                     project_into(supergraph, object, items, out);
                 }
             }

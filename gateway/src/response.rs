@@ -86,39 +86,52 @@ impl Builder<'_> {
     /// Writes `raw` as a value of type `ty`; `Ok(true)` when what it wrote is `null`.
     fn complete(&mut self, field: &Field, ty: &Type, raw: &JsonValue) -> Result<bool, Bubble> {
         match ty {
-            Type::NonNullNamed(_) | Type::NonNullList(_) => {
-                if self.complete(field, &ty.clone().nullable(), raw)? {
-                    self.null_error(field);
-                    Err(Bubble)
-                } else {
-                    Ok(false)
-                }
+            Type::NonNullNamed(name) => {
+                let null = self.named(field, name, raw);
+                self.required(field, null)
             }
-            Type::List(inner) => {
-                let JsonValue::Array(items) = raw else {
-                    self.out.extend_from_slice(b"null");
-                    return Ok(true);
-                };
-                let mark = self.out.len();
-                self.out.push(b'[');
-                for (index, item) in items.iter().enumerate() {
-                    if index > 0 {
-                        self.out.push(b',');
-                    }
-                    self.path.push(Segment::Index(index));
-                    let written = self.complete(field, inner, item);
-                    self.path.pop();
-                    if written.is_err() {
-                        self.out.truncate(mark);
-                        self.out.extend_from_slice(b"null");
-                        return Ok(true);
-                    }
-                }
-                self.out.push(b']');
-                Ok(false)
+            Type::NonNullList(inner) => {
+                let null = self.list(field, inner, raw);
+                self.required(field, null)
             }
+            Type::List(inner) => Ok(self.list(field, inner, raw)),
             Type::Named(name) => Ok(self.named(field, name, raw)),
         }
+    }
+
+    /// A non-null position: a null written there bubbles up to the parent, with an error.
+    fn required(&mut self, field: &Field, null: bool) -> Result<bool, Bubble> {
+        if null {
+            self.null_error(field);
+            Err(Bubble)
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// Writes a list of `inner` at a nullable position; `true` when it is `null`.
+    fn list(&mut self, field: &Field, inner: &Type, raw: &JsonValue) -> bool {
+        let JsonValue::Array(items) = raw else {
+            self.out.extend_from_slice(b"null");
+            return true;
+        };
+        let mark = self.out.len();
+        self.out.push(b'[');
+        for (index, item) in items.iter().enumerate() {
+            if index > 0 {
+                self.out.push(b',');
+            }
+            self.path.push(Segment::Index(index));
+            let written = self.complete(field, inner, item);
+            self.path.pop();
+            if written.is_err() {
+                self.out.truncate(mark);
+                self.out.extend_from_slice(b"null");
+                return true;
+            }
+        }
+        self.out.push(b']');
+        false
     }
 
     /// Writes a value of the named type `ty` at a nullable position; `true` when it is `null`.
