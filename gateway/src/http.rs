@@ -11,7 +11,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use apollo_compiler::response::JsonValue;
+use apollo_compiler::response::{JsonMap, JsonValue};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -93,6 +93,16 @@ fn negotiate(headers: &HeaderMap) -> Option<&'static str> {
     json.then_some(JSON)
 }
 
+/// The 406 for a request that accepts neither media type.
+fn not_acceptable() -> HttpResponse {
+    refuse(
+        StatusCode::NOT_ACCEPTABLE,
+        JSON,
+        "accept application/graphql-response+json or application/json",
+        "NOT_ACCEPTABLE",
+    )
+}
+
 fn respond(status: StatusCode, media: &'static str, body: Vec<u8>) -> HttpResponse {
     let mut response = HttpResponse::new(Body::from(body));
     *response.status_mut() = status;
@@ -141,12 +151,7 @@ async fn post_graphql(
     body: Body,
 ) -> HttpResponse {
     let Some(media) = negotiate(&headers) else {
-        return refuse(
-            StatusCode::NOT_ACCEPTABLE,
-            JSON,
-            "accept application/graphql-response+json or application/json",
-            "NOT_ACCEPTABLE",
-        );
+        return not_acceptable();
     };
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -201,16 +206,8 @@ fn parse_body(bytes: &[u8]) -> Result<Request, String> {
         None | Some(JsonValue::Null) => None,
         Some(_) => return Err("\"operationName\" must be a string".to_owned()),
     };
-    let variables = match object.remove("variables") {
-        Some(JsonValue::Object(variables)) => Some(variables),
-        None | Some(JsonValue::Null) => None,
-        Some(_) => return Err("\"variables\" must be an object".to_owned()),
-    };
-    let extensions = match object.remove("extensions") {
-        Some(JsonValue::Object(extensions)) => Some(extensions),
-        None | Some(JsonValue::Null) => None,
-        Some(_) => return Err("\"extensions\" must be an object".to_owned()),
-    };
+    let variables = object_parameter("variables", object.remove("variables"))?;
+    let extensions = object_parameter("extensions", object.remove("extensions"))?;
     Ok(Request {
         query,
         operation_name,
@@ -219,48 +216,40 @@ fn parse_body(bytes: &[u8]) -> Result<Request, String> {
     })
 }
 
+/// A parameter that must be a JSON object when present (`variables`, `extensions`).
+fn object_parameter(name: &str, value: Option<JsonValue>) -> Result<Option<JsonMap>, String> {
+    match value {
+        Some(JsonValue::Object(object)) => Ok(Some(object)),
+        None | Some(JsonValue::Null) => Ok(None),
+        Some(_) => Err(format!("\"{name}\" must be a JSON object")),
+    }
+}
+
 async fn get_graphql(
     State(gateway): State<Arc<Gateway>>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> HttpResponse {
     let Some(media) = negotiate(&headers) else {
-        return refuse(
-            StatusCode::NOT_ACCEPTABLE,
-            JSON,
-            "accept application/graphql-response+json or application/json",
-            "NOT_ACCEPTABLE",
-        );
+        return not_acceptable();
     };
     let mut request = Request::default();
     for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         match name.as_ref() {
             "query" => request.query = Some(value.into_owned()),
             "operationName" => request.operation_name = Some(value.into_owned()),
-            "variables" => match serde_json::from_str::<JsonValue>(&value) {
-                Ok(JsonValue::Object(variables)) => request.variables = Some(variables),
-                Ok(JsonValue::Null) => {}
-                _ => {
-                    return refuse(
-                        StatusCode::BAD_REQUEST,
-                        media,
-                        "\"variables\" must be a JSON object",
-                        "BAD_REQUEST",
-                    );
+            "variables" | "extensions" => {
+                let parsed = serde_json::from_str::<JsonValue>(&value)
+                    .map_err(|_| format!("\"{name}\" must be a JSON object"))
+                    .and_then(|parsed| object_parameter(&name, Some(parsed)));
+                match parsed {
+                    Ok(object) if name == "variables" => request.variables = object,
+                    Ok(object) => request.extensions = object,
+                    Err(message) => {
+                        return refuse(StatusCode::BAD_REQUEST, media, &message, "BAD_REQUEST");
+                    }
                 }
-            },
-            "extensions" => match serde_json::from_str::<JsonValue>(&value) {
-                Ok(JsonValue::Object(extensions)) => request.extensions = Some(extensions),
-                Ok(JsonValue::Null) => {}
-                _ => {
-                    return refuse(
-                        StatusCode::BAD_REQUEST,
-                        media,
-                        "\"extensions\" must be a JSON object",
-                        "BAD_REQUEST",
-                    );
-                }
-            },
+            }
             _ => {}
         }
     }
