@@ -151,10 +151,17 @@ impl Response {
     }
 }
 
+/// A query text prepared once: cached by the text's hash, and checked against the text itself
+/// on every hit.
 struct Document {
-    document: Valid<ExecutableDocument>,
+    key: u64,
+    query: Box<str>,
+    prepared: prepare::Prepared,
     condition_variables: Vec<Name>,
 }
+
+/// A plan is the same for the same document, operation and `@skip`/`@include` values.
+type PlanKey = (u64, Option<Name>, Vec<Option<bool>>);
 
 struct Planned {
     operation: Normalized,
@@ -168,7 +175,7 @@ pub struct Gateway {
     settings: Settings,
     implementers: apollo_compiler::collections::HashMap<Name, Implementers>,
     documents: RwLock<HashMap<u64, Arc<Document>>>,
-    plans: RwLock<HashMap<u64, Arc<Planned>>>,
+    plans: RwLock<HashMap<PlanKey, Arc<Planned>>>,
     hasher: std::collections::hash_map::RandomState,
 }
 
@@ -225,10 +232,10 @@ impl Gateway {
             Ok(document) => document,
             Err(errors) => return Response::request_error(Failure::BadRequest, errors),
         };
-        let prepared = prepare::Prepared {
-            document: document.document.clone(),
-        };
-        let operation = match prepared.operation(request.operation_name.as_deref()) {
+        let operation = match document
+            .prepared
+            .operation(request.operation_name.as_deref())
+        {
             Ok(operation) => operation.clone(),
             Err(error) => {
                 return Response::request_error(Failure::BadRequest, vec![from_request(error)]);
@@ -263,7 +270,7 @@ impl Gateway {
                 );
             }
         };
-        let planned = self.planned(query, &document, &operation, &variables);
+        let planned = self.planned(&document, &operation, &variables);
         let mut response = Response {
             data: None,
             errors: Vec::new(),
@@ -285,15 +292,16 @@ impl Gateway {
                 .extensions
                 .insert("queryPlan", JsonValue::from(plan.to_string()));
         }
-        let introspection = match self.introspect(&document.document, &operation, &variables) {
-            Ok(introspection) => introspection,
-            Err(message) => {
-                return Response::request_error(
-                    Failure::BadRequest,
-                    vec![GraphqlError::new(message, "GRAPHQL_VALIDATION_FAILED")],
-                );
-            }
-        };
+        let introspection =
+            match self.introspect(&document.prepared.document, &operation, &variables) {
+                Ok(introspection) => introspection,
+                Err(message) => {
+                    return Response::request_error(
+                        Failure::BadRequest,
+                        vec![GraphqlError::new(message, "GRAPHQL_VALIDATION_FAILED")],
+                    );
+                }
+            };
         let mut outcome = execute::run(&self.supergraph, &self.subgraphs, plan, &variables).await;
         if let Some(data) = introspection {
             execute::merge_object(&mut outcome.data, data);
@@ -341,7 +349,9 @@ impl Gateway {
 
     fn document(&self, query: &str) -> Result<Arc<Document>, Vec<GraphqlError>> {
         let key = self.hash(query);
-        if let Some(document) = self.documents.read().expect("not poisoned").get(&key) {
+        if let Some(document) = self.documents.read().expect("not poisoned").get(&key)
+            && *document.query == *query
+        {
             return Ok(document.clone());
         }
         let prepared = prepare::prepare_with_limits(
@@ -352,8 +362,10 @@ impl Gateway {
         .map_err(|errors| errors.into_iter().map(from_request).collect::<Vec<_>>())?;
         check_bounds(&prepared.document, &self.settings.limits)?;
         let document = Arc::new(Document {
+            key,
+            query: query.into(),
             condition_variables: operation::condition_variables(&prepared.document),
-            document: prepared.document,
+            prepared,
         });
         let mut documents = self.documents.write().expect("not poisoned");
         if documents.len() >= self.settings.plan_cache_size {
@@ -365,7 +377,6 @@ impl Gateway {
 
     fn planned(
         &self,
-        query: &str,
         document: &Document,
         operation: &Node<executable::Operation>,
         variables: &JsonMap,
@@ -375,13 +386,13 @@ impl Gateway {
             .iter()
             .map(|name| variables.get(name.as_str()).and_then(JsonValue::as_bool))
             .collect();
-        let key = self.hash((query, operation.name.as_ref().map(Name::as_str), conditions));
+        let key = (document.key, operation.name.clone(), conditions);
         if let Some(planned) = self.plans.read().expect("not poisoned").get(&key) {
             return planned.clone();
         }
         let normalized = operation::normalize(
             &self.supergraph.schema,
-            &document.document,
+            &document.prepared.document,
             operation,
             variables,
         );
@@ -405,15 +416,13 @@ impl Gateway {
         operation_name: Option<&str>,
     ) -> Result<String, Vec<GraphqlError>> {
         let document = self.document(query)?;
-        let prepared = prepare::Prepared {
-            document: document.document.clone(),
-        };
-        let operation = prepared
+        let operation = document
+            .prepared
             .operation(operation_name)
             .map_err(|error| vec![from_request(error)])?
             .clone();
         let variables = JsonMap::new();
-        let planned = self.planned(query, &document, &operation, &variables);
+        let planned = self.planned(&document, &operation, &variables);
         match &planned.plan {
             Ok(plan) => Ok(plan.to_string()),
             Err(error) => Err(vec![GraphqlError::new(
