@@ -1080,6 +1080,21 @@ impl Planner<'_> {
         Ok(entity)
     }
 
+    /// Moves fetch `from`'s selections and representation into fetch `into`, and makes what
+    /// waited for `from` wait for `into`; `from` is left empty, to be dropped.
+    fn fold(&mut self, from: usize, into: usize) {
+        let items = std::mem::take(&mut self.groups[from].items);
+        merge_items(&mut self.groups[into].items, items);
+        let representation = std::mem::take(&mut self.groups[from].representation);
+        merge_items(&mut self.groups[into].representation, representation);
+        for group in &mut self.groups {
+            if group.after.remove(&from) {
+                group.after.insert(into);
+            }
+        }
+        self.groups[into].after.remove(&into);
+    }
+
     /// Entity fetches on one subgraph for different runtime types of one abstract position —
     /// the members of a union, the implementations of an interface — become one fetch that
     /// sends every member's objects: one round trip instead of one per type.
@@ -1114,13 +1129,7 @@ impl Planner<'_> {
                     continue;
                 }
                 types.push(other_ty.clone());
-                let items = std::mem::take(&mut self.groups[other].items);
-                merge_items(&mut self.groups[first].items, items);
-                for group in &mut self.groups {
-                    if group.after.remove(&other) {
-                        group.after.insert(first);
-                    }
-                }
+                self.fold(other, first);
             }
             if types.len() > 1 {
                 self.groups[first].path.pop();
@@ -1179,16 +1188,7 @@ impl Planner<'_> {
             let Some(late) = late else {
                 continue;
             };
-            let items = std::mem::take(&mut self.groups[early].items);
-            merge_items(&mut self.groups[late].items, items);
-            let representation = self.groups[early].representation.clone();
-            merge_items(&mut self.groups[late].representation, representation);
-            for group in &mut self.groups {
-                if group.after.remove(&early) {
-                    group.after.insert(late);
-                }
-            }
-            self.groups[late].after.remove(&late);
+            self.fold(early, late);
         }
     }
 
