@@ -99,7 +99,7 @@ pub fn plan(supergraph: &Supergraph, operation: &Normalized) -> Result<QueryPlan
     let mut planner = Planner {
         supergraph,
         groups: Vec::new(),
-        field_sets: HashMap::new(),
+        field_sets: std::cell::RefCell::default(),
         touched: Vec::new(),
         in_progress: Vec::new(),
         depth: 0,
@@ -188,7 +188,9 @@ struct EntityTarget {
 struct Planner<'a> {
     supergraph: &'a Supergraph,
     groups: Vec<Group>,
-    field_sets: HashMap<(Name, String), Vec<Field>>,
+    /// Field sets parsed so far (keys, requirements, provides): each is parsed and validated
+    /// once per plan, however often planning consults it.
+    field_sets: std::cell::RefCell<HashMap<(Name, String), Vec<Field>>>,
     /// Entity fetches reached while planning keys and requirements, per nesting.
     touched: Vec<BTreeSet<usize>>,
     /// Remote fields being planned: one met again depends on itself.
@@ -219,14 +221,14 @@ impl Planner<'_> {
         self.groups.len() - 1
     }
 
-    fn field_set(&mut self, ty: &Name, source: &str) -> Result<Vec<Field>, PlanError> {
+    fn field_set(&self, ty: &Name, source: &str) -> Result<Vec<Field>, PlanError> {
         let key = (ty.clone(), source.to_owned());
-        if let Some(fields) = self.field_sets.get(&key) {
+        if let Some(fields) = self.field_sets.borrow().get(&key) {
             return Ok(fields.clone());
         }
         let fields =
             operation::field_set(&self.supergraph.schema, ty, source).map_err(PlanError)?;
-        self.field_sets.insert(key, fields.clone());
+        self.field_sets.borrow_mut().insert(key, fields.clone());
         Ok(fields)
     }
 
@@ -260,7 +262,7 @@ impl Planner<'_> {
                 Some(outer) => Some(operation::collect(schema, &outer.selections, child)),
                 None => self
                     .provides(parent, &field.name, subgraph)
-                    .and_then(|source| operation::field_set(schema, child, &source).ok()),
+                    .and_then(|source| self.field_set(child, &source).ok()),
             };
         let types = if operation::is_object(schema, child) {
             vec![child.clone()]
@@ -956,7 +958,7 @@ impl Planner<'_> {
         key: &str,
         provided: Option<&[Field]>,
     ) -> bool {
-        let Ok(fields) = operation::field_set(&self.supergraph.schema, parent, key) else {
+        let Ok(fields) = self.field_set(parent, key) else {
             return false;
         };
         fields
