@@ -56,6 +56,8 @@ struct GatewayArgs {
 enum SubgraphCommand {
     /// A subgraph generated from a PostgreSQL database.
     Postgres(SubgraphArgs),
+    /// A subgraph generated from MongoDB collections.
+    Mongodb(SubgraphArgs),
 }
 
 #[derive(Args)]
@@ -126,6 +128,9 @@ fn main() -> ExitCode {
         }
         Command::Subgraph(SubgraphCommand::Postgres(args)) => {
             report(runtime.block_on(postgres_subgraph(&args)))
+        }
+        Command::Subgraph(SubgraphCommand::Mongodb(args)) => {
+            report(runtime.block_on(mongodb_subgraph(&args)))
         }
         Command::Gateway(args) => report(runtime.block_on(gateway(&args))),
     }
@@ -206,6 +211,22 @@ async fn postgres_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
     ));
     let app = polygraph_subgraph_core::server::app(schema, subgraph.verifier);
     polygraph_subgraph_core::server::serve(app, config.listen, "postgres").await
+}
+
+async fn mongodb_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
+    use polygraph_subgraph_mongodb::{Config, Subgraph};
+    let mut config = Config::from_file(&args.config)?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    let subgraph = Subgraph::start(&config).await?;
+    if args.print_sdl {
+        print!("{}", subgraph.sdl());
+        return Ok(());
+    }
+    let schema = polygraph_subgraph_core::server::shared(subgraph.schema.clone());
+    let app = polygraph_subgraph_core::server::app(schema, None);
+    polygraph_subgraph_core::server::serve(app, config.listen, "mongodb").await
 }
 
 /// On SIGHUP, introspects the database again and swaps in the new schema; a failed reload keeps

@@ -7,8 +7,8 @@
 //! matching marker makes a second run cheap and free of duplicates.
 
 pub mod clickhouse;
-mod elasticsearch;
-mod mongodb;
+pub mod elasticsearch;
+pub mod mongodb;
 mod neo4j;
 
 pub use neo4j::driver as neo4j_driver;

@@ -87,6 +87,10 @@ impl ScalarKind {
     fn comparison_type(self) -> String {
         format!("{}Comparison", self.graphql_name())
     }
+
+    fn list_comparison_type(self) -> String {
+        format!("{}ListComparison", self.graphql_name())
+    }
 }
 
 /// A comparison operator of the `where` argument.
@@ -103,10 +107,12 @@ pub enum Operator {
     IsNull,
     Like,
     ILike,
+    /// On list fields: the list holds every given value.
+    Contains,
 }
 
 impl Operator {
-    pub const ALL: [Operator; 11] = [
+    pub const ALL: [Operator; 12] = [
         Operator::Eq,
         Operator::Neq,
         Operator::Gt,
@@ -118,6 +124,7 @@ impl Operator {
         Operator::IsNull,
         Operator::Like,
         Operator::ILike,
+        Operator::Contains,
     ];
 
     pub fn graphql_name(self) -> &'static str {
@@ -133,6 +140,7 @@ impl Operator {
             Operator::IsNull => "_is_null",
             Operator::Like => "_like",
             Operator::ILike => "_ilike",
+            Operator::Contains => "_contains",
         }
     }
 
@@ -200,6 +208,8 @@ pub struct OrderBy {
 pub struct FilterField {
     pub name: String,
     pub kind: ScalarKind,
+    /// A list of `kind` values: compared with `_contains` and `_is_null`, never sorted on.
+    pub list: bool,
 }
 
 /// A relationship that `where` can follow, to the target type's `BoolExp`.
@@ -236,10 +246,12 @@ pub fn input_types(
         .field(InputValue::new("_or", TypeRef::named_nn_list(&bool_exp)))
         .field(InputValue::new("_not", TypeRef::named(&bool_exp)));
     for field in fields {
-        filter = filter.field(InputValue::new(
-            &field.name,
-            TypeRef::named(field.kind.comparison_type()),
-        ));
+        let comparison = if field.list {
+            field.kind.list_comparison_type()
+        } else {
+            field.kind.comparison_type()
+        };
+        filter = filter.field(InputValue::new(&field.name, TypeRef::named(comparison)));
     }
     for relationship in relationships {
         filter = filter.field(InputValue::new(
@@ -250,7 +262,10 @@ pub fn input_types(
     let mut order = InputObject::new(order_by_type(type_name)).description(format!(
         "Sort key of {type_name}: give one field per list element."
     ));
-    for field in fields.iter().filter(|field| field.kind.is_ordered()) {
+    for field in fields
+        .iter()
+        .filter(|field| field.kind.is_ordered() && !field.list)
+    {
         order = order.field(InputValue::new(
             &field.name,
             TypeRef::named(ORDER_DIRECTION),
@@ -291,6 +306,34 @@ pub fn shared_types(kinds: impl IntoIterator<Item = ScalarKind>) -> (Vec<InputOb
             e.item(EnumItem::new(*name))
         });
     (comparisons, directions)
+}
+
+/// The comparison inputs of list fields (`StringListComparison { _contains _is_null }`), for
+/// the element kinds in use.
+pub fn list_comparisons(kinds: impl IntoIterator<Item = ScalarKind>) -> Vec<InputObject> {
+    let mut seen = Vec::new();
+    for kind in kinds {
+        if !seen.contains(&kind) {
+            seen.push(kind);
+        }
+    }
+    seen.into_iter()
+        .map(|kind| {
+            InputObject::new(kind.list_comparison_type())
+                .description(format!(
+                    "Filter on a list of {}: `_contains` matches lists holding every value given.",
+                    kind.graphql_name()
+                ))
+                .field(InputValue::new(
+                    Operator::Contains.graphql_name(),
+                    TypeRef::named_nn_list(kind.graphql_name()),
+                ))
+                .field(InputValue::new(
+                    Operator::IsNull.graphql_name(),
+                    TypeRef::named(TypeRef::BOOLEAN),
+                ))
+        })
+        .collect()
 }
 
 /// A `where` or `order_by` argument that does not fit the schema (validation catches most of
@@ -393,15 +436,17 @@ fn parse_comparison(field: &str, value: &Value) -> Result<Vec<BoolExp>, Argument
             let operator = Operator::from_graphql_name(name)
                 .ok_or_else(|| invalid("where", format!("{field}: unknown operator {name}")))?;
             match (operator, value) {
-                (Operator::In | Operator::Nin, Value::List(items)) if items.len() > MAX_IN_LIST => {
+                (Operator::In | Operator::Nin | Operator::Contains, Value::List(items))
+                    if items.len() > MAX_IN_LIST =>
+                {
                     return Err(invalid(
                         "where",
                         format!("{field}: {name} takes at most {MAX_IN_LIST} values"),
                     ));
                 }
-                (Operator::In | Operator::Nin, Value::List(_))
+                (Operator::In | Operator::Nin | Operator::Contains, Value::List(_))
                 | (Operator::IsNull, Value::Boolean(_)) => {}
-                (Operator::In | Operator::Nin, other) => {
+                (Operator::In | Operator::Nin | Operator::Contains, other) => {
                     // GraphQL input coercion turns a single value into a one-element list.
                     return Ok(BoolExp::Compare {
                         field: field.to_owned(),

@@ -6,6 +6,7 @@
 //! and the nested fields read their values from the result. Each database crate supplies the
 //! translation and the execution; this crate supplies the rest.
 
+pub mod aggregate;
 pub mod claims;
 pub mod filter;
 pub mod naming;

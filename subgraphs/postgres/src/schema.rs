@@ -13,6 +13,7 @@ use async_graphql::dynamic::{
 use async_graphql::parser::types::SelectionSet;
 
 use async_graphql::{ErrorExtensions as _, Value};
+use polygraph_subgraph_core::aggregate::{aggregate_type, function_type};
 use polygraph_subgraph_core::claims::{Claims, RequestClaims};
 use polygraph_subgraph_core::filter::{
     self, BoolExp, FilterField, FilterRelationship, Operator, ScalarKind,
@@ -146,6 +147,7 @@ fn filter_fields(table: &TableModel) -> Vec<FilterField> {
         .map(|column| FilterField {
             name: column.field.clone(),
             kind: column.kind,
+            list: false,
         })
         .collect()
 }
@@ -259,56 +261,8 @@ fn list_arguments_for(field: Field, type_name: &str) -> Field {
         .argument(InputValue::new("offset", TypeRef::named(TypeRef::INT)))
 }
 
-fn aggregate_type(type_name: &str) -> String {
-    format!("{type_name}Aggregate")
-}
-
-fn function_type(type_name: &str, function: Function) -> String {
-    let function = match function {
-        Function::Sum => "Sum",
-        Function::Avg => "Avg",
-        Function::Min => "Min",
-        Function::Max => "Max",
-    };
-    format!("{type_name}{function}Fields")
-}
-
-/// `UserAggregate { count sum { … } avg { … } min { … } max { … } }` and its parts.
 fn aggregate_types(table: &TableModel) -> Vec<Object> {
-    let mut aggregate = Object::new(aggregate_type(&table.type_name))
-        .description(format!("Aggregates over {} rows.", table.type_name))
-        .field(Field::new(
-            "count",
-            TypeRef::named_nn(TypeRef::INT),
-            values::scalar_field,
-        ));
-    let mut objects = Vec::new();
-    for function in Function::ALL {
-        let columns: Vec<_> = table
-            .columns
-            .iter()
-            .filter(|c| function.applies_to(c.kind))
-            .collect();
-        if columns.is_empty() {
-            continue;
-        }
-        let name = function_type(&table.type_name, function);
-        let object = columns.iter().fold(Object::new(&name), |object, column| {
-            let ty = match function {
-                Function::Sum | Function::Avg => TypeRef::named(TypeRef::FLOAT),
-                Function::Min | Function::Max => TypeRef::named(column.kind.graphql_name()),
-            };
-            object.field(Field::new(&column.field, ty, values::scalar_field))
-        });
-        objects.push(object);
-        aggregate = aggregate.field(Field::new(
-            function.name(),
-            TypeRef::named(&name),
-            values::object_field,
-        ));
-    }
-    objects.push(aggregate);
-    objects
+    polygraph_subgraph_core::aggregate::types(&table.type_name, "rows", &filter_fields(table))
 }
 
 /// A root field whose resolver answers through [`crate::root::answer`].

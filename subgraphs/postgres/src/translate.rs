@@ -96,35 +96,7 @@ pub enum Output {
     },
 }
 
-/// Aggregate functions over numeric or ordered columns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Function {
-    Sum,
-    Avg,
-    Min,
-    Max,
-}
-
-impl Function {
-    pub const ALL: [Function; 4] = [Function::Sum, Function::Avg, Function::Min, Function::Max];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Function::Sum => "sum",
-            Function::Avg => "avg",
-            Function::Min => "min",
-            Function::Max => "max",
-        }
-    }
-
-    /// Whether the function applies to a column of this kind.
-    pub fn applies_to(self, kind: ScalarKind) -> bool {
-        match self {
-            Function::Sum | Function::Avg => kind.is_numeric(),
-            Function::Min | Function::Max => kind.is_ordered() && kind != ScalarKind::Id,
-        }
-    }
-}
+pub use polygraph_subgraph_core::aggregate::Function;
 
 /// One field of an aggregate's output document.
 #[derive(Clone, Debug, PartialEq)]
@@ -847,6 +819,11 @@ impl<'m> Builder<'m> {
                     "ILIKE"
                 };
                 format!("{reference}::text {keyword} {param}")
+            }
+            Operator::Contains => {
+                return Err(TranslateError::input(format!(
+                    "{field}: _contains applies to list fields"
+                )));
             }
             _ => {
                 let param = self.bind(Param::Text(text(column, value)?));

@@ -1,0 +1,142 @@
+//! A Federation v2 subgraph generated from MongoDB collections.
+//!
+//! Start-up reads each configured collection's shape ([`model`]: declared in the config, else
+//! its `$jsonSchema` validator, else inferred from sample documents) and generates the schema
+//! ([`schema`]); requests translate their arguments into query documents ([`translate`]) and run
+//! one operation per root field, per `_entities` type, and per batch of extension fields
+//! ([`loader`]).
+
+pub mod config;
+pub mod convert;
+pub mod loader;
+pub mod model;
+mod mutations;
+pub mod schema;
+pub mod translate;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures::TryStreamExt as _;
+use mongodb::bson::{Document, doc};
+use mongodb::event::EventHandler;
+use mongodb::event::command::CommandEvent;
+use mongodb::options::ClientOptions;
+
+pub use config::Config;
+
+/// Commands that read or write documents, counted for tests and metrics.
+const COUNTED: &[&str] = &[
+    "find",
+    "aggregate",
+    "insert",
+    "update",
+    "delete",
+    "findAndModify",
+    "getMore",
+];
+
+/// A running subgraph: its schema and the connection it serves from.
+pub struct Subgraph {
+    pub schema: async_graphql::dynamic::Schema,
+    pub model: Arc<model::Model>,
+    pub database: mongodb::Database,
+    commands: Arc<AtomicU64>,
+}
+
+impl Subgraph {
+    /// Connects, reads each collection's shape and generates the schema.
+    pub async fn start(config: &Config) -> anyhow::Result<Self> {
+        let url = config.url();
+        let mut options = ClientOptions::parse(&url)
+            .await
+            .with_context(|| format!("the MongoDB URL {url}"))?;
+        let commands = Arc::new(AtomicU64::new(0));
+        let counter = commands.clone();
+        options.command_event_handler = Some(EventHandler::callback(move |event: CommandEvent| {
+            if let CommandEvent::Started(started) = event
+                && COUNTED.contains(&started.command_name.as_str())
+            {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+        options.server_selection_timeout = Some(Duration::from_secs(5));
+        options.connect_timeout = Some(Duration::from_secs(5));
+        options.app_name = Some("polygraph-subgraph-mongodb".to_owned());
+        let client = mongodb::Client::with_options(options)?;
+        let database = client.database(&config.database());
+        database
+            .run_command(doc! { "ping": 1 })
+            .await
+            .with_context(|| format!("connecting to MongoDB at {url}"))?;
+        let mut schemas = Vec::with_capacity(config.collections.len());
+        for (name, collection) in &config.collections {
+            let schema = match &collection.schema {
+                Some(schema) => schema.clone(),
+                None => collection_schema(&database, name, config.sample_size)
+                    .await
+                    .with_context(|| format!("reading the shape of collection {name}"))?,
+            };
+            schemas.push(schema);
+        }
+        let model = Arc::new(model::build(config, &schemas)?);
+        let schema =
+            schema::build(&model, database.clone()).context("generating the GraphQL schema")?;
+        Ok(Self {
+            schema,
+            model,
+            database,
+            commands,
+        })
+    }
+
+    /// Database commands that read or wrote documents since start-up.
+    pub fn commands(&self) -> u64 {
+        self.commands.load(Ordering::Relaxed)
+    }
+
+    /// The subgraph's SDL, as `_service { sdl }` returns it.
+    pub fn sdl(&self) -> String {
+        self.schema.sdl_with_options(
+            async_graphql::SDLExportOptions::new()
+                .federation()
+                .compose_directive(),
+        )
+    }
+}
+
+/// A collection's `$jsonSchema` validator, or a schema inferred from its first documents.
+async fn collection_schema(
+    database: &mongodb::Database,
+    name: &str,
+    sample_size: u32,
+) -> anyhow::Result<serde_json::Value> {
+    let specs: Vec<_> = database
+        .list_collections()
+        .filter(doc! { "name": name })
+        .await?
+        .try_collect()
+        .await?;
+    if let Some(validator) = specs
+        .first()
+        .and_then(|spec| spec.options.validator.as_ref())
+        .and_then(|validator| validator.get_document("$jsonSchema").ok())
+    {
+        return Ok(serde_json::to_value(validator)?);
+    }
+    let samples: Vec<Document> = database
+        .collection::<Document>(name)
+        .find(doc! {})
+        .limit(i64::from(sample_size))
+        .await?
+        .try_collect()
+        .await?;
+    if samples.is_empty() {
+        anyhow::bail!(
+            "collection {name} has no validator and no documents to infer its shape from: declare `schema` in the config"
+        );
+    }
+    Ok(model::infer_schema(&samples))
+}

@@ -1,0 +1,571 @@
+//! The MongoDB subgraph against the real server: the demo's reviews (typed by their
+//! `$jsonSchema` validator), and scratch databases for inferred shapes, batching and writes.
+
+mod common;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use async_graphql::{Request, Variables};
+use common::{SERVERS_HINT, endpoints, expected_spec, repo_root};
+use mongodb::bson::{Document, doc};
+use polygraph_subgraph_mongodb::{Config, Subgraph};
+use serde_json::{Value, json};
+
+/// The demo subgraph, as `config/mongodb.yaml` configures it.
+async fn demo() -> Subgraph {
+    let config = Config::from_file(&repo_root().join("config/mongodb.yaml")).unwrap();
+    Subgraph::start(&config)
+        .await
+        .unwrap_or_else(|error| panic!("starting the MongoDB subgraph: {error:#}; {SERVERS_HINT}"))
+}
+
+/// A scratch database holding `documents` in `items`, dropped when the guard goes.
+struct Scratch {
+    database: mongodb::Database,
+    name: String,
+}
+
+impl Scratch {
+    async fn with(documents: Vec<Document>) -> Self {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "polygraph_scratch_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let client = mongodb::Client::with_uri_str(&endpoints().mongodb)
+            .await
+            .unwrap();
+        let database = client.database(&name);
+        database.drop().await.unwrap();
+        if !documents.is_empty() {
+            database
+                .collection::<Document>("items")
+                .insert_many(documents)
+                .await
+                .unwrap();
+        }
+        Self { database, name }
+    }
+
+    async fn subgraph(&self, collections: &str) -> Subgraph {
+        let yaml = format!(
+            "url: {}\ndatabase: {}\ncollections: {collections}",
+            endpoints().mongodb,
+            self.name
+        );
+        Subgraph::start(&Config::from_yaml(&yaml).unwrap())
+            .await
+            .unwrap()
+    }
+
+    async fn drop(self) {
+        self.database.drop().await.unwrap();
+    }
+}
+
+async fn run(subgraph: &Subgraph, query: &str, variables: Value) -> Value {
+    let response = subgraph
+        .schema
+        .execute(Request::new(query).variables(Variables::from_json(variables)))
+        .await;
+    serde_json::to_value(response).unwrap()
+}
+
+/// Data of a response that must have no errors.
+async fn data(subgraph: &Subgraph, query: &str, variables: Value) -> Value {
+    let response = run(subgraph, query, variables).await;
+    assert!(response.get("errors").is_none(), "{response:#}");
+    response["data"].clone()
+}
+
+fn ids(list: &Value, key: &str) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item[key].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_validator_types_reviews_and_every_operator_filters() {
+    let subgraph = demo().await;
+    let sdl = subgraph.sdl();
+    for expected in [
+        "type Review @key(fields: \"review_id\")",
+        "rating: Int!",
+        "created_at: DateTime!",
+        "product: Product!",
+        "type Product @key(fields: \"id\")",
+        "averageRating: Float",
+    ] {
+        assert!(sdl.contains(expected), "{expected} missing from\n{sdl}");
+    }
+    let reviews = expected_spec().reviews() as usize;
+    let count = |filter: Value| {
+        let subgraph = &subgraph;
+        async move {
+            let data = data(
+                subgraph,
+                "query($w: ReviewBoolExp) { reviews_aggregate(where: $w) { count } reviews(where: $w, limit: 1000) { rating title body } }",
+                json!({ "w": filter }),
+            )
+            .await;
+            let listed = data["reviews"].as_array().unwrap().len();
+            assert_eq!(
+                data["reviews_aggregate"]["count"].as_u64().unwrap() as usize,
+                listed
+            );
+            (listed, data["reviews"].clone())
+        }
+    };
+    let (all, _) = count(json!({})).await;
+    assert_eq!(all, reviews);
+    let (five, rows) = count(json!({ "rating": { "_eq": 5 } })).await;
+    assert!(five > 0 && rows.as_array().unwrap().iter().all(|r| r["rating"] == 5));
+    let (not_five, _) = count(json!({ "rating": { "_neq": 5 } })).await;
+    assert_eq!(five + not_five, all);
+    let (gt, _) = count(json!({ "rating": { "_gt": 3 } })).await;
+    let (lte, _) = count(json!({ "rating": { "_lte": 3 } })).await;
+    assert_eq!(gt + lte, all);
+    let (gte, _) = count(json!({ "rating": { "_gte": 3 } })).await;
+    let (lt, _) = count(json!({ "rating": { "_lt": 3 } })).await;
+    assert_eq!(gte + lt, all);
+    let (in_, rows) = count(json!({ "rating": { "_in": [1, 2] } })).await;
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["rating"] == 1 || r["rating"] == 2)
+    );
+    let (nin, _) = count(json!({ "rating": { "_nin": [1, 2] } })).await;
+    assert_eq!(in_ + nin, all);
+    let (with_body, _) = count(json!({ "body": { "_is_null": false } })).await;
+    let (without_body, _) = count(json!({ "body": { "_is_null": true } })).await;
+    assert_eq!(with_body + without_body, all);
+    let (like, rows) = count(json!({ "title": { "_like": "Great%" } })).await;
+    assert!(
+        like > 0
+            && rows
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["title"].as_str().unwrap().starts_with("Great"))
+    );
+    let (insensitive, _) = count(json!({ "title": { "_ilike": "great%" } })).await;
+    assert_eq!(like, insensitive);
+    let (case_sensitive, _) = count(json!({ "title": { "_like": "great%" } })).await;
+    assert_eq!(case_sensitive, 0);
+    let (or, _) =
+        count(json!({ "_or": [{ "rating": { "_eq": 5 } }, { "rating": { "_eq": 1 } }] })).await;
+    let (one, _) = count(json!({ "rating": { "_eq": 1 } })).await;
+    assert_eq!(or, five + one);
+    let (not, _) = count(json!({ "_not": { "rating": { "_eq": 5 } } })).await;
+    assert_eq!(not, not_five);
+    let (and, _) =
+        count(json!({ "_and": [{ "rating": { "_gte": 2 } }, { "rating": { "_lte": 2 } }] })).await;
+    let (two, _) = count(json!({ "rating": { "_eq": 2 } })).await;
+    assert_eq!(and, two);
+}
+
+#[tokio::test]
+async fn pages_sort_and_look_up_by_key() {
+    let subgraph = demo().await;
+    let page = |offset: u64| {
+        let subgraph = &subgraph;
+        async move {
+            data(
+                subgraph,
+                "query($o: Int) { reviews(order_by: [{rating: DESC}, {review_id: ASC}], limit: 10, offset: $o) { review_id rating } }",
+                json!({ "o": offset }),
+            )
+            .await["reviews"]
+                .clone()
+        }
+    };
+    let first = page(0).await;
+    let second = page(10).await;
+    let whole = data(
+        &subgraph,
+        "{ reviews(order_by: [{rating: DESC}, {review_id: ASC}], limit: 20) { review_id rating } }",
+        json!({}),
+    )
+    .await["reviews"]
+        .clone();
+    let mut joined = first.as_array().unwrap().clone();
+    joined.extend(second.as_array().unwrap().iter().cloned());
+    assert_eq!(Value::Array(joined), whole);
+    let ratings: Vec<u64> = whole
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rating"].as_u64().unwrap())
+        .collect();
+    assert!(
+        ratings.windows(2).all(|pair| pair[0] >= pair[1]),
+        "{ratings:?}"
+    );
+
+    let found = data(
+        &subgraph,
+        "{ reviews_by_pk(review_id: \"7\") { review_id product_id } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(found["reviews_by_pk"]["review_id"], "7");
+    let missing = data(
+        &subgraph,
+        "{ reviews_by_pk(review_id: \"99999999\") { review_id } }",
+        json!({}),
+    )
+    .await;
+    assert!(missing["reviews_by_pk"].is_null());
+
+    let too_many = run(
+        &subgraph,
+        "{ reviews(limit: 5000) { review_id } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        too_many["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{too_many}"
+    );
+    let unavailable = run(
+        &subgraph,
+        "{ reviews(order_by: [{rating: ASC_NULLS_LAST}]) { review_id } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        unavailable["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{unavailable}"
+    );
+}
+
+#[tokio::test]
+async fn aggregates_match_the_documents() {
+    let subgraph = demo().await;
+    let data = data(
+        &subgraph,
+        "{ all: reviews(where: {product_id: {_eq: \"3\"}}, limit: 1000) { rating }
+           reviews_aggregate(where: {product_id: {_eq: \"3\"}}) { count sum { rating } avg { rating } min { rating } max { rating } } }",
+        json!({}),
+    )
+    .await;
+    let ratings: Vec<u64> = data["all"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rating"].as_u64().unwrap())
+        .collect();
+    let aggregate = &data["reviews_aggregate"];
+    let sum: u64 = ratings.iter().sum();
+    assert_eq!(aggregate["count"].as_u64().unwrap() as usize, ratings.len());
+    // Sums of small integers are exact in floating point.
+    assert_eq!(
+        aggregate["sum"]["rating"]
+            .as_f64()
+            .map(|total| total as u64),
+        Some(sum)
+    );
+    let average = sum as f64 / ratings.len() as f64;
+    assert!((aggregate["avg"]["rating"].as_f64().unwrap() - average).abs() < 1e-9);
+    assert_eq!(
+        aggregate["min"]["rating"].as_u64(),
+        ratings.iter().min().copied()
+    );
+    assert_eq!(
+        aggregate["max"]["rating"].as_u64(),
+        ratings.iter().max().copied()
+    );
+}
+
+#[tokio::test]
+async fn extension_fields_load_in_one_round_trip_per_field() {
+    let subgraph = demo().await;
+    let products = expected_spec().products();
+    let representations: Vec<Value> = (1..=products)
+        .map(|id| json!({ "__typename": "Product", "id": id.to_string() }))
+        .collect();
+    let before = subgraph.commands();
+    let data = data(
+        &subgraph,
+        "query($r: [_Any!]!) { _entities(representations: $r) { ... on Product { id reviewCount averageRating reviews(order_by: [{rating: DESC}], limit: 2) { review_id rating product { id } } } } }",
+        json!({ "r": representations }),
+    )
+    .await;
+    // One aggregate per aggregate field, one find for the lists: three, for every product.
+    assert_eq!(subgraph.commands() - before, 3);
+    let entities = data["_entities"].as_array().unwrap();
+    assert_eq!(entities.len() as u64, products);
+    let total: u64 = entities
+        .iter()
+        .map(|e| e["reviewCount"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, expected_spec().reviews());
+    for entity in entities {
+        let reviews = entity["reviews"].as_array().unwrap();
+        assert!(reviews.len() <= 2);
+        assert!(reviews.iter().all(|r| r["product"]["id"] == entity["id"]));
+        if entity["reviewCount"] == 0 {
+            assert!(entity["averageRating"].is_null());
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_thousand_entities_are_one_find_and_missing_keys_are_null_with_an_error() {
+    let documents: Vec<Document> = (1..=1000_i64)
+        .map(|n| doc! { "sku": n, "name": format!("item {n}"), "tags": ["a", if n % 2 == 0 { "even" } else { "odd" }], "size": { "w": n as i32, "h": 2 } })
+        .collect();
+    let scratch = Scratch::with(documents).await;
+    let subgraph = scratch
+        .subgraph("{ items: { type: Item, key: sku } }")
+        .await;
+    let mut representations: Vec<Value> = (1..=1000)
+        .rev()
+        .map(|n| json!({ "__typename": "Item", "sku": n.to_string() }))
+        .collect();
+    representations.push(json!({ "__typename": "Item", "sku": "5000" }));
+    let before = subgraph.commands();
+    let response = run(
+        &subgraph,
+        "query($r: [_Any!]!) { _entities(representations: $r) { ... on Item { sku name } } }",
+        json!({ "r": representations }),
+    )
+    .await;
+    assert_eq!(subgraph.commands() - before, 1);
+    let entities = response["data"]["_entities"].as_array().unwrap();
+    assert_eq!(entities.len(), 1001);
+    assert_eq!(entities[0], json!({ "sku": "1000", "name": "item 1000" }));
+    assert_eq!(entities[999], json!({ "sku": "1", "name": "item 1" }));
+    assert!(entities[1000].is_null());
+    assert_eq!(
+        response["errors"][0]["message"], "no Item with sku 5000",
+        "{response}"
+    );
+    scratch.drop().await;
+}
+
+#[tokio::test]
+async fn sampled_shapes_give_nested_types_lists_and_contains() {
+    let scratch = Scratch::with(vec![
+        doc! { "sku": 1_i64, "tags": ["red", "sale"], "size": { "w": 10, "h": 2 }, "parts": [{ "name": "lid", "count": 1 }] },
+        doc! { "sku": 2_i64, "tags": ["blue"], "size": { "w": 3, "h": 4 }, "parts": [{ "name": "box", "count": 2 }, { "name": "lid", "count": 5 }] },
+        doc! { "sku": 3_i64, "tags": ["red"], "size": { "w": 7, "h": 1 } },
+    ])
+    .await;
+    let subgraph = scratch.subgraph("{ items: { type: Item } }").await;
+    let sdl = subgraph.sdl();
+    assert!(sdl.contains("type ItemSize"), "{sdl}");
+    assert!(sdl.contains("tags: [String!]!"), "{sdl}");
+    assert!(sdl.contains("parts: [ItemPart!]"), "{sdl}");
+    let skus = |filter: Value| {
+        let subgraph = &subgraph;
+        async move {
+            let data = data(
+                subgraph,
+                "query($w: ItemBoolExp) { items(where: $w, order_by: [{sku: ASC}]) { sku } }",
+                json!({ "w": filter }),
+            )
+            .await;
+            data["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["sku"].as_i64().unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        skus(json!({ "tags": { "_contains": ["red"] } })).await,
+        [1, 3]
+    );
+    assert_eq!(
+        skus(json!({ "tags": { "_contains": ["red", "sale"] } })).await,
+        [1]
+    );
+    assert_eq!(skus(json!({ "size": { "w": { "_gt": 5 } } })).await, [1, 3]);
+    // One element must match both conditions: box×2 and lid×5 do not make a "lid with 2".
+    assert_eq!(
+        skus(json!({ "parts": { "name": { "_eq": "lid" }, "count": { "_gte": 2 } } })).await,
+        [2]
+    );
+    assert_eq!(
+        skus(json!({ "parts": { "name": { "_eq": "lid" }, "count": { "_lt": 2 } } })).await,
+        [1]
+    );
+    let nested = data(
+        &subgraph,
+        "{ items(where: {sku: {_eq: 2}}) { size { w h } parts { name count } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        nested["items"][0],
+        json!({ "size": { "w": 3, "h": 4 }, "parts": [{ "name": "box", "count": 2 }, { "name": "lid", "count": 5 }] })
+    );
+    scratch.drop().await;
+}
+
+#[tokio::test]
+async fn mutations_write_typed_documents_and_the_validator_rejects_bad_ones() {
+    let scratch = Scratch::with(Vec::new()).await;
+    let validator = polygraph_demo::load::mongodb::review_schema();
+    scratch
+        .database
+        .create_collection("items")
+        .validator(validator)
+        .await
+        .unwrap();
+    let subgraph = scratch
+        .subgraph("{ items: { type: Review, key: review_id } }")
+        .await;
+    let review = |id: u32, rating: u32| json!({ "review_id": id.to_string(), "product_id": "1", "user_id": "2", "rating": rating, "title": format!("r{id}"), "created_at": "2025-01-02T03:04:05Z" });
+    let inserted = data(
+        &subgraph,
+        "mutation($o: [ReviewInsertInput!]!) { insert_items(objects: $o) { affected_rows returning { _id review_id rating created_at } } }",
+        json!({ "o": [review(1, 4), review(2, 2), review(3, 5)] }),
+    )
+    .await;
+    assert_eq!(inserted["insert_items"]["affected_rows"], 3);
+    assert_eq!(
+        inserted["insert_items"]["returning"][0]["created_at"],
+        "2025-01-02T03:04:05Z"
+    );
+    assert_eq!(
+        inserted["insert_items"]["returning"][0]["_id"]
+            .as_str()
+            .unwrap()
+            .len(),
+        24
+    );
+    // Stored as the validator's types: ids as longs.
+    let stored = scratch
+        .database
+        .collection::<Document>("items")
+        .find_one(doc! { "review_id": 1_i64 })
+        .await
+        .unwrap();
+    assert!(stored.is_some());
+
+    // A rating of 9 breaks the validator: a clean error, nothing written.
+    let rejected = run(
+        &subgraph,
+        "mutation($o: ReviewInsertInput!) { insert_items_one(object: $o) { review_id } }",
+        json!({ "o": review(4, 9) }),
+    )
+    .await;
+    assert_eq!(
+        rejected["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{rejected}"
+    );
+    let count = scratch
+        .database
+        .collection::<Document>("items")
+        .count_documents(doc! {})
+        .await
+        .unwrap();
+    assert_eq!(count, 3);
+
+    let updated = data(
+        &subgraph,
+        "mutation { update_items(where: {rating: {_lt: 5}}, _set: {title: \"edited\"}) { affected_rows returning { review_id title } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(updated["update_items"]["affected_rows"], 2);
+    assert!(
+        updated["update_items"]["returning"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["title"] == "edited")
+    );
+    let one = data(
+        &subgraph,
+        "mutation { update_items_by_pk(review_id: \"3\", _set: {rating: 1}) { rating title } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        one["update_items_by_pk"],
+        json!({ "rating": 1, "title": "r3" })
+    );
+    let deleted = data(&subgraph, "mutation { delete_items(where: {title: {_eq: \"edited\"}}) { affected_rows returning { review_id } } }", json!({})).await;
+    assert_eq!(deleted["delete_items"]["affected_rows"], 2);
+    assert_eq!(
+        ids(&deleted["delete_items"]["returning"], "review_id"),
+        ["1", "2"]
+    );
+    let gone = data(
+        &subgraph,
+        "mutation { delete_items_by_pk(review_id: \"3\") { review_id } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(gone["delete_items_by_pk"]["review_id"], "3");
+    let left = scratch
+        .database
+        .collection::<Document>("items")
+        .count_documents(doc! {})
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    scratch.drop().await;
+}
+
+#[tokio::test]
+async fn operator_shaped_input_changes_nothing() {
+    let subgraph = demo().await;
+    let total = expected_spec().reviews();
+    for hostile in [
+        json!({ "title": { "_eq": "{\"$ne\": null}" } }),
+        json!({ "title": { "_eq": "{\"$where\": \"sleep(1000) || true\"}" } }),
+        json!({ "title": { "_in": ["$where", "{$gt: ''}"] } }),
+        json!({ "title": { "_like": ".*" } }),
+        json!({ "title": { "_ilike": "(?i).*" } }),
+        json!({ "body": { "_like": "^" } }),
+    ] {
+        let response = run(
+            &subgraph,
+            "query($w: ReviewBoolExp) { reviews(where: $w) { review_id } }",
+            json!({ "w": hostile }),
+        )
+        .await;
+        assert!(response.get("errors").is_none(), "{response}");
+        assert_eq!(
+            response["data"]["reviews"],
+            json!([]),
+            "{hostile} matched documents"
+        );
+    }
+    // A key-shaped value where an id belongs, and an operator where a field name belongs.
+    let response = run(
+        &subgraph,
+        "{ reviews(where: {review_id: {_eq: \"1 || true\"}}) { review_id } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        response["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{response}"
+    );
+    let response = run(
+        &subgraph,
+        "{ reviews(where: {$where: {_eq: 1}}) { review_id } }",
+        json!({}),
+    )
+    .await;
+    assert!(response["errors"].is_array(), "{response}");
+    let response = run(
+        &subgraph,
+        "mutation { update_reviews(where: {}, _set: {title: {_eq: 1}}) { affected_rows } }",
+        json!({}),
+    )
+    .await;
+    assert!(response["errors"].is_array(), "{response}");
+    let count = data(&subgraph, "{ reviews_aggregate { count } }", json!({})).await;
+    assert_eq!(count["reviews_aggregate"]["count"].as_u64().unwrap(), total);
+}
