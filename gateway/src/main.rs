@@ -58,6 +58,8 @@ enum SubgraphCommand {
     Postgres(SubgraphArgs),
     /// A subgraph generated from MongoDB collections.
     Mongodb(SubgraphArgs),
+    /// A search subgraph over Elasticsearch / OpenSearch indices.
+    Elasticsearch(SubgraphArgs),
 }
 
 #[derive(Args)]
@@ -131,6 +133,9 @@ fn main() -> ExitCode {
         }
         Command::Subgraph(SubgraphCommand::Mongodb(args)) => {
             report(runtime.block_on(mongodb_subgraph(&args)))
+        }
+        Command::Subgraph(SubgraphCommand::Elasticsearch(args)) => {
+            report(runtime.block_on(elasticsearch_subgraph(&args)))
         }
         Command::Gateway(args) => report(runtime.block_on(gateway(&args))),
     }
@@ -227,6 +232,22 @@ async fn mongodb_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
     let schema = polygraph_subgraph_core::server::shared(subgraph.schema.clone());
     let app = polygraph_subgraph_core::server::app(schema, None);
     polygraph_subgraph_core::server::serve(app, config.listen, "mongodb").await
+}
+
+async fn elasticsearch_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
+    use polygraph_subgraph_elasticsearch::{Config, Subgraph};
+    let mut config = Config::from_file(&args.config)?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    let subgraph = Subgraph::start(&config).await?;
+    if args.print_sdl {
+        print!("{}", subgraph.sdl());
+        return Ok(());
+    }
+    let schema = polygraph_subgraph_core::server::shared(subgraph.schema.clone());
+    let app = polygraph_subgraph_core::server::app(schema, None);
+    polygraph_subgraph_core::server::serve(app, config.listen, "elasticsearch").await
 }
 
 /// On SIGHUP, introspects the database again and swaps in the new schema; a failed reload keeps

@@ -1,0 +1,112 @@
+//! A Federation v2 search subgraph over Elasticsearch or OpenSearch indices.
+//!
+//! Start-up reads each configured index's mapping and a few documents ([`model`]) and generates
+//! the schema ([`schema`]): an entity type per index and a search field whose arguments become
+//! one `_search` body ([`query`]).
+
+pub mod config;
+pub mod model;
+pub mod query;
+pub mod schema;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context as _, bail};
+use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
+use elasticsearch::indices::IndicesGetMappingParts;
+use elasticsearch::{Elasticsearch, SearchParts};
+use serde_json::{Value as Json, json};
+
+pub use config::Config;
+
+/// A running subgraph: its schema and the client it serves from.
+pub struct Subgraph {
+    pub schema: async_graphql::dynamic::Schema,
+    pub model: Arc<model::Model>,
+    requests: Arc<AtomicU64>,
+}
+
+impl Subgraph {
+    /// Connects, reads each index's mapping and generates the schema.
+    pub async fn start(config: &Config) -> anyhow::Result<Self> {
+        let url = config.url();
+        let pool = SingleNodeConnectionPool::new(
+            url.parse()
+                .with_context(|| format!("the search server URL {url}"))?,
+        );
+        let transport = TransportBuilder::new(pool)
+            .timeout(std::time::Duration::from_millis(config.timeout_ms))
+            .build()
+            .context("building the search client")?;
+        let client = Elasticsearch::new(transport);
+        let mut mappings = Vec::with_capacity(config.indices.len());
+        for name in config.indices.keys() {
+            mappings.push(
+                mapping(&client, name, config.sample_size)
+                    .await
+                    .with_context(|| format!("reading index {name} at {url}"))?,
+            );
+        }
+        let model = Arc::new(model::build(config, &mappings)?);
+        let requests = Arc::new(AtomicU64::new(0));
+        let schema = schema::build(&model, client, requests.clone())
+            .context("generating the GraphQL schema")?;
+        Ok(Self {
+            schema,
+            model,
+            requests,
+        })
+    }
+
+    /// Requests sent to the search server since start-up.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// The subgraph's SDL, as `_service { sdl }` returns it.
+    pub fn sdl(&self) -> String {
+        self.schema.sdl_with_options(
+            async_graphql::SDLExportOptions::new()
+                .federation()
+                .compose_directive(),
+        )
+    }
+}
+
+/// An index's mapped properties, and the fields its first documents hold arrays in.
+async fn mapping(
+    client: &Elasticsearch,
+    name: &str,
+    sample_size: u64,
+) -> anyhow::Result<(Json, std::collections::BTreeSet<String>)> {
+    let response = client
+        .indices()
+        .get_mapping(IndicesGetMappingParts::Index(&[name]))
+        .send()
+        .await?;
+    if !response.status_code().is_success() {
+        bail!("no mapping (HTTP {})", response.status_code());
+    }
+    let body: Json = response.json().await?;
+    let properties = body
+        .as_object()
+        .and_then(|indices| indices.values().next())
+        .map(|index| index["mappings"]["properties"].clone())
+        .filter(Json::is_object)
+        .ok_or_else(|| anyhow::anyhow!("the mapping has no properties"))?;
+    let samples: Json = client
+        .search(SearchParts::Index(&[name]))
+        .body(json!({ "size": sample_size, "query": { "match_all": {} } }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let documents: Vec<Json> = samples["hits"]["hits"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|hit| hit["_source"].clone())
+        .collect();
+    Ok((properties, model::array_paths(&documents)))
+}
