@@ -1,4 +1,4 @@
-//! The PostgreSQL subgraph's SDL composes into a supergraph with The Guild's federation
+//! The database subgraphs' SDLs compose into a supergraph with The Guild's federation
 //! composition (npm), alone and beside another subgraph that extends its entities; the
 //! checked-in SDL and supergraph in `schema/` are current.
 
@@ -85,14 +85,39 @@ async fn composes_alone_and_with_a_subgraph_extending_its_entities() {
 #[tokio::test]
 async fn checked_in_schemas_are_current() {
     let root = repo_root();
-    let checked_in =
-        std::fs::read_to_string(root.join("schema/subgraphs/postgres.graphql")).unwrap();
-    assert!(
-        checked_in == postgres_sdl().await,
-        "schema/subgraphs/postgres.graphql is stale; regenerate it as schema/README.md says"
-    );
-    let supergraph =
-        compose(&[("postgres", &root.join("schema/subgraphs/postgres.graphql"))]).unwrap();
+    let mongodb = polygraph_subgraph_mongodb::Subgraph::start(
+        &polygraph_subgraph_mongodb::Config::from_file(&root.join("config/mongodb.yaml")).unwrap(),
+    )
+    .await
+    .unwrap()
+    .sdl();
+    let elasticsearch = polygraph_subgraph_elasticsearch::Subgraph::start(
+        &polygraph_subgraph_elasticsearch::Config::from_file(
+            &root.join("config/elasticsearch.yaml"),
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap()
+    .sdl();
+    for (name, sdl) in [
+        ("postgres", postgres_sdl().await),
+        ("mongodb", mongodb),
+        ("elasticsearch", elasticsearch),
+    ] {
+        let path = format!("schema/subgraphs/{name}.graphql");
+        let checked_in = std::fs::read_to_string(root.join(&path)).unwrap();
+        assert!(
+            checked_in == sdl,
+            "{path} is stale; regenerate it as schema/README.md says"
+        );
+    }
+    let paths: Vec<(&str, std::path::PathBuf)> = ["postgres", "mongodb", "elasticsearch"]
+        .into_iter()
+        .map(|name| (name, root.join(format!("schema/subgraphs/{name}.graphql"))))
+        .collect();
+    let subgraphs: Vec<(&str, &Path)> = paths.iter().map(|(n, p)| (*n, p.as_path())).collect();
+    let supergraph = compose(&subgraphs).unwrap();
     let checked_in = std::fs::read_to_string(root.join("schema/supergraph.graphql")).unwrap();
     assert!(
         checked_in == supergraph,
@@ -249,5 +274,26 @@ fn the_kubernetes_gateway_config_is_current() {
         &std::fs::read_to_string(repo_root().join("config/gateway.yaml")).unwrap(),
     )
     .expect("config/gateway.yaml is valid gateway settings");
-    assert!(settings.subgraph_urls.contains_key("postgres"));
+    for name in ["postgres", "mongodb", "elasticsearch"] {
+        assert!(
+            settings.subgraph_urls.contains_key(name),
+            "{name} has no URL"
+        );
+    }
+    // The subgraphs' Kubernetes configs are the demo's but for comments and the address.
+    let settings_of = |path: &str| -> Vec<String> {
+        std::fs::read_to_string(repo_root().join(path))
+            .unwrap()
+            .lines()
+            .filter(|line| !line.starts_with('#') && !line.starts_with("listen:"))
+            .map(ToOwned::to_owned)
+            .collect()
+    };
+    for name in ["mongodb", "elasticsearch"] {
+        assert_eq!(
+            settings_of(&format!("config/{name}.yaml")),
+            settings_of(&format!("k8s/base/config/{name}.yaml")),
+            "k8s/base/config/{name}.yaml differs from config/{name}.yaml"
+        );
+    }
 }
