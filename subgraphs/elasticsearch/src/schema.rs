@@ -214,6 +214,9 @@ fn json_field(name: &str, ty: TypeRef, id: bool) -> Field {
 fn scalar_value(value: &Json, id: bool) -> Value {
     match value {
         Json::Number(number) if id => Value::String(number.to_string()),
+        Json::Null => Value::Null,
+        Json::Bool(flag) => Value::Boolean(*flag),
+        Json::String(text) => Value::String(text.clone()),
         other => Value::from_json(other.clone()).unwrap_or(Value::Null),
     }
 }
@@ -479,7 +482,7 @@ fn search_field(state: &Arc<State>, position: usize) -> (Vec<async_graphql::dyna
                 let index = &model.indices[position];
                 let body = query::body(index, &search);
                 tracing::debug!(%body, "search");
-                let answer = state
+                let mut answer = state
                     .send(
                         state
                             .client
@@ -488,7 +491,11 @@ fn search_field(state: &Arc<State>, position: usize) -> (Vec<async_graphql::dyna
                             .send(),
                     )
                     .await?;
-                Ok(Some(FieldValue::owned_any(result(index, &search, &answer))))
+                Ok(Some(FieldValue::owned_any(result(
+                    index,
+                    &search,
+                    &mut answer,
+                ))))
             })
         },
     )
@@ -719,9 +726,9 @@ fn enum_name(value: Option<&Value>) -> async_graphql::Result<String> {
 }
 
 /// The answer of a `_search` as the result type's JSON.
-fn result(index: &crate::model::IndexModel, search: &Search, answer: &Json) -> Json {
+fn result(index: &crate::model::IndexModel, search: &Search, answer: &mut Json) -> Json {
     let hits: Vec<Json> = answer["hits"]["hits"]
-        .as_array()
+        .as_array_mut()
         .into_iter()
         .flatten()
         .map(|hit| {
@@ -736,7 +743,7 @@ fn result(index: &crate::model::IndexModel, search: &Search, answer: &Json) -> J
                 "cursor": hit["sort"].to_string(),
                 "highlights": highlights,
             });
-            out[&index.hit_field] = hit["_source"].clone();
+            out[&index.hit_field] = hit["_source"].take();
             out
         })
         .collect();
@@ -834,7 +841,7 @@ async fn resolve_entities<'a>(
         .iter()
         .map(|(position, key)| json!({ "_index": model.indices[*position].index, "_id": key }))
         .collect();
-    let answer = state
+    let mut answer = state
         .send(
             state
                 .client
@@ -843,13 +850,16 @@ async fn resolve_entities<'a>(
                 .send(),
         )
         .await?;
-    let found = answer["docs"].as_array().cloned().unwrap_or_default();
+    let mut found = match answer["docs"].take() {
+        Json::Array(found) => found,
+        _ => Vec::new(),
+    };
     Ok(Some(FieldValue::list(wanted.into_iter().enumerate().map(
         |(i, (position, key))| {
             let type_name = model.entity(position).type_name.clone();
-            let value = match found.get(i) {
+            let value = match found.get_mut(i) {
                 Some(doc) if doc["found"] == json!(true) => {
-                    FieldValue::owned_any(doc["_source"].clone())
+                    FieldValue::owned_any(doc["_source"].take())
                 }
                 _ => FieldValue::owned_any(Missing(format!(
                     "no {type_name} with {} {key}",

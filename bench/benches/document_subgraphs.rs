@@ -1,0 +1,253 @@
+//! The MongoDB and search subgraphs against their raw clients for the same reads, in one run:
+//! `_entities` for 100 reviews and a filtered, sorted page of reviews (MongoDB driver), and
+//! `_entities` for 100 products and a filtered full-text search (elasticsearch client). Needs the
+//! demo data (`scripts/dev up`, `polygraph demo load`). Prints `ratio` lines: subgraph time over
+//! raw client time, from interleaved runs.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use async_graphql::{Request, Variables};
+use criterion::{Criterion, criterion_group, criterion_main};
+use elasticsearch::{Elasticsearch, MgetParts, SearchParts};
+use futures::TryStreamExt as _;
+use mongodb::bson::{Document, doc};
+use serde_json::{Value, json};
+
+const REVIEW_ENTITIES: &str = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Review { review_id rating title } } }";
+const REVIEWS: &str = "{ reviews(where: {rating: {_gte: 4}}, order_by: [{created_at: DESC}], limit: 50) { review_id rating title created_at } }";
+const PRODUCT_ENTITIES: &str = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Product { id tags popularity } } }";
+const SEARCH: &str = "{ searchProducts(query: \"lamp desk\", filters: {in_stock: true}, size: 20) { total hits { score product { id tags popularity } } } }";
+
+fn config(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../config/{name}.yaml"))
+}
+
+async fn execute(schema: &async_graphql::dynamic::Schema, query: &str, variables: &Value) -> Value {
+    let response = schema
+        .execute(Request::new(query).variables(Variables::from_json(variables.clone())))
+        .await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    serde_json::to_value(&response).unwrap()
+}
+
+fn review_json(document: &Document, with_date: bool) -> Value {
+    let mut review = json!({
+        "review_id": document.get_i64("review_id").unwrap().to_string(),
+        "rating": document.get_i32("rating").unwrap(),
+        "title": document.get_str("title").unwrap(),
+    });
+    if with_date {
+        review["created_at"] = json!(
+            document
+                .get_datetime("created_at")
+                .unwrap()
+                .try_to_rfc3339_string()
+                .unwrap()
+        );
+    }
+    review
+}
+
+async fn raw_review_entities(collection: &mongodb::Collection<Document>, ids: &[i64]) -> Value {
+    let found: Vec<Document> = collection
+        .find(doc! { "review_id": { "$in": ids } })
+        .batch_size(ids.len() as u32)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let by_id: std::collections::HashMap<i64, &Document> = found
+        .iter()
+        .map(|d| (d.get_i64("review_id").unwrap(), d))
+        .collect();
+    let entities: Vec<Value> = ids.iter().map(|id| review_json(by_id[id], false)).collect();
+    json!({ "data": { "_entities": entities } })
+}
+
+async fn raw_reviews(collection: &mongodb::Collection<Document>) -> Value {
+    let found: Vec<Document> = collection
+        .find(doc! { "rating": { "$gte": 4 } })
+        .sort(doc! { "created_at": -1, "_id": 1 })
+        .limit(50)
+        .batch_size(50)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let reviews: Vec<Value> = found.iter().map(|d| review_json(d, true)).collect();
+    json!({ "data": { "reviews": reviews } })
+}
+
+async fn raw_product_entities(client: &Elasticsearch, ids: &[u64]) -> Value {
+    let answer: Value = client
+        .mget(MgetParts::Index("products"))
+        .body(json!({ "ids": ids.iter().map(ToString::to_string).collect::<Vec<_>>() }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entities: Vec<Value> = answer["docs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|doc| {
+            let source = &doc["_source"];
+            json!({ "id": source["id"].to_string(), "tags": source["tags"], "popularity": source["popularity"] })
+        })
+        .collect();
+    json!({ "data": { "_entities": entities } })
+}
+
+async fn raw_search(client: &Elasticsearch) -> Value {
+    let body = json!({
+        "query": { "bool": {
+            "must": [{ "multi_match": { "query": "lamp desk", "fields": ["name^3", "brand^2", "category^1", "tags^1", "description^1"], "type": "best_fields" } }],
+            "filter": [{ "term": { "in_stock": true } }],
+        } },
+        "size": 20, "from": 0, "sort": [{ "_score": "desc" }, { "id": "asc" }], "track_total_hits": true,
+    });
+    let answer: Value = client
+        .search(SearchParts::Index(&["products"]))
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hits: Vec<Value> = answer["hits"]["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hit| {
+            let source = &hit["_source"];
+            json!({ "score": hit["_score"], "product": { "id": source["id"].to_string(), "tags": source["tags"], "popularity": source["popularity"] } })
+        })
+        .collect();
+    json!({ "data": { "searchProducts": { "total": answer["hits"]["total"]["value"], "hits": hits } } })
+}
+
+/// Benchmarks both sides under criterion, then runs them alternately and prints the ratio of
+/// their mean times (both sides see the same machine load).
+fn compare<A, B, FA, FB>(
+    criterion: &mut Criterion,
+    runtime: &tokio::runtime::Runtime,
+    name: &str,
+    ours: A,
+    theirs: B,
+) where
+    A: Fn() -> FA,
+    B: Fn() -> FB,
+    FA: Future<Output = Value>,
+    FB: Future<Output = Value>,
+{
+    assert_eq!(
+        runtime.block_on(ours()),
+        runtime.block_on(theirs()),
+        "{name}: the subgraph and the raw client must return the same data"
+    );
+    let mut group = criterion.benchmark_group(name);
+    group.bench_function("subgraph", |b| b.to_async(runtime).iter(&ours));
+    group.bench_function("raw_client", |b| b.to_async(runtime).iter(&theirs));
+    group.finish();
+    let iterations = 300;
+    let (mut ours_time, mut theirs_time) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..iterations {
+        let started = Instant::now();
+        runtime.block_on(ours());
+        ours_time += started.elapsed();
+        let started = Instant::now();
+        runtime.block_on(theirs());
+        theirs_time += started.elapsed();
+    }
+    println!(
+        "ratio {name}: subgraph {:?} / raw client {:?} = {:.2}",
+        ours_time / iterations,
+        theirs_time / iterations,
+        ours_time.as_secs_f64() / theirs_time.as_secs_f64()
+    );
+}
+
+fn benches(criterion: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let endpoints = polygraph_demo::Endpoints::from_env();
+    let (mongo, search, collection, client) = runtime.block_on(async {
+        let mongo = polygraph_subgraph_mongodb::Subgraph::start(
+            &polygraph_subgraph_mongodb::Config::from_file(&config("mongodb")).unwrap(),
+        )
+        .await
+        .expect("the demo data: run scripts/dev up and polygraph demo load");
+        let search = polygraph_subgraph_elasticsearch::Subgraph::start(
+            &polygraph_subgraph_elasticsearch::Config::from_file(&config("elasticsearch")).unwrap(),
+        )
+        .await
+        .unwrap();
+        let collection = mongodb::Client::with_uri_str(&endpoints.mongodb)
+            .await
+            .unwrap()
+            .database(&endpoints.mongodb_database)
+            .collection::<Document>("reviews");
+        let transport =
+            elasticsearch::http::transport::Transport::single_node(&endpoints.elasticsearch)
+                .unwrap();
+        (mongo, search, collection, Elasticsearch::new(transport))
+    });
+    let review_ids: Vec<i64> = (1..=100).collect();
+    let reviews: Value = review_ids
+        .iter()
+        .map(|id| json!({ "__typename": "Review", "review_id": id.to_string() }))
+        .collect();
+    let reviews = json!({ "r": reviews });
+    let product_ids: Vec<u64> = (1..=100).collect();
+    let products: Value = product_ids
+        .iter()
+        .map(|id| json!({ "__typename": "Product", "id": id.to_string() }))
+        .collect();
+    let products = json!({ "r": products });
+    let none = json!({});
+
+    compare(
+        criterion,
+        &runtime,
+        "mongodb_entities_100_reviews",
+        || execute(&mongo.schema, REVIEW_ENTITIES, &reviews),
+        || raw_review_entities(&collection, &review_ids),
+    );
+    compare(
+        criterion,
+        &runtime,
+        "mongodb_reviews_filtered_page_50",
+        || execute(&mongo.schema, REVIEWS, &none),
+        || raw_reviews(&collection),
+    );
+    compare(
+        criterion,
+        &runtime,
+        "search_entities_100_products",
+        || execute(&search.schema, PRODUCT_ENTITIES, &products),
+        || raw_product_entities(&client, &product_ids),
+    );
+    compare(
+        criterion,
+        &runtime,
+        "search_filtered_20",
+        || execute(&search.schema, SEARCH, &none),
+        || raw_search(&client),
+    );
+}
+
+criterion_group! {
+    name = group;
+    config = Criterion::default().sample_size(30).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = benches
+}
+criterion_main!(group);
