@@ -60,6 +60,8 @@ enum SubgraphCommand {
     Mongodb(SubgraphArgs),
     /// A search subgraph over Elasticsearch / OpenSearch indices.
     Elasticsearch(SubgraphArgs),
+    /// An online feature store over Redis hashes.
+    Redis(SubgraphArgs),
 }
 
 #[derive(Args)]
@@ -136,6 +138,9 @@ fn main() -> ExitCode {
         }
         Command::Subgraph(SubgraphCommand::Elasticsearch(args)) => {
             report(runtime.block_on(elasticsearch_subgraph(&args)))
+        }
+        Command::Subgraph(SubgraphCommand::Redis(args)) => {
+            report(runtime.block_on(redis_subgraph(&args)))
         }
         Command::Gateway(args) => report(runtime.block_on(gateway(&args))),
     }
@@ -248,6 +253,22 @@ async fn elasticsearch_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
     let schema = polygraph_subgraph_core::server::shared(subgraph.schema.clone());
     let app = polygraph_subgraph_core::server::app(schema, None);
     polygraph_subgraph_core::server::serve(app, config.listen, "elasticsearch").await
+}
+
+async fn redis_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
+    use polygraph_subgraph_redis::{Config, Subgraph};
+    let mut config = Config::from_file(&args.config)?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    let subgraph = Subgraph::start(&config).await?;
+    if args.print_sdl {
+        print!("{}", subgraph.sdl());
+        return Ok(());
+    }
+    let schema = polygraph_subgraph_core::server::shared(subgraph.schema.clone());
+    let app = polygraph_subgraph_core::server::app(schema, None);
+    polygraph_subgraph_core::server::serve(app, config.listen, "redis").await
 }
 
 /// On SIGHUP, introspects the database again and swaps in the new schema; a failed reload keeps

@@ -5,7 +5,7 @@
 //! response key up in its parent's document: no further database work, and no copies: nested
 //! objects are handed down by reference into the root's document.
 
-use async_graphql::dynamic::{FieldFuture, FieldValue, ResolverContext};
+use async_graphql::dynamic::{Field, FieldFuture, FieldValue, ResolverContext, TypeRef};
 use async_graphql::{Error, Name, Number, Value};
 use serde_json::{Map, Value as Json};
 
@@ -123,6 +123,54 @@ fn parent<'a>(parent_value: &'a FieldValue<'a>) -> Result<&'a Map<String, Json>,
     }
     Err(Error::new(
         "internal: the parent value is not a fetched document",
+    ))
+}
+
+/// A field read by name (not response key) from a parent that is a `serde_json::Value` object:
+/// for result types whose fields take no arguments, built as JSON by the subgraph. `id`
+/// renders numbers as `ID` strings.
+pub fn json_field(name: &str, ty: TypeRef, id: bool) -> Field {
+    let key = name.to_owned();
+    Field::new(name, ty, move |ctx| {
+        let value = json_parent(&ctx).map(|parent| match parent.get(&key) {
+            None | Some(Json::Null) => None,
+            Some(Json::Array(items)) => {
+                Some(FieldValue::list(items.iter().map(|item| match item {
+                    Json::Object(_) => FieldValue::borrowed_any(item),
+                    scalar => FieldValue::value(scalar_value(scalar, id)),
+                })))
+            }
+            Some(object @ Json::Object(_)) => Some(FieldValue::borrowed_any(object)),
+            Some(scalar) => Some(FieldValue::value(scalar_value(scalar, id))),
+        });
+        match value {
+            Ok(value) => FieldFuture::Value(value),
+            Err(error) => FieldFuture::new(async move { Err::<Option<FieldValue<'_>>, _>(error) }),
+        }
+    })
+}
+
+fn scalar_value(value: &Json, id: bool) -> Value {
+    match value {
+        Json::Number(number) if id => Value::String(number.to_string()),
+        Json::Null => Value::Null,
+        Json::Bool(flag) => Value::Boolean(*flag),
+        Json::String(text) => Value::String(text.clone()),
+        other => Value::from_json(other.clone()).unwrap_or(Value::Null),
+    }
+}
+
+fn json_parent<'a>(ctx: &ResolverContext<'a>) -> Result<&'a Map<String, Json>, Error> {
+    if let Some(Json::Object(object)) = ctx.parent_value.downcast_ref::<Json>() {
+        return Ok(object);
+    }
+    if let Some(missing) = ctx.parent_value.downcast_ref::<Missing>() {
+        use async_graphql::ErrorExtensions as _;
+        return Err(Error::new(missing.0.clone())
+            .extend_with(|_, extensions| extensions.set("code", "NOT_FOUND")));
+    }
+    Err(Error::new(
+        "internal: the parent value is not a JSON object",
     ))
 }
 

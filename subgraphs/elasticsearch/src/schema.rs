@@ -15,7 +15,7 @@ use async_graphql::{ErrorExtensions as _, Value};
 use elasticsearch::{Elasticsearch, MgetParts, SearchParts};
 use polygraph_subgraph_core::filter::ScalarKind;
 use polygraph_subgraph_core::values::Missing;
-use serde_json::{Map, Value as Json, json};
+use serde_json::{Value as Json, json};
 
 use crate::model::{DocField, Indexed, Model};
 use crate::query::{self, Bucket, Filter, Search};
@@ -189,50 +189,7 @@ fn range_input(name: &str, scalar: &str) -> InputObject {
         })
 }
 
-/// A field read by name from the parent JSON object (`id` renders numbers as `ID` strings).
-fn json_field(name: &str, ty: TypeRef, id: bool) -> Field {
-    let key = name.to_owned();
-    Field::new(name, ty, move |ctx| {
-        let value = parent(&ctx).map(|parent| match parent.get(&key) {
-            None | Some(Json::Null) => None,
-            Some(Json::Array(items)) => {
-                Some(FieldValue::list(items.iter().map(|item| match item {
-                    Json::Object(_) => FieldValue::borrowed_any(item),
-                    scalar => FieldValue::value(scalar_value(scalar, id)),
-                })))
-            }
-            Some(object @ Json::Object(_)) => Some(FieldValue::borrowed_any(object)),
-            Some(scalar) => Some(FieldValue::value(scalar_value(scalar, id))),
-        });
-        match value {
-            Ok(value) => FieldFuture::Value(value),
-            Err(error) => FieldFuture::new(async move { Err::<Option<FieldValue<'_>>, _>(error) }),
-        }
-    })
-}
-
-fn scalar_value(value: &Json, id: bool) -> Value {
-    match value {
-        Json::Number(number) if id => Value::String(number.to_string()),
-        Json::Null => Value::Null,
-        Json::Bool(flag) => Value::Boolean(*flag),
-        Json::String(text) => Value::String(text.clone()),
-        other => Value::from_json(other.clone()).unwrap_or(Value::Null),
-    }
-}
-
-fn parent<'a>(ctx: &ResolverContext<'a>) -> async_graphql::Result<&'a Map<String, Json>> {
-    if let Some(Json::Object(object)) = ctx.parent_value.downcast_ref::<Json>() {
-        return Ok(object);
-    }
-    if let Some(missing) = ctx.parent_value.downcast_ref::<Missing>() {
-        return Err(async_graphql::Error::new(missing.0.clone())
-            .extend_with(|_, extensions| extensions.set("code", "NOT_FOUND")));
-    }
-    Err(async_graphql::Error::new(
-        "internal: the parent value is not a JSON object",
-    ))
-}
+use polygraph_subgraph_core::values::json_field;
 
 /// The facet output types every index shares.
 fn shared_types() -> Vec<Object> {

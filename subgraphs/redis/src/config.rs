@@ -1,0 +1,109 @@
+//! The feature store's configuration: feature groups per entity, each a Redis hash per entity
+//! key, with typed features and a freshness TTL. Unknown keys are rejected; the URL is
+//! overridable from the environment.
+//!
+//! ```yaml
+//! listen: 127.0.0.1:4004
+//! groups:
+//!   user_online:
+//!     entity: User
+//!     key: "features:user:{id}"       # the hash holding one user's features
+//!     field: onlineFeatures           # User.onlineFeatures { clickRate7d … }
+//!     ttl_seconds: 86400              # writes expire after this long
+//!     features: { click_rate_7d: Float, segment: String, embedding: "[Float]" }
+//! ```
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The server; `POLYGRAPH_REDIS_URL` overrides it.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Feature groups by name.
+    pub groups: IndexMap<String, GroupConfig>,
+    /// The most entities one `featureVector` may ask for.
+    #[serde(default = "default_max_ids")]
+    pub max_ids: usize,
+    #[serde(default = "default_max_depth")]
+    pub max_depth: usize,
+    #[serde(default = "default_max_complexity")]
+    pub max_complexity: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    /// The entity type the features describe (owned by another subgraph), keyed by `id`.
+    pub entity: String,
+    /// The hash key, with `{id}` where the entity's id goes.
+    pub key: String,
+    /// The typed field on the entity holding the group (`onlineFeatures`).
+    pub field: String,
+    /// Seconds a written hash stays; none keeps it.
+    #[serde(default)]
+    pub ttl_seconds: Option<u64>,
+    /// Feature names and types: `Float`, `Int`, `String`, `Boolean`, `[Float]`.
+    pub features: IndexMap<String, String>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 4004))
+}
+fn default_max_ids() -> usize {
+    10_000
+}
+fn default_max_depth() -> usize {
+    24
+}
+fn default_max_complexity() -> usize {
+    5_000
+}
+
+/// A configuration file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: String,
+        source: serde_yaml::Error,
+    },
+}
+
+impl Config {
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_yaml(&text).map_err(|source| ConfigError::Parse {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    pub fn from_yaml(text: &str) -> Result<Self, serde_yaml::Error> {
+        serde_yaml::from_str(text)
+    }
+
+    /// The server URL: the environment wins over the file, the development server is last.
+    pub fn url(&self) -> String {
+        std::env::var("POLYGRAPH_REDIS_URL")
+            .ok()
+            .filter(|url| !url.is_empty())
+            .or_else(|| self.url.clone())
+            .unwrap_or_else(|| "redis://127.0.0.1:56379".to_owned())
+    }
+}

@@ -1,0 +1,61 @@
+//! A Federation v2 online feature store over Redis hashes: feature groups from config extend
+//! other subgraphs' entities (`User.onlineFeatures`), `featureVector` serves matrices to ML
+//! services, `putFeatures` writes online updates.
+
+pub mod config;
+pub mod model;
+pub mod schema;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Context as _;
+
+pub use config::Config;
+
+pub struct Subgraph {
+    pub schema: async_graphql::dynamic::Schema,
+    pub model: Arc<model::Model>,
+    round_trips: Arc<AtomicU64>,
+}
+
+impl Subgraph {
+    /// Connects and generates the schema from the configured groups.
+    pub async fn start(config: &Config) -> anyhow::Result<Self> {
+        let url = config.url();
+        let model = Arc::new(model::build(config)?);
+        let client =
+            redis::Client::open(url.as_str()).with_context(|| format!("the Redis URL {url}"))?;
+        let connection = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            client.get_multiplexed_async_connection(),
+        )
+        .await
+        .with_context(|| format!("connecting to Redis at {url}: timed out"))?
+        .with_context(|| format!("connecting to Redis at {url}"))?;
+        let round_trips = Arc::new(AtomicU64::new(0));
+        let store = schema::Store {
+            connection,
+            round_trips: round_trips.clone(),
+        };
+        let schema = schema::build(&model, store).context("generating the GraphQL schema")?;
+        Ok(Self {
+            schema,
+            model,
+            round_trips,
+        })
+    }
+
+    /// Round trips to Redis since start-up (a pipeline is one).
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
+    pub fn sdl(&self) -> String {
+        self.schema.sdl_with_options(
+            async_graphql::SDLExportOptions::new()
+                .federation()
+                .compose_directive(),
+        )
+    }
+}
