@@ -62,6 +62,8 @@ enum SubgraphCommand {
     Elasticsearch(SubgraphArgs),
     /// An online feature store over Redis hashes.
     Redis(SubgraphArgs),
+    /// Analytics over ClickHouse: time series and point-in-time training rows.
+    Clickhouse(SubgraphArgs),
 }
 
 #[derive(Args)]
@@ -141,6 +143,9 @@ fn main() -> ExitCode {
         }
         Command::Subgraph(SubgraphCommand::Redis(args)) => {
             report(runtime.block_on(redis_subgraph(&args)))
+        }
+        Command::Subgraph(SubgraphCommand::Clickhouse(args)) => {
+            report(runtime.block_on(clickhouse_subgraph(&args)))
         }
         Command::Gateway(args) => report(runtime.block_on(gateway(&args))),
     }
@@ -269,6 +274,22 @@ async fn redis_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
     let schema = polygraph_subgraph_core::server::shared(subgraph.schema.clone());
     let app = polygraph_subgraph_core::server::app(schema, None);
     polygraph_subgraph_core::server::serve(app, config.listen, "redis").await
+}
+
+async fn clickhouse_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
+    use polygraph_subgraph_clickhouse::{Config, Subgraph};
+    let mut config = Config::from_file(&args.config)?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    let subgraph = Subgraph::start(&config).await?;
+    if args.print_sdl {
+        print!("{}", subgraph.sdl());
+        return Ok(());
+    }
+    let schema = polygraph_subgraph_core::server::shared(subgraph.schema.clone());
+    let app = polygraph_subgraph_core::server::app(schema, None);
+    polygraph_subgraph_core::server::serve(app, config.listen, "clickhouse").await
 }
 
 /// On SIGHUP, introspects the database again and swaps in the new schema; a failed reload keeps

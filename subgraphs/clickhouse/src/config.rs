@@ -1,0 +1,145 @@
+//! The analytics subgraph's configuration: time series that extend entities, and the
+//! point-in-time feature history. Tables and columns are checked against `system.columns` at
+//! start-up; unknown keys are rejected; the URL and database are overridable from the
+//! environment.
+//!
+//! ```yaml
+//! series:
+//!   - entity: Product
+//!     field: sales                      # Product.sales(from, to, granularity)
+//!     table: order_events
+//!     key: product_id
+//!     time: event_time
+//!     measures:
+//!       orders: { function: count }
+//!       revenue: { function: sum, column: amount }
+//! ```
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The server's HTTP interface; `POLYGRAPH_CLICKHOUSE_URL` overrides it.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// `POLYGRAPH_CLICKHOUSE_DATABASE` overrides it.
+    #[serde(default)]
+    pub database: Option<String>,
+    #[serde(default)]
+    pub series: Vec<SeriesConfig>,
+    #[serde(default)]
+    pub training: Option<TrainingConfig>,
+    /// The most ids one request may ask about.
+    #[serde(default = "default_max_ids")]
+    pub max_ids: usize,
+    #[serde(default = "default_max_depth")]
+    pub max_depth: usize,
+    #[serde(default = "default_max_complexity")]
+    pub max_complexity: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesConfig {
+    /// The entity type extended (owned by another subgraph), keyed by `id`.
+    pub entity: String,
+    pub field: String,
+    pub table: String,
+    /// The column holding the entity's id.
+    pub key: String,
+    /// The event time column (`DateTime`).
+    pub time: String,
+    pub measures: IndexMap<String, MeasureConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeasureConfig {
+    /// `count`, `uniq`, `sum`, `avg`, `min` or `max`.
+    pub function: String,
+    /// The column it is computed over (not for `count`).
+    #[serde(default)]
+    pub column: Option<String>,
+}
+
+/// A long table of feature values over time: one row per entity, feature and time.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingConfig {
+    pub table: String,
+    /// The column naming the entity kind, and the value it holds per entity type.
+    pub entity_column: String,
+    pub entities: IndexMap<String, String>,
+    pub id: String,
+    pub feature: String,
+    pub value: String,
+    pub time: String,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 4005))
+}
+fn default_max_ids() -> usize {
+    10_000
+}
+fn default_max_depth() -> usize {
+    24
+}
+fn default_max_complexity() -> usize {
+    5_000
+}
+
+/// A configuration file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: String,
+        source: serde_yaml::Error,
+    },
+}
+
+impl Config {
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_yaml(&text).map_err(|source| ConfigError::Parse {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    pub fn from_yaml(text: &str) -> Result<Self, serde_yaml::Error> {
+        serde_yaml::from_str(text)
+    }
+
+    pub fn url(&self) -> String {
+        env("POLYGRAPH_CLICKHOUSE_URL")
+            .or_else(|| self.url.clone())
+            .unwrap_or_else(|| "http://127.0.0.1:58123".to_owned())
+    }
+
+    pub fn database(&self) -> String {
+        env("POLYGRAPH_CLICKHOUSE_DATABASE")
+            .or_else(|| self.database.clone())
+            .unwrap_or_else(|| "polygraph".to_owned())
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}

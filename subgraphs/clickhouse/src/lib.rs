@@ -1,0 +1,77 @@
+//! A Federation v2 analytics subgraph over ClickHouse (through its HTTP interface): configured
+//! time series extend other subgraphs' entities (`Product.sales`, `User.activity`), and
+//! `trainingRows` serves point-in-time correct training data.
+
+pub mod config;
+pub mod model;
+pub mod schema;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Context as _;
+
+pub use config::Config;
+
+pub struct Subgraph {
+    pub schema: async_graphql::dynamic::Schema,
+    pub model: Arc<model::Model>,
+    statements: Arc<AtomicU64>,
+}
+
+#[derive(clickhouse::Row, serde::Deserialize)]
+struct ColumnRow {
+    table: String,
+    name: String,
+    r#type: String,
+}
+
+impl Subgraph {
+    /// Reads the tables' columns from `system.columns` and generates the schema.
+    pub async fn start(config: &Config) -> anyhow::Result<Self> {
+        let url = config.url();
+        let database = config.database();
+        let client = clickhouse::Client::default()
+            .with_url(&url)
+            .with_database(&database)
+            .with_validation(false);
+        let rows: Vec<ColumnRow> = client
+            .query("SELECT table, name, type FROM system.columns WHERE database = ?")
+            .bind(database.as_str())
+            .fetch_all()
+            .await
+            .with_context(|| format!("reading the columns of {database} at {url}"))?;
+        let mut columns = model::Columns::new();
+        for row in rows {
+            columns
+                .entry(row.table)
+                .or_default()
+                .push((row.name, row.r#type));
+        }
+        let model = Arc::new(model::build(config, &columns)?);
+        let statements = Arc::new(AtomicU64::new(0));
+        let warehouse = schema::Warehouse {
+            client,
+            statements: statements.clone(),
+        };
+        let schema = schema::build(&model, warehouse).context("generating the GraphQL schema")?;
+        Ok(Self {
+            schema,
+            model,
+            statements,
+        })
+    }
+
+    /// Statements sent to ClickHouse since start-up.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    pub fn sdl(&self) -> String {
+        self.schema.sdl_with_options(
+            async_graphql::SDLExportOptions::new()
+                .federation()
+                .compose_directive(),
+        )
+    }
+}

@@ -1,0 +1,421 @@
+//! The analytics schema and resolvers: series fields on entities (batched through a loader:
+//! every entity of one request step asking the same series with the same arguments shares one
+//! statement) and `trainingRows`, one statement for all ids and features.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dynamic::{
+    Enum, EnumItem, Field, FieldFuture, FieldValue, InputValue, Object, ResolverContext, Scalar,
+    Schema, SchemaError, TypeRef,
+};
+use async_graphql::{ErrorExtensions as _, Value};
+use polygraph_subgraph_core::values::json_field;
+use serde_json::{Value as Json, json};
+
+use crate::model::{Granularity, Model, series_sql, training_sql};
+
+/// The client and a count of the statements it ran.
+#[derive(Clone)]
+pub struct Warehouse {
+    pub(crate) client: clickhouse::Client,
+    pub(crate) statements: Arc<AtomicU64>,
+}
+
+/// Ids bound as the key column's type: numbers stay numbers, so a hostile id is a parse error,
+/// never SQL.
+enum Ids {
+    Unsigned(Vec<u64>),
+    Signed(Vec<i64>),
+    Text(Vec<String>),
+}
+
+impl Ids {
+    fn parse(ids: &[String], column_type: &str) -> async_graphql::Result<Self> {
+        let bad = |id: &String| bad_input(format!("{id:?} is not a valid id"));
+        Ok(if column_type.starts_with("UInt") {
+            Ids::Unsigned(
+                ids.iter()
+                    .map(|id| id.parse().map_err(|_| bad(id)))
+                    .collect::<Result<_, _>>()?,
+            )
+        } else if column_type.starts_with("Int") {
+            Ids::Signed(
+                ids.iter()
+                    .map(|id| id.parse().map_err(|_| bad(id)))
+                    .collect::<Result<_, _>>()?,
+            )
+        } else {
+            Ids::Text(ids.to_vec())
+        })
+    }
+
+    fn bind(self, query: clickhouse::query::Query) -> clickhouse::query::Query {
+        match self {
+            Ids::Unsigned(ids) => query.bind(ids),
+            Ids::Signed(ids) => query.bind(ids),
+            Ids::Text(ids) => query.bind(ids),
+        }
+    }
+}
+
+impl Warehouse {
+    /// Runs a statement and reads its rows as JSON objects.
+    async fn rows(&self, query: clickhouse::query::Query) -> async_graphql::Result<Vec<Json>> {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        let bytes = query
+            .fetch_bytes("JSONEachRow")
+            .map_err(|error| database_error(&error))?
+            .collect()
+            .await
+            .map_err(|error| database_error(&error))?;
+        bytes
+            .split(|byte| *byte == b'\n')
+            .filter(|line| !line.is_empty())
+            .map(|line| {
+                serde_json::from_slice(line).map_err(|_| database_error(&"an unreadable row"))
+            })
+            .collect()
+    }
+}
+
+fn bad_input(message: impl Into<String>) -> async_graphql::Error {
+    async_graphql::Error::new(message.into())
+        .extend_with(|_, extensions| extensions.set("code", "BAD_USER_INPUT"))
+}
+
+fn database_error(error: &dyn std::fmt::Display) -> async_graphql::Error {
+    tracing::warn!(%error, "ClickHouse failed");
+    async_graphql::Error::new("the analytics database could not answer this request")
+        .extend_with(|_, extensions| extensions.set("code", "DATABASE_ERROR"))
+}
+
+/// `2025-01-02T03:04:05Z` → `2025-01-02 03:04:05` (UTC), as `toDateTime(?, 'UTC')` reads it.
+fn sql_time(value: &str) -> async_graphql::Result<String> {
+    chrono::DateTime::parse_from_rfc3339(value)
+        .map(|time| {
+            time.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .map_err(|_| bad_input(format!("{value:?} is not an RFC 3339 date and time")))
+}
+
+fn rfc3339(seconds: &Json) -> Json {
+    let seconds = seconds
+        .as_i64()
+        .or_else(|| seconds.as_str().and_then(|s| s.parse().ok()));
+    seconds
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map_or(Json::Null, |time| {
+            Json::String(time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        })
+}
+
+/// One entity's series with one set of arguments.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SeriesKey {
+    series: usize,
+    from: Arc<str>,
+    to: Arc<str>,
+    granularity: usize,
+    id: String,
+}
+
+/// A series and its arguments (`from`, `to`, granularity): keys sharing them share a statement.
+type SeriesArguments = (usize, Arc<str>, Arc<str>, usize);
+
+pub struct SeriesLoader {
+    model: Arc<Model>,
+    warehouse: Warehouse,
+}
+
+impl Loader<SeriesKey> for SeriesLoader {
+    type Value = Arc<Vec<Json>>;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[SeriesKey],
+    ) -> Result<HashMap<SeriesKey, Self::Value>, Self::Error> {
+        let mut groups: HashMap<SeriesArguments, Vec<&SeriesKey>> = HashMap::new();
+        for key in keys {
+            groups
+                .entry((
+                    key.series,
+                    key.from.clone(),
+                    key.to.clone(),
+                    key.granularity,
+                ))
+                .or_default()
+                .push(key);
+        }
+        let mut loaded = HashMap::with_capacity(keys.len());
+        for ((series, from, to, granularity), keys) in groups {
+            let spec = &self.model.series[series];
+            let ids: Vec<String> = keys.iter().map(|key| key.id.clone()).collect();
+            let sql = series_sql(spec, Granularity::ALL[granularity].1);
+            let query = Ids::parse(&ids, &spec.key_type)?
+                .bind(self.warehouse.client.query(&sql))
+                .bind(&*from)
+                .bind(&*to);
+            let rows = self.warehouse.rows(query).await?;
+            let mut points: HashMap<String, Vec<Json>> = HashMap::new();
+            for row in rows {
+                let mut point = serde_json::Map::new();
+                point.insert("start".into(), rfc3339(&row["t"]));
+                for (index, measure) in spec.measures.iter().enumerate() {
+                    let value = &row[format!("m{index}")];
+                    // 64-bit integers arrive quoted.
+                    let value = match value {
+                        Json::String(text) => text.parse::<f64>().map_or(Json::Null, |n| {
+                            if measure.integer {
+                                json!(n as i64)
+                            } else {
+                                json!(n)
+                            }
+                        }),
+                        other => other.clone(),
+                    };
+                    point.insert(measure.name.clone(), value);
+                }
+                let key = row["k"].as_str().unwrap_or_default().to_owned();
+                points.entry(key).or_default().push(Json::Object(point));
+            }
+            for key in keys {
+                let series = points.remove(&key.id).unwrap_or_default();
+                loaded.insert(key.clone(), Arc::new(series));
+            }
+        }
+        Ok(loaded)
+    }
+}
+
+struct State {
+    model: Arc<Model>,
+    warehouse: Warehouse,
+    loader: DataLoader<SeriesLoader>,
+}
+
+struct EntityRef(String);
+
+pub fn build(model: &Arc<Model>, warehouse: Warehouse) -> Result<Schema, SchemaError> {
+    let loader = DataLoader::new(
+        SeriesLoader {
+            model: model.clone(),
+            warehouse: warehouse.clone(),
+        },
+        tokio::spawn,
+    )
+    .max_batch_size(model.max_ids);
+    let state = Arc::new(State {
+        model: model.clone(),
+        warehouse,
+        loader,
+    });
+    let mut builder = Schema::build("Query", None, None)
+        .enable_federation()
+        .limit_depth(model.max_depth)
+        .limit_complexity(model.max_complexity)
+        .register(Scalar::new("DateTime").description("A date and time, as an RFC 3339 string."))
+        .register(
+            Granularity::ALL
+                .iter()
+                .fold(Enum::new("Granularity"), |e, (name, _)| {
+                    e.item(EnumItem::new(*name))
+                }),
+        );
+    for series in &model.series {
+        let mut point = Object::new(&series.point_type).field(
+            json_field("start", TypeRef::named_nn("DateTime"), false)
+                .description("Start of the bucket (UTC)."),
+        );
+        for measure in &series.measures {
+            let ty = if measure.integer {
+                TypeRef::INT
+            } else {
+                TypeRef::FLOAT
+            };
+            point = point.field(json_field(&measure.name, TypeRef::named(ty), false));
+        }
+        builder = builder.register(point);
+    }
+    for entity in &model.entities {
+        builder = builder.register(entity_type(&state, entity));
+    }
+    let mut query = Object::new("Query");
+    if let Some(training) = &model.training {
+        builder = builder
+            .register(
+                training
+                    .entities
+                    .keys()
+                    .fold(Enum::new("TrainingEntity"), |e, entity| e.item(EnumItem::new(entity))),
+            )
+            .register(
+                Object::new("TrainingRow")
+                    .description("One entity's features as of a moment: `values[j]` is `features[j]`'s latest value at or before it, `observedAt[j]` when that value was recorded.")
+                    .field(json_field("id", TypeRef::named_nn(TypeRef::ID), false))
+                    .field(json_field("values", TypeRef::named_nn_list(TypeRef::FLOAT), false))
+                    .field(json_field("observedAt", TypeRef::named_nn_list("DateTime"), false)),
+            );
+        query = query.field(training_rows(&state));
+    }
+    let entities = model.entities.clone();
+    builder
+        .register(query)
+        .entity_resolver(move |ctx| {
+            let entities = entities.clone();
+            FieldFuture::new(async move {
+                let Value::List(representations) = ctx.args.try_get("representations")?.as_value()
+                else {
+                    return Err(bad_input("representations must be a list"));
+                };
+                let mut out = Vec::with_capacity(representations.len());
+                for representation in representations {
+                    let Value::Object(representation) = representation else {
+                        return Err(bad_input("each representation must be an object"));
+                    };
+                    let Some(Value::String(typename)) = representation.get("__typename") else {
+                        return Err(bad_input("a representation has no __typename"));
+                    };
+                    if !entities.contains(typename) {
+                        return Err(bad_input(format!(
+                            "{typename} is not an entity of this subgraph"
+                        )));
+                    }
+                    let id = match representation.get("id") {
+                        Some(Value::String(id)) => id.clone(),
+                        Some(Value::Number(id)) => id.to_string(),
+                        _ => {
+                            return Err(bad_input(format!("a {typename} representation has no id")));
+                        }
+                    };
+                    out.push(FieldValue::owned_any(EntityRef(id)).with_type(typename.clone()));
+                }
+                Ok(Some(FieldValue::list(out)))
+            })
+        })
+        .finish()
+}
+
+fn entity_id<'a>(ctx: &ResolverContext<'a>) -> async_graphql::Result<&'a str> {
+    ctx.parent_value
+        .downcast_ref::<EntityRef>()
+        .map(|entity| entity.0.as_str())
+        .ok_or_else(|| async_graphql::Error::new("internal: the parent is not an entity"))
+}
+
+fn entity_type(state: &Arc<State>, entity: &str) -> Object {
+    let mut object = Object::new(entity).key("id").field(Field::new(
+        "id",
+        TypeRef::named_nn(TypeRef::ID),
+        |ctx| FieldFuture::new(async move { Ok(Some(Value::String(entity_id(&ctx)?.to_owned()))) }),
+    ));
+    for (index, series) in state
+        .model
+        .series
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.entity == entity)
+    {
+        let state = state.clone();
+        object = object.field(
+            Field::new(
+                &series.field,
+                TypeRef::named_nn_list_nn(&series.point_type),
+                move |ctx| {
+                    let state = state.clone();
+                    FieldFuture::new(async move {
+                        let id = entity_id(&ctx)?.to_owned();
+                        let from = sql_time(ctx.args.try_get("from")?.string()?)?;
+                        let to = sql_time(ctx.args.try_get("to")?.string()?)?;
+                        let granularity = match ctx.args.get("granularity") {
+                            Some(value) => {
+                                let name = value.enum_name()?;
+                                Granularity::ALL
+                                    .iter()
+                                    .position(|(n, _)| *n == name)
+                                    .ok_or_else(|| bad_input("unknown granularity"))?
+                            }
+                            None => 0,
+                        };
+                        let points = state
+                            .loader
+                            .load_one(SeriesKey {
+                                series: index,
+                                from: from.into(),
+                                to: to.into(),
+                                granularity,
+                                id,
+                            })
+                            .await?
+                            .unwrap_or_default();
+                        Ok(Some(FieldValue::list(
+                            points.iter().cloned().map(FieldValue::owned_any),
+                        )))
+                    })
+                },
+            )
+            .argument(InputValue::new("from", TypeRef::named_nn("DateTime")))
+            .argument(
+                InputValue::new("to", TypeRef::named_nn("DateTime")).description("Exclusive."),
+            )
+            .argument(
+                InputValue::new("granularity", TypeRef::named("Granularity"))
+                    .default_value(Value::Enum(async_graphql::Name::new("DAY"))),
+            )
+            .description(format!(
+                "{} per bucket between `from` and `to`, computed in ClickHouse.",
+                series.field
+            )),
+        );
+    }
+    object
+}
+
+/// `trainingRows(entity, ids, features, asOf)`: point-in-time correct, one statement.
+fn training_rows(state: &Arc<State>) -> Field {
+    let state = state.clone();
+    Field::new("trainingRows", TypeRef::named_nn_list_nn("TrainingRow"), move |ctx| {
+        let state = state.clone();
+        FieldFuture::new(async move {
+            let training = state.model.training.as_ref().expect("the field exists with training");
+            let entity = ctx.args.try_get("entity")?.enum_name()?.to_owned();
+            let kind = training.entities.get(&entity).ok_or_else(|| bad_input(format!("unknown entity {entity}")))?;
+            let ids: Vec<String> = ctx.args.try_get("ids")?.deserialize()?;
+            let features: Vec<String> = ctx.args.try_get("features")?.deserialize()?;
+            if ids.len() > state.model.max_ids {
+                return Err(bad_input(format!("at most {} ids", state.model.max_ids)));
+            }
+            let as_of = sql_time(ctx.args.try_get("asOf")?.string()?)?;
+            let query = state.warehouse.client.query(&training_sql(training)).bind(kind.as_str());
+            let query = Ids::parse(&ids, &training.id_type)?.bind(query).bind(&features).bind(as_of.as_str());
+            let rows = state.warehouse.rows(query).await?;
+            let mut found: HashMap<(String, String), (Json, Json)> = HashMap::new();
+            for row in rows {
+                let id = row["id"].as_str().unwrap_or_default().to_owned();
+                let feature = row["feature"].as_str().unwrap_or_default().to_owned();
+                found.insert((id, feature), (row["value"].clone(), rfc3339(&row["at"])));
+            }
+            let rows: Vec<Json> = ids
+                .iter()
+                .map(|id| {
+                    let (values, observed): (Vec<Json>, Vec<Json>) = features
+                        .iter()
+                        .map(|feature| found.get(&(id.clone(), feature.clone())).cloned().unwrap_or((Json::Null, Json::Null)))
+                        .unzip();
+                    json!({ "id": id, "values": values, "observedAt": observed })
+                })
+                .collect();
+            Ok(Some(FieldValue::list(rows.into_iter().map(FieldValue::owned_any))))
+        })
+    })
+    .argument(InputValue::new("entity", TypeRef::named_nn("TrainingEntity")))
+    .argument(InputValue::new("ids", TypeRef::named_nn_list_nn(TypeRef::ID)))
+    .argument(InputValue::new("features", TypeRef::named_nn_list_nn(TypeRef::STRING)))
+    .argument(InputValue::new("asOf", TypeRef::named_nn("DateTime")))
+    .description("Training data without leakage: for each id, each feature's latest value at or before `asOf`, never a later one.")
+}
