@@ -64,6 +64,8 @@ enum SubgraphCommand {
     Redis(SubgraphArgs),
     /// Analytics over ClickHouse: time series and point-in-time training rows.
     Clickhouse(SubgraphArgs),
+    /// Relationships over Neo4j: follows, recommendations, bought-together.
+    Neo4j(SubgraphArgs),
 }
 
 #[derive(Args)]
@@ -146,6 +148,9 @@ fn main() -> ExitCode {
         }
         Command::Subgraph(SubgraphCommand::Clickhouse(args)) => {
             report(runtime.block_on(clickhouse_subgraph(&args)))
+        }
+        Command::Subgraph(SubgraphCommand::Neo4j(args)) => {
+            report(runtime.block_on(neo4j_subgraph(&args)))
         }
         Command::Gateway(args) => report(runtime.block_on(gateway(&args))),
     }
@@ -290,6 +295,22 @@ async fn clickhouse_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
     let schema = polygraph_subgraph_core::server::shared(subgraph.schema.clone());
     let app = polygraph_subgraph_core::server::app(schema, None);
     polygraph_subgraph_core::server::serve(app, config.listen, "clickhouse").await
+}
+
+async fn neo4j_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
+    use polygraph_subgraph_neo4j::{Config, Subgraph};
+    let mut config = Config::from_file(&args.config)?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    let subgraph = Subgraph::start(&config).await?;
+    if args.print_sdl {
+        print!("{}", subgraph.sdl());
+        return Ok(());
+    }
+    let schema = polygraph_subgraph_core::server::shared(subgraph.schema.clone());
+    let app = polygraph_subgraph_core::server::app(schema, None);
+    polygraph_subgraph_core::server::serve(app, config.listen, "neo4j").await
 }
 
 /// On SIGHUP, introspects the database again and swaps in the new schema; a failed reload keeps

@@ -269,33 +269,11 @@ pub fn build(model: &Arc<Model>, warehouse: Warehouse) -> Result<Schema, SchemaE
         .entity_resolver(move |ctx| {
             let entities = entities.clone();
             FieldFuture::new(async move {
-                let Value::List(representations) = ctx.args.try_get("representations")?.as_value()
-                else {
-                    return Err(bad_input("representations must be a list"));
-                };
-                let mut out = Vec::with_capacity(representations.len());
-                for representation in representations {
-                    let Value::Object(representation) = representation else {
-                        return Err(bad_input("each representation must be an object"));
-                    };
-                    let Some(Value::String(typename)) = representation.get("__typename") else {
-                        return Err(bad_input("a representation has no __typename"));
-                    };
-                    if !entities.contains(typename) {
-                        return Err(bad_input(format!(
-                            "{typename} is not an entity of this subgraph"
-                        )));
-                    }
-                    let id = match representation.get("id") {
-                        Some(Value::String(id)) => id.clone(),
-                        Some(Value::Number(id)) => id.to_string(),
-                        _ => {
-                            return Err(bad_input(format!("a {typename} representation has no id")));
-                        }
-                    };
-                    out.push(FieldValue::owned_any(EntityRef(id)).with_type(typename.clone()));
-                }
-                Ok(Some(FieldValue::list(out)))
+                let references =
+                    polygraph_subgraph_core::entities::references(&ctx, &entities, "id")?;
+                Ok(Some(FieldValue::list(references.into_iter().map(
+                    |(typename, id)| FieldValue::owned_any(EntityRef(id)).with_type(typename),
+                ))))
             })
         })
         .finish()

@@ -232,9 +232,6 @@ async fn resolve_entities<'a>(
 ) -> async_graphql::Result<Option<FieldValue<'a>>> {
     use polygraph_subgraph_core::selection::{SelectionError, Walker};
     let model = &state.model;
-    let Value::List(representations) = ctx.args.try_get("representations")?.as_value() else {
-        return Err(bad_input("representations must be a list"));
-    };
     let walker = Walker::new(ctx.ctx);
     let sets = [&ctx.ctx.item.node.selection_set.node];
     // Per entity type: the groups its selection reads.
@@ -251,32 +248,18 @@ async fn resolve_entities<'a>(
             .collect();
         needed.insert(entity, groups);
     }
-    let mut refs = Vec::with_capacity(representations.len());
+    let mut refs = Vec::new();
     let mut reads = Vec::new();
-    for representation in representations {
-        let Value::Object(representation) = representation else {
-            return Err(bad_input("each representation must be an object"));
-        };
-        let Some(Value::String(typename)) = representation.get("__typename") else {
-            return Err(bad_input("a representation has no __typename"));
-        };
-        let Some(groups) = needed.get(typename.as_str()) else {
-            return Err(bad_input(format!(
-                "{typename} is not an entity of this subgraph"
-            )));
-        };
-        let id = match representation.get("id") {
-            Some(Value::String(id)) => id.clone(),
-            Some(Value::Number(id)) => id.to_string(),
-            _ => return Err(bad_input(format!("a {typename} representation has no id"))),
-        };
+    for (typename, id) in polygraph_subgraph_core::entities::references(ctx, &model.entities, "id")?
+    {
+        let groups = &needed[typename.as_str()];
         for group in groups {
             reads.push(GroupKey {
                 group: *group,
                 id: id.clone(),
             });
         }
-        refs.push((typename.clone(), id, groups));
+        refs.push((typename, id, groups));
     }
     let mut loaded = state.loader.loader().load(&reads).await?;
     Ok(Some(FieldValue::list(refs.into_iter().map(

@@ -1,0 +1,157 @@
+//! The relationships subgraph's configuration: which node labels are which entities, and the
+//! relationship fields, each a Cypher pattern from `(n)` (the entity) to `(m)` (the related
+//! entity) with an optional ranking score. Patterns are the operator's; request values reach
+//! Cypher only as parameters (`$keys`, `$limit`). Unknown keys are rejected; the connection is
+//! overridable from the environment.
+//!
+//! ```yaml
+//! entities:
+//!   User: { label: User }
+//! relationships:
+//!   - entity: User
+//!     field: follows
+//!     target: User
+//!     pattern: "(n)-[:FOLLOWS]->(m:User)"
+//! ```
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// `POLYGRAPH_NEO4J_URL`, `POLYGRAPH_NEO4J_USER` and `POLYGRAPH_NEO4J_PASSWORD` override
+    /// these.
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Entity types by name: the node label and key property.
+    pub entities: IndexMap<String, EntityConfig>,
+    pub relationships: Vec<RelationshipConfig>,
+    /// Threads that run the (blocking) driver; requests beyond them wait their turn.
+    #[serde(default = "default_threads")]
+    pub threads: usize,
+    /// The most related entities one field returns; also the default `limit`.
+    #[serde(default = "default_max_limit")]
+    pub max_limit: u64,
+    #[serde(default = "default_max_ids")]
+    pub max_ids: usize,
+    #[serde(default = "default_max_depth")]
+    pub max_depth: usize,
+    #[serde(default = "default_max_complexity")]
+    pub max_complexity: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntityConfig {
+    pub label: String,
+    /// The key property; the entity's `id`.
+    #[serde(default = "default_key")]
+    pub key: String,
+    /// Whether keys are stored as integers (ids arrive as strings and are converted).
+    #[serde(default = "default_integer")]
+    pub integer_keys: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelationshipConfig {
+    pub entity: String,
+    pub field: String,
+    pub target: String,
+    /// A Cypher pattern (with an optional `WHERE`) from `(n)` to `(m)`.
+    pub pattern: String,
+    /// An aggregate ranking the related entities, highest first (default: how many matches).
+    #[serde(default)]
+    pub score: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 4006))
+}
+fn default_key() -> String {
+    "id".to_owned()
+}
+fn default_integer() -> bool {
+    true
+}
+fn default_threads() -> usize {
+    4
+}
+fn default_max_limit() -> u64 {
+    100
+}
+fn default_max_ids() -> usize {
+    10_000
+}
+fn default_max_depth() -> usize {
+    24
+}
+fn default_max_complexity() -> usize {
+    5_000
+}
+
+/// A configuration file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: String,
+        source: serde_yaml::Error,
+    },
+}
+
+impl Config {
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_yaml(&text).map_err(|source| ConfigError::Parse {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    pub fn from_yaml(text: &str) -> Result<Self, serde_yaml::Error> {
+        serde_yaml::from_str(text)
+    }
+
+    pub fn url(&self) -> String {
+        env("POLYGRAPH_NEO4J_URL")
+            .or_else(|| self.url.clone())
+            .unwrap_or_else(|| "bolt://127.0.0.1:57687".to_owned())
+    }
+
+    pub fn user(&self) -> String {
+        env("POLYGRAPH_NEO4J_USER")
+            .or_else(|| self.user.clone())
+            .unwrap_or_else(|| "neo4j".to_owned())
+    }
+
+    pub fn password(&self) -> String {
+        env("POLYGRAPH_NEO4J_PASSWORD")
+            .or_else(|| self.password.clone())
+            .unwrap_or_else(|| "polygraph".to_owned())
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}

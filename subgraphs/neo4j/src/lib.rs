@@ -1,0 +1,106 @@
+//! A Federation v2 relationships subgraph over Neo4j, through the `neo4j` driver (Bolt 4.4 and
+//! 5.x). Configured relationship fields (`User.follows`, `User.recommendedProducts`,
+//! `Product.boughtTogether`) extend other subgraphs' entities; each batch of entities is one
+//! `UNWIND $keys` statement, run on the driver's own bounded threads.
+
+pub mod config;
+pub mod model;
+pub mod pool;
+pub mod schema;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context as _, anyhow};
+use neo4j::ValueReceive;
+use neo4j::address::Address;
+use neo4j::driver::auth::AuthToken;
+use neo4j::driver::{ConnectionConfig, Driver, DriverConfig};
+
+pub use config::Config;
+
+pub struct Subgraph {
+    pub schema: async_graphql::dynamic::Schema,
+    pub model: Arc<model::Model>,
+    statements: Arc<AtomicU64>,
+}
+
+fn host_port(url: &str) -> anyhow::Result<(String, u16)> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.split('/').next().unwrap_or(rest);
+    let (host, port) = rest.rsplit_once(':').unwrap_or((rest, "7687"));
+    Ok((
+        host.to_owned(),
+        port.parse().map_err(|_| anyhow!("the port in {url}"))?,
+    ))
+}
+
+impl Subgraph {
+    /// Connects, checks the configured labels against the server's, and generates the schema.
+    pub async fn start(config: &Config) -> anyhow::Result<Self> {
+        let url = config.url();
+        let (host, port) = host_port(&url)?;
+        let auth = AuthToken::new_basic_auth(config.user(), config.password());
+        let driver = Arc::new(Driver::new(
+            ConnectionConfig::new(Address::from((host.as_str(), port))),
+            DriverConfig::new().with_auth(Arc::new(auth)),
+        ));
+        let pool =
+            pool::BlockingPool::new(config.threads).context("starting the driver's threads")?;
+        let probe = driver.clone();
+        let labels = pool
+            .run(move || {
+                probe
+                    .execute_query("CALL db.labels()")
+                    .with_parameters(&HashMap::<String, neo4j::ValueSend>::new())
+                    .run()
+                    .map(|result| result.records)
+                    .map_err(|error| error.to_string())
+            })
+            .await
+            .map_err(anyhow::Error::msg)?;
+        // Servers without db.labels() still work; the check is a convenience.
+        let labels: Option<Vec<String>> = match labels {
+            Ok(records) => Some(
+                records
+                    .into_iter()
+                    .filter_map(|mut record| match record.take_value("label") {
+                        Some(ValueReceive::String(label)) => Some(label),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            Err(error) if error.contains("onnect") => {
+                return Err(anyhow!("connecting to Neo4j at {url}: {error}"));
+            }
+            Err(_) => None,
+        };
+        let model = Arc::new(model::build(config, labels.as_deref())?);
+        let statements = Arc::new(AtomicU64::new(0));
+        let graph = Arc::new(schema::Graph {
+            driver,
+            pool,
+            statements: statements.clone(),
+        });
+        let schema = schema::build(&model, graph).context("generating the GraphQL schema")?;
+        Ok(Self {
+            schema,
+            model,
+            statements,
+        })
+    }
+
+    /// Cypher statements run since start-up (start-up's own check not counted).
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    pub fn sdl(&self) -> String {
+        self.schema.sdl_with_options(
+            async_graphql::SDLExportOptions::new()
+                .federation()
+                .compose_directive(),
+        )
+    }
+}

@@ -1,0 +1,127 @@
+//! Relationship fields and the one Cypher statement each batch becomes. Pure.
+
+use anyhow::bail;
+use polygraph_subgraph_core::naming;
+
+use crate::config::{Config, EntityConfig};
+
+#[derive(Clone, Debug)]
+pub struct Relationship {
+    pub entity: String,
+    pub field: String,
+    pub target: String,
+    pub description: Option<String>,
+    /// The statement: binds `$keys` (the entities' keys) and `$limit`; returns `key` and
+    /// `items` (the related keys, best first).
+    pub cypher: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Model {
+    pub entities: Vec<(String, EntityConfig)>,
+    pub relationships: Vec<Relationship>,
+    pub max_limit: u64,
+    pub max_ids: usize,
+    pub max_depth: usize,
+    pub max_complexity: usize,
+}
+
+impl Model {
+    pub fn entity(&self, name: &str) -> Option<&EntityConfig> {
+        self.entities
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, e)| e)
+    }
+}
+
+/// `` `name` `` for labels and property names, with backticks inside doubled.
+pub fn quote(identifier: &str) -> String {
+    format!("`{}`", identifier.replace('`', "``"))
+}
+
+/// Builds the model; `labels` and `types` are the server's (`db.labels()`,
+/// `db.relationshipTypes()`), when it lists them, to catch configuration typos at start-up.
+pub fn build(config: &Config, labels: Option<&[String]>) -> anyhow::Result<Model> {
+    for (name, entity) in &config.entities {
+        if !naming::is_graphql_name(name) {
+            bail!("entity {name} is not a GraphQL name");
+        }
+        if let Some(labels) = labels
+            && !labels.contains(&entity.label)
+        {
+            bail!("entity {name}: the server has no label {}", entity.label);
+        }
+    }
+    let mut relationships = Vec::new();
+    for spec in &config.relationships {
+        let (Some(entity), Some(target)) = (
+            config.entities.get(&spec.entity),
+            config.entities.get(&spec.target),
+        ) else {
+            bail!(
+                "{}.{}: {} and {} must both be configured entities",
+                spec.entity,
+                spec.field,
+                spec.entity,
+                spec.target
+            );
+        };
+        if !naming::is_graphql_name(&spec.field) {
+            bail!("{}.{} is not a GraphQL name", spec.entity, spec.field);
+        }
+        if !spec.pattern.contains("(n") || !spec.pattern.contains("(m") {
+            bail!(
+                "{}.{}: the pattern must lead from (n) to (m)",
+                spec.entity,
+                spec.field
+            );
+        }
+        let score = spec.score.as_deref().unwrap_or("count(*)");
+        let cypher = format!(
+            "UNWIND $keys AS key MATCH (n:{label} {{{key}: key}}) MATCH {pattern} \
+             WITH key, m, {score} AS score ORDER BY score DESC, m.{target_key} ASC \
+             WITH key, collect(m.{target_key}) AS items RETURN key, items[..$limit] AS items",
+            label = quote(&entity.label),
+            key = quote(&entity.key),
+            pattern = spec.pattern,
+            target_key = quote(&target.key),
+        );
+        relationships.push(Relationship {
+            entity: spec.entity.clone(),
+            field: spec.field.clone(),
+            target: spec.target.clone(),
+            description: spec.description.clone(),
+            cypher,
+        });
+    }
+    Ok(Model {
+        entities: config
+            .entities
+            .iter()
+            .map(|(n, e)| (n.clone(), e.clone()))
+            .collect(),
+        relationships,
+        max_limit: config.max_limit,
+        max_ids: config.max_ids,
+        max_depth: config.max_depth,
+        max_complexity: config.max_complexity,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_parameterized_statement_per_relationship() {
+        let config = Config::from_yaml(
+            "entities: { User: { label: User }, Product: { label: Product } }\n\
+             relationships: [{ entity: User, field: recommendedProducts, target: Product, pattern: \"(n)-[:FOLLOWS]->(:User)-[b:BOUGHT]->(m:Product) WHERE NOT (n)-[:BOUGHT]->(m)\", score: \"sum(b.times)\" }]",
+        )
+        .unwrap();
+        let model = build(&config, Some(&["User".to_owned(), "Product".to_owned()])).unwrap();
+        insta::assert_snapshot!(model.relationships[0].cypher);
+        assert!(build(&config, Some(&["User".to_owned()])).is_err());
+    }
+}

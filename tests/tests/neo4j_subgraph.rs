@@ -1,0 +1,151 @@
+//! The relationships subgraph against the real Bolt 5 server: batched `UNWIND $keys` Cypher,
+//! answers checked against the graph read directly, and Cypher-shaped input that stays data.
+
+mod common;
+
+use std::collections::HashMap;
+
+use async_graphql::{Request, Variables};
+use common::{SERVERS_HINT, endpoints, expected_spec, repo_root};
+use neo4j::{ValueReceive, ValueSend};
+use polygraph_subgraph_neo4j::{Config, Subgraph};
+use serde_json::{Value, json};
+
+async fn demo() -> Subgraph {
+    let config = Config::from_file(&repo_root().join("config/neo4j.yaml")).unwrap();
+    Subgraph::start(&config)
+        .await
+        .unwrap_or_else(|error| panic!("starting the Neo4j subgraph: {error:#}; {SERVERS_HINT}"))
+}
+
+async fn run(subgraph: &Subgraph, query: &str, variables: Value) -> Value {
+    let response = subgraph
+        .schema
+        .execute(Request::new(query).variables(Variables::from_json(variables)))
+        .await;
+    serde_json::to_value(response).unwrap()
+}
+
+async fn data(subgraph: &Subgraph, query: &str, variables: Value) -> Value {
+    let response = run(subgraph, query, variables).await;
+    assert!(response.get("errors").is_none(), "{response:#}");
+    response["data"].clone()
+}
+
+/// Who each user follows, read straight from the graph.
+async fn follows_directly() -> HashMap<i64, Vec<i64>> {
+    let driver = polygraph_demo::load::neo4j_driver(&endpoints()).unwrap();
+    tokio::task::spawn_blocking(move || {
+        let records = driver
+            .execute_query("MATCH (a:User)-[:FOLLOWS]->(b:User) RETURN a.id AS a, b.id AS b")
+            .with_parameters(&HashMap::<String, ValueSend>::new())
+            .run()
+            .unwrap()
+            .records;
+        let mut follows: HashMap<i64, Vec<i64>> = HashMap::new();
+        for record in records {
+            if let (Some(ValueReceive::Integer(a)), Some(ValueReceive::Integer(b))) =
+                (record.value("a"), record.value("b"))
+            {
+                follows.entry(*a).or_default().push(*b);
+            }
+        }
+        follows
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_thousand_users_are_one_statement_per_relationship() {
+    let subgraph = demo().await;
+    let representations: Vec<Value> = (1..=1000)
+        .map(|id| json!({ "__typename": "User", "id": id.to_string() }))
+        .collect();
+    let before = subgraph.statements();
+    let data = data(
+        &subgraph,
+        "query($r: [_Any!]!) { _entities(representations: $r) { ... on User { id follows { id } } } }",
+        json!({ "r": representations }),
+    )
+    .await;
+    assert_eq!(subgraph.statements() - before, 1);
+    let direct = follows_directly().await;
+    let entities = data["_entities"].as_array().unwrap();
+    assert_eq!(entities.len(), 1000);
+    for entity in entities {
+        let id: i64 = entity["id"].as_str().unwrap().parse().unwrap();
+        let mut ours: Vec<i64> = entity["follows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["id"].as_str().unwrap().parse().unwrap())
+            .collect();
+        let mut theirs = direct.get(&id).cloned().unwrap_or_default();
+        ours.sort_unstable();
+        theirs.sort_unstable();
+        assert_eq!(ours, theirs, "user {id}");
+    }
+    assert!(expected_spec().users() < 1000 && entities[999]["follows"] == json!([]));
+}
+
+#[tokio::test]
+async fn recommendations_and_co_purchases_are_ranked_and_limited() {
+    let subgraph = demo().await;
+    let users: Vec<Value> = (1..=50)
+        .map(|id| json!({ "__typename": "User", "id": id.to_string() }))
+        .collect();
+    let products: Vec<Value> = (1..=20)
+        .map(|id| json!({ "__typename": "Product", "id": id.to_string() }))
+        .collect();
+    let before = subgraph.statements();
+    let data = data(
+        &subgraph,
+        "query($u: [_Any!]!, $p: [_Any!]!) {
+           users: _entities(representations: $u) { ... on User { id recommendedProducts(limit: 5) { id } followers { id } } }
+           products: _entities(representations: $p) { ... on Product { id boughtTogether(limit: 3) { id } } }
+         }",
+        json!({ "u": users, "p": products }),
+    )
+    .await;
+    // One statement per relationship field, however many entities.
+    assert_eq!(subgraph.statements() - before, 3);
+    let mut recommended = 0;
+    for user in data["users"].as_array().unwrap() {
+        let list = user["recommendedProducts"].as_array().unwrap();
+        assert!(list.len() <= 5);
+        recommended += list.len();
+    }
+    assert!(recommended > 0, "no recommendations at all: {data}");
+    for product in data["products"].as_array().unwrap() {
+        let together = product["boughtTogether"].as_array().unwrap();
+        assert!(together.len() <= 3);
+        assert!(together.iter().all(|p| p["id"] != product["id"]));
+    }
+    let too_many = run(&subgraph, "query($r: [_Any!]!) { _entities(representations: $r) { ... on User { follows(limit: 100000) { id } } } }", json!({ "r": [{ "__typename": "User", "id": "1" }] })).await;
+    assert_eq!(
+        too_many["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{too_many}"
+    );
+}
+
+#[tokio::test]
+async fn cypher_shaped_ids_are_data() {
+    let subgraph = demo().await;
+    for id in [
+        "1 OR 1=1",
+        "1}) MATCH (x) DETACH DELETE x //",
+        "' OR true RETURN 1 //",
+        "$keys",
+    ] {
+        let data = data(
+            &subgraph,
+            "query($r: [_Any!]!) { _entities(representations: $r) { ... on User { id follows { id } } } }",
+            json!({ "r": [{ "__typename": "User", "id": id }] }),
+        )
+        .await;
+        assert_eq!(data["_entities"][0]["follows"], json!([]), "{id:?}");
+    }
+    // The graph is intact.
+    assert!(!follows_directly().await.is_empty());
+}
