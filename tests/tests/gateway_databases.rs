@@ -1,10 +1,14 @@
-//! The gateway over the demo's database subgraphs, each against its real server: one request
-//! answers with search hits (Elasticsearch), their PostgreSQL fields and their MongoDB reviews,
-//! and each subgraph goes to its database once per plan step.
+//! The gateway over the demo's six database subgraphs, each against its real server: one request
+//! answers with search hits (Elasticsearch), their PostgreSQL fields and their MongoDB reviews;
+//! another with a user's online features (Redis), recommendations through the people they
+//! follow (Neo4j) and those products' weekly sales (ClickHouse). Subgraph requests and database
+//! round trips are counted.
 
 mod common;
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::{endpoints, expected_spec, federation::post, repo_root, serve};
 use polygraph_gateway::gateway::{Gateway, Settings};
@@ -17,9 +21,38 @@ struct Demo {
     postgres: Arc<polygraph_subgraph_postgres::execute::Executor>,
     mongodb: polygraph_subgraph_mongodb::Subgraph,
     elasticsearch: polygraph_subgraph_elasticsearch::Subgraph,
+    redis: polygraph_subgraph_redis::Subgraph,
+    clickhouse: polygraph_subgraph_clickhouse::Subgraph,
+    neo4j: polygraph_subgraph_neo4j::Subgraph,
+    /// HTTP requests each subgraph received from the gateway.
+    requests: HashMap<&'static str, Arc<AtomicU64>>,
 }
 
-/// The three subgraphs as their demo configs set them up, on free ports, and the gateway over
+impl Demo {
+    fn requests(&self) -> HashMap<&'static str, u64> {
+        self.requests
+            .iter()
+            .map(|(name, count)| (*name, count.load(Ordering::Relaxed)))
+            .collect()
+    }
+}
+
+/// Serves `app`, counting its requests.
+async fn serve_counted(
+    app: polygraph_subgraph_core::server::Router,
+) -> (std::net::SocketAddr, Arc<AtomicU64>) {
+    let count = Arc::new(AtomicU64::new(0));
+    let counter = count.clone();
+    let app = app.layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            next.run(request)
+        },
+    ));
+    (serve(app).await, count)
+}
+
+/// The six subgraphs as their demo configs set them up, on free ports, and the gateway over
 /// the checked-in supergraph.
 async fn demo() -> Demo {
     let root = repo_root();
@@ -42,6 +75,22 @@ async fn demo() -> Demo {
     )
     .await
     .unwrap();
+    let redis = polygraph_subgraph_redis::Subgraph::start(
+        &polygraph_subgraph_redis::Config::from_file(&root.join("config/redis.yaml")).unwrap(),
+    )
+    .await
+    .unwrap();
+    let clickhouse = polygraph_subgraph_clickhouse::Subgraph::start(
+        &polygraph_subgraph_clickhouse::Config::from_file(&root.join("config/clickhouse.yaml"))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let neo4j = polygraph_subgraph_neo4j::Subgraph::start(
+        &polygraph_subgraph_neo4j::Config::from_file(&root.join("config/neo4j.yaml")).unwrap(),
+    )
+    .await
+    .unwrap();
     let mut settings = Settings::default();
     let served = [
         ("postgres", server::share(postgres.served())),
@@ -50,9 +99,14 @@ async fn demo() -> Demo {
             "elasticsearch",
             server::shared(elasticsearch.schema.clone()),
         ),
+        ("redis", server::shared(redis.schema.clone())),
+        ("clickhouse", server::shared(clickhouse.schema.clone())),
+        ("neo4j", server::shared(neo4j.schema.clone())),
     ];
+    let mut requests = HashMap::new();
     for (name, schema) in served {
-        let address = serve(server::app(schema, None)).await;
+        let (address, count) = serve_counted(server::app(schema, None)).await;
+        requests.insert(name, count);
         settings
             .subgraph_urls
             .insert(name.to_owned(), format!("http://{address}/graphql"));
@@ -65,6 +119,10 @@ async fn demo() -> Demo {
         postgres: postgres.executor.clone(),
         mongodb,
         elasticsearch,
+        redis,
+        clickhouse,
+        neo4j,
+        requests,
     }
 }
 
@@ -175,4 +233,71 @@ async fn reviews_reach_postgres_entities_and_users_reach_their_reviews() {
         .map(|u| u["reviews"].as_array().unwrap().len())
         .sum();
     assert!(total <= expected_spec().reviews() as usize);
+}
+
+#[tokio::test]
+async fn a_user_gets_features_recommendations_and_their_sales_in_one_request() {
+    let demo = demo().await;
+    let requests_before = demo.requests();
+    let statements_before = (
+        demo.redis.round_trips(),
+        demo.neo4j.statements(),
+        demo.clickhouse.statements(),
+    );
+    let (status, _, body) = post(
+        &demo.url,
+        &json!({ "query": "{ users(where: {id: {_in: [\"1\", \"2\", \"3\", \"4\"]}}, order_by: [{id: ASC}]) {
+            id name
+            onlineFeatures { click_rate_7d segment embedding }
+            recommendedProducts(limit: 3) {
+              id name
+              sales(from: \"2025-01-01T00:00:00Z\", to: \"2026-01-01T00:00:00Z\", granularity: WEEK) { start orders units revenue }
+            }
+        } }" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("errors").is_none(), "{body:#}");
+    let after = demo.requests();
+    let called = |name: &str| after[name] - requests_before[name];
+    // The plan: PostgreSQL for the users; then Redis and Neo4j for them; then PostgreSQL and
+    // ClickHouse for the recommended products. Each subgraph once per step it takes part in.
+    assert_eq!(called("redis"), 1);
+    assert_eq!(called("neo4j"), 1);
+    assert_eq!(called("clickhouse"), 1);
+    assert_eq!(called("postgres"), 2);
+    assert_eq!(called("mongodb") + called("elasticsearch"), 0);
+    // And each of those requests is one round trip to its database.
+    assert_eq!(demo.redis.round_trips() - statements_before.0, 1);
+    assert_eq!(demo.neo4j.statements() - statements_before.1, 1);
+    assert_eq!(demo.clickhouse.statements() - statements_before.2, 1);
+
+    let users = body["data"]["users"].as_array().unwrap();
+    assert_eq!(users.len(), 4);
+    let mut with_sales = 0;
+    for user in users {
+        assert!(user["onlineFeatures"]["click_rate_7d"].is_f64(), "{user}");
+        assert!(
+            !user["onlineFeatures"]["embedding"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+        let recommended = user["recommendedProducts"].as_array().unwrap();
+        assert!(recommended.len() <= 3);
+        for product in recommended {
+            assert!(product["name"].is_string(), "{product}");
+            let weeks = product["sales"].as_array().unwrap();
+            assert!(
+                weeks
+                    .iter()
+                    .all(|w| w["start"].as_str().unwrap() >= "2024-12-30"),
+                "{product}"
+            );
+            if !weeks.is_empty() {
+                with_sales += 1;
+            }
+        }
+    }
+    assert!(with_sales > 0, "no recommended product sold at all: {body}");
 }
