@@ -195,22 +195,21 @@ fn in_bound_array(column: &str, element_type: &str) -> String {
     )
 }
 
-/// One series for many entities: binds the ids (array), `from` and `to` (`YYYY-MM-DD hh:mm:ss`).
-pub fn series_sql(series: &Series, granularity: Granularity) -> String {
+/// One series for many entities, computing only the `measures` asked for (by index): binds the
+/// ids (array), `from` and `to` (`YYYY-MM-DD hh:mm:ss`).
+pub fn series_sql(series: &Series, granularity: Granularity, measures: &[usize]) -> String {
     let time = quote(&series.time);
-    let measures: Vec<String> = series
-        .measures
-        .iter()
-        .enumerate()
-        .map(|(index, measure)| format!("{} AS m{index}", measure.expression))
-        .collect();
+    let measures = measures.iter().fold(String::new(), |mut out, index| {
+        use std::fmt::Write as _;
+        let _ = write!(out, ", {} AS m{index}", series.measures[*index].expression);
+        out
+    });
     format!(
-        "SELECT toString({key}) AS k, toUInt32({bucket}) AS t, {measures} FROM {table} \
+        "SELECT toString({key}) AS k, toUInt32({bucket}) AS t{measures} FROM {table} \
          WHERE {keys} AND {time} >= toDateTime(?, 'UTC') AND {time} < toDateTime(?, 'UTC') \
          GROUP BY k, t ORDER BY k, t",
         key = quote(&series.key),
         bucket = granularity.bucket(&time),
-        measures = measures.join(", "),
         table = quote(&series.table),
         keys = in_bound_array(&series.key, &series.key_type),
     )
@@ -276,7 +275,8 @@ mod tests {
         )
         .unwrap();
         let model = build(&config, &columns()).unwrap();
-        insta::assert_snapshot!(series_sql(&model.series[0], Granularity::Week));
+        insta::assert_snapshot!(series_sql(&model.series[0], Granularity::Week, &[0, 1]));
+        assert!(!series_sql(&model.series[0], Granularity::Day, &[1]).contains("count()"));
         insta::assert_snapshot!(training_sql(model.training.as_ref().unwrap()));
     }
 

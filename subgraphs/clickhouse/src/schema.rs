@@ -121,11 +121,14 @@ pub struct SeriesKey {
     from: Arc<str>,
     to: Arc<str>,
     granularity: usize,
+    /// The measures selected, by index.
+    measures: Arc<[usize]>,
     id: String,
 }
 
-/// A series and its arguments (`from`, `to`, granularity): keys sharing them share a statement.
-type SeriesArguments = (usize, Arc<str>, Arc<str>, usize);
+/// A series, its arguments (`from`, `to`, granularity) and measures: keys sharing them share a
+/// statement.
+type SeriesArguments = (usize, Arc<str>, Arc<str>, usize, Arc<[usize]>);
 
 pub struct SeriesLoader {
     model: Arc<Model>,
@@ -148,15 +151,33 @@ impl Loader<SeriesKey> for SeriesLoader {
                     key.from.clone(),
                     key.to.clone(),
                     key.granularity,
+                    key.measures.clone(),
                 ))
                 .or_default()
                 .push(key);
         }
+        let statements = groups
+            .into_iter()
+            .map(|(arguments, keys)| self.load_group(arguments, keys));
         let mut loaded = HashMap::with_capacity(keys.len());
-        for ((series, from, to, granularity), keys) in groups {
+        for group in futures::future::try_join_all(statements).await? {
+            loaded.extend(group);
+        }
+        Ok(loaded)
+    }
+}
+
+impl SeriesLoader {
+    /// One statement for every key sharing a series, its arguments and measures.
+    async fn load_group(
+        &self,
+        (series, from, to, granularity, measures): SeriesArguments,
+        keys: Vec<&SeriesKey>,
+    ) -> async_graphql::Result<Vec<(SeriesKey, Arc<Vec<Json>>)>> {
+        {
             let spec = &self.model.series[series];
             let ids: Vec<String> = keys.iter().map(|key| key.id.clone()).collect();
-            let sql = series_sql(spec, Granularity::ALL[granularity].1);
+            let sql = series_sql(spec, Granularity::ALL[granularity].1, &measures);
             let query = Ids::parse(&ids, &spec.key_type)?
                 .bind(self.warehouse.client.query(&sql))
                 .bind(&*from)
@@ -166,7 +187,8 @@ impl Loader<SeriesKey> for SeriesLoader {
             for row in rows {
                 let mut point = serde_json::Map::new();
                 point.insert("start".into(), rfc3339(&row["t"]));
-                for (index, measure) in spec.measures.iter().enumerate() {
+                for index in measures.iter().copied() {
+                    let measure = &spec.measures[index];
                     let value = &row[format!("m{index}")];
                     // 64-bit integers arrive quoted.
                     let value = match value {
@@ -184,12 +206,14 @@ impl Loader<SeriesKey> for SeriesLoader {
                 let key = row["k"].as_str().unwrap_or_default().to_owned();
                 points.entry(key).or_default().push(Json::Object(point));
             }
-            for key in keys {
-                let series = points.remove(&key.id).unwrap_or_default();
-                loaded.insert(key.clone(), Arc::new(series));
-            }
+            Ok(keys
+                .into_iter()
+                .map(|key| {
+                    let series = points.remove(&key.id).unwrap_or_default();
+                    (key.clone(), Arc::new(series))
+                })
+                .collect())
         }
-        Ok(loaded)
     }
 }
 
@@ -199,7 +223,49 @@ struct State {
     loader: DataLoader<SeriesLoader>,
 }
 
-struct EntityRef(String);
+/// An entity another subgraph owns, by id, with the series `_entities` read ahead for it (by
+/// response key).
+struct EntityRef {
+    id: String,
+    prefetched: HashMap<String, Arc<Vec<Json>>>,
+}
+
+/// The loader key for one entity's series field: its arguments checked and converted, and the
+/// measures its selection names.
+fn series_key<'a>(
+    model: &Model,
+    series: usize,
+    arguments: &indexmap::IndexMap<async_graphql::Name, Value>,
+    selected: impl Iterator<Item = &'a str>,
+    id: String,
+) -> async_graphql::Result<SeriesKey> {
+    let time = |name: &str| match arguments.get(name) {
+        Some(Value::String(text)) => sql_time(text),
+        _ => Err(bad_input(format!("{name} must be a date and time"))),
+    };
+    let granularity = match arguments.get("granularity") {
+        None | Some(Value::Null) => 0,
+        Some(Value::Enum(name)) => Granularity::ALL
+            .iter()
+            .position(|(n, _)| *n == name.as_str())
+            .ok_or_else(|| bad_input("unknown granularity"))?,
+        Some(_) => return Err(bad_input("unknown granularity")),
+    };
+    let spec = &model.series[series];
+    let mut measures: Vec<usize> = selected
+        .filter_map(|name| spec.measures.iter().position(|m| m.name == name))
+        .collect();
+    measures.sort_unstable();
+    measures.dedup();
+    Ok(SeriesKey {
+        series,
+        from: time("from")?.into(),
+        to: time("to")?.into(),
+        granularity,
+        measures: measures.into(),
+        id,
+    })
+}
 
 pub fn build(model: &Arc<Model>, warehouse: Warehouse) -> Result<Schema, SchemaError> {
     let loader = DataLoader::new(
@@ -263,26 +329,19 @@ pub fn build(model: &Arc<Model>, warehouse: Warehouse) -> Result<Schema, SchemaE
             );
         query = query.field(training_rows(&state));
     }
-    let entities = model.entities.clone();
+    let entities = state.clone();
     builder
         .register(query)
         .entity_resolver(move |ctx| {
-            let entities = entities.clone();
-            FieldFuture::new(async move {
-                let references =
-                    polygraph_subgraph_core::entities::references(&ctx, &entities, "id")?;
-                Ok(Some(FieldValue::list(references.into_iter().map(
-                    |(typename, id)| FieldValue::owned_any(EntityRef(id)).with_type(typename),
-                ))))
-            })
+            let state = entities.clone();
+            FieldFuture::new(async move { resolve_entities(&state, &ctx).await })
         })
         .finish()
 }
 
-fn entity_id<'a>(ctx: &ResolverContext<'a>) -> async_graphql::Result<&'a str> {
+fn entity<'a>(ctx: &ResolverContext<'a>) -> async_graphql::Result<&'a EntityRef> {
     ctx.parent_value
         .downcast_ref::<EntityRef>()
-        .map(|entity| entity.0.as_str())
         .ok_or_else(|| async_graphql::Error::new("internal: the parent is not an entity"))
 }
 
@@ -290,7 +349,9 @@ fn entity_type(state: &Arc<State>, entity: &str) -> Object {
     let mut object = Object::new(entity).key("id").field(Field::new(
         "id",
         TypeRef::named_nn(TypeRef::ID),
-        |ctx| FieldFuture::new(async move { Ok(Some(Value::String(entity_id(&ctx)?.to_owned()))) }),
+        |ctx| {
+            FieldFuture::new(async move { Ok(Some(Value::String(self::entity(&ctx)?.id.clone()))) })
+        },
     ));
     for (index, series) in state
         .model
@@ -307,30 +368,23 @@ fn entity_type(state: &Arc<State>, entity: &str) -> Object {
                 move |ctx| {
                     let state = state.clone();
                     FieldFuture::new(async move {
-                        let id = entity_id(&ctx)?.to_owned();
-                        let from = sql_time(ctx.args.try_get("from")?.string()?)?;
-                        let to = sql_time(ctx.args.try_get("to")?.string()?)?;
-                        let granularity = match ctx.args.get("granularity") {
-                            Some(value) => {
-                                let name = value.enum_name()?;
-                                Granularity::ALL
-                                    .iter()
-                                    .position(|(n, _)| *n == name)
-                                    .ok_or_else(|| bad_input("unknown granularity"))?
-                            }
-                            None => 0,
+                        let entity = self::entity(&ctx)?;
+                        let response_key = ctx.ctx.item.node.response_key().node.as_str();
+                        let points = if let Some(points) = entity.prefetched.get(response_key) {
+                            points.clone()
+                        } else {
+                            let field = ctx.ctx.field();
+                            let names: Vec<&str> =
+                                field.selection_set().map(|f| f.name()).collect();
+                            let key = series_key(
+                                &state.model,
+                                index,
+                                ctx.args.as_index_map(),
+                                names.into_iter(),
+                                entity.id.clone(),
+                            )?;
+                            state.loader.load_one(key).await?.unwrap_or_default()
                         };
-                        let points = state
-                            .loader
-                            .load_one(SeriesKey {
-                                series: index,
-                                from: from.into(),
-                                to: to.into(),
-                                granularity,
-                                id,
-                            })
-                            .await?
-                            .unwrap_or_default();
                         Ok(Some(FieldValue::list(
                             points.iter().cloned().map(FieldValue::owned_any),
                         )))
@@ -396,4 +450,98 @@ fn training_rows(state: &Arc<State>) -> Field {
     .argument(InputValue::new("features", TypeRef::named_nn_list_nn(TypeRef::STRING)))
     .argument(InputValue::new("asOf", TypeRef::named_nn("DateTime")))
     .description("Training data without leakage: for each id, each feature's latest value at or before `asOf`, never a later one.")
+}
+
+/// A series field an `_entities` selection asks for: its response key, series, arguments and
+/// measure names.
+type SelectedSeries = (
+    String,
+    usize,
+    indexmap::IndexMap<async_graphql::Name, Value>,
+    Vec<String>,
+);
+
+/// `_entities`: references by id, with every series field the selection asks for read ahead,
+/// one statement per field and arguments for all the entities at once (fields of one entity
+/// resolve one after another, so loading them field by field would cost a round trip each).
+async fn resolve_entities<'a>(
+    state: &State,
+    ctx: &ResolverContext<'a>,
+) -> async_graphql::Result<Option<FieldValue<'a>>> {
+    use polygraph_subgraph_core::selection::{SelectionError, Walker};
+    let model = &state.model;
+    let references = polygraph_subgraph_core::entities::references(ctx, &model.entities, "id")?;
+    let walker = Walker::new(ctx.ctx);
+    let sets = [&ctx.ctx.item.node.selection_set.node];
+    // Per reference: (response key, loader key) of each series field selected on its type.
+    let mut wanted: Vec<Vec<(String, SeriesKey)>> = Vec::with_capacity(references.len());
+    let mut selections: HashMap<&str, Vec<SelectedSeries>> = HashMap::new();
+    for entity in &model.entities {
+        let mut fields = Vec::new();
+        for field in walker
+            .collect(&sets, entity)
+            .map_err(SelectionError::bad_input)?
+        {
+            let Some(series) = model
+                .series
+                .iter()
+                .position(|s| s.entity == *entity && s.field == field.name)
+            else {
+                continue;
+            };
+            let measures = walker
+                .collect(&field.selection_sets, &model.series[series].point_type)
+                .map_err(SelectionError::bad_input)?
+                .iter()
+                .map(|m| m.name.to_owned())
+                .collect();
+            fields.push((
+                field.response_key.to_owned(),
+                series,
+                field.arguments.clone(),
+                measures,
+            ));
+        }
+        selections.insert(entity, fields);
+    }
+    for (typename, id) in &references {
+        let mut keys = Vec::new();
+        for (response_key, series, arguments, measures) in &selections[typename.as_str()] {
+            let key = series_key(
+                model,
+                *series,
+                arguments,
+                measures.iter().map(String::as_str),
+                id.clone(),
+            )?;
+            keys.push((response_key.clone(), key));
+        }
+        wanted.push(keys);
+    }
+    let all: Vec<SeriesKey> = wanted
+        .iter()
+        .flatten()
+        .map(|(_, key)| key.clone())
+        .collect();
+    let mut loaded = if all.is_empty() {
+        HashMap::new()
+    } else {
+        state.loader.loader().load(&all).await?
+    };
+    Ok(Some(FieldValue::list(
+        references
+            .into_iter()
+            .zip(wanted)
+            .map(|((typename, id), keys)| {
+                let prefetched = keys
+                    .into_iter()
+                    .map(|(response_key, key)| {
+                        let points = loaded.get(&key).cloned().unwrap_or_default();
+                        (response_key, points)
+                    })
+                    .collect();
+                let _ = &mut loaded;
+                FieldValue::owned_any(EntityRef { id, prefetched }).with_type(typename)
+            }),
+    )))
 }

@@ -127,7 +127,8 @@ fn parent<'a>(parent_value: &'a FieldValue<'a>) -> Result<&'a Map<String, Json>,
 }
 
 /// A field read by name (not response key) from a parent that is a `serde_json::Value` object:
-/// for result types whose fields take no arguments, built as JSON by the subgraph. `id`
+/// for result types whose fields take no arguments, built as JSON by the subgraph (or an
+/// `Arc` of one). `id`
 /// renders numbers as `ID` strings.
 pub fn json_field(name: &str, ty: TypeRef, id: bool) -> Field {
     let key = name.to_owned();
@@ -162,6 +163,12 @@ fn scalar_value(value: &Json, id: bool) -> Value {
 
 fn json_parent<'a>(ctx: &ResolverContext<'a>) -> Result<&'a Map<String, Json>, Error> {
     if let Some(Json::Object(object)) = ctx.parent_value.downcast_ref::<Json>() {
+        return Ok(object);
+    }
+    // Shared answers (one loaded value read by several fields) come wrapped.
+    if let Some(shared) = ctx.parent_value.downcast_ref::<std::sync::Arc<Json>>()
+        && let Json::Object(object) = shared.as_ref()
+    {
         return Ok(object);
     }
     if let Some(missing) = ctx.parent_value.downcast_ref::<Missing>() {

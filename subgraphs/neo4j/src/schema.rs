@@ -110,8 +110,28 @@ impl Loader<RelatedKey> for RelatedLoader {
                 .or_default()
                 .push(key);
         }
+        // Different fields are different statements: run them side by side on the driver's
+        // threads.
+        let statements = groups
+            .into_iter()
+            .map(|((relationship, limit), keys)| self.load_group(relationship, limit, keys));
         let mut loaded = HashMap::with_capacity(keys.len());
-        for ((relationship, limit), keys) in groups {
+        for group in futures::future::try_join_all(statements).await? {
+            loaded.extend(group);
+        }
+        Ok(loaded)
+    }
+}
+
+impl RelatedLoader {
+    /// One statement for every key of one relationship with one limit.
+    async fn load_group(
+        &self,
+        relationship: usize,
+        limit: u64,
+        keys: Vec<&RelatedKey>,
+    ) -> async_graphql::Result<Vec<(RelatedKey, Arc<Vec<String>>)>> {
+        {
             let spec = &self.model.relationships[relationship];
             let entity = self
                 .model
@@ -141,23 +161,48 @@ impl Loader<RelatedKey> for RelatedLoader {
                     }
                 }
             }
-            for key in keys {
-                loaded.insert(
-                    key.clone(),
-                    Arc::new(related.remove(&key.id).unwrap_or_default()),
-                );
-            }
+            Ok(keys
+                .into_iter()
+                .map(|key| {
+                    (
+                        key.clone(),
+                        Arc::new(related.remove(&key.id).unwrap_or_default()),
+                    )
+                })
+                .collect())
         }
-        Ok(loaded)
     }
 }
 
-struct EntityRef(String);
+/// An entity another subgraph owns, by id, with the relationship fields `_entities` read ahead
+/// for it (by response key).
+struct EntityRef {
+    id: String,
+    prefetched: HashMap<String, Arc<Vec<String>>>,
+}
 
-fn entity_id<'a>(ctx: &ResolverContext<'a>) -> async_graphql::Result<&'a str> {
+fn reference(id: &str) -> FieldValue<'static> {
+    FieldValue::owned_any(EntityRef {
+        id: id.to_owned(),
+        prefetched: HashMap::new(),
+    })
+}
+
+/// A `limit` argument, checked against the model's maximum.
+fn limit_of(value: Option<&Value>, max_limit: u64) -> async_graphql::Result<u64> {
+    match value {
+        None | Some(Value::Null) => Ok(max_limit),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .filter(|limit| *limit <= max_limit)
+            .ok_or_else(|| bad_input(format!("limit must be between 0 and {max_limit}"))),
+        Some(_) => Err(bad_input("limit must be an integer")),
+    }
+}
+
+fn entity<'a>(ctx: &ResolverContext<'a>) -> async_graphql::Result<&'a EntityRef> {
     ctx.parent_value
         .downcast_ref::<EntityRef>()
-        .map(|entity| entity.0.as_str())
         .ok_or_else(|| async_graphql::Error::new("internal: the parent is not an entity"))
 }
 
@@ -181,9 +226,7 @@ pub fn build(model: &Arc<Model>, graph: Arc<Graph>) -> Result<Schema, SchemaErro
             "id",
             TypeRef::named_nn(TypeRef::ID),
             |ctx| {
-                FieldFuture::new(
-                    async move { Ok(Some(Value::String(entity_id(&ctx)?.to_owned()))) },
-                )
+                FieldFuture::new(async move { Ok(Some(Value::String(entity(&ctx)?.id.clone()))) })
             },
         ));
         for (index, relationship) in model
@@ -200,28 +243,22 @@ pub fn build(model: &Arc<Model>, graph: Arc<Graph>) -> Result<Schema, SchemaErro
                 move |ctx| {
                     let loader = loader.clone();
                     FieldFuture::new(async move {
-                        let id = entity_id(&ctx)?.to_owned();
-                        let limit = match ctx.args.get("limit") {
-                            Some(limit) => u64::try_from(limit.i64()?)
-                                .ok()
-                                .filter(|limit| *limit <= max_limit)
-                                .ok_or_else(|| {
-                                    bad_input(format!("limit must be between 0 and {max_limit}"))
-                                })?,
-                            None => max_limit,
-                        };
-                        let related = loader
-                            .load_one(RelatedKey {
+                        let parent = entity(&ctx)?;
+                        let response_key = ctx.ctx.item.node.response_key().node.as_str();
+                        let related = if let Some(related) = parent.prefetched.get(response_key) {
+                            related.clone()
+                        } else {
+                            let limit =
+                                limit_of(ctx.args.get("limit").map(|v| v.as_value()), max_limit)?;
+                            let key = RelatedKey {
                                 relationship: index,
                                 limit,
-                                id,
-                            })
-                            .await?
-                            .unwrap_or_default();
+                                id: parent.id.clone(),
+                            };
+                            loader.load_one(key).await?.unwrap_or_default()
+                        };
                         Ok(Some(FieldValue::list(
-                            related
-                                .iter()
-                                .map(|id| FieldValue::owned_any(EntityRef(id.clone()))),
+                            related.iter().map(|id| reference(id)),
                         )))
                     })
                 },
@@ -234,27 +271,87 @@ pub fn build(model: &Arc<Model>, graph: Arc<Graph>) -> Result<Schema, SchemaErro
         }
         builder = builder.register(object);
     }
+    let (entities_model, entities_loader) = (model.clone(), loader.clone());
+    builder
+        .register(Object::new("Query"))
+        .entity_resolver(move |ctx| {
+            let (model, loader) = (entities_model.clone(), entities_loader.clone());
+            FieldFuture::new(async move { resolve_entities(&model, &loader, &ctx).await })
+        })
+        .finish()
+}
+
+/// `_entities`: references by id, with every relationship field the selection asks for read
+/// ahead: one statement per field and limit for all the entities at once, the statements side
+/// by side (fields of one entity resolve one after another, so loading them field by field
+/// would cost a round trip each, one after another).
+async fn resolve_entities<'a>(
+    model: &Model,
+    loader: &DataLoader<RelatedLoader>,
+    ctx: &ResolverContext<'a>,
+) -> async_graphql::Result<Option<FieldValue<'a>>> {
+    use polygraph_subgraph_core::selection::{SelectionError, Walker};
     let entities: Vec<String> = model
         .entities
         .iter()
         .map(|(name, _)| name.clone())
         .collect();
-    builder
-        .register(Object::new("Query"))
-        .entity_resolver(move |ctx| {
-            let entities = entities.clone();
-            FieldFuture::new(async move { resolve_entities(&entities, &ctx) })
+    let references = polygraph_subgraph_core::entities::references(ctx, &entities, "id")?;
+    let walker = Walker::new(ctx.ctx);
+    let sets = [&ctx.ctx.item.node.selection_set.node];
+    // Per entity type: (response key, relationship, limit) of each relationship field selected.
+    let mut selected: HashMap<&str, Vec<(String, usize, u64)>> = HashMap::new();
+    for entity in &entities {
+        let mut fields = Vec::new();
+        for field in walker
+            .collect(&sets, entity)
+            .map_err(SelectionError::bad_input)?
+        {
+            if let Some(relationship) = model
+                .relationships
+                .iter()
+                .position(|r| r.entity == *entity && r.field == field.name)
+            {
+                let limit = limit_of(field.argument("limit"), model.max_limit)?;
+                fields.push((field.response_key.to_owned(), relationship, limit));
+            }
+        }
+        selected.insert(entity, fields);
+    }
+    let keys: Vec<RelatedKey> = references
+        .iter()
+        .flat_map(|(typename, id)| {
+            selected[typename.as_str()]
+                .iter()
+                .map(|(_, relationship, limit)| RelatedKey {
+                    relationship: *relationship,
+                    limit: *limit,
+                    id: id.clone(),
+                })
         })
-        .finish()
-}
-
-/// `_entities`: references by id, for the relationship fields to load in batches.
-fn resolve_entities<'a>(
-    entities: &[String],
-    ctx: &ResolverContext<'a>,
-) -> async_graphql::Result<Option<FieldValue<'a>>> {
-    let references = polygraph_subgraph_core::entities::references(ctx, entities, "id")?;
+        .collect();
+    let related = if keys.is_empty() {
+        HashMap::new()
+    } else {
+        loader.loader().load(&keys).await?
+    };
     Ok(Some(FieldValue::list(references.into_iter().map(
-        |(typename, id)| FieldValue::owned_any(EntityRef(id)).with_type(typename),
+        |(typename, id)| {
+            let prefetched = selected[typename.as_str()]
+                .iter()
+                .map(|(response_key, relationship, limit)| {
+                    let key = RelatedKey {
+                        relationship: *relationship,
+                        limit: *limit,
+                        id: id.clone(),
+                    };
+                    (
+                        response_key.clone(),
+                        related.get(&key).cloned().unwrap_or_default(),
+                    )
+                })
+                .collect();
+            FieldValue::owned_any(EntityRef { id, prefetched }).with_type(typename)
+        },
     ))))
 }

@@ -328,7 +328,7 @@ fn entity_type(state: &Arc<State>, entity: &str) -> Object {
                 let state = state.clone();
                 FieldFuture::new(async move {
                     let loaded = group_of(&state, self::entity(&ctx)?, index).await?;
-                    Ok(loaded.map(|json| FieldValue::owned_any((*json).clone())))
+                    Ok(loaded.map(FieldValue::owned_any))
                 })
             },
         ));
