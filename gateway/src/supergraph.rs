@@ -683,7 +683,21 @@ type Audit @join__type(graph: REVIEWS) @inaccessible {
         ))
         .unwrap();
         let supergraph = Supergraph::parse(&sdl).unwrap();
-        assert_eq!(supergraph.subgraphs[0].name, "postgres");
+        let names: Vec<&str> = supergraph
+            .subgraphs
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        for name in [
+            "postgres",
+            "mongodb",
+            "elasticsearch",
+            "redis",
+            "clickhouse",
+            "neo4j",
+        ] {
+            assert!(names.contains(&name), "{name} is not in {names:?}");
+        }
         assert!(
             supergraph.types["User"]
                 .iter()
