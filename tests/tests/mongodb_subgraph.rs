@@ -569,3 +569,86 @@ async fn operator_shaped_input_changes_nothing() {
     let count = data(&subgraph, "{ reviews_aggregate { count } }", json!({})).await;
     assert_eq!(count["reviews_aggregate"]["count"].as_u64().unwrap(), total);
 }
+
+#[tokio::test]
+async fn cursors_page_through_everything_in_order() {
+    let subgraph = demo().await;
+    let whole = data(
+        &subgraph,
+        "{ reviews(order_by: [{rating: DESC}], limit: 1000) { review_id } }",
+        json!({}),
+    )
+    .await;
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = data(
+            &subgraph,
+            "query($after: String) { reviews_connection(order_by: [{rating: DESC}], first: 37, after: $after) { edges { cursor node { review_id } } pageInfo { hasNextPage endCursor } } }",
+            json!({ "after": after }),
+        )
+        .await;
+        let connection = &page["reviews_connection"];
+        for edge in connection["edges"].as_array().unwrap() {
+            paged.push(edge["node"].clone());
+        }
+        if connection["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = Some(
+            connection["pageInfo"]["endCursor"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(Value::Array(paged), whole["reviews"]);
+    let bad = run(
+        &subgraph,
+        "{ reviews_connection(after: \"bm9wZQ\") { edges { cursor } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        bad["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{bad}"
+    );
+}
+
+#[tokio::test]
+async fn object_ids_can_be_entity_keys() {
+    let scratch = Scratch::with(vec![doc! { "name": "first" }, doc! { "name": "second" }]).await;
+    let subgraph = scratch
+        .subgraph("{ items: { type: Item, key: _id } }")
+        .await;
+    let listed = data(
+        &subgraph,
+        "{ items(order_by: [{name: ASC}]) { _id name } }",
+        json!({}),
+    )
+    .await;
+    let ids: Vec<String> = ids(&listed["items"], "_id");
+    assert!(ids.iter().all(|id| id.len() == 24));
+    let found = run(
+        &subgraph,
+        "query($r: [_Any!]!) { _entities(representations: $r) { ... on Item { name } } }",
+        json!({ "r": [
+            { "__typename": "Item", "_id": ids[1] },
+            { "__typename": "Item", "_id": "0123456789abcdef01234567" },
+        ] }),
+    )
+    .await;
+    assert_eq!(found["data"]["_entities"][0], json!({ "name": "second" }));
+    assert!(found["data"]["_entities"][1].is_null(), "{found}");
+    let bad = run(
+        &subgraph,
+        "query($r: [_Any!]!) { _entities(representations: $r) { ... on Item { name } } }",
+        json!({ "r": [{ "__typename": "Item", "_id": "not-an-object-id" }] }),
+    )
+    .await;
+    assert_eq!(
+        bad["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{bad}"
+    );
+    scratch.drop().await;
+}

@@ -7,6 +7,7 @@
 //! ([`loader`]).
 
 pub mod config;
+pub mod connection;
 pub mod convert;
 pub mod loader;
 pub mod model;

@@ -90,7 +90,9 @@ pub fn build(model: &Arc<Model>, database: Database) -> Result<Schema, SchemaErr
     )) {
         builder = builder.register(input);
     }
-    builder = builder.register(directions);
+    builder = builder
+        .register(directions)
+        .register(crate::connection::page_info());
 
     for (index, object) in model.objects.iter().enumerate() {
         for input in filter::input_types(
@@ -109,8 +111,12 @@ pub fn build(model: &Arc<Model>, database: Database) -> Result<Schema, SchemaErr
         for output in aggregate::types(&object.type_name, "documents", &object.filter_fields()) {
             builder = builder.register(output);
         }
+        for output in crate::connection::types(&object.type_name) {
+            builder = builder.register(output);
+        }
         query = query
             .field(list_field(&state, index, &collection.list_field))
+            .field(crate::connection::field(&state, index))
             .field(by_key_field(&state, index))
             .field(aggregate_field(&state, index));
         let (types, fields) = crate::mutations::for_collection(&state, index);

@@ -36,7 +36,9 @@ fn edge_type(type_name: &str) -> String {
 
 /// The shared `PageInfo` type.
 pub(crate) fn page_info() -> Object {
+    // Shareable: other subgraphs (MongoDB's) define the same type.
     Object::new(PAGE_INFO)
+        .shareable()
         .field(Field::new(
             "hasNextPage",
             TypeRef::named_nn(TypeRef::BOOLEAN),
