@@ -36,6 +36,42 @@ fn host_port(url: &str) -> anyhow::Result<(String, u16)> {
     ))
 }
 
+/// The names a catalog procedure lists (`db.labels()`, `db.relationshipTypes()`), or `None`
+/// when the server has no such procedure; an unreachable server is an error.
+async fn catalog(
+    pool: &pool::BlockingPool,
+    driver: &Arc<Driver>,
+    procedure: &'static str,
+    column: &'static str,
+) -> anyhow::Result<Option<Vec<String>>> {
+    let driver = driver.clone();
+    let listed = pool
+        .run(move || {
+            driver
+                .execute_query(procedure)
+                .with_parameters(&HashMap::<String, neo4j::ValueSend>::new())
+                .run()
+                .map(|result| result.records)
+                .map_err(|error| error.to_string())
+        })
+        .await
+        .map_err(anyhow::Error::msg)?;
+    match listed {
+        Ok(records) => Ok(Some(
+            records
+                .into_iter()
+                .filter_map(|mut record| match record.take_value(column) {
+                    Some(ValueReceive::String(name)) => Some(name),
+                    _ => None,
+                })
+                .collect(),
+        )),
+        Err(error) if error.contains("onnect") => Err(anyhow!(error)),
+        // Servers without the procedure still work; the check is a convenience.
+        Err(_) => Ok(None),
+    }
+}
+
 impl Subgraph {
     /// Connects, checks the configured labels against the server's, and generates the schema.
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
@@ -48,35 +84,18 @@ impl Subgraph {
         ));
         let pool =
             pool::BlockingPool::new(config.threads).context("starting the driver's threads")?;
-        let probe = driver.clone();
-        let labels = pool
-            .run(move || {
-                probe
-                    .execute_query("CALL db.labels()")
-                    .with_parameters(&HashMap::<String, neo4j::ValueSend>::new())
-                    .run()
-                    .map(|result| result.records)
-                    .map_err(|error| error.to_string())
-            })
+        let labels = catalog(&pool, &driver, "CALL db.labels()", "label")
             .await
-            .map_err(anyhow::Error::msg)?;
-        // Servers without db.labels() still work; the check is a convenience.
-        let labels: Option<Vec<String>> = match labels {
-            Ok(records) => Some(
-                records
-                    .into_iter()
-                    .filter_map(|mut record| match record.take_value("label") {
-                        Some(ValueReceive::String(label)) => Some(label),
-                        _ => None,
-                    })
-                    .collect(),
-            ),
-            Err(error) if error.contains("onnect") => {
-                return Err(anyhow!("connecting to Neo4j at {url}: {error}"));
-            }
-            Err(_) => None,
-        };
-        let model = Arc::new(model::build(config, labels.as_deref())?);
+            .with_context(|| format!("connecting to Neo4j at {url}"))?;
+        let types = catalog(
+            &pool,
+            &driver,
+            "CALL db.relationshipTypes()",
+            "relationshipType",
+        )
+        .await
+        .with_context(|| format!("connecting to Neo4j at {url}"))?;
+        let model = Arc::new(model::build(config, labels.as_deref(), types.as_deref())?);
         let statements = Arc::new(AtomicU64::new(0));
         let graph = Arc::new(schema::Graph {
             driver,

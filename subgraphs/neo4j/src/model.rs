@@ -42,7 +42,11 @@ pub fn quote(identifier: &str) -> String {
 
 /// Builds the model; `labels` and `types` are the server's (`db.labels()`,
 /// `db.relationshipTypes()`), when it lists them, to catch configuration typos at start-up.
-pub fn build(config: &Config, labels: Option<&[String]>) -> anyhow::Result<Model> {
+pub fn build(
+    config: &Config,
+    labels: Option<&[String]>,
+    types: Option<&[String]>,
+) -> anyhow::Result<Model> {
     for (name, entity) in &config.entities {
         if !naming::is_graphql_name(name) {
             bail!("entity {name} is not a GraphQL name");
@@ -77,6 +81,17 @@ pub fn build(config: &Config, labels: Option<&[String]>) -> anyhow::Result<Model
                 spec.field
             );
         }
+        if let Some(types) = types {
+            for used in relationship_types(&spec.pattern) {
+                if !types.contains(&used) {
+                    bail!(
+                        "{}.{}: the server has no relationship type {used}",
+                        spec.entity,
+                        spec.field
+                    );
+                }
+            }
+        }
         let score = spec.score.as_deref().unwrap_or("count(*)");
         let cypher = format!(
             "UNWIND $keys AS key MATCH (n:{label} {{{key}: key}}) MATCH {pattern} \
@@ -109,6 +124,34 @@ pub fn build(config: &Config, labels: Option<&[String]>) -> anyhow::Result<Model
     })
 }
 
+/// The relationship types a pattern names: `[:FOLLOWS]`, `[b:BOUGHT]`, `[:A|B]`.
+fn relationship_types(pattern: &str) -> Vec<String> {
+    let mut types = Vec::new();
+    let mut rest = pattern;
+    while let Some(open) = rest.find('[') {
+        let Some(close) = rest[open..].find(']') else {
+            break;
+        };
+        let inside = &rest[open + 1..open + close];
+        if let Some((_, names)) = inside.split_once(':') {
+            let names = names.split(['{', '*', ' ']).next().unwrap_or_default();
+            types.extend(
+                names
+                    .split('|')
+                    .map(|name| {
+                        name.trim()
+                            .trim_start_matches(':')
+                            .trim_matches('`')
+                            .to_owned()
+                    })
+                    .filter(|name| !name.is_empty()),
+            );
+        }
+        rest = &rest[open + close + 1..];
+    }
+    types
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,8 +163,15 @@ mod tests {
              relationships: [{ entity: User, field: recommendedProducts, target: Product, pattern: \"(n)-[:FOLLOWS]->(:User)-[b:BOUGHT]->(m:Product) WHERE NOT (n)-[:BOUGHT]->(m)\", score: \"sum(b.times)\" }]",
         )
         .unwrap();
-        let model = build(&config, Some(&["User".to_owned(), "Product".to_owned()])).unwrap();
+        let labels = ["User".to_owned(), "Product".to_owned()];
+        let types = ["FOLLOWS".to_owned(), "BOUGHT".to_owned()];
+        let model = build(&config, Some(&labels), Some(&types)).unwrap();
         insta::assert_snapshot!(model.relationships[0].cypher);
-        assert!(build(&config, Some(&["User".to_owned()])).is_err());
+        assert!(build(&config, Some(&labels[..1]), None).is_err());
+        assert!(build(&config, None, Some(&types[..1])).is_err());
+        assert_eq!(
+            relationship_types("(n)-[r:A|B*1..2]->(m)<-[:`C`]-(x)-[]-(y)"),
+            ["A", "B", "C"]
+        );
     }
 }
