@@ -10,6 +10,9 @@ use std::time::Duration;
 use apollo_compiler::Name;
 use apollo_compiler::response::{JsonMap, JsonValue};
 use bytes::Bytes;
+use std::fmt::Write as _;
+
+use futures::FutureExt as _;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
@@ -245,52 +248,262 @@ pub async fn run(
     let mut started = vec![false; count];
     let mut done = vec![false; count];
     let mut running = FuturesUnordered::new();
+    // Queries send the `_entities` fetches that become ready together, to one subgraph, as one
+    // request; mutations keep one request per fetch, in order.
+    let batching = plan.kind != apollo_compiler::ast::OperationType::Mutation;
     loop {
         // Start every fetch whose inputs are in; one with nothing to send is done at once,
         // which may let others start.
         let mut progressed = true;
         while progressed {
             progressed = false;
+            let mut batches: Vec<(usize, Vec<Ready>)> = Vec::new();
             for index in 0..count {
                 let fetch = &plan.fetches[index];
                 if started[index] || !fetch.after.iter().all(|&a| done[a]) {
                     continue;
                 }
                 started[index] = true;
-                let Some((body, sent)) = request(supergraph, &data, fetch, variables) else {
-                    done[index] = true;
-                    progressed = true;
-                    continue;
+                let ready = match &fetch.entity {
+                    Some(entity) if batching => {
+                        let (representations, objects) = representations(supergraph, &data, entity);
+                        if representations.is_empty() {
+                            done[index] = true;
+                            progressed = true;
+                            continue;
+                        }
+                        Ready {
+                            index,
+                            representations,
+                            sent: Sent { objects },
+                        }
+                    }
+                    _ => {
+                        let Some((body, sent)) = request(supergraph, &data, fetch, variables)
+                        else {
+                            done[index] = true;
+                            progressed = true;
+                            continue;
+                        };
+                        let share = batching;
+                        running.push(
+                            async move {
+                                let result = if share {
+                                    subgraphs.send_shared(fetch.subgraph, body).await
+                                } else {
+                                    subgraphs.send(fetch.subgraph, body).await.map(Arc::new)
+                                };
+                                let result = result.map(|answer| {
+                                    Arc::try_unwrap(answer)
+                                        .unwrap_or_else(|shared| (*shared).clone())
+                                });
+                                vec![(index, result, sent)]
+                            }
+                            .boxed(),
+                        );
+                        continue;
+                    }
                 };
-                let share = plan.kind != apollo_compiler::ast::OperationType::Mutation;
-                running.push(async move {
-                    let result = if share {
-                        subgraphs.send_shared(fetch.subgraph, body).await
-                    } else {
-                        subgraphs.send(fetch.subgraph, body).await.map(Arc::new)
-                    };
-                    let result = result.map(|answer| {
-                        Arc::try_unwrap(answer).unwrap_or_else(|shared| (*shared).clone())
-                    });
-                    (index, result, sent)
-                });
+                match batches
+                    .iter_mut()
+                    .find(|(subgraph, _)| *subgraph == fetch.subgraph)
+                {
+                    Some((_, batch)) => batch.push(ready),
+                    None => batches.push((fetch.subgraph, vec![ready])),
+                }
+            }
+            for (subgraph, batch) in batches {
+                let body = batch_body(plan, &batch, variables);
+                running.push(
+                    async move {
+                        let answer = subgraphs.send_shared(subgraph, body).await;
+                        split(batch, answer)
+                    }
+                    .boxed(),
+                );
             }
         }
-        let Some((index, result, sent)) = running.next().await else {
+        let Some(finished) = running.next().await else {
             break;
         };
-        done[index] = true;
-        let fetch = &plan.fetches[index];
-        let service = &subgraphs.names[fetch.subgraph];
-        match result {
-            Err(reason) => errors.extend(failed(fetch, sent.as_ref(), service, &reason)),
-            Ok(response) => absorb(&mut data, &mut errors, response, sent.as_ref(), service),
+        for (index, result, sent) in finished {
+            done[index] = true;
+            let fetch = &plan.fetches[index];
+            let service = &subgraphs.names[fetch.subgraph];
+            match result {
+                Err(reason) => errors.extend(failed(fetch, sent.as_ref(), service, &reason)),
+                Ok(response) => absorb(&mut data, &mut errors, response, sent.as_ref(), service),
+            }
         }
     }
     let JsonValue::Object(data) = data else {
         unreachable!("data stays an object")
     };
     Outcome { data, errors }
+}
+
+/// An `_entities` fetch ready to send: its representations and what they stand for.
+struct Ready {
+    index: usize,
+    representations: Vec<JsonValue>,
+    sent: Sent,
+}
+
+/// The name of the `i`th fetch's representations variable in a batch (and, with `_e`, of its
+/// `_entities` alias).
+fn batch_variable(i: usize) -> String {
+    format!("polygraphRepresentations{i}")
+}
+
+/// One request for several `_entities` fetches to one subgraph: each under its own alias
+/// (`_e0`, `_e1` …) with its own representations variable; the client variables they use are
+/// declared once. A single fetch is sent as planned.
+fn batch_body(plan: &QueryPlan, batch: &[Ready], variables: &JsonMap) -> Bytes {
+    let mut body = Vec::with_capacity(256);
+    if let [only] = batch {
+        let fetch = &plan.fetches[only.index];
+        body.extend_from_slice(b"{\"query\":");
+        serde_json::to_writer(&mut body, &fetch.operation).expect("strings serialize");
+        body.extend_from_slice(b",\"variables\":{");
+        let first = write_variables(&mut body, &fetch.variables, variables, true);
+        if !first {
+            body.push(b',');
+        }
+        body.extend_from_slice(b"\"representations\":");
+        serde_json::to_writer(&mut body, &only.representations).expect("serializes");
+        body.extend_from_slice(b"}}");
+        return Bytes::from(body);
+    }
+    let mut declarations: Vec<String> = Vec::new();
+    let mut used: Vec<&Name> = Vec::new();
+    let mut fields = String::new();
+    for (i, ready) in batch.iter().enumerate() {
+        let fetch = &plan.fetches[ready.index];
+        let entity = fetch.entity.as_ref().expect("batches hold entity fetches");
+        declarations.push(format!("${}: [_Any!]!", batch_variable(i)));
+        for declaration in &entity.declarations {
+            if !declarations.contains(declaration) {
+                declarations.push(declaration.clone());
+            }
+        }
+        for name in &fetch.variables {
+            if !used.contains(&name) {
+                used.push(name);
+            }
+        }
+        let _ = write!(
+            fields,
+            " _e{i}: _entities(representations: ${}){}",
+            batch_variable(i),
+            entity.selection
+        );
+    }
+    let operation = format!("query({}) {{{fields} }}", declarations.join(", "));
+    body.extend_from_slice(b"{\"query\":");
+    serde_json::to_writer(&mut body, &operation).expect("strings serialize");
+    body.extend_from_slice(b",\"variables\":{");
+    let used: Vec<Name> = used.into_iter().cloned().collect();
+    let mut first = write_variables(&mut body, &used, variables, true);
+    for (i, ready) in batch.iter().enumerate() {
+        if !first {
+            body.push(b',');
+        }
+        first = false;
+        serde_json::to_writer(&mut body, &batch_variable(i)).expect("serializes");
+        body.push(b':');
+        serde_json::to_writer(&mut body, &ready.representations).expect("serializes");
+    }
+    body.extend_from_slice(b"}}");
+    Bytes::from(body)
+}
+
+/// A batch's answer as each fetch's own: `_eN` becomes fetch N's `_entities`, and errors go to
+/// the fetch their path starts in (the first one when they have no path).
+fn split(batch: Vec<Ready>, answer: Answer) -> Vec<(usize, Result<JsonMap, String>, Option<Sent>)> {
+    let single = batch.len() == 1;
+    let answer =
+        answer.map(|answer| Arc::try_unwrap(answer).unwrap_or_else(|shared| (*shared).clone()));
+    let mut response = match answer {
+        Err(reason) => {
+            return batch
+                .into_iter()
+                .map(|ready| (ready.index, Err(reason.clone()), Some(ready.sent)))
+                .collect();
+        }
+        Ok(response) if single => {
+            let ready = batch.into_iter().next().expect("one fetch");
+            return vec![(ready.index, Ok(response), Some(ready.sent))];
+        }
+        Ok(response) => response,
+    };
+    let mut data = match response.remove("data") {
+        Some(JsonValue::Object(data)) => Some(data),
+        _ => None,
+    };
+    let mut errors: Vec<Vec<JsonValue>> = vec![Vec::new(); batch.len()];
+    if let Some(JsonValue::Array(all)) = response.remove("errors") {
+        for mut error in all {
+            let target = error
+                .get_mut("path")
+                .and_then(JsonValue::as_array_mut)
+                .and_then(|path| {
+                    let i = path
+                        .first()?
+                        .as_str()?
+                        .strip_prefix("_e")?
+                        .parse::<usize>()
+                        .ok()?;
+                    (i < batch.len()).then(|| {
+                        path[0] = JsonValue::from("_entities");
+                        i
+                    })
+                })
+                .unwrap_or(0);
+            errors[target].push(error);
+        }
+    }
+    batch
+        .into_iter()
+        .zip(errors)
+        .enumerate()
+        .map(|(i, (ready, errors))| {
+            let mut own = JsonMap::new();
+            let entities = data
+                .as_mut()
+                .and_then(|data| data.remove(format!("_e{i}").as_str()));
+            let mut returned = JsonMap::new();
+            if let Some(entities) = entities {
+                returned.insert("_entities", entities);
+            }
+            own.insert("data", JsonValue::Object(returned));
+            if !errors.is_empty() {
+                own.insert("errors", JsonValue::Array(errors));
+            }
+            (ready.index, Ok(own), Some(ready.sent))
+        })
+        .collect()
+}
+
+/// Writes `"name":value` for each of `names` the request has; returns whether none was
+/// written (and none before, when `first`).
+fn write_variables(
+    body: &mut Vec<u8>,
+    names: &[Name],
+    variables: &JsonMap,
+    mut first: bool,
+) -> bool {
+    for name in names {
+        if let Some(value) = variables.get(name.as_str()) {
+            if !first {
+                body.push(b',');
+            }
+            first = false;
+            serde_json::to_writer(&mut *body, name.as_str()).expect("serializes");
+            body.push(b':');
+            serde_json::to_writer(&mut *body, value).expect("serializes");
+        }
+    }
+    first
 }
 
 /// The body of `fetch`'s request, written directly: the query text, the variables it uses
@@ -306,18 +519,7 @@ fn request(
     body.extend_from_slice(b"{\"query\":");
     serde_json::to_writer(&mut body, &fetch.operation).expect("strings serialize");
     body.extend_from_slice(b",\"variables\":{");
-    let mut first = true;
-    for name in &fetch.variables {
-        if let Some(value) = variables.get(name.as_str()) {
-            if !first {
-                body.push(b',');
-            }
-            first = false;
-            serde_json::to_writer(&mut body, name.as_str()).expect("serializes");
-            body.push(b':');
-            serde_json::to_writer(&mut body, value).expect("serializes");
-        }
-    }
+    let first = write_variables(&mut body, &fetch.variables, variables, true);
     let sent = match &fetch.entity {
         Some(entity) => {
             let (representations, objects) = representations(supergraph, data, entity);

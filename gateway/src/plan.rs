@@ -79,6 +79,11 @@ pub struct EntityFetch {
     /// When not empty, only objects of (or implementing) one of these types are sent: the
     /// runtime types of one abstract position that share this fetch.
     pub types: Vec<Name>,
+    /// The operation's parts, for sending it in one request with other `_entities` fetches
+    /// to the same subgraph: the declarations of the client variables it uses, and the
+    /// selection of `_entities`.
+    pub declarations: Vec<String>,
+    pub selection: String,
 }
 
 /// A plan: fetches in an order where each comes after those it depends on.
@@ -1219,6 +1224,7 @@ impl Planner<'_> {
                 .filter(|(name, _)| variables.contains(name))
                 .map(|(_, declared)| declared.clone())
                 .collect();
+            let selection = render_items(&group.items);
             let operation_text = if group.entity.is_none() {
                 let keyword = match operation.kind {
                     OperationType::Mutation => "mutation",
@@ -1229,15 +1235,14 @@ impl Planner<'_> {
                 if !declared.is_empty() {
                     let _ = write!(text, "({})", declared.join(", "));
                 }
-                text.push_str(&render_items(&group.items));
+                text.push_str(&selection);
                 text
             } else {
                 let mut declarations = vec!["$representations: [_Any!]!".to_owned()];
-                declarations.extend(declared);
+                declarations.extend(declared.iter().cloned());
                 format!(
-                    "query({}) {{ _entities(representations: $representations){} }}",
+                    "query({}) {{ _entities(representations: $representations){selection} }}",
                     declarations.join(", "),
-                    render_items(&group.items)
                 )
             };
             fetches.push(Fetch {
@@ -1255,6 +1260,8 @@ impl Planner<'_> {
                     typename: target.typename.clone(),
                     key_fields: group.key_fields.clone(),
                     types: group.types.clone(),
+                    declarations: declared.clone(),
+                    selection: selection.clone(),
                 }),
                 after: Vec::new(),
                 root_keys: match &group.entity {

@@ -301,3 +301,31 @@ async fn a_user_gets_features_recommendations_and_their_sales_in_one_request() {
     }
     assert!(with_sales > 0, "no recommended product sold at all: {body}");
 }
+
+#[tokio::test]
+async fn entity_fetches_to_one_subgraph_in_one_step_share_a_request() {
+    let demo = demo().await;
+    let before = demo.requests();
+    let (status, _, body) = post(
+        &demo.url,
+        &json!({ "query": "{ users_by_pk(id: \"1\") { name follows { id name } recommendedProducts(limit: 3) { id name } } }" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("errors").is_none(), "{body:#}");
+    let after = demo.requests();
+    // The user, then (after Neo4j) the followees' names and the products' names: two
+    // `_entities` fetches to PostgreSQL at one step, sent as one request.
+    assert_eq!(after["postgres"] - before["postgres"], 2);
+    assert_eq!(after["neo4j"] - before["neo4j"], 1);
+    let user = &body["data"]["users_by_pk"];
+    assert!(user["name"].is_string());
+    for followee in user["follows"].as_array().unwrap() {
+        assert!(followee["name"].is_string(), "{followee}");
+    }
+    let products = user["recommendedProducts"].as_array().unwrap();
+    assert!(!products.is_empty());
+    for product in products {
+        assert!(product["name"].is_string(), "{product}");
+    }
+}
