@@ -276,7 +276,7 @@ async fn redis_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
         print!("{}", subgraph.sdl());
         return Ok(());
     }
-    let schema = polygraph_subgraph_core::server::shared(subgraph.schema.clone());
+    let schema = polygraph_subgraph_core::server::share(subgraph.served());
     let app = polygraph_subgraph_core::server::app(schema, None);
     polygraph_subgraph_core::server::serve(app, config.listen, "redis").await
 }

@@ -99,7 +99,7 @@ async fn demo() -> Demo {
             "elasticsearch",
             server::shared(elasticsearch.schema.clone()),
         ),
-        ("redis", server::shared(redis.schema.clone())),
+        ("redis", server::share(redis.served())),
         ("clickhouse", server::shared(clickhouse.schema.clone())),
         ("neo4j", server::shared(neo4j.schema.clone())),
     ];

@@ -17,7 +17,20 @@ pub fn references(
     entities: &[String],
     key: &str,
 ) -> async_graphql::Result<Vec<(String, String)>> {
-    let Value::List(representations) = ctx.args.try_get("representations")?.as_value() else {
+    references_in(
+        ctx.args.try_get("representations")?.as_value(),
+        entities,
+        key,
+    )
+}
+
+/// [`references`] of a `representations` value, for code that runs outside a resolver.
+pub fn references_in(
+    representations: &Value,
+    entities: &[String],
+    key: &str,
+) -> async_graphql::Result<Vec<(String, String)>> {
+    let Value::List(representations) = representations else {
         return Err(bad_input("representations must be a list".to_owned()));
     };
     representations

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod model;
+mod prepared;
 pub mod schema;
 
 use std::sync::Arc;
@@ -15,6 +16,8 @@ pub use config::Config;
 
 pub struct Subgraph {
     pub schema: async_graphql::dynamic::Schema,
+    /// Answers validated `_entities` requests without async-graphql's execution.
+    pub prepared: Arc<dyn polygraph_subgraph_core::server::Prepared>,
     pub model: Arc<model::Model>,
     round_trips: Arc<AtomicU64>,
 }
@@ -38,12 +41,22 @@ impl Subgraph {
             connection,
             round_trips: round_trips.clone(),
         };
-        let schema = schema::build(&model, store).context("generating the GraphQL schema")?;
+        let (schema, prepared) =
+            schema::build_served(&model, store).context("generating the GraphQL schema")?;
         Ok(Self {
             schema,
+            prepared,
             model,
             round_trips,
         })
+    }
+
+    /// The schema and its prepared path, ready to serve.
+    pub fn served(&self) -> polygraph_subgraph_core::server::Served {
+        polygraph_subgraph_core::server::Served::new(
+            self.schema.clone(),
+            Some(self.prepared.clone()),
+        )
     }
 
     /// Round trips to Redis since start-up (a pipeline is one).

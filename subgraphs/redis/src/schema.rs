@@ -68,6 +68,8 @@ fn matrix_type() -> TypeRef {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct GroupKey {
     pub group: usize,
+    /// The features to read (indices into the group's), in order.
+    pub features: Arc<[usize]>,
     pub id: String,
 }
 
@@ -90,7 +92,10 @@ impl Loader<GroupKey> for GroupLoader {
                 let group = &self.model.groups[key.group];
                 (
                     group.key(&key.id),
-                    group.features.iter().map(|f| f.name.clone()).collect(),
+                    key.features
+                        .iter()
+                        .map(|index| group.features[*index].name.clone())
+                        .collect(),
                 )
             })
             .collect();
@@ -105,9 +110,10 @@ impl Loader<GroupKey> for GroupLoader {
             .map(|(key, row)| {
                 let group = &self.model.groups[key.group];
                 let object = (row.iter().any(Option::is_some)).then(|| {
-                    let values: Map<String, Json> = group
+                    let values: Map<String, Json> = key
                         .features
                         .iter()
+                        .map(|index| &group.features[*index])
                         .zip(&row)
                         .map(|(feature, stored)| {
                             let value = stored.as_deref().and_then(|s| feature.kind.read(s));
@@ -125,10 +131,10 @@ impl Loader<GroupKey> for GroupLoader {
     }
 }
 
-struct State {
-    model: Arc<Model>,
+pub(crate) struct State {
+    pub(crate) model: Arc<Model>,
     store: Store,
-    loader: DataLoader<GroupLoader>,
+    pub(crate) loader: DataLoader<GroupLoader>,
 }
 
 /// An entity another subgraph owns, by id (its type says which), with the groups `_entities`
@@ -138,7 +144,17 @@ struct EntityRef {
     groups: HashMap<usize, Option<Arc<Json>>>,
 }
 
-pub fn build(model: &Arc<Model>, store: Store) -> Result<Schema, SchemaError> {
+/// The schema, and the prepared path that answers validated `_entities` requests without
+/// async-graphql's per-field resolution.
+pub fn build_served(
+    model: &Arc<Model>,
+    store: Store,
+) -> Result<(Schema, Arc<dyn polygraph_subgraph_core::server::Prepared>), SchemaError> {
+    let (schema, state) = build_with_state(model, store)?;
+    Ok((schema, Arc::new(crate::prepared::PreparedEntities(state))))
+}
+
+fn build_with_state(model: &Arc<Model>, store: Store) -> Result<(Schema, Arc<State>), SchemaError> {
     let loader = DataLoader::new(
         GroupLoader {
             model: model.clone(),
@@ -213,6 +229,7 @@ pub fn build(model: &Arc<Model>, store: Store) -> Result<Schema, SchemaError> {
         builder = builder.register(entity_type(&state, entity));
     }
     let entities = state.clone();
+    let served = state.clone();
     builder
         .register(Object::new("Query").field(feature_vector(&state)))
         .register(Object::new("Mutation").field(put_features(&state)))
@@ -221,59 +238,109 @@ pub fn build(model: &Arc<Model>, store: Store) -> Result<Schema, SchemaError> {
             FieldFuture::new(async move { resolve_entities(&state, &ctx).await })
         })
         .finish()
+        .map(|schema| (schema, served))
 }
 
-/// `_entities`: references to entities owned elsewhere, with the feature groups the selection
-/// asks for read ahead in one pipeline (fields of one entity resolve one after another, so
-/// reading per field would cost a round trip per field).
-async fn resolve_entities<'a>(
+/// A group to read, and which of its features (indices).
+type GroupRead = (usize, Arc<[usize]>);
+
+/// Each referenced entity with the feature groups its type's selection reads (all of the
+/// entity's groups when it asks for `features`), read in one pipeline: fields of one entity
+/// resolve one after another, so reading per field would cost a round trip per field.
+pub(crate) async fn read_ahead(
     state: &State,
-    ctx: &async_graphql::dynamic::ResolverContext<'a>,
-) -> async_graphql::Result<Option<FieldValue<'a>>> {
-    use polygraph_subgraph_core::selection::{SelectionError, Walker};
+    walker: &polygraph_subgraph_core::selection::Walker<'_>,
+    sets: &[&async_graphql::parser::types::SelectionSet],
+    references: Vec<(String, String)>,
+) -> async_graphql::Result<Vec<(String, String, HashMap<usize, Option<Arc<Json>>>)>> {
+    use polygraph_subgraph_core::selection::SelectionError;
     let model = &state.model;
-    let walker = Walker::new(ctx.ctx);
-    let sets = [&ctx.ctx.item.node.selection_set.node];
-    // Per entity type: the groups its selection reads.
-    let mut needed: HashMap<&str, Vec<usize>> = HashMap::new();
+    // Per entity type: each group its selection reads, and which of the group's features.
+    let mut needed: HashMap<&str, Vec<GroupRead>> = HashMap::new();
     for entity in &model.entities {
         let selected = walker
-            .collect(&sets, entity)
+            .collect(sets, entity)
             .map_err(SelectionError::bad_input)?;
-        let all = selected.iter().any(|field| field.name == "features");
-        let groups = model
-            .groups_of(entity)
-            .filter(|(_, group)| all || selected.iter().any(|field| field.name == group.field))
-            .map(|(index, _)| index)
-            .collect();
+        let mut groups = Vec::new();
+        for (index, group) in model.groups_of(entity) {
+            let mut features: Vec<usize> = Vec::new();
+            for field in &selected {
+                if field.name == group.field {
+                    let parts = walker
+                        .collect(&field.selection_sets, &group.type_name)
+                        .map_err(SelectionError::bad_input)?;
+                    features.extend(parts.iter().filter_map(|part| {
+                        group.features.iter().position(|f| f.field == part.name)
+                    }));
+                } else if field.name == "features" {
+                    let names: Option<Vec<String>> = field
+                        .argument("names")
+                        .and_then(|names| names.clone().into_json().ok())
+                        .and_then(|names| serde_json::from_value(names).ok());
+                    features.extend(group.features.iter().enumerate().filter_map(|(i, f)| {
+                        names
+                            .as_ref()
+                            .is_none_or(|names| names.contains(&f.name))
+                            .then_some(i)
+                    }));
+                }
+            }
+            features.sort_unstable();
+            features.dedup();
+            if !features.is_empty() {
+                groups.push((index, features.into()));
+            }
+        }
         needed.insert(entity, groups);
     }
-    let mut refs = Vec::new();
-    let mut reads = Vec::new();
-    for (typename, id) in polygraph_subgraph_core::entities::references(ctx, &model.entities, "id")?
-    {
-        let groups = &needed[typename.as_str()];
-        for group in groups {
-            reads.push(GroupKey {
-                group: *group,
-                id: id.clone(),
-            });
-        }
-        refs.push((typename, id, groups));
-    }
-    let mut loaded = state.loader.loader().load(&reads).await?;
-    Ok(Some(FieldValue::list(refs.into_iter().map(
-        |(typename, id, groups)| {
-            let groups = groups
+    let reads: Vec<GroupKey> = references
+        .iter()
+        .flat_map(|(typename, id)| {
+            needed[typename.as_str()]
                 .iter()
-                .map(|group| {
+                .map(|(group, features)| GroupKey {
+                    group: *group,
+                    features: features.clone(),
+                    id: id.clone(),
+                })
+        })
+        .collect();
+    let mut loaded = if reads.is_empty() {
+        HashMap::new()
+    } else {
+        state.loader.loader().load(&reads).await?
+    };
+    Ok(references
+        .into_iter()
+        .map(|(typename, id)| {
+            let groups = needed[typename.as_str()]
+                .iter()
+                .map(|(group, features)| {
                     let key = GroupKey {
                         group: *group,
+                        features: features.clone(),
                         id: id.clone(),
                     };
                     (*group, loaded.remove(&key).flatten())
                 })
                 .collect();
+            (typename, id, groups)
+        })
+        .collect())
+}
+
+/// `_entities`: references to entities owned elsewhere, their feature groups read ahead.
+async fn resolve_entities<'a>(
+    state: &State,
+    ctx: &async_graphql::dynamic::ResolverContext<'a>,
+) -> async_graphql::Result<Option<FieldValue<'a>>> {
+    let walker = polygraph_subgraph_core::selection::Walker::new(ctx.ctx);
+    let sets = [&ctx.ctx.item.node.selection_set.node];
+    let references =
+        polygraph_subgraph_core::entities::references(ctx, &state.model.entities, "id")?;
+    let entities = read_ahead(state, &walker, &sets, references).await?;
+    Ok(Some(FieldValue::list(entities.into_iter().map(
+        |(typename, id, groups)| {
             FieldValue::owned_any(EntityRef { id, groups }).with_type(typename)
         },
     ))))
@@ -306,6 +373,7 @@ async fn group_of(
         .loader
         .load_one(GroupKey {
             group,
+            features: (0..state.model.groups[group].features.len()).collect(),
             id: entity.id.clone(),
         })
         .await?

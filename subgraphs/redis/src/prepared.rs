@@ -1,0 +1,191 @@
+//! The prepared path: validated `_entities` requests answered straight from the parsed
+//! document, without async-graphql's per-field resolution (which costs more than the Redis
+//! pipeline itself). The server only asks about query texts that passed validation once; any
+//! shape this path does not know is left to the regular path (`None`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationType, Selection,
+};
+use futures::future::BoxFuture;
+use polygraph_subgraph_core::claims::Claims;
+use polygraph_subgraph_core::selection::{SelectedField, Walker};
+use polygraph_subgraph_core::server::Prepared;
+use serde_json::{Map, Value as Json, json};
+
+use crate::model::Model;
+use crate::schema::{State, read_ahead};
+
+pub(crate) struct PreparedEntities(pub(crate) Arc<State>);
+
+/// The operation's only root field, when it is `_entities` with no directives.
+fn entities_field<'a>(
+    document: &'a ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<(
+    &'a async_graphql::parser::types::OperationDefinition,
+    &'a async_graphql::parser::types::Field,
+)> {
+    let operation = match (&document.operations, operation_name) {
+        (DocumentOperations::Single(operation), _) => &operation.node,
+        (DocumentOperations::Multiple(operations), Some(name)) => &operations.get(name)?.node,
+        (DocumentOperations::Multiple(_), None) => return None,
+    };
+    if operation.ty != OperationType::Query || !operation.directives.is_empty() {
+        return None;
+    }
+    match operation.selection_set.node.items.as_slice() {
+        [item] => match &item.node {
+            Selection::Field(field)
+                if field.node.name.node == "_entities" && field.node.directives.is_empty() =>
+            {
+                Some((operation, &field.node))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+impl Prepared for PreparedEntities {
+    fn eligible(&self, document: &ExecutableDocument) -> bool {
+        match &document.operations {
+            DocumentOperations::Single(_) => entities_field(document, None).is_some(),
+            DocumentOperations::Multiple(operations) => operations
+                .keys()
+                .any(|name| entities_field(document, Some(name.as_str())).is_some()),
+        }
+    }
+
+    fn answer<'a>(
+        &'a self,
+        document: &'a ExecutableDocument,
+        operation_name: Option<&'a str>,
+        variables: &'a async_graphql::Variables,
+        _claims: Option<&'a Claims>,
+    ) -> BoxFuture<'a, Option<Json>> {
+        Box::pin(async move {
+            let state = &self.0;
+            let (operation, field) = entities_field(document, operation_name)?;
+            let walker = Walker::from_parts(
+                &document.fragments,
+                variables,
+                &operation.variable_definitions,
+            );
+            let representations = walker
+                .resolve(&field.get_argument("representations")?.node)
+                .ok()?;
+            let references = polygraph_subgraph_core::entities::references_in(
+                &representations,
+                &state.model.entities,
+                "id",
+            )
+            .ok()?;
+            let sets = [&field.selection_set.node];
+            let mut selections: HashMap<&str, Vec<SelectedField<'_>>> = HashMap::new();
+            for entity in &state.model.entities {
+                selections.insert(entity, walker.collect(&sets, entity).ok()?);
+            }
+            let entities = read_ahead(state, &walker, &sets, references).await.ok()?;
+            let mut answers = Vec::with_capacity(entities.len());
+            for (typename, id, groups) in entities {
+                answers.push(entity(
+                    &state.model,
+                    &walker,
+                    &selections[typename.as_str()],
+                    &typename,
+                    &id,
+                    &groups,
+                )?);
+            }
+            let key = field.response_key().node.as_str();
+            Some(json!({ "data": { key: answers } }))
+        })
+    }
+}
+
+/// One entity's answer, keyed like the request; `None` for a field this path does not know.
+fn entity(
+    model: &Model,
+    walker: &Walker<'_>,
+    selected: &[SelectedField<'_>],
+    typename: &str,
+    id: &str,
+    groups: &HashMap<usize, Option<Arc<Json>>>,
+) -> Option<Json> {
+    let mut object = Map::new();
+    for field in selected {
+        let value = match field.name {
+            "__typename" => json!(typename),
+            "id" => json!(id),
+            "features" => {
+                let names: Option<Vec<String>> = match field.argument("names") {
+                    None | Some(async_graphql::Value::Null) => None,
+                    Some(names) => Some(
+                        names
+                            .clone()
+                            .into_json()
+                            .ok()
+                            .and_then(|n| serde_json::from_value(n).ok())?,
+                    ),
+                };
+                let mut features = Vec::new();
+                for (index, group) in model.groups_of(typename) {
+                    let values = groups.get(&index)?;
+                    for feature in &group.features {
+                        if names
+                            .as_ref()
+                            .is_some_and(|names| !names.contains(&feature.name))
+                        {
+                            continue;
+                        }
+                        let value = values
+                            .as_ref()
+                            .map_or(Json::Null, |v| v[&feature.field].clone());
+                        let mut item = Map::new();
+                        for part in walker.collect(&field.selection_sets, "Feature").ok()? {
+                            let value = match part.name {
+                                "__typename" => json!("Feature"),
+                                "name" => json!(feature.name),
+                                "group" => json!(group.name),
+                                "value" => value.clone(),
+                                _ => return None,
+                            };
+                            item.insert(part.response_key.to_owned(), value);
+                        }
+                        features.push(Json::Object(item));
+                    }
+                }
+                Json::Array(features)
+            }
+            name => {
+                let (index, group) = model
+                    .groups_of(typename)
+                    .find(|(_, group)| group.field == name)?;
+                match groups.get(&index)? {
+                    None => Json::Null,
+                    Some(values) => {
+                        let mut out = Map::new();
+                        for part in walker
+                            .collect(&field.selection_sets, &group.type_name)
+                            .ok()?
+                        {
+                            let value = if part.name == "__typename" {
+                                json!(group.type_name)
+                            } else {
+                                group.features.iter().find(|f| f.field == part.name)?;
+                                values[part.name].clone()
+                            };
+                            out.insert(part.response_key.to_owned(), value);
+                        }
+                        Json::Object(out)
+                    }
+                }
+            }
+        };
+        object.insert(field.response_key.to_owned(), value);
+    }
+    Some(Json::Object(object))
+}
