@@ -260,7 +260,7 @@ async fn elasticsearch_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
         print!("{}", subgraph.sdl());
         return Ok(());
     }
-    let schema = polygraph_subgraph_core::server::shared(subgraph.schema.clone());
+    let schema = polygraph_subgraph_core::server::share(subgraph.served());
     let app = polygraph_subgraph_core::server::app(schema, None);
     polygraph_subgraph_core::server::serve(app, config.listen, "elasticsearch").await
 }

@@ -308,3 +308,63 @@ async fn a_thousand_entities_are_one_mget() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn the_prepared_path_answers_like_the_regular_one() {
+    let subgraph = all_fields().await;
+    let shared = polygraph_subgraph_core::server::share(subgraph.served());
+    let address = common::serve(polygraph_subgraph_core::server::app(shared.clone(), None)).await;
+    let client = reqwest::Client::new();
+    let post = |body: Value| {
+        let client = client.clone();
+        async move {
+            client
+                .post(format!("http://{address}/graphql"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let query = "query Read($r: [_Any!]!) { found: _entities(representations: $r) { __typename ... on Product { key: id name tags price in_stock } } }";
+    let body = |ids: &[&str]| {
+        let representations: Vec<Value> = ids
+            .iter()
+            .map(|id| json!({ "__typename": "Product", "id": id }))
+            .collect();
+        json!({ "query": query, "operationName": "Read", "variables": { "r": representations } })
+    };
+    let regular = post(body(&["3", "1"])).await;
+    assert!(regular.get("errors").is_none(), "{regular}");
+    assert_eq!(
+        shared.load().prepared_answers(),
+        0,
+        "the first request validates on the regular path"
+    );
+    let prepared = post(body(&["3", "1"])).await;
+    assert_eq!(
+        shared.load().prepared_answers(),
+        1,
+        "the second takes the prepared path"
+    );
+    assert_eq!(prepared, regular);
+    assert_eq!(regular["data"]["found"][0]["key"], "3");
+    // A missing document: null, with one error at its index.
+    let missing = post(body(&["3", "999999"])).await;
+    assert_eq!(shared.load().prepared_answers(), 2);
+    assert_eq!(missing["data"]["found"][0], regular["data"]["found"][0]);
+    assert!(missing["data"]["found"][1].is_null(), "{missing}");
+    assert_eq!(missing["errors"].as_array().unwrap().len(), 1, "{missing}");
+    assert_eq!(
+        missing["errors"][0]["path"],
+        json!(["found", 1]),
+        "{missing}"
+    );
+    assert_eq!(
+        missing["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{missing}"
+    );
+}

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod model;
+mod prepared;
 pub mod query;
 pub mod schema;
 
@@ -23,6 +24,8 @@ pub use config::Config;
 /// A running subgraph: its schema and the client it serves from.
 pub struct Subgraph {
     pub schema: async_graphql::dynamic::Schema,
+    /// Answers validated `_entities` requests without async-graphql's execution.
+    pub prepared: Arc<dyn polygraph_subgraph_core::server::Prepared>,
     pub model: Arc<model::Model>,
     requests: Arc<AtomicU64>,
 }
@@ -50,13 +53,22 @@ impl Subgraph {
         }
         let model = Arc::new(model::build(config, &mappings)?);
         let requests = Arc::new(AtomicU64::new(0));
-        let schema = schema::build(&model, client, requests.clone())
+        let (schema, prepared) = schema::build_served(&model, client, requests.clone())
             .context("generating the GraphQL schema")?;
         Ok(Self {
             schema,
+            prepared,
             model,
             requests,
         })
+    }
+
+    /// The schema and its prepared path, ready to serve.
+    pub fn served(&self) -> polygraph_subgraph_core::server::Served {
+        polygraph_subgraph_core::server::Served::new(
+            self.schema.clone(),
+            Some(self.prepared.clone()),
+        )
     }
 
     /// Requests sent to the search server since start-up.

@@ -74,11 +74,22 @@ fn database_error(message: &str) -> async_graphql::Error {
         .extend_with(|_, extensions| extensions.set("code", "DATABASE_ERROR"))
 }
 
-pub fn build(
+/// The schema, and the prepared path that answers validated `_entities` requests without
+/// async-graphql's per-field resolution.
+pub fn build_served(
     model: &Arc<Model>,
     client: Elasticsearch,
     requests: Arc<AtomicU64>,
-) -> Result<Schema, SchemaError> {
+) -> Result<(Schema, Arc<dyn polygraph_subgraph_core::server::Prepared>), SchemaError> {
+    let (schema, state) = build_with_state(model, client, requests)?;
+    Ok((schema, Arc::new(crate::prepared::PreparedEntities(state))))
+}
+
+fn build_with_state(
+    model: &Arc<Model>,
+    client: Elasticsearch,
+    requests: Arc<AtomicU64>,
+) -> Result<(Schema, Arc<State>), SchemaError> {
     let state = Arc::new(State {
         model: model.clone(),
         client,
@@ -88,18 +99,7 @@ pub fn build(
         .enable_federation()
         .limit_depth(model.max_depth)
         .limit_complexity(model.max_complexity);
-    let mut scalars: Vec<ScalarKind> = Vec::new();
-    for object in &model.objects {
-        for kind in object.fields.iter().filter_map(DocField::kind) {
-            if !kind.is_builtin() && !scalars.contains(&kind) {
-                scalars.push(kind);
-            }
-        }
-    }
-    if !scalars.contains(&ScalarKind::DateTime) {
-        scalars.push(ScalarKind::DateTime); // DateRange needs it
-    }
-    for kind in scalars {
+    for kind in scalars(model) {
         builder = builder.register(Scalar::new(kind.graphql_name()));
     }
     for object in shared_types() {
@@ -179,6 +179,20 @@ pub fn build(
             FieldFuture::new(async move { resolve_entities(&state, &ctx).await })
         })
         .finish()
+        .map(|schema| (schema, state))
+}
+
+/// The custom scalars the mapped fields use, and `DateTime` (which `DateRange` needs).
+fn scalars(model: &Model) -> Vec<ScalarKind> {
+    let mut scalars: Vec<ScalarKind> = vec![ScalarKind::DateTime];
+    for object in &model.objects {
+        for kind in object.fields.iter().filter_map(DocField::kind) {
+            if !kind.is_builtin() && !scalars.contains(&kind) {
+                scalars.push(kind);
+            }
+        }
+    }
+    scalars
 }
 
 fn range_input(name: &str, scalar: &str) -> InputObject {
@@ -757,12 +771,13 @@ fn bucket_key(key: &Json) -> Json {
     }
 }
 
-/// `_entities`: one `_mget` for every representation, results in representation order.
-async fn resolve_entities<'a>(
+/// The documents `representations` name, in order: each with its index (position in the
+/// model) and key, and its source, or `None` where there is no such document. One `_mget`.
+pub(crate) async fn fetch_entities(
     state: &State,
-    ctx: &ResolverContext<'a>,
-) -> async_graphql::Result<Option<FieldValue<'a>>> {
-    let Value::List(representations) = ctx.args.try_get("representations")?.as_value() else {
+    representations: &Value,
+) -> async_graphql::Result<Vec<(usize, String, Option<Json>)>> {
+    let Value::List(representations) = representations else {
         return Err(bad_input("representations must be a list"));
     };
     let model = &state.model;
@@ -792,7 +807,7 @@ async fn resolve_entities<'a>(
         wanted.push((position, key));
     }
     if wanted.is_empty() {
-        return Ok(Some(FieldValue::list(Vec::<FieldValue<'a>>::new())));
+        return Ok(Vec::new());
     }
     let docs: Vec<Json> = wanted
         .iter()
@@ -811,19 +826,43 @@ async fn resolve_entities<'a>(
         Json::Array(found) => found,
         _ => Vec::new(),
     };
-    Ok(Some(FieldValue::list(wanted.into_iter().enumerate().map(
-        |(i, (position, key))| {
+    Ok(wanted
+        .into_iter()
+        .enumerate()
+        .map(|(i, (position, key))| {
+            let source = match found.get_mut(i) {
+                Some(doc) if doc["found"] == json!(true) => Some(doc["_source"].take()),
+                _ => None,
+            };
+            (position, key, source)
+        })
+        .collect())
+}
+
+/// `_entities`: one `_mget` for every representation, results in representation order.
+async fn resolve_entities<'a>(
+    state: &State,
+    ctx: &ResolverContext<'a>,
+) -> async_graphql::Result<Option<FieldValue<'a>>> {
+    let found = fetch_entities(state, ctx.args.try_get("representations")?.as_value()).await?;
+    let model = &state.model;
+    Ok(Some(FieldValue::list(found.into_iter().map(
+        |(position, key, source)| {
             let type_name = model.entity(position).type_name.clone();
-            let value = match found.get_mut(i) {
-                Some(doc) if doc["found"] == json!(true) => {
-                    FieldValue::owned_any(doc["_source"].take())
-                }
-                _ => FieldValue::owned_any(Missing(format!(
-                    "no {type_name} with {} {key}",
-                    model.indices[position].key
-                ))),
+            let value = match source {
+                Some(source) => FieldValue::owned_any(source),
+                None => FieldValue::owned_any(Missing(not_found(model, position, &key))),
             };
             value.with_type(type_name)
         },
     ))))
+}
+
+/// The error for a key with no document.
+pub(crate) fn not_found(model: &Model, position: usize, key: &str) -> String {
+    format!(
+        "no {} with {} {key}",
+        model.entity(position).type_name,
+        model.indices[position].key
+    )
 }

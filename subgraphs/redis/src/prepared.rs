@@ -6,11 +6,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationType, Selection,
-};
+use async_graphql::parser::types::ExecutableDocument;
 use futures::future::BoxFuture;
 use polygraph_subgraph_core::claims::Claims;
+use polygraph_subgraph_core::entities::entities_field;
 use polygraph_subgraph_core::selection::{SelectedField, Walker};
 use polygraph_subgraph_core::server::Prepared;
 use serde_json::{Map, Value as Json, json};
@@ -20,43 +19,9 @@ use crate::schema::{State, read_ahead};
 
 pub(crate) struct PreparedEntities(pub(crate) Arc<State>);
 
-/// The operation's only root field, when it is `_entities` with no directives.
-fn entities_field<'a>(
-    document: &'a ExecutableDocument,
-    operation_name: Option<&str>,
-) -> Option<(
-    &'a async_graphql::parser::types::OperationDefinition,
-    &'a async_graphql::parser::types::Field,
-)> {
-    let operation = match (&document.operations, operation_name) {
-        (DocumentOperations::Single(operation), _) => &operation.node,
-        (DocumentOperations::Multiple(operations), Some(name)) => &operations.get(name)?.node,
-        (DocumentOperations::Multiple(_), None) => return None,
-    };
-    if operation.ty != OperationType::Query || !operation.directives.is_empty() {
-        return None;
-    }
-    match operation.selection_set.node.items.as_slice() {
-        [item] => match &item.node {
-            Selection::Field(field)
-                if field.node.name.node == "_entities" && field.node.directives.is_empty() =>
-            {
-                Some((operation, &field.node))
-            }
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
 impl Prepared for PreparedEntities {
     fn eligible(&self, document: &ExecutableDocument) -> bool {
-        match &document.operations {
-            DocumentOperations::Single(_) => entities_field(document, None).is_some(),
-            DocumentOperations::Multiple(operations) => operations
-                .keys()
-                .any(|name| entities_field(document, Some(name.as_str())).is_some()),
-        }
+        polygraph_subgraph_core::entities::has_entities_operation(document)
     }
 
     fn answer<'a>(
