@@ -258,11 +258,12 @@ fn benches(criterion: &mut Criterion) {
         },
         || raw_product_entities(&client, &product_ids),
     );
+    let no_variables = Variables::default();
     compare(
         criterion,
         &runtime,
         "search_filtered_20",
-        || execute(&search.schema, SEARCH, &none),
+        || prepared(search.prepared.as_ref(), SEARCH, &no_variables),
         || raw_search(&client),
     );
 }

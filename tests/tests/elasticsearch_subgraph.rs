@@ -368,3 +368,52 @@ async fn the_prepared_path_answers_like_the_regular_one() {
         "{missing}"
     );
 }
+
+#[tokio::test]
+async fn searches_take_the_prepared_path_with_the_same_answer() {
+    let subgraph = all_fields().await;
+    let shared = polygraph_subgraph_core::server::share(subgraph.served());
+    let address = common::serve(polygraph_subgraph_core::server::app(shared.clone(), None)).await;
+    let client = reqwest::Client::new();
+    let post = |body: Value| {
+        let client = client.clone();
+        async move {
+            client
+                .post(format!("http://{address}/graphql"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let query = "query Find($q: String, $size: Int) { found: searchProducts(query: $q, size: $size, filters: {in_stock: true}, facets: {terms: [{field: category, size: 3}], stats: [price]}) {
+        __typename total
+        hits { score cursor highlights { field fragments } item: product { __typename id name tags price } }
+        facets { terms { field other buckets { value n: count } } stats { field min max } }
+    } }";
+    let body =
+        json!({ "query": query, "operationName": "Find", "variables": { "q": "lamp", "size": 5 } });
+    let regular = post(body.clone()).await;
+    assert!(regular.get("errors").is_none(), "{regular}");
+    assert_eq!(shared.load().prepared_answers(), 0);
+    let prepared = post(body).await;
+    assert_eq!(
+        shared.load().prepared_answers(),
+        1,
+        "the second takes the prepared path"
+    );
+    assert_eq!(prepared, regular);
+    assert!(
+        regular["data"]["found"]["hits"][0]["item"]["id"].is_string(),
+        "{regular}"
+    );
+    // A request the search server refuses is left to the regular path, which reports it.
+    let refused = post(json!({ "query": query, "operationName": "Find", "variables": { "q": "lamp", "size": 100_000 } })).await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{refused}"
+    );
+}

@@ -72,6 +72,15 @@ pub fn entities_field<'a>(
     document: &'a ExecutableDocument,
     operation_name: Option<&str>,
 ) -> Option<(&'a OperationDefinition, &'a Field)> {
+    only_root_field(document, operation_name).filter(|(_, field)| field.name.node == "_entities")
+}
+
+/// For prepared paths: the query operation (by name) and its only root field, when the root
+/// has one field and no directives; `None` for anything else.
+pub fn only_root_field<'a>(
+    document: &'a ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<(&'a OperationDefinition, &'a Field)> {
     let operation = match (&document.operations, operation_name) {
         (DocumentOperations::Single(operation), _) => &operation.node,
         (DocumentOperations::Multiple(operations), Some(name)) => &operations.get(name)?.node,
@@ -82,9 +91,7 @@ pub fn entities_field<'a>(
     }
     match operation.selection_set.node.items.as_slice() {
         [item] => match &item.node {
-            Selection::Field(field)
-                if field.node.name.node == "_entities" && field.node.directives.is_empty() =>
-            {
+            Selection::Field(field) if field.node.directives.is_empty() => {
                 Some((operation, &field.node))
             }
             _ => None,
@@ -93,12 +100,25 @@ pub fn entities_field<'a>(
     }
 }
 
-/// For prepared paths' `eligible`: whether some operation of `document` is only `_entities`.
-pub fn has_entities_operation(document: &ExecutableDocument) -> bool {
+/// For prepared paths' `eligible`: the root field of each operation of `document` that has
+/// only one (see [`only_root_field`]).
+pub fn only_root_fields(document: &ExecutableDocument) -> Vec<&Field> {
     match &document.operations {
-        DocumentOperations::Single(_) => entities_field(document, None).is_some(),
+        DocumentOperations::Single(_) => only_root_field(document, None)
+            .map(|(_, field)| field)
+            .into_iter()
+            .collect(),
         DocumentOperations::Multiple(operations) => operations
             .keys()
-            .any(|name| entities_field(document, Some(name.as_str())).is_some()),
+            .filter_map(|name| only_root_field(document, Some(name.as_str())))
+            .map(|(_, field)| field)
+            .collect(),
     }
+}
+
+/// For prepared paths' `eligible`: whether some operation of `document` is only `_entities`.
+pub fn has_entities_operation(document: &ExecutableDocument) -> bool {
+    only_root_fields(document)
+        .iter()
+        .any(|field| field.name.node == "_entities")
 }

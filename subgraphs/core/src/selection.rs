@@ -188,3 +188,49 @@ impl<'a> Walker<'a> {
         })
     }
 }
+
+/// How [`shape`] learns the schema: the object type a field leads to (`None` for scalars), and
+/// how a scalar value is rendered.
+pub struct Shapes<'a> {
+    pub child: &'a dyn Fn(&str, &str) -> Option<String>,
+    pub scalar: &'a dyn Fn(&str, &str, &serde_json::Value) -> serde_json::Value,
+}
+
+/// A JSON value keyed by field names, as the response asks for it: the selected fields only,
+/// under their response keys (aliases), `__typename` filled in, nested objects and lists
+/// shaped the same way. For prepared paths that build a field's value whole; `None` when the
+/// value does not fit the selection.
+pub fn shape(
+    walker: &Walker<'_>,
+    sets: &[&SelectionSet],
+    type_name: &str,
+    value: &serde_json::Value,
+    shapes: &Shapes<'_>,
+) -> Option<serde_json::Value> {
+    use serde_json::Value as Json;
+    match value {
+        Json::Null => Some(Json::Null),
+        Json::Array(items) => items
+            .iter()
+            .map(|item| shape(walker, sets, type_name, item, shapes))
+            .collect::<Option<Vec<_>>>()
+            .map(Json::Array),
+        Json::Object(object) => {
+            let mut out = serde_json::Map::new();
+            for field in walker.collect(sets, type_name).ok()? {
+                let value = if field.name == "__typename" {
+                    Json::String(type_name.to_owned())
+                } else {
+                    let value = object.get(field.name).unwrap_or(&Json::Null);
+                    match (shapes.child)(type_name, field.name) {
+                        Some(child) => shape(walker, &field.selection_sets, &child, value, shapes)?,
+                        None => (shapes.scalar)(type_name, field.name, value),
+                    }
+                };
+                out.insert(field.response_key.to_owned(), value);
+            }
+            Some(Json::Object(out))
+        }
+        _ => None,
+    }
+}

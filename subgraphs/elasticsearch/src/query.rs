@@ -21,6 +21,8 @@ pub struct Search {
     pub size: u64,
     /// `search_after` values: the cursor of the last hit of the previous page.
     pub after: Option<Vec<Json>>,
+    /// Whether the hits' highlights are asked for (highlighting costs the server work).
+    pub highlight: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -131,7 +133,7 @@ pub fn body(index: &IndexModel, search: &Search) -> Json {
     if !aggs.is_empty() {
         body["aggs"] = Json::Object(aggs);
     }
-    if search.text.is_some() && !index.highlight.is_empty() {
+    if search.highlight && search.text.is_some() && !index.highlight.is_empty() {
         let fields: Map<String, Json> = index
             .highlight
             .iter()
@@ -200,6 +202,7 @@ mod tests {
             from: 0,
             size: 10,
             after: Some(vec![json!(12.5), json!(7)]),
+            highlight: true,
         };
         insta::assert_snapshot!(
             serde_json::to_string_pretty(&body(&model.indices[0], &search)).unwrap()

@@ -31,7 +31,7 @@ pub(crate) struct State {
 impl State {
     /// Sends a prepared request, counts it, and reads its JSON answer; server refusals of the
     /// request itself are `BAD_USER_INPUT`, anything else `DATABASE_ERROR`.
-    async fn send(
+    pub(crate) async fn send(
         &self,
         request: impl Future<
             Output = Result<elasticsearch::http::response::Response, elasticsearch::Error>,
@@ -448,7 +448,8 @@ fn search_field(state: &Arc<State>, position: usize) -> (Vec<async_graphql::dyna
         move |ctx| {
             let state = state.clone();
             FieldFuture::new(async move {
-                let search = parse_search(&state.model, position, ctx.args.as_index_map())?;
+                let mut search = parse_search(&state.model, position, ctx.args.as_index_map())?;
+                search.highlight = ctx.look_ahead().field("hits").field("highlights").exists();
                 let model = &state.model;
                 let index = &model.indices[position];
                 let body = query::body(index, &search);
@@ -501,7 +502,7 @@ fn search_field(state: &Arc<State>, position: usize) -> (Vec<async_graphql::dyna
     (types, field)
 }
 
-type Arguments = indexmap::IndexMap<async_graphql::Name, Value>;
+pub(crate) type Arguments = indexmap::IndexMap<async_graphql::Name, Value>;
 
 fn number(value: &Value) -> Option<Json> {
     value
@@ -512,7 +513,7 @@ fn number(value: &Value) -> Option<Json> {
 }
 
 /// The arguments of a search, checked against the model.
-fn parse_search(
+pub(crate) fn parse_search(
     model: &Model,
     position: usize,
     arguments: &Arguments,
@@ -697,7 +698,7 @@ fn enum_name(value: Option<&Value>) -> async_graphql::Result<String> {
 }
 
 /// The answer of a `_search` as the result type's JSON.
-fn result(index: &crate::model::IndexModel, search: &Search, answer: &mut Json) -> Json {
+pub(crate) fn result(index: &crate::model::IndexModel, search: &Search, answer: &mut Json) -> Json {
     let hits: Vec<Json> = answer["hits"]["hits"]
         .as_array_mut()
         .into_iter()
