@@ -233,84 +233,92 @@ async fn postgres_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
     polygraph_subgraph_core::server::serve(app, config.listen, "postgres").await
 }
 
-async fn mongodb_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
-    use polygraph_subgraph_mongodb::{Config, Subgraph};
-    let mut config = Config::from_file(&args.config)?;
-    if let Some(listen) = args.listen {
-        config.listen = listen;
-    }
-    let subgraph = Subgraph::start(&config).await?;
+/// Prints a started subgraph's SDL (`--print-sdl`), or serves what it answers with on
+/// `--listen` or the configuration's address until Ctrl-C or SIGTERM.
+async fn serve_subgraph(
+    args: &SubgraphArgs,
+    name: &str,
+    configured: std::net::SocketAddr,
+    sdl: &dyn Fn() -> String,
+    served: polygraph_subgraph_core::server::Served,
+) -> anyhow::Result<()> {
     if args.print_sdl {
-        print!("{}", subgraph.sdl());
+        print!("{}", sdl());
         return Ok(());
     }
-    let schema = polygraph_subgraph_core::server::shared(subgraph.schema.clone());
-    let app = polygraph_subgraph_core::server::app(schema, None);
-    polygraph_subgraph_core::server::serve(app, config.listen, "mongodb").await
+    let app =
+        polygraph_subgraph_core::server::app(polygraph_subgraph_core::server::share(served), None);
+    polygraph_subgraph_core::server::serve(app, args.listen.unwrap_or(configured), name).await
+}
+
+async fn mongodb_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
+    use polygraph_subgraph_mongodb::{Config, Subgraph};
+    let config = Config::from_file(&args.config)?;
+    let subgraph = Subgraph::start(&config).await?;
+    serve_subgraph(
+        args,
+        "mongodb",
+        config.listen,
+        &|| subgraph.sdl(),
+        subgraph.served(),
+    )
+    .await
 }
 
 async fn elasticsearch_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
     use polygraph_subgraph_elasticsearch::{Config, Subgraph};
-    let mut config = Config::from_file(&args.config)?;
-    if let Some(listen) = args.listen {
-        config.listen = listen;
-    }
+    let config = Config::from_file(&args.config)?;
     let subgraph = Subgraph::start(&config).await?;
-    if args.print_sdl {
-        print!("{}", subgraph.sdl());
-        return Ok(());
-    }
-    let schema = polygraph_subgraph_core::server::share(subgraph.served());
-    let app = polygraph_subgraph_core::server::app(schema, None);
-    polygraph_subgraph_core::server::serve(app, config.listen, "elasticsearch").await
+    serve_subgraph(
+        args,
+        "elasticsearch",
+        config.listen,
+        &|| subgraph.sdl(),
+        subgraph.served(),
+    )
+    .await
 }
 
 async fn redis_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
     use polygraph_subgraph_redis::{Config, Subgraph};
-    let mut config = Config::from_file(&args.config)?;
-    if let Some(listen) = args.listen {
-        config.listen = listen;
-    }
+    let config = Config::from_file(&args.config)?;
     let subgraph = Subgraph::start(&config).await?;
-    if args.print_sdl {
-        print!("{}", subgraph.sdl());
-        return Ok(());
-    }
-    let schema = polygraph_subgraph_core::server::share(subgraph.served());
-    let app = polygraph_subgraph_core::server::app(schema, None);
-    polygraph_subgraph_core::server::serve(app, config.listen, "redis").await
+    serve_subgraph(
+        args,
+        "redis",
+        config.listen,
+        &|| subgraph.sdl(),
+        subgraph.served(),
+    )
+    .await
 }
 
 async fn clickhouse_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
     use polygraph_subgraph_clickhouse::{Config, Subgraph};
-    let mut config = Config::from_file(&args.config)?;
-    if let Some(listen) = args.listen {
-        config.listen = listen;
-    }
+    let config = Config::from_file(&args.config)?;
     let subgraph = Subgraph::start(&config).await?;
-    if args.print_sdl {
-        print!("{}", subgraph.sdl());
-        return Ok(());
-    }
-    let schema = polygraph_subgraph_core::server::shared(subgraph.schema.clone());
-    let app = polygraph_subgraph_core::server::app(schema, None);
-    polygraph_subgraph_core::server::serve(app, config.listen, "clickhouse").await
+    serve_subgraph(
+        args,
+        "clickhouse",
+        config.listen,
+        &|| subgraph.sdl(),
+        subgraph.served(),
+    )
+    .await
 }
 
 async fn neo4j_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
     use polygraph_subgraph_neo4j::{Config, Subgraph};
-    let mut config = Config::from_file(&args.config)?;
-    if let Some(listen) = args.listen {
-        config.listen = listen;
-    }
+    let config = Config::from_file(&args.config)?;
     let subgraph = Subgraph::start(&config).await?;
-    if args.print_sdl {
-        print!("{}", subgraph.sdl());
-        return Ok(());
-    }
-    let schema = polygraph_subgraph_core::server::shared(subgraph.schema.clone());
-    let app = polygraph_subgraph_core::server::app(schema, None);
-    polygraph_subgraph_core::server::serve(app, config.listen, "neo4j").await
+    serve_subgraph(
+        args,
+        "neo4j",
+        config.listen,
+        &|| subgraph.sdl(),
+        subgraph.served(),
+    )
+    .await
 }
 
 /// On SIGHUP, introspects the database again and swaps in the new schema; a failed reload keeps

@@ -98,6 +98,11 @@ impl Subgraph {
         self.commands.load(Ordering::Relaxed)
     }
 
+    /// The schema, ready to serve (no prepared path yet).
+    pub fn served(&self) -> polygraph_subgraph_core::server::Served {
+        polygraph_subgraph_core::server::Served::new(self.schema.clone(), None)
+    }
+
     /// The subgraph's SDL, as `_service { sdl }` returns it.
     pub fn sdl(&self) -> String {
         self.schema.sdl_with_options(

@@ -115,6 +115,11 @@ impl Subgraph {
         self.statements.load(Ordering::Relaxed)
     }
 
+    /// The schema, ready to serve (no prepared path yet).
+    pub fn served(&self) -> polygraph_subgraph_core::server::Served {
+        polygraph_subgraph_core::server::Served::new(self.schema.clone(), None)
+    }
+
     pub fn sdl(&self) -> String {
         self.schema.sdl_with_options(
             async_graphql::SDLExportOptions::new()
