@@ -4,10 +4,12 @@
 //! demo data (`scripts/dev up`, `polygraph demo load`). Prints `ratio` lines: subgraph time over
 //! raw client time, from interleaved runs.
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+mod common;
 
-use async_graphql::{Request, Variables};
+use std::time::Duration;
+
+use async_graphql::Variables;
+use common::{compare, config, execute, prepared};
 use criterion::{Criterion, criterion_group, criterion_main};
 use elasticsearch::{Elasticsearch, MgetParts, SearchParts};
 use futures::TryStreamExt as _;
@@ -18,32 +20,6 @@ const REVIEW_ENTITIES: &str = "query($r: [_Any!]!) { _entities(representations: 
 const REVIEWS: &str = "{ reviews(where: {rating: {_gte: 4}}, order_by: [{created_at: DESC}], limit: 50) { review_id rating title created_at } }";
 const PRODUCT_ENTITIES: &str = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Product { id tags popularity } } }";
 const SEARCH: &str = "{ searchProducts(query: \"lamp desk\", filters: {in_stock: true}, size: 20) { total hits { score product { id tags popularity } } } }";
-
-fn config(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../config/{name}.yaml"))
-}
-
-async fn execute(schema: &async_graphql::dynamic::Schema, query: &str, variables: &Value) -> Value {
-    let response = schema
-        .execute(Request::new(query).variables(Variables::from_json(variables.clone())))
-        .await;
-    assert!(response.errors.is_empty(), "{:?}", response.errors);
-    serde_json::to_value(&response).unwrap()
-}
-
-/// The request as the HTTP layer answers a query text it has validated before: parse, then the
-/// prepared path.
-async fn prepared(
-    prepared: &dyn polygraph_subgraph_core::server::Prepared,
-    query: &str,
-    variables: &Variables,
-) -> Value {
-    let document = async_graphql::parser::parse_query(query).unwrap();
-    prepared
-        .answer(&document, None, variables, None)
-        .await
-        .unwrap()
-}
 
 fn review_json(document: &Document, with_date: bool) -> Value {
     let mut review = json!({
@@ -144,47 +120,6 @@ async fn raw_search(client: &Elasticsearch) -> Value {
         })
         .collect();
     json!({ "data": { "searchProducts": { "total": answer["hits"]["total"]["value"], "hits": hits } } })
-}
-
-/// Benchmarks both sides under criterion, then runs them alternately and prints the ratio of
-/// their mean times (both sides see the same machine load).
-fn compare<A, B, FA, FB>(
-    criterion: &mut Criterion,
-    runtime: &tokio::runtime::Runtime,
-    name: &str,
-    ours: A,
-    theirs: B,
-) where
-    A: Fn() -> FA,
-    B: Fn() -> FB,
-    FA: Future<Output = Value>,
-    FB: Future<Output = Value>,
-{
-    assert_eq!(
-        runtime.block_on(ours()),
-        runtime.block_on(theirs()),
-        "{name}: the subgraph and the raw client must return the same data"
-    );
-    let mut group = criterion.benchmark_group(name);
-    group.bench_function("subgraph", |b| b.to_async(runtime).iter(&ours));
-    group.bench_function("raw_client", |b| b.to_async(runtime).iter(&theirs));
-    group.finish();
-    let iterations = 300;
-    let (mut ours_time, mut theirs_time) = (Duration::ZERO, Duration::ZERO);
-    for _ in 0..iterations {
-        let started = Instant::now();
-        runtime.block_on(ours());
-        ours_time += started.elapsed();
-        let started = Instant::now();
-        runtime.block_on(theirs());
-        theirs_time += started.elapsed();
-    }
-    println!(
-        "ratio {name}: subgraph {:?} / raw client {:?} = {:.2}",
-        ours_time / iterations,
-        theirs_time / iterations,
-        ours_time.as_secs_f64() / theirs_time.as_secs_f64()
-    );
 }
 
 fn benches(criterion: &mut Criterion) {

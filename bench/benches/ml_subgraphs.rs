@@ -4,12 +4,14 @@
 //! (`scripts/dev up`, `polygraph demo load`). Prints `ratio` lines: subgraph time over raw
 //! client time, from interleaved runs.
 
-use std::collections::HashMap;
-use std::future::Future;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod common;
 
-use async_graphql::{Request, Variables};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::Variables;
+use common::{compare, config, execute, prepared};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 
@@ -17,32 +19,6 @@ const FEATURES: &str = "query($r: [_Any!]!) { _entities(representations: $r) { .
 const SALES: &str = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Product { sales(from: \"2025-01-01T00:00:00Z\", to: \"2026-01-01T00:00:00Z\", granularity: MONTH) { start revenue } } } }";
 const FOLLOWS: &str =
     "query($r: [_Any!]!) { _entities(representations: $r) { ... on User { follows { id } } } }";
-
-fn config(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../config/{name}.yaml"))
-}
-
-async fn execute(schema: &async_graphql::dynamic::Schema, query: &str, variables: &Value) -> Value {
-    let response = schema
-        .execute(Request::new(query).variables(Variables::from_json(variables.clone())))
-        .await;
-    assert!(response.errors.is_empty(), "{:?}", response.errors);
-    serde_json::to_value(&response).unwrap()
-}
-
-/// The request as the HTTP layer answers a query text it has validated before: parse, then the
-/// prepared path.
-async fn prepared(
-    prepared: &dyn polygraph_subgraph_core::server::Prepared,
-    query: &str,
-    variables: &Variables,
-) -> Value {
-    let document = async_graphql::parser::parse_query(query).unwrap();
-    prepared
-        .answer(&document, None, variables, None)
-        .await
-        .unwrap()
-}
 
 async fn raw_features(connection: &redis::aio::MultiplexedConnection, ids: &[u64]) -> Value {
     let mut pipe = redis::pipe();
@@ -134,47 +110,6 @@ async fn raw_follows(driver: &Arc<neo4j::driver::Driver>, ids: &[u64]) -> Value 
         .map(|id| json!({ "follows": by_user.remove(&(*id as i64)).unwrap_or_default() }))
         .collect();
     json!({ "data": { "_entities": entities } })
-}
-
-/// Benchmarks both sides under criterion, then runs them alternately and prints the ratio of
-/// their mean times.
-fn compare<A, B, FA, FB>(
-    criterion: &mut Criterion,
-    runtime: &tokio::runtime::Runtime,
-    name: &str,
-    ours: A,
-    theirs: B,
-) where
-    A: Fn() -> FA,
-    B: Fn() -> FB,
-    FA: Future<Output = Value>,
-    FB: Future<Output = Value>,
-{
-    assert_eq!(
-        runtime.block_on(ours()),
-        runtime.block_on(theirs()),
-        "{name}: the subgraph and the raw client must return the same data"
-    );
-    let mut group = criterion.benchmark_group(name);
-    group.bench_function("subgraph", |b| b.to_async(runtime).iter(&ours));
-    group.bench_function("raw_client", |b| b.to_async(runtime).iter(&theirs));
-    group.finish();
-    let iterations = 200;
-    let (mut ours_time, mut theirs_time) = (Duration::ZERO, Duration::ZERO);
-    for _ in 0..iterations {
-        let started = Instant::now();
-        runtime.block_on(ours());
-        ours_time += started.elapsed();
-        let started = Instant::now();
-        runtime.block_on(theirs());
-        theirs_time += started.elapsed();
-    }
-    println!(
-        "ratio {name}: subgraph {:?} / raw client {:?} = {:.2}",
-        ours_time / iterations,
-        theirs_time / iterations,
-        ours_time.as_secs_f64() / theirs_time.as_secs_f64()
-    );
 }
 
 fn benches(criterion: &mut Criterion) {

@@ -1,0 +1,80 @@
+//! What the subgraph benchmarks share: configs, running a request both ways, and the
+//! interleaved comparison with a raw client.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use async_graphql::{Request, Variables};
+use criterion::Criterion;
+use serde_json::Value;
+
+pub fn config(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../config/{name}.yaml"))
+}
+
+pub async fn execute(
+    schema: &async_graphql::dynamic::Schema,
+    query: &str,
+    variables: &Value,
+) -> Value {
+    let response = schema
+        .execute(Request::new(query).variables(Variables::from_json(variables.clone())))
+        .await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    serde_json::to_value(&response).unwrap()
+}
+
+/// The request as the HTTP layer answers a query text it has validated before: parse, then the
+/// prepared path.
+pub async fn prepared(
+    prepared: &dyn polygraph_subgraph_core::server::Prepared,
+    query: &str,
+    variables: &Variables,
+) -> Value {
+    let document = async_graphql::parser::parse_query(query).unwrap();
+    prepared
+        .answer(&document, None, variables, None)
+        .await
+        .unwrap()
+}
+
+/// Benchmarks both sides under criterion, then runs them alternately and prints the ratio of
+/// their mean times (both sides see the same machine load).
+pub fn compare<A, B, FA, FB>(
+    criterion: &mut Criterion,
+    runtime: &tokio::runtime::Runtime,
+    name: &str,
+    ours: A,
+    theirs: B,
+) where
+    A: Fn() -> FA,
+    B: Fn() -> FB,
+    FA: Future<Output = Value>,
+    FB: Future<Output = Value>,
+{
+    assert_eq!(
+        runtime.block_on(ours()),
+        runtime.block_on(theirs()),
+        "{name}: the subgraph and the raw client must return the same data"
+    );
+    let mut group = criterion.benchmark_group(name);
+    group.bench_function("subgraph", |b| b.to_async(runtime).iter(&ours));
+    group.bench_function("raw_client", |b| b.to_async(runtime).iter(&theirs));
+    group.finish();
+    let iterations = 300;
+    let (mut ours_time, mut theirs_time) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..iterations {
+        let started = Instant::now();
+        runtime.block_on(ours());
+        ours_time += started.elapsed();
+        let started = Instant::now();
+        runtime.block_on(theirs());
+        theirs_time += started.elapsed();
+    }
+    println!(
+        "ratio {name}: subgraph {:?} / raw client {:?} = {:.2}",
+        ours_time / iterations,
+        theirs_time / iterations,
+        ours_time.as_secs_f64() / theirs_time.as_secs_f64()
+    );
+}
