@@ -8,6 +8,7 @@
 
 pub mod aggregate;
 pub mod claims;
+pub mod config;
 pub mod entities;
 pub mod filter;
 pub mod naming;

@@ -100,31 +100,11 @@ fn default_timeout_ms() -> u64 {
     10_000
 }
 
-/// A configuration file that cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("reading {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path}: {source}")]
-    Parse {
-        path: String,
-        source: serde_yaml::Error,
-    },
-}
+pub use polygraph_subgraph_core::config::ConfigError;
 
 impl Config {
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::from_yaml(&text).map_err(|source| ConfigError::Parse {
-            path: path.display().to_string(),
-            source,
-        })
+        polygraph_subgraph_core::config::from_file(path)
     }
 
     pub fn from_yaml(text: &str) -> Result<Self, serde_yaml::Error> {

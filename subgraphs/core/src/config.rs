@@ -1,0 +1,33 @@
+//! Reading a subgraph's YAML configuration: one error type and loader for every database's
+//! `Config` (each keeps its own fields, defaults and `deny_unknown_fields`).
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+
+/// A configuration file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: String,
+        source: serde_yaml::Error,
+    },
+}
+
+/// Reads and parses the YAML file at `path`; errors name the file.
+pub fn from_file<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    serde_yaml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.display().to_string(),
+        source,
+    })
+}
