@@ -6,6 +6,11 @@
 //!
 //! Prints `ratio` lines: gateway time over floor time.
 
+/// mimalloc, as the `polygraph` binary uses: planning and execution are measured
+/// with the allocator the served process has.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

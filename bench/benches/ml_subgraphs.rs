@@ -1,6 +1,7 @@
 //! The Redis, ClickHouse and Neo4j subgraphs against their raw clients for the same reads, in
-//! one run: 100 users' online features (one `HMGET` pipeline), 100 products' monthly sales (one
-//! grouped statement) and 100 users' follows (one `UNWIND` statement). Needs the demo data
+//! one run: 100 users' online features (one `HMGET` pipeline) and 100 products' monthly sales
+//! (one grouped statement), both through the prepared path as the server answers a query it
+//! has seen, and 100 users' follows (one `UNWIND` statement). Needs the demo data
 //! (`scripts/dev up`, `polygraph demo load`). Prints `ratio` lines: subgraph time over raw
 //! client time, from interleaved runs.
 
@@ -153,6 +154,7 @@ fn benches(criterion: &mut Criterion) {
     let products = representations("Product");
     // The prepared path, as the HTTP layer answers a query text it has seen before.
     let user_variables = Variables::from_json(users.clone());
+    let product_variables = Variables::from_json(products.clone());
     compare(
         criterion,
         &runtime,
@@ -164,7 +166,7 @@ fn benches(criterion: &mut Criterion) {
         criterion,
         &runtime,
         "clickhouse_monthly_sales_100_products",
-        || execute(&sales.schema, SALES, &products),
+        || prepared(sales.prepared.as_ref(), SALES, &product_variables),
         || raw_sales(&client, &ids),
     );
     compare(

@@ -2,6 +2,11 @@
 //! users, and a filtered, sorted page of orders. Needs the demo database (`scripts/dev up`,
 //! `polygraph demo load`). Prints `ratio` lines: subgraph time over raw client time.
 
+/// mimalloc, as the `polygraph` binary uses: the subgraphs' and the raw clients' times are
+/// measured with the allocator the served process has.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::{Duration, Instant};
 
 use async_graphql::{Request, Variables};

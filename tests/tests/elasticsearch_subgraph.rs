@@ -312,23 +312,7 @@ async fn a_thousand_entities_are_one_mget() {
 #[tokio::test]
 async fn the_prepared_path_answers_like_the_regular_one() {
     let subgraph = all_fields().await;
-    let shared = polygraph_subgraph_core::server::share(subgraph.served());
-    let address = common::serve(polygraph_subgraph_core::server::app(shared.clone(), None)).await;
-    let client = reqwest::Client::new();
-    let post = |body: Value| {
-        let client = client.clone();
-        async move {
-            client
-                .post(format!("http://{address}/graphql"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
-    };
+    let server = common::HttpSubgraph::start(subgraph.served()).await;
     let query = "query Read($r: [_Any!]!) { found: _entities(representations: $r) { __typename ... on Product { key: id name tags price in_stock } } }";
     let body = |ids: &[&str]| {
         let representations: Vec<Value> = ids
@@ -337,24 +321,12 @@ async fn the_prepared_path_answers_like_the_regular_one() {
             .collect();
         json!({ "query": query, "operationName": "Read", "variables": { "r": representations } })
     };
-    let regular = post(body(&["3", "1"])).await;
-    assert!(regular.get("errors").is_none(), "{regular}");
-    assert_eq!(
-        shared.load().prepared_answers(),
-        0,
-        "the first request validates on the regular path"
-    );
-    let prepared = post(body(&["3", "1"])).await;
-    assert_eq!(
-        shared.load().prepared_answers(),
-        1,
-        "the second takes the prepared path"
-    );
+    let (regular, prepared) = server.regular_then_prepared(&body(&["3", "1"])).await;
     assert_eq!(prepared, regular);
     assert_eq!(regular["data"]["found"][0]["key"], "3");
     // A missing document: null, with one error at its index.
-    let missing = post(body(&["3", "999999"])).await;
-    assert_eq!(shared.load().prepared_answers(), 2);
+    let missing = server.post(&body(&["3", "999999"])).await;
+    assert_eq!(server.prepared_answers(), 2);
     assert_eq!(missing["data"]["found"][0], regular["data"]["found"][0]);
     assert!(missing["data"]["found"][1].is_null(), "{missing}");
     assert_eq!(missing["errors"].as_array().unwrap().len(), 1, "{missing}");
@@ -372,23 +344,7 @@ async fn the_prepared_path_answers_like_the_regular_one() {
 #[tokio::test]
 async fn searches_take_the_prepared_path_with_the_same_answer() {
     let subgraph = all_fields().await;
-    let shared = polygraph_subgraph_core::server::share(subgraph.served());
-    let address = common::serve(polygraph_subgraph_core::server::app(shared.clone(), None)).await;
-    let client = reqwest::Client::new();
-    let post = |body: Value| {
-        let client = client.clone();
-        async move {
-            client
-                .post(format!("http://{address}/graphql"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
-    };
+    let server = common::HttpSubgraph::start(subgraph.served()).await;
     let query = "query Find($q: String, $size: Int) { found: searchProducts(query: $q, size: $size, filters: {in_stock: true}, facets: {terms: [{field: category, size: 3}], stats: [price]}) {
         __typename total
         hits { score cursor highlights { field fragments } item: product { __typename id name tags price } }
@@ -396,22 +352,14 @@ async fn searches_take_the_prepared_path_with_the_same_answer() {
     } }";
     let body =
         json!({ "query": query, "operationName": "Find", "variables": { "q": "lamp", "size": 5 } });
-    let regular = post(body.clone()).await;
-    assert!(regular.get("errors").is_none(), "{regular}");
-    assert_eq!(shared.load().prepared_answers(), 0);
-    let prepared = post(body).await;
-    assert_eq!(
-        shared.load().prepared_answers(),
-        1,
-        "the second takes the prepared path"
-    );
+    let (regular, prepared) = server.regular_then_prepared(&body).await;
     assert_eq!(prepared, regular);
     assert!(
         regular["data"]["found"]["hits"][0]["item"]["id"].is_string(),
         "{regular}"
     );
     // A request the search server refuses is left to the regular path, which reports it.
-    let refused = post(json!({ "query": query, "operationName": "Find", "variables": { "q": "lamp", "size": 100_000 } })).await;
+    let refused = server.post(&json!({ "query": query, "operationName": "Find", "variables": { "q": "lamp", "size": 100_000 } })).await;
     assert_eq!(
         refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
         "{refused}"

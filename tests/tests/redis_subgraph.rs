@@ -195,23 +195,7 @@ async fn pattern_shaped_ids_are_literal_keys() {
 #[tokio::test]
 async fn the_prepared_path_answers_like_the_regular_one() {
     let subgraph = demo().await;
-    let shared = polygraph_subgraph_core::server::share(subgraph.served());
-    let address = common::serve(polygraph_subgraph_core::server::app(shared.clone(), None)).await;
-    let client = reqwest::Client::new();
-    let post = |body: Value| {
-        let client = client.clone();
-        async move {
-            client
-                .post(format!("http://{address}/graphql"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
-    };
+    let server = common::HttpSubgraph::start(subgraph.served()).await;
     let query = "query Read($r: [_Any!]!) { found: _entities(representations: $r) {
         __typename
         ... on User { id f: onlineFeatures { __typename rate: click_rate_7d segment embedding } features(names: [\"segment\", \"orders_30d\"]) { name value group } }
@@ -220,19 +204,7 @@ async fn the_prepared_path_answers_like_the_regular_one() {
     let body = json!({ "query": query, "operationName": "Read", "variables": { "r": [
         { "__typename": "User", "id": "3" }, { "__typename": "Product", "id": "5" }, { "__typename": "User", "id": "999999" }
     ] } });
-    let regular = post(body.clone()).await;
-    assert!(regular.get("errors").is_none(), "{regular}");
-    assert_eq!(
-        shared.load().prepared_answers(),
-        0,
-        "the first request validates on the regular path"
-    );
-    let prepared = post(body).await;
-    assert_eq!(
-        shared.load().prepared_answers(),
-        1,
-        "the second takes the prepared path"
-    );
+    let (regular, prepared) = server.regular_then_prepared(&body).await;
     assert_eq!(prepared, regular);
     assert!(
         regular["data"]["found"][0]["f"]["rate"].is_f64(),

@@ -1,6 +1,11 @@
 //! What the subgraph benchmarks share: configs, running a request both ways, and the
 //! interleaved comparison with a raw client.
 
+/// mimalloc, as the `polygraph` binary uses: the subgraphs' and the raw clients' times are
+/// measured with the allocator the served process has.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 

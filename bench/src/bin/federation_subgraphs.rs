@@ -4,6 +4,11 @@
 //!     federation-subgraphs [--port 4201]        accounts on 4201, inventory 4202, …
 //!     federation-subgraphs --print-sdl reviews
 
+/// mimalloc, as the `polygraph` binary uses: these subgraphs run with the allocator
+/// Polygraph's own subgraphs have.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 
 use polygraph_bench::federation::{NAMES, subgraph};

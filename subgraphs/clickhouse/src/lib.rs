@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod model;
+mod prepared;
 pub mod schema;
 
 use std::sync::Arc;
@@ -16,6 +17,8 @@ pub use config::Config;
 pub struct Subgraph {
     pub schema: async_graphql::dynamic::Schema,
     pub model: Arc<model::Model>,
+    /// Answers validated `_entities` requests without async-graphql's per-field resolution.
+    pub prepared: Arc<dyn polygraph_subgraph_core::server::Prepared>,
     statements: Arc<AtomicU64>,
 }
 
@@ -54,10 +57,12 @@ impl Subgraph {
             client,
             statements: statements.clone(),
         };
-        let schema = schema::build(&model, warehouse).context("generating the GraphQL schema")?;
+        let (schema, prepared) =
+            schema::build(&model, warehouse).context("generating the GraphQL schema")?;
         Ok(Self {
             schema,
             model,
+            prepared,
             statements,
         })
     }
@@ -67,9 +72,12 @@ impl Subgraph {
         self.statements.load(Ordering::Relaxed)
     }
 
-    /// The schema, ready to serve (no prepared path yet).
+    /// The schema and its prepared path, ready to serve.
     pub fn served(&self) -> polygraph_subgraph_core::server::Served {
-        polygraph_subgraph_core::server::Served::new(self.schema.clone(), None)
+        polygraph_subgraph_core::server::Served::new(
+            self.schema.clone(),
+            Some(self.prepared.clone()),
+        )
     }
 
     pub fn sdl(&self) -> String {

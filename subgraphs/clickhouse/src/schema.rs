@@ -217,8 +217,8 @@ impl SeriesLoader {
     }
 }
 
-struct State {
-    model: Arc<Model>,
+pub(crate) struct State {
+    pub(crate) model: Arc<Model>,
     warehouse: Warehouse,
     loader: DataLoader<SeriesLoader>,
 }
@@ -267,7 +267,12 @@ fn series_key<'a>(
     })
 }
 
-pub fn build(model: &Arc<Model>, warehouse: Warehouse) -> Result<Schema, SchemaError> {
+/// The schema, and the prepared path that answers validated `_entities` requests without
+/// async-graphql's per-field resolution.
+pub fn build(
+    model: &Arc<Model>,
+    warehouse: Warehouse,
+) -> Result<(Schema, Arc<dyn polygraph_subgraph_core::server::Prepared>), SchemaError> {
     let loader = DataLoader::new(
         SeriesLoader {
             model: model.clone(),
@@ -330,13 +335,14 @@ pub fn build(model: &Arc<Model>, warehouse: Warehouse) -> Result<Schema, SchemaE
         query = query.field(training_rows(&state));
     }
     let entities = state.clone();
-    builder
+    let schema = builder
         .register(query)
         .entity_resolver(move |ctx| {
             let state = entities.clone();
             FieldFuture::new(async move { resolve_entities(&state, &ctx).await })
         })
-        .finish()
+        .finish()?;
+    Ok((schema, Arc::new(crate::prepared::PreparedEntities(state))))
 }
 
 fn entity<'a>(ctx: &ResolverContext<'a>) -> async_graphql::Result<&'a EntityRef> {
@@ -461,6 +467,10 @@ type SelectedSeries = (
     Vec<String>,
 );
 
+/// An entity reference with its series read ahead: type name, id, and the points per response
+/// key.
+pub(crate) type ReadAhead = (String, String, HashMap<String, Arc<Vec<Json>>>);
+
 /// `_entities`: references by id, with every series field the selection asks for read ahead,
 /// one statement per field and arguments for all the entities at once (fields of one entity
 /// resolve one after another, so loading them field by field would cost a round trip each).
@@ -468,18 +478,33 @@ async fn resolve_entities<'a>(
     state: &State,
     ctx: &ResolverContext<'a>,
 ) -> async_graphql::Result<Option<FieldValue<'a>>> {
-    use polygraph_subgraph_core::selection::{SelectionError, Walker};
-    let model = &state.model;
-    let references = polygraph_subgraph_core::entities::references(ctx, &model.entities, "id")?;
-    let walker = Walker::new(ctx.ctx);
+    let references =
+        polygraph_subgraph_core::entities::references(ctx, &state.model.entities, "id")?;
+    let walker = polygraph_subgraph_core::selection::Walker::new(ctx.ctx);
     let sets = [&ctx.ctx.item.node.selection_set.node];
-    // Per reference: (response key, loader key) of each series field selected on its type.
-    let mut wanted: Vec<Vec<(String, SeriesKey)>> = Vec::with_capacity(references.len());
+    let entities = read_ahead(state, &walker, &sets, references).await?;
+    Ok(Some(FieldValue::list(entities.into_iter().map(
+        |(typename, id, prefetched)| {
+            FieldValue::owned_any(EntityRef { id, prefetched }).with_type(typename)
+        },
+    ))))
+}
+
+/// Reads every series field `sets` select on the references' types, for all of them at once.
+pub(crate) async fn read_ahead(
+    state: &State,
+    walker: &polygraph_subgraph_core::selection::Walker<'_>,
+    sets: &[&async_graphql::parser::types::SelectionSet],
+    references: Vec<(String, String)>,
+) -> async_graphql::Result<Vec<ReadAhead>> {
+    use polygraph_subgraph_core::selection::SelectionError;
+    let model = &state.model;
+    // Per entity type: the series fields selected on it.
     let mut selections: HashMap<&str, Vec<SelectedSeries>> = HashMap::new();
     for entity in &model.entities {
         let mut fields = Vec::new();
         for field in walker
-            .collect(&sets, entity)
+            .collect(sets, entity)
             .map_err(SelectionError::bad_input)?
         {
             let Some(series) = model
@@ -504,6 +529,8 @@ async fn resolve_entities<'a>(
         }
         selections.insert(entity, fields);
     }
+    // Per reference: (response key, loader key) of each series field selected on its type.
+    let mut wanted: Vec<Vec<(String, SeriesKey)>> = Vec::with_capacity(references.len());
     for (typename, id) in &references {
         let mut keys = Vec::new();
         for (response_key, series, arguments, measures) in &selections[typename.as_str()] {
@@ -523,25 +550,23 @@ async fn resolve_entities<'a>(
         .flatten()
         .map(|(_, key)| key.clone())
         .collect();
-    let mut loaded = if all.is_empty() {
+    let loaded = if all.is_empty() {
         HashMap::new()
     } else {
         state.loader.loader().load(&all).await?
     };
-    Ok(Some(FieldValue::list(
-        references
-            .into_iter()
-            .zip(wanted)
-            .map(|((typename, id), keys)| {
-                let prefetched = keys
-                    .into_iter()
-                    .map(|(response_key, key)| {
-                        let points = loaded.get(&key).cloned().unwrap_or_default();
-                        (response_key, points)
-                    })
-                    .collect();
-                let _ = &mut loaded;
-                FieldValue::owned_any(EntityRef { id, prefetched }).with_type(typename)
-            }),
-    )))
+    Ok(references
+        .into_iter()
+        .zip(wanted)
+        .map(|((typename, id), keys)| {
+            let prefetched = keys
+                .into_iter()
+                .map(|(response_key, key)| {
+                    let points = loaded.get(&key).cloned().unwrap_or_default();
+                    (response_key, points)
+                })
+                .collect();
+            (typename, id, prefetched)
+        })
+        .collect())
 }

@@ -37,23 +37,25 @@ impl FeatureType {
         }
     }
 
-    /// A stored hash field as a GraphQL value; text that does not parse is treated as missing.
-    pub fn read(self, stored: &str) -> Option<Value> {
+    /// A stored hash field as the JSON value answered; text that does not parse is treated as
+    /// missing.
+    pub fn read(self, stored: &str) -> Option<serde_json::Value> {
+        use serde_json::Value as Json;
         Some(match self {
-            FeatureType::Float => Value::Number(Number::from_f64(stored.parse().ok()?)?),
-            FeatureType::Int => Value::Number(Number::from(stored.parse::<i64>().ok()?)),
-            FeatureType::String => Value::String(stored.to_owned()),
-            FeatureType::Boolean => Value::Boolean(match stored {
+            FeatureType::Float => Json::Number(Number::from_f64(stored.parse().ok()?)?),
+            FeatureType::Int => Json::Number(Number::from(stored.parse::<i64>().ok()?)),
+            FeatureType::String => Json::String(stored.to_owned()),
+            FeatureType::Boolean => Json::Bool(match stored {
                 "true" | "1" => true,
                 "false" | "0" => false,
                 _ => return None,
             }),
             FeatureType::FloatList => {
                 let items: Vec<f64> = serde_json::from_str(stored).ok()?;
-                Value::List(
+                Json::Array(
                     items
                         .into_iter()
-                        .map(|n| Number::from_f64(n).map_or(Value::Null, Value::Number))
+                        .map(|n| Number::from_f64(n).map_or(Json::Null, Json::Number))
                         .collect(),
                 )
             }
@@ -216,10 +218,13 @@ mod tests {
 
     #[test]
     fn values_round_trip_and_refuse_the_wrong_type() {
-        assert_eq!(FeatureType::Float.read("0.25"), Some(value!(0.25)));
+        assert_eq!(
+            FeatureType::Float.read("0.25"),
+            Some(serde_json::json!(0.25))
+        );
         assert_eq!(
             FeatureType::FloatList.read("[1.0,2.5]"),
-            Some(value!([1.0, 2.5]))
+            Some(serde_json::json!([1.0, 2.5]))
         );
         assert_eq!(FeatureType::Int.read("x"), None);
         assert_eq!(FeatureType::Boolean.write(&value!(true)), Ok("true".into()));

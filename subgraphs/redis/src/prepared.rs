@@ -49,16 +49,32 @@ impl Prepared for PreparedEntities {
             )
             .ok()?;
             let sets = [&field.selection_set.node];
-            let mut selections: HashMap<&str, Vec<SelectedField<'_>>> = HashMap::new();
+            // Per entity type: each selected field with its own selection, collected once.
+            let mut selections: HashMap<&str, Vec<Selected<'_>>> = HashMap::new();
             for entity in &state.model.entities {
-                selections.insert(entity, walker.collect(&sets, entity).ok()?);
+                let mut fields = Vec::new();
+                for field in walker.collect(&sets, entity).ok()? {
+                    let child = match field.name {
+                        "features" => Some("Feature"),
+                        name => state
+                            .model
+                            .groups_of(entity)
+                            .find(|(_, group)| group.field == name)
+                            .map(|(_, group)| group.type_name.as_str()),
+                    };
+                    let parts = match child {
+                        Some(child) => walker.collect(&field.selection_sets, child).ok()?,
+                        None => Vec::new(),
+                    };
+                    fields.push((field, parts));
+                }
+                selections.insert(entity, fields);
             }
             let entities = read_ahead(state, &walker, &sets, references).await.ok()?;
             let mut answers = Vec::with_capacity(entities.len());
             for (typename, id, groups) in entities {
                 answers.push(entity(
                     &state.model,
-                    &walker,
                     &selections[typename.as_str()],
                     &typename,
                     &id,
@@ -71,17 +87,19 @@ impl Prepared for PreparedEntities {
     }
 }
 
+/// A field selected on an entity, and the fields selected on its value.
+type Selected<'a> = (SelectedField<'a>, Vec<SelectedField<'a>>);
+
 /// One entity's answer, keyed like the request; `None` for a field this path does not know.
 fn entity(
     model: &Model,
-    walker: &Walker<'_>,
-    selected: &[SelectedField<'_>],
+    selected: &[Selected<'_>],
     typename: &str,
     id: &str,
     groups: &HashMap<usize, Option<Arc<Json>>>,
 ) -> Option<Json> {
-    let mut object = Map::new();
-    for field in selected {
+    let mut object = Map::with_capacity(selected.len());
+    for (field, parts) in selected {
         let value = match field.name {
             "__typename" => json!(typename),
             "id" => json!(id),
@@ -110,7 +128,7 @@ fn entity(
                             .as_ref()
                             .map_or(Json::Null, |v| v[&feature.field].clone());
                         let mut item = Map::new();
-                        for part in walker.collect(&field.selection_sets, "Feature").ok()? {
+                        for part in parts {
                             let value = match part.name {
                                 "__typename" => json!("Feature"),
                                 "name" => json!(feature.name),
@@ -133,10 +151,7 @@ fn entity(
                     None => Json::Null,
                     Some(values) => {
                         let mut out = Map::new();
-                        for part in walker
-                            .collect(&field.selection_sets, &group.type_name)
-                            .ok()?
-                        {
+                        for part in parts {
                             let value = if part.name == "__typename" {
                                 json!(group.type_name)
                             } else {

@@ -31,7 +31,7 @@ impl Store {
     /// `HMGET` of each (key, fields) in one pipeline.
     async fn read(
         &self,
-        reads: &[(String, Vec<String>)],
+        reads: &[(String, Vec<&str>)],
     ) -> redis::RedisResult<Vec<Vec<Option<String>>>> {
         if reads.is_empty() {
             return Ok(Vec::new());
@@ -86,7 +86,18 @@ impl Loader<GroupKey> for GroupLoader {
     type Error = async_graphql::Error;
 
     async fn load(&self, keys: &[GroupKey]) -> Result<HashMap<GroupKey, Self::Value>, Self::Error> {
-        let reads: Vec<(String, Vec<String>)> = keys
+        let groups = self.read(keys).await?;
+        Ok(keys.iter().cloned().zip(groups).collect())
+    }
+}
+
+impl GroupLoader {
+    /// The groups of `keys`, in order, in one pipeline.
+    pub(crate) async fn read(
+        &self,
+        keys: &[GroupKey],
+    ) -> async_graphql::Result<Vec<Option<Arc<Json>>>> {
+        let reads: Vec<(String, Vec<&str>)> = keys
             .iter()
             .map(|key| {
                 let group = &self.model.groups[key.group];
@@ -94,7 +105,7 @@ impl Loader<GroupKey> for GroupLoader {
                     group.key(&key.id),
                     key.features
                         .iter()
-                        .map(|index| group.features[*index].name.clone())
+                        .map(|index| group.features[*index].name.as_str())
                         .collect(),
                 )
             })
@@ -109,7 +120,7 @@ impl Loader<GroupKey> for GroupLoader {
             .zip(rows)
             .map(|(key, row)| {
                 let group = &self.model.groups[key.group];
-                let object = (row.iter().any(Option::is_some)).then(|| {
+                (row.iter().any(Option::is_some)).then(|| {
                     let values: Map<String, Json> = key
                         .features
                         .iter()
@@ -117,15 +128,11 @@ impl Loader<GroupKey> for GroupLoader {
                         .zip(&row)
                         .map(|(feature, stored)| {
                             let value = stored.as_deref().and_then(|s| feature.kind.read(s));
-                            (
-                                feature.field.clone(),
-                                value.and_then(|v| v.into_json().ok()).unwrap_or(Json::Null),
-                            )
+                            (feature.field.clone(), value.unwrap_or(Json::Null))
                         })
                         .collect();
                     Arc::new(Json::Object(values))
-                });
-                (key.clone(), object)
+                })
             })
             .collect())
     }
@@ -306,23 +313,18 @@ pub(crate) async fn read_ahead(
         })
         .collect();
     let mut loaded = if reads.is_empty() {
-        HashMap::new()
+        Vec::new()
     } else {
-        state.loader.loader().load(&reads).await?
-    };
+        state.loader.loader().read(&reads).await?
+    }
+    .into_iter();
+    // `reads` went in reference by reference, group by group: the answers come back so.
     Ok(references
         .into_iter()
         .map(|(typename, id)| {
             let groups = needed[typename.as_str()]
                 .iter()
-                .map(|(group, features)| {
-                    let key = GroupKey {
-                        group: *group,
-                        features: features.clone(),
-                        id: id.clone(),
-                    };
-                    (*group, loaded.remove(&key).flatten())
-                })
+                .map(|(group, _)| (*group, loaded.next().flatten()))
                 .collect();
             (typename, id, groups)
         })
@@ -484,11 +486,11 @@ fn feature_vector(state: &Arc<State>) -> Field {
                 let mut reads = Vec::new();
                 for id in &ids {
                     for group in &groups {
-                        let fields: Vec<String> = names
+                        let fields: Vec<&str> = names
                             .iter()
                             .zip(&columns)
                             .filter(|(_, (g, _))| g == group)
-                            .map(|(name, _)| name.clone())
+                            .map(|(name, _)| name.as_str())
                             .collect();
                         reads.push((model.groups[*group].key(id), fields));
                     }
@@ -516,7 +518,7 @@ fn feature_vector(state: &Arc<State>) -> Field {
                             .as_deref()
                             .and_then(|stored| kind.read(stored));
                         if let Some(value) = value {
-                            row.push(value.into_json().unwrap_or(Json::Null));
+                            row.push(value);
                         } else {
                             missing.push(json!({ "id": id, "name": name }));
                             row.push(Json::Null);

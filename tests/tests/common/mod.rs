@@ -62,3 +62,65 @@ pub async fn serve(app: polygraph_subgraph_core::server::Router) -> std::net::So
     tokio::spawn(polygraph_subgraph_core::server::serve_on(listener, app));
     address
 }
+
+/// A subgraph served over HTTP, for tests of what the server adds to the schema: the prepared
+/// path for query texts it has validated before.
+#[allow(dead_code)]
+pub struct HttpSubgraph {
+    address: std::net::SocketAddr,
+    shared: polygraph_subgraph_core::server::SharedSchema,
+    client: reqwest::Client,
+}
+
+#[allow(dead_code)]
+impl HttpSubgraph {
+    pub async fn start(served: polygraph_subgraph_core::server::Served) -> Self {
+        let shared = polygraph_subgraph_core::server::share(served);
+        let address = serve(polygraph_subgraph_core::server::app(shared.clone(), None)).await;
+        Self {
+            address,
+            shared,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn post(&self, body: &serde_json::Value) -> serde_json::Value {
+        self.client
+            .post(format!("http://{}/graphql", self.address))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Answers the prepared path gave so far.
+    pub fn prepared_answers(&self) -> u64 {
+        self.shared.load().prepared_answers()
+    }
+
+    /// Posts `body` twice: the first time its text is validated on the regular path, the
+    /// second time the prepared path must answer. Returns both answers, regular first.
+    pub async fn regular_then_prepared(
+        &self,
+        body: &serde_json::Value,
+    ) -> (serde_json::Value, serde_json::Value) {
+        let before = self.prepared_answers();
+        let regular = self.post(body).await;
+        assert!(regular.get("errors").is_none(), "{regular}");
+        assert_eq!(
+            self.prepared_answers(),
+            before,
+            "a new query text validates on the regular path"
+        );
+        let prepared = self.post(body).await;
+        assert_eq!(
+            self.prepared_answers(),
+            before + 1,
+            "a validated query text takes the prepared path"
+        );
+        (regular, prepared)
+    }
+}
