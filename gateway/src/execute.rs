@@ -18,6 +18,7 @@ use futures::stream::FuturesUnordered;
 
 use crate::operation;
 use crate::plan::{Fetch, Item, PathElem, QueryPlan};
+use crate::response::write_json;
 use crate::supergraph::Supergraph;
 
 /// One step of a concrete response path.
@@ -267,7 +268,7 @@ pub async fn run(
                 let ready = match &fetch.entity {
                     Some(entity) if batching => {
                         let (representations, objects) = representations(supergraph, &data, entity);
-                        if representations.is_empty() {
+                        if representations.count == 0 {
                             done[index] = true;
                             progressed = true;
                             continue;
@@ -345,7 +346,7 @@ pub async fn run(
 /// An `_entities` fetch ready to send: its representations and what they stand for.
 struct Ready {
     index: usize,
-    representations: Vec<JsonValue>,
+    representations: Representations,
     sent: Sent,
 }
 
@@ -370,7 +371,7 @@ fn batch_body(plan: &QueryPlan, batch: &[Ready], variables: &JsonMap) -> Bytes {
             body.push(b',');
         }
         body.extend_from_slice(b"\"representations\":");
-        serde_json::to_writer(&mut body, &only.representations).expect("serializes");
+        body.extend_from_slice(&only.representations.json);
         body.extend_from_slice(b"}}");
         return Bytes::from(body);
     }
@@ -411,7 +412,7 @@ fn batch_body(plan: &QueryPlan, batch: &[Ready], variables: &JsonMap) -> Bytes {
         first = false;
         serde_json::to_writer(&mut body, &batch_variable(i)).expect("serializes");
         body.push(b':');
-        serde_json::to_writer(&mut body, &ready.representations).expect("serializes");
+        body.extend_from_slice(&ready.representations.json);
     }
     body.extend_from_slice(b"}}");
     Bytes::from(body)
@@ -523,14 +524,14 @@ fn request(
     let sent = match &fetch.entity {
         Some(entity) => {
             let (representations, objects) = representations(supergraph, data, entity);
-            if representations.is_empty() {
+            if representations.count == 0 {
                 return None;
             }
             if !first {
                 body.push(b',');
             }
             body.extend_from_slice(b"\"representations\":");
-            serde_json::to_writer(&mut body, &representations).expect("serializes");
+            body.extend_from_slice(&representations.json);
             Some(Sent { objects })
         }
         None => None,
@@ -680,18 +681,28 @@ fn repath(error: JsonValue, sent: Option<&Sent>, service: &str) -> GraphqlError 
     }
 }
 
-/// The distinct representations of the objects at the fetch's path, and for each object its
-/// path and which representation it sent.
+/// An `_entities` fetch's representations, written as the JSON array the request sends.
+struct Representations {
+    /// `[{…},{…}]`, each distinct representation once.
+    json: Vec<u8>,
+    count: usize,
+}
+
+/// The distinct representations of the objects at the fetch's path, written straight to JSON
+/// (they are only ever sent), and for each object its path and which representation it sent.
 fn representations(
     supergraph: &Supergraph,
     data: &JsonValue,
     entity: &crate::plan::EntityFetch,
-) -> (Vec<JsonValue>, Vec<(Vec<Segment>, usize)>) {
+) -> (Representations, Vec<(Vec<Segment>, usize)>) {
     let mut found = Vec::new();
     let mut path = Vec::new();
     visit(supergraph, data, &entity.path, &mut path, &mut found);
-    let mut distinct: Vec<JsonValue> = Vec::new();
-    // Representations by hash; equal hashes are told apart by comparing the values.
+    let mut json = Vec::with_capacity(64 * found.len() + 2);
+    json.push(b'[');
+    // Each distinct representation's span of `json`, found by hash; equal hashes are told
+    // apart by comparing the bytes.
+    let mut spans: Vec<(usize, usize)> = Vec::new();
     let mut seen: HashMap<u64, Vec<usize>> = HashMap::new();
     let hasher = std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default();
     let mut objects = Vec::with_capacity(found.len());
@@ -706,31 +717,104 @@ fn representations(
         {
             continue;
         }
-        let mut representation = JsonMap::new();
-        project_into(
+        let mark = json.len();
+        if !spans.is_empty() {
+            json.push(b',');
+        }
+        let start = json.len();
+        json.push(b'{');
+        let mut written: Vec<&str> = Vec::new();
+        if let Some(typename) = &entity.typename {
+            json.extend_from_slice(b"\"__typename\":");
+            write_json(&mut json, typename.as_str());
+            written.push("__typename");
+        }
+        write_projection(
             supergraph,
             object,
             &entity.representation,
-            &mut representation,
+            &mut written,
+            &mut json,
         );
-        if let Some(typename) = &entity.typename {
-            representation.insert("__typename", JsonValue::from(typename.as_str()));
-        }
-        let representation = JsonValue::Object(representation);
-        let candidates = seen
-            .entry(std::hash::BuildHasher::hash_one(&hasher, &representation))
-            .or_default();
-        let index =
-            if let Some(&index) = candidates.iter().find(|&&i| distinct[i] == representation) {
-                index
-            } else {
-                candidates.push(distinct.len());
-                distinct.push(representation);
-                distinct.len() - 1
-            };
+        json.push(b'}');
+        let hash = std::hash::BuildHasher::hash_one(&hasher, &json[start..]);
+        let candidates = seen.entry(hash).or_default();
+        let index = if let Some(&index) = candidates
+            .iter()
+            .find(|&&i| json[spans[i].0..spans[i].1] == json[start..])
+        {
+            json.truncate(mark);
+            index
+        } else {
+            candidates.push(spans.len());
+            spans.push((start, json.len()));
+            spans.len() - 1
+        };
         objects.push((path, index));
     }
-    (distinct, objects)
+    json.push(b']');
+    let count = spans.len();
+    (Representations { json, count }, objects)
+}
+
+/// Writes the fields `items` name from `object` as `"name":value` members, after those
+/// already `written` and each name once; nested selections are projected the same way.
+fn write_projection<'i>(
+    supergraph: &Supergraph,
+    object: &JsonMap,
+    items: &'i [Item],
+    written: &mut Vec<&'i str>,
+    out: &mut Vec<u8>,
+) {
+    for item in items {
+        match item {
+            Item::Field {
+                key, name, items, ..
+            } => {
+                if written.contains(&name.as_str()) {
+                    continue;
+                }
+                if !written.is_empty() {
+                    out.push(b',');
+                }
+                written.push(name.as_str());
+                write_json(out, name.as_str());
+                out.push(b':');
+                let value = object.get(key.as_str()).unwrap_or(&JsonValue::Null);
+                if items.is_empty() {
+                    write_json(out, value);
+                } else {
+                    write_projected(supergraph, value, items, out);
+                }
+            }
+            Item::On { ty, items } => {
+                if is_a(supergraph, object, ty) {
+                    write_projection(supergraph, object, items, written, out);
+                }
+            }
+        }
+    }
+}
+
+fn write_projected(supergraph: &Supergraph, value: &JsonValue, items: &[Item], out: &mut Vec<u8>) {
+    match value {
+        JsonValue::Object(object) => {
+            out.push(b'{');
+            write_projection(supergraph, object, items, &mut Vec::new(), out);
+            out.push(b'}');
+        }
+        JsonValue::Array(list) => {
+            out.push(b'[');
+            for (index, item) in list.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                write_projected(supergraph, item, items, out);
+            }
+            out.push(b']');
+        }
+        other => write_json(out, other),
+    }
 }
 
 fn visit<'a>(
@@ -773,46 +857,6 @@ fn is_a(supergraph: &Supergraph, object: &JsonMap, ty: &str) -> bool {
         .get("__typename")
         .and_then(JsonValue::as_str)
         .is_some_and(|typename| operation::applies(&supergraph.schema, ty, typename))
-}
-
-/// Copies the fields `items` name from `object` into `out`, under their own names.
-fn project_into(supergraph: &Supergraph, object: &JsonMap, items: &[Item], out: &mut JsonMap) {
-    for item in items {
-        match item {
-            Item::Field {
-                key, name, items, ..
-            } => {
-                let value = object.get(key.as_str()).cloned().unwrap_or(JsonValue::Null);
-                let value = if items.is_empty() {
-                    value
-                } else {
-                    project_value(supergraph, value, items)
-                };
-                out.insert(name.as_str(), value);
-            }
-            Item::On { ty, items } => {
-                if is_a(supergraph, object, ty) {
-                    project_into(supergraph, object, items, out);
-                }
-            }
-        }
-    }
-}
-
-fn project_value(supergraph: &Supergraph, value: JsonValue, items: &[Item]) -> JsonValue {
-    match value {
-        JsonValue::Object(object) => {
-            let mut out = JsonMap::new();
-            project_into(supergraph, &object, items, &mut out);
-            JsonValue::Object(out)
-        }
-        JsonValue::Array(list) => JsonValue::Array(
-            list.into_iter()
-                .map(|item| project_value(supergraph, item, items))
-                .collect(),
-        ),
-        other => other,
-    }
 }
 
 fn value_at_mut<'a>(value: &'a mut JsonValue, path: &[Segment]) -> Option<&'a mut JsonValue> {
