@@ -600,6 +600,7 @@ fn absorb(
                     *count += 1;
                 }
             }
+            let mut answers = Vec::with_capacity(sent.objects.len());
             for (path, representation) in &sent.objects {
                 let Some(JsonValue::Object(entity)) = entities.get_mut(*representation) else {
                     continue;
@@ -610,10 +611,9 @@ fn absorb(
                 } else {
                     entity.clone()
                 };
-                if let Some(JsonValue::Object(target)) = value_at_mut(data, path) {
-                    merge_object(target, entity);
-                }
+                answers.push((path.as_slice(), entity));
             }
+            merge_along(data, 0, &mut answers);
         }
     }
     if let Some(JsonValue::Array(subgraph_errors)) = response.remove("errors") {
@@ -859,16 +859,35 @@ fn is_a(supergraph: &Supergraph, object: &JsonMap, ty: &str) -> bool {
         .is_some_and(|typename| operation::applies(&supergraph.schema, ty, typename))
 }
 
-fn value_at_mut<'a>(value: &'a mut JsonValue, path: &[Segment]) -> Option<&'a mut JsonValue> {
-    let mut current = value;
-    for segment in path {
-        current = match (segment, current) {
-            (Segment::Key(key), JsonValue::Object(object)) => object.get_mut(key.as_str())?,
-            (Segment::Index(index), JsonValue::Array(list)) => list.get_mut(*index)?,
-            _ => return None,
+/// Merges each answer into the object at its path below `target` (whose own path is the
+/// first `depth` segments). Answers come in the order their objects were found, depth first,
+/// so those under one child are neighbours: each step down is looked up once for all of them,
+/// not once per answer.
+fn merge_along(target: &mut JsonValue, depth: usize, answers: &mut [(&[Segment], JsonMap)]) {
+    let mut i = 0;
+    while i < answers.len() {
+        let path = answers[i].0;
+        let Some(segment) = path.get(depth) else {
+            if let JsonValue::Object(target) = &mut *target {
+                merge_object(target, std::mem::take(&mut answers[i].1));
+            }
+            i += 1;
+            continue;
         };
+        let mut end = i + 1;
+        while end < answers.len() && answers[end].0.get(depth) == Some(segment) {
+            end += 1;
+        }
+        let child = match (segment, &mut *target) {
+            (Segment::Key(key), JsonValue::Object(object)) => object.get_mut(key.as_str()),
+            (Segment::Index(index), JsonValue::Array(list)) => list.get_mut(*index),
+            _ => None,
+        };
+        if let Some(child) = child {
+            merge_along(child, depth + 1, &mut answers[i..end]);
+        }
+        i = end;
     }
-    Some(current)
 }
 
 /// Deep-merges `from` into `into`: objects field by field, lists item by item.
