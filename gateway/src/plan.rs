@@ -107,6 +107,7 @@ pub fn plan(supergraph: &Supergraph, operation: &Normalized) -> Result<QueryPlan
         field_sets: std::cell::RefCell::default(),
         touched: Vec::new(),
         in_progress: Vec::new(),
+        reach: Vec::new(),
         depth: 0,
     };
     let root = &operation.root_type;
@@ -200,6 +201,10 @@ struct Planner<'a> {
     touched: Vec<BTreeSet<usize>>,
     /// Remote fields being planned: one met again depends on itself.
     in_progress: Vec<(usize, Name, Vec<PathElem>, Name)>,
+    /// Per field being planned, the subgraphs that could answer it where it is: those that
+    /// resolve it and can reach its parent object (by a key of the parent's, or because they
+    /// could answer the parent's own field).
+    reach: Vec<Vec<usize>>,
     depth: usize,
 }
 
@@ -322,6 +327,25 @@ impl Planner<'_> {
         entity_root || self.requires(parent, &field.name, subgraph).is_none()
     }
 
+    /// The subgraphs that could answer `parent.field` at the position being planned in
+    /// `subgraph`: see `reach`.
+    fn sharing(&self, subgraph: usize, parent: &Name, field: &str) -> Vec<usize> {
+        let reached = self.reach.last();
+        self.supergraph
+            .field_subgraphs(parent, field)
+            .into_iter()
+            .filter(|&other| {
+                other == subgraph
+                    || reached.is_some_and(|reached| reached.contains(&other))
+                    || self
+                        .supergraph
+                        .resolvable_keys(parent, other)
+                        .next()
+                        .is_some()
+            })
+            .collect()
+    }
+
     fn is_root(&self, ty: &Name) -> bool {
         let schema = &self.supergraph.schema.schema_definition;
         [&schema.query, &schema.mutation, &schema.subscription]
@@ -430,13 +454,17 @@ impl Planner<'_> {
                     })
                     .filter(|ty| self.supergraph.schema.types.contains_key(ty))
                     .unwrap_or_else(|| declared.clone());
+                let sharing = self.sharing(subgraph, parent, &field.name);
+                self.reach.push(sharing.clone());
                 sub = self.plan_position(
                     group,
                     &here,
                     &field.selections,
                     &child_path,
                     child_provided.as_deref(),
+                    &sharing,
                 )?;
+                self.reach.pop();
                 if here != declared && !operation::is_object(&self.supergraph.schema, &declared) {
                     merge_items(&mut sub, vec![typename_item()]);
                 }
@@ -561,6 +589,7 @@ impl Planner<'_> {
         selections: &[Selection],
         path: &[PathElem],
         provided: Option<&[Selection]>,
+        sharing: &[usize],
     ) -> Result<Vec<Item>, PlanError> {
         let schema = &self.supergraph.schema;
         let subgraph = self.groups[group].subgraph;
@@ -587,7 +616,17 @@ impl Planner<'_> {
         {
             return self.plan_interface_object(group, ty, selections, path, provided);
         }
-        let runtime_types = self.supergraph.runtime_types(ty, subgraph);
+        let mut runtime_types = self.supergraph.runtime_types(ty, subgraph);
+        // A field that several subgraphs resolve (shareable) must answer alike whichever one
+        // is asked: of its abstract type, only the members all of them know are selected, and
+        // a member's fields that were not selected are null.
+        if sharing.len() > 1 {
+            runtime_types.retain(|runtime| {
+                sharing
+                    .iter()
+                    .all(|&other| self.supergraph.runtime_types(ty, other).contains(runtime))
+            });
+        }
         let mut items = vec![typename_item()];
         // No implementation here: the interface's own fields are all there is to plan, and a
         // field no subgraph can give makes the operation unsatisfiable.
@@ -716,7 +755,7 @@ impl Planner<'_> {
         let entity = self.jump(
             group, subgraph, ty, target, ty, None, path, None, &mut items,
         )?;
-        let planned = self.plan_position(entity, ty, &rest, path, None)?;
+        let planned = self.plan_position(entity, ty, &rest, path, None, &[])?;
         self.add_to_entity(entity, ty, planned);
         Ok(items)
     }

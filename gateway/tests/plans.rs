@@ -126,3 +126,24 @@ fn progressive_override_follows_its_label() {
     let on = Gateway::new(Supergraph::parse(&sdl).unwrap(), settings);
     insta::assert_snapshot!("label_on", on.explain(query, None).unwrap());
 }
+
+#[test]
+fn shared_union_fields_select_common_members() {
+    // `Panel.items` can be answered by both subgraphs (the shelf is an entity of both), so
+    // only the member both know is selected: `Lamp.watts` is not asked for (it comes back
+    // null), wherever the shelf was fetched.
+    insta::assert_snapshot!(plan(
+        "shared-unions",
+        "{ shelf { panel { items { __typename ... on Plain { label } ... on Lamp { watts } ... on Clock { hours } } } } }"
+    ));
+}
+
+#[test]
+fn shared_union_fields_only_one_subgraph_reaches_keep_every_member() {
+    // `Board.items` is shareable too, but only the shelf subgraph can reach a board (its root
+    // field; boards are no entity): all of that subgraph's members are selected.
+    insta::assert_snapshot!(plan(
+        "shared-unions",
+        "{ board { items { __typename ... on Plain { label } ... on Lamp { watts } } } }"
+    ));
+}
