@@ -892,11 +892,13 @@ fn merge_along(target: &mut JsonValue, depth: usize, answers: &mut [(&[Segment],
 
 /// Deep-merges `from` into `into`: objects field by field, lists item by item.
 pub fn merge_object(into: &mut JsonMap, from: JsonMap) {
+    use serde_json_bytes::map::Entry;
+    // One lookup per key: most keys are new to `into`.
     for (key, value) in from {
-        match into.get_mut(key.as_str()) {
-            Some(existing) => merge_value(existing, value),
-            None => {
-                into.insert(key, value);
+        match into.entry(key) {
+            Entry::Occupied(mut existing) => merge_value(existing.get_mut(), value),
+            Entry::Vacant(vacant) => {
+                vacant.insert(value);
             }
         }
     }
