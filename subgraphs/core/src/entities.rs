@@ -75,6 +75,39 @@ pub fn entities_field<'a>(
     only_root_field(document, operation_name).filter(|(_, field)| field.name.node == "_entities")
 }
 
+/// For prepared paths: an `_entities`-only request, taken apart.
+pub struct EntitiesRequest<'a> {
+    pub field: &'a Field,
+    /// Over the request's fragments and variables (with their defaults).
+    pub walker: crate::selection::Walker<'a>,
+    /// The `representations` argument, variables resolved.
+    pub representations: Value,
+}
+
+/// The `_entities` field of the operation (see [`entities_field`]), a walker for its
+/// selection, and its representations; `None` when the request is not that or they do not
+/// resolve.
+pub fn entities_request<'a>(
+    document: &'a ExecutableDocument,
+    operation_name: Option<&str>,
+    variables: &'a async_graphql::Variables,
+) -> Option<EntitiesRequest<'a>> {
+    let (operation, field) = entities_field(document, operation_name)?;
+    let walker = crate::selection::Walker::from_parts(
+        &document.fragments,
+        variables,
+        &operation.variable_definitions,
+    );
+    let representations = walker
+        .resolve(&field.get_argument("representations")?.node)
+        .ok()?;
+    Some(EntitiesRequest {
+        field,
+        walker,
+        representations,
+    })
+}
+
 /// For prepared paths: the query operation (by name) and its only root field, when the root
 /// has one field and no directives; `None` for anything else.
 pub fn only_root_field<'a>(

@@ -10,7 +10,7 @@ use async_graphql::parser::types::ExecutableDocument;
 use elasticsearch::SearchParts;
 use futures::future::BoxFuture;
 use polygraph_subgraph_core::claims::Claims;
-use polygraph_subgraph_core::entities::{entities_field, only_root_field};
+use polygraph_subgraph_core::entities::{EntitiesRequest, entities_request, only_root_field};
 use polygraph_subgraph_core::selection::{Shapes, Walker, shape};
 use polygraph_subgraph_core::server::Prepared;
 use serde_json::{Map, Value as Json, json};
@@ -47,15 +47,11 @@ impl Prepared for PreparedEntities {
                     .search(document, variables, operation, field, position)
                     .await;
             }
-            let (operation, field) = entities_field(document, operation_name)?;
-            let walker = Walker::from_parts(
-                &document.fragments,
-                variables,
-                &operation.variable_definitions,
-            );
-            let representations = walker
-                .resolve(&field.get_argument("representations")?.node)
-                .ok()?;
+            let EntitiesRequest {
+                field,
+                walker,
+                representations,
+            } = entities_request(document, operation_name, variables)?;
             // Each entity type's selection: (response key, field) pairs, scalars only.
             let sets = [&field.selection_set.node];
             let mut selections = Vec::with_capacity(model.indices.len());

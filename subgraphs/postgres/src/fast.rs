@@ -19,6 +19,7 @@ use async_graphql::extensions::{
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument};
 use async_graphql::{Response, ServerResult, Value, Variables};
 use polygraph_subgraph_core::claims::RequestClaims;
+use polygraph_subgraph_core::entities::entities_field;
 use polygraph_subgraph_core::selection::Walker;
 use polygraph_subgraph_core::values::to_value;
 
@@ -186,39 +187,6 @@ impl Extension for FastPathExtension {
 /// the schema has already validated (see `polygraph_subgraph_core::server::Prepared`).
 pub(crate) struct PreparedEntities(pub(crate) Arc<State>);
 
-/// The operation a request runs: the only one, or the one it names.
-fn operation<'a>(
-    document: &'a ExecutableDocument,
-    name: Option<&str>,
-) -> Option<&'a async_graphql::Positioned<async_graphql::parser::types::OperationDefinition>> {
-    match (&document.operations, name) {
-        (DocumentOperations::Single(operation), _) => Some(operation),
-        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
-        (DocumentOperations::Multiple(_), None) => None,
-    }
-}
-
-/// The `_entities` field, if it is the operation's one and only selection.
-fn entities_field(
-    operation: &async_graphql::parser::types::OperationDefinition,
-) -> Option<&async_graphql::parser::types::Field> {
-    use async_graphql::parser::types::{OperationType, Selection};
-    if operation.ty != OperationType::Query || !operation.directives.is_empty() {
-        return None;
-    }
-    match operation.selection_set.node.items.as_slice() {
-        [only] => match &only.node {
-            Selection::Field(field)
-                if field.node.name.node == "_entities" && field.node.directives.is_empty() =>
-            {
-                Some(&field.node)
-            }
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
 /// Whether every variable is declared `[_Any!]!`: the only kind this path checks itself.
 fn only_representation_variables(
     operation: &async_graphql::parser::types::OperationDefinition,
@@ -231,13 +199,15 @@ fn only_representation_variables(
 
 impl polygraph_subgraph_core::server::Prepared for PreparedEntities {
     fn eligible(&self, document: &ExecutableDocument) -> bool {
-        let operations: Vec<_> = match &document.operations {
-            DocumentOperations::Single(operation) => vec![operation],
-            DocumentOperations::Multiple(operations) => operations.values().collect(),
+        let names: Vec<Option<&str>> = match &document.operations {
+            DocumentOperations::Single(_) => vec![None],
+            DocumentOperations::Multiple(operations) => {
+                operations.keys().map(|name| Some(name.as_str())).collect()
+            }
         };
-        operations.iter().all(|operation| {
-            entities_field(&operation.node).is_some()
-                && only_representation_variables(&operation.node)
+        names.into_iter().all(|name| {
+            entities_field(document, name)
+                .is_some_and(|(operation, _)| only_representation_variables(operation))
         })
     }
 
@@ -249,13 +219,12 @@ impl polygraph_subgraph_core::server::Prepared for PreparedEntities {
         claims: Option<&'a polygraph_subgraph_core::claims::Claims>,
     ) -> futures::future::BoxFuture<'a, Option<serde_json::Value>> {
         Box::pin(async move {
-            let operation = operation(document, operation_name)?;
-            let field = entities_field(&operation.node)?;
-            if !only_representation_variables(&operation.node) {
+            let (operation, field) = entities_field(document, operation_name)?;
+            if !only_representation_variables(operation) {
                 return None;
             }
             // The values themselves must fit `[_Any!]!`, as async-graphql would insist.
-            for definition in &operation.node.variable_definitions {
+            for definition in &operation.variable_definitions {
                 match variables.get(&definition.node.name.node) {
                     Some(Value::List(items))
                         if items.iter().all(|item| matches!(item, Value::Object(_))) => {}
@@ -265,7 +234,7 @@ impl polygraph_subgraph_core::server::Prepared for PreparedEntities {
             let walker = Walker::from_parts(
                 &document.fragments,
                 variables,
-                &operation.node.variable_definitions,
+                &operation.variable_definitions,
             );
             let arguments =
                 crate::schema::ArgumentsAsValues::arguments_as_values(field, &walker).ok()?;

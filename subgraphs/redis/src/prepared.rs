@@ -9,8 +9,8 @@ use std::sync::Arc;
 use async_graphql::parser::types::ExecutableDocument;
 use futures::future::BoxFuture;
 use polygraph_subgraph_core::claims::Claims;
-use polygraph_subgraph_core::entities::entities_field;
-use polygraph_subgraph_core::selection::{SelectedField, Walker};
+use polygraph_subgraph_core::entities::{EntitiesRequest, entities_request};
+use polygraph_subgraph_core::selection::SelectedField;
 use polygraph_subgraph_core::server::Prepared;
 use serde_json::{Map, Value as Json, json};
 
@@ -33,15 +33,11 @@ impl Prepared for PreparedEntities {
     ) -> BoxFuture<'a, Option<Json>> {
         Box::pin(async move {
             let state = &self.0;
-            let (operation, field) = entities_field(document, operation_name)?;
-            let walker = Walker::from_parts(
-                &document.fragments,
-                variables,
-                &operation.variable_definitions,
-            );
-            let representations = walker
-                .resolve(&field.get_argument("representations")?.node)
-                .ok()?;
+            let EntitiesRequest {
+                field,
+                walker,
+                representations,
+            } = entities_request(document, operation_name, variables)?;
             let references = polygraph_subgraph_core::entities::references_in(
                 &representations,
                 &state.model.entities,
