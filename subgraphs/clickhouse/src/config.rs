@@ -97,6 +97,7 @@ fn default_max_complexity() -> usize {
 }
 
 pub use polygraph_subgraph_core::config::ConfigError;
+use polygraph_subgraph_core::config::setting;
 
 impl Config {
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
@@ -108,18 +109,18 @@ impl Config {
     }
 
     pub fn url(&self) -> String {
-        env("POLYGRAPH_CLICKHOUSE_URL")
-            .or_else(|| self.url.clone())
-            .unwrap_or_else(|| "http://127.0.0.1:58123".to_owned())
+        setting(
+            "POLYGRAPH_CLICKHOUSE_URL",
+            self.url.as_deref(),
+            "http://127.0.0.1:58123",
+        )
     }
 
     pub fn database(&self) -> String {
-        env("POLYGRAPH_CLICKHOUSE_DATABASE")
-            .or_else(|| self.database.clone())
-            .unwrap_or_else(|| "polygraph".to_owned())
+        setting(
+            "POLYGRAPH_CLICKHOUSE_DATABASE",
+            self.database.as_deref(),
+            "polygraph",
+        )
     }
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|value| !value.is_empty())
 }

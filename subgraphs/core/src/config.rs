@@ -31,3 +31,13 @@ pub fn from_file<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
         source,
     })
 }
+
+/// A connection setting: the environment variable `variable` wins when set and not empty,
+/// then the file's value, then the development servers' default.
+pub fn setting(variable: &str, configured: Option<&str>, default: &str) -> String {
+    std::env::var(variable)
+        .ok()
+        .filter(|value| !value.is_empty())
+        .or_else(|| configured.map(ToOwned::to_owned))
+        .unwrap_or_else(|| default.to_owned())
+}

@@ -101,6 +101,7 @@ fn default_timeout_ms() -> u64 {
 }
 
 pub use polygraph_subgraph_core::config::ConfigError;
+use polygraph_subgraph_core::config::setting;
 
 impl Config {
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
@@ -113,11 +114,11 @@ impl Config {
 
     /// The server URL: the environment wins over the file, the development server is last.
     pub fn url(&self) -> String {
-        std::env::var("POLYGRAPH_ELASTICSEARCH_URL")
-            .ok()
-            .filter(|url| !url.is_empty())
-            .or_else(|| self.url.clone())
-            .unwrap_or_else(|| "http://127.0.0.1:59200".to_owned())
+        setting(
+            "POLYGRAPH_ELASTICSEARCH_URL",
+            self.url.as_deref(),
+            "http://127.0.0.1:59200",
+        )
     }
 }
 

@@ -140,6 +140,7 @@ fn default_operation_timeout_ms() -> u64 {
 }
 
 pub use polygraph_subgraph_core::config::ConfigError;
+use polygraph_subgraph_core::config::setting;
 
 impl Config {
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
@@ -152,21 +153,21 @@ impl Config {
 
     /// The server URL: the environment wins over the file, the development server is last.
     pub fn url(&self) -> String {
-        env("POLYGRAPH_MONGODB_URL")
-            .or_else(|| self.url.clone())
-            .unwrap_or_else(|| "mongodb://127.0.0.1:57017".to_owned())
+        setting(
+            "POLYGRAPH_MONGODB_URL",
+            self.url.as_deref(),
+            "mongodb://127.0.0.1:57017",
+        )
     }
 
     /// The database name, likewise.
     pub fn database(&self) -> String {
-        env("POLYGRAPH_MONGODB_DATABASE")
-            .or_else(|| self.database.clone())
-            .unwrap_or_else(|| "polygraph".to_owned())
+        setting(
+            "POLYGRAPH_MONGODB_DATABASE",
+            self.database.as_deref(),
+            "polygraph",
+        )
     }
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|value| !value.is_empty())
 }
 
 #[cfg(test)]

@@ -103,6 +103,7 @@ fn default_max_complexity() -> usize {
 }
 
 pub use polygraph_subgraph_core::config::ConfigError;
+use polygraph_subgraph_core::config::setting;
 
 impl Config {
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
@@ -114,24 +115,22 @@ impl Config {
     }
 
     pub fn url(&self) -> String {
-        env("POLYGRAPH_NEO4J_URL")
-            .or_else(|| self.url.clone())
-            .unwrap_or_else(|| "bolt://127.0.0.1:57687".to_owned())
+        setting(
+            "POLYGRAPH_NEO4J_URL",
+            self.url.as_deref(),
+            "bolt://127.0.0.1:57687",
+        )
     }
 
     pub fn user(&self) -> String {
-        env("POLYGRAPH_NEO4J_USER")
-            .or_else(|| self.user.clone())
-            .unwrap_or_else(|| "neo4j".to_owned())
+        setting("POLYGRAPH_NEO4J_USER", self.user.as_deref(), "neo4j")
     }
 
     pub fn password(&self) -> String {
-        env("POLYGRAPH_NEO4J_PASSWORD")
-            .or_else(|| self.password.clone())
-            .unwrap_or_else(|| "polygraph".to_owned())
+        setting(
+            "POLYGRAPH_NEO4J_PASSWORD",
+            self.password.as_deref(),
+            "polygraph",
+        )
     }
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|value| !value.is_empty())
 }

@@ -141,6 +141,7 @@ impl Default for Config {
 }
 
 pub use polygraph_subgraph_core::config::ConfigError;
+use polygraph_subgraph_core::config::setting;
 
 impl Config {
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
@@ -161,11 +162,11 @@ impl Config {
 
     /// The database URL: the environment wins over the file, the development server is last.
     pub fn database_url(&self) -> String {
-        std::env::var("POLYGRAPH_POSTGRES_URL")
-            .ok()
-            .filter(|url| !url.is_empty())
-            .or_else(|| self.url.clone())
-            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:55432/polygraph".to_owned())
+        setting(
+            "POLYGRAPH_POSTGRES_URL",
+            self.url.as_deref(),
+            "postgres://postgres@127.0.0.1:55432/polygraph",
+        )
     }
 }
 

@@ -68,6 +68,7 @@ fn default_max_complexity() -> usize {
 }
 
 pub use polygraph_subgraph_core::config::ConfigError;
+use polygraph_subgraph_core::config::setting;
 
 impl Config {
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
@@ -80,10 +81,10 @@ impl Config {
 
     /// The server URL: the environment wins over the file, the development server is last.
     pub fn url(&self) -> String {
-        std::env::var("POLYGRAPH_REDIS_URL")
-            .ok()
-            .filter(|url| !url.is_empty())
-            .or_else(|| self.url.clone())
-            .unwrap_or_else(|| "redis://127.0.0.1:56379".to_owned())
+        setting(
+            "POLYGRAPH_REDIS_URL",
+            self.url.as_deref(),
+            "redis://127.0.0.1:56379",
+        )
     }
 }
