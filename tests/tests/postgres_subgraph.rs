@@ -486,50 +486,22 @@ async fn operations_fragments_defaults_and_directives_shape_the_answer() {
 #[tokio::test]
 async fn prepared_entities_answer_exactly_like_the_regular_path() {
     let subgraph = subgraph().await;
-    let shared = polygraph_subgraph_core::server::share(subgraph.served());
-    let app = polygraph_subgraph_core::server::app(shared.clone(), subgraph.verifier.clone());
-    let address = common::serve(app).await;
-    let client = reqwest::Client::new();
-    let post = |body: Value| {
-        let client = client.clone();
-        async move {
-            client
-                .post(format!("http://{address}/graphql"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
-    };
+    let server =
+        common::HttpSubgraph::with_verifier(subgraph.served(), subgraph.verifier.clone()).await;
     let query = "query Fetch($r: [_Any!]!) { found: _entities(representations: $r) {
                    __typename ... on User { id name orders(limit: 2) { id } } ... on Product { id price } } }";
     let all_found = json!({ "query": query, "operationName": "Fetch", "variables": { "r": [
         { "__typename": "User", "id": "3" }, { "__typename": "Product", "id": 5 }, { "__typename": "User", "id": 4 }
     ] } });
-    let regular = post(all_found.clone()).await;
-    assert_eq!(
-        shared.load().prepared_answers(),
-        0,
-        "the first request validates on the regular path"
-    );
-    assert!(regular.get("errors").is_none(), "{regular}");
-    let prepared = post(all_found.clone()).await;
-    assert_eq!(
-        shared.load().prepared_answers(),
-        1,
-        "the second takes the prepared path"
-    );
+    let (regular, prepared) = server.regular_then_prepared(&all_found).await;
     assert_eq!(prepared, regular);
 
     // A missing entity is null, with one error at its index.
     let missing = json!({ "query": query, "operationName": "Fetch", "variables": { "r": [
         { "__typename": "User", "id": "3" }, { "__typename": "User", "id": "999999" }
     ] } });
-    let answer = post(missing).await;
-    assert_eq!(shared.load().prepared_answers(), 2);
+    let answer = server.post(&missing).await;
+    assert_eq!(server.prepared_answers(), 2);
     assert_eq!(answer["data"]["found"][0], regular["data"]["found"][0]);
     assert!(answer["data"]["found"][1].is_null(), "{answer}");
     assert_eq!(answer["errors"].as_array().unwrap().len(), 1, "{answer}");
@@ -542,15 +514,15 @@ async fn prepared_entities_answer_exactly_like_the_regular_path() {
 
     // Variables that do not fit are the regular path's to reject.
     let bad = json!({ "query": query, "operationName": "Fetch", "variables": { "r": [1, 2] } });
-    let answer = post(bad).await;
-    assert_eq!(shared.load().prepared_answers(), 2);
+    let answer = server.post(&bad).await;
+    assert_eq!(server.prepared_answers(), 2);
     assert!(answer["data"].is_null(), "{answer}");
     assert!(answer.get("errors").is_some(), "{answer}");
 
     // A missing entity in a query text seen for the first time is also answered right.
     let fresh = json!({ "query": "query($r: [_Any!]!) { _entities(representations: $r) { __typename ... on Order { id } } }",
                         "variables": { "r": [{ "__typename": "Order", "id": "424242" }] } });
-    let answer = post(fresh).await;
+    let answer = server.post(&fresh).await;
     assert_eq!(answer["data"], json!({ "_entities": [null] }), "{answer}");
     assert_eq!(
         answer["errors"][0]["path"],

@@ -75,8 +75,20 @@ pub struct HttpSubgraph {
 #[allow(dead_code)]
 impl HttpSubgraph {
     pub async fn start(served: polygraph_subgraph_core::server::Served) -> Self {
+        Self::with_verifier(served, None).await
+    }
+
+    /// Served with a verifier of claims headers (see `polygraph_subgraph_core::server::app`).
+    pub async fn with_verifier(
+        served: polygraph_subgraph_core::server::Served,
+        verifier: Option<std::sync::Arc<polygraph_subgraph_core::claims::Verifier>>,
+    ) -> Self {
         let shared = polygraph_subgraph_core::server::share(served);
-        let address = serve(polygraph_subgraph_core::server::app(shared.clone(), None)).await;
+        let address = serve(polygraph_subgraph_core::server::app(
+            shared.clone(),
+            verifier,
+        ))
+        .await;
         Self {
             address,
             shared,
