@@ -621,11 +621,11 @@ impl Planner<'_> {
         // is asked: of its abstract type, only the members all of them know are selected, and
         // a member's fields that were not selected are null.
         if sharing.len() > 1 {
-            runtime_types.retain(|runtime| {
-                sharing
-                    .iter()
-                    .all(|&other| self.supergraph.runtime_types(ty, other).contains(runtime))
-            });
+            let known: Vec<Vec<Name>> = sharing
+                .iter()
+                .map(|&other| self.supergraph.runtime_types(ty, other))
+                .collect();
+            runtime_types.retain(|runtime| known.iter().all(|members| members.contains(runtime)));
         }
         let mut items = vec![typename_item()];
         // No implementation here: the interface's own fields are all there is to plan, and a
