@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{endpoints, repo_root};
+use polygraph_subgraph_core::cache::CacheHint;
 use polygraph_subgraph_postgres::{Config, Subgraph};
 
 async fn postgres_sdl() -> String {
@@ -139,8 +140,16 @@ async fn configured_directives_reach_the_sdl_and_compose() {
             inaccessible: true,
             tags: vec!["pii".into()],
             shareable: false,
+            cache: Some(CacheHint {
+                max_age: Some(10),
+                ..Default::default()
+            }),
         },
     );
+    users.cache = Some(CacheHint {
+        max_age: Some(60),
+        ..Default::default()
+    });
     config.tables["products"].columns.insert(
         "name".into(),
         polygraph_subgraph_postgres::config::Directives {
@@ -159,6 +168,18 @@ async fn configured_directives_reach_the_sdl_and_compose() {
         "{sdl}"
     );
     assert!(sdl.contains("name: String! @shareable"), "{sdl}");
+    assert!(
+        sdl.contains(
+            "type User @key(fields: \"id\") @tag(name: \"crm\") @cacheControl(maxAge: 60)"
+        ),
+        "{sdl}"
+    );
+    assert!(sdl.contains("@cacheControl(maxAge: 10)"), "{sdl}");
+    assert!(
+        sdl.contains(polygraph_subgraph_core::cache::DIRECTIVE_DEFINITION),
+        "{sdl}"
+    );
+    assert!(sdl.contains("enum CacheControlScope"), "{sdl}");
 
     let dir = tempfile::tempdir().unwrap();
     let postgres = dir.path().join("postgres.graphql");

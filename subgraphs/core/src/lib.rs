@@ -7,6 +7,7 @@
 //! translation and the execution; this crate supplies the rest.
 
 pub mod aggregate;
+pub mod cache;
 pub mod claims;
 pub mod config;
 pub mod entities;

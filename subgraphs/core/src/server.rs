@@ -16,11 +16,13 @@ use async_graphql::parser::types::ExecutableDocument;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 pub use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::header::CACHE_CONTROL;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::future::BoxFuture;
 
+use crate::cache::CacheRules;
 use crate::claims::{Claims, HEADER, RequestClaims, Verifier};
 
 /// What is being served; `store` a new one to swap it in.
@@ -35,11 +37,14 @@ pub struct Served {
     validated: RwLock<HashSet<String>>,
     /// Requests answered by `prepared`, for metrics and tests.
     prepared_answers: AtomicU64,
+    /// The schema's `@cacheControl` hints, for each response's `Cache-Control` header.
+    cache: Option<CacheRules>,
 }
 
 impl Served {
     pub fn new(schema: Schema, prepared: Option<Arc<dyn Prepared>>) -> Self {
         Self {
+            cache: CacheRules::from_registry(schema.registry()),
             schema,
             prepared,
             validated: RwLock::new(HashSet::new()),
@@ -50,6 +55,25 @@ impl Served {
     /// How many requests the prepared path answered.
     pub fn prepared_answers(&self) -> u64 {
         self.prepared_answers.load(Ordering::Relaxed)
+    }
+}
+
+/// The schema's SDL as `_service { sdl }` serves it: federation directives, and the
+/// definitions of the other directives it applies.
+pub fn sdl(schema: &Schema) -> String {
+    let text = schema.sdl_with_options(
+        async_graphql::SDLExportOptions::new()
+            .federation()
+            .compose_directive(),
+    );
+    if schema
+        .registry()
+        .types
+        .contains_key(crate::cache::SCOPE_ENUM)
+    {
+        crate::cache::with_definition(&text)
+    } else {
+        text
     }
 }
 
@@ -153,7 +177,33 @@ async fn graphql(
             }
         }
     }
-    GraphQLResponse::from(response).into_response()
+    let document = match (&served.cache, response.errors.is_empty()) {
+        (Some(_), true) => async_graphql::parser::parse_query(&query).ok(),
+        _ => None,
+    };
+    let mut answer = GraphQLResponse::from(response).into_response();
+    answer.headers_mut().insert(
+        CACHE_CONTROL,
+        cache_control(&served, document.as_ref(), &asked),
+    );
+    answer
+}
+
+/// The `Cache-Control` header of an answer without errors to `asked` (whose parsed text is
+/// `document`, or `None` when it has errors): its policy by the schema's hints.
+fn cache_control(
+    served: &Served,
+    document: Option<&ExecutableDocument>,
+    asked: &Asked<'_>,
+) -> HeaderValue {
+    let policy = served
+        .cache
+        .as_ref()
+        .zip(document)
+        .map(|(rules, document)| rules.policy(document, asked.operation_name, asked.variables));
+    policy
+        .and_then(|policy| HeaderValue::from_str(&policy.header()).ok())
+        .unwrap_or(HeaderValue::from_static("no-store"))
 }
 
 /// What a request asks, kept for the prepared path.
@@ -188,10 +238,18 @@ async fn prepared_answer(
     } else {
         "application/json"
     };
+    let clean = body.get("errors").is_none();
+    let cache = cache_control(served, clean.then_some(&document), asked);
     Some(
         (
             StatusCode::OK,
-            [(axum::http::header::CONTENT_TYPE, content_type)],
+            [
+                (
+                    axum::http::header::CONTENT_TYPE,
+                    HeaderValue::from_static(content_type),
+                ),
+                (CACHE_CONTROL, cache),
+            ],
             body.to_string(),
         )
             .into_response(),

@@ -121,10 +121,6 @@ impl Subgraph {
     }
 
     pub fn sdl(&self) -> String {
-        self.schema.sdl_with_options(
-            async_graphql::SDLExportOptions::new()
-                .federation()
-                .compose_directive(),
-        )
+        polygraph_subgraph_core::server::sdl(&self.schema)
     }
 }

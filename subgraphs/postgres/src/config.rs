@@ -6,7 +6,7 @@
 //! url: postgres://postgres@127.0.0.1:55432/polygraph   # or POLYGRAPH_POSTGRES_URL
 //! schema: public
 //! tables:                  # omit to expose every table and view of the schema
-//!   users: { type: User, entity: true }
+//!   users: { type: User, entity: true, cache: { max_age: 60 } }
 //!   order_items: {}        # exposed, named OrderItem, not an entity
 //! ```
 
@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use indexmap::IndexMap;
+use polygraph_subgraph_core::cache::CacheHint;
 use serde::Deserialize;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -78,6 +79,10 @@ pub struct TableConfig {
     /// `@tag(name:)` on the type for each name, for contracts and policies.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// `@cacheControl` on the type and the types derived from it (aggregates, connections),
+    /// e.g. `{ max_age: 60 }`; private whatever it says when the table has a row rule.
+    #[serde(default)]
+    pub cache: Option<CacheHint>,
     /// Per column: federation directives on its field.
     #[serde(default)]
     pub columns: IndexMap<String, Directives>,
@@ -96,6 +101,9 @@ pub struct Directives {
     /// `@tag(name:)` for each name, for contracts and policies.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// `@cacheControl`: how long answers with it may be cached.
+    #[serde(default)]
+    pub cache: Option<CacheHint>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -130,6 +138,7 @@ impl TableConfig {
             shareable: self.shareable,
             inaccessible: self.inaccessible,
             tags: self.tags.clone(),
+            cache: self.cache,
         }
     }
 }

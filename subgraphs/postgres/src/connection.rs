@@ -34,11 +34,18 @@ fn edge_type(type_name: &str) -> String {
     format!("{type_name}Edge")
 }
 
-/// The shared `PageInfo` type.
-pub(crate) fn page_info() -> Object {
+/// The shared `PageInfo` type; where tables have cache hints, it takes its connection's (`inheritMaxAge`).
+pub(crate) fn page_info(hinted: bool) -> Object {
     // Shareable: other subgraphs (MongoDB's) define the same type.
-    Object::new(PAGE_INFO)
-        .shareable()
+    let mut object = Object::new(PAGE_INFO).shareable();
+    if hinted {
+        let inherit = polygraph_subgraph_core::cache::CacheHint {
+            inherit_max_age: true,
+            ..Default::default()
+        };
+        object = object.directive(inherit.directive());
+    }
+    object
         .field(Field::new(
             "hasNextPage",
             TypeRef::named_nn(TypeRef::BOOLEAN),

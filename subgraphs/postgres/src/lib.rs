@@ -93,11 +93,7 @@ impl Subgraph {
 
     /// The subgraph's SDL, as `_service { sdl }` returns it.
     pub fn sdl(&self) -> String {
-        self.schema.sdl_with_options(
-            async_graphql::SDLExportOptions::new()
-                .federation()
-                .compose_directive(),
-        )
+        polygraph_subgraph_core::server::sdl(&self.schema)
     }
 }
 

@@ -6,6 +6,7 @@
 //! relationship, named after the referencing table, plus `User.orders_aggregate`). Names that
 //! would collide with a column or another relationship get the foreign key's column appended.
 
+use polygraph_subgraph_core::cache::CacheHint;
 use polygraph_subgraph_core::filter::ScalarKind;
 use polygraph_subgraph_core::naming;
 
@@ -405,6 +406,8 @@ fn table_model(
             .unwrap_or_default(),
     };
     if let Some(text) = table_config.and_then(|c| c.rule.as_ref()) {
+        // What a row rule lets through depends on who asks: no shared cache may keep it.
+        model.directives.cache = model.directives.cache.map(CacheHint::private);
         model.rule = Some(
             RowRule::parse(text, &model).map_err(|message| ModelError::BadRule {
                 table: table.name.clone(),

@@ -60,6 +60,16 @@ fn build_with_state(state: &Arc<State>) -> Result<Schema, SchemaError> {
         .limit_depth(model.max_depth)
         .limit_complexity(model.max_complexity);
 
+    let hinted = model.tables.iter().any(|table| {
+        table.directives.cache.is_some()
+            || table
+                .columns
+                .iter()
+                .any(|column| column.directives.cache.is_some())
+    });
+    if hinted {
+        builder = polygraph_subgraph_core::cache::register(builder);
+    }
     let kinds: Vec<ScalarKind> = model
         .tables
         .iter()
@@ -83,7 +93,7 @@ fn build_with_state(state: &Arc<State>) -> Result<Schema, SchemaError> {
         .iter()
         .any(|table| !table.primary_key.is_empty())
     {
-        builder = builder.register(crate::connection::page_info());
+        builder = builder.register(crate::connection::page_info(hinted));
     }
 
     for (index, table) in model.tables.iter().enumerate() {
@@ -96,7 +106,7 @@ fn build_with_state(state: &Arc<State>) -> Result<Schema, SchemaError> {
         }
         builder = builder.register(object_type(model, table));
         for object in aggregate_types(table) {
-            builder = builder.register(object);
+            builder = builder.register(cached(object, table));
         }
         query = query.field(root_list(&state, index));
         query = query.field(root_aggregate(&state, index));
@@ -104,7 +114,7 @@ fn build_with_state(state: &Arc<State>) -> Result<Schema, SchemaError> {
             query = query.field(root_by_pk(&state, index));
             query = query.field(crate::connection::root_field(&state, index));
             for object in crate::connection::types(table) {
-                builder = builder.register(object);
+                builder = builder.register(cached(object, table));
             }
         }
         if !table.is_view {
@@ -185,8 +195,19 @@ macro_rules! with_directives {
         if !directives.tags.is_empty() {
             target = target.tags(directives.tags.iter().cloned());
         }
+        if let Some(hint) = &directives.cache {
+            target = target.directive(hint.directive());
+        }
         target
     }};
+}
+
+/// The table's `@cacheControl` on a type derived from it (aggregates, connections, edges).
+fn cached(object: Object, table: &TableModel) -> Object {
+    match &table.directives.cache {
+        Some(hint) => object.directive(hint.directive()),
+        None => object,
+    }
 }
 
 fn object_type(model: &Model, table: &TableModel) -> Object {
