@@ -108,6 +108,32 @@ impl HttpSubgraph {
             .unwrap()
     }
 
+    /// Posts `body`, with a claims header if given; the status, the `Cache-Control` header
+    /// and the body.
+    pub async fn exchange(
+        &self,
+        body: &serde_json::Value,
+        claims: Option<&str>,
+    ) -> (u16, Option<String>, serde_json::Value) {
+        let mut request = self
+            .client
+            .post(format!("http://{}/graphql", self.address))
+            .json(body);
+        if let Some(token) = claims {
+            request = request.header(polygraph_subgraph_core::claims::HEADER, token);
+        }
+        let response = request.send().await.unwrap();
+        let cache = response
+            .headers()
+            .get(reqwest::header::CACHE_CONTROL)
+            .map(|value| value.to_str().unwrap().to_owned());
+        (
+            response.status().as_u16(),
+            cache,
+            response.json().await.unwrap(),
+        )
+    }
+
     /// Answers the prepared path gave so far.
     pub fn prepared_answers(&self) -> u64 {
         self.shared.load().prepared_answers()
