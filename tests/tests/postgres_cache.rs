@@ -16,27 +16,27 @@ use serde_json::json;
 
 const SECRET: &[u8] = b"the key the gateway signs claims with";
 
-fn hint(max_age: u32) -> Option<CacheHint> {
-    Some(CacheHint {
+fn hint(max_age: u32) -> CacheHint {
+    CacheHint {
         max_age: Some(max_age),
         ..CacheHint::default()
-    })
+    }
 }
 
 /// Products for 300 s, users for 60 s (emails 10 s), orders for 30 s under a row rule, order
 /// items without a hint.
 async fn serve() -> HttpSubgraph {
     let mut config = Config::from_file(&repo_root().join("config/postgres.yaml")).unwrap();
-    config.tables["products"].cache = hint(300);
-    config.tables["users"].cache = hint(60);
+    config.tables["products"].cache = Some(hint(300));
+    config.tables["users"].cache = Some(hint(60));
     config.tables["users"].columns.insert(
         "email".into(),
         polygraph_subgraph_postgres::config::Directives {
-            cache: hint(10),
+            cache: Some(hint(10)),
             ..Default::default()
         },
     );
-    config.tables["orders"].cache = hint(30);
+    config.tables["orders"].cache = Some(hint(30));
     config.tables["orders"].rule = Some("user_id = claims.sub".into());
     config.tables["order_items"].cache = None;
     let pool = sqlx::PgPool::connect(&endpoints().postgres).await.unwrap();

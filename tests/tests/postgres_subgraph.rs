@@ -344,13 +344,17 @@ async fn the_sdl_is_federation_v2_with_keys_on_entities() {
         "{sdl}"
     );
     for entity in ["User", "Product", "Order"] {
+        let line = sdl
+            .lines()
+            .find(|line| line.starts_with(&format!("type {entity} ")))
+            .unwrap_or_default();
         assert!(
-            sdl.contains(&format!("type {entity} @key(fields: \"id\")")),
+            line.contains("@key(fields: \"id\")"),
             "{entity} lacks @key:\n{sdl}"
         );
     }
     assert!(
-        sdl.contains("type OrderItem {"),
+        sdl.contains("type OrderItem @cacheControl(maxAge: 30) {"),
         "order items are not an entity"
     );
     let response = data(&subgraph, "{ _service { sdl } }", json!({})).await;
@@ -540,7 +544,7 @@ async fn entities_with_composite_keys() {
     assert!(
         subgraph
             .sdl()
-            .contains("type OrderItem @key(fields: \"order_id line\")"),
+            .contains("type OrderItem @cacheControl(maxAge: 30) @key(fields: \"order_id line\")"),
         "{}",
         subgraph.sdl()
     );
@@ -657,4 +661,41 @@ async fn statements_are_cut_off_by_the_configured_timeout() {
         .execute(&subgraph.pool)
         .await;
     assert!(slow.is_err(), "a statement past the timeout is cancelled");
+}
+
+#[tokio::test]
+async fn prepared_root_fields_answer_exactly_like_the_regular_path() {
+    let subgraph = subgraph().await;
+    let server =
+        common::HttpSubgraph::with_verifier(subgraph.served(), subgraph.verifier.clone()).await;
+    let cases = [
+        json!({ "query": r#"{ top: orders(where: { status: { _eq: "paid" } }, order_by: [{ total: DESC }], limit: 3) {
+                  __typename total id user { name } order_items(limit: 2) { line quantity } } }"# }),
+        json!({ "query": "query($id: ID!) { users_by_pk(id: $id) { email name id } }", "variables": { "id": "3" } }),
+        json!({ "query": "query($id: ID!) { users_by_pk(id: $id) { name } }", "variables": { "id": 4 } }),
+        json!({ "query": "query($id: ID!) { missing: users_by_pk(id: $id) { id } }", "variables": { "id": "999999" } }),
+        json!({ "query": "query($n: Int = 2) { products(limit: $n) { name price } }" }),
+        json!({ "query": "{ orders_aggregate(where: { total: { _gt: 100 } }) { count max { total } } }" }),
+    ];
+    for case in &cases {
+        let (regular, prepared) = server.regular_then_prepared(case).await;
+        // The same answer, keys in the same (selection) order.
+        assert_eq!(regular.to_string(), prepared.to_string(), "{case}");
+    }
+    let before = server.prepared_answers();
+    // Variables that do not fit their types are the regular path's to reject.
+    let bad = json!({ "query": "query($n: Int = 2) { products(limit: $n) { name price } }", "variables": { "n": "two" } });
+    let answer = server.post(&bad).await;
+    assert!(answer.get("errors").is_some(), "{answer}");
+    // Connections (their cursors) and list-typed variables keep the regular path.
+    for body in [
+        json!({ "query": "{ users_connection(first: 2) { edges { cursor node { id } } } }" }),
+        json!({ "query": "query($ids: [ID!]) { users(where: { id: { _in: $ids } }) { id } }", "variables": { "ids": ["1", "2"] } }),
+    ] {
+        for _ in 0..2 {
+            let answer = server.post(&body).await;
+            assert!(answer.get("errors").is_none(), "{answer}");
+        }
+    }
+    assert_eq!(server.prepared_answers(), before);
 }

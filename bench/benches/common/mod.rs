@@ -37,10 +37,16 @@ pub async fn prepared(
     variables: &Variables,
 ) -> Value {
     let document = async_graphql::parser::parse_query(query).unwrap();
-    prepared
+    match prepared
         .answer(&document, None, variables, None)
         .await
         .unwrap()
+    {
+        polygraph_subgraph_core::server::Answer::Json(value) => value,
+        written @ polygraph_subgraph_core::server::Answer::Written { .. } => {
+            serde_json::from_str(&written.into_body()).unwrap()
+        }
+    }
 }
 
 /// Benchmarks both sides under criterion, then runs them alternately and prints the ratio of

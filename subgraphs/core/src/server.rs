@@ -104,7 +104,37 @@ pub trait Prepared: Send + Sync {
         operation_name: Option<&'a str>,
         variables: &'a async_graphql::Variables,
         claims: Option<&'a Claims>,
-    ) -> BoxFuture<'a, Option<serde_json::Value>>;
+    ) -> BoxFuture<'a, Option<Answer>>;
+}
+
+/// A prepared path's response.
+#[derive(Debug)]
+pub enum Answer {
+    Json(serde_json::Value),
+    /// The body already written, as when documents the database rendered as JSON text are
+    /// spliced in without being parsed; `errors` says whether it has any.
+    Written {
+        body: String,
+        errors: bool,
+    },
+}
+
+impl Answer {
+    /// Whether the response reports errors.
+    pub fn has_errors(&self) -> bool {
+        match self {
+            Self::Json(value) => value.get("errors").is_some(),
+            Self::Written { errors, .. } => *errors,
+        }
+    }
+
+    /// The response body.
+    pub fn into_body(self) -> String {
+        match self {
+            Self::Json(value) => value.to_string(),
+            Self::Written { body, .. } => body,
+        }
+    }
 }
 
 /// Query texts remembered per schema; past this many, the set starts over.
@@ -238,7 +268,7 @@ async fn prepared_answer(
     } else {
         "application/json"
     };
-    let clean = body.get("errors").is_none();
+    let clean = !body.has_errors();
     let cache = cache_control(served, clean.then_some(&document), asked);
     Some(
         (
@@ -250,7 +280,7 @@ async fn prepared_answer(
                 ),
                 (CACHE_CONTROL, cache),
             ],
-            body.to_string(),
+            body.into_body(),
         )
             .into_response(),
     )

@@ -36,7 +36,7 @@ impl Prepared for PreparedEntities {
         operation_name: Option<&'a str>,
         variables: &'a async_graphql::Variables,
         _claims: Option<&'a Claims>,
-    ) -> BoxFuture<'a, Option<Json>> {
+    ) -> BoxFuture<'a, Option<polygraph_subgraph_core::server::Answer>> {
         Box::pin(async move {
             let state = &self.0;
             let model = &state.model;
@@ -45,7 +45,8 @@ impl Prepared for PreparedEntities {
             {
                 return self
                     .search(document, variables, operation, field, position)
-                    .await;
+                    .await
+                    .map(polygraph_subgraph_core::server::Answer::Json);
             }
             let EntitiesRequest {
                 field,
@@ -104,7 +105,7 @@ impl Prepared for PreparedEntities {
             if !errors.is_empty() {
                 response["errors"] = Json::Array(errors);
             }
-            Some(response)
+            Some(polygraph_subgraph_core::server::Answer::Json(response))
         })
     }
 }

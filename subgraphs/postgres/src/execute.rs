@@ -6,7 +6,6 @@ use serde_json::Value as Json;
 use sqlx::PgPool;
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
-use sqlx::types::Json as JsonColumn;
 
 use crate::translate::{Param, Statement};
 
@@ -16,7 +15,7 @@ fn bind(statement: &Statement) -> Query<'_, sqlx::Postgres, PgArguments> {
         .iter()
         .fold(sqlx::query(&statement.sql), |query, param| match param {
             Param::Text(text) => query.bind(text.as_deref()),
-            Param::TextArray(texts) => query.bind(texts.clone()),
+            Param::TextArray(texts) => query.bind(texts.as_slice()),
         })
 }
 
@@ -47,37 +46,45 @@ impl Executor {
     }
 }
 
-/// Runs a statement whose rows have one `doc` column; returns the documents in order (a SQL
-/// null, as from a mutation that matched no row, is a JSON null).
+/// Runs a statement whose rows have one `doc` column (JSON as text); returns the documents in
+/// order (a SQL null, as from a mutation that matched no row, is a JSON null).
 pub async fn documents(
     executor: &Executor,
     statement: &Statement,
 ) -> Result<Vec<Json>, sqlx::Error> {
-    use sqlx::Row as _;
-    tracing::debug!(sql = %statement.sql, "query");
-    let rows = bind(statement).fetch_all(executor.pool()).await?;
-    rows.iter()
-        .map(|row| {
-            row.try_get::<Option<JsonColumn<Json>>, _>("doc")
-                .map(|json| json.map_or(Json::Null, |json| json.0))
+    document_texts(executor, statement)
+        .await?
+        .into_iter()
+        .map(|text| {
+            text.map_or(Ok(Json::Null), |text| {
+                serde_json::from_str(&text).map_err(|error| sqlx::Error::Decode(Box::new(error)))
+            })
         })
         .collect()
 }
 
-/// Runs an entities statement; returns `(key, doc)` pairs.
+/// The documents of [`documents`] as PostgreSQL wrote them, unparsed, for splicing into a
+/// response.
+pub async fn document_texts(
+    executor: &Executor,
+    statement: &Statement,
+) -> Result<Vec<Option<String>>, sqlx::Error> {
+    use sqlx::Row as _;
+    tracing::debug!(sql = %statement.sql, "query");
+    let rows = bind(statement).fetch_all(executor.pool()).await?;
+    rows.iter().map(|row| row.try_get("doc")).collect()
+}
+
+/// Runs an entities statement; returns `(key, doc)` pairs as text: the key as
+/// [`crate::translate::key_text`] writes it, the document as JSON text, unparsed.
 pub async fn keyed_documents(
     executor: &Executor,
     statement: &Statement,
-) -> Result<Vec<(Vec<String>, Json)>, sqlx::Error> {
+) -> Result<Vec<(String, String)>, sqlx::Error> {
     use sqlx::Row as _;
     tracing::debug!(sql = %statement.sql, "entities query");
     let rows = bind(statement).fetch_all(executor.pool()).await?;
     rows.iter()
-        .map(|row| {
-            Ok((
-                row.try_get::<Vec<String>, _>("key")?,
-                row.try_get::<JsonColumn<Json>, _>("doc")?.0,
-            ))
-        })
+        .map(|row| Ok((row.try_get("key")?, row.try_get("doc")?)))
         .collect()
 }

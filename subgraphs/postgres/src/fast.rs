@@ -10,6 +10,7 @@
 //! its location and path. `_entities` cannot take this path:
 //! async-graphql calls the entity resolver outside the extension chain.
 
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
@@ -19,11 +20,12 @@ use async_graphql::extensions::{
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument};
 use async_graphql::{Response, ServerResult, Value, Variables};
 use polygraph_subgraph_core::claims::RequestClaims;
-use polygraph_subgraph_core::entities::entities_field;
+use polygraph_subgraph_core::entities::{entities_field, only_root_field};
 use polygraph_subgraph_core::selection::Walker;
+use polygraph_subgraph_core::server::Answer;
 use polygraph_subgraph_core::values::to_value;
 
-use crate::root::{self, root_of};
+use crate::root::{self, RootKind, root_of};
 use crate::schema::State;
 
 /// Registers the fast path on a schema.
@@ -182,9 +184,49 @@ impl Extension for FastPathExtension {
     }
 }
 
-/// The prepared path for `_entities`, the gateway's hot path: async-graphql calls the entity
-/// resolver outside the extension chain, so the HTTP layer asks this directly for query texts
-/// the schema has already validated (see `polygraph_subgraph_core::server::Prepared`).
+/// The response to `_entities` with the documents spliced in as PostgreSQL wrote them (no
+/// parsing, no copying into values), `null` and a `NOT_FOUND` error for each one missing.
+fn written_entities(key: &str, found: Vec<crate::schema::Found>) -> Answer {
+    let size: usize = found
+        .iter()
+        .map(|(_, document)| document.as_ref().map_or(4, String::len) + 1)
+        .sum();
+    let mut body = String::with_capacity(size + key.len() + 32);
+    let _ = write!(body, "{{\"data\":{{{}:[", serde_json::Value::from(key));
+    let mut errors = Vec::new();
+    for (index, (_, document)) in found.into_iter().enumerate() {
+        if index > 0 {
+            body.push(',');
+        }
+        match document {
+            Ok(document) => body.push_str(&document),
+            Err(message) => {
+                body.push_str("null");
+                errors.push(serde_json::json!({
+                    "message": message,
+                    "path": [key, index],
+                    "extensions": { "code": "NOT_FOUND" },
+                }));
+            }
+        }
+    }
+    body.push_str("]}");
+    let has_errors = !errors.is_empty();
+    if has_errors {
+        let _ = write!(body, ",\"errors\":{}", serde_json::Value::Array(errors));
+    }
+    body.push('}');
+    Answer::Written {
+        body,
+        errors: has_errors,
+    }
+}
+
+/// The prepared path for `_entities`, the gateway's hot path, and for single root fields
+/// (lists, aggregates, lookups by key): async-graphql calls the entity resolver outside the
+/// extension chain, so the HTTP layer asks this directly for query texts the schema has
+/// already validated (see `polygraph_subgraph_core::server::Prepared`). Its answers are the
+/// documents PostgreSQL wrote, spliced into the response unparsed.
 pub(crate) struct PreparedEntities(pub(crate) Arc<State>);
 
 /// Whether every variable is declared `[_Any!]!`: the only kind this path checks itself.
@@ -195,6 +237,48 @@ fn only_representation_variables(
         .variable_definitions
         .iter()
         .all(|definition| definition.node.var_type.node.to_string() == "[_Any!]!")
+}
+
+/// Whether every variable is of a built-in scalar type and its value fits it: what
+/// validation checks of them, which this path does not run. Anything else (lists, input
+/// objects, enums) is the regular path's.
+fn scalar_variables_fit(
+    operation: &async_graphql::parser::types::OperationDefinition,
+    variables: &Variables,
+) -> bool {
+    use async_graphql::parser::types::BaseType;
+    operation.variable_definitions.iter().all(|definition| {
+        let definition = &definition.node;
+        let ty = &definition.var_type.node;
+        let BaseType::Named(name) = &ty.base else {
+            return false;
+        };
+        match variables.get(&definition.name.node) {
+            None => ty.nullable || definition.default_value.is_some(),
+            Some(Value::Null) => ty.nullable,
+            Some(value) => match (name.as_str(), value) {
+                ("Int", Value::Number(number)) => number
+                    .as_i64()
+                    .is_some_and(|number| i32::try_from(number).is_ok()),
+                ("Float", Value::Number(_))
+                | ("String" | "ID", Value::String(_))
+                | ("Boolean", Value::Boolean(_)) => true,
+                ("ID", Value::Number(number)) => number.is_i64(),
+                _ => false,
+            },
+        }
+    })
+}
+
+impl PreparedEntities {
+    /// The table and kind of a root field the written path answers: lists, aggregates and
+    /// lookups by key (a connection's cursors come out of its documents).
+    fn written_root(
+        &self,
+        field: &async_graphql::parser::types::Field,
+    ) -> Option<(usize, RootKind)> {
+        root_of(&self.0.model, &field.name.node).filter(|(_, kind)| *kind != RootKind::Connection)
+    }
 }
 
 impl polygraph_subgraph_core::server::Prepared for PreparedEntities {
@@ -208,6 +292,8 @@ impl polygraph_subgraph_core::server::Prepared for PreparedEntities {
         names.into_iter().all(|name| {
             entities_field(document, name)
                 .is_some_and(|(operation, _)| only_representation_variables(operation))
+                || only_root_field(document, name)
+                    .is_some_and(|(_, field)| self.written_root(field).is_some())
         })
     }
 
@@ -217,8 +303,29 @@ impl polygraph_subgraph_core::server::Prepared for PreparedEntities {
         operation_name: Option<&'a str>,
         variables: &'a Variables,
         claims: Option<&'a polygraph_subgraph_core::claims::Claims>,
-    ) -> futures::future::BoxFuture<'a, Option<serde_json::Value>> {
+    ) -> futures::future::BoxFuture<'a, Option<Answer>> {
         Box::pin(async move {
+            if let Some((operation, field)) = only_root_field(document, operation_name)
+                && let Some((table, kind)) = self.written_root(field)
+            {
+                if !scalar_variables_fit(operation, variables) {
+                    return None;
+                }
+                let walker = Walker::from_parts(
+                    &document.fragments,
+                    variables,
+                    &operation.variable_definitions,
+                );
+                // Errors are the regular path's to report.
+                let text = root::answer_written(&self.0, table, kind, &walker, field, claims)
+                    .await
+                    .ok()?;
+                let key = serde_json::Value::from(field.response_key().node.as_str());
+                return Some(Answer::Written {
+                    body: format!("{{\"data\":{{{key}:{text}}}}}"),
+                    errors: false,
+                });
+            }
             let (operation, field) = entities_field(document, operation_name)?;
             if !only_representation_variables(operation) {
                 return None;
@@ -236,11 +343,20 @@ impl polygraph_subgraph_core::server::Prepared for PreparedEntities {
                 variables,
                 &operation.variable_definitions,
             );
-            let arguments =
-                crate::schema::ArgumentsAsValues::arguments_as_values(field, &walker).ok()?;
-            let Some((_, Value::List(representations))) =
-                arguments.iter().find(|(name, _)| name == "representations")
-            else {
+            // Borrowed from the variables where they come from one (the gateway's way), not
+            // copied.
+            let argument = &field.get_argument("representations")?.node;
+            let resolved;
+            let representations = match argument {
+                async_graphql_value::Value::Variable(name) if variables.get(name).is_some() => {
+                    variables.get(name)
+                }
+                literal => {
+                    resolved = walker.resolve(literal).ok()?;
+                    Some(&resolved)
+                }
+            };
+            let Some(Value::List(representations)) = representations else {
                 return None;
             };
             let found = crate::schema::find_entities(
@@ -252,28 +368,7 @@ impl polygraph_subgraph_core::server::Prepared for PreparedEntities {
             )
             .await
             .ok()?;
-            let key = field.response_key().node.to_string();
-            let mut errors = Vec::new();
-            let entities: Vec<serde_json::Value> = found
-                .into_iter()
-                .enumerate()
-                .map(|(index, (_, document))| match document {
-                    Ok(document) => serde_json::Value::Object(document),
-                    Err(message) => {
-                        errors.push(serde_json::json!({
-                            "message": message,
-                            "path": [key, index],
-                            "extensions": { "code": "NOT_FOUND" },
-                        }));
-                        serde_json::Value::Null
-                    }
-                })
-                .collect();
-            let mut response = serde_json::json!({ "data": { key.as_str(): entities } });
-            if !errors.is_empty() {
-                response["errors"] = serde_json::Value::Array(errors);
-            }
-            Some(response)
+            Some(written_entities(field.response_key().node.as_str(), found))
         })
     }
 }

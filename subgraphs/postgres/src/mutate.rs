@@ -8,8 +8,8 @@
 //! ```sql
 //! WITH m AS (INSERT INTO "public"."users" AS t0 ("id", "name") VALUES ($1::bigint, $2::text)
 //!            RETURNING t0.*)
-//! SELECT jsonb_build_object('affected_rows', (SELECT count(*) FROM m),
-//!                           'returning', (SELECT coalesce(jsonb_agg(…), '[]') FROM m t1)) AS doc
+//! SELECT json_build_object('affected_rows', (SELECT count(*) FROM m),
+//!                           'returning', (SELECT coalesce(json_agg(…), '[]') FROM m t1)) AS doc
 //! ```
 
 use std::fmt::Write as _;
@@ -244,7 +244,7 @@ fn finish(
                         let alias = builder.alias();
                         let document = builder.document(table, &alias, fields)?;
                         pairs.push(format!(
-                            "{}, (SELECT coalesce(jsonb_agg({document}), '[]'::jsonb) FROM m {alias})",
+                            "{}, (SELECT coalesce(json_agg({document}), '[]'::json) FROM m {alias})",
                             literal(key)
                         ));
                     }
@@ -253,7 +253,9 @@ fn finish(
             build_object(&pairs)
         }
     };
-    Ok(builder.finish(format!("WITH m AS ({change}) SELECT {response} AS doc")))
+    Ok(builder.finish(format!(
+        "WITH m AS ({change}) SELECT ({response})::text AS doc"
+    )))
 }
 
 #[cfg(test)]

@@ -59,24 +59,83 @@ pub(crate) async fn answer(
     field: &Field,
     claims: Option<&Claims>,
 ) -> async_graphql::Result<Json> {
+    if kind == RootKind::Connection {
+        let arguments = field.arguments_as_values(walker)?;
+        return crate::connection::answer(state, table, walker, field, &arguments, claims).await;
+    }
+    let statement = statement(state, table, kind, walker, field, claims)?;
+    let rows = execute::documents(&state.executor, &statement)
+        .await
+        .map_err(database_error)?;
+    Ok(match kind {
+        RootKind::List => Json::Array(rows),
+        _ => rows.into_iter().next().unwrap_or(Json::Null),
+    })
+}
+
+/// The response JSON of one root field as text, the documents spliced in as PostgreSQL wrote
+/// them; not for connections, whose cursors are taken out of the documents.
+pub(crate) async fn answer_written(
+    state: &State,
+    table: usize,
+    kind: RootKind,
+    walker: &Walker<'_>,
+    field: &Field,
+    claims: Option<&Claims>,
+) -> async_graphql::Result<String> {
+    let statement = statement(state, table, kind, walker, field, claims)?;
+    let rows = execute::document_texts(&state.executor, &statement)
+        .await
+        .map_err(database_error)?;
+    let null = || "null".to_owned();
+    Ok(match kind {
+        RootKind::List => {
+            let mut text = String::with_capacity(
+                2 + rows
+                    .iter()
+                    .map(|row| row.as_ref().map_or(4, String::len) + 1)
+                    .sum::<usize>(),
+            );
+            text.push('[');
+            for (index, row) in rows.into_iter().enumerate() {
+                if index > 0 {
+                    text.push(',');
+                }
+                text.push_str(&row.unwrap_or_else(null));
+            }
+            text.push(']');
+            text
+        }
+        _ => rows.into_iter().next().flatten().unwrap_or_else(null),
+    })
+}
+
+/// The statement of a root field other than a connection.
+fn statement(
+    state: &State,
+    table: usize,
+    kind: RootKind,
+    walker: &Walker<'_>,
+    field: &Field,
+    claims: Option<&Claims>,
+) -> async_graphql::Result<translate::Statement> {
     let model = &state.model;
     let arguments = field.arguments_as_values(walker)?;
     let selection = [&field.selection_set.node];
     let access = access(model, claims);
-    let statement = match kind {
-        RootKind::Connection => {
-            return crate::connection::answer(state, table, walker, field, &arguments, claims)
-                .await;
-        }
+    match kind {
+        RootKind::Connection => Err(bad_input(translate::TranslateError::input(
+            "a connection is answered with its cursors",
+        ))),
         RootKind::List => {
             let args = list_args(model, table, &arguments)?;
             let fields = outputs(model, table, walker, &selection)?;
-            translate::list(model, &access, table, &args, &fields)
+            translate::list(model, &access, table, &args, &fields).map_err(bad_input)
         }
         RootKind::Aggregate => {
             let args = list_args(model, table, &arguments)?;
             let fields = aggregate_outputs(model, table, walker, &selection)?;
-            translate::aggregate(model, &access, table, &args, &fields)
+            translate::aggregate(model, &access, table, &args, &fields).map_err(bad_input)
         }
         RootKind::ByPk => {
             let table_model = &model.tables[table];
@@ -103,17 +162,9 @@ pub(crate) async fn answer(
                 ..ListArgs::default()
             };
             let fields = outputs(model, table, walker, &selection)?;
-            translate::list(model, &access, table, &args, &fields)
+            translate::list(model, &access, table, &args, &fields).map_err(bad_input)
         }
     }
-    .map_err(bad_input)?;
-    let rows = execute::documents(&state.executor, &statement)
-        .await
-        .map_err(database_error)?;
-    Ok(match kind {
-        RootKind::List => Json::Array(rows),
-        _ => rows.into_iter().next().unwrap_or(Json::Null),
-    })
 }
 
 /// A root field's JSON as the value async-graphql resolves nested fields from.

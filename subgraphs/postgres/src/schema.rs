@@ -616,11 +616,9 @@ pub(crate) fn aggregate_outputs(
         .collect()
 }
 
-/// An entity's type name and its document, or why there is none.
-type Found = (
-    String,
-    Result<serde_json::Map<String, serde_json::Value>, String>,
-);
+/// An entity's type name and its document as the database wrote it (a JSON object), or why
+/// there is none.
+pub(crate) type Found = (String, Result<String, String>);
 
 /// `_entities`: representations grouped by type, one statement per type, results in
 /// representation order; unknown keys resolve to null with an error at their index.
@@ -642,12 +640,21 @@ async fn resolve_entities<'a>(
         claims(ctx),
     )
     .await?;
-    Ok(Some(FieldValue::list(results.into_iter().map(
-        |(typename, result)| match result {
-            Ok(document) => FieldValue::owned_any(Document(document)).with_type(typename),
+    let mut values = Vec::with_capacity(results.len());
+    for (typename, result) in results {
+        values.push(match result {
+            Ok(text) => {
+                let document: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_str(&text).map_err(|error| {
+                        tracing::error!(%error, "an entity document is not a JSON object");
+                        async_graphql::Error::new("internal error reading an entity")
+                    })?;
+                FieldValue::owned_any(Document(document)).with_type(typename)
+            }
             Err(message) => FieldValue::owned_any(Missing(message)).with_type(typename),
-        },
-    ))))
+        });
+    }
+    Ok(Some(FieldValue::list(values)))
 }
 
 /// Finds the entities `representations` name, one statement per entity type; in
@@ -716,26 +723,23 @@ pub(crate) async fn find_entities(
         let rows = execute::keyed_documents(&state.executor, &statement)
             .await
             .map_err(database_error)?;
-        let mut found: std::collections::HashMap<Vec<String>, serde_json::Value> =
-            rows.into_iter().collect();
+        let mut found: std::collections::HashMap<String, String> = rows.into_iter().collect();
+        let texts: Vec<String> = keys.iter().map(|key| translate::key_text(key)).collect();
         // A key asked for several times gets copies; its last (usually only) use takes it.
-        let mut uses: std::collections::HashMap<&Vec<String>, usize> =
-            std::collections::HashMap::new();
-        for key in &keys {
-            *uses.entry(key).or_default() += 1;
+        let mut uses: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for text in &texts {
+            *uses.entry(text).or_default() += 1;
         }
-        for (&index, key) in indices.iter().zip(&keys) {
-            let remaining = uses.get_mut(key).expect("counted above");
+        for ((&index, key), text) in indices.iter().zip(&keys).zip(&texts) {
+            let remaining = uses.get_mut(text.as_str()).expect("counted above");
             *remaining -= 1;
             let document = if *remaining == 0 {
-                found.remove(key)
+                found.remove(text)
             } else {
-                found.get(key).cloned()
+                found.get(text).cloned()
             };
-            let document = match document {
-                Some(serde_json::Value::Object(document)) => Ok(document),
-                _ => Err(format!("{typename} with key {} not found", key.join(", "))),
-            };
+            let document =
+                document.ok_or_else(|| format!("{typename} with key {} not found", key.join(", ")));
             results[index] = Some((typename.to_owned(), document));
         }
     }

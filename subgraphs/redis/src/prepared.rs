@@ -30,7 +30,7 @@ impl Prepared for PreparedEntities {
         operation_name: Option<&'a str>,
         variables: &'a async_graphql::Variables,
         _claims: Option<&'a Claims>,
-    ) -> BoxFuture<'a, Option<Json>> {
+    ) -> BoxFuture<'a, Option<polygraph_subgraph_core::server::Answer>> {
         Box::pin(async move {
             let state = &self.0;
             let EntitiesRequest {
@@ -78,7 +78,9 @@ impl Prepared for PreparedEntities {
                 )?);
             }
             let key = field.response_key().node.as_str();
-            Some(json!({ "data": { key: answers } }))
+            Some(polygraph_subgraph_core::server::Answer::Json(
+                json!({ "data": { key: answers } }),
+            ))
         })
     }
 }
