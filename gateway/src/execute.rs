@@ -115,8 +115,84 @@ impl Drop for Leaving<'_> {
     }
 }
 
+/// A subgraph's response: its body, and how long its `Cache-Control` header lets it be kept.
+#[derive(Clone)]
+struct Reply {
+    body: JsonMap,
+    cache: CachePolicy,
+}
+
 /// A subgraph answer that several waiters share.
-type Answer = Result<Arc<JsonMap>, String>;
+type Answer = Result<Arc<Reply>, String>;
+
+/// How long a response may be cached, from the `Cache-Control` headers of the subgraph
+/// responses it was built from: the least `max-age` of them, private if any was; not at all
+/// if any said `no-store`, `no-cache` or nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CachePolicy {
+    /// Nothing restricted it yet (no subgraph was asked).
+    Unrestricted,
+    MaxAge {
+        seconds: u64,
+        private: bool,
+    },
+    NoStore,
+}
+
+impl CachePolicy {
+    /// The policy a subgraph's `Cache-Control` header states.
+    pub fn of_header(value: Option<&str>) -> Self {
+        let Some(value) = value else {
+            return Self::NoStore;
+        };
+        let mut seconds = None;
+        let mut private = false;
+        for directive in value.split(',') {
+            let directive = directive.trim().to_ascii_lowercase();
+            match directive.split_once('=') {
+                Some(("max-age", number)) => seconds = number.trim().parse::<u64>().ok(),
+                _ if directive == "private" => private = true,
+                _ if directive == "no-store" || directive == "no-cache" => return Self::NoStore,
+                _ => {}
+            }
+        }
+        match seconds {
+            Some(seconds) if seconds > 0 => Self::MaxAge { seconds, private },
+            _ => Self::NoStore,
+        }
+    }
+
+    /// The stricter of the two.
+    #[must_use]
+    pub fn restrict(self, other: Self) -> Self {
+        match (self, other) {
+            (Self::NoStore, _) | (_, Self::NoStore) => Self::NoStore,
+            (Self::Unrestricted, policy) | (policy, Self::Unrestricted) => policy,
+            (
+                Self::MaxAge { seconds, private },
+                Self::MaxAge {
+                    seconds: other_seconds,
+                    private: other_private,
+                },
+            ) => Self::MaxAge {
+                seconds: seconds.min(other_seconds),
+                private: private || other_private,
+            },
+        }
+    }
+
+    /// The `Cache-Control` header for a response with this policy: `max-age=N, public` (or
+    /// `private`), or `no-store` when it may not be kept.
+    pub fn header(self) -> String {
+        match self {
+            Self::MaxAge { seconds, private } => format!(
+                "max-age={seconds}, {}",
+                if private { "private" } else { "public" }
+            ),
+            Self::Unrestricted | Self::NoStore => "no-store".to_owned(),
+        }
+    }
+}
 type InFlight = futures::future::Shared<futures::future::BoxFuture<'static, Answer>>;
 
 impl Subgraphs {
@@ -184,7 +260,7 @@ impl Subgraphs {
         answer.await
     }
 
-    async fn send(&self, subgraph: usize, body: Bytes) -> Result<JsonMap, String> {
+    async fn send(&self, subgraph: usize, body: Bytes) -> Result<Reply, String> {
         let response = self
             .client
             .post(&self.urls[subgraph])
@@ -205,12 +281,20 @@ impl Subgraphs {
                 }
             })?;
         let status = response.status();
+        let cache = CachePolicy::of_header(
+            response
+                .headers()
+                .get(reqwest::header::CACHE_CONTROL)
+                .and_then(|value| value.to_str().ok()),
+        );
         let bytes = response
             .bytes()
             .await
             .map_err(|error| format!("reading the response failed: {}", root_cause(&error)))?;
         match serde_json::from_slice::<JsonMap>(&bytes) {
-            Ok(map) if map.contains_key("data") || map.contains_key("errors") => Ok(map),
+            Ok(body) if body.contains_key("data") || body.contains_key("errors") => {
+                Ok(Reply { body, cache })
+            }
             _ if !status.is_success() => Err(format!("answered HTTP {status}")),
             _ => Err("answered something that is not a GraphQL response".to_owned()),
         }
@@ -225,10 +309,12 @@ fn root_cause(error: &dyn std::error::Error) -> String {
     cause.to_string()
 }
 
-/// What a run of a plan leaves: the merged data and the errors on the way.
+/// What a run of a plan leaves: the merged data, the errors on the way, and how long the
+/// subgraphs' responses may be cached.
 pub struct Outcome {
     pub data: JsonMap,
     pub errors: Vec<GraphqlError>,
+    pub cache: CachePolicy,
 }
 
 struct Sent {
@@ -249,6 +335,7 @@ pub async fn run(
     let mut started = vec![false; count];
     let mut done = vec![false; count];
     let mut running = FuturesUnordered::new();
+    let mut cache = CachePolicy::Unrestricted;
     // Queries send the `_entities` fetches that become ready together, to one subgraph, as one
     // request; mutations keep one request per fetch, in order.
     let batching = plan.kind != apollo_compiler::ast::OperationType::Mutation;
@@ -294,11 +381,8 @@ pub async fn run(
                                 } else {
                                     subgraphs.send(fetch.subgraph, body).await.map(Arc::new)
                                 };
-                                let result = result.map(|answer| {
-                                    Arc::try_unwrap(answer)
-                                        .unwrap_or_else(|shared| (*shared).clone())
-                                });
-                                vec![(index, result, sent)]
+                                let (result, cache) = owned(result);
+                                (vec![(index, result, sent)], cache)
                             }
                             .boxed(),
                         );
@@ -324,9 +408,10 @@ pub async fn run(
                 );
             }
         }
-        let Some(finished) = running.next().await else {
+        let Some((finished, reply_cache)) = running.next().await else {
             break;
         };
+        cache = cache.restrict(reply_cache);
         for (index, result, sent) in finished {
             done[index] = true;
             let fetch = &plan.fetches[index];
@@ -340,7 +425,23 @@ pub async fn run(
     let JsonValue::Object(data) = data else {
         unreachable!("data stays an object")
     };
-    Outcome { data, errors }
+    Outcome {
+        data,
+        errors,
+        cache,
+    }
+}
+
+/// A reply of one's own (copied if others share it) and its cache policy; a failure is
+/// `no-store`.
+fn owned(answer: Answer) -> (Result<JsonMap, String>, CachePolicy) {
+    match answer {
+        Ok(reply) => {
+            let reply = Arc::try_unwrap(reply).unwrap_or_else(|shared| (*shared).clone());
+            (Ok(reply.body), reply.cache)
+        }
+        Err(reason) => (Err(reason), CachePolicy::NoStore),
+    }
 }
 
 /// An `_entities` fetch ready to send: its representations and what they stand for.
@@ -420,10 +521,16 @@ fn batch_body(plan: &QueryPlan, batch: &[Ready], variables: &JsonMap) -> Bytes {
 
 /// A batch's answer as each fetch's own: `_eN` becomes fetch N's `_entities`, and errors go to
 /// the fetch their path starts in (the first one when they have no path).
-fn split(batch: Vec<Ready>, answer: Answer) -> Vec<(usize, Result<JsonMap, String>, Option<Sent>)> {
+fn split(batch: Vec<Ready>, answer: Answer) -> (Vec<Finished>, CachePolicy) {
+    let (answer, cache) = owned(answer);
+    (split_answer(batch, answer), cache)
+}
+
+/// A fetch done: its index, its subgraph's answer, and what it sent.
+type Finished = (usize, Result<JsonMap, String>, Option<Sent>);
+
+fn split_answer(batch: Vec<Ready>, answer: Result<JsonMap, String>) -> Vec<Finished> {
     let single = batch.len() == 1;
-    let answer =
-        answer.map(|answer| Arc::try_unwrap(answer).unwrap_or_else(|shared| (*shared).clone()));
     let mut response = match answer {
         Err(reason) => {
             return batch
@@ -914,5 +1021,55 @@ fn merge_value(into: &mut JsonValue, from: JsonValue) {
         }
         (JsonValue::Null, _) => {}
         (into, from) => *into = from,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CachePolicy;
+
+    fn max_age(seconds: u64, private: bool) -> CachePolicy {
+        CachePolicy::MaxAge { seconds, private }
+    }
+
+    #[test]
+    fn subgraph_cache_headers_are_read() {
+        let cases = [
+            (Some("max-age=60, public"), max_age(60, false)),
+            (Some("private, max-age=30"), max_age(30, true)),
+            (Some("Max-Age=5"), max_age(5, false)),
+            (Some("max-age=0, public"), CachePolicy::NoStore),
+            (Some("no-store"), CachePolicy::NoStore),
+            (Some("max-age=60, no-cache"), CachePolicy::NoStore),
+            (Some("public"), CachePolicy::NoStore),
+            (Some("max-age=soon"), CachePolicy::NoStore),
+            (None, CachePolicy::NoStore),
+        ];
+        for (header, expected) in cases {
+            assert_eq!(CachePolicy::of_header(header), expected, "{header:?}");
+        }
+    }
+
+    #[test]
+    fn the_strictest_policy_wins() {
+        let unrestricted = CachePolicy::Unrestricted;
+        assert_eq!(
+            unrestricted.restrict(max_age(60, false)),
+            max_age(60, false)
+        );
+        assert_eq!(
+            max_age(60, false).restrict(max_age(30, true)),
+            max_age(30, true)
+        );
+        assert_eq!(
+            max_age(10, true).restrict(max_age(30, false)),
+            max_age(10, true)
+        );
+        assert_eq!(
+            max_age(10, false).restrict(CachePolicy::NoStore),
+            CachePolicy::NoStore
+        );
+        assert_eq!(unrestricted.header(), "no-store");
+        assert_eq!(max_age(30, true).header(), "max-age=30, private");
     }
 }

@@ -13,7 +13,7 @@ use apollo_compiler::schema::Implementers;
 use apollo_compiler::validation::Valid;
 use apollo_compiler::{Name, Node};
 
-use crate::execute::{self, GraphqlError, Subgraphs};
+use crate::execute::{self, CachePolicy, GraphqlError, Subgraphs};
 use crate::operation::{self, Normalized};
 use crate::plan::{self, QueryPlan};
 use crate::prepare::{self, RequestError};
@@ -89,6 +89,9 @@ pub struct Options {
     pub read_only: bool,
     /// Attach the query plan as `extensions.queryPlan`.
     pub explain: bool,
+    /// The request carries credentials (`Authorization`, `Cookie`): whatever its answer's
+    /// cache policy, only the client's own cache may keep it.
+    pub credentials: bool,
 }
 
 /// What went wrong before execution: the response has no `data`.
@@ -111,6 +114,32 @@ pub struct Response {
     pub errors: Vec<GraphqlError>,
     pub extensions: JsonMap,
     pub failure: Option<Failure>,
+    /// How long the answer may be cached (the `Cache-Control` header).
+    pub cache: CachePolicy,
+}
+
+/// The refusal of a mutation (or subscription) sent with GET.
+fn not_in_get(operation_type: OperationType) -> Response {
+    Response::request_error(
+        Failure::NotAllowed,
+        vec![GraphqlError::new(
+            format!("a {operation_type} cannot be sent with GET: use POST"),
+            "METHOD_NOT_ALLOWED",
+        )],
+    )
+}
+
+/// The cache policy of a query's answer without errors: as long as every subgraph response
+/// it was built from may be kept, and only by the client's own cache when the request carries
+/// credentials. (A mutation's answer, or one with errors, is never kept.)
+fn client_cache(subgraphs: CachePolicy, credentials: bool) -> CachePolicy {
+    match subgraphs {
+        CachePolicy::MaxAge { seconds, .. } if credentials => CachePolicy::MaxAge {
+            seconds,
+            private: true,
+        },
+        policy => policy,
+    }
 }
 
 impl Response {
@@ -120,6 +149,7 @@ impl Response {
             errors,
             extensions: JsonMap::new(),
             failure: Some(failure),
+            cache: CachePolicy::NoStore,
         }
     }
 
@@ -242,16 +272,7 @@ impl Gateway {
             }
         };
         if options.read_only && operation.operation_type != OperationType::Query {
-            return Response::request_error(
-                Failure::NotAllowed,
-                vec![GraphqlError::new(
-                    format!(
-                        "a {} cannot be sent with GET: use POST",
-                        operation.operation_type
-                    ),
-                    "METHOD_NOT_ALLOWED",
-                )],
-            );
+            return not_in_get(operation.operation_type);
         }
         let raw_variables = request.variables.unwrap_or_default();
         let variables = match apollo_compiler::request::coerce_variable_values(
@@ -276,6 +297,7 @@ impl Gateway {
             errors: Vec::new(),
             extensions: JsonMap::new(),
             failure: None,
+            cache: CachePolicy::NoStore,
         };
         let plan = match &planned.plan {
             Ok(plan) => plan,
@@ -316,6 +338,9 @@ impl Gateway {
         );
         response.data = Some(data);
         response.errors = outcome.errors;
+        if operation.operation_type == OperationType::Query && response.errors.is_empty() {
+            response.cache = client_cache(outcome.cache, options.credentials);
+        }
         response
     }
 

@@ -127,7 +127,10 @@ fn finish(response: Response, media: &'static str) -> HttpResponse {
         }
         _ => StatusCode::OK,
     };
+    let cache = HeaderValue::from_str(&response.cache.header())
+        .unwrap_or(HeaderValue::from_static("no-store"));
     let mut http = respond(status, media, response.into_bytes());
+    http.headers_mut().insert(header::CACHE_CONTROL, cache);
     if status == StatusCode::METHOD_NOT_ALLOWED {
         http.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
@@ -142,6 +145,8 @@ fn options(headers: &HeaderMap, read_only: bool) -> Options {
             .get(EXPLAIN_HEADER)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| !v.is_empty() && v != "0" && v != "false"),
+        credentials: headers.contains_key(header::AUTHORIZATION)
+            || headers.contains_key(header::COOKIE),
     }
 }
 

@@ -329,3 +329,69 @@ async fn entity_fetches_to_one_subgraph_in_one_step_share_a_request() {
         assert!(product["name"].is_string(), "{product}");
     }
 }
+
+/// Posts `query` to the gateway; the `Cache-Control` header and the body.
+async fn cache_control(
+    url: &str,
+    query: &str,
+    headers: &[(&str, &str)],
+) -> (String, serde_json::Value) {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .json(&json!({ "query": query }));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let cache = response
+        .headers()
+        .get("cache-control")
+        .map(|value| value.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (cache, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn answers_may_be_cached_as_long_as_every_subgraph_response_they_were_built_from() {
+    let demo = demo().await;
+    let url = demo.url.as_str();
+    // The demo config caches products for 300 s and users for 60 s; reviews have no hint.
+    let cases = [
+        ("{ products(limit: 3) { id name } }", "max-age=300, public"),
+        (
+            "{ users(limit: 2) { name } products(limit: 1) { name } }",
+            "max-age=60, public",
+        ),
+        (
+            "{ products(limit: 2) { name reviews { rating } } }",
+            "no-store",
+        ),
+        ("{ __schema { queryType { name } } }", "no-store"),
+        (
+            r#"mutation { delete_products(where: { id: { _eq: "-1" } }) { affected_rows } }"#,
+            "no-store",
+        ),
+    ];
+    for (query, expected) in cases {
+        let (cache, body) = cache_control(url, query, &[]).await;
+        assert!(body.get("errors").is_none(), "{query}: {body}");
+        assert_eq!(cache, expected, "{query}");
+    }
+    // Credentials make it the client's own.
+    let (cache, _) = cache_control(
+        url,
+        "{ products(limit: 3) { id name } }",
+        &[("authorization", "Bearer a-token")],
+    )
+    .await;
+    assert_eq!(cache, "max-age=300, private");
+    // An answer with errors is not kept.
+    let (cache, body) = cache_control(
+        url,
+        r#"{ products(where: { id: { _eq: "x" } }) { id } }"#,
+        &[],
+    )
+    .await;
+    assert!(body.get("errors").is_some(), "{body}");
+    assert_eq!(cache, "no-store");
+}
