@@ -11,10 +11,20 @@ use common::{endpoints, repo_root};
 use polygraph_subgraph_core::cache::CacheHint;
 use polygraph_subgraph_postgres::{Config, Subgraph};
 
+/// The demo's PostgreSQL config without its extensions of MongoDB's `Review`, whose owner
+/// these compositions leave out.
+fn config_alone() -> Config {
+    let mut config = Config::from_file(&repo_root().join("config/postgres.yaml")).unwrap();
+    config.extends.clear();
+    config
+}
+
 async fn postgres_sdl() -> String {
-    let config = Config::from_file(&repo_root().join("config/postgres.yaml")).unwrap();
     let pool = sqlx::PgPool::connect(&endpoints().postgres).await.unwrap();
-    Subgraph::with_pool(&config, pool).await.unwrap().sdl()
+    Subgraph::with_pool(&config_alone(), pool)
+        .await
+        .unwrap()
+        .sdl()
 }
 
 /// The demo's subgraphs, in the order the supergraph composes them.
@@ -131,7 +141,7 @@ async fn checked_in_schemas_are_current() {
 
 #[tokio::test]
 async fn configured_directives_reach_the_sdl_and_compose() {
-    let mut config = Config::from_file(&repo_root().join("config/postgres.yaml")).unwrap();
+    let mut config = config_alone();
     let users = &mut config.tables["users"];
     users.tags = vec!["crm".into()];
     users.columns.insert(
@@ -314,6 +324,51 @@ fn the_kubernetes_gateway_config_is_current() {
             settings_of(&format!("config/{name}.yaml")),
             settings_of(&format!("k8s/base/config/{name}.yaml")),
             "k8s/base/config/{name}.yaml differs from config/{name}.yaml"
+        );
+    }
+}
+
+/// `extends` gives another subgraph's entity fields here: the entity's other matched fields
+/// are `@external` and the fields `@requires` them; with the owner, it composes.
+#[tokio::test]
+async fn extensions_of_other_subgraphs_entities_compose_with_their_owner() {
+    let pool = sqlx::PgPool::connect(&endpoints().postgres).await.unwrap();
+    let config = Config::from_file(&repo_root().join("config/postgres.yaml")).unwrap();
+    let sdl = Subgraph::with_pool(&config, pool.clone())
+        .await
+        .unwrap()
+        .sdl();
+    assert!(sdl.contains("user_id: ID! @external"), "{sdl}");
+    assert!(sdl.contains("@requires(fields: \"user_id\")"), "{sdl}");
+    let dir = tempfile::tempdir().unwrap();
+    let postgres = dir.path().join("postgres.graphql");
+    std::fs::write(&postgres, &sdl).unwrap();
+    // Alone, nothing resolves the external fields.
+    assert!(compose(&[("postgres", &postgres)]).is_err());
+    let owner = dir.path().join("reviews.graphql");
+    std::fs::write(
+        &owner,
+        r#"extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key"])
+           type Review @key(fields: "review_id") { review_id: ID! user_id: ID! product_id: ID! title: String! }
+           type Query { reviews: [Review!]! }"#,
+    )
+    .unwrap();
+    let supergraph = compose(&[("postgres", &postgres), ("reviews", &owner)]).unwrap();
+    assert!(
+        supergraph.contains("@join__field(graph: POSTGRES, requires: \"user_id\")"),
+        "{supergraph}"
+    );
+
+    // Extensions name exposed tables and columns.
+    for (table, column) in [("nope", "user_id"), ("orders", "nope")] {
+        let mut bad = config.clone();
+        let field = &mut bad.extends["Review"].fields["author_orders"];
+        field.table = table.to_owned();
+        field.column = column.to_owned();
+        let error = Subgraph::with_pool(&bad, pool.clone()).await.err().unwrap();
+        assert!(
+            format!("{error:#}").contains("extends.Review.fields.author_orders"),
+            "{error:#}"
         );
     }
 }

@@ -395,3 +395,72 @@ async fn answers_may_be_cached_as_long_as_every_subgraph_response_they_were_buil
     assert!(body.get("errors").is_some(), "{body}");
     assert_eq!(cache, "no-store");
 }
+
+/// The PostgreSQL subgraph extends MongoDB's `Review` (see `extends` in config/postgres.yaml):
+/// the gateway fetches each review's `user_id` and `product_id` from MongoDB (`@requires`),
+/// then PostgreSQL answers every review's author orders in one statement, and every review's
+/// product sales in another, however many reviews.
+#[tokio::test]
+async fn postgres_adds_fields_to_mongodb_reviews_through_requires() {
+    let demo = demo().await;
+    let statements = demo.postgres.statements();
+    let (status, _, body) = post(
+        &demo.url,
+        &json!({ "query": "{ reviews(limit: 20, order_by: [{review_id: ASC}]) {
+              review_id
+              author_orders(order_by: [{total: DESC}], limit: 2) { id user_id total }
+              product_sales { count sum { quantity } }
+            } }" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("errors").is_none(), "{body:#}");
+    assert_eq!(
+        demo.postgres.statements() - statements,
+        2,
+        "one statement per extension field for all 20 reviews"
+    );
+    let pool = sqlx::PgPool::connect(&endpoints().postgres).await.unwrap();
+    let reviews = body["data"]["reviews"].as_array().unwrap();
+    assert_eq!(reviews.len(), 20);
+    let endpoints = endpoints();
+    let mongo = mongodb::Client::with_uri_str(&endpoints.mongodb)
+        .await
+        .unwrap();
+    let collection = mongo
+        .database(&endpoints.mongodb_database)
+        .collection::<mongodb::bson::Document>("reviews");
+    for review in reviews {
+        let id: i64 = review["review_id"].as_str().unwrap().parse().unwrap();
+        let stored = collection
+            .find_one(mongodb::bson::doc! { "review_id": id })
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("review {id} is in MongoDB"));
+        let user = stored.get_i64("user_id").unwrap();
+        let product = stored.get_i64("product_id").unwrap();
+        let expected: Vec<(i64,)> =
+            sqlx::query_as("SELECT id FROM orders WHERE user_id = $1 ORDER BY total DESC LIMIT 2")
+                .bind(user)
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        let orders = review["author_orders"].as_array().unwrap();
+        let ids: Vec<String> = orders
+            .iter()
+            .map(|order| order["id"].as_str().unwrap().to_owned())
+            .collect();
+        let expected: Vec<String> = expected.iter().map(|(id,)| id.to_string()).collect();
+        assert_eq!(ids, expected, "{review}");
+        for order in orders {
+            assert_eq!(order["user_id"], json!(user.to_string()));
+        }
+        let (count,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM order_items WHERE product_id = $1")
+                .bind(product)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(review["product_sales"]["count"], json!(count), "{review}");
+    }
+}

@@ -699,3 +699,62 @@ async fn prepared_root_fields_answer_exactly_like_the_regular_path() {
     }
     assert_eq!(server.prepared_answers(), before);
 }
+
+/// `Review` (MongoDB's) extended here: `_entities` answers each extension field for every
+/// representation with one statement, on both paths; a representation without the field an
+/// extension matches on is the request's error.
+#[tokio::test]
+async fn extension_fields_of_another_subgraphs_entity() {
+    let subgraph = subgraph().await;
+    let server =
+        common::HttpSubgraph::with_verifier(subgraph.served(), subgraph.verifier.clone()).await;
+    let query = "query($r: [_Any!]!) { _entities(representations: $r) { __typename ... on Review {
+                   review_id user_id
+                   first: author_orders(order_by: [{ id: ASC }], limit: 1) { id user_id }
+                   product_sales { count }
+                 } } }";
+    let body = json!({ "query": query, "variables": { "r": [
+        { "__typename": "Review", "review_id": "1", "user_id": "3", "product_id": "5" },
+        { "__typename": "Review", "review_id": "2", "user_id": 3, "product_id": "999999" },
+    ] } });
+    let statements = subgraph.executor.statements();
+    let (regular, prepared) = server.regular_then_prepared(&body).await;
+    assert_eq!(regular.to_string(), prepared.to_string());
+    assert_eq!(
+        subgraph.executor.statements() - statements,
+        4,
+        "two extension fields, one statement each, twice"
+    );
+    let (first,): (i64,) = sqlx::query_as("SELECT min(id) FROM orders WHERE user_id = 3")
+        .fetch_one(&subgraph.pool)
+        .await
+        .unwrap();
+    let (sold,): (i64,) = sqlx::query_as("SELECT count(*) FROM order_items WHERE product_id = 5")
+        .fetch_one(&subgraph.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        regular["data"]["_entities"],
+        json!([
+            { "__typename": "Review", "review_id": "1", "user_id": "3",
+              "first": [{ "id": first.to_string(), "user_id": "3" }], "product_sales": { "count": sold } },
+            { "__typename": "Review", "review_id": "2", "user_id": "3",
+              "first": [{ "id": first.to_string(), "user_id": "3" }], "product_sales": { "count": 0 } },
+        ])
+    );
+    let missing = json!({ "query": query, "variables": { "r": [
+        { "__typename": "Review", "review_id": "1", "product_id": "5" },
+    ] } });
+    let answer = server.post(&missing).await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{answer}"
+    );
+    assert!(
+        answer["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("user_id"),
+        "{answer}"
+    );
+}

@@ -51,6 +51,58 @@ pub struct Config {
     /// claims header row rules read. Keys never live in this file.
     #[serde(default = "default_claims_secret_env")]
     pub claims_secret_env: String,
+    /// Fields this subgraph adds to entities other subgraphs own, by entity type name.
+    #[serde(default)]
+    pub extends: IndexMap<String, ExtensionConfig>,
+}
+
+/// An entity another subgraph owns, given fields here:
+///
+/// ```yaml
+/// extends:
+///   Review:                       # owned by the MongoDB subgraph
+///     key: review_id
+///     fields:
+///       author_orders: { table: orders, column: user_id, from: user_id }
+///       author_orders_aggregate: { table: orders, column: user_id, from: user_id, aggregate: true }
+/// ```
+///
+/// `author_orders` lists the `orders` rows whose `user_id` equals the review's `user_id`, with
+/// the usual `where`, `order_by`, `limit` and `offset`. A `from` other than the key is
+/// declared `@external` and the field `@requires` it, so the gateway fetches it first.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionConfig {
+    /// The entity's key field (an `ID`), as its owner declares it.
+    #[serde(default = "default_extension_key")]
+    pub key: String,
+    /// The fields this subgraph adds, by name.
+    pub fields: IndexMap<String, ExtensionFieldConfig>,
+    /// `@cacheControl` on the type here: how long answers to `_entities` for it may be kept.
+    #[serde(default)]
+    pub cache: Option<CacheHint>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionFieldConfig {
+    /// The table whose rows the field lists.
+    pub table: String,
+    /// The column that must equal the entity's `from` field.
+    pub column: String,
+    /// The entity's field to match: its key unless given.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// The field is the rows' aggregate (`count`, `sum` …) instead of the rows.
+    #[serde(default)]
+    pub aggregate: bool,
+    /// `@cacheControl` on the field.
+    #[serde(default)]
+    pub cache: Option<CacheHint>,
+}
+
+fn default_extension_key() -> String {
+    "id".to_owned()
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod config;
 mod connection;
 pub mod execute;
+mod extends;
 mod fast;
 pub mod model;
 pub mod mutate;

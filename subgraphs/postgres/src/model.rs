@@ -21,6 +21,50 @@ pub struct Model {
     /// Request bounds: selection depth, and fields selected counting fragment uses.
     pub max_depth: usize,
     pub max_complexity: usize,
+    /// Entities other subgraphs own, with the fields this one adds to them.
+    pub foreign: Vec<ForeignEntity>,
+}
+
+/// An entity another subgraph owns, with the fields this subgraph adds to it.
+#[derive(Clone, Debug)]
+pub struct ForeignEntity {
+    pub type_name: String,
+    /// Its key field, an `ID`.
+    pub key: String,
+    pub fields: Vec<ExtensionField>,
+    pub cache: Option<CacheHint>,
+}
+
+impl ForeignEntity {
+    /// The entity's fields matched on besides its key: `@external` here, and required by the
+    /// extension fields that match on them.
+    pub fn external(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for field in &self.fields {
+            if field.from != self.key && !names.contains(&field.from.as_str()) {
+                names.push(&field.from);
+            }
+        }
+        names
+    }
+
+    pub fn field(&self, name: &str) -> Option<&ExtensionField> {
+        self.fields.iter().find(|field| field.name == name)
+    }
+}
+
+/// `Entity.name`: the rows of `table` whose `column` equals the entity's `from` field, or
+/// their aggregate.
+#[derive(Clone, Debug)]
+pub struct ExtensionField {
+    pub name: String,
+    /// Index into `Model::tables`.
+    pub table: usize,
+    /// Index into the table's columns.
+    pub column: usize,
+    pub from: String,
+    pub aggregate: bool,
+    pub cache: Option<CacheHint>,
 }
 
 #[derive(Clone, Debug)]
@@ -235,6 +279,12 @@ pub enum ModelError {
     EntityWithoutKey(String),
     #[error("two tables are both named {0:?} in GraphQL; rename one with `type`")]
     DuplicateType(String),
+    #[error("extends.{entity}.fields.{field}: {message}")]
+    BadExtension {
+        entity: String,
+        field: String,
+        message: String,
+    },
     #[error("table {table:?}: rule {rule:?}: {message}")]
     BadRule {
         table: String,
@@ -304,13 +354,65 @@ pub fn build(catalog: &Catalog, config: &Config) -> Result<Model, ModelError> {
         tables.push(model);
     }
     add_relationships(catalog, &mut tables);
+    let foreign = foreign_entities(&tables, config)?;
     Ok(Model {
         schema: catalog.schema.clone(),
         tables,
         max_limit: config.max_limit,
         max_depth: config.max_depth,
         max_complexity: config.max_complexity,
+        foreign,
     })
+}
+
+/// The configured extensions of other subgraphs' entities, checked against the exposed tables.
+fn foreign_entities(
+    tables: &[TableModel],
+    config: &Config,
+) -> Result<Vec<ForeignEntity>, ModelError> {
+    let mut foreign = Vec::new();
+    for (type_name, extension) in &config.extends {
+        if tables.iter().any(|table| &table.type_name == type_name) {
+            return Err(ModelError::DuplicateType(type_name.clone()));
+        }
+        let mut fields = Vec::new();
+        for (name, field) in &extension.fields {
+            let unknown = |what: String| ModelError::BadExtension {
+                entity: type_name.clone(),
+                field: name.clone(),
+                message: what,
+            };
+            let table = tables
+                .iter()
+                .position(|table| table.table == field.table)
+                .ok_or_else(|| unknown(format!("table {:?} is not exposed", field.table)))?;
+            let column = tables[table]
+                .columns
+                .iter()
+                .position(|column| column.column == field.column)
+                .ok_or_else(|| {
+                    unknown(format!(
+                        "table {:?} has no column {:?}",
+                        field.table, field.column
+                    ))
+                })?;
+            fields.push(ExtensionField {
+                name: name.clone(),
+                table,
+                column,
+                from: field.from.clone().unwrap_or_else(|| extension.key.clone()),
+                aggregate: field.aggregate,
+                cache: field.cache,
+            });
+        }
+        foreign.push(ForeignEntity {
+            type_name: type_name.clone(),
+            key: extension.key.clone(),
+            fields,
+            cache: extension.cache,
+        });
+    }
+    Ok(foreign)
 }
 
 /// Whether a column identifies rows: a single-column primary key, or a column referring to one

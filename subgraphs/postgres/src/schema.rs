@@ -66,6 +66,8 @@ fn build_with_state(state: &Arc<State>) -> Result<Schema, SchemaError> {
                 .columns
                 .iter()
                 .any(|column| column.directives.cache.is_some())
+    }) || model.foreign.iter().any(|entity| {
+        entity.cache.is_some() || entity.fields.iter().any(|field| field.cache.is_some())
     });
     if hinted {
         builder = polygraph_subgraph_core::cache::register(builder);
@@ -124,6 +126,9 @@ fn build_with_state(state: &Arc<State>) -> Result<Schema, SchemaError> {
                 .fold(builder, async_graphql::dynamic::SchemaBuilder::register);
             mutation = fields.into_iter().fold(mutation, Object::field);
         }
+    }
+    for entity in &model.foreign {
+        builder = builder.register(crate::extends::object(model, entity));
     }
     if has_mutations {
         builder = builder.register(mutation);
@@ -268,7 +273,7 @@ fn object_type(model: &Model, table: &TableModel) -> Object {
     object
 }
 
-fn list_arguments_for(field: Field, type_name: &str) -> Field {
+pub(crate) fn list_arguments_for(field: Field, type_name: &str) -> Field {
     field
         .argument(InputValue::new(
             "where",
@@ -688,6 +693,15 @@ pub(crate) async fn find_entities(
     }
     let access = access(&state.model, claims);
     for (typename, indices) in groups {
+        if let Some(entity) = state.model.foreign.iter().find(|f| f.type_name == typename) {
+            let group: Vec<&Value> = indices.iter().map(|&i| &representations[i]).collect();
+            let found =
+                crate::extends::find(state, walker, selection, entity, &group, claims).await?;
+            for (&index, document) in indices.iter().zip(found) {
+                results[index] = Some((typename.to_owned(), Ok(document)));
+            }
+            continue;
+        }
         let not_ours = || unusable(format!("{typename} is not an entity of this subgraph"));
         let (table, table_model) = state.model.table_by_type(typename).ok_or_else(not_ours)?;
         let key_columns = table_model.entity_key.clone().ok_or_else(not_ours)?;

@@ -370,6 +370,50 @@ pub fn entities(
     Ok(builder.finish(sql))
 }
 
+/// What an extension field of another subgraph's entity selects: the rows, or their
+/// aggregate.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Extended {
+    Rows(Vec<Output>),
+    Aggregate(Vec<AggregateOutput>),
+}
+
+/// An extension field for many entities in one statement: for each distinct value of `values`
+/// (the entities' matched field), the documents of `table`'s rows whose `column` equals it (or
+/// their aggregate). Rows are `(value as text, document as text)`, one per distinct value.
+pub fn extension(
+    model: &Model,
+    access: &Access,
+    table: usize,
+    column: usize,
+    values: &[String],
+    args: &ListArgs,
+    selected: &Extended,
+) -> Result<Statement> {
+    let mut builder = Builder::new(model, access);
+    let column_model = &model.tables[table].columns[column];
+    let mut seen = std::collections::HashSet::with_capacity(values.len());
+    let mut distinct: Vec<Option<String>> = Vec::with_capacity(values.len());
+    for value in values {
+        let value = normalize_key(column_model, value)?;
+        if seen.insert(value.clone()) {
+            distinct.push(Some(value));
+        }
+    }
+    let param = builder.bind(Param::TextArray(distinct));
+    let matched = quote(&column_model.column);
+    let join = |_: &Builder<'_>, inner: &str| format!("{inner}.{matched} = k.v");
+    let document = match selected {
+        Extended::Rows(fields) => builder.rows_array(table, &join, args, fields)?,
+        Extended::Aggregate(fields) => builder.rows_aggregate(table, &join, args, fields)?,
+    };
+    let sql = format!(
+        "SELECT k.v::text AS key, {document}::text AS doc FROM unnest({param}::{}[]) AS k(v)",
+        column_model.sql_type
+    );
+    Ok(builder.finish(sql))
+}
+
 /// One row's key as one text, as the entities statement writes it: the value itself, or for
 /// a composite key each value's length in characters, `:` and the value, so that different
 /// keys never meet.
@@ -571,10 +615,23 @@ impl<'m> Builder<'m> {
         fields: &[Output],
     ) -> Result<String> {
         let target = self.table(table).relationships[relationship].target;
+        let join = |this: &Self, inner: &str| this.join(table, alias, relationship, inner);
+        self.rows_array(target, &join, args, fields)
+    }
+
+    /// The JSON array of the documents of `target`'s rows that `join` (given their alias)
+    /// selects, filtered, sorted and limited by `args`.
+    fn rows_array(
+        &mut self,
+        target: usize,
+        join: &dyn Fn(&Self, &str) -> String,
+        args: &ListArgs,
+        fields: &[Output],
+    ) -> Result<String> {
         let inner = self.alias();
         let document = self.document(target, &inner, fields)?;
         let from = self.from(target, &inner);
-        let join = self.join(table, alias, relationship, &inner);
+        let join = join(self, &inner);
         let condition =
             self.condition(target, &inner, &args.filter)? + &self.restrict(target, &inner)?;
         let order = self.order(target, &inner, &args.order_by)?;
@@ -598,9 +655,21 @@ impl<'m> Builder<'m> {
         fields: &[AggregateOutput],
     ) -> Result<String> {
         let target = self.table(table).relationships[relationship].target;
+        let join = |this: &Self, inner: &str| this.join(table, alias, relationship, inner);
+        self.rows_aggregate(target, &join, args, fields)
+    }
+
+    /// The aggregate document over `target`'s rows that `join` (given their alias) selects.
+    fn rows_aggregate(
+        &mut self,
+        target: usize,
+        join: &dyn Fn(&Self, &str) -> String,
+        args: &ListArgs,
+        fields: &[AggregateOutput],
+    ) -> Result<String> {
         let inner = self.alias();
         let from = self.from(target, &inner);
-        let join = self.join(table, alias, relationship, &inner);
+        let join = join(self, &inner);
         let condition =
             self.condition(target, &inner, &args.filter)? + &self.restrict(target, &inner)?;
         let rows = self.filtered_rows(

@@ -1,0 +1,246 @@
+//! Fields this subgraph adds to entities other subgraphs own (`extends` in the config): the
+//! rows of a table whose column equals one of the entity's fields, or their aggregate.
+//!
+//! The entity's type here is a stub: its key, the other fields the extension fields match on
+//! (`@external`; the fields that match on them `@requires` them), and the extension fields.
+//! `_entities` answers each extension field with one statement for every representation of
+//! the request ([`crate::translate::extension`]), whatever their number.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use async_graphql::Value;
+use async_graphql::dynamic::{Field, Object, TypeRef};
+use async_graphql::parser::types::SelectionSet;
+use polygraph_subgraph_core::aggregate::aggregate_type;
+use polygraph_subgraph_core::claims::Claims;
+use polygraph_subgraph_core::selection::{SelectedField, SelectionError, Walker};
+use polygraph_subgraph_core::values;
+
+use crate::execute;
+use crate::model::{ExtensionField, ForeignEntity, Model};
+use crate::schema::{
+    State, access, aggregate_outputs, bad_input, database_error, list_args, list_arguments_for,
+    outputs,
+};
+use crate::translate::{self, Extended, TranslateError};
+
+/// The stub type of another subgraph's entity, with the fields added here.
+pub(crate) fn object(model: &Model, entity: &ForeignEntity) -> Object {
+    let mut object = Object::new(&entity.type_name)
+        .key(&entity.key)
+        .field(Field::new(
+            &entity.key,
+            TypeRef::named_nn(TypeRef::ID),
+            values::scalar_field,
+        ));
+    if let Some(hint) = &entity.cache {
+        object = object.directive(hint.directive());
+    }
+    for name in entity.external() {
+        object = object.field(
+            Field::new(name, TypeRef::named_nn(TypeRef::ID), values::scalar_field).external(),
+        );
+    }
+    for field in &entity.fields {
+        let target = &model.tables[field.table].type_name;
+        let mut graphql = if field.aggregate {
+            Field::new(
+                &field.name,
+                TypeRef::named_nn(aggregate_type(target)),
+                values::object_field,
+            )
+        } else {
+            Field::new(
+                &field.name,
+                TypeRef::named_nn_list_nn(target),
+                values::list_field,
+            )
+        };
+        graphql = list_arguments_for(graphql, target);
+        if field.from != entity.key {
+            graphql = graphql.requires(&field.from);
+        }
+        if let Some(hint) = &field.cache {
+            graphql = graphql.directive(hint.directive());
+        }
+        object = object.field(graphql);
+    }
+    object
+}
+
+/// A representation's value of `name` as text, as the database compares it.
+fn value_text(representation: &Value, name: &str) -> Option<String> {
+    let Value::Object(object) = representation else {
+        return None;
+    };
+    match object.get(name)? {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    }
+}
+
+/// One selected field of the entity, ready to write.
+enum Part<'a> {
+    Typename,
+    /// The key or a matched field: echoed from the representation, as an `ID`.
+    Echo(&'a str),
+    /// An extension field: its documents by the matched value.
+    Found {
+        field: &'a ExtensionField,
+        documents: HashMap<String, String>,
+    },
+}
+
+/// The entity `entity` for each of `representations` (all of its type), as JSON object texts
+/// in their order: one statement per selected extension field.
+pub(crate) async fn find(
+    state: &State,
+    walker: &Walker<'_>,
+    selection: &SelectionSet,
+    entity: &ForeignEntity,
+    representations: &[&Value],
+    claims: Option<&Claims>,
+) -> async_graphql::Result<Vec<String>> {
+    let model = &state.model;
+    let access = access(model, claims);
+    let selected = walker
+        .collect(&[selection], &entity.type_name)
+        .map_err(SelectionError::bad_input)?;
+    let mut parts = Vec::with_capacity(selected.len());
+    for field in &selected {
+        let part = if field.name == "__typename" {
+            Part::Typename
+        } else if field.name == entity.key || entity.external().contains(&field.name) {
+            Part::Echo(field.name)
+        } else if let Some(extension) = entity.field(field.name) {
+            let documents = documents(
+                state,
+                &access,
+                walker,
+                entity,
+                extension,
+                field,
+                representations,
+            )
+            .await?;
+            Part::Found {
+                field: extension,
+                documents,
+            }
+        } else {
+            return Err(bad_input(TranslateError::input(format!(
+                "{} has no field {}",
+                entity.type_name, field.name
+            ))));
+        };
+        parts.push((field.response_key, part));
+    }
+    Ok(representations
+        .iter()
+        .map(|representation| write(model, entity, &parts, representation))
+        .collect())
+}
+
+/// One extension field's documents for every representation, by matched value: one statement.
+async fn documents(
+    state: &State,
+    access: &translate::Access,
+    walker: &Walker<'_>,
+    entity: &ForeignEntity,
+    extension: &ExtensionField,
+    field: &SelectedField<'_>,
+    representations: &[&Value],
+) -> async_graphql::Result<HashMap<String, String>> {
+    let model = &state.model;
+    let mut values = Vec::with_capacity(representations.len());
+    for (index, representation) in representations.iter().enumerate() {
+        values.push(value_text(representation, &extension.from).ok_or_else(|| {
+            bad_input(TranslateError::input(format!(
+                "representation {index} of {} has no usable {}, which {} requires",
+                entity.type_name, extension.from, extension.name
+            )))
+        })?);
+    }
+    let arguments: Vec<(String, Value)> = field
+        .arguments
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.clone()))
+        .collect();
+    let args = list_args(model, extension.table, &arguments)?;
+    let extended = if extension.aggregate {
+        Extended::Aggregate(aggregate_outputs(
+            model,
+            extension.table,
+            walker,
+            &field.selection_sets,
+        )?)
+    } else {
+        Extended::Rows(outputs(
+            model,
+            extension.table,
+            walker,
+            &field.selection_sets,
+        )?)
+    };
+    let statement = translate::extension(
+        model,
+        access,
+        extension.table,
+        extension.column,
+        &values,
+        &args,
+        &extended,
+    )
+    .map_err(bad_input)?;
+    Ok(execute::keyed_documents(&state.executor, &statement)
+        .await
+        .map_err(database_error)?
+        .into_iter()
+        .collect())
+}
+
+/// One representation's entity as a JSON object text.
+fn write(
+    model: &Model,
+    entity: &ForeignEntity,
+    parts: &[(&str, Part<'_>)],
+    representation: &Value,
+) -> String {
+    let column = |field: &ExtensionField| &model.tables[field.table].columns[field.column];
+    let mut text = String::from("{");
+    for (index, (key, part)) in parts.iter().enumerate() {
+        if index > 0 {
+            text.push(',');
+        }
+        let _ = write!(text, "{}:", serde_json::Value::from(*key));
+        match part {
+            Part::Typename => {
+                let _ = write!(
+                    text,
+                    "{}",
+                    serde_json::Value::from(entity.type_name.as_str())
+                );
+            }
+            Part::Echo(name) => {
+                // `ID`s, whether the representation has them as strings or numbers.
+                let value = value_text(representation, name)
+                    .map_or(serde_json::Value::Null, serde_json::Value::String);
+                let _ = write!(text, "{value}");
+            }
+            Part::Found { field, documents } => {
+                let document = value_text(representation, &field.from)
+                    .and_then(|value| translate::normalize_key(column(field), &value).ok())
+                    .and_then(|value| documents.get(&value));
+                match document {
+                    Some(document) => text.push_str(document),
+                    None if field.aggregate => text.push_str("null"),
+                    None => text.push_str("[]"),
+                }
+            }
+        }
+    }
+    text.push('}');
+    text
+}
