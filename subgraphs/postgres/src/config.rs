@@ -138,6 +138,28 @@ pub struct TableConfig {
     /// Per column: federation directives on its field.
     #[serde(default)]
     pub columns: IndexMap<String, Directives>,
+    /// Columns holding the key of an entity another subgraph owns, exposed as that entity.
+    #[serde(default)]
+    pub references: IndexMap<String, ReferenceConfig>,
+}
+
+/// `shipment: { type: Shipment, column: shipment_id, provides: { carrier: carrier_name } }`
+/// gives the table's type `shipment: Shipment`, the entity whose key is in `shipment_id`.
+/// `provides` names the entity's fields this table keeps a copy of (field: column): they are
+/// `@external` here and the field `@provides` them, so the gateway takes them from this row
+/// instead of asking the entity's owner.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceConfig {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// The column holding the entity's key.
+    pub column: String,
+    /// The entity's key field (an `ID`).
+    #[serde(default = "default_extension_key")]
+    pub key: String,
+    #[serde(default)]
+    pub provides: IndexMap<String, String>,
 }
 
 /// Federation directives a type or field can carry.

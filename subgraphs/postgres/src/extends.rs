@@ -26,7 +26,11 @@ use crate::schema::{
 use crate::translate::{self, Extended, TranslateError};
 
 /// The stub type of another subgraph's entity, with the fields added here.
-pub(crate) fn object(model: &Model, entity: &ForeignEntity) -> Object {
+pub(crate) fn object(
+    model: &Model,
+    entity: &ForeignEntity,
+    provided: Option<&crate::schema::Provided<'_>>,
+) -> Object {
     let mut object = Object::new(&entity.type_name)
         .key(&entity.key)
         .field(Field::new(
@@ -41,6 +45,15 @@ pub(crate) fn object(model: &Model, entity: &ForeignEntity) -> Object {
         object = object.field(
             Field::new(name, TypeRef::named_nn(TypeRef::ID), values::scalar_field).external(),
         );
+    }
+    // Fields references to the entity provide, also `@external`.
+    for (name, ty) in provided
+        .map(|(_, fields)| fields.as_slice())
+        .unwrap_or_default()
+    {
+        if *name != entity.key && !entity.external().contains(name) {
+            object = object.field(Field::new(*name, ty.clone(), values::scalar_field).external());
+        }
     }
     for field in &entity.fields {
         let target = &model.tables[field.table].type_name;

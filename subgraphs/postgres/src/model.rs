@@ -85,10 +85,26 @@ pub struct TableModel {
     /// Indices into `columns` of the federation key, for entities.
     pub entity_key: Option<Vec<usize>>,
     pub relationships: Vec<Relationship>,
+    /// Columns holding other subgraphs' entity keys, exposed as those entities.
+    pub references: Vec<Reference>,
     /// Which rows a request may see, from its claims.
     pub rule: Option<RowRule>,
     /// Federation directives on the type.
     pub directives: Directives,
+}
+
+/// `T.name: Entity`, the entity of another subgraph whose key is in `column`, with the
+/// entity's fields this table keeps a copy of (`@provides`).
+#[derive(Clone, Debug)]
+pub struct Reference {
+    pub name: String,
+    pub type_name: String,
+    /// Index into the table's columns.
+    pub column: usize,
+    /// The entity's key field.
+    pub key: String,
+    /// The entity's field and the column holding its copy.
+    pub provides: Vec<(String, usize)>,
 }
 
 /// A parsed row rule: every condition must hold.
@@ -415,6 +431,40 @@ fn foreign_entities(
     Ok(foreign)
 }
 
+/// A table's configured references, their columns checked.
+fn references(
+    model: &TableModel,
+    config: &crate::config::TableConfig,
+) -> Result<Vec<Reference>, ModelError> {
+    let column = |name: &str| {
+        model
+            .columns
+            .iter()
+            .position(|column| column.column == name)
+            .ok_or_else(|| ModelError::MissingColumn {
+                table: model.table.clone(),
+                column: name.to_owned(),
+            })
+    };
+    config
+        .references
+        .iter()
+        .map(|(name, reference)| {
+            Ok(Reference {
+                name: name.clone(),
+                type_name: reference.type_name.clone(),
+                column: column(&reference.column)?,
+                key: reference.key.clone(),
+                provides: reference
+                    .provides
+                    .iter()
+                    .map(|(field, name)| Ok((field.clone(), column(name)?)))
+                    .collect::<Result<_, ModelError>>()?,
+            })
+        })
+        .collect()
+}
+
 /// Whether a column identifies rows: a single-column primary key, or a column referring to one
 /// (or referred to by a foreign key).
 fn is_key_column(catalog: &Catalog, table: &str, column: &str) -> bool {
@@ -502,11 +552,15 @@ fn table_model(
         primary_key,
         entity_key,
         relationships: Vec::new(),
+        references: Vec::new(),
         rule: None,
         directives: table_config
             .map(crate::config::TableConfig::directives)
             .unwrap_or_default(),
     };
+    if let Some(table_config) = table_config {
+        model.references = references(&model, table_config)?;
+    }
     if let Some(text) = table_config.and_then(|c| c.rule.as_ref()) {
         // What a row rule lets through depends on who asks: no shared cache may keep it.
         model.directives.cache = model.directives.cache.map(CacheHint::private);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_graphql::dynamic::{
     Field, FieldFuture, FieldValue, InputValue, Object, ResolverContext, Scalar, Schema,
-    SchemaError, TypeRef,
+    SchemaBuilder, SchemaError, TypeRef,
 };
 use async_graphql::parser::types::SelectionSet;
 
@@ -25,8 +25,8 @@ use crate::execute::{self, Executor};
 use crate::model::{Cardinality, Model, TableModel};
 use crate::root::{self, RootKind};
 use crate::translate::{
-    self, Access, AggregateOutput, ErrorKind, Function, ListArgs, Output, TableAccess,
-    TranslateError,
+    self, Access, AggregateOutput, ErrorKind, Function, ListArgs, Output, ReferenceOutput,
+    TableAccess, TranslateError,
 };
 
 /// What the resolvers share.
@@ -127,9 +127,7 @@ fn build_with_state(state: &Arc<State>) -> Result<Schema, SchemaError> {
             mutation = fields.into_iter().fold(mutation, Object::field);
         }
     }
-    for entity in &model.foreign {
-        builder = builder.register(crate::extends::object(model, entity));
-    }
+    builder = register_other_entities(builder, model);
     if has_mutations {
         builder = builder.register(mutation);
     }
@@ -238,6 +236,20 @@ fn object_type(model: &Model, table: &TableModel) -> Object {
         }
         object = object.field(with_directives!(field, &column.directives));
     }
+    for reference in &table.references {
+        let column = &table.columns[reference.column];
+        let ty = if column.nullable {
+            TypeRef::named(&reference.type_name)
+        } else {
+            TypeRef::named_nn(&reference.type_name)
+        };
+        let mut field = Field::new(&reference.name, ty, values::object_field);
+        if !reference.provides.is_empty() {
+            let provided: Vec<&str> = reference.provides.iter().map(|(f, _)| f.as_str()).collect();
+            field = field.provides(provided.join(" "));
+        }
+        object = object.field(field);
+    }
     for relationship in &table.relationships {
         let target = &model.tables[relationship.target].type_name;
         object = match relationship.cardinality {
@@ -269,6 +281,61 @@ fn object_type(model: &Model, table: &TableModel) -> Object {
                     target,
                 )),
         };
+    }
+    object
+}
+
+/// Other subgraphs' entities: those `extends` adds fields to, and those references lead to.
+fn register_other_entities(mut builder: SchemaBuilder, model: &Model) -> SchemaBuilder {
+    let provided = provided_fields(model);
+    for entity in &model.foreign {
+        let extra = provided.get(entity.type_name.as_str());
+        builder = builder.register(crate::extends::object(model, entity, extra));
+    }
+    for (type_name, (key, fields)) in &provided {
+        if !model
+            .foreign
+            .iter()
+            .any(|entity| entity.type_name == *type_name)
+        {
+            builder = builder.register(reference_stub(type_name, key, fields));
+        }
+    }
+    builder
+}
+
+/// The fields of another subgraph's entity that references provide, per entity type: its key
+/// field, and each provided field with its GraphQL type.
+pub(crate) type Provided<'m> = (&'m str, Vec<(&'m str, TypeRef)>);
+
+fn provided_fields(model: &Model) -> indexmap::IndexMap<&str, Provided<'_>> {
+    let mut provided: indexmap::IndexMap<&str, Provided<'_>> = indexmap::IndexMap::new();
+    for table in &model.tables {
+        for reference in &table.references {
+            let (_, fields) = provided
+                .entry(reference.type_name.as_str())
+                .or_insert((reference.key.as_str(), Vec::new()));
+            for (field, column) in &reference.provides {
+                let column = &table.columns[*column];
+                if !fields.iter().any(|(name, _)| name == field) {
+                    fields.push((field, scalar_type(column.kind, column.nullable)));
+                }
+            }
+        }
+    }
+    provided
+}
+
+/// The stub of another subgraph's entity that references lead to: its key, and the fields
+/// they provide (`@external`); not resolvable here.
+fn reference_stub(type_name: &str, key: &str, fields: &[(&str, TypeRef)]) -> Object {
+    let mut object = Object::new(type_name).unresolvable(key).field(Field::new(
+        key,
+        TypeRef::named_nn(TypeRef::ID),
+        values::scalar_field,
+    ));
+    for (name, ty) in fields {
+        object = object.field(Field::new(*name, ty.clone(), values::scalar_field).external());
     }
     object
 }
@@ -513,6 +580,13 @@ fn output(
     if let Some((column, _)) = table_model.column(field.name) {
         return Ok(Output::Column { key, column });
     }
+    if let Some(index) = table_model
+        .references
+        .iter()
+        .position(|reference| reference.name == field.name)
+    {
+        return reference_output(model, table, index, walker, field);
+    }
     let arguments: Vec<(String, Value)> = field
         .arguments
         .iter()
@@ -555,6 +629,60 @@ fn output(
         "{} has no field {}",
         table_model.type_name, field.name
     ))))
+}
+
+/// A reference field: the entity's `__typename`, key and provided fields, nothing else.
+fn reference_output(
+    model: &Model,
+    table: usize,
+    index: usize,
+    walker: &Walker<'_>,
+    field: &SelectedField<'_>,
+) -> async_graphql::Result<Output> {
+    let reference = &model.tables[table].references[index];
+    let selected = walker
+        .collect(&field.selection_sets, &reference.type_name)
+        .map_err(SelectionError::bad_input)?;
+    let fields = selected
+        .iter()
+        .map(|selected| {
+            let key = selected.response_key.to_owned();
+            if selected.name == "__typename" {
+                return Ok(ReferenceOutput::Typename {
+                    key,
+                    type_name: reference.type_name.clone(),
+                });
+            }
+            if selected.name == reference.key {
+                return Ok(ReferenceOutput::Key { key });
+            }
+            reference
+                .provides
+                .iter()
+                .find(|(name, _)| name == selected.name)
+                .map(|(_, column)| ReferenceOutput::Provided {
+                    key,
+                    column: *column,
+                })
+                .ok_or_else(|| {
+                    bad_input(TranslateError::input(format!(
+                        "{}.{} provides only its key and {:?}",
+                        model.tables[table].type_name,
+                        reference.name,
+                        reference
+                            .provides
+                            .iter()
+                            .map(|(name, _)| name)
+                            .collect::<Vec<_>>()
+                    )))
+                })
+        })
+        .collect::<async_graphql::Result<Vec<_>>>()?;
+    Ok(Output::Reference {
+        key: field.response_key.to_owned(),
+        reference: index,
+        fields,
+    })
 }
 
 pub(crate) fn aggregate_outputs(

@@ -98,6 +98,30 @@ pub enum Output {
         args: ListArgs,
         fields: Vec<AggregateOutput>,
     },
+    /// A column holding another subgraph's entity key, as that entity (null when the column
+    /// is): its `__typename`, key and the fields the table keeps copies of.
+    Reference {
+        key: String,
+        reference: usize,
+        fields: Vec<ReferenceOutput>,
+    },
+}
+
+/// One field of a reference's document.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReferenceOutput {
+    Typename {
+        key: String,
+        type_name: String,
+    },
+    Key {
+        key: String,
+    },
+    /// A provided field, from the column holding its copy.
+    Provided {
+        key: String,
+        column: usize,
+    },
 }
 
 pub use polygraph_subgraph_core::aggregate::Function;
@@ -534,16 +558,12 @@ impl<'m> Builder<'m> {
         let mut pairs = Vec::with_capacity(fields.len());
         for field in fields {
             let (key, value) = match field {
-                Output::Column { key, column } => {
-                    let column = &self.table(table).columns[*column];
-                    let reference = format!("{alias}.{}", quote(&column.column));
-                    let value = if column.kind == ScalarKind::Id {
-                        format!("{reference}::text")
-                    } else {
-                        reference
-                    };
-                    (key, value)
-                }
+                Output::Column { key, column } => (key, self.column_value(table, alias, *column)),
+                Output::Reference {
+                    key,
+                    reference,
+                    fields,
+                } => (key, self.reference(table, alias, *reference, fields)),
                 Output::Typename { key, type_name } => (key, literal(type_name)),
                 Output::Object {
                     key,
@@ -569,6 +589,47 @@ impl<'m> Builder<'m> {
             pairs.push((key.as_str(), value));
         }
         Ok(pairs)
+    }
+
+    /// A column's value in a document: `ID`s as text.
+    fn column_value(&self, table: usize, alias: &str, column: usize) -> String {
+        let column = &self.table(table).columns[column];
+        let reference = format!("{alias}.{}", quote(&column.column));
+        if column.kind == ScalarKind::Id {
+            format!("{reference}::text")
+        } else {
+            reference
+        }
+    }
+
+    /// A reference's document: null when its column is.
+    fn reference(
+        &self,
+        table: usize,
+        alias: &str,
+        reference: usize,
+        fields: &[ReferenceOutput],
+    ) -> String {
+        let table_model = self.table(table);
+        let holder = &table_model.references[reference];
+        let column = format!(
+            "{alias}.{}",
+            quote(&table_model.columns[holder.column].column)
+        );
+        let pairs: Vec<(&str, String)> = fields
+            .iter()
+            .map(|field| match field {
+                ReferenceOutput::Typename { key, type_name } => (key.as_str(), literal(type_name)),
+                ReferenceOutput::Key { key } => (key.as_str(), format!("{column}::text")),
+                ReferenceOutput::Provided { key, column } => {
+                    (key.as_str(), self.column_value(table, alias, *column))
+                }
+            })
+            .collect();
+        format!(
+            "CASE WHEN {column} IS NULL THEN NULL ELSE {} END",
+            row_object(&pairs)
+        )
     }
 
     fn join(&self, table: usize, alias: &str, relationship: usize, target_alias: &str) -> String {
