@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{endpoints, repo_root};
+use common::{compose, endpoints, repo_root};
 use polygraph_subgraph_core::cache::CacheHint;
 use polygraph_subgraph_postgres::{Config, Subgraph};
 
@@ -36,31 +36,6 @@ const SUBGRAPHS: [&str; 6] = [
     "clickhouse",
     "neo4j",
 ];
-
-/// Runs `tests/js/compose.mjs`; returns the supergraph or the composition errors.
-fn compose(subgraphs: &[(&str, &Path)]) -> Result<String, String> {
-    let script = repo_root().join("tests/js/compose.mjs");
-    assert!(
-        repo_root()
-            .join("tests/js/node_modules/@theguild/federation-composition")
-            .exists(),
-        "tests/js/node_modules is missing: run `npm ci --prefix tests/js` (scripts/test does)"
-    );
-    let output = Command::new("node")
-        .arg(script)
-        .args(
-            subgraphs
-                .iter()
-                .map(|(name, path)| format!("{name}={}", path.display())),
-        )
-        .output()
-        .expect("node runs");
-    if output.status.success() {
-        Ok(String::from_utf8(output.stdout).unwrap())
-    } else {
-        Err(String::from_utf8_lossy(&output.stderr).into_owned())
-    }
-}
 
 #[tokio::test]
 async fn composes_alone_and_with_a_subgraph_extending_its_entities() {

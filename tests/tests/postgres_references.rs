@@ -4,10 +4,8 @@
 
 mod common;
 
-use std::process::Command;
-
 use async_graphql::Request;
-use common::{endpoints, repo_root};
+use common::{compose, endpoints};
 use polygraph_subgraph_postgres::{Config, Subgraph};
 use serde_json::json;
 
@@ -75,18 +73,7 @@ async fn references_become_entities_with_provided_fields() {
            type Query { shipments: [Shipment!]! }"#,
     )
     .unwrap();
-    let output = Command::new("node")
-        .arg(repo_root().join("tests/js/compose.mjs"))
-        .arg(format!("parcels={}", ours.display()))
-        .arg(format!("shipping={}", owner.display()))
-        .output()
-        .expect("node runs");
-    let supergraph = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let supergraph = compose(&[("parcels", &ours), ("shipping", &owner)]).unwrap();
     assert!(supergraph.contains("provides: \"carrier\""), "{supergraph}");
 
     // A column a reference names must exist.

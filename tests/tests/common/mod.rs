@@ -162,3 +162,28 @@ impl HttpSubgraph {
         (regular, prepared)
     }
 }
+
+/// Runs `tests/js/compose.mjs`; returns the supergraph or the composition errors.
+pub fn compose(subgraphs: &[(&str, &std::path::Path)]) -> Result<String, String> {
+    let script = repo_root().join("tests/js/compose.mjs");
+    assert!(
+        repo_root()
+            .join("tests/js/node_modules/@theguild/federation-composition")
+            .exists(),
+        "tests/js/node_modules is missing: run `npm ci --prefix tests/js` (scripts/test does)"
+    );
+    let output = std::process::Command::new("node")
+        .arg(script)
+        .args(
+            subgraphs
+                .iter()
+                .map(|(name, path)| format!("{name}={}", path.display())),
+        )
+        .output()
+        .expect("node runs");
+    if output.status.success() {
+        Ok(String::from_utf8(output.stdout).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
