@@ -820,7 +820,7 @@ fn representations(
         if entity
             .key_fields
             .iter()
-            .any(|key| object.get(key.as_str()).is_none_or(JsonValue::is_null))
+            .any(|key| field(object, key.as_str()).is_none_or(JsonValue::is_null))
         {
             continue;
         }
@@ -887,7 +887,7 @@ fn write_projection<'i>(
                 written.push(name.as_str());
                 write_json(out, name.as_str());
                 out.push(b':');
-                let value = object.get(key.as_str()).unwrap_or(&JsonValue::Null);
+                let value = field(object, key.as_str()).unwrap_or(&JsonValue::Null);
                 if items.is_empty() {
                     write_json(out, value);
                 } else {
@@ -942,7 +942,7 @@ fn visit<'a>(
         JsonValue::Object(object) => match path.split_first() {
             None => out.push((current.clone(), object)),
             Some((PathElem::Key(key), rest)) => {
-                if let Some(child) = object.get(key.as_str()) {
+                if let Some(child) = field(object, key.as_str()) {
                     current.push(Segment::Key(key.clone()));
                     visit(supergraph, child, rest, current, out);
                     current.pop();
@@ -986,7 +986,7 @@ fn merge_along(target: &mut JsonValue, depth: usize, answers: &mut [(&[Segment],
             end += 1;
         }
         let child = match (segment, &mut *target) {
-            (Segment::Key(key), JsonValue::Object(object)) => object.get_mut(key.as_str()),
+            (Segment::Key(key), JsonValue::Object(object)) => field_mut(object, key.as_str()),
             (Segment::Index(index), JsonValue::Array(list)) => list.get_mut(*index),
             _ => None,
         };
@@ -994,6 +994,34 @@ fn merge_along(target: &mut JsonValue, depth: usize, answers: &mut [(&[Segment],
             merge_along(child, depth + 1, &mut answers[i..end]);
         }
         i = end;
+    }
+}
+
+/// Objects of at most this many fields are searched by comparing keys, which for the short
+/// keys of GraphQL responses beats hashing them.
+const SCANNED: usize = 8;
+
+/// `object[key]`.
+pub(crate) fn field<'a>(object: &'a JsonMap, key: &str) -> Option<&'a JsonValue> {
+    if object.len() <= SCANNED {
+        object
+            .iter()
+            .find(|(name, _)| name.as_str() == key)
+            .map(|(_, value)| value)
+    } else {
+        object.get(key)
+    }
+}
+
+/// `object[key]`, to change.
+pub(crate) fn field_mut<'a>(object: &'a mut JsonMap, key: &str) -> Option<&'a mut JsonValue> {
+    if object.len() <= SCANNED {
+        object
+            .iter_mut()
+            .find(|(name, _)| name.as_str() == key)
+            .map(|(_, value)| value)
+    } else {
+        object.get_mut(key)
     }
 }
 

@@ -24,8 +24,31 @@ pub struct Field {
     pub arguments: Vec<Node<ast::Argument>>,
     /// The field's type in the API schema.
     pub ty: ast::Type,
+    /// What kind of type `ty` names, looked up once here instead of for every value.
+    pub kind: Kind,
     /// Under an object type: fields only. Under an abstract type: fields and fragments.
     pub selections: Vec<Selection>,
+}
+
+/// The kinds of named type, as writing a response tells them apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Scalar,
+    Enum,
+    Object,
+    /// An interface or a union.
+    Abstract,
+}
+
+impl Kind {
+    pub fn of(schema: &Schema, name: &str) -> Self {
+        match schema.types.get(name) {
+            Some(ExtendedType::Object(_)) => Self::Object,
+            Some(ExtendedType::Interface(_) | ExtendedType::Union(_)) => Self::Abstract,
+            Some(ExtendedType::Enum(_)) => Self::Enum,
+            _ => Self::Scalar,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -201,6 +224,7 @@ impl Lowering<'_> {
                         name: field.name.clone(),
                         arguments: field.arguments.clone(),
                         ty: field.ty().clone(),
+                        kind: Kind::of(self.schema, child),
                         selections: if field.selection_set.selections.is_empty() {
                             Vec::new()
                         } else {

@@ -1432,6 +1432,7 @@ fn typename_field() -> Field {
         name: Name::new_unchecked("__typename"),
         arguments: Vec::new(),
         ty: ast::Type::NonNullNamed(Name::new_unchecked("String")),
+        kind: operation::Kind::Scalar,
         selections: Vec::new(),
     }
 }

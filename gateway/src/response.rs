@@ -9,11 +9,10 @@
 
 use apollo_compiler::ast::Type;
 use apollo_compiler::response::{JsonMap, JsonValue};
-use apollo_compiler::schema::ExtendedType;
 use apollo_compiler::{Name, Schema};
 
 use crate::execute::{GraphqlError, Segment};
-use crate::operation::{self, Field, Selection};
+use crate::operation::{self, Field, Kind, Selection};
 
 /// Writes the response's `data` for root `fields` of `root_type` as JSON: `null` when a
 /// non-null root field is null.
@@ -68,11 +67,12 @@ impl Builder<'_> {
                 write_json(&mut self.out, ty.as_str());
                 continue;
             }
-            let raw = match data.get(field.key.as_str()) {
+            let raw = match crate::execute::field(data, field.key.as_str()) {
                 Some(raw) => raw,
-                None => data
-                    .get(crate::plan::typed_key(ty, &field.key).as_str())
-                    .unwrap_or(&JsonValue::Null),
+                None => {
+                    crate::execute::field(data, crate::plan::typed_key(ty, &field.key).as_str())
+                        .unwrap_or(&JsonValue::Null)
+                }
             };
             self.path.push(Segment::Key(field.key.clone()));
             let written = self.complete(field, &field.ty, raw);
@@ -137,19 +137,17 @@ impl Builder<'_> {
     /// Writes a value of the named type `ty` at a nullable position; `true` when it is `null`.
     fn named(&mut self, field: &Field, ty: &Name, raw: &JsonValue) -> bool {
         let JsonValue::Object(object) = raw else {
-            let value = match self.schema.types.get(ty) {
-                Some(
-                    ExtendedType::Object(_) | ExtendedType::Interface(_) | ExtendedType::Union(_),
-                ) => &JsonValue::Null,
-                Some(ExtendedType::Enum(_)) => self.enum_value(ty, raw),
-                _ => raw,
+            let value = match field.kind {
+                Kind::Object | Kind::Abstract => &JsonValue::Null,
+                Kind::Enum => self.enum_value(ty, raw),
+                Kind::Scalar => raw,
             };
             write_json(&mut self.out, value);
             return value.is_null();
         };
         let mark = self.out.len();
-        let written = match self.schema.types.get(ty) {
-            Some(ExtendedType::Object(_)) => {
+        let written = match field.kind {
+            Kind::Object => {
                 // Under an object type the operation's selections are merged fields already.
                 if field
                     .selections
@@ -169,7 +167,7 @@ impl Builder<'_> {
                     self.object(fields.iter(), object, ty)
                 }
             }
-            Some(ExtendedType::Interface(_) | ExtendedType::Union(_)) => {
+            Kind::Abstract => {
                 let runtime = object
                     .get("__typename")
                     .and_then(JsonValue::as_str)
@@ -188,7 +186,7 @@ impl Builder<'_> {
                     }
                 }
             }
-            _ => {
+            Kind::Scalar | Kind::Enum => {
                 write_json(&mut self.out, raw);
                 return false;
             }
