@@ -169,6 +169,14 @@ async fn entities_take_the_hints_of_their_types_on_both_paths() {
         served.prepared_answers() > before,
         "the second round takes the prepared path"
     );
+    // The demo extends MongoDB's Review with the author's orders; under the orders' row rule
+    // they depend on who asks.
+    let reviews = json!({ "query": "query($r: [_Any!]!) { _entities(representations: $r) { ... on Review { author_orders(limit: 1) { id } } } }",
+                          "variables": { "r": [{ "__typename": "Review", "review_id": "1", "user_id": "3" }] } });
+    let token = token();
+    let (_, cache, body) = served.exchange(&reviews, Some(token.as_str())).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(cache.as_deref(), Some("max-age=30, private"));
     // A key that does not exist is an error: not stored.
     let missing = json!({ "query": query, "variables": { "r": [{ "__typename": "Product", "id": "999999" }] } });
     let (_, cache, body) = served.exchange(&missing, None).await;

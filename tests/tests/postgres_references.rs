@@ -82,6 +82,22 @@ async fn references_become_entities_with_provided_fields() {
     let error = Subgraph::with_pool(&bad, pool.clone()).await.err().unwrap();
     assert!(format!("{error:#}").contains("nope"), "{error:#}");
 
+    // A referenced entity cannot also be extended: its extension fields could be selected
+    // under the reference, whose document has only the key and provided fields.
+    let mut both = config.clone();
+    both.extends = serde_yaml::from_str(
+        "Shipment: { fields: { parcels: { table: parcels, column: shipment_id } } }",
+    )
+    .unwrap();
+    let error = Subgraph::with_pool(&both, pool.clone())
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        format!("{error:#}").contains("cannot also be extended"),
+        "{error:#}"
+    );
+
     sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
         .execute(&pool)
         .await

@@ -676,6 +676,8 @@ async fn prepared_root_fields_answer_exactly_like_the_regular_path() {
         json!({ "query": "query($id: ID!) { missing: users_by_pk(id: $id) { id } }", "variables": { "id": "999999" } }),
         json!({ "query": "query($n: Int = 2) { products(limit: $n) { name price } }" }),
         json!({ "query": "{ orders_aggregate(where: { total: { _gt: 100 } }) { count max { total } } }" }),
+        // The name the statement gives each document's row is a response key like any other.
+        json!({ "query": "{ users(limit: 2, order_by: [{ id: ASC }]) { _doc: id orders(limit: 1) { _doc: total } } }" }),
     ];
     for case in &cases {
         let (regular, prepared) = server.regular_then_prepared(case).await;
@@ -716,14 +718,17 @@ async fn extension_fields_of_another_subgraphs_entity() {
     let body = json!({ "query": query, "variables": { "r": [
         { "__typename": "Review", "review_id": "1", "user_id": "3", "product_id": "5" },
         { "__typename": "Review", "review_id": "2", "user_id": 3, "product_id": "999999" },
+        { "__typename": "Review", "review_id": "3", "user_id": null, "product_id": "5" },
     ] } });
     let statements = subgraph.executor.statements();
-    let (regular, prepared) = server.regular_then_prepared(&body).await;
+    let regular = server.post(&body).await;
+    let prepared = server.post(&body).await;
     assert_eq!(regular.to_string(), prepared.to_string());
     assert_eq!(
         subgraph.executor.statements() - statements,
-        4,
-        "two extension fields, one statement each, twice"
+        6,
+        "two extension fields, one statement each per answer: the regular path, its retry on the \
+         prepared path (the answer has an error), the prepared path"
     );
     let (first,): (i64,) = sqlx::query_as("SELECT min(id) FROM orders WHERE user_id = 3")
         .fetch_one(&subgraph.pool)
@@ -740,7 +745,23 @@ async fn extension_fields_of_another_subgraphs_entity() {
               "first": [{ "id": first.to_string(), "user_id": "3" }], "product_sales": { "count": sold } },
             { "__typename": "Review", "review_id": "2", "user_id": "3",
               "first": [{ "id": first.to_string(), "user_id": "3" }], "product_sales": { "count": 0 } },
+            null,
         ])
+    );
+    // Entity 2 echoes a `user_id: ID!` it was given as null: it is null, with an error; the
+    // rest of the batch stands. (A gateway selects no external field here; the extension
+    // field alone matches nothing for it.)
+    assert_eq!(
+        regular["errors"][0]["path"],
+        json!(["_entities", 2]),
+        "{regular}"
+    );
+    let only_orders = json!({ "query": "query($r: [_Any!]!) { _entities(representations: $r) { ... on Review { author_orders { id } } } }",
+        "variables": { "r": [{ "__typename": "Review", "review_id": "3", "user_id": null }] } });
+    let answer = server.post(&only_orders).await;
+    assert_eq!(
+        answer,
+        json!({ "data": { "_entities": [{ "author_orders": [] }] } })
     );
     let missing = json!({ "query": query, "variables": { "r": [
         { "__typename": "Review", "review_id": "1", "product_id": "5" },

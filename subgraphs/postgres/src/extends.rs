@@ -26,11 +26,7 @@ use crate::schema::{
 use crate::translate::{self, Extended, TranslateError};
 
 /// The stub type of another subgraph's entity, with the fields added here.
-pub(crate) fn object(
-    model: &Model,
-    entity: &ForeignEntity,
-    provided: Option<&crate::schema::Provided<'_>>,
-) -> Object {
+pub(crate) fn object(model: &Model, entity: &ForeignEntity) -> Object {
     let mut object = Object::new(&entity.type_name)
         .key(&entity.key)
         .field(Field::new(
@@ -45,15 +41,6 @@ pub(crate) fn object(
         object = object.field(
             Field::new(name, TypeRef::named_nn(TypeRef::ID), values::scalar_field).external(),
         );
-    }
-    // Fields references to the entity provide, also `@external`.
-    for (name, ty) in provided
-        .map(|(_, fields)| fields.as_slice())
-        .unwrap_or_default()
-    {
-        if *name != entity.key && !entity.external().contains(name) {
-            object = object.field(Field::new(*name, ty.clone(), values::scalar_field).external());
-        }
     }
     for field in &entity.fields {
         let target = &model.tables[field.table].type_name;
@@ -107,7 +94,7 @@ enum Part<'a> {
 }
 
 /// The entity `entity` for each of `representations` (all of its type), as JSON object texts
-/// in their order: one statement per selected extension field.
+/// in their order, or why one cannot be given: one statement per selected extension field.
 pub(crate) async fn find(
     state: &State,
     walker: &Walker<'_>,
@@ -115,7 +102,7 @@ pub(crate) async fn find(
     entity: &ForeignEntity,
     representations: &[&Value],
     claims: Option<&Claims>,
-) -> async_graphql::Result<Vec<String>> {
+) -> async_graphql::Result<Vec<Result<String, String>>> {
     let model = &state.model;
     let access = access(model, claims);
     let selected = walker
@@ -169,12 +156,21 @@ async fn documents(
     let model = &state.model;
     let mut values = Vec::with_capacity(representations.len());
     for (index, representation) in representations.iter().enumerate() {
-        values.push(value_text(representation, &extension.from).ok_or_else(|| {
-            bad_input(TranslateError::input(format!(
-                "representation {index} of {} has no usable {}, which {} requires",
-                entity.type_name, extension.from, extension.name
-            )))
-        })?);
+        let given = match representation {
+            Value::Object(object) => object.get(extension.from.as_str()),
+            _ => None,
+        };
+        match (given, value_text(representation, &extension.from)) {
+            (_, Some(value)) => values.push(value),
+            // A null matches no row: the field is empty for that entity.
+            (Some(Value::Null), None) => {}
+            _ => {
+                return Err(bad_input(TranslateError::input(format!(
+                    "representation {index} of {} has no usable {}, which {} requires",
+                    entity.type_name, extension.from, extension.name
+                ))));
+            }
+        }
     }
     let arguments: Vec<(String, Value)> = field
         .arguments
@@ -214,13 +210,14 @@ async fn documents(
         .collect())
 }
 
-/// One representation's entity as a JSON object text.
+/// One representation's entity as a JSON object text; an error when a selected `ID!` it
+/// should echo is null or missing there.
 fn write(
     model: &Model,
     entity: &ForeignEntity,
     parts: &[(&str, Part<'_>)],
     representation: &Value,
-) -> String {
+) -> Result<String, String> {
     let column = |field: &ExtensionField| &model.tables[field.table].columns[field.column];
     let mut text = String::from("{");
     for (index, (key, part)) in parts.iter().enumerate() {
@@ -238,9 +235,13 @@ fn write(
             }
             Part::Echo(name) => {
                 // `ID`s, whether the representation has them as strings or numbers.
-                let value = value_text(representation, name)
-                    .map_or(serde_json::Value::Null, serde_json::Value::String);
-                let _ = write!(text, "{value}");
+                let value = value_text(representation, name).ok_or_else(|| {
+                    format!(
+                        "{}.{name} has no value in the representation",
+                        entity.type_name
+                    )
+                })?;
+                let _ = write!(text, "{}", serde_json::Value::String(value));
             }
             Part::Found { field, documents } => {
                 let document = value_text(representation, &field.from)
@@ -255,5 +256,5 @@ fn write(
         }
     }
     text.push('}');
-    text
+    Ok(text)
 }

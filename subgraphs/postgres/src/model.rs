@@ -295,6 +295,8 @@ pub enum ModelError {
     EntityWithoutKey(String),
     #[error("two tables are both named {0:?} in GraphQL; rename one with `type`")]
     DuplicateType(String),
+    #[error("extends.{entity}: table {table:?} references {entity}, so it cannot also be extended")]
+    ExtendedReference { entity: String, table: String },
     #[error("extends.{entity}.fields.{field}: {message}")]
     BadExtension {
         entity: String,
@@ -391,6 +393,19 @@ fn foreign_entities(
         if tables.iter().any(|table| &table.type_name == type_name) {
             return Err(ModelError::DuplicateType(type_name.clone()));
         }
+        // A reference's document holds only the key and the provided fields; extension fields
+        // selected under it could not be answered there.
+        if let Some(table) = tables.iter().find(|table| {
+            table
+                .references
+                .iter()
+                .any(|reference| &reference.type_name == type_name)
+        }) {
+            return Err(ModelError::ExtendedReference {
+                entity: type_name.clone(),
+                table: table.table.clone(),
+            });
+        }
         let mut fields = Vec::new();
         for (name, field) in &extension.fields {
             let unknown = |what: String| ModelError::BadExtension {
@@ -412,20 +427,33 @@ fn foreign_entities(
                         field.table, field.column
                     ))
                 })?;
+            // What a row rule lets through depends on who asks: no shared cache may keep it.
+            let private = |hint: CacheHint| {
+                if tables[table].rule.is_some() {
+                    hint.private()
+                } else {
+                    hint
+                }
+            };
             fields.push(ExtensionField {
                 name: name.clone(),
                 table,
                 column,
                 from: field.from.clone().unwrap_or_else(|| extension.key.clone()),
                 aggregate: field.aggregate,
-                cache: field.cache,
+                cache: field.cache.map(private),
             });
         }
+        let ruled = fields
+            .iter()
+            .any(|field| tables[field.table].rule.is_some());
         foreign.push(ForeignEntity {
             type_name: type_name.clone(),
             key: extension.key.clone(),
             fields,
-            cache: extension.cache,
+            cache: extension
+                .cache
+                .map(|hint| if ruled { hint.private() } else { hint }),
         });
     }
     Ok(foreign)

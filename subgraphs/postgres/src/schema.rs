@@ -287,26 +287,18 @@ fn object_type(model: &Model, table: &TableModel) -> Object {
 
 /// Other subgraphs' entities: those `extends` adds fields to, and those references lead to.
 fn register_other_entities(mut builder: SchemaBuilder, model: &Model) -> SchemaBuilder {
-    let provided = provided_fields(model);
     for entity in &model.foreign {
-        let extra = provided.get(entity.type_name.as_str());
-        builder = builder.register(crate::extends::object(model, entity, extra));
+        builder = builder.register(crate::extends::object(model, entity));
     }
-    for (type_name, (key, fields)) in &provided {
-        if !model
-            .foreign
-            .iter()
-            .any(|entity| entity.type_name == *type_name)
-        {
-            builder = builder.register(reference_stub(type_name, key, fields));
-        }
+    for (type_name, (key, fields)) in &provided_fields(model) {
+        builder = builder.register(reference_stub(type_name, key, fields));
     }
     builder
 }
 
 /// The fields of another subgraph's entity that references provide, per entity type: its key
 /// field, and each provided field with its GraphQL type.
-pub(crate) type Provided<'m> = (&'m str, Vec<(&'m str, TypeRef)>);
+type Provided<'m> = (&'m str, Vec<(&'m str, TypeRef)>);
 
 fn provided_fields(model: &Model) -> indexmap::IndexMap<&str, Provided<'_>> {
     let mut provided: indexmap::IndexMap<&str, Provided<'_>> = indexmap::IndexMap::new();
@@ -826,7 +818,7 @@ pub(crate) async fn find_entities(
             let found =
                 crate::extends::find(state, walker, selection, entity, &group, claims).await?;
             for (&index, document) in indices.iter().zip(found) {
-                results[index] = Some((typename.to_owned(), Ok(document)));
+                results[index] = Some((typename.to_owned(), document));
             }
             continue;
         }

@@ -16,9 +16,9 @@
 //! the statement is, in outline,
 //!
 //! ```sql
-//! SELECT (SELECT row_to_json(_doc) FROM (SELECT t0."name" AS "name",
+//! SELECT (SELECT row_to_json(_doc.*) FROM (SELECT t0."name" AS "name",
 //!          (SELECT coalesce(json_agg(
-//!                    (SELECT row_to_json(_doc) FROM (SELECT t1."total" AS "total") _doc)
+//!                    (SELECT row_to_json(_doc.*) FROM (SELECT t1."total" AS "total") _doc)
 //!                    ORDER BY t1.ord), '[]'::json)
 //!             FROM (SELECT t1.*, row_number() OVER (ORDER BY t1."created_at" DESC) AS ord
 //!                     FROM "public"."orders" t1 WHERE t1."user_id" = t0."id"
@@ -454,6 +454,10 @@ pub fn key_text(key: &[String]) -> String {
 /// A key value as the database renders it as text, so rows match representations: integers are
 /// sent by some gateways as numbers and by others as strings, with or without leading zeros.
 pub fn normalize_key(column: &ColumnModel, value: &str) -> Result<String> {
+    if column.sql_type == "uuid" {
+        // PostgreSQL writes UUIDs in lower case.
+        return Ok(value.trim().to_ascii_lowercase());
+    }
     if column.integral {
         value
             .trim()
@@ -1082,6 +1086,8 @@ pub(crate) fn row_object(pairs: &[(&str, String)]) -> String {
             .collect();
         return build_object(&pairs);
     }
+    // `_doc.*`, not `_doc`: a bare name is a column first, and a response key (or a column of
+    // an enclosing query) may be called `_doc`.
     let mut columns = String::new();
     for (index, (key, value)) in pairs.iter().enumerate() {
         if index > 0 {
@@ -1089,7 +1095,7 @@ pub(crate) fn row_object(pairs: &[(&str, String)]) -> String {
         }
         let _ = write!(columns, "{value} AS {}", quote(key));
     }
-    format!("(SELECT row_to_json(_doc) FROM (SELECT {columns}) _doc)")
+    format!("(SELECT row_to_json(_doc.*) FROM (SELECT {columns}) _doc)")
 }
 
 /// A quoted SQL identifier.
