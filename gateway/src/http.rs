@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::get;
 
-use crate::execute::GraphqlError;
+use crate::execute::{CachePolicy, GraphqlError};
 use crate::gateway::{Failure, Gateway, Options, Request, Response};
 
 /// The header that asks for the query plan in `extensions.queryPlan`.
@@ -127,10 +127,18 @@ fn finish(response: Response, media: &'static str) -> HttpResponse {
         }
         _ => StatusCode::OK,
     };
+    let cacheable = matches!(response.cache, CachePolicy::MaxAge { .. });
     let cache = HeaderValue::from_str(&response.cache.header())
         .unwrap_or(HeaderValue::from_static("no-store"));
     let mut http = respond(status, media, response.into_bytes());
     http.headers_mut().insert(header::CACHE_CONTROL, cache);
+    if cacheable {
+        // The same URL answers differently by media type and with the plan attached.
+        http.headers_mut().insert(
+            header::VARY,
+            HeaderValue::from_static("accept, x-polygraph-explain"),
+        );
+    }
     if status == StatusCode::METHOD_NOT_ALLOWED {
         http.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));

@@ -377,6 +377,17 @@ async fn answers_may_be_cached_as_long_as_every_subgraph_response_they_were_buil
         assert!(body.get("errors").is_none(), "{query}: {body}");
         assert_eq!(cache, expected, "{query}");
     }
+    // A cacheable answer says what else it depends on.
+    let response = reqwest::Client::new()
+        .post(url)
+        .json(&json!({ "query": "{ products(limit: 1) { id } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers().get("vary").map(|v| v.to_str().unwrap()),
+        Some("accept, x-polygraph-explain")
+    );
     // Credentials make it the client's own.
     let (cache, _) = cache_control(
         url,

@@ -279,6 +279,8 @@ async fn prepared_answer(
                     HeaderValue::from_static(content_type),
                 ),
                 (CACHE_CONTROL, cache),
+                // The media type follows `Accept`.
+                (axum::http::header::VARY, HeaderValue::from_static("accept")),
             ],
             body.into_body(),
         )
