@@ -355,7 +355,8 @@ async fn cache_control(
 async fn answers_may_be_cached_as_long_as_every_subgraph_response_they_were_built_from() {
     let demo = demo().await;
     let url = demo.url.as_str();
-    // The demo config caches products for 300 s and users for 60 s; reviews have no hint.
+    // The demo configs cache products for 300 s, users for 60 s and reviews (MongoDB) for
+    // 120 s; search hits have no hint.
     let cases = [
         ("{ products(limit: 3) { id name } }", "max-age=300, public"),
         (
@@ -364,6 +365,14 @@ async fn answers_may_be_cached_as_long_as_every_subgraph_response_they_were_buil
         ),
         (
             "{ products(limit: 2) { name reviews { rating } } }",
+            "max-age=120, public",
+        ),
+        (
+            "{ products(limit: 2) { name reviews { rating author { name } } } }",
+            "max-age=60, public",
+        ),
+        (
+            r#"{ searchProducts(query: "lamp", size: 2) { total } products(limit: 1) { name } }"#,
             "no-store",
         ),
         ("{ __schema { queryType { name } } }", "no-store"),

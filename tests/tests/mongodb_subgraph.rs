@@ -92,11 +92,11 @@ async fn the_validator_types_reviews_and_every_operator_filters() {
     let subgraph = demo().await;
     let sdl = subgraph.sdl();
     for expected in [
-        "type Review @key(fields: \"review_id\")",
+        "type Review @cacheControl(maxAge: 120) @key(fields: \"review_id\")",
         "rating: Int!",
         "created_at: DateTime!",
         "product: Product!",
-        "type Product @key(fields: \"id\")",
+        "type Product @cacheControl(maxAge: 120) @key(fields: \"id\")",
         "averageRating: Float",
     ] {
         assert!(sdl.contains(expected), "{expected} missing from\n{sdl}");

@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 
 use async_graphql::Value;
-use async_graphql::dynamic::{Directive, Enum, SchemaBuilder};
+use async_graphql::dynamic::{Directive, Enum, Object, SchemaBuilder};
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationType, SelectionSet,
 };
@@ -80,6 +80,23 @@ impl CacheHint {
         Self {
             scope: Some(Scope::Private),
             ..self
+        }
+    }
+
+    /// `@cacheControl(inheritMaxAge: true)`: for types that are parts of others (nested
+    /// documents, page info), which should not make an answer uncacheable on their own.
+    pub fn inherit() -> Self {
+        Self {
+            inherit_max_age: true,
+            ..Self::default()
+        }
+    }
+
+    /// `object` with this hint, if there is one.
+    pub fn apply(hint: Option<&Self>, object: Object) -> Object {
+        match hint {
+            Some(hint) => object.directive(hint.directive()),
+            None => object,
         }
     }
 

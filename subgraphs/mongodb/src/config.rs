@@ -21,6 +21,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use indexmap::IndexMap;
+use polygraph_subgraph_core::cache::CacheHint;
 use serde::Deserialize;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -80,6 +81,10 @@ pub struct CollectionConfig {
     /// `@shareable` on the type.
     #[serde(default)]
     pub shareable: bool,
+    /// `@cacheControl` on the type and the types derived from it (aggregates, connections),
+    /// e.g. `{ max_age: 60 }`.
+    #[serde(default)]
+    pub cache: Option<CacheHint>,
 }
 
 /// `product: { type: Product, field: product_id }` gives `Review.product: Product`.
@@ -100,6 +105,9 @@ pub struct ExtensionConfig {
     pub key: String,
     /// The fields this subgraph adds, by name.
     pub fields: IndexMap<String, ExtensionFieldConfig>,
+    /// `@cacheControl` on the type here: how long answers to `_entities` for it may be kept.
+    #[serde(default)]
+    pub cache: Option<CacheHint>,
 }
 
 /// A field added to another subgraph's entity: the documents of `collection` whose

@@ -150,6 +150,7 @@ pub struct CollectionModel {
     /// The field `…_by_pk` looks documents up by: the key, or `_id`.
     pub lookup: usize,
     pub shareable: bool,
+    pub cache: Option<polygraph_subgraph_core::cache::CacheHint>,
 }
 
 /// An entity another subgraph owns: referenced from documents here, possibly given fields.
@@ -158,6 +159,7 @@ pub struct ForeignType {
     pub type_name: String,
     pub key: String,
     pub fields: Vec<ExtensionField>,
+    pub cache: Option<polygraph_subgraph_core::cache::CacheHint>,
 }
 
 #[derive(Clone, Debug)]
@@ -221,6 +223,7 @@ pub fn build(config: &Config, schemas: &[Json]) -> anyhow::Result<Model> {
             type_name: type_name.clone(),
             key: extension.key.clone(),
             fields: Vec::new(),
+            cache: extension.cache,
         });
     }
     for ((name, collection), schema) in config.collections.iter().zip(schemas) {
@@ -282,6 +285,7 @@ fn add_collection(
                 type_name: reference.type_name.clone(),
                 key: "id".to_owned(),
                 fields: Vec::new(),
+                cache: None,
             });
             model.foreign.len() - 1
         });
@@ -320,6 +324,7 @@ fn add_collection(
         key,
         lookup,
         shareable: collection.shareable,
+        cache: collection.cache,
     });
     Ok(())
 }

@@ -11,13 +11,14 @@ use std::sync::Arc;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::dynamic::{
     Field, FieldFuture, FieldValue, InputValue, Object, ResolverContext, Scalar, Schema,
-    SchemaError, TypeRef,
+    SchemaBuilder, SchemaError, TypeRef,
 };
 use async_graphql::{ErrorExtensions as _, Value};
 use futures::TryStreamExt as _;
 use mongodb::Database;
 use mongodb::bson::{Bson, Document, doc};
 use polygraph_subgraph_core::aggregate::{self, Function, aggregate_type, function_type};
+use polygraph_subgraph_core::cache::CacheHint;
 use polygraph_subgraph_core::filter::{self, ScalarKind};
 use polygraph_subgraph_core::selection::{SelectionError, Walker};
 use polygraph_subgraph_core::values::{self, Missing};
@@ -90,29 +91,28 @@ pub fn build(model: &Arc<Model>, database: Database) -> Result<Schema, SchemaErr
     )) {
         builder = builder.register(input);
     }
-    builder = builder
-        .register(directions)
-        .register(crate::connection::page_info());
-
-    for (index, object) in model.objects.iter().enumerate() {
-        for input in filter::input_types(
-            &object.type_name,
-            &object.filter_fields(),
-            &object.filter_relationships(&model.objects),
-        ) {
-            builder = builder.register(input);
-        }
-        builder = builder.register(object_type(model, index));
+    let hinted = model.collections.iter().any(|c| c.cache.is_some())
+        || model.foreign.iter().any(|f| f.cache.is_some());
+    if hinted {
+        builder = polygraph_subgraph_core::cache::register(builder);
     }
+    let inherit = hinted.then(CacheHint::inherit);
+    builder = builder.register(directions).register(CacheHint::apply(
+        inherit.as_ref(),
+        crate::connection::page_info(),
+    ));
+
+    builder = register_objects(builder, model, inherit.as_ref());
     let mut query = Object::new("Query");
     let mut mutation = Object::new("Mutation");
     for (index, collection) in model.collections.iter().enumerate() {
         let object = model.object_of(index);
+        let hint = collection.cache.as_ref();
         for output in aggregate::types(&object.type_name, "documents", &object.filter_fields()) {
-            builder = builder.register(output);
+            builder = builder.register(CacheHint::apply(hint, output));
         }
         for output in crate::connection::types(&object.type_name) {
-            builder = builder.register(output);
+            builder = builder.register(CacheHint::apply(hint, output));
         }
         query = query
             .field(list_field(&state, index, &collection.list_field))
@@ -126,7 +126,8 @@ pub fn build(model: &Arc<Model>, database: Database) -> Result<Schema, SchemaErr
         mutation = fields.into_iter().fold(mutation, Object::field);
     }
     for index in 0..model.foreign.len() {
-        builder = builder.register(foreign_type(&state, index));
+        let hint = model.foreign[index].cache.as_ref();
+        builder = builder.register(CacheHint::apply(hint, foreign_type(&state, index)));
     }
     let entities = state.clone();
     builder
@@ -162,6 +163,31 @@ fn field_type(model: &Model, field: &FieldModel) -> TypeRef {
         (false, true) => TypeRef::named(name),
         (false, false) => TypeRef::named_nn(name),
     }
+}
+
+/// Each document type and its filter inputs: a collection's documents take its cache hint,
+/// nested documents their parent's (`inherit`, when hints are in use).
+fn register_objects(
+    mut builder: SchemaBuilder,
+    model: &Model,
+    inherit: Option<&CacheHint>,
+) -> SchemaBuilder {
+    for (index, object) in model.objects.iter().enumerate() {
+        for input in filter::input_types(
+            &object.type_name,
+            &object.filter_fields(),
+            &object.filter_relationships(&model.objects),
+        ) {
+            builder = builder.register(input);
+        }
+        // A collection's documents take its hint; nested documents their parent's.
+        let hint = match model.collections.iter().find(|c| c.object == index) {
+            Some(collection) => collection.cache,
+            None => inherit.copied(),
+        };
+        builder = builder.register(CacheHint::apply(hint.as_ref(), object_type(model, index)));
+    }
+    builder
 }
 
 fn object_type(model: &Model, index: usize) -> Object {
