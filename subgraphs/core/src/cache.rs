@@ -92,6 +92,31 @@ impl CacheHint {
         }
     }
 
+    /// The strictest of several hints (the least `maxAge`, private if any is): for a type
+    /// whose fields each take one of them. `None` when any is missing.
+    pub fn strictest(hints: impl IntoIterator<Item = Option<Self>>) -> Option<Self> {
+        let mut strictest: Option<Self> = None;
+        for hint in hints {
+            let hint = hint?;
+            strictest = Some(match strictest {
+                None => hint,
+                Some(so_far) => Self {
+                    max_age: match (so_far.max_age, hint.max_age) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        _ => None,
+                    },
+                    scope: if so_far.scope == Some(Scope::Private) {
+                        so_far.scope
+                    } else {
+                        hint.scope.or(so_far.scope)
+                    },
+                    inherit_max_age: so_far.inherit_max_age && hint.inherit_max_age,
+                },
+            });
+        }
+        strictest
+    }
+
     /// `object` with this hint, if there is one.
     pub fn apply(hint: Option<&Self>, object: Object) -> Object {
         match hint {
@@ -595,6 +620,21 @@ mod tests {
         assert_eq!(header(query, both), "max-age=120, private");
         let reviews = serde_json::json!({ "r": [{ "__typename": "Review", "id": "1" }] });
         assert_eq!(header(query, reviews), "no-store");
+    }
+
+    #[test]
+    fn the_strictest_of_several_hints() {
+        let private = hint(30).private();
+        assert_eq!(
+            CacheHint::strictest([Some(hint(60)), Some(private), Some(hint(10))]),
+            Some(CacheHint {
+                max_age: Some(10),
+                scope: Some(Scope::Private),
+                inherit_max_age: false,
+            })
+        );
+        assert_eq!(CacheHint::strictest([Some(hint(60)), None]), None);
+        assert_eq!(CacheHint::strictest(std::iter::empty()), None);
     }
 
     #[test]

@@ -52,6 +52,10 @@ pub struct GroupConfig {
     pub ttl_seconds: Option<u64>,
     /// Feature names and types: `Float`, `Int`, `String`, `Boolean`, `[Float]`.
     pub features: IndexMap<String, String>,
+    /// `@cacheControl` on the group's type, e.g. `{ max_age: 60 }`; the entity's type here
+    /// takes the strictest of its groups' when they all have one.
+    #[serde(default)]
+    pub cache: Option<polygraph_subgraph_core::cache::CacheHint>,
 }
 
 fn default_listen() -> SocketAddr {

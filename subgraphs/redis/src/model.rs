@@ -105,6 +105,7 @@ pub struct Group {
     pub type_name: String,
     pub ttl_seconds: Option<u64>,
     pub features: Vec<Feature>,
+    pub cache: Option<polygraph_subgraph_core::cache::CacheHint>,
 }
 
 impl Group {
@@ -184,6 +185,7 @@ pub fn build(config: &Config) -> anyhow::Result<Model> {
             type_name: format!("{}{}", group.entity, naming::pascal_case(&group.field)),
             ttl_seconds: group.ttl_seconds,
             features,
+            cache: group.cache,
         });
     }
     for entity in &entities {

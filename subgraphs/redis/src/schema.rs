@@ -14,6 +14,7 @@ use async_graphql::dynamic::{
     Schema, SchemaError, TypeRef,
 };
 use async_graphql::{ErrorExtensions as _, Value};
+use polygraph_subgraph_core::cache::CacheHint;
 use polygraph_subgraph_core::values::json_field;
 use redis::aio::MultiplexedConnection;
 use serde_json::{Map, Value as Json, json};
@@ -175,13 +176,16 @@ fn build_with_state(model: &Arc<Model>, store: Store) -> Result<(Schema, Arc<Sta
         store,
         loader,
     });
+    let hinted = model.groups.iter().any(|group| group.cache.is_some());
+    let inherit = hinted.then(CacheHint::inherit);
     let mut builder = Schema::build("Query", Some("Mutation"), None)
         .enable_federation()
         .limit_depth(model.max_depth)
         .limit_complexity(model.max_complexity)
         .register(Scalar::new("FeatureValue").description("A feature's value: a number, string, Boolean or list of numbers."))
         .register(
-            Object::new("Feature")
+            // A feature takes its entity's hint.
+            CacheHint::apply(inherit.as_ref(), Object::new("Feature"))
                 .description("One named feature of an entity.")
                 .field(json_field("name", TypeRef::named_nn(TypeRef::STRING), false))
                 .field(json_field("group", TypeRef::named_nn(TypeRef::STRING), false))
@@ -229,11 +233,15 @@ fn build_with_state(model: &Arc<Model>, store: Store) -> Result<(Schema, Arc<Sta
             };
             object = object.field(json_field(&feature.field, ty, false));
         }
-        builder = builder.register(object);
+        builder = builder.register(CacheHint::apply(group.cache.as_ref(), object));
         let _ = index;
     }
     for entity in &model.entities {
-        builder = builder.register(entity_type(&state, entity));
+        let hint = CacheHint::strictest(model.groups_of(entity).map(|(_, group)| group.cache));
+        builder = builder.register(CacheHint::apply(hint.as_ref(), entity_type(&state, entity)));
+    }
+    if hinted {
+        builder = polygraph_subgraph_core::cache::register(builder);
     }
     let entities = state.clone();
     let served = state.clone();
