@@ -355,8 +355,9 @@ async fn cache_control(
 async fn answers_may_be_cached_as_long_as_every_subgraph_response_they_were_built_from() {
     let demo = demo().await;
     let url = demo.url.as_str();
-    // The demo configs cache products for 300 s, users for 60 s, reviews (MongoDB) for 120 s
-    // and online features (Redis) for 30 s; search hits have no hint.
+    // The demo configs cache products for 300 s, users for 60 s, reviews (MongoDB) for 120 s,
+    // online features (Redis) for 30 s, relationships (Neo4j) and sales (ClickHouse) for 300 s;
+    // search hits have no hint.
     let cases = [
         ("{ products(limit: 3) { id name } }", "max-age=300, public"),
         (
@@ -371,6 +372,11 @@ async fn answers_may_be_cached_as_long_as_every_subgraph_response_they_were_buil
         (
             r#"{ users_by_pk(id: "1") { name onlineFeatures { segment } } }"#,
             "max-age=30, public",
+        ),
+        // Recommendations (Neo4j) and their sales (ClickHouse) for 300 s.
+        (
+            r#"{ users_by_pk(id: "1") { recommendedProducts(limit: 2) { name sales(from: "2025-01-01T00:00:00Z", to: "2025-02-01T00:00:00Z", granularity: MONTH) { units } } } }"#,
+            "max-age=60, public",
         ),
         (
             "{ products(limit: 2) { name reviews { rating author { name } } } }",

@@ -57,6 +57,10 @@ pub struct SeriesConfig {
     /// The event time column (`DateTime`).
     pub time: String,
     pub measures: IndexMap<String, MeasureConfig>,
+    /// `@cacheControl` on the series' points, e.g. `{ max_age: 300 }`; the entity's type here
+    /// takes the strictest of its series' when they all have one.
+    #[serde(default)]
+    pub cache: Option<polygraph_subgraph_core::cache::CacheHint>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

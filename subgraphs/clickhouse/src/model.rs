@@ -59,6 +59,7 @@ pub struct Series {
     pub key_type: String,
     pub time: String,
     pub measures: Vec<Measure>,
+    pub cache: Option<polygraph_subgraph_core::cache::CacheHint>,
 }
 
 #[derive(Clone, Debug)]
@@ -156,6 +157,7 @@ pub fn build(config: &Config, columns: &Columns) -> anyhow::Result<Model> {
             key_type,
             time: spec.time.clone(),
             measures,
+            cache: spec.cache,
         });
     }
     let training = match &config.training {

@@ -12,6 +12,7 @@ use async_graphql::dynamic::{
     Schema, SchemaError, TypeRef,
 };
 use async_graphql::{ErrorExtensions as _, Value};
+use polygraph_subgraph_core::cache::CacheHint;
 use polygraph_subgraph_core::values::json_field;
 use serde_json::{Value as Json, json};
 
@@ -311,10 +312,20 @@ pub fn build(
             };
             point = point.field(json_field(&measure.name, TypeRef::named(ty), false));
         }
-        builder = builder.register(point);
+        builder = builder.register(CacheHint::apply(series.cache.as_ref(), point));
     }
     for entity in &model.entities {
-        builder = builder.register(entity_type(&state, entity));
+        let hint = CacheHint::strictest(
+            model
+                .series
+                .iter()
+                .filter(|series| series.entity == *entity)
+                .map(|series| series.cache),
+        );
+        builder = builder.register(CacheHint::apply(hint.as_ref(), entity_type(&state, entity)));
+    }
+    if model.series.iter().any(|series| series.cache.is_some()) {
+        builder = polygraph_subgraph_core::cache::register(builder);
     }
     let mut query = Object::new("Query");
     if let Some(training) = &model.training {

@@ -60,6 +60,9 @@ pub struct EntityConfig {
     /// Whether keys are stored as integers (ids arrive as strings and are converted).
     #[serde(default = "default_integer")]
     pub integer_keys: bool,
+    /// `@cacheControl` on the type, e.g. `{ max_age: 300 }`.
+    #[serde(default)]
+    pub cache: Option<polygraph_subgraph_core::cache::CacheHint>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

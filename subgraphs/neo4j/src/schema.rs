@@ -14,6 +14,7 @@ use async_graphql::dynamic::{
 use async_graphql::{ErrorExtensions as _, Value};
 use neo4j::driver::Driver;
 use neo4j::{ValueReceive, ValueSend};
+use polygraph_subgraph_core::cache::CacheHint;
 
 use crate::model::Model;
 use crate::pool::BlockingPool;
@@ -221,14 +222,20 @@ pub fn build(model: &Arc<Model>, graph: Arc<Graph>) -> Result<Schema, SchemaErro
         .enable_federation()
         .limit_depth(model.max_depth)
         .limit_complexity(model.max_complexity);
-    for (name, _) in &model.entities {
-        let mut object = Object::new(name).key("id").field(Field::new(
-            "id",
-            TypeRef::named_nn(TypeRef::ID),
-            |ctx| {
+    if model
+        .entities
+        .iter()
+        .any(|(_, entity)| entity.cache.is_some())
+    {
+        builder = polygraph_subgraph_core::cache::register(builder);
+    }
+    for (name, config) in &model.entities {
+        let object = Object::new(name);
+        let mut object = CacheHint::apply(config.cache.as_ref(), object)
+            .key("id")
+            .field(Field::new("id", TypeRef::named_nn(TypeRef::ID), |ctx| {
                 FieldFuture::new(async move { Ok(Some(Value::String(entity(&ctx)?.id.clone()))) })
-            },
-        ));
+            }));
         for (index, relationship) in model
             .relationships
             .iter()
