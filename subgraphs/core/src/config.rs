@@ -3,7 +3,11 @@
 
 use std::path::Path;
 
+use indexmap::IndexMap;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
+
+use crate::cache::CacheHint;
 
 /// A configuration file that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -40,4 +44,24 @@ pub fn setting(variable: &str, configured: Option<&str>, default: &str) -> Strin
         .filter(|value| !value.is_empty())
         .or_else(|| configured.map(ToOwned::to_owned))
         .unwrap_or_else(|| default.to_owned())
+}
+
+/// The field an entity is keyed by unless a config says otherwise.
+pub fn default_key() -> String {
+    "id".to_owned()
+}
+
+/// An entity another subgraph owns, given fields by this one (`extends: { Review: … }`);
+/// `F` is what each database says of one added field.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Extension<F> {
+    /// The entity's key field (a single `ID`), as its owner declares it.
+    #[serde(default = "default_key")]
+    pub key: String,
+    /// The fields this subgraph adds, by name.
+    pub fields: IndexMap<String, F>,
+    /// `@cacheControl` on the type here: how long answers to `_entities` for it may be kept.
+    #[serde(default)]
+    pub cache: Option<CacheHint>,
 }

@@ -56,7 +56,7 @@ pub struct IndexConfig {
     #[serde(rename = "type")]
     pub type_name: String,
     /// The document field holding the entity key; the document's `_id` must equal it.
-    #[serde(default = "default_key")]
+    #[serde(default = "polygraph_subgraph_core::config::default_key")]
     pub key: String,
     /// Document fields exposed on the entity type (owned here); by default every mapped field.
     #[serde(default)]
@@ -77,9 +77,6 @@ pub struct IndexConfig {
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 4003))
-}
-fn default_key() -> String {
-    "id".to_owned()
 }
 fn default_max_size() -> u64 {
     100

@@ -97,18 +97,7 @@ pub struct ReferenceConfig {
     pub field: String,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExtensionConfig {
-    /// The entity's key field (a single `ID`), as its owner declares it.
-    #[serde(default = "default_key")]
-    pub key: String,
-    /// The fields this subgraph adds, by name.
-    pub fields: IndexMap<String, ExtensionFieldConfig>,
-    /// `@cacheControl` on the type here: how long answers to `_entities` for it may be kept.
-    #[serde(default)]
-    pub cache: Option<CacheHint>,
-}
+pub type ExtensionConfig = polygraph_subgraph_core::config::Extension<ExtensionFieldConfig>;
 
 /// A field added to another subgraph's entity: the documents of `collection` whose
 /// `foreign_key` equals the entity's key, or an aggregate over them.
@@ -127,9 +116,6 @@ pub struct ExtensionFieldConfig {
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 4002))
-}
-fn default_key() -> String {
-    "id".to_owned()
 }
 fn default_sample_size() -> u32 {
     100

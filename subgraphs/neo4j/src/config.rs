@@ -55,7 +55,7 @@ pub struct Config {
 pub struct EntityConfig {
     pub label: String,
     /// The key property; the entity's `id`.
-    #[serde(default = "default_key")]
+    #[serde(default = "polygraph_subgraph_core::config::default_key")]
     pub key: String,
     /// Whether keys are stored as integers (ids arrive as strings and are converted).
     #[serde(default = "default_integer")]
@@ -82,9 +82,6 @@ pub struct RelationshipConfig {
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 4006))
-}
-fn default_key() -> String {
-    "id".to_owned()
 }
 fn default_integer() -> bool {
     true

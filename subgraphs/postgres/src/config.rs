@@ -70,18 +70,7 @@ pub struct Config {
 /// `author_orders` lists the `orders` rows whose `user_id` equals the review's `user_id`, with
 /// the usual `where`, `order_by`, `limit` and `offset`. A `from` other than the key is
 /// declared `@external` and the field `@requires` it, so the gateway fetches it first.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExtensionConfig {
-    /// The entity's key field (an `ID`), as its owner declares it.
-    #[serde(default = "default_extension_key")]
-    pub key: String,
-    /// The fields this subgraph adds, by name.
-    pub fields: IndexMap<String, ExtensionFieldConfig>,
-    /// `@cacheControl` on the type here: how long answers to `_entities` for it may be kept.
-    #[serde(default)]
-    pub cache: Option<CacheHint>,
-}
+pub type ExtensionConfig = polygraph_subgraph_core::config::Extension<ExtensionFieldConfig>;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -99,10 +88,6 @@ pub struct ExtensionFieldConfig {
     /// `@cacheControl` on the field.
     #[serde(default)]
     pub cache: Option<CacheHint>,
-}
-
-fn default_extension_key() -> String {
-    "id".to_owned()
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -156,7 +141,7 @@ pub struct ReferenceConfig {
     /// The column holding the entity's key.
     pub column: String,
     /// The entity's key field (an `ID`).
-    #[serde(default = "default_extension_key")]
+    #[serde(default = "default_key")]
     pub key: String,
     #[serde(default)]
     pub provides: IndexMap<String, String>,
@@ -224,7 +209,7 @@ impl Default for Config {
 }
 
 pub use polygraph_subgraph_core::config::ConfigError;
-use polygraph_subgraph_core::config::setting;
+use polygraph_subgraph_core::config::{default_key, setting};
 
 impl Config {
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
