@@ -97,15 +97,7 @@ impl HttpSubgraph {
     }
 
     pub async fn post(&self, body: &serde_json::Value) -> serde_json::Value {
-        self.client
-            .post(format!("http://{}/graphql", self.address))
-            .json(body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.exchange(body, None).await.2
     }
 
     /// Posts `body`, with a claims header if given; the status, the `Cache-Control` header
