@@ -10,12 +10,15 @@ use std::time::Duration;
 use apollo_compiler::Name;
 use apollo_compiler::response::{JsonMap, JsonValue};
 use bytes::Bytes;
+use elsa::sync::FrozenVec;
 use std::fmt::Write as _;
 
 use futures::FutureExt as _;
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 
+use crate::data::{Data, Value};
 use crate::operation;
 use crate::plan::{Fetch, Item, PathElem, QueryPlan};
 use crate::response::write_json;
@@ -260,6 +263,47 @@ impl Subgraphs {
         answer.await
     }
 
+    /// Sends one fetch's request; shared with identical ones in flight when `share`.
+    fn send_fetch<'a>(
+        &'a self,
+        index: usize,
+        fetch: &'a Fetch,
+        body: Bytes,
+        sent: Option<Sent>,
+        share: bool,
+    ) -> BoxFuture<'a, Returned> {
+        async move {
+            let answer = if share {
+                self.send_shared(fetch.subgraph, body).await
+            } else {
+                self.send(fetch.subgraph, body).await.map(Arc::new)
+            };
+            Returned {
+                fetches: vec![(index, sent)],
+                answer,
+            }
+        }
+        .boxed()
+    }
+
+    /// Sends a batch of entity fetches to `subgraph` as one request.
+    fn send_batch(
+        &self,
+        subgraph: usize,
+        body: Bytes,
+        batch: Vec<Ready>,
+    ) -> BoxFuture<'_, Returned> {
+        async move {
+            let answer = self.send_shared(subgraph, body).await;
+            let fetches = batch
+                .into_iter()
+                .map(|ready| (ready.index, Some(ready.sent)))
+                .collect();
+            Returned { fetches, answer }
+        }
+        .boxed()
+    }
+
     async fn send(&self, subgraph: usize, body: Bytes) -> Result<Reply, String> {
         let response = self
             .client
@@ -309,10 +353,10 @@ fn root_cause(error: &dyn std::error::Error) -> String {
     cause.to_string()
 }
 
-/// What a run of a plan leaves: the merged data, the errors on the way, and how long the
-/// subgraphs' responses may be cached.
+/// What a run of a plan leaves: the response's `data` as JSON, the errors on the way, and how
+/// long the subgraphs' responses may be cached.
 pub struct Outcome {
-    pub data: JsonMap,
+    pub data: Vec<u8>,
     pub errors: Vec<GraphqlError>,
     pub cache: CachePolicy,
 }
@@ -322,15 +366,29 @@ struct Sent {
     objects: Vec<(Vec<Segment>, usize)>,
 }
 
-/// Runs `plan` with the request's coerced `variables`.
+/// Fetches sent in one request, and its answer.
+struct Returned {
+    /// Each fetch's index and, for an entity fetch, what it sent; more than one when entity
+    /// fetches were batched, each under its alias `_eN`.
+    fetches: Vec<(usize, Option<Sent>)>,
+    answer: Answer,
+}
+
+/// Runs `plan` with the request's coerced `variables`, adds `introspection`'s answers to the
+/// data, and has `write` write the response's `data` from it.
 pub async fn run(
     supergraph: &Supergraph,
     subgraphs: &Subgraphs,
     plan: &QueryPlan,
     variables: &JsonMap,
+    introspection: Option<JsonMap>,
+    write: impl FnOnce(Value<'_>, &mut Vec<GraphqlError>) -> Vec<u8>,
 ) -> Outcome {
     let count = plan.fetches.len();
-    let mut data = JsonValue::Object(JsonMap::new());
+    // The replies the data refers to, kept until the response is written.
+    let replies: FrozenVec<Arc<Reply>> = FrozenVec::new();
+    let introspection = introspection.map(JsonValue::Object);
+    let mut data = Data::empty_object();
     let mut errors = Vec::new();
     let mut started = vec![false; count];
     let mut done = vec![false; count];
@@ -354,7 +412,8 @@ pub async fn run(
                 started[index] = true;
                 let ready = match &fetch.entity {
                     Some(entity) if batching => {
-                        let (representations, objects) = representations(supergraph, &data, entity);
+                        let (representations, objects) =
+                            representations(supergraph, data.value(), entity);
                         if representations.count == 0 {
                             done[index] = true;
                             progressed = true;
@@ -367,25 +426,14 @@ pub async fn run(
                         }
                     }
                     _ => {
-                        let Some((body, sent)) = request(supergraph, &data, fetch, variables)
+                        let Some((body, sent)) =
+                            request(supergraph, data.value(), fetch, variables)
                         else {
                             done[index] = true;
                             progressed = true;
                             continue;
                         };
-                        let share = batching;
-                        running.push(
-                            async move {
-                                let result = if share {
-                                    subgraphs.send_shared(fetch.subgraph, body).await
-                                } else {
-                                    subgraphs.send(fetch.subgraph, body).await.map(Arc::new)
-                                };
-                                let (result, cache) = owned(result);
-                                (vec![(index, result, sent)], cache)
-                            }
-                            .boxed(),
-                        );
+                        running.push(subgraphs.send_fetch(index, fetch, body, sent, batching));
                         continue;
                     }
                 };
@@ -399,48 +447,38 @@ pub async fn run(
             }
             for (subgraph, batch) in batches {
                 let body = batch_body(plan, &batch, variables);
-                running.push(
-                    async move {
-                        let answer = subgraphs.send_shared(subgraph, body).await;
-                        split(batch, answer)
-                    }
-                    .boxed(),
-                );
+                running.push(subgraphs.send_batch(subgraph, body, batch));
             }
         }
-        let Some((finished, reply_cache)) = running.next().await else {
+        let Some(returned) = running.next().await else {
             break;
         };
-        cache = cache.restrict(reply_cache);
-        for (index, result, sent) in finished {
+        let reply = returned.answer.map(|reply| replies.push_get(reply));
+        cache = cache.restrict(
+            reply
+                .as_ref()
+                .map_or(CachePolicy::NoStore, |reply| reply.cache),
+        );
+        for &(index, _) in &returned.fetches {
             done[index] = true;
-            let fetch = &plan.fetches[index];
-            let service = &subgraphs.names[fetch.subgraph];
-            match result {
-                Err(reason) => errors.extend(failed(fetch, sent.as_ref(), service, &reason)),
-                Ok(response) => absorb(&mut data, &mut errors, response, sent.as_ref(), service),
-            }
         }
+        take_in(
+            plan,
+            subgraphs,
+            &mut data,
+            &mut errors,
+            &reply,
+            returned.fetches,
+        );
     }
-    let JsonValue::Object(data) = data else {
-        unreachable!("data stays an object")
-    };
+    if let Some(introspection) = &introspection {
+        data.merge(introspection);
+    }
+    let data = write(data.value(), &mut errors);
     Outcome {
         data,
         errors,
         cache,
-    }
-}
-
-/// A reply of one's own (copied if others share it) and its cache policy; a failure is
-/// `no-store`.
-fn owned(answer: Answer) -> (Result<JsonMap, String>, CachePolicy) {
-    match answer {
-        Ok(reply) => {
-            let reply = Arc::try_unwrap(reply).unwrap_or_else(|shared| (*shared).clone());
-            (Ok(reply.body), reply.cache)
-        }
-        Err(reason) => (Err(reason), CachePolicy::NoStore),
     }
 }
 
@@ -519,79 +557,6 @@ fn batch_body(plan: &QueryPlan, batch: &[Ready], variables: &JsonMap) -> Bytes {
     Bytes::from(body)
 }
 
-/// A batch's answer as each fetch's own: `_eN` becomes fetch N's `_entities`, and errors go to
-/// the fetch their path starts in (the first one when they have no path).
-fn split(batch: Vec<Ready>, answer: Answer) -> (Vec<Finished>, CachePolicy) {
-    let (answer, cache) = owned(answer);
-    (split_answer(batch, answer), cache)
-}
-
-/// A fetch done: its index, its subgraph's answer, and what it sent.
-type Finished = (usize, Result<JsonMap, String>, Option<Sent>);
-
-fn split_answer(batch: Vec<Ready>, answer: Result<JsonMap, String>) -> Vec<Finished> {
-    let single = batch.len() == 1;
-    let mut response = match answer {
-        Err(reason) => {
-            return batch
-                .into_iter()
-                .map(|ready| (ready.index, Err(reason.clone()), Some(ready.sent)))
-                .collect();
-        }
-        Ok(response) if single => {
-            let ready = batch.into_iter().next().expect("one fetch");
-            return vec![(ready.index, Ok(response), Some(ready.sent))];
-        }
-        Ok(response) => response,
-    };
-    let mut data = match response.remove("data") {
-        Some(JsonValue::Object(data)) => Some(data),
-        _ => None,
-    };
-    let mut errors: Vec<Vec<JsonValue>> = vec![Vec::new(); batch.len()];
-    if let Some(JsonValue::Array(all)) = response.remove("errors") {
-        for mut error in all {
-            let target = error
-                .get_mut("path")
-                .and_then(JsonValue::as_array_mut)
-                .and_then(|path| {
-                    let i = path
-                        .first()?
-                        .as_str()?
-                        .strip_prefix("_e")?
-                        .parse::<usize>()
-                        .ok()?;
-                    (i < batch.len()).then(|| {
-                        path[0] = JsonValue::from("_entities");
-                        i
-                    })
-                })
-                .unwrap_or(0);
-            errors[target].push(error);
-        }
-    }
-    batch
-        .into_iter()
-        .zip(errors)
-        .enumerate()
-        .map(|(i, (ready, errors))| {
-            let mut own = JsonMap::new();
-            let entities = data
-                .as_mut()
-                .and_then(|data| data.remove(format!("_e{i}").as_str()));
-            let mut returned = JsonMap::new();
-            if let Some(entities) = entities {
-                returned.insert("_entities", entities);
-            }
-            own.insert("data", JsonValue::Object(returned));
-            if !errors.is_empty() {
-                own.insert("errors", JsonValue::Array(errors));
-            }
-            (ready.index, Ok(own), Some(ready.sent))
-        })
-        .collect()
-}
-
 /// Writes `"name":value` for each of `names` the request has; returns whether none was
 /// written (and none before, when `first`).
 fn write_variables(
@@ -619,7 +584,7 @@ fn write_variables(
 /// there are none).
 fn request(
     supergraph: &Supergraph,
-    data: &JsonValue,
+    data: Value<'_>,
     fetch: &Fetch,
     variables: &JsonMap,
 ) -> Option<(Bytes, Option<Sent>)> {
@@ -676,63 +641,94 @@ fn failed(fetch: &Fetch, sent: Option<&Sent>, service: &str, reason: &str) -> Ve
         .collect()
 }
 
-/// Merges a subgraph's answer into the data: a root fetch's at the root, an entity fetch's
-/// into every object that sent each representation (copied for all but the last, moved into
-/// that one); its errors re-pathed.
-fn absorb(
-    data: &mut JsonValue,
+/// Takes a request's reply (or its failure) into the data and the errors, for each fetch the
+/// request was sent for.
+fn take_in<'r>(
+    plan: &QueryPlan,
+    subgraphs: &Subgraphs,
+    data: &mut Data<'r>,
     errors: &mut Vec<GraphqlError>,
-    mut response: JsonMap,
+    reply: &Result<&'r Reply, String>,
+    fetches: Vec<(usize, Option<Sent>)>,
+) {
+    let batch = fetches.len();
+    for (i, (index, sent)) in fetches.into_iter().enumerate() {
+        let fetch = &plan.fetches[index];
+        let service = &subgraphs.names[fetch.subgraph];
+        let sent = sent.as_ref();
+        match reply {
+            Err(reason) => errors.extend(failed(fetch, sent, service, reason)),
+            Ok(reply) => {
+                let alias = (batch > 1).then_some((i, batch));
+                absorb(data, errors, reply, alias, sent, service);
+            }
+        }
+    }
+}
+
+/// Merges a subgraph's answer into the data: a root fetch's at the root, an entity fetch's
+/// into every object that sent each representation; its errors re-pathed. In a batch
+/// (`alias`: this fetch's place and the batch's size) the fetch's entities are under `_eN`,
+/// and its errors are those whose path starts there (the first fetch's, those without).
+fn absorb<'r>(
+    data: &mut Data<'r>,
+    errors: &mut Vec<GraphqlError>,
+    reply: &'r Reply,
+    alias: Option<(usize, usize)>,
     sent: Option<&Sent>,
     service: &str,
 ) {
-    let returned = response.remove("data").unwrap_or(JsonValue::Null);
+    let returned = reply.body.get("data");
     match sent {
         None => {
-            if let JsonValue::Object(returned) = returned {
-                merge_object(data.as_object_mut().expect("data is an object"), returned);
+            if let Some(returned @ JsonValue::Object(_)) = returned {
+                data.merge(returned);
             }
         }
         Some(sent) => {
-            let mut entities = match returned {
-                JsonValue::Object(mut map) => match map.remove("_entities") {
-                    Some(JsonValue::Array(entities)) => entities,
-                    _ => Vec::new(),
-                },
-                _ => Vec::new(),
-            };
-            let mut uses = vec![0_usize; entities.len()];
-            for (_, representation) in &sent.objects {
-                if let Some(count) = uses.get_mut(*representation) {
-                    *count += 1;
-                }
-            }
-            let mut answers = Vec::with_capacity(sent.objects.len());
-            for (path, representation) in &sent.objects {
-                let Some(JsonValue::Object(entity)) = entities.get_mut(*representation) else {
-                    continue;
-                };
-                uses[*representation] -= 1;
-                let entity = if uses[*representation] == 0 {
-                    std::mem::take(entity)
-                } else {
-                    entity.clone()
-                };
-                answers.push((path.as_slice(), entity));
-            }
-            merge_along(data, 0, &mut answers);
+            let field = alias.map_or_else(|| "_entities".to_owned(), |(i, _)| format!("_e{i}"));
+            let entities = returned
+                .and_then(|returned| returned.get(field.as_str()))
+                .and_then(JsonValue::as_array)
+                .map_or(&[][..], Vec::as_slice);
+            let answers: Vec<(&[Segment], &'r JsonValue)> = sent
+                .objects
+                .iter()
+                .filter_map(|(path, representation)| {
+                    entities
+                        .get(*representation)
+                        .filter(|entity| entity.is_object())
+                        .map(|entity| (path.as_slice(), entity))
+                })
+                .collect();
+            merge_along(data, 0, &answers);
         }
     }
-    if let Some(JsonValue::Array(subgraph_errors)) = response.remove("errors") {
+    if let Some(JsonValue::Array(subgraph_errors)) = reply.body.get("errors") {
         for error in subgraph_errors {
+            if alias.is_some_and(|(i, batch)| batch_member(error, batch) != i) {
+                continue;
+            }
             errors.push(repath(error, sent, service));
         }
     }
 }
 
-/// A subgraph's error, its path moved from `_entities.N…` to where object N is.
-fn repath(error: JsonValue, sent: Option<&Sent>, service: &str) -> GraphqlError {
-    let JsonValue::Object(mut error) = error else {
+/// Which of a batch's `batch` fetches an error belongs to: the one its path starts in (`_eN`),
+/// the first when it has no such path.
+fn batch_member(error: &JsonValue, batch: usize) -> usize {
+    error
+        .get("path")
+        .and_then(JsonValue::as_array)
+        .and_then(|path| path.first()?.as_str()?.strip_prefix("_e")?.parse().ok())
+        .filter(|&i| i < batch)
+        .unwrap_or(0)
+}
+
+/// A subgraph's error, its path moved from `_entities.N…` (or a batch's `_eN.N…`) to where
+/// object N is.
+fn repath(error: &JsonValue, sent: Option<&Sent>, service: &str) -> GraphqlError {
+    let JsonValue::Object(error) = error else {
         return GraphqlError::new(
             format!("subgraph \"{service}\" sent a malformed error"),
             "DOWNSTREAM_SERVICE_ERROR",
@@ -743,18 +739,18 @@ fn repath(error: JsonValue, sent: Option<&Sent>, service: &str) -> GraphqlError 
         .and_then(JsonValue::as_str)
         .unwrap_or("subgraph error")
         .to_owned();
-    let mut extensions = match error.remove("extensions") {
-        Some(JsonValue::Object(extensions)) => extensions,
+    let mut extensions = match error.get("extensions") {
+        Some(JsonValue::Object(extensions)) => extensions.clone(),
         _ => JsonMap::new(),
     };
     if !extensions.contains_key("code") {
         extensions.insert("code", JsonValue::from("DOWNSTREAM_SERVICE_ERROR"));
     }
     extensions.insert("serviceName", JsonValue::from(service));
-    let path: Option<Vec<Segment>> = match error.remove("path") {
+    let path: Option<Vec<Segment>> = match error.get("path") {
         Some(JsonValue::Array(path)) => {
             let segments: Vec<Segment> = path
-                .into_iter()
+                .iter()
                 .filter_map(|segment| match segment {
                     JsonValue::String(key) => Name::new(key.as_str()).ok().map(Segment::Key),
                     JsonValue::Number(n) => n.as_u64().map(|n| Segment::Index(n as usize)),
@@ -763,7 +759,7 @@ fn repath(error: JsonValue, sent: Option<&Sent>, service: &str) -> GraphqlError 
                 .collect();
             match (sent, segments.as_slice()) {
                 (Some(sent), [Segment::Key(key), Segment::Index(n), rest @ ..])
-                    if key.as_str() == "_entities" =>
+                    if is_entities_field(key) =>
                 {
                     sent.objects
                         .iter()
@@ -788,6 +784,14 @@ fn repath(error: JsonValue, sent: Option<&Sent>, service: &str) -> GraphqlError 
     }
 }
 
+/// `_entities`, or a batch's alias of it (`_e0`, `_e1` …).
+fn is_entities_field(key: &str) -> bool {
+    key == "_entities"
+        || key
+            .strip_prefix("_e")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// An `_entities` fetch's representations, written as the JSON array the request sends.
 struct Representations {
     /// `[{…},{…}]`, each distinct representation once.
@@ -799,7 +803,7 @@ struct Representations {
 /// (they are only ever sent), and for each object its path and which representation it sent.
 fn representations(
     supergraph: &Supergraph,
-    data: &JsonValue,
+    data: Value<'_>,
     entity: &crate::plan::EntityFetch,
 ) -> (Representations, Vec<(Vec<Segment>, usize)>) {
     let mut found = Vec::new();
@@ -820,7 +824,7 @@ fn representations(
         if entity
             .key_fields
             .iter()
-            .any(|key| field(object, key.as_str()).is_none_or(JsonValue::is_null))
+            .any(|key| object.get(key.as_str()).is_none_or(Value::is_null))
         {
             continue;
         }
@@ -868,7 +872,7 @@ fn representations(
 /// already `written` and each name once; nested selections are projected the same way.
 fn write_projection<'i>(
     supergraph: &Supergraph,
-    object: &JsonMap,
+    object: Value<'_>,
     items: &'i [Item],
     written: &mut Vec<&'i str>,
     out: &mut Vec<u8>,
@@ -887,9 +891,9 @@ fn write_projection<'i>(
                 written.push(name.as_str());
                 write_json(out, name.as_str());
                 out.push(b':');
-                let value = field(object, key.as_str()).unwrap_or(&JsonValue::Null);
+                let value = object.get(key.as_str()).unwrap_or(Value::NULL);
                 if items.is_empty() {
-                    write_json(out, value);
+                    value.write(out);
                 } else {
                     write_projected(supergraph, value, items, out);
                 }
@@ -903,80 +907,78 @@ fn write_projection<'i>(
     }
 }
 
-fn write_projected(supergraph: &Supergraph, value: &JsonValue, items: &[Item], out: &mut Vec<u8>) {
-    match value {
-        JsonValue::Object(object) => {
-            out.push(b'{');
-            write_projection(supergraph, object, items, &mut Vec::new(), out);
-            out.push(b'}');
-        }
-        JsonValue::Array(list) => {
-            out.push(b'[');
-            for (index, item) in list.iter().enumerate() {
-                if index > 0 {
-                    out.push(b',');
-                }
-                write_projected(supergraph, item, items, out);
+fn write_projected(supergraph: &Supergraph, value: Value<'_>, items: &[Item], out: &mut Vec<u8>) {
+    if value.is_object() {
+        out.push(b'{');
+        write_projection(supergraph, value, items, &mut Vec::new(), out);
+        out.push(b'}');
+    } else if let Some(len) = value.list_len() {
+        out.push(b'[');
+        for index in 0..len {
+            if index > 0 {
+                out.push(b',');
             }
-            out.push(b']');
+            write_projected(supergraph, value.item(index), items, out);
         }
-        other => write_json(out, other),
+        out.push(b']');
+    } else {
+        value.write(out);
     }
 }
 
 fn visit<'a>(
     supergraph: &Supergraph,
-    value: &'a JsonValue,
+    value: Value<'a>,
     path: &[PathElem],
     current: &mut Vec<Segment>,
-    out: &mut Vec<(Vec<Segment>, &'a JsonMap)>,
+    out: &mut Vec<(Vec<Segment>, Value<'a>)>,
 ) {
-    match value {
-        JsonValue::Array(items) => {
-            for (index, item) in items.iter().enumerate() {
-                current.push(Segment::Index(index));
-                visit(supergraph, item, path, current, out);
+    if let Some(len) = value.list_len() {
+        for index in 0..len {
+            current.push(Segment::Index(index));
+            visit(supergraph, value.item(index), path, current, out);
+            current.pop();
+        }
+        return;
+    }
+    if !value.is_object() {
+        return;
+    }
+    match path.split_first() {
+        None => out.push((current.clone(), value)),
+        Some((PathElem::Key(key), rest)) => {
+            if let Some(child) = value.get(key.as_str()) {
+                current.push(Segment::Key(key.clone()));
+                visit(supergraph, child, rest, current, out);
                 current.pop();
             }
         }
-        JsonValue::Object(object) => match path.split_first() {
-            None => out.push((current.clone(), object)),
-            Some((PathElem::Key(key), rest)) => {
-                if let Some(child) = field(object, key.as_str()) {
-                    current.push(Segment::Key(key.clone()));
-                    visit(supergraph, child, rest, current, out);
-                    current.pop();
-                }
+        Some((PathElem::Type(ty), rest)) => {
+            if is_a(supergraph, value, ty) {
+                visit(supergraph, value, rest, current, out);
             }
-            Some((PathElem::Type(ty), rest)) => {
-                if is_a(supergraph, object, ty) {
-                    visit(supergraph, value, rest, current, out);
-                }
-            }
-        },
-        _ => {}
+        }
     }
 }
 
 /// Whether `object`'s `__typename` is `ty` or a type a fragment on `ty` applies to.
-fn is_a(supergraph: &Supergraph, object: &JsonMap, ty: &str) -> bool {
+fn is_a(supergraph: &Supergraph, object: Value<'_>, ty: &str) -> bool {
     object
-        .get("__typename")
-        .and_then(JsonValue::as_str)
+        .typename()
         .is_some_and(|typename| operation::applies(&supergraph.schema, ty, typename))
 }
 
 /// Merges each answer into the object at its path below `target` (whose own path is the
 /// first `depth` segments). Answers come in the order their objects were found, depth first,
-/// so those under one child are neighbours: each step down is looked up once for all of them,
+/// so those under one child are neighbours: each step down is taken once for all of them,
 /// not once per answer.
-fn merge_along(target: &mut JsonValue, depth: usize, answers: &mut [(&[Segment], JsonMap)]) {
+fn merge_along<'r>(target: &mut Data<'r>, depth: usize, answers: &[(&[Segment], &'r JsonValue)]) {
     let mut i = 0;
     while i < answers.len() {
-        let path = answers[i].0;
+        let (path, answer) = answers[i];
         let Some(segment) = path.get(depth) else {
-            if let JsonValue::Object(target) = &mut *target {
-                merge_object(target, std::mem::take(&mut answers[i].1));
+            if target.is_object() {
+                target.merge(answer);
             }
             i += 1;
             continue;
@@ -985,70 +987,14 @@ fn merge_along(target: &mut JsonValue, depth: usize, answers: &mut [(&[Segment],
         while end < answers.len() && answers[end].0.get(depth) == Some(segment) {
             end += 1;
         }
-        let child = match (segment, &mut *target) {
-            (Segment::Key(key), JsonValue::Object(object)) => field_mut(object, key.as_str()),
-            (Segment::Index(index), JsonValue::Array(list)) => list.get_mut(*index),
-            _ => None,
+        let child = match segment {
+            Segment::Key(key) => target.field_mut(key.as_str()),
+            Segment::Index(index) => target.item_mut(*index),
         };
         if let Some(child) = child {
-            merge_along(child, depth + 1, &mut answers[i..end]);
+            merge_along(child, depth + 1, &answers[i..end]);
         }
         i = end;
-    }
-}
-
-/// Objects of at most this many fields are searched by comparing keys, which for the short
-/// keys of GraphQL responses beats hashing them.
-const SCANNED: usize = 8;
-
-/// `object[key]`.
-pub(crate) fn field<'a>(object: &'a JsonMap, key: &str) -> Option<&'a JsonValue> {
-    if object.len() <= SCANNED {
-        object
-            .iter()
-            .find(|(name, _)| name.as_str() == key)
-            .map(|(_, value)| value)
-    } else {
-        object.get(key)
-    }
-}
-
-/// `object[key]`, to change.
-pub(crate) fn field_mut<'a>(object: &'a mut JsonMap, key: &str) -> Option<&'a mut JsonValue> {
-    if object.len() <= SCANNED {
-        object
-            .iter_mut()
-            .find(|(name, _)| name.as_str() == key)
-            .map(|(_, value)| value)
-    } else {
-        object.get_mut(key)
-    }
-}
-
-/// Deep-merges `from` into `into`: objects field by field, lists item by item.
-pub fn merge_object(into: &mut JsonMap, from: JsonMap) {
-    use serde_json_bytes::map::Entry;
-    // One lookup per key: most keys are new to `into`.
-    for (key, value) in from {
-        match into.entry(key) {
-            Entry::Occupied(mut existing) => merge_value(existing.get_mut(), value),
-            Entry::Vacant(vacant) => {
-                vacant.insert(value);
-            }
-        }
-    }
-}
-
-fn merge_value(into: &mut JsonValue, from: JsonValue) {
-    match (into, from) {
-        (JsonValue::Object(into), JsonValue::Object(from)) => merge_object(into, from),
-        (JsonValue::Array(into), JsonValue::Array(from)) if into.len() == from.len() => {
-            for (into, from) in into.iter_mut().zip(from) {
-                merge_value(into, from);
-            }
-        }
-        (JsonValue::Null, _) => {}
-        (into, from) => *into = from,
     }
 }
 

@@ -324,19 +324,18 @@ impl Gateway {
                     );
                 }
             };
-        let mut outcome = execute::run(&self.supergraph, &self.subgraphs, plan, &variables).await;
-        if let Some(data) = introspection {
-            execute::merge_object(&mut outcome.data, data);
-        }
-        let data = crate::response::write(
-            &self.supergraph.schema,
-            &self.supergraph.api_schema,
-            &planned.operation.root_type,
-            &planned.operation.fields,
-            &outcome.data,
-            &mut outcome.errors,
-        );
-        response.data = Some(data);
+        let outcome = execute::run(
+            &self.supergraph,
+            &self.subgraphs,
+            plan,
+            &variables,
+            introspection,
+            |data, errors| {
+                crate::response::write(&self.supergraph, &planned.operation, data, errors)
+            },
+        )
+        .await;
+        response.data = Some(outcome.data);
         response.errors = outcome.errors;
         if operation.operation_type == OperationType::Query && response.errors.is_empty() {
             response.cache = client_cache(outcome.cache, options.credentials);

@@ -8,30 +8,33 @@
 //! written back to there and writes `null`.
 
 use apollo_compiler::ast::Type;
-use apollo_compiler::response::{JsonMap, JsonValue};
+use apollo_compiler::response::JsonValue;
 use apollo_compiler::{Name, Schema};
 
+use crate::data::Value;
 use crate::execute::{GraphqlError, Segment};
-use crate::operation::{self, Field, Kind, Selection};
+use crate::operation::{self, Field, Kind, Normalized, Selection};
+use crate::supergraph::Supergraph;
 
-/// Writes the response's `data` for root `fields` of `root_type` as JSON: `null` when a
-/// non-null root field is null.
+/// Writes the response's `data` for `operation`'s root fields as JSON: `null` when a non-null
+/// root field is null.
 pub fn write(
-    schema: &Schema,
-    api: &Schema,
-    root_type: &Name,
-    fields: &[Field],
-    data: &JsonMap,
+    supergraph: &Supergraph,
+    operation: &Normalized,
+    data: Value<'_>,
     errors: &mut Vec<GraphqlError>,
 ) -> Vec<u8> {
     let mut builder = Builder {
-        schema,
-        api,
+        schema: &supergraph.schema,
+        api: &supergraph.api_schema,
         errors,
         path: Vec::new(),
         out: Vec::with_capacity(4096),
     };
-    if builder.object(fields.iter(), data, root_type).is_err() {
+    if builder
+        .object(operation.fields.iter(), data, &operation.root_type)
+        .is_err()
+    {
         builder.out.clear();
         builder.out.extend_from_slice(b"null");
     }
@@ -54,7 +57,7 @@ impl Builder<'_> {
     fn object<'f>(
         &mut self,
         fields: impl Iterator<Item = &'f Field>,
-        data: &JsonMap,
+        data: Value<'_>,
         ty: &Name,
     ) -> Result<(), Bubble> {
         self.out.push(b'{');
@@ -67,12 +70,11 @@ impl Builder<'_> {
                 write_json(&mut self.out, ty.as_str());
                 continue;
             }
-            let raw = match crate::execute::field(data, field.key.as_str()) {
+            let raw = match data.get(field.key.as_str()) {
                 Some(raw) => raw,
-                None => {
-                    crate::execute::field(data, crate::plan::typed_key(ty, &field.key).as_str())
-                        .unwrap_or(&JsonValue::Null)
-                }
+                None => data
+                    .get(crate::plan::typed_key(ty, &field.key).as_str())
+                    .unwrap_or(Value::NULL),
             };
             self.path.push(Segment::Key(field.key.clone()));
             let written = self.complete(field, &field.ty, raw);
@@ -84,7 +86,7 @@ impl Builder<'_> {
     }
 
     /// Writes `raw` as a value of type `ty`; `Ok(true)` when what it wrote is `null`.
-    fn complete(&mut self, field: &Field, ty: &Type, raw: &JsonValue) -> Result<bool, Bubble> {
+    fn complete(&mut self, field: &Field, ty: &Type, raw: Value<'_>) -> Result<bool, Bubble> {
         match ty {
             Type::NonNullNamed(name) => {
                 let null = self.named(field, name, raw);
@@ -110,19 +112,19 @@ impl Builder<'_> {
     }
 
     /// Writes a list of `inner` at a nullable position; `true` when it is `null`.
-    fn list(&mut self, field: &Field, inner: &Type, raw: &JsonValue) -> bool {
-        let JsonValue::Array(items) = raw else {
+    fn list(&mut self, field: &Field, inner: &Type, raw: Value<'_>) -> bool {
+        let Some(len) = raw.list_len() else {
             self.out.extend_from_slice(b"null");
             return true;
         };
         let mark = self.out.len();
         self.out.push(b'[');
-        for (index, item) in items.iter().enumerate() {
+        for index in 0..len {
             if index > 0 {
                 self.out.push(b',');
             }
             self.path.push(Segment::Index(index));
-            let written = self.complete(field, inner, item);
+            let written = self.complete(field, inner, raw.item(index));
             self.path.pop();
             if written.is_err() {
                 self.out.truncate(mark);
@@ -135,16 +137,17 @@ impl Builder<'_> {
     }
 
     /// Writes a value of the named type `ty` at a nullable position; `true` when it is `null`.
-    fn named(&mut self, field: &Field, ty: &Name, raw: &JsonValue) -> bool {
-        let JsonValue::Object(object) = raw else {
-            let value = match field.kind {
-                Kind::Object | Kind::Abstract => &JsonValue::Null,
-                Kind::Enum => self.enum_value(ty, raw),
-                Kind::Scalar => raw,
+    fn named(&mut self, field: &Field, ty: &Name, raw: Value<'_>) -> bool {
+        if !raw.is_object() {
+            let value = match (field.kind, raw) {
+                (Kind::Enum, Value::Json(raw)) => Value::Json(self.enum_value(ty, raw)),
+                (Kind::Scalar, raw) => raw,
+                _ => Value::NULL,
             };
-            write_json(&mut self.out, value);
+            value.write(&mut self.out);
             return value.is_null();
-        };
+        }
+        let object = raw;
         let mark = self.out.len();
         let written = match field.kind {
             Kind::Object => {
@@ -169,8 +172,7 @@ impl Builder<'_> {
             }
             Kind::Abstract => {
                 let runtime = object
-                    .get("__typename")
-                    .and_then(JsonValue::as_str)
+                    .typename()
                     .filter(|runtime| operation::is_object(self.schema, runtime))
                     .map(Name::new_unchecked);
                 match runtime {
@@ -187,7 +189,7 @@ impl Builder<'_> {
                 }
             }
             Kind::Scalar | Kind::Enum => {
-                write_json(&mut self.out, raw);
+                raw.write(&mut self.out);
                 return false;
             }
         };
