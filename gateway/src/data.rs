@@ -155,6 +155,41 @@ impl<'a> Value<'a> {
         }
     }
 
+    /// The field `key` of this object and its position, looked for first at position `hint`:
+    /// where the next field usually is, as replies list fields in the order they were asked.
+    pub fn get_near(self, key: &str, hint: usize) -> Option<(Value<'a>, usize)> {
+        match self {
+            Self::Json(JsonValue::Object(object)) => {
+                if let Some((name, value)) = object.iter().nth(hint)
+                    && name.as_str() == key
+                {
+                    return Some((Value::Json(value), hint));
+                }
+                if object.len() <= SCANNED {
+                    object
+                        .iter()
+                        .enumerate()
+                        .find(|(_, (name, _))| name.as_str() == key)
+                        .map(|(at, (_, value))| (Value::Json(value), at))
+                } else {
+                    object.get(key).map(|value| (Value::Json(value), hint))
+                }
+            }
+            Self::Object(fields) => {
+                if let Some((name, value)) = fields.get(hint)
+                    && *name == key
+                {
+                    return Some((value.value(), hint));
+                }
+                fields
+                    .iter()
+                    .position(|(name, _)| *name == key)
+                    .map(|at| (fields[at].1.value(), at))
+            }
+            _ => None,
+        }
+    }
+
     pub fn is_object(self) -> bool {
         matches!(self, Self::Object(_) | Self::Json(JsonValue::Object(_)))
     }
@@ -261,6 +296,17 @@ mod tests {
         let users = data.value().get("users").unwrap();
         assert!(matches!(users.item(0).get("name"), Some(Value::Json(_))));
         assert_eq!(users.list_len(), Some(2));
+        let ada = users.item(0);
+        assert!(matches!(ada.get_near("name", 1), Some((Value::Json(_), 1))));
+        assert!(matches!(ada.get_near("name", 0), Some((_, 1))));
+        assert!(matches!(
+            ada.get_near("reviews", 9),
+            Some((Value::Json(_), 3))
+        ));
+        assert!(ada.get_near("age", 0).is_none());
+        let top = data.value().get("top").unwrap();
+        assert!(matches!(top.get_near("id", 0), Some((Value::Json(_), 0))));
+        assert!(top.get_near("name", 0).is_none());
     }
 
     #[test]

@@ -269,9 +269,9 @@ impl Subgraphs {
         index: usize,
         fetch: &'a Fetch,
         body: Bytes,
-        sent: Option<Sent>,
+        sent: Option<Sent<'a>>,
         share: bool,
-    ) -> BoxFuture<'a, Returned> {
+    ) -> BoxFuture<'a, Returned<'a>> {
         async move {
             let answer = if share {
                 self.send_shared(fetch.subgraph, body).await
@@ -287,12 +287,12 @@ impl Subgraphs {
     }
 
     /// Sends a batch of entity fetches to `subgraph` as one request.
-    fn send_batch(
-        &self,
+    fn send_batch<'a>(
+        &'a self,
         subgraph: usize,
         body: Bytes,
-        batch: Vec<Ready>,
-    ) -> BoxFuture<'_, Returned> {
+        batch: Vec<Ready<'a>>,
+    ) -> BoxFuture<'a, Returned<'a>> {
         async move {
             let answer = self.send_shared(subgraph, body).await;
             let fetches = batch
@@ -361,16 +361,54 @@ pub struct Outcome {
     pub cache: CachePolicy,
 }
 
-struct Sent {
-    /// Per object found at the path: its concrete path and the representation it sent.
-    objects: Vec<(Vec<Segment>, usize)>,
+/// One step of a path in the data, its key borrowed from the plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step<'p> {
+    Key(&'p str),
+    Index(usize),
+}
+
+/// What an entity fetch sent: per object found at its path, where it is and which
+/// representation it sent.
+struct Sent<'p> {
+    /// The objects' paths, one after the other.
+    steps: Vec<Step<'p>>,
+    /// Per object: the end of its path in `steps` (it starts where the previous one ends) and
+    /// the index of its representation.
+    objects: Vec<(usize, usize)>,
+}
+
+impl<'p> Sent<'p> {
+    /// The paths of the objects, with their representations' indexes.
+    fn paths(&self) -> impl Iterator<Item = (&[Step<'p>], usize)> {
+        let mut start = 0;
+        self.objects.iter().map(move |&(end, representation)| {
+            let path = &self.steps[start..end];
+            start = end;
+            (path, representation)
+        })
+    }
+
+    /// Where the first object that sent `representation` (any object, when `None`) is.
+    fn segments(&self, representation: Option<usize>) -> Option<Vec<Segment>> {
+        self.paths()
+            .find(|&(_, sent)| representation.is_none_or(|wanted| wanted == sent))
+            .map(|(path, _)| {
+                path.iter()
+                    .map(|step| match *step {
+                        Step::Key(key) => Segment::Key(Name::new_unchecked(key)),
+                        Step::Index(index) => Segment::Index(index),
+                    })
+                    .collect()
+            })
+    }
 }
 
 /// Fetches sent in one request, and its answer.
-struct Returned {
+struct Returned<'p> {
     /// Each fetch's index and, for an entity fetch, what it sent; more than one when entity
     /// fetches were batched, each under its alias `_eN`.
-    fetches: Vec<(usize, Option<Sent>)>,
+    fetches: Vec<(usize, Option<Sent<'p>>)>,
     answer: Answer,
 }
 
@@ -412,7 +450,7 @@ pub async fn run(
                 started[index] = true;
                 let ready = match &fetch.entity {
                     Some(entity) if batching => {
-                        let (representations, objects) =
+                        let (representations, sent) =
                             representations(supergraph, data.value(), entity);
                         if representations.count == 0 {
                             done[index] = true;
@@ -422,7 +460,7 @@ pub async fn run(
                         Ready {
                             index,
                             representations,
-                            sent: Sent { objects },
+                            sent,
                         }
                     }
                     _ => {
@@ -483,10 +521,10 @@ pub async fn run(
 }
 
 /// An `_entities` fetch ready to send: its representations and what they stand for.
-struct Ready {
+struct Ready<'p> {
     index: usize,
     representations: Representations,
-    sent: Sent,
+    sent: Sent<'p>,
 }
 
 /// The name of the `i`th fetch's representations variable in a batch (and, with `_e`, of its
@@ -582,12 +620,12 @@ fn write_variables(
 /// The body of `fetch`'s request, written directly: the query text, the variables it uses
 /// and, for an entity fetch, the representations of the objects now at its path (`None` when
 /// there are none).
-fn request(
+fn request<'p>(
     supergraph: &Supergraph,
     data: Value<'_>,
-    fetch: &Fetch,
+    fetch: &'p Fetch,
     variables: &JsonMap,
-) -> Option<(Bytes, Option<Sent>)> {
+) -> Option<(Bytes, Option<Sent<'p>>)> {
     let mut body = Vec::with_capacity(fetch.operation.len() + 64);
     body.extend_from_slice(b"{\"query\":");
     serde_json::to_writer(&mut body, &fetch.operation).expect("strings serialize");
@@ -595,7 +633,7 @@ fn request(
     let first = write_variables(&mut body, &fetch.variables, variables, true);
     let sent = match &fetch.entity {
         Some(entity) => {
-            let (representations, objects) = representations(supergraph, data, entity);
+            let (representations, sent) = representations(supergraph, data, entity);
             if representations.count == 0 {
                 return None;
             }
@@ -604,7 +642,7 @@ fn request(
             }
             body.extend_from_slice(b"\"representations\":");
             body.extend_from_slice(&representations.json);
-            Some(Sent { objects })
+            Some(sent)
         }
         None => None,
     };
@@ -616,12 +654,7 @@ fn request(
 /// have filled begins.
 fn failed(fetch: &Fetch, sent: Option<&Sent>, service: &str, reason: &str) -> Vec<GraphqlError> {
     let paths: Vec<Vec<Segment>> = match sent {
-        Some(sent) => sent
-            .objects
-            .first()
-            .map(|(path, _)| path.clone())
-            .into_iter()
-            .collect(),
+        Some(sent) => sent.segments(None).into_iter().collect(),
         None => fetch
             .root_keys
             .iter()
@@ -649,7 +682,7 @@ fn take_in<'r>(
     data: &mut Data<'r>,
     errors: &mut Vec<GraphqlError>,
     reply: &Result<&'r Reply, String>,
-    fetches: Vec<(usize, Option<Sent>)>,
+    fetches: Vec<(usize, Option<Sent<'_>>)>,
 ) {
     let batch = fetches.len();
     for (i, (index, sent)) in fetches.into_iter().enumerate() {
@@ -691,14 +724,13 @@ fn absorb<'r>(
                 .and_then(|returned| returned.get(field.as_str()))
                 .and_then(JsonValue::as_array)
                 .map_or(&[][..], Vec::as_slice);
-            let answers: Vec<(&[Segment], &'r JsonValue)> = sent
-                .objects
-                .iter()
+            let answers: Vec<(&[Step], &'r JsonValue)> = sent
+                .paths()
                 .filter_map(|(path, representation)| {
                     entities
-                        .get(*representation)
+                        .get(representation)
                         .filter(|entity| entity.is_object())
-                        .map(|entity| (path.as_slice(), entity))
+                        .map(|entity| (path, entity))
                 })
                 .collect();
             merge_along(data, 0, &answers);
@@ -761,20 +793,16 @@ fn repath(error: &JsonValue, sent: Option<&Sent>, service: &str) -> GraphqlError
                 (Some(sent), [Segment::Key(key), Segment::Index(n), rest @ ..])
                     if is_entities_field(key) =>
                 {
-                    sent.objects
-                        .iter()
-                        .find(|(_, representation)| representation == n)
-                        .map(|(path, _)| {
-                            let mut path = path.clone();
-                            path.extend(rest.iter().cloned());
-                            path
-                        })
+                    sent.segments(Some(*n)).map(|mut path| {
+                        path.extend(rest.iter().cloned());
+                        path
+                    })
                 }
-                (Some(sent), _) => sent.objects.first().map(|(path, _)| path.clone()),
+                (Some(sent), _) => sent.segments(None),
                 (None, _) => Some(segments),
             }
         }
-        _ => sent.and_then(|sent| sent.objects.first().map(|(path, _)| path.clone())),
+        _ => sent.and_then(|sent| sent.segments(None)),
     };
     GraphqlError {
         message,
@@ -801,14 +829,21 @@ struct Representations {
 
 /// The distinct representations of the objects at the fetch's path, written straight to JSON
 /// (they are only ever sent), and for each object its path and which representation it sent.
-fn representations(
+fn representations<'p>(
     supergraph: &Supergraph,
     data: Value<'_>,
-    entity: &crate::plan::EntityFetch,
-) -> (Representations, Vec<(Vec<Segment>, usize)>) {
+    entity: &'p crate::plan::EntityFetch,
+) -> (Representations, Sent<'p>) {
     let mut found = Vec::new();
-    let mut path = Vec::new();
-    visit(supergraph, data, &entity.path, &mut path, &mut found);
+    let mut steps = Vec::new();
+    visit(
+        supergraph,
+        data,
+        &entity.path,
+        &mut Vec::new(),
+        &mut steps,
+        &mut found,
+    );
     let mut json = Vec::with_capacity(64 * found.len() + 2);
     json.push(b'[');
     // Each distinct representation's span of `json`, found by hash; equal hashes are told
@@ -817,7 +852,7 @@ fn representations(
     let mut seen: HashMap<u64, Vec<usize>> = HashMap::new();
     let hasher = std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default();
     let mut objects = Vec::with_capacity(found.len());
-    for (path, object) in found {
+    for (end, object) in found {
         if !entity.types.is_empty() && !entity.types.iter().any(|ty| is_a(supergraph, object, ty)) {
             continue;
         }
@@ -861,11 +896,11 @@ fn representations(
             spans.push((start, json.len()));
             spans.len() - 1
         };
-        objects.push((path, index));
+        objects.push((end, index));
     }
     json.push(b']');
     let count = spans.len();
-    (Representations { json, count }, objects)
+    (Representations { json, count }, Sent { steps, objects })
 }
 
 /// Writes the fields `items` name from `object` as `"name":value` members, after those
@@ -926,17 +961,20 @@ fn write_projected(supergraph: &Supergraph, value: Value<'_>, items: &[Item], ou
     }
 }
 
-fn visit<'a>(
+/// Finds the objects at `path` below `value`: each one's path is appended to `steps`, and
+/// the object goes to `out` with where its path ends there.
+fn visit<'a, 'p>(
     supergraph: &Supergraph,
     value: Value<'a>,
-    path: &[PathElem],
-    current: &mut Vec<Segment>,
-    out: &mut Vec<(Vec<Segment>, Value<'a>)>,
+    path: &'p [PathElem],
+    current: &mut Vec<Step<'p>>,
+    steps: &mut Vec<Step<'p>>,
+    out: &mut Vec<(usize, Value<'a>)>,
 ) {
     if let Some(len) = value.list_len() {
         for index in 0..len {
-            current.push(Segment::Index(index));
-            visit(supergraph, value.item(index), path, current, out);
+            current.push(Step::Index(index));
+            visit(supergraph, value.item(index), path, current, steps, out);
             current.pop();
         }
         return;
@@ -945,17 +983,20 @@ fn visit<'a>(
         return;
     }
     match path.split_first() {
-        None => out.push((current.clone(), value)),
+        None => {
+            steps.extend_from_slice(current);
+            out.push((steps.len(), value));
+        }
         Some((PathElem::Key(key), rest)) => {
             if let Some(child) = value.get(key.as_str()) {
-                current.push(Segment::Key(key.clone()));
-                visit(supergraph, child, rest, current, out);
+                current.push(Step::Key(key.as_str()));
+                visit(supergraph, child, rest, current, steps, out);
                 current.pop();
             }
         }
         Some((PathElem::Type(ty), rest)) => {
             if is_a(supergraph, value, ty) {
-                visit(supergraph, value, rest, current, out);
+                visit(supergraph, value, rest, current, steps, out);
             }
         }
     }
@@ -972,7 +1013,7 @@ fn is_a(supergraph: &Supergraph, object: Value<'_>, ty: &str) -> bool {
 /// first `depth` segments). Answers come in the order their objects were found, depth first,
 /// so those under one child are neighbours: each step down is taken once for all of them,
 /// not once per answer.
-fn merge_along<'r>(target: &mut Data<'r>, depth: usize, answers: &[(&[Segment], &'r JsonValue)]) {
+fn merge_along<'r>(target: &mut Data<'r>, depth: usize, answers: &[(&[Step], &'r JsonValue)]) {
     let mut i = 0;
     while i < answers.len() {
         let (path, answer) = answers[i];
@@ -988,8 +1029,8 @@ fn merge_along<'r>(target: &mut Data<'r>, depth: usize, answers: &[(&[Segment], 
             end += 1;
         }
         let child = match segment {
-            Segment::Key(key) => target.field_mut(key.as_str()),
-            Segment::Index(index) => target.item_mut(*index),
+            Step::Key(key) => target.field_mut(key),
+            Step::Index(index) => target.item_mut(*index),
         };
         if let Some(child) = child {
             merge_along(child, depth + 1, &answers[i..end]);

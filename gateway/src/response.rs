@@ -28,11 +28,15 @@ pub fn write(
         schema: &supergraph.schema,
         api: &supergraph.api_schema,
         errors,
-        path: Vec::new(),
         out: Vec::with_capacity(4096),
     };
     if builder
-        .object(operation.fields.iter(), data, &operation.root_type)
+        .object(
+            operation.fields.iter(),
+            data,
+            &operation.root_type,
+            Path::Root,
+        )
         .is_err()
     {
         builder.out.clear();
@@ -46,8 +50,38 @@ struct Builder<'a> {
     /// The API schema, for the enum values clients may see.
     api: &'a Schema,
     errors: &'a mut Vec<GraphqlError>,
-    path: Vec<Segment>,
     out: Vec<u8>,
+}
+
+/// Where the value being written is: a chain up to the root, each link on the stack of the
+/// call writing that level, so that descending costs nothing until an error needs the path.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root,
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl Path<'_> {
+    fn segments(self) -> Vec<Segment> {
+        let mut segments = Vec::new();
+        let mut at = self;
+        loop {
+            match at {
+                Path::Root => break,
+                Path::Key(parent, key) => {
+                    segments.push(Segment::Key(Name::new_unchecked(key)));
+                    at = *parent;
+                }
+                Path::Index(parent, index) => {
+                    segments.push(Segment::Index(index));
+                    at = *parent;
+                }
+            }
+        }
+        segments.reverse();
+        segments
+    }
 }
 
 /// The value at this position is null where it must not be: the parent takes the null.
@@ -59,8 +93,10 @@ impl Builder<'_> {
         fields: impl Iterator<Item = &'f Field>,
         data: Value<'_>,
         ty: &Name,
+        path: Path<'_>,
     ) -> Result<(), Bubble> {
         self.out.push(b'{');
+        let mut hint = 0;
         for (index, field) in fields.enumerate() {
             if index > 0 {
                 self.out.push(b',');
@@ -70,41 +106,47 @@ impl Builder<'_> {
                 write_json(&mut self.out, ty.as_str());
                 continue;
             }
-            let raw = match data.get(field.key.as_str()) {
-                Some(raw) => raw,
+            let raw = match data.get_near(field.key.as_str(), hint) {
+                Some((raw, at)) => {
+                    hint = at + 1;
+                    raw
+                }
                 None => data
                     .get(crate::plan::typed_key(ty, &field.key).as_str())
                     .unwrap_or(Value::NULL),
             };
-            self.path.push(Segment::Key(field.key.clone()));
-            let written = self.complete(field, &field.ty, raw);
-            self.path.pop();
-            written?;
+            self.complete(field, &field.ty, raw, Path::Key(&path, &field.key))?;
         }
         self.out.push(b'}');
         Ok(())
     }
 
     /// Writes `raw` as a value of type `ty`; `Ok(true)` when what it wrote is `null`.
-    fn complete(&mut self, field: &Field, ty: &Type, raw: Value<'_>) -> Result<bool, Bubble> {
+    fn complete(
+        &mut self,
+        field: &Field,
+        ty: &Type,
+        raw: Value<'_>,
+        path: Path<'_>,
+    ) -> Result<bool, Bubble> {
         match ty {
             Type::NonNullNamed(name) => {
-                let null = self.named(field, name, raw);
-                self.required(field, null)
+                let null = self.named(field, name, raw, path);
+                self.required(field, null, path)
             }
             Type::NonNullList(inner) => {
-                let null = self.list(field, inner, raw);
-                self.required(field, null)
+                let null = self.list(field, inner, raw, path);
+                self.required(field, null, path)
             }
-            Type::List(inner) => Ok(self.list(field, inner, raw)),
-            Type::Named(name) => Ok(self.named(field, name, raw)),
+            Type::List(inner) => Ok(self.list(field, inner, raw, path)),
+            Type::Named(name) => Ok(self.named(field, name, raw, path)),
         }
     }
 
     /// A non-null position: a null written there bubbles up to the parent, with an error.
-    fn required(&mut self, field: &Field, null: bool) -> Result<bool, Bubble> {
+    fn required(&mut self, field: &Field, null: bool, path: Path<'_>) -> Result<bool, Bubble> {
         if null {
-            self.null_error(field);
+            self.null_error(field, path);
             Err(Bubble)
         } else {
             Ok(false)
@@ -112,7 +154,7 @@ impl Builder<'_> {
     }
 
     /// Writes a list of `inner` at a nullable position; `true` when it is `null`.
-    fn list(&mut self, field: &Field, inner: &Type, raw: Value<'_>) -> bool {
+    fn list(&mut self, field: &Field, inner: &Type, raw: Value<'_>, path: Path<'_>) -> bool {
         let Some(len) = raw.list_len() else {
             self.out.extend_from_slice(b"null");
             return true;
@@ -123,9 +165,7 @@ impl Builder<'_> {
             if index > 0 {
                 self.out.push(b',');
             }
-            self.path.push(Segment::Index(index));
-            let written = self.complete(field, inner, raw.item(index));
-            self.path.pop();
+            let written = self.complete(field, inner, raw.item(index), Path::Index(&path, index));
             if written.is_err() {
                 self.out.truncate(mark);
                 self.out.extend_from_slice(b"null");
@@ -137,10 +177,10 @@ impl Builder<'_> {
     }
 
     /// Writes a value of the named type `ty` at a nullable position; `true` when it is `null`.
-    fn named(&mut self, field: &Field, ty: &Name, raw: Value<'_>) -> bool {
+    fn named(&mut self, field: &Field, ty: &Name, raw: Value<'_>, path: Path<'_>) -> bool {
         if !raw.is_object() {
             let value = match (field.kind, raw) {
-                (Kind::Enum, Value::Json(raw)) => Value::Json(self.enum_value(ty, raw)),
+                (Kind::Enum, Value::Json(raw)) => Value::Json(self.enum_value(ty, raw, path)),
                 (Kind::Scalar, raw) => raw,
                 _ => Value::NULL,
             };
@@ -164,10 +204,10 @@ impl Builder<'_> {
                             Selection::Field(field) => Some(field),
                             Selection::Fragment(_) => None,
                         });
-                    self.object(fields, object, ty)
+                    self.object(fields, object, ty, path)
                 } else {
                     let fields = operation::collect(self.schema, &field.selections, ty);
-                    self.object(fields.iter(), object, ty)
+                    self.object(fields.iter(), object, ty, path)
                 }
             }
             Kind::Abstract => {
@@ -180,11 +220,11 @@ impl Builder<'_> {
                     Some(runtime) if !self.api.types.contains_key(&runtime) => Err(Bubble),
                     Some(runtime) => {
                         let fields = operation::collect(self.schema, &field.selections, &runtime);
-                        self.object(fields.iter(), object, &runtime)
+                        self.object(fields.iter(), object, &runtime, path)
                     }
                     None => {
                         let fields = operation::collect(self.schema, &field.selections, ty);
-                        self.object(fields.iter(), object, ty)
+                        self.object(fields.iter(), object, ty, path)
                     }
                 }
             }
@@ -203,7 +243,7 @@ impl Builder<'_> {
 
     /// `raw` when the API schema lets clients see that value of enum `ty`, else null (with an
     /// error): a value it hides (`@inaccessible`) or does not know is no value.
-    fn enum_value<'v>(&mut self, ty: &Name, raw: &'v JsonValue) -> &'v JsonValue {
+    fn enum_value<'v>(&mut self, ty: &Name, raw: &'v JsonValue, path: Path<'_>) -> &'v JsonValue {
         match (raw, self.api.get_enum(ty)) {
             (JsonValue::String(value), Some(api)) if api.values.contains_key(value.as_str()) => raw,
             (JsonValue::Null, _) => raw,
@@ -213,18 +253,19 @@ impl Builder<'_> {
                         format!("{ty} has no value {raw} that clients may see"),
                         "INVALID_ENUM_VALUE",
                     )
-                    .at(self.path.clone()),
+                    .at(path.segments()),
                 );
                 &JsonValue::Null
             }
         }
     }
-    fn null_error(&mut self, field: &Field) {
+    fn null_error(&mut self, field: &Field, path: Path<'_>) {
+        let path = path.segments();
         let covered = self.errors.iter().any(|error| {
             error
                 .path
                 .as_ref()
-                .is_some_and(|path| path.starts_with(&self.path) || self.path.starts_with(path))
+                .is_some_and(|other| other.starts_with(&path) || path.starts_with(other))
         });
         if !covered {
             self.errors.push(
@@ -232,7 +273,7 @@ impl Builder<'_> {
                     format!("Cannot return null for non-nullable field {}", field.name),
                     "NULL_FOR_NON_NULL",
                 )
-                .at(self.path.clone()),
+                .at(path),
             );
         }
     }
