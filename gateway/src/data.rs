@@ -233,14 +233,14 @@ impl<'a> Value<'a> {
     /// Writes this value as JSON.
     pub fn write(self, out: &mut Vec<u8>) {
         match self {
-            Self::Json(json) => write_json(out, json),
+            Self::Json(json) => write_value(out, json),
             Self::Object(fields) => {
                 out.push(b'{');
                 for (index, (key, value)) in fields.iter().enumerate() {
                     if index > 0 {
                         out.push(b',');
                     }
-                    write_json(out, *key);
+                    write_str(out, key);
                     out.push(b':');
                     value.value().write(out);
                 }
@@ -257,6 +257,56 @@ impl<'a> Value<'a> {
                 out.push(b']');
             }
         }
+    }
+}
+
+/// Writes a reply's value as JSON: strings and nested values directly, numbers as
+/// `serde_json` writes them.
+pub fn write_value(out: &mut Vec<u8>, value: &JsonValue) {
+    match value {
+        JsonValue::String(string) => write_str(out, string.as_str()),
+        JsonValue::Null => out.extend_from_slice(b"null"),
+        JsonValue::Bool(true) => out.extend_from_slice(b"true"),
+        JsonValue::Bool(false) => out.extend_from_slice(b"false"),
+        JsonValue::Number(_) => write_json(out, value),
+        JsonValue::Array(items) => {
+            out.push(b'[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                write_value(out, item);
+            }
+            out.push(b']');
+        }
+        JsonValue::Object(object) => {
+            out.push(b'{');
+            for (index, (key, item)) in object.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                write_str(out, key.as_str());
+                out.push(b':');
+                write_value(out, item);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+/// Writes a JSON string: as it is between quotes when nothing in it needs escaping (most
+/// strings), else escaped as `serde_json` does.
+pub fn write_str(out: &mut Vec<u8>, string: &str) {
+    if string
+        .bytes()
+        .all(|byte| byte >= 0x20 && byte != b'"' && byte != b'\\')
+    {
+        out.reserve(string.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(string.as_bytes());
+        out.push(b'"');
+    } else {
+        write_json(out, string);
     }
 }
 
@@ -307,6 +357,21 @@ mod tests {
         let top = data.value().get("top").unwrap();
         assert!(matches!(top.get_near("id", 0), Some((Value::Json(_), 0))));
         assert!(top.get_near("name", 0).is_none());
+    }
+
+    #[test]
+    fn values_are_written_as_serde_json_writes_them() {
+        let value = json!({
+            "plain": "abc", "quote": "say \"hi\"", "slash": "a\\b", "control": "a\nb\u{1}",
+            "unicode": "café ✓", "numbers": [1, -2, 3.5, 1e300], "flags": [true, false, null],
+            "nested": {"": {}, "list": []}
+        });
+        let mut out = Vec::new();
+        super::write_value(&mut out, &value);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            serde_json::to_string(&value).unwrap()
+        );
     }
 
     #[test]

@@ -21,7 +21,6 @@ use futures::stream::FuturesUnordered;
 use crate::data::{Data, Value};
 use crate::operation;
 use crate::plan::{Fetch, Item, PathElem, QueryPlan};
-use crate::response::write_json;
 use crate::supergraph::Supergraph;
 
 /// One step of a concrete response path.
@@ -100,13 +99,13 @@ pub struct Subgraphs {
     timeout: Duration,
     /// Query requests on their way, by subgraph and body: an identical request made while one
     /// is in flight waits for that one's answer instead of being sent again.
-    in_flight: Arc<std::sync::Mutex<HashMap<(usize, u64), InFlight>>>,
-    hasher: std::hash::RandomState,
+    in_flight: Arc<std::sync::Mutex<InFlightMap>>,
+    hasher: foldhash::fast::RandomState,
 }
 
 /// Removes an in-flight entry when the request that made it is done or dropped.
 struct Leaving<'a> {
-    in_flight: &'a std::sync::Mutex<HashMap<(usize, u64), InFlight>>,
+    in_flight: &'a std::sync::Mutex<InFlightMap>,
     key: (usize, u64),
 }
 
@@ -198,6 +197,9 @@ impl CachePolicy {
 }
 type InFlight = futures::future::Shared<futures::future::BoxFuture<'static, Answer>>;
 
+/// Requests in flight by subgraph and hash of the body, with the body they sent.
+type InFlightMap = HashMap<(usize, u64), (Bytes, InFlight)>;
+
 impl Subgraphs {
     pub fn new(
         supergraph: &Supergraph,
@@ -229,31 +231,39 @@ impl Subgraphs {
                 .collect(),
             timeout,
             in_flight: Arc::default(),
-            hasher: std::hash::RandomState::new(),
+            hasher: foldhash::fast::RandomState::default(),
         }
     }
 
     /// Sends a query request, or joins an identical one already in flight. (Requests are
     /// identical when subgraph and body are; once per-request headers are forwarded to
-    /// subgraphs they must be part of the key.)
+    /// subgraphs they must be part of the key.) Entries are found by a hash of the body and
+    /// then compared whole, so that a collision never shares an answer.
     async fn send_shared(&self, subgraph: usize, body: Bytes) -> Answer {
         use futures::FutureExt as _;
         let key = (
             subgraph,
             std::hash::BuildHasher::hash_one(&self.hasher, &body[..]),
         );
-        let (answer, leader) = {
+        let joined = {
             let mut in_flight = self.in_flight.lock().expect("not poisoned");
-            if let Some(answer) = in_flight.get(&key) {
-                (answer.clone(), false)
-            } else {
-                let this = self.clone();
-                let answer = async move { this.send(subgraph, body).await.map(Arc::new) }
-                    .boxed()
-                    .shared();
-                in_flight.insert(key, answer.clone());
-                (answer, true)
+            match in_flight.get(&key) {
+                Some((sent, answer)) if *sent == body => Some((answer.clone(), false)),
+                // Another body with the same hash: sent on its own.
+                Some(_) => None,
+                None => {
+                    let this = self.clone();
+                    let sent = body.clone();
+                    let answer = async move { this.send(subgraph, sent).await.map(Arc::new) }
+                        .boxed()
+                        .shared();
+                    in_flight.insert(key, (body.clone(), answer.clone()));
+                    Some((answer, true))
+                }
             }
+        };
+        let Some((answer, leader)) = joined else {
+            return self.send(subgraph, body).await.map(Arc::new);
         };
         // The request that started it takes the entry out when it ends, however it ends.
         let _leader = leader.then(|| Leaving {
@@ -849,8 +859,10 @@ fn representations<'p>(
     // Each distinct representation's span of `json`, found by hash; equal hashes are told
     // apart by comparing the bytes.
     let mut spans: Vec<(usize, usize)> = Vec::new();
-    let mut seen: HashMap<u64, Vec<usize>> = HashMap::new();
-    let hasher = std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default();
+    // The first span with a hash, and per span the next one with the same hash.
+    let hasher = foldhash::fast::RandomState::default();
+    let mut seen: HashMap<u64, usize, foldhash::fast::FixedState> = HashMap::default();
+    let mut same_hash: Vec<usize> = Vec::new();
     let mut objects = Vec::with_capacity(found.len());
     for (end, object) in found {
         if !entity.types.is_empty() && !entity.types.iter().any(|ty| is_a(supergraph, object, ty)) {
@@ -872,7 +884,7 @@ fn representations<'p>(
         let mut written: Vec<&str> = Vec::new();
         if let Some(typename) = &entity.typename {
             json.extend_from_slice(b"\"__typename\":");
-            write_json(&mut json, typename.as_str());
+            crate::data::write_str(&mut json, typename.as_str());
             written.push("__typename");
         }
         write_projection(
@@ -884,17 +896,20 @@ fn representations<'p>(
         );
         json.push(b'}');
         let hash = std::hash::BuildHasher::hash_one(&hasher, &json[start..]);
-        let candidates = seen.entry(hash).or_default();
-        let index = if let Some(&index) = candidates
-            .iter()
-            .find(|&&i| json[spans[i].0..spans[i].1] == json[start..])
+        let mut candidate = seen.get(&hash).copied().unwrap_or(usize::MAX);
+        while candidate != usize::MAX
+            && json[spans[candidate].0..spans[candidate].1] != json[start..]
         {
-            json.truncate(mark);
+            candidate = same_hash[candidate];
+        }
+        let index = if candidate == usize::MAX {
+            let index = spans.len();
+            same_hash.push(seen.insert(hash, index).unwrap_or(usize::MAX));
+            spans.push((start, json.len()));
             index
         } else {
-            candidates.push(spans.len());
-            spans.push((start, json.len()));
-            spans.len() - 1
+            json.truncate(mark);
+            candidate
         };
         objects.push((end, index));
     }
@@ -924,7 +939,7 @@ fn write_projection<'i>(
                     out.push(b',');
                 }
                 written.push(name.as_str());
-                write_json(out, name.as_str());
+                crate::data::write_str(out, name.as_str());
                 out.push(b':');
                 let value = object.get(key.as_str()).unwrap_or(Value::NULL);
                 if items.is_empty() {

@@ -103,7 +103,7 @@ impl Builder<'_> {
             }
             self.out.extend_from_slice(field.key_json.as_bytes());
             if field.name == "__typename" {
-                write_json(&mut self.out, ty.as_str());
+                crate::data::write_str(&mut self.out, ty.as_str());
                 continue;
             }
             let raw = match data.get_near(field.key.as_str(), hint) {
