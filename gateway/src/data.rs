@@ -297,17 +297,35 @@ pub fn write_value(out: &mut Vec<u8>, value: &JsonValue) {
 /// Writes a JSON string: as it is between quotes when nothing in it needs escaping (most
 /// strings), else escaped as `serde_json` does.
 pub fn write_str(out: &mut Vec<u8>, string: &str) {
-    if string
-        .bytes()
-        .all(|byte| byte >= 0x20 && byte != b'"' && byte != b'\\')
-    {
+    if needs_escaping(string.as_bytes()) {
+        write_json(out, string);
+    } else {
         out.reserve(string.len() + 2);
         out.push(b'"');
         out.extend_from_slice(string.as_bytes());
         out.push(b'"');
-    } else {
-        write_json(out, string);
     }
+}
+
+/// Whether `bytes` hold a control character, a quote or a backslash: eight bytes at a time.
+fn needs_escaping(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    // A byte of `word` is zero, or below `n` (for n <= 0x80): its high bit in the result.
+    let below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & HIGHS;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let word = u64::from_ne_bytes(chunk.try_into().expect("eight bytes"));
+        let quote = word ^ (ONES * u64::from(b'"'));
+        let backslash = word ^ (ONES * u64::from(b'\\'));
+        if below(word, 0x20) | below(quote, 1) | below(backslash, 1) != 0 {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&byte| byte < 0x20 || byte == b'"' || byte == b'\\')
 }
 
 #[cfg(test)]
@@ -372,6 +390,25 @@ mod tests {
             String::from_utf8(out).unwrap(),
             serde_json::to_string(&value).unwrap()
         );
+    }
+
+    #[test]
+    fn escaping_is_found_wherever_it_is() {
+        let plain = "abcdefghijklmnopqrstuvwxyz café ✓ ~\u{7f}";
+        assert!(!super::needs_escaping(plain.as_bytes()));
+        for special in ['"', '\\', '\n', '\u{0}', '\u{1f}'] {
+            for at in 0..plain.len() {
+                if !plain.is_char_boundary(at) {
+                    continue;
+                }
+                let mut text = plain.to_owned();
+                text.insert(at, special);
+                assert!(super::needs_escaping(text.as_bytes()), "{text:?}");
+                let mut out = Vec::new();
+                super::write_str(&mut out, &text);
+                assert_eq!(out, serde_json::to_vec(&text).unwrap());
+            }
+        }
     }
 
     #[test]
