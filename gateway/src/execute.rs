@@ -1,7 +1,8 @@
 //! Running a plan: fetches start as soon as the fetches they wait for are merged, run
-//! concurrently, and merge their answers into one data tree; entity fetches send each
-//! distinct representation once and merge the answer into every object it came from.
-//! Subgraph errors come back with paths into the client's response.
+//! concurrently, and merge their answers into one data tree of references into the replies
+//! ([`crate::data`]); entity fetches send each distinct representation once and merge the
+//! answer into every object it came from. Subgraph errors come back with paths into the
+//! client's response.
 
 use std::collections::HashMap;
 use std::sync::Arc;
