@@ -53,7 +53,12 @@ impl<'r> Data<'r> {
             _ => false,
         };
         if meets {
-            self.open();
+            // Room for the fields `from` adds, so that they do not move the object's fields.
+            let adds = match from {
+                JsonValue::Object(from) => from.len(),
+                _ => 0,
+            };
+            self.open(adds);
         }
         match (self, from) {
             (Self::Object(fields), JsonValue::Object(from)) => merge_fields(fields, from),
@@ -68,7 +73,7 @@ impl<'r> Data<'r> {
 
     /// The field `key` of this object, taken apart so that it can be merged into.
     pub fn field_mut(&mut self, key: &str) -> Option<&mut Self> {
-        self.open();
+        self.open(0);
         match self {
             Self::Object(fields) => fields
                 .iter_mut()
@@ -80,7 +85,7 @@ impl<'r> Data<'r> {
 
     /// Item `index` of this list, taken apart so that it can be merged into.
     pub fn item_mut(&mut self, index: usize) -> Option<&mut Self> {
-        self.open();
+        self.open(0);
         match self {
             Self::List(items) => items.get_mut(index),
             _ => None,
@@ -88,16 +93,17 @@ impl<'r> Data<'r> {
     }
 
     /// Takes a reply's object or list apart one level: each field or item still refers to
-    /// the reply.
-    fn open(&mut self) {
+    /// the reply. An object gets room for `adds` more fields.
+    fn open(&mut self, adds: usize) {
         match *self {
             Self::Reply(JsonValue::Object(object)) => {
-                *self = Self::Object(
+                let mut fields = Vec::with_capacity(object.len() + adds);
+                fields.extend(
                     object
                         .iter()
-                        .map(|(key, value)| (key.as_str(), Self::Reply(value)))
-                        .collect(),
+                        .map(|(key, value)| (key.as_str(), Self::Reply(value))),
                 );
+                *self = Self::Object(fields);
             }
             Self::Reply(JsonValue::Array(items)) => {
                 *self = Self::List(items.iter().map(Self::Reply).collect());
