@@ -165,8 +165,10 @@ impl<'a> Value<'a> {
     /// where the next field usually is, as replies list fields in the order they were asked.
     pub fn get_near(self, key: &str, hint: usize) -> Option<(Value<'a>, usize)> {
         match self {
+            // Stepping to the hint costs as much as a search beyond `SCANNED` fields.
             Self::Json(JsonValue::Object(object)) => {
-                if let Some((name, value)) = object.iter().nth(hint)
+                if object.len() <= SCANNED
+                    && let Some((name, value)) = object.iter().nth(hint)
                     && name.as_str() == key
                 {
                     return Some((Value::Json(value), hint));

@@ -304,12 +304,13 @@ impl Subgraphs {
         body: Bytes,
         batch: Vec<Ready<'a>>,
     ) -> BoxFuture<'a, Returned<'a>> {
+        // The representations are in the body already.
+        let fetches = batch
+            .into_iter()
+            .map(|ready| (ready.index, Some(ready.sent)))
+            .collect();
         async move {
             let answer = self.send_shared(subgraph, body).await;
-            let fetches = batch
-                .into_iter()
-                .map(|ready| (ready.index, Some(ready.sent)))
-                .collect();
             Returned { fetches, answer }
         }
         .boxed()
@@ -382,22 +383,18 @@ enum Step<'p> {
 /// What an entity fetch sent: per object found at its path, where it is and which
 /// representation it sent.
 struct Sent<'p> {
-    /// The objects' paths, one after the other.
+    /// The paths of the objects found at the fetch's path (sent or not), one after the other.
     steps: Vec<Step<'p>>,
-    /// Per object: the end of its path in `steps` (it starts where the previous one ends) and
-    /// the index of its representation.
-    objects: Vec<(usize, usize)>,
+    /// Per object sent: where its path is in `steps`, and the index of its representation.
+    objects: Vec<(std::ops::Range<usize>, usize)>,
 }
 
 impl<'p> Sent<'p> {
     /// The paths of the objects, with their representations' indexes.
     fn paths(&self) -> impl Iterator<Item = (&[Step<'p>], usize)> {
-        let mut start = 0;
-        self.objects.iter().map(move |&(end, representation)| {
-            let path = &self.steps[start..end];
-            start = end;
-            (path, representation)
-        })
+        self.objects
+            .iter()
+            .map(|(path, representation)| (&self.steps[path.clone()], *representation))
     }
 
     /// Where the first object that sent `representation` (any object, when `None`) is.
@@ -865,7 +862,7 @@ fn representations<'p>(
     let mut seen: HashMap<u64, usize, foldhash::fast::FixedState> = HashMap::default();
     let mut same_hash: Vec<usize> = Vec::new();
     let mut objects = Vec::with_capacity(found.len());
-    for (end, object) in found {
+    for (path, object) in found {
         if !entity.types.is_empty() && !entity.types.iter().any(|ty| is_a(supergraph, object, ty)) {
             continue;
         }
@@ -912,7 +909,7 @@ fn representations<'p>(
             json.truncate(mark);
             candidate
         };
-        objects.push((end, index));
+        objects.push((path, index));
     }
     json.push(b']');
     let count = spans.len();
@@ -978,14 +975,14 @@ fn write_projected(supergraph: &Supergraph, value: Value<'_>, items: &[Item], ou
 }
 
 /// Finds the objects at `path` below `value`: each one's path is appended to `steps`, and
-/// the object goes to `out` with where its path ends there.
+/// the object goes to `out` with where its path is there.
 fn visit<'a, 'p>(
     supergraph: &Supergraph,
     value: Value<'a>,
     path: &'p [PathElem],
     current: &mut Vec<Step<'p>>,
     steps: &mut Vec<Step<'p>>,
-    out: &mut Vec<(usize, Value<'a>)>,
+    out: &mut Vec<(std::ops::Range<usize>, Value<'a>)>,
 ) {
     if let Some(len) = value.list_len() {
         for index in 0..len {
@@ -1000,8 +997,9 @@ fn visit<'a, 'p>(
     }
     match path.split_first() {
         None => {
+            let start = steps.len();
             steps.extend_from_slice(current);
-            out.push((steps.len(), value));
+            out.push((start..steps.len(), value));
         }
         Some((PathElem::Key(key), rest)) => {
             if let Some(child) = value.get(key.as_str()) {
@@ -1057,7 +1055,53 @@ fn merge_along<'r>(target: &mut Data<'r>, depth: usize, answers: &[(&[Step], &'r
 
 #[cfg(test)]
 mod tests {
-    use super::CachePolicy;
+    use super::{CachePolicy, Step, representations};
+    use crate::data::Data;
+    use crate::supergraph::Supergraph;
+
+    #[test]
+    fn objects_left_out_of_an_entity_fetch_do_not_change_the_others_paths() {
+        let sdl = include_str!("../../bench/federation/supergraph.graphql");
+        let supergraph = Supergraph::parse(sdl).unwrap();
+        let prepared = crate::prepare::prepare(
+            &supergraph.api_schema,
+            "{ topProducts { upc shippingEstimate } }",
+        )
+        .unwrap();
+        let operation = prepared.operation(None).unwrap();
+        let normalized = crate::operation::normalize(
+            &supergraph.schema,
+            &prepared.document,
+            operation,
+            &apollo_compiler::response::JsonMap::new(),
+        );
+        let plan = crate::plan::plan(&supergraph, &normalized).unwrap();
+        let entity = plan
+            .fetches
+            .iter()
+            .find_map(|fetch| fetch.entity.as_ref())
+            .expect("an entity fetch for shippingEstimate");
+        // The first product has no key: it is not sent, and the others keep their own paths.
+        let reply: apollo_compiler::response::JsonValue = serde_json::from_str(
+            r#"{"topProducts": [
+                {"__typename": "Product", "upc": null, "price": 1, "weight": 1},
+                {"__typename": "Product", "upc": "2", "price": 2, "weight": 2},
+                {"__typename": "Product", "upc": "2", "price": 2, "weight": 2},
+                {"__typename": "Product", "upc": "3", "price": 3, "weight": 3}
+            ]}"#,
+        )
+        .unwrap();
+        let mut data = Data::empty_object();
+        data.merge(&reply);
+        let (sent_json, sent) = representations(&supergraph, data.value(), entity);
+        assert_eq!(sent_json.count, 2);
+        let paths: Vec<(Vec<Step>, usize)> = sent
+            .paths()
+            .map(|(path, representation)| (path.to_vec(), representation))
+            .collect();
+        let at = |index| vec![Step::Key("topProducts"), Step::Index(index)];
+        assert_eq!(paths, vec![(at(1), 0), (at(2), 0), (at(3), 1)]);
+    }
 
     fn max_age(seconds: u64, private: bool) -> CachePolicy {
         CachePolicy::MaxAge { seconds, private }

@@ -181,6 +181,14 @@ impl Builder<'_> {
         if !raw.is_object() {
             let value = match (field.kind, raw) {
                 (Kind::Enum, Value::Json(raw)) => Value::Json(self.enum_value(ty, raw, path)),
+                // A list that two replies merged is no enum value either.
+                (Kind::Enum, merged) => {
+                    let mut text = Vec::new();
+                    merged.write(&mut text);
+                    let json = serde_json::from_slice(&text).unwrap_or(JsonValue::Null);
+                    self.enum_value(ty, &json, path);
+                    Value::NULL
+                }
                 (Kind::Scalar, raw) => raw,
                 _ => Value::NULL,
             };
