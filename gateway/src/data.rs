@@ -166,22 +166,20 @@ impl<'a> Value<'a> {
     pub fn get_near(self, key: &str, hint: usize) -> Option<(Value<'a>, usize)> {
         match self {
             // Stepping to the hint costs as much as a search beyond `SCANNED` fields.
+            Self::Json(JsonValue::Object(object)) if object.len() > SCANNED => {
+                object.get(key).map(|value| (Value::Json(value), hint))
+            }
             Self::Json(JsonValue::Object(object)) => {
-                if object.len() <= SCANNED
-                    && let Some((name, value)) = object.iter().nth(hint)
+                if let Some((name, value)) = object.iter().nth(hint)
                     && name.as_str() == key
                 {
                     return Some((Value::Json(value), hint));
                 }
-                if object.len() <= SCANNED {
-                    object
-                        .iter()
-                        .enumerate()
-                        .find(|(_, (name, _))| name.as_str() == key)
-                        .map(|(at, (_, value))| (Value::Json(value), at))
-                } else {
-                    object.get(key).map(|value| (Value::Json(value), hint))
-                }
+                object
+                    .iter()
+                    .enumerate()
+                    .find(|(_, (name, _))| name.as_str() == key)
+                    .map(|(at, (_, value))| (Value::Json(value), at))
             }
             Self::Object(fields) => {
                 if let Some((name, value)) = fields.get(hint)
