@@ -760,7 +760,7 @@ fn batch_member(error: &JsonValue, batch: usize) -> usize {
     error
         .get("path")
         .and_then(JsonValue::as_array)
-        .and_then(|path| path.first()?.as_str()?.strip_prefix("_e")?.parse().ok())
+        .and_then(|path| batch_alias(path.first()?.as_str()?))
         .filter(|&i| i < batch)
         .unwrap_or(0)
 }
@@ -822,10 +822,15 @@ fn repath(error: &JsonValue, sent: Option<&Sent>, service: &str) -> GraphqlError
 
 /// `_entities`, or a batch's alias of it (`_e0`, `_e1` …).
 fn is_entities_field(key: &str) -> bool {
-    key == "_entities"
-        || key
-            .strip_prefix("_e")
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    key == "_entities" || batch_alias(key).is_some()
+}
+
+/// N, when `key` is a batch's alias `_eN` of `_entities` (see [`batch_body`]).
+fn batch_alias(key: &str) -> Option<usize> {
+    key.strip_prefix("_e")
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))?
+        .parse()
+        .ok()
 }
 
 /// An `_entities` fetch's representations, written as the JSON array the request sends.
