@@ -20,6 +20,7 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 
 use crate::data::{Data, Value};
+use crate::json::{Doc, Json};
 use crate::operation;
 use crate::plan::{Fetch, Item, PathElem, QueryPlan};
 use crate::supergraph::Supergraph;
@@ -95,7 +96,8 @@ pub fn path_json(path: &[Segment]) -> JsonValue {
 #[derive(Clone, Debug)]
 pub struct Subgraphs {
     client: reqwest::Client,
-    urls: Vec<String>,
+    /// Each subgraph's URL, parsed once (or why it does not parse, said when it is used).
+    urls: Vec<Result<reqwest::Url, String>>,
     names: Vec<String>,
     timeout: Duration,
     /// Query requests on their way, by subgraph and body: an identical request made while one
@@ -119,9 +121,8 @@ impl Drop for Leaving<'_> {
 }
 
 /// A subgraph's response: its body, and how long its `Cache-Control` header lets it be kept.
-#[derive(Clone)]
 struct Reply {
-    body: JsonMap,
+    body: Doc,
     cache: CachePolicy,
 }
 
@@ -219,10 +220,9 @@ impl Subgraphs {
                 .subgraphs
                 .iter()
                 .map(|s| {
-                    overrides
-                        .get(&s.name)
-                        .cloned()
-                        .unwrap_or_else(|| s.url.clone())
+                    let url = overrides.get(&s.name).unwrap_or(&s.url);
+                    reqwest::Url::parse(url)
+                        .map_err(|error| format!("invalid URL {url:?}: {error}"))
                 })
                 .collect(),
             names: supergraph
@@ -317,9 +317,10 @@ impl Subgraphs {
     }
 
     async fn send(&self, subgraph: usize, body: Bytes) -> Result<Reply, String> {
+        let url = self.urls[subgraph].clone()?;
         let response = self
             .client
-            .post(&self.urls[subgraph])
+            .post(url)
             .header("content-type", "application/json")
             .header(
                 "accept",
@@ -347,8 +348,10 @@ impl Subgraphs {
             .bytes()
             .await
             .map_err(|error| format!("reading the response failed: {}", root_cause(&error)))?;
-        match serde_json::from_slice::<JsonMap>(&bytes) {
-            Ok(body) if body.contains_key("data") || body.contains_key("errors") => {
+        match Doc::parse(bytes) {
+            Ok(body)
+                if body.root().get("data").is_some() || body.root().get("errors").is_some() =>
+            {
                 Ok(Reply { body, cache })
             }
             _ if !status.is_success() => Err(format!("answered HTTP {status}")),
@@ -374,10 +377,22 @@ pub struct Outcome {
 }
 
 /// One step of a path in the data, its key borrowed from the plan.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Eq)]
 enum Step<'p> {
     Key(&'p str),
     Index(usize),
+}
+
+impl PartialEq for Step<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            // Keys at the same place of two paths come from the same element of the plan's
+            // path: the same string, told the same without comparing its bytes.
+            (Self::Key(a), Self::Key(b)) => std::ptr::eq(*a, *b) || a == b,
+            (Self::Index(a), Self::Index(b)) => a == b,
+            _ => false,
+        }
+    }
 }
 
 /// What an entity fetch sent: per object found at its path, where it is and which
@@ -433,7 +448,6 @@ pub async fn run(
     let count = plan.fetches.len();
     // The replies the data refers to, kept until the response is written.
     let replies: FrozenVec<Arc<Reply>> = FrozenVec::new();
-    let introspection = introspection.map(JsonValue::Object);
     let mut data = Data::empty_object();
     let mut errors = Vec::new();
     let mut started = vec![false; count];
@@ -517,8 +531,12 @@ pub async fn run(
             returned.fetches,
         );
     }
-    if let Some(introspection) = &introspection {
-        data.merge(introspection);
+    if let Some(introspection) = introspection {
+        let reply = replies.push_get(Arc::new(Reply {
+            body: Doc::of(&JsonValue::Object(introspection)),
+            cache: CachePolicy::Unrestricted,
+        }));
+        data.merge(reply.body.root());
     }
     let data = write(data.value(), &mut errors);
     Outcome {
@@ -719,37 +737,38 @@ fn absorb<'r>(
     sent: Option<&Sent>,
     service: &str,
 ) {
-    let returned = reply.body.get("data");
+    let returned = reply.body.root().get("data");
     match sent {
         None => {
-            if let Some(returned @ JsonValue::Object(_)) = returned {
+            if let Some(returned) = returned.filter(|returned| returned.is_object()) {
                 data.merge(returned);
             }
         }
         Some(sent) => {
             let field = alias.map_or_else(|| "_entities".to_owned(), |(i, _)| format!("_e{i}"));
-            let entities = returned
+            let entities: Vec<Json<'r>> = returned
                 .and_then(|returned| returned.get(field.as_str()))
-                .and_then(JsonValue::as_array)
-                .map_or(&[][..], Vec::as_slice);
-            let answers: Vec<(&[Step], &'r JsonValue)> = sent
+                .map(|entities| entities.items().collect())
+                .unwrap_or_default();
+            let answers: Vec<(&[Step], Json<'r>)> = sent
                 .paths()
                 .filter_map(|(path, representation)| {
                     entities
                         .get(representation)
                         .filter(|entity| entity.is_object())
-                        .map(|entity| (path, entity))
+                        .map(|&entity| (path, entity))
                 })
                 .collect();
             merge_along(data, 0, &answers);
         }
     }
-    if let Some(JsonValue::Array(subgraph_errors)) = reply.body.get("errors") {
-        for error in subgraph_errors {
-            if alias.is_some_and(|(i, batch)| batch_member(error, batch) != i) {
+    if let Some(subgraph_errors) = reply.body.root().get("errors") {
+        for error in subgraph_errors.items() {
+            let error = error.to_value();
+            if alias.is_some_and(|(i, batch)| batch_member(&error, batch) != i) {
                 continue;
             }
-            errors.push(repath(error, sent, service));
+            errors.push(repath(&error, sent, service));
         }
     }
 }
@@ -867,6 +886,8 @@ fn representations<'p>(
     let mut seen: HashMap<u64, usize, foldhash::fast::FixedState> = HashMap::default();
     let mut same_hash: Vec<usize> = Vec::new();
     let mut objects = Vec::with_capacity(found.len());
+    // The names written at each level of the representation being written.
+    let mut written: Vec<&str> = Vec::new();
     for (path, object) in found {
         if !entity.types.is_empty() && !entity.types.iter().any(|ty| is_a(supergraph, object, ty)) {
             continue;
@@ -884,7 +905,7 @@ fn representations<'p>(
         }
         let start = json.len();
         json.push(b'{');
-        let mut written: Vec<&str> = Vec::new();
+        written.clear();
         if let Some(typename) = &entity.typename {
             json.extend_from_slice(b"\"__typename\":");
             crate::data::write_str(&mut json, typename.as_str());
@@ -895,6 +916,7 @@ fn representations<'p>(
             object,
             &entity.representation,
             &mut written,
+            0,
             &mut json,
         );
         json.push(b'}');
@@ -922,12 +944,14 @@ fn representations<'p>(
 }
 
 /// Writes the fields `items` name from `object` as `"name":value` members, after those
-/// already `written` and each name once; nested selections are projected the same way.
+/// written since `written[base]` and each name once; nested selections are projected the same
+/// way, on top of `written`.
 fn write_projection<'i>(
     supergraph: &Supergraph,
     object: Value<'_>,
     items: &'i [Item],
     written: &mut Vec<&'i str>,
+    base: usize,
     out: &mut Vec<u8>,
 ) {
     for item in items {
@@ -935,43 +959,51 @@ fn write_projection<'i>(
             Item::Field {
                 key, name, items, ..
             } => {
-                if written.contains(&name.as_str()) {
+                if written[base..].contains(&name.as_str()) {
                     continue;
                 }
-                if !written.is_empty() {
+                if written.len() > base {
                     out.push(b',');
                 }
                 written.push(name.as_str());
                 crate::data::write_str(out, name.as_str());
                 out.push(b':');
-                let value = object.get(key.as_str()).unwrap_or(Value::NULL);
+                let value = object.get(key.as_str()).unwrap_or(Value::Null);
                 if items.is_empty() {
                     value.write(out);
                 } else {
-                    write_projected(supergraph, value, items, out);
+                    write_projected(supergraph, value, items, written, out);
                 }
             }
             Item::On { ty, items } => {
                 if is_a(supergraph, object, ty) {
-                    write_projection(supergraph, object, items, written, out);
+                    write_projection(supergraph, object, items, written, base, out);
                 }
             }
         }
     }
 }
 
-fn write_projected(supergraph: &Supergraph, value: Value<'_>, items: &[Item], out: &mut Vec<u8>) {
+fn write_projected<'i>(
+    supergraph: &Supergraph,
+    value: Value<'_>,
+    items: &'i [Item],
+    written: &mut Vec<&'i str>,
+    out: &mut Vec<u8>,
+) {
     if value.is_object() {
         out.push(b'{');
-        write_projection(supergraph, value, items, &mut Vec::new(), out);
+        let base = written.len();
+        write_projection(supergraph, value, items, written, base, out);
+        written.truncate(base);
         out.push(b'}');
-    } else if let Some(len) = value.list_len() {
+    } else if let Some(list) = value.items() {
         out.push(b'[');
-        for index in 0..len {
+        for (index, item) in list.enumerate() {
             if index > 0 {
                 out.push(b',');
             }
-            write_projected(supergraph, value.item(index), items, out);
+            write_projected(supergraph, item, items, written, out);
         }
         out.push(b']');
     } else {
@@ -989,10 +1021,10 @@ fn visit<'a, 'p>(
     steps: &mut Vec<Step<'p>>,
     out: &mut Vec<(std::ops::Range<usize>, Value<'a>)>,
 ) {
-    if let Some(len) = value.list_len() {
-        for index in 0..len {
+    if let Some(items) = value.items() {
+        for (index, item) in items.enumerate() {
             current.push(Step::Index(index));
-            visit(supergraph, value.item(index), path, current, steps, out);
+            visit(supergraph, item, path, current, steps, out);
             current.pop();
         }
         return;
@@ -1025,14 +1057,14 @@ fn visit<'a, 'p>(
 fn is_a(supergraph: &Supergraph, object: Value<'_>, ty: &str) -> bool {
     object
         .typename()
-        .is_some_and(|typename| operation::applies(&supergraph.schema, ty, typename))
+        .is_some_and(|typename| operation::applies(&supergraph.schema, ty, &typename))
 }
 
 /// Merges each answer into the object at its path below `target` (whose own path is the
 /// first `depth` segments). Answers come in the order their objects were found, depth first,
 /// so those under one child are neighbours: each step down is taken once for all of them,
 /// not once per answer.
-fn merge_along<'r>(target: &mut Data<'r>, depth: usize, answers: &[(&[Step], &'r JsonValue)]) {
+fn merge_along<'r>(target: &mut Data<'r>, depth: usize, answers: &[(&[Step], Json<'r>)]) {
     let mut i = 0;
     while i < answers.len() {
         let (path, answer) = answers[i];
@@ -1087,17 +1119,17 @@ mod tests {
             .find_map(|fetch| fetch.entity.as_ref())
             .expect("an entity fetch for shippingEstimate");
         // The first product has no key: it is not sent, and the others keep their own paths.
-        let reply: apollo_compiler::response::JsonValue = serde_json::from_str(
-            r#"{"topProducts": [
+        let reply = crate::json::Doc::parse(bytes::Bytes::from_static(
+            br#"{"topProducts": [
                 {"__typename": "Product", "upc": null, "price": 1, "weight": 1},
                 {"__typename": "Product", "upc": "2", "price": 2, "weight": 2},
                 {"__typename": "Product", "upc": "2", "price": 2, "weight": 2},
                 {"__typename": "Product", "upc": "3", "price": 3, "weight": 3}
             ]}"#,
-        )
+        ))
         .unwrap();
         let mut data = Data::empty_object();
-        data.merge(&reply);
+        data.merge(reply.root());
         let (sent_json, sent) = representations(&supergraph, data.value(), entity);
         assert_eq!(sent_json.count, 2);
         let paths: Vec<(Vec<Step>, usize)> = sent

@@ -196,6 +196,8 @@ type PlanKey = (u64, Option<Name>, Vec<Option<bool>>);
 struct Planned {
     operation: Normalized,
     plan: Result<Arc<QueryPlan>, plan::PlanError>,
+    /// The size of the last response's `data`: room to write the next one in without growing.
+    data_size: std::sync::atomic::AtomicUsize,
 }
 
 /// The gateway for one supergraph.
@@ -331,10 +333,14 @@ impl Gateway {
             &variables,
             introspection,
             |data, errors| {
-                crate::response::write(&self.supergraph, &planned.operation, data, errors)
+                let size = planned.data_size.load(std::sync::atomic::Ordering::Relaxed);
+                crate::response::write(&self.supergraph, &planned.operation, data, errors, size)
             },
         )
         .await;
+        planned
+            .data_size
+            .store(outcome.data.len(), std::sync::atomic::Ordering::Relaxed);
         response.data = Some(outcome.data);
         response.errors = outcome.errors;
         if operation.operation_type == OperationType::Query && response.errors.is_empty() {
@@ -424,6 +430,7 @@ impl Gateway {
         let planned = Arc::new(Planned {
             operation: normalized,
             plan,
+            data_size: std::sync::atomic::AtomicUsize::new(0),
         });
         let mut plans = self.plans.write().expect("not poisoned");
         if plans.len() >= self.settings.plan_cache_size {

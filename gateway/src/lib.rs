@@ -3,13 +3,15 @@
 //! A request goes through [`http`] (GraphQL over HTTP) to [`gateway`], which prepares the
 //! operation against the API schema of the [`supergraph`] ([`prepare`]), lowers it
 //! ([`operation`]), plans it ([`plan`], cached), runs the plan against the subgraphs
-//! ([`execute`]), putting the subgraphs' answers together by reference ([`data`]), and builds
-//! the client's response from them ([`response`]).
+//! ([`execute`]), reading the subgraphs' replies once into flat tapes ([`json`]), putting their
+//! answers together by reference ([`data`]), and builds the client's response from them
+//! ([`response`]).
 
 pub mod data;
 pub mod execute;
 pub mod gateway;
 pub mod http;
+pub mod json;
 pub mod operation;
 pub mod plan;
 pub mod prepare;

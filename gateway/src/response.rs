@@ -8,7 +8,7 @@
 //! written back to there and writes `null`.
 
 use apollo_compiler::ast::Type;
-use apollo_compiler::response::JsonValue;
+use apollo_compiler::schema::ExtendedType;
 use apollo_compiler::{Name, Schema};
 
 use crate::data::Value;
@@ -17,18 +17,20 @@ use crate::operation::{self, Field, Kind, Normalized, Selection};
 use crate::supergraph::Supergraph;
 
 /// Writes the response's `data` for `operation`'s root fields as JSON: `null` when a non-null
-/// root field is null.
+/// root field is null. `size` is what the JSON is expected to take (the last size, say).
 pub fn write(
     supergraph: &Supergraph,
     operation: &Normalized,
     data: Value<'_>,
     errors: &mut Vec<GraphqlError>,
+    size: usize,
 ) -> Vec<u8> {
     let mut builder = Builder {
         schema: &supergraph.schema,
         api: &supergraph.api_schema,
         errors,
-        out: Vec::with_capacity(4096),
+        // A little more than expected, so that a slightly bigger answer does not double it.
+        out: Vec::with_capacity((size + size / 8).max(256)),
     };
     if builder
         .object(
@@ -107,13 +109,13 @@ impl Builder<'_> {
                 continue;
             }
             let raw = match data.get_near(field.key.as_str(), hint) {
-                Some((raw, at)) => {
-                    hint = at + 1;
+                Some((raw, next)) => {
+                    hint = next;
                     raw
                 }
                 None => data
                     .get(crate::plan::typed_key(ty, &field.key).as_str())
-                    .unwrap_or(Value::NULL),
+                    .unwrap_or(Value::Null),
             };
             self.complete(field, &field.ty, raw, Path::Key(&path, &field.key))?;
         }
@@ -155,17 +157,17 @@ impl Builder<'_> {
 
     /// Writes a list of `inner` at a nullable position; `true` when it is `null`.
     fn list(&mut self, field: &Field, inner: &Type, raw: Value<'_>, path: Path<'_>) -> bool {
-        let Some(len) = raw.list_len() else {
+        let Some(items) = raw.items() else {
             self.out.extend_from_slice(b"null");
             return true;
         };
         let mark = self.out.len();
         self.out.push(b'[');
-        for index in 0..len {
+        for (index, item) in items.enumerate() {
             if index > 0 {
                 self.out.push(b',');
             }
-            let written = self.complete(field, inner, raw.item(index), Path::Index(&path, index));
+            let written = self.complete(field, inner, item, Path::Index(&path, index));
             if written.is_err() {
                 self.out.truncate(mark);
                 self.out.extend_from_slice(b"null");
@@ -179,18 +181,10 @@ impl Builder<'_> {
     /// Writes a value of the named type `ty` at a nullable position; `true` when it is `null`.
     fn named(&mut self, field: &Field, ty: &Name, raw: Value<'_>, path: Path<'_>) -> bool {
         if !raw.is_object() {
-            let value = match (field.kind, raw) {
-                (Kind::Enum, Value::Json(raw)) => Value::Json(self.enum_value(ty, raw, path)),
-                // A list that two replies merged is no enum value either.
-                (Kind::Enum, merged) => {
-                    let mut text = Vec::new();
-                    merged.write(&mut text);
-                    let json = serde_json::from_slice(&text).unwrap_or(JsonValue::Null);
-                    self.enum_value(ty, &json, path);
-                    Value::NULL
-                }
-                (Kind::Scalar, raw) => raw,
-                _ => Value::NULL,
+            let value = match field.kind {
+                Kind::Enum => self.enum_value(ty, raw, path),
+                Kind::Scalar => raw,
+                _ => Value::Null,
             };
             value.write(&mut self.out);
             return value.is_null();
@@ -219,16 +213,20 @@ impl Builder<'_> {
                 }
             }
             Kind::Abstract => {
-                let runtime = object
-                    .typename()
-                    .filter(|runtime| operation::is_object(self.schema, runtime))
-                    .map(Name::new_unchecked);
+                let schema = self.schema;
+                let runtime = object.typename().and_then(|runtime| {
+                    schema
+                        .types
+                        .get_key_value(runtime.as_ref())
+                        .filter(|(_, ty)| matches!(ty, ExtendedType::Object(_)))
+                        .map(|(name, _)| name)
+                });
                 match runtime {
                     // An object of a type the API schema hides is no value for clients.
-                    Some(runtime) if !self.api.types.contains_key(&runtime) => Err(Bubble),
+                    Some(runtime) if !self.api.types.contains_key(runtime) => Err(Bubble),
                     Some(runtime) => {
-                        let fields = operation::collect(self.schema, &field.selections, &runtime);
-                        self.object(fields.iter(), object, &runtime, path)
+                        let fields = operation::collect(self.schema, &field.selections, runtime);
+                        self.object(fields.iter(), object, runtime, path)
                     }
                     None => {
                         let fields = operation::collect(self.schema, &field.selections, ty);
@@ -251,21 +249,29 @@ impl Builder<'_> {
 
     /// `raw` when the API schema lets clients see that value of enum `ty`, else null (with an
     /// error): a value it hides (`@inaccessible`) or does not know is no value.
-    fn enum_value<'v>(&mut self, ty: &Name, raw: &'v JsonValue, path: Path<'_>) -> &'v JsonValue {
-        match (raw, self.api.get_enum(ty)) {
-            (JsonValue::String(value), Some(api)) if api.values.contains_key(value.as_str()) => raw,
-            (JsonValue::Null, _) => raw,
-            _ => {
-                self.errors.push(
-                    GraphqlError::new(
-                        format!("{ty} has no value {raw} that clients may see"),
-                        "INVALID_ENUM_VALUE",
-                    )
-                    .at(path.segments()),
-                );
-                &JsonValue::Null
-            }
+    fn enum_value<'v>(&mut self, ty: &Name, raw: Value<'v>, path: Path<'_>) -> Value<'v> {
+        let seen = raw.is_null()
+            || raw.as_str().is_some_and(|value| {
+                self.api
+                    .get_enum(ty)
+                    .is_some_and(|api| api.values.contains_key(value.as_ref()))
+            });
+        if seen {
+            return raw;
         }
+        let mut text = Vec::new();
+        raw.write(&mut text);
+        self.errors.push(
+            GraphqlError::new(
+                format!(
+                    "{ty} has no value {} that clients may see",
+                    String::from_utf8_lossy(&text)
+                ),
+                "INVALID_ENUM_VALUE",
+            )
+            .at(path.segments()),
+        );
+        Value::Null
     }
     fn null_error(&mut self, field: &Field, path: Path<'_>) {
         let path = path.segments();
@@ -285,8 +291,4 @@ impl Builder<'_> {
             );
         }
     }
-}
-
-pub(crate) fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
-    serde_json::to_writer(out, value).expect("JSON values serialize");
 }
