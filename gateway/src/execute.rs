@@ -395,35 +395,95 @@ impl PartialEq for Step<'_> {
     }
 }
 
-/// What an entity fetch sent: per object found at its path, where it is and which
+/// What an entity fetch sent: the places it found objects at, as a tree of steps from the
+/// root (each place once, however many objects are below it), and per object which
 /// representation it sent.
 struct Sent<'p> {
-    /// The paths of the objects found at the fetch's path (sent or not), one after the other.
-    steps: Vec<Step<'p>>,
-    /// Per object sent: where its path is in `steps`, and the index of its representation.
-    objects: Vec<(std::ops::Range<usize>, usize)>,
+    /// Depth first: a place, then the places below it. The first is the root.
+    places: Vec<Place<'p>>,
 }
 
+/// A place in the data that an entity fetch found objects at or below.
+#[derive(Clone, Copy, Debug)]
+struct Place<'p> {
+    /// The step from the parent (nothing for the root).
+    step: Step<'p>,
+    parent: u32,
+    /// The place after this one and the places below it.
+    end: u32,
+    /// The representation the object here sent, or [`NOTHING`].
+    representation: u32,
+}
+
+/// No place, no representation.
+const NOTHING: u32 = u32::MAX;
+
 impl<'p> Sent<'p> {
-    /// The paths of the objects, with their representations' indexes.
-    fn paths(&self) -> impl Iterator<Item = (&[Step<'p>], usize)> {
-        self.objects
-            .iter()
-            .map(|(path, representation)| (&self.steps[path.clone()], *representation))
+    fn new() -> Self {
+        Self {
+            places: vec![Place {
+                step: Step::Index(0),
+                parent: NOTHING,
+                end: 1,
+                representation: NOTHING,
+            }],
+        }
+    }
+
+    /// Adds the place one `step` below `parent`.
+    fn enter(&mut self, parent: u32, step: Step<'p>) -> u32 {
+        let place = self.count();
+        self.places.push(Place {
+            step,
+            parent,
+            end: NOTHING,
+            representation: NOTHING,
+        });
+        place
+    }
+
+    /// Ends `place`: it is dropped again when no object was found at or below it.
+    fn leave(&mut self, place: u32, found_here: bool) {
+        if !found_here && self.count() == place + 1 {
+            self.places.pop();
+        } else {
+            let end = self.count();
+            self.places[place as usize].end = end;
+        }
+    }
+
+    fn count(&self) -> u32 {
+        u32::try_from(self.places.len()).expect("fewer than 4 billion places")
+    }
+
+    /// The steps from the root to `place`.
+    fn path(&self, mut place: u32) -> Vec<Step<'p>> {
+        let mut steps = Vec::new();
+        while place != 0 && place != NOTHING {
+            let at = self.places[place as usize];
+            steps.push(at.step);
+            place = at.parent;
+        }
+        steps.reverse();
+        steps
     }
 
     /// Where the first object that sent `representation` (any object, when `None`) is.
     fn segments(&self, representation: Option<usize>) -> Option<Vec<Segment>> {
-        self.paths()
-            .find(|&(_, sent)| representation.is_none_or(|wanted| wanted == sent))
-            .map(|(path, _)| {
-                path.iter()
-                    .map(|step| match *step {
-                        Step::Key(key) => Segment::Key(Name::new_unchecked(key)),
-                        Step::Index(index) => Segment::Index(index),
-                    })
-                    .collect()
-            })
+        let place = self.places.iter().position(|place| {
+            place.representation != NOTHING
+                && representation.is_none_or(|wanted| wanted == place.representation as usize)
+        })?;
+        let place = u32::try_from(place).expect("fewer than 4 billion places");
+        Some(
+            self.path(place)
+                .into_iter()
+                .map(|step| match step {
+                    Step::Key(key) => Segment::Key(Name::new_unchecked(key)),
+                    Step::Index(index) => Segment::Index(index),
+                })
+                .collect(),
+        )
     }
 }
 
@@ -750,16 +810,7 @@ fn absorb<'r>(
                 .and_then(|returned| returned.get(field.as_str()))
                 .map(|entities| entities.items().collect())
                 .unwrap_or_default();
-            let answers: Vec<(&[Step], Json<'r>)> = sent
-                .paths()
-                .filter_map(|(path, representation)| {
-                    entities
-                        .get(representation)
-                        .filter(|entity| entity.is_object())
-                        .map(|&entity| (path, entity))
-                })
-                .collect();
-            merge_along(data, 0, &answers);
+            merge_at(data, &sent.places, 0, &entities);
         }
     }
     if let Some(subgraph_errors) = reply.body.root().get("errors") {
@@ -867,15 +918,9 @@ fn representations<'p>(
     entity: &'p crate::plan::EntityFetch,
 ) -> (Representations, Sent<'p>) {
     let mut found = Vec::new();
-    let mut steps = Vec::new();
-    visit(
-        supergraph,
-        data,
-        &entity.path,
-        &mut Vec::new(),
-        &mut steps,
-        &mut found,
-    );
+    let mut sent = Sent::new();
+    visit(supergraph, data, &entity.path, &mut sent, 0, &mut found);
+    sent.places[0].end = sent.count();
     let mut json = Vec::with_capacity(64 * found.len() + 2);
     json.push(b'[');
     // Each distinct representation's span of `json`, found by hash; equal hashes are told
@@ -885,10 +930,9 @@ fn representations<'p>(
     let hasher = foldhash::fast::RandomState::default();
     let mut seen: HashMap<u64, usize, foldhash::fast::FixedState> = HashMap::default();
     let mut same_hash: Vec<usize> = Vec::new();
-    let mut objects = Vec::with_capacity(found.len());
     // The names written at each level of the representation being written.
     let mut written: Vec<&str> = Vec::new();
-    for (path, object) in found {
+    for (place, object) in found {
         if !entity.types.is_empty() && !entity.types.iter().any(|ty| is_a(supergraph, object, ty)) {
             continue;
         }
@@ -936,11 +980,12 @@ fn representations<'p>(
             json.truncate(mark);
             candidate
         };
-        objects.push((path, index));
+        sent.places[place as usize].representation =
+            u32::try_from(index).expect("fewer than 4 billion representations");
     }
     json.push(b']');
     let count = spans.len();
-    (Representations { json, count }, Sent { steps, objects })
+    (Representations { json, count }, sent)
 }
 
 /// Writes the fields `items` name from `object` as `"name":value` members, after those
@@ -1011,21 +1056,24 @@ fn write_projected<'i>(
     }
 }
 
-/// Finds the objects at `path` below `value`: each one's path is appended to `steps`, and
-/// the object goes to `out` with where its path is there.
+/// Finds the objects at `path` below `value`, which is at `place`: the places on the way are
+/// added to `sent`, and each object goes to `found` with its place.
 fn visit<'a, 'p>(
     supergraph: &Supergraph,
     value: Value<'a>,
     path: &'p [PathElem],
-    current: &mut Vec<Step<'p>>,
-    steps: &mut Vec<Step<'p>>,
-    out: &mut Vec<(std::ops::Range<usize>, Value<'a>)>,
+    sent: &mut Sent<'p>,
+    place: u32,
+    found: &mut Vec<(u32, Value<'a>)>,
 ) {
+    let below = |sent: &mut Sent<'p>, step, value, path, found: &mut Vec<(u32, Value<'a>)>| {
+        let child = sent.enter(place, step);
+        visit(supergraph, value, path, sent, child, found);
+        sent.leave(child, found.last().is_some_and(|&(at, _)| at == child));
+    };
     if let Some(items) = value.items() {
         for (index, item) in items.enumerate() {
-            current.push(Step::Index(index));
-            visit(supergraph, item, path, current, steps, out);
-            current.pop();
+            below(sent, Step::Index(index), item, path, found);
         }
         return;
     }
@@ -1033,21 +1081,15 @@ fn visit<'a, 'p>(
         return;
     }
     match path.split_first() {
-        None => {
-            let start = steps.len();
-            steps.extend_from_slice(current);
-            out.push((start..steps.len(), value));
-        }
+        None => found.push((place, value)),
         Some((PathElem::Key(key), rest)) => {
             if let Some(child) = value.get(key.as_str()) {
-                current.push(Step::Key(key.as_str()));
-                visit(supergraph, child, rest, current, steps, out);
-                current.pop();
+                below(sent, Step::Key(key.as_str()), child, rest, found);
             }
         }
         Some((PathElem::Type(ty), rest)) => {
             if is_a(supergraph, value, ty) {
-                visit(supergraph, value, rest, current, steps, out);
+                visit(supergraph, value, rest, sent, place, found);
             }
         }
     }
@@ -1060,33 +1102,26 @@ fn is_a(supergraph: &Supergraph, object: Value<'_>, ty: &str) -> bool {
         .is_some_and(|typename| operation::applies(&supergraph.schema, ty, &typename))
 }
 
-/// Merges each answer into the object at its path below `target` (whose own path is the
-/// first `depth` segments). Answers come in the order their objects were found, depth first,
-/// so those under one child are neighbours: each step down is taken once for all of them,
-/// not once per answer.
-fn merge_along<'r>(target: &mut Data<'r>, depth: usize, answers: &[(&[Step], Json<'r>)]) {
-    let mut i = 0;
-    while i < answers.len() {
-        let (path, answer) = answers[i];
-        let Some(segment) = path.get(depth) else {
-            if target.is_object() {
-                target.merge(answer);
-            }
-            i += 1;
-            continue;
-        };
-        let mut end = i + 1;
-        while end < answers.len() && answers[end].0.get(depth) == Some(segment) {
-            end += 1;
-        }
-        let child = match segment {
+/// Merges into the data at `place` (`target`) and below it the answers for the objects there:
+/// each step down is taken once for all the objects below it.
+fn merge_at<'r>(target: &mut Data<'r>, places: &[Place], place: usize, entities: &[Json<'r>]) {
+    let at = places[place];
+    if let Some(&entity) = entities.get(at.representation as usize)
+        && entity.is_object()
+        && target.is_object()
+    {
+        target.merge(entity);
+    }
+    let mut child = place + 1;
+    while child < at.end as usize {
+        let below = match places[child].step {
             Step::Key(key) => target.field_mut(key),
-            Step::Index(index) => target.item_mut(*index),
+            Step::Index(index) => target.item_mut(index),
         };
-        if let Some(child) = child {
-            merge_along(child, depth + 1, &answers[i..end]);
+        if let Some(below) = below {
+            merge_at(below, places, child, entities);
         }
-        i = end;
+        child = places[child].end as usize;
     }
 }
 
@@ -1132,9 +1167,12 @@ mod tests {
         data.merge(reply.root());
         let (sent_json, sent) = representations(&supergraph, data.value(), entity);
         assert_eq!(sent_json.count, 2);
-        let paths: Vec<(Vec<Step>, usize)> = sent
-            .paths()
-            .map(|(path, representation)| (path.to_vec(), representation))
+        let paths: Vec<(Vec<Step>, u32)> = sent
+            .places
+            .iter()
+            .enumerate()
+            .filter(|(_, place)| place.representation != super::NOTHING)
+            .map(|(at, place)| (sent.path(at as u32), place.representation))
             .collect();
         let at = |index| vec![Step::Key("topProducts"), Step::Index(index)];
         assert_eq!(paths, vec![(at(1), 0), (at(2), 0), (at(3), 1)]);
