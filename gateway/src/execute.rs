@@ -420,14 +420,14 @@ const NOTHING: u32 = u32::MAX;
 
 impl<'p> Sent<'p> {
     fn new() -> Self {
-        Self {
-            places: vec![Place {
-                step: Step::Index(0),
-                parent: NOTHING,
-                end: 1,
-                representation: NOTHING,
-            }],
-        }
+        let mut places = Vec::with_capacity(64);
+        places.push(Place {
+            step: Step::Index(0),
+            parent: NOTHING,
+            end: 1,
+            representation: NOTHING,
+        });
+        Self { places }
     }
 
     /// Adds the place one `step` below `parent`.
@@ -917,7 +917,7 @@ fn representations<'p>(
     data: Value<'_>,
     entity: &'p crate::plan::EntityFetch,
 ) -> (Representations, Sent<'p>) {
-    let mut found = Vec::new();
+    let mut found = Vec::with_capacity(64);
     let mut sent = Sent::new();
     visit(supergraph, data, &entity.path, &mut sent, 0, &mut found);
     sent.places[0].end = sent.count();

@@ -109,13 +109,23 @@ pub enum Failure {
 /// A response, transport aside.
 #[derive(Debug)]
 pub struct Response {
-    /// `data` as JSON text; `None` for request errors: no `data` key at all.
+    /// The body's start: `{"data":` and the data as JSON, written so that the rest of the
+    /// body follows in the same buffer ([`data_start`]); `None` for request errors: no
+    /// `data` key at all.
     pub data: Option<Vec<u8>>,
     pub errors: Vec<GraphqlError>,
     pub extensions: JsonMap,
     pub failure: Option<Failure>,
     /// How long the answer may be cached (the `Cache-Control` header).
     pub cache: CachePolicy,
+}
+
+/// A response body begun with `{"data":`, with room for `size` more bytes.
+pub fn data_start(size: usize) -> Vec<u8> {
+    const START: &[u8] = b"{\"data\":";
+    let mut body = Vec::with_capacity(START.len() + size);
+    body.extend_from_slice(START);
+    body
 }
 
 /// The refusal of a mutation (or subscription) sent with GET.
@@ -155,14 +165,14 @@ impl Response {
 
     /// The response as JSON: `data` as written, then `errors` and `extensions`.
     pub fn into_bytes(self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.data.as_ref().map_or(256, |d| d.len() + 256));
-        out.push(b'{');
-        if let Some(data) = &self.data {
-            out.extend_from_slice(b"\"data\":");
-            out.extend_from_slice(data);
-        }
+        let has_data = self.data.is_some();
+        let mut out = self.data.unwrap_or_else(|| {
+            let mut out = Vec::with_capacity(256);
+            out.push(b'{');
+            out
+        });
         if !self.errors.is_empty() {
-            if self.data.is_some() {
+            if has_data {
                 out.push(b',');
             }
             out.extend_from_slice(b"\"errors\":");
@@ -304,7 +314,9 @@ impl Gateway {
         let plan = match &planned.plan {
             Ok(plan) => plan,
             Err(error) => {
-                response.data = Some(b"null".to_vec());
+                let mut data = data_start(0);
+                data.extend_from_slice(b"null");
+                response.data = Some(data);
                 response
                     .errors
                     .push(GraphqlError::new(error.0.clone(), "QUERY_PLANNING_FAILED"));
@@ -332,10 +344,7 @@ impl Gateway {
             plan,
             &variables,
             introspection,
-            |data, errors| {
-                let size = planned.data_size.load(std::sync::atomic::Ordering::Relaxed);
-                crate::response::write(&self.supergraph, &planned.operation, data, errors, size)
-            },
+            |data, errors| self.write_data(&planned, data, errors),
         )
         .await;
         planned
@@ -347,6 +356,21 @@ impl Gateway {
             response.cache = client_cache(outcome.cache, options.credentials);
         }
         response
+    }
+
+    /// The body's start with the response's `data`, written from what the run put together.
+    fn write_data(
+        &self,
+        planned: &Planned,
+        data: crate::data::Value<'_>,
+        errors: &mut Vec<GraphqlError>,
+    ) -> Vec<u8> {
+        let size = planned.data_size.load(std::sync::atomic::Ordering::Relaxed);
+        // A little more than last time, so that a slightly bigger answer does not double the
+        // buffer.
+        let mut out = data_start(size + size / 8 + 256);
+        crate::response::write(&self.supergraph, &planned.operation, data, errors, &mut out);
+        out
     }
 
     /// The answers to `__schema` and `__type`, from the API schema, when the operation asks.

@@ -16,21 +16,21 @@ use crate::execute::{GraphqlError, Segment};
 use crate::operation::{self, Field, Kind, Normalized, Selection};
 use crate::supergraph::Supergraph;
 
-/// Writes the response's `data` for `operation`'s root fields as JSON: `null` when a non-null
-/// root field is null. `size` is what the JSON is expected to take (the last size, say).
+/// Writes the response's `data` for `operation`'s root fields as JSON at the end of `out`:
+/// `null` when a non-null root field is null.
 pub fn write(
     supergraph: &Supergraph,
     operation: &Normalized,
     data: Value<'_>,
     errors: &mut Vec<GraphqlError>,
-    size: usize,
-) -> Vec<u8> {
+    out: &mut Vec<u8>,
+) {
+    let start = out.len();
     let mut builder = Builder {
         schema: &supergraph.schema,
         api: &supergraph.api_schema,
         errors,
-        // A little more than expected, so that a slightly bigger answer does not double it.
-        out: Vec::with_capacity((size + size / 8).max(256)),
+        out,
     };
     if builder
         .object(
@@ -41,10 +41,9 @@ pub fn write(
         )
         .is_err()
     {
-        builder.out.clear();
+        builder.out.truncate(start);
         builder.out.extend_from_slice(b"null");
     }
-    builder.out
 }
 
 struct Builder<'a> {
@@ -52,7 +51,7 @@ struct Builder<'a> {
     /// The API schema, for the enum values clients may see.
     api: &'a Schema,
     errors: &'a mut Vec<GraphqlError>,
-    out: Vec<u8>,
+    out: &'a mut Vec<u8>,
 }
 
 /// Where the value being written is: a chain up to the root, each link on the stack of the
@@ -105,7 +104,7 @@ impl Builder<'_> {
             }
             self.out.extend_from_slice(field.key_json.as_bytes());
             if field.name == "__typename" {
-                crate::data::write_str(&mut self.out, ty.as_str());
+                crate::data::write_str(self.out, ty.as_str());
                 continue;
             }
             let raw = match data.get_near(field.key.as_str(), hint) {
@@ -186,7 +185,7 @@ impl Builder<'_> {
                 Kind::Scalar => raw,
                 _ => Value::Null,
             };
-            value.write(&mut self.out);
+            value.write(self.out);
             return value.is_null();
         }
         let object = raw;
@@ -235,7 +234,7 @@ impl Builder<'_> {
                 }
             }
             Kind::Scalar | Kind::Enum => {
-                raw.write(&mut self.out);
+                raw.write(self.out);
                 return false;
             }
         };
