@@ -150,24 +150,23 @@ impl<'a> Value<'a> {
         }
     }
 
-    /// The field `key` of this object, looked for first where `hint` points: where the field
-    /// after the one found before is (`0` for the first), as replies list fields in the order
+    /// The field `key` of this object, looked for first where `hint` points: a hint it
+    /// returned for the field before (`0` for the first), as replies list fields in the order
     /// they were asked. Also returns the hint for the next field.
-    pub fn get_near(self, key: &str, hint: usize) -> Option<(Value<'a>, usize)> {
+    pub fn get_near(self, key: &str, hint: u64) -> Option<(Value<'a>, u64)> {
         match self {
             Self::Json(json) => json
                 .get_near(key, hint)
                 .map(|(value, next)| (Value::Json(value), next)),
             Self::Object(fields) => {
-                if let Some((name, value)) = fields.get(hint)
-                    && *name == key.as_bytes()
-                {
-                    return Some((value.value(), hint + 1));
-                }
-                fields
-                    .iter()
-                    .position(|(name, _)| *name == key.as_bytes())
-                    .map(|at| (fields[at].1.value(), at + 1))
+                let at = usize::try_from(hint).unwrap_or(usize::MAX);
+                let at = match fields.get(at) {
+                    Some((name, _)) if *name == key.as_bytes() => at,
+                    _ => fields
+                        .iter()
+                        .position(|(name, _)| *name == key.as_bytes())?,
+                };
+                Some((fields[at].1.value(), at as u64 + 1))
             }
             _ => None,
         }

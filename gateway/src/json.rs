@@ -4,7 +4,9 @@
 //! what it is and where it is: a string or number by its span of the bytes, an object or array
 //! by its count and the node after its end. Reading a field compares keys as bytes; writing a
 //! value copies the subgraph's own text (strings stay escaped as they came, numbers as
-//! written); dropping a reply frees two buffers. The tape holds about as much as the JSON.
+//! written); dropping a reply frees two buffers. The tape takes 12 bytes per value or key,
+//! about 1.3 times the JSON it indexes.
+//! Where an object repeats a key, reads find the first (RFC 8259 leaves that open).
 
 use std::borrow::Cow;
 
@@ -86,7 +88,8 @@ impl Doc {
         let mut parser = Parser {
             text: &text,
             at: 0,
-            nodes: Vec::with_capacity(text.len() / 6 + 1),
+            // Replies run about 9.5 bytes per value or key.
+            nodes: Vec::with_capacity(text.len() / 8 + 16),
             keys: String::new(),
             open: Vec::new(),
         };
@@ -215,13 +218,15 @@ impl<'r> Json<'r> {
     }
 
     /// The member `key` of this object, looked for first where `hint` points: a hint this
-    /// returned for the member before, as replies list members in the order they were asked.
-    /// Also returns the hint for the next member.
-    pub fn get_near(self, key: &str, hint: usize) -> Option<(Json<'r>, usize)> {
+    /// object returned for the member before (`0` for none), as replies list members in the
+    /// order they were asked. Also returns the hint for the next member. A hint names its
+    /// object, so one from another object is never taken.
+    pub fn get_near(self, key: &str, hint: u64) -> Option<(Json<'r>, u64)> {
         let node = self.node();
         if node.kind != Kind::Object {
             return None;
         }
+        let tag = u64::from(self.at + 1) << 32;
         let found = |at: u32| {
             let value = at + 1;
             (
@@ -229,15 +234,14 @@ impl<'r> Json<'r> {
                     doc: self.doc,
                     at: value,
                 },
-                self.doc.after(value) as usize,
+                tag | u64::from(self.doc.after(value)),
             )
         };
-        if hint > self.at as usize
-            && hint < node.b as usize
-            && let Ok(hint) = u32::try_from(hint)
-            && self.doc.key(hint) == key.as_bytes()
-        {
-            return Some(found(hint));
+        // The low half of a hint of this object's is the node after a member: its next key,
+        // or the object's end.
+        let next = (hint & 0xffff_ffff) as u32;
+        if hint & !0xffff_ffff == tag && next < node.b && self.doc.key(next) == key.as_bytes() {
+            return Some(found(next));
         }
         let mut at = self.at + 1;
         while at < node.b {
@@ -768,6 +772,15 @@ mod tests {
         assert!(root.get_near("b", 1_000).is_some());
         assert!(root.get_near("zz", 2).is_none());
         assert!(a.get_near("b", 0).is_none());
+        // Another object's hint is not taken, even where it points at a string equal to the key.
+        let tricky = doc(r#"{"a":"b","b":1,"c":{"a":"b","b":2}}"#);
+        let inner = tricky.root().get("c").unwrap();
+        let (_, inner_hint) = inner.get_near("a", 0).unwrap();
+        let (b, _) = tricky.root().get_near("b", inner_hint).unwrap();
+        assert_eq!(b.to_value(), serde_json_bytes::json!(1));
+        let (_, outer_hint) = tricky.root().get_near("a", 0).unwrap();
+        let (b, _) = inner.get_near("b", outer_hint).unwrap();
+        assert_eq!(b.to_value(), serde_json_bytes::json!(2));
     }
 
     #[test]
