@@ -13,9 +13,6 @@ use std::borrow::Cow;
 
 use crate::json::{self, Json};
 
-/// The fields an object taken apart on the way to a merge gets room for.
-const ROOM: usize = 4;
-
 /// A value of the data.
 #[derive(Debug)]
 pub enum Data<'r> {
@@ -80,9 +77,7 @@ impl<'r> Data<'r> {
 
     /// The field `key` of this object, taken apart so that it can be merged into.
     pub fn field_mut(&mut self, key: &str) -> Option<&mut Self> {
-        // An object on the way to merged objects is often merged into itself later (its own
-        // entity fetches answered after a deeper one): room for that without moving.
-        self.open(ROOM);
+        self.open(0);
         match self {
             Self::Object(fields) => fields
                 .iter_mut()
