@@ -57,12 +57,9 @@ impl<'r> Data<'r> {
             _ => false,
         };
         if meets {
-            // Room for the fields `from` adds, so that they do not move the object's fields.
-            self.open(if from.is_object() {
-                from.count().unwrap_or(0)
-            } else {
-                0
-            });
+            // Room for the fields `from` adds, so that they do not move the object's fields
+            // (a list ignores it).
+            self.open(from.count().unwrap_or(0));
         }
         match self {
             Self::Object(fields) if from.is_object() => merge_fields(fields, from),

@@ -377,22 +377,10 @@ pub struct Outcome {
 }
 
 /// One step of a path in the data, its key borrowed from the plan.
-#[derive(Clone, Copy, Debug, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Step<'p> {
     Key(&'p str),
     Index(usize),
-}
-
-impl PartialEq for Step<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            // Keys at the same place of two paths come from the same element of the plan's
-            // path: the same string, told the same without comparing its bytes.
-            (Self::Key(a), Self::Key(b)) => std::ptr::eq(*a, *b) || a == b,
-            (Self::Index(a), Self::Index(b)) => a == b,
-            _ => false,
-        }
-    }
 }
 
 /// What an entity fetch sent: the places it found objects at, as a tree of steps from the
@@ -459,7 +447,8 @@ impl<'p> Sent<'p> {
     /// The steps from the root to `place`.
     fn path(&self, mut place: u32) -> Vec<Step<'p>> {
         let mut steps = Vec::new();
-        while place != 0 && place != NOTHING {
+        // Only the root, place 0, has no parent.
+        while place != 0 {
             let at = self.places[place as usize];
             steps.push(at.step);
             place = at.parent;
