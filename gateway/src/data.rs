@@ -259,6 +259,16 @@ impl<'a> Iterator for Items<'a> {
 
 impl ExactSizeIterator for Items<'_> {}
 
+/// Writes a GraphQL name (a field, type or argument name) as a JSON string: names are ASCII
+/// letters, digits and `_`, so nothing in one needs escaping.
+pub fn write_name(out: &mut Vec<u8>, name: &str) {
+    debug_assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+    out.reserve(name.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'"');
+}
+
 /// Writes a JSON string: as it is between quotes when nothing in it needs escaping (most
 /// strings), else escaped as `serde_json` does.
 pub fn write_str(out: &mut Vec<u8>, string: &str) {
@@ -355,6 +365,15 @@ mod tests {
         );
         assert!(data.field_mut("nothing").is_none());
         assert!(data.item_mut(0).is_none());
+    }
+
+    #[test]
+    fn names_are_written_as_serde_json_writes_them() {
+        for name in ["id", "_entities", "Product2", "__typename"] {
+            let mut out = Vec::new();
+            super::write_name(&mut out, name);
+            assert_eq!(out, serde_json::to_vec(name).unwrap());
+        }
     }
 
     #[test]

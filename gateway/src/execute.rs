@@ -941,7 +941,7 @@ fn representations<'p>(
         written.clear();
         if let Some(typename) = &entity.typename {
             json.extend_from_slice(b"\"__typename\":");
-            crate::data::write_str(&mut json, typename.as_str());
+            crate::data::write_name(&mut json, typename.as_str());
             written.push("__typename");
         }
         write_projection(
@@ -988,6 +988,8 @@ fn write_projection<'i>(
     base: usize,
     out: &mut Vec<u8>,
 ) {
+    // Replies list fields in the order they were asked, which is the order of `items`.
+    let mut hint = 0;
     for item in items {
         match item {
             Item::Field {
@@ -1000,9 +1002,15 @@ fn write_projection<'i>(
                     out.push(b',');
                 }
                 written.push(name.as_str());
-                crate::data::write_str(out, name.as_str());
+                crate::data::write_name(out, name.as_str());
                 out.push(b':');
-                let value = object.get(key.as_str()).unwrap_or(Value::Null);
+                let value = match object.get_near(key.as_str(), hint) {
+                    Some((value, next)) => {
+                        hint = next;
+                        value
+                    }
+                    None => Value::Null,
+                };
                 if items.is_empty() {
                     value.write(out);
                 } else {

@@ -261,12 +261,9 @@ impl<'r> Json<'r> {
             Kind::True => out.extend_from_slice(b"true"),
             Kind::False => out.extend_from_slice(b"false"),
             Kind::Number => out.extend_from_slice(self.doc.span(node)),
+            // A string's span is between its quotes, which the text has around it.
             Kind::Str | Kind::Escaped => {
-                let text = self.doc.span(node);
-                out.reserve(text.len() + 2);
-                out.push(b'"');
-                out.extend_from_slice(text);
-                out.push(b'"');
+                out.extend_from_slice(&self.doc.text[node.a as usize - 1..node.b as usize + 1]);
             }
             Kind::KeyUnescaped => write_bytes(out, self.doc.key(self.at)),
             Kind::Object => {

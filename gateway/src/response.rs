@@ -104,7 +104,7 @@ impl Builder<'_> {
             }
             self.out.extend_from_slice(field.key_json.as_bytes());
             if field.name == "__typename" {
-                crate::data::write_str(self.out, ty.as_str());
+                crate::data::write_name(self.out, ty.as_str());
                 continue;
             }
             let raw = match data.get_near(field.key.as_str(), hint) {
@@ -179,6 +179,11 @@ impl Builder<'_> {
 
     /// Writes a value of the named type `ty` at a nullable position; `true` when it is `null`.
     fn named(&mut self, field: &Field, ty: &Name, raw: Value<'_>, path: Path<'_>) -> bool {
+        // Most values are scalars: a scalar is written as it came, whatever its shape.
+        if field.kind == Kind::Scalar {
+            raw.write(self.out);
+            return raw.is_null();
+        }
         if !raw.is_object() {
             let value = match field.kind {
                 Kind::Enum => self.enum_value(ty, raw, path),
