@@ -263,7 +263,7 @@ impl<'r> Json<'r> {
             Kind::Number => out.extend_from_slice(self.doc.span(node)),
             // A string's span is between its quotes, which the text has around it.
             Kind::Str | Kind::Escaped => {
-                out.extend_from_slice(&self.doc.text[node.a as usize - 1..node.b as usize + 1]);
+                out.extend_from_slice(&self.doc.text[(node.a as usize - 1)..=(node.b as usize)]);
             }
             Kind::KeyUnescaped => write_bytes(out, self.doc.key(self.at)),
             Kind::Object => {
