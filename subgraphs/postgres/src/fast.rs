@@ -227,7 +227,7 @@ fn written_entities(key: &str, found: Vec<crate::schema::Found>) -> Answer {
 /// extension chain, so the HTTP layer asks this directly for query texts the schema has
 /// already validated (see `polygraph_subgraph_core::server::Prepared`). Its answers are the
 /// documents PostgreSQL wrote, spliced into the response unparsed.
-pub(crate) struct PreparedEntities(pub(crate) Arc<State>);
+pub(crate) struct PreparedPath(pub(crate) Arc<State>);
 
 /// Whether every variable is declared `[_Any!]!`: the only kind this path checks itself.
 fn only_representation_variables(
@@ -270,7 +270,7 @@ fn scalar_variables_fit(
     })
 }
 
-impl PreparedEntities {
+impl PreparedPath {
     /// The table and kind of a root field the written path answers: lists, aggregates and
     /// lookups by key (a connection's cursors come out of its documents).
     fn written_root(
@@ -281,7 +281,7 @@ impl PreparedEntities {
     }
 }
 
-impl polygraph_subgraph_core::server::Prepared for PreparedEntities {
+impl polygraph_subgraph_core::server::Prepared for PreparedPath {
     fn eligible(&self, document: &ExecutableDocument) -> bool {
         let names: Vec<Option<&str>> = match &document.operations {
             DocumentOperations::Single(_) => vec![None],

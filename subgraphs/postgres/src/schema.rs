@@ -46,7 +46,7 @@ pub fn build_served(
         executor,
     });
     let schema = build_with_state(&state)?;
-    Ok((schema, Arc::new(crate::fast::PreparedEntities(state))))
+    Ok((schema, Arc::new(crate::fast::PreparedPath(state))))
 }
 
 fn build_with_state(state: &Arc<State>) -> Result<Schema, SchemaError> {
