@@ -94,7 +94,8 @@ enum Part<'a> {
 }
 
 /// The entity `entity` for each of `representations` (all of its type), as JSON object texts
-/// in their order, or why one cannot be given: one statement per selected extension field.
+/// in their order, or why one cannot be given: one statement per selected extension field, the
+/// statements running at the same time.
 pub(crate) async fn find(
     state: &State,
     walker: &Walker<'_>,
@@ -109,13 +110,14 @@ pub(crate) async fn find(
         .collect(&[selection], &entity.type_name)
         .map_err(SelectionError::bad_input)?;
     let mut parts = Vec::with_capacity(selected.len());
+    let mut statements = Vec::new();
     for field in &selected {
         let part = if field.name == "__typename" {
             Part::Typename
         } else if field.name == entity.key || entity.external().contains(&field.name) {
             Part::Echo(field.name)
         } else if let Some(extension) = entity.field(field.name) {
-            let documents = documents(
+            statements.push(documents(
                 state,
                 &access,
                 walker,
@@ -123,11 +125,10 @@ pub(crate) async fn find(
                 extension,
                 field,
                 representations,
-            )
-            .await?;
+            ));
             Part::Found {
                 field: extension,
-                documents,
+                documents: HashMap::new(),
             }
         } else {
             return Err(bad_input(TranslateError::input(format!(
@@ -136,6 +137,13 @@ pub(crate) async fn find(
             ))));
         };
         parts.push((field.response_key, part));
+    }
+    // Each statement's documents go to its field, in the order the fields were selected.
+    let mut found = futures::future::try_join_all(statements).await?.into_iter();
+    for (_, part) in &mut parts {
+        if let Part::Found { documents, .. } = part {
+            *documents = found.next().expect("one statement per extension field");
+        }
     }
     Ok(representations
         .iter()
