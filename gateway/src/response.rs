@@ -185,9 +185,9 @@ impl Builder<'_> {
             return raw.is_null();
         }
         if !raw.is_object() {
+            // Scalars were written above; an object position given no object is null.
             let value = match field.kind {
                 Kind::Enum => self.enum_value(ty, raw, path),
-                Kind::Scalar => raw,
                 _ => Value::Null,
             };
             value.write(self.out);
@@ -238,6 +238,7 @@ impl Builder<'_> {
                     }
                 }
             }
+            // An enum position given an object (scalars were written above).
             Kind::Scalar | Kind::Enum => {
                 raw.write(self.out);
                 return false;
