@@ -53,7 +53,8 @@ fn planning(c: &mut Criterion) {
             polygraph_gateway::plan::plan(&supergraph, &normalized).unwrap()
         });
     });
-    let gateway = Gateway::new(Supergraph::parse(SUPERGRAPH).unwrap(), Settings::default());
+    let gateway =
+        Gateway::new(Supergraph::parse(SUPERGRAPH).unwrap(), Settings::default()).unwrap();
     gateway.explain(QUERY, None).unwrap();
     group.bench_function("cached", |b| {
         b.iter(|| gateway.explain(QUERY, None).unwrap());
@@ -97,10 +98,8 @@ fn execution(c: &mut Criterion) {
                 .insert(name.to_owned(), format!("http://{address}/graphql"));
         }
         let urls = settings.subgraph_urls.clone();
-        let gateway = Arc::new(Gateway::new(
-            Supergraph::parse(SUPERGRAPH).unwrap(),
-            settings,
-        ));
+        let gateway =
+            Arc::new(Gateway::new(Supergraph::parse(SUPERGRAPH).unwrap(), settings).unwrap());
         // The floor: the plan's biggest fetch (every user's nested reviews) sent directly.
         let reviews = urls["reviews"].clone();
         (gateway, reviews)

@@ -92,9 +92,105 @@ pub fn path_json(path: &[Segment]) -> JsonValue {
     )
 }
 
+/// The claims tokens the gateway signs for subgraphs: one per caller and subgraph, reused
+/// while it has more than half its lifetime left.
+pub struct ClaimsSigning {
+    signer: polygraph_subgraph_core::claims::Signer,
+    ttl: Duration,
+    /// Claims of the caller's token passed on beyond `sub`, `roles` and `scope`.
+    forward: Vec<String>,
+    tokens: std::sync::Mutex<TokenCache>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl std::fmt::Debug for ClaimsSigning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClaimsSigning")
+            .field("signer", &self.signer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who a request's subgraph fetches are for: the claims the gateway vouches for.
+#[derive(Debug)]
+pub struct Caller {
+    claims: serde_json::Map<String, serde_json::Value>,
+    /// Identifies the claims: requests with equal claims share tokens and in-flight requests.
+    key: u64,
+}
+
+/// Signed tokens by caller and subgraph, with the time until which they are reused.
+type TokenCache = HashMap<(u64, usize), (Arc<str>, std::time::Instant)>;
+
+/// Most tokens kept; past this, the cache starts over.
+const TOKENS_KEPT: usize = 10_000;
+
+impl ClaimsSigning {
+    pub fn new(
+        signer: polygraph_subgraph_core::claims::Signer,
+        ttl: Duration,
+        forward: Vec<String>,
+    ) -> Self {
+        Self {
+            signer,
+            ttl,
+            forward,
+            tokens: std::sync::Mutex::default(),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    /// The claims subgraphs get for `session` (none but the gateway's own for anonymous
+    /// requests).
+    pub fn caller(&self, session: Option<&crate::auth::Session>) -> Caller {
+        let mut claims = serde_json::Map::new();
+        if let Some(session) = session {
+            if let Some(subject) = &session.subject {
+                claims.insert("sub".into(), subject.clone().into());
+            }
+            claims.insert("roles".into(), session.roles.clone().into());
+            claims.insert("scope".into(), session.scopes.join(" ").into());
+            claims.insert("principal_iss".into(), session.issuer.clone().into());
+            for name in &self.forward {
+                if let Some(value) = session.claims.get(name)
+                    && !claims.contains_key(name)
+                {
+                    claims.insert(name.clone(), value.clone());
+                }
+            }
+        }
+        let key = std::hash::BuildHasher::hash_one(
+            &self.hasher,
+            serde_json::Value::Object(claims.clone()).to_string(),
+        );
+        Caller { claims, key }
+    }
+
+    /// A token for `caller` to `subgraph` (its name `audience`).
+    fn token(&self, caller: &Caller, subgraph: usize, audience: &str) -> Arc<str> {
+        let now = std::time::Instant::now();
+        let key = (caller.key, subgraph);
+        if let Ok(tokens) = self.tokens.lock()
+            && let Some((token, fresh_until)) = tokens.get(&key)
+            && *fresh_until > now
+        {
+            return token.clone();
+        }
+        let token: Arc<str> = self.signer.sign(audience, &caller.claims, self.ttl).into();
+        if let Ok(mut tokens) = self.tokens.lock() {
+            if tokens.len() >= TOKENS_KEPT {
+                tokens.clear();
+            }
+            tokens.insert(key, (token.clone(), now + self.ttl / 2));
+        }
+        token
+    }
+}
+
 /// How the gateway talks to subgraphs.
 #[derive(Clone, Debug)]
 pub struct Subgraphs {
+    signing: Arc<ClaimsSigning>,
     client: reqwest::Client,
     /// Each subgraph's URL, parsed once (or why it does not parse, said when it is used).
     urls: Vec<Result<reqwest::Url, String>>,
@@ -110,6 +206,13 @@ pub struct Subgraphs {
 struct Leaving<'a> {
     in_flight: &'a std::sync::Mutex<InFlightMap>,
     key: (usize, u64),
+}
+
+/// A request to a subgraph: its body and the claims token that goes with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Outgoing {
+    body: Bytes,
+    token: Arc<str>,
 }
 
 impl Drop for Leaving<'_> {
@@ -199,14 +302,16 @@ impl CachePolicy {
 }
 type InFlight = futures::future::Shared<futures::future::BoxFuture<'static, Answer>>;
 
-/// Requests in flight by subgraph and hash of the body, with the body they sent.
-type InFlightMap = HashMap<(usize, u64), (Bytes, InFlight)>;
+/// Requests in flight by subgraph and hash of body and token, with what they sent: requests
+/// for different callers are never shared.
+type InFlightMap = HashMap<(usize, u64), (Outgoing, InFlight)>;
 
 impl Subgraphs {
     pub fn new(
         supergraph: &Supergraph,
         timeout: Duration,
         overrides: &HashMap<String, String>,
+        signing: ClaimsSigning,
     ) -> Self {
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(256)
@@ -215,6 +320,7 @@ impl Subgraphs {
             .build()
             .expect("an HTTP client with default TLS settings builds");
         Self {
+            signing: Arc::new(signing),
             client,
             urls: supergraph
                 .subgraphs
@@ -236,35 +342,55 @@ impl Subgraphs {
         }
     }
 
-    /// Sends a query request, or joins an identical one already in flight. (Requests are
-    /// identical when subgraph and body are; once per-request headers are forwarded to
-    /// subgraphs they must be part of the key.) Entries are found by a hash of the body and
-    /// then compared whole, so that a collision never shares an answer.
-    async fn send_shared(&self, subgraph: usize, body: Bytes) -> Answer {
+    /// The public keys of the gateway's claims tokens, as a JWKS.
+    pub fn claims_jwks(&self) -> serde_json::Value {
+        self.signing.signer.jwks()
+    }
+
+    /// The claims subgraphs get for `session`.
+    pub fn caller(&self, session: Option<&crate::auth::Session>) -> Caller {
+        self.signing.caller(session)
+    }
+
+    fn outgoing(&self, subgraph: usize, body: Bytes, caller: &Caller) -> Outgoing {
+        Outgoing {
+            body,
+            token: self.signing.token(caller, subgraph, &self.names[subgraph]),
+        }
+    }
+
+    /// Sends a query request, or joins an identical one already in flight. Requests are
+    /// identical when subgraph, body and claims token are, so two callers' requests are never
+    /// merged. Entries are found by a hash and then compared whole, so that a collision never
+    /// shares an answer.
+    async fn send_shared(&self, subgraph: usize, outgoing: Outgoing) -> Answer {
         use futures::FutureExt as _;
         let key = (
             subgraph,
-            std::hash::BuildHasher::hash_one(&self.hasher, &body[..]),
+            std::hash::BuildHasher::hash_one(
+                &self.hasher,
+                (&outgoing.body[..], outgoing.token.as_bytes()),
+            ),
         );
         let joined = {
             let mut in_flight = self.in_flight.lock().expect("not poisoned");
             match in_flight.get(&key) {
-                Some((sent, answer)) if *sent == body => Some((answer.clone(), false)),
-                // Another body with the same hash: sent on its own.
+                Some((sent, answer)) if *sent == outgoing => Some((answer.clone(), false)),
+                // Another request with the same hash: sent on its own.
                 Some(_) => None,
                 None => {
                     let this = self.clone();
-                    let sent = body.clone();
+                    let sent = outgoing.clone();
                     let answer = async move { this.send(subgraph, sent).await.map(Arc::new) }
                         .boxed()
                         .shared();
-                    in_flight.insert(key, (body.clone(), answer.clone()));
+                    in_flight.insert(key, (outgoing.clone(), answer.clone()));
                     Some((answer, true))
                 }
             }
         };
         let Some((answer, leader)) = joined else {
-            return self.send(subgraph, body).await.map(Arc::new);
+            return self.send(subgraph, outgoing).await.map(Arc::new);
         };
         // The request that started it takes the entry out when it ends, however it ends.
         let _leader = leader.then(|| Leaving {
@@ -279,15 +405,15 @@ impl Subgraphs {
         &'a self,
         index: usize,
         fetch: &'a Fetch,
-        body: Bytes,
+        outgoing: Outgoing,
         sent: Option<Sent<'a>>,
         share: bool,
     ) -> BoxFuture<'a, Returned<'a>> {
         async move {
             let answer = if share {
-                self.send_shared(fetch.subgraph, body).await
+                self.send_shared(fetch.subgraph, outgoing).await
             } else {
-                self.send(fetch.subgraph, body).await.map(Arc::new)
+                self.send(fetch.subgraph, outgoing).await.map(Arc::new)
             };
             Returned {
                 fetches: vec![(index, sent)],
@@ -301,7 +427,7 @@ impl Subgraphs {
     fn send_batch<'a>(
         &'a self,
         subgraph: usize,
-        body: Bytes,
+        outgoing: Outgoing,
         batch: Vec<Ready<'a>>,
     ) -> BoxFuture<'a, Returned<'a>> {
         // The representations are in the body already.
@@ -310,18 +436,20 @@ impl Subgraphs {
             .map(|ready| (ready.index, Some(ready.sent)))
             .collect();
         async move {
-            let answer = self.send_shared(subgraph, body).await;
+            let answer = self.send_shared(subgraph, outgoing).await;
             Returned { fetches, answer }
         }
         .boxed()
     }
 
-    async fn send(&self, subgraph: usize, body: Bytes) -> Result<Reply, String> {
+    async fn send(&self, subgraph: usize, outgoing: Outgoing) -> Result<Reply, String> {
         let url = self.urls[subgraph].clone()?;
+        let Outgoing { body, token } = outgoing;
         let response = self
             .client
             .post(url)
             .header("content-type", "application/json")
+            .header(polygraph_subgraph_core::claims::HEADER, &*token)
             .header(
                 "accept",
                 "application/graphql-response+json, application/json",
@@ -491,9 +619,11 @@ pub async fn run(
     subgraphs: &Subgraphs,
     plan: &QueryPlan,
     variables: &JsonMap,
+    session: Option<&crate::auth::Session>,
     introspection: Option<JsonMap>,
     write: impl FnOnce(Value<'_>, &mut Vec<GraphqlError>) -> Vec<u8>,
 ) -> Outcome {
+    let caller = subgraphs.caller(session);
     let count = plan.fetches.len();
     // The replies the data refers to, kept until the response is written.
     let replies: FrozenVec<Arc<Reply>> = FrozenVec::new();
@@ -542,7 +672,8 @@ pub async fn run(
                             progressed = true;
                             continue;
                         };
-                        running.push(subgraphs.send_fetch(index, fetch, body, sent, batching));
+                        let outgoing = subgraphs.outgoing(fetch.subgraph, body, &caller);
+                        running.push(subgraphs.send_fetch(index, fetch, outgoing, sent, batching));
                         continue;
                     }
                 };
@@ -556,7 +687,8 @@ pub async fn run(
             }
             for (subgraph, batch) in batches {
                 let body = batch_body(plan, &batch, variables);
-                running.push(subgraphs.send_batch(subgraph, body, batch));
+                let outgoing = subgraphs.outgoing(subgraph, body, &caller);
+                running.push(subgraphs.send_batch(subgraph, outgoing, batch));
             }
         }
         let Some(returned) = running.next().await else {

@@ -13,9 +13,12 @@ use apollo_compiler::schema::Implementers;
 use apollo_compiler::validation::Valid;
 use apollo_compiler::{Name, Node};
 
+use crate::auth::{AuthError, Authenticator, Session};
+use crate::authorize::{self, Guard};
 use crate::execute::{self, CachePolicy, GraphqlError, Subgraphs};
 use crate::operation::{self, Normalized};
 use crate::plan::{self, QueryPlan};
+use crate::policy::Policies;
 use crate::prepare::{self, RequestError};
 use crate::supergraph::Supergraph;
 
@@ -57,6 +60,93 @@ pub struct Settings {
     /// Progressive-override labels to treat as active (`@override(from:, label:)` moves the
     /// field only while its label is listed here).
     pub override_labels: Vec<String>,
+    /// Who may call: the identity providers whose tokens are accepted.
+    pub authentication: crate::auth::AuthSettings,
+    /// What callers may do: policies and how denials are answered.
+    pub authorization: AuthorizationSettings,
+    /// The claims tokens the gateway signs for subgraphs.
+    pub claims: ClaimsSettings,
+    /// Who may ask for introspection (`__schema`, `__type`).
+    pub introspection: Access,
+    /// Who may ask for the query plan (`x-polygraph-explain`).
+    pub explain: Access,
+}
+
+/// What callers may do beyond what the supergraph's directives say.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthorizationSettings {
+    /// The folder of Rego policies `@policy` names (every `.rego` file in it).
+    pub policies: Option<std::path::PathBuf>,
+    /// Refuse a whole request when any of its selections is denied, instead of answering the
+    /// rest with the denied fields `null`.
+    pub reject_unauthorized: bool,
+    /// Let requests without a token run mutations (off: nothing anonymous writes).
+    pub allow_anonymous_mutations: bool,
+}
+
+/// How the gateway vouches for callers to subgraphs.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClaimsSettings {
+    /// The Ed25519 private key (PKCS#8 PEM, as `polygraph keys generate` writes it). Without
+    /// one, a key is generated at start and its public half served at
+    /// `/.well-known/polygraph-claims.json`.
+    pub signing_key_file: Option<std::path::PathBuf>,
+    /// How long a signed token is good for.
+    pub ttl_seconds: u64,
+    /// Claims of the caller's token passed on as they are, beyond `sub`, `roles` and `scope`.
+    pub forward: Vec<String>,
+}
+
+impl Default for ClaimsSettings {
+    fn default() -> Self {
+        Self {
+            signing_key_file: None,
+            ttl_seconds: 120,
+            forward: Vec::new(),
+        }
+    }
+}
+
+/// Who may use a diagnostic feature.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Access {
+    #[default]
+    Everyone,
+    /// Callers with a valid token.
+    Authenticated,
+    /// Callers whose token holds this scope.
+    Scope(String),
+    Nobody,
+}
+
+impl<'de> serde::Deserialize<'de> for Access {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match text.as_str() {
+            "everyone" => Ok(Self::Everyone),
+            "authenticated" => Ok(Self::Authenticated),
+            "nobody" => Ok(Self::Nobody),
+            other => match other.strip_prefix("scope:") {
+                Some(scope) if !scope.is_empty() => Ok(Self::Scope(scope.to_owned())),
+                _ => Err(serde::de::Error::custom(format!(
+                    "{other:?}: expected everyone, authenticated, nobody or scope:NAME"
+                ))),
+            },
+        }
+    }
+}
+
+impl Access {
+    pub fn allows(&self, session: Option<&Session>) -> bool {
+        match self {
+            Self::Everyone => true,
+            Self::Authenticated => session.is_some(),
+            Self::Scope(scope) => session.is_some_and(|session| session.scopes.contains(scope)),
+            Self::Nobody => false,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -68,6 +158,11 @@ impl Default for Settings {
             max_body_bytes: 2 * 1024 * 1024,
             plan_cache_size: 2048,
             override_labels: Vec::new(),
+            authentication: crate::auth::AuthSettings::default(),
+            authorization: AuthorizationSettings::default(),
+            claims: ClaimsSettings::default(),
+            introspection: Access::Everyone,
+            explain: Access::Everyone,
         }
     }
 }
@@ -83,8 +178,10 @@ pub struct Request {
 }
 
 /// How a request arrived.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Options {
+    /// Who sent it, from a verified token; `None` for anonymous requests.
+    pub session: Option<Arc<Session>>,
     /// Mutations are refused (a GET request).
     pub read_only: bool,
     /// Attach the query plan as `extensions.queryPlan`.
@@ -104,6 +201,10 @@ pub enum Failure {
     BadRequest,
     /// A mutation over GET (405).
     NotAllowed,
+    /// Refused for want of credentials (401).
+    Unauthenticated,
+    /// Refused by authorization (403).
+    Forbidden,
 }
 
 /// A response, transport aside.
@@ -200,11 +301,15 @@ struct Document {
     condition_variables: Vec<Name>,
 }
 
-/// A plan is the same for the same document, operation and `@skip`/`@include` values.
-type PlanKey = (u64, Option<Name>, Vec<Option<bool>>);
+/// A plan is the same for the same document, operation, `@skip`/`@include` values and
+/// selections denied by authorization.
+type PlanKey = (u64, Option<Name>, Vec<Option<bool>>, Vec<u32>);
 
 struct Planned {
+    /// The operation as the response is written from: denied selections marked.
     operation: Normalized,
+    /// The selections with requirements to check per request.
+    guards: Vec<Guard>,
     plan: Result<Arc<QueryPlan>, plan::PlanError>,
     /// The size of the last response's `data`: room to write the next one in without growing.
     data_size: std::sync::atomic::AtomicUsize,
@@ -215,6 +320,8 @@ pub struct Gateway {
     pub supergraph: Arc<Supergraph>,
     subgraphs: Subgraphs,
     settings: Settings,
+    authenticator: Arc<Authenticator>,
+    policies: Option<Arc<Policies>>,
     implementers: apollo_compiler::collections::HashMap<Name, Implementers>,
     documents: RwLock<HashMap<u64, Arc<Document>>>,
     plans: RwLock<HashMap<PlanKey, Arc<Planned>>>,
@@ -230,29 +337,107 @@ impl std::fmt::Debug for Gateway {
 }
 
 impl Gateway {
-    pub fn new(mut supergraph: Supergraph, settings: Settings) -> Self {
+    /// The gateway for `supergraph`: settings checked, policies and the claims key loaded.
+    /// [`Gateway::start`] then fetches the identity providers' keys.
+    pub fn new(mut supergraph: Supergraph, settings: Settings) -> Result<Self, String> {
         supergraph
             .active_labels
             .extend(settings.override_labels.iter().cloned());
+        let requirements = &supergraph.requirements;
+        let policies = match &settings.authorization.policies {
+            Some(folder) => {
+                let policies = Policies::load(folder)
+                    .map_err(|error| format!("the policies in {}: {error}", folder.display()))?;
+                policies.check_names(&requirements.policy_names)?;
+                Some(Arc::new(policies))
+            }
+            None if !requirements.policy_names.is_empty() => {
+                return Err(format!(
+                    "the supergraph names policies ({}) but no policies folder is configured (authorization.policies)",
+                    requirements
+                        .policy_names
+                        .iter()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            None => None,
+        };
+        let signer = match &settings.claims.signing_key_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|error| format!("reading {}: {error}", path.display()))?;
+                polygraph_subgraph_core::claims::Signer::from_pem(&text)
+                    .map_err(|error| format!("{}: {error}", path.display()))?
+            }
+            None => polygraph_subgraph_core::claims::Signer::generate(),
+        };
+        let authenticator = Arc::new(Authenticator::new(settings.authentication.clone())?);
         let subgraphs = Subgraphs::new(
             &supergraph,
             Duration::from_millis(settings.subgraph_timeout_ms),
             &settings.subgraph_urls,
+            execute::ClaimsSigning::new(
+                signer,
+                Duration::from_secs(settings.claims.ttl_seconds.max(10)),
+                settings.claims.forward.clone(),
+            ),
         );
         let implementers = supergraph.api_schema.implementers_map();
-        Self {
+        Ok(Self {
             supergraph: Arc::new(supergraph),
             subgraphs,
             settings,
+            authenticator,
+            policies,
             implementers,
             documents: RwLock::new(HashMap::new()),
             plans: RwLock::new(HashMap::new()),
             hasher: std::collections::hash_map::RandomState::new(),
+        })
+    }
+
+    /// Fetches the identity providers' keys and starts refreshing them; starts watching the
+    /// policies.
+    pub async fn start(&self) {
+        self.authenticator.start().await;
+        if let Some(policies) = &self.policies {
+            policies.watch();
         }
     }
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The public keys subgraphs verify the gateway's claims tokens with (a JWKS).
+    pub fn claims_jwks(&self) -> serde_json::Value {
+        self.subgraphs.claims_jwks()
+    }
+
+    /// Who sent a request, from its token: `None` for an anonymous request, an error (401)
+    /// for a token that does not verify or a missing one where one is required.
+    pub async fn authenticate(
+        &self,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<Option<Arc<Session>>, AuthError> {
+        let settings = self.authenticator.settings();
+        let token = crate::auth::token_of(headers, settings.cookie.as_deref())?;
+        match token {
+            Some(token) if self.authenticator.is_enabled() => self
+                .authenticator
+                .authenticate(&token)
+                .await
+                .map(|session| Some(Arc::new(session))),
+            _ if settings.require_token => Err(AuthError {
+                message: "this gateway requires a token: send Authorization: Bearer <token>"
+                    .to_owned(),
+                code: "UNAUTHENTICATED",
+            }),
+            // No issuer configured: tokens are not looked at.
+            _ => Ok(None),
+        }
     }
 
     fn hash(&self, parts: impl Hash) -> u64 {
@@ -283,8 +468,9 @@ impl Gateway {
                 return Response::request_error(Failure::BadRequest, vec![from_request(error)]);
             }
         };
-        if options.read_only && operation.operation_type != OperationType::Query {
-            return not_in_get(operation.operation_type);
+        let session = options.session.as_deref();
+        if let Err(refused) = self.admit(operation.operation_type, &options) {
+            return *refused;
         }
         let raw_variables = request.variables.unwrap_or_default();
         let variables = match apollo_compiler::request::coerce_variable_values(
@@ -303,7 +489,10 @@ impl Gateway {
                 );
             }
         };
-        let planned = self.planned(&document, &operation, &variables);
+        let planned = match self.authorized(&document, &operation, &variables, session) {
+            Ok(planned) => planned,
+            Err(refused) => return *refused,
+        };
         let mut response = Response {
             data: None,
             errors: Vec::new(),
@@ -328,21 +517,17 @@ impl Gateway {
                 .extensions
                 .insert("queryPlan", JsonValue::from(plan.to_string()));
         }
-        let introspection =
-            match self.introspect(&document.prepared.document, &operation, &variables) {
-                Ok(introspection) => introspection,
-                Err(message) => {
-                    return Response::request_error(
-                        Failure::BadRequest,
-                        vec![GraphqlError::new(message, "GRAPHQL_VALIDATION_FAILED")],
-                    );
-                }
-            };
+        let document = &document.prepared.document;
+        let introspection = match self.introspect(document, &operation, &variables, session) {
+            Ok(introspection) => introspection,
+            Err(refused) => return *refused,
+        };
         let outcome = execute::run(
             &self.supergraph,
             &self.subgraphs,
             plan,
             &variables,
+            session,
             introspection,
             |data, errors| self.write_data(&planned, data, errors),
         )
@@ -356,6 +541,76 @@ impl Gateway {
             response.cache = client_cache(outcome.cache, options.credentials);
         }
         response
+    }
+
+    /// Refuses mutations over GET, anonymous mutations (unless allowed) and plans asked for by callers who may
+    /// not see them.
+    fn admit(&self, kind: OperationType, options: &Options) -> Result<(), Box<Response>> {
+        if options.read_only && kind != OperationType::Query {
+            return Err(Box::new(not_in_get(kind)));
+        }
+        let session = options.session.as_deref();
+        if kind == OperationType::Mutation
+            && session.is_none()
+            && !self.settings.authorization.allow_anonymous_mutations
+        {
+            return Err(Box::new(Response::request_error(
+                Failure::Unauthenticated,
+                vec![GraphqlError::new(
+                    "mutations need a signed-in caller: send Authorization: Bearer <token>",
+                    "UNAUTHENTICATED",
+                )],
+            )));
+        }
+        if options.explain && !self.settings.explain.allows(session) {
+            return Err(Box::new(Response::request_error(
+                Failure::Forbidden,
+                vec![GraphqlError::new(
+                    "the query plan is not available to this caller",
+                    "FORBIDDEN",
+                )],
+            )));
+        }
+        Ok(())
+    }
+
+    /// The plan for what `session` may ask of `operation`: the operation's own when nothing is
+    /// denied, else one without the denied selections (or a 403 when configured to refuse).
+    fn authorized(
+        &self,
+        document: &Document,
+        operation: &Node<executable::Operation>,
+        variables: &JsonMap,
+        session: Option<&Session>,
+    ) -> Result<Arc<Planned>, Box<Response>> {
+        let planned = self.planned(document, operation, variables, Vec::new());
+        if planned.guards.is_empty() {
+            return Ok(planned);
+        }
+        let context = authorize::Context {
+            session,
+            operation_name: operation.name.as_ref().map(Name::as_str),
+            kind: operation.operation_type,
+            variables,
+            decider: self
+                .policies
+                .as_deref()
+                .map(|policies| policies as &dyn authorize::Decider),
+        };
+        let denied = authorize::decide(&planned.guards, &context);
+        if denied.is_empty() {
+            return Ok(planned);
+        }
+        if self.settings.authorization.reject_unauthorized {
+            return Err(Box::new(Response::request_error(
+                Failure::Forbidden,
+                vec![GraphqlError::new(
+                    "the request selects fields or types this caller may not see",
+                    authorize::UNAUTHORIZED,
+                )],
+            )));
+        }
+        Ok(self.planned(document, operation, variables, denied))
     }
 
     /// The body's start with the response's `data`, written from what the run put together.
@@ -379,7 +634,8 @@ impl Gateway {
         document: &Valid<ExecutableDocument>,
         operation: &executable::Operation,
         variables: &Valid<JsonMap>,
-    ) -> Result<Option<JsonMap>, String> {
+        session: Option<&Session>,
+    ) -> Result<Option<JsonMap>, Box<Response>> {
         let asks = operation.selection_set.selections.iter().any(|selection| {
             selection
                 .as_field()
@@ -388,7 +644,24 @@ impl Gateway {
         if !asks {
             return Ok(None);
         }
-        let refuse = |error: apollo_compiler::request::RequestError| error.message().to_string();
+        if !self.settings.introspection.allows(session) {
+            return Err(Box::new(Response::request_error(
+                Failure::Forbidden,
+                vec![GraphqlError::new(
+                    "introspection is not available to this caller",
+                    "INTROSPECTION_DISABLED",
+                )],
+            )));
+        }
+        let refuse = |error: apollo_compiler::request::RequestError| {
+            Box::new(Response::request_error(
+                Failure::BadRequest,
+                vec![GraphqlError::new(
+                    error.message().to_string(),
+                    "GRAPHQL_VALIDATION_FAILED",
+                )],
+            ))
+        };
         apollo_compiler::introspection::check_max_depth(document, operation).map_err(refuse)?;
         let response = apollo_compiler::introspection::partial_execute(
             &self.supergraph.api_schema,
@@ -434,13 +707,14 @@ impl Gateway {
         document: &Document,
         operation: &Node<executable::Operation>,
         variables: &JsonMap,
+        denied: Vec<u32>,
     ) -> Arc<Planned> {
         let conditions: Vec<Option<bool>> = document
             .condition_variables
             .iter()
             .map(|name| variables.get(name.as_str()).and_then(JsonValue::as_bool))
             .collect();
-        let key = (document.key, operation.name.clone(), conditions);
+        let key = (document.key, operation.name.clone(), conditions, denied);
         if let Some(planned) = self.plans.read().expect("not poisoned").get(&key) {
             return planned.clone();
         }
@@ -450,9 +724,19 @@ impl Gateway {
             operation,
             variables,
         );
-        let plan = plan::plan(&self.supergraph, &normalized).map(Arc::new);
+        let guards =
+            authorize::guards(&self.supergraph.requirements, &self.supergraph, &normalized);
+        let (operation, plan) = if key.3.is_empty() {
+            let plan = plan::plan(&self.supergraph, &normalized).map(Arc::new);
+            (normalized, plan)
+        } else {
+            let (marked, pruned) = authorize::mark(&normalized, &key.3);
+            let plan = plan::plan(&self.supergraph, &pruned).map(Arc::new);
+            (marked, plan)
+        };
         let planned = Arc::new(Planned {
-            operation: normalized,
+            operation,
+            guards,
             plan,
             data_size: std::sync::atomic::AtomicUsize::new(0),
         });
@@ -477,7 +761,7 @@ impl Gateway {
             .map_err(|error| vec![from_request(error)])?
             .clone();
         let variables = JsonMap::new();
-        let planned = self.planned(&document, &operation, &variables);
+        let planned = self.planned(&document, &operation, &variables, Vec::new());
         match &planned.plan {
             Ok(plan) => Ok(plan.to_string()),
             Err(error) => Err(vec![GraphqlError::new(

@@ -6,7 +6,12 @@
 //! request that fails before execution gets 400 (405 for a mutation over GET); with the legacy
 //! `application/json`, a well-formed request always gets 200. A body that is not JSON, too
 //! large, or of the wrong media type is refused with 400, 413 or 415 — always with a GraphQL
-//! error in the body.
+//! error in the body. A token that does not verify is refused with 401 (and
+//! `WWW-Authenticate: Bearer error="invalid_token"`), as is an anonymous mutation; a request
+//! authorization refuses whole gets 403.
+//!
+//! `/.well-known/polygraph-claims.json` serves the public keys of the claims tokens the gateway
+//! signs for subgraphs.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,6 +38,7 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/graphql", get(get_graphql).post(post_graphql))
         .route("/health", get(health))
+        .route("/.well-known/polygraph-claims.json", get(claims_jwks))
         .route("/", get(graphiql_page))
         .route("/graphiql", get(graphiql_page))
         .route("/graphiql/", get(graphiql_page))
@@ -70,6 +76,30 @@ async fn shutdown() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
+}
+
+async fn claims_jwks(State(gateway): State<Arc<Gateway>>) -> HttpResponse {
+    respond(
+        StatusCode::OK,
+        JSON,
+        gateway.claims_jwks().to_string().into_bytes(),
+    )
+}
+
+/// The 401 for credentials that do not verify.
+fn unauthorized(error: &crate::auth::AuthError, media: &'static str) -> HttpResponse {
+    tracing::info!(reason = %error.message, "refused a request's credentials");
+    let mut response = refuse(StatusCode::UNAUTHORIZED, media, &error.message, error.code);
+    let challenge = if error.code == "INVALID_TOKEN" {
+        "Bearer error=\"invalid_token\""
+    } else {
+        "Bearer"
+    };
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(challenge),
+    );
+    response
 }
 
 async fn health() -> impl IntoResponse {
@@ -122,6 +152,8 @@ fn refuse(status: StatusCode, media: &'static str, message: &str, code: &str) ->
 fn finish(response: Response, media: &'static str) -> HttpResponse {
     let status = match (response.failure, media) {
         (Some(Failure::NotAllowed), _) => StatusCode::METHOD_NOT_ALLOWED,
+        (Some(Failure::Unauthenticated), _) => StatusCode::UNAUTHORIZED,
+        (Some(Failure::Forbidden), _) => StatusCode::FORBIDDEN,
         (Some(Failure::Malformed), _) | (Some(Failure::BadRequest), GRAPHQL_RESPONSE) => {
             StatusCode::BAD_REQUEST
         }
@@ -143,11 +175,20 @@ fn finish(response: Response, media: &'static str) -> HttpResponse {
         http.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
     }
+    if status == StatusCode::UNAUTHORIZED {
+        http.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
     http
 }
 
-fn options(headers: &HeaderMap, read_only: bool) -> Options {
+fn options(
+    headers: &HeaderMap,
+    read_only: bool,
+    session: Option<Arc<crate::auth::Session>>,
+) -> Options {
     Options {
+        session,
         read_only,
         explain: headers
             .get(EXPLAIN_HEADER)
@@ -165,6 +206,10 @@ async fn post_graphql(
 ) -> HttpResponse {
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
+    };
+    let session = match gateway.authenticate(&headers).await {
+        Ok(session) => session,
+        Err(error) => return unauthorized(&error, media),
     };
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -198,7 +243,9 @@ async fn post_graphql(
             return refuse(StatusCode::BAD_REQUEST, media, &message, "BAD_REQUEST");
         }
     };
-    let response = gateway.execute(request, options(&headers, false)).await;
+    let response = gateway
+        .execute(request, options(&headers, false, session))
+        .await;
     finish(response, media)
 }
 
@@ -246,6 +293,10 @@ async fn get_graphql(
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
     };
+    let session = match gateway.authenticate(&headers).await {
+        Ok(session) => session,
+        Err(error) => return unauthorized(&error, media),
+    };
     let mut request = Request::default();
     for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         match name.as_ref() {
@@ -266,7 +317,9 @@ async fn get_graphql(
             _ => {}
         }
     }
-    let response = gateway.execute(request, options(&headers, true)).await;
+    let response = gateway
+        .execute(request, options(&headers, true, session))
+        .await;
     finish(response, media)
 }
 

@@ -1,12 +1,16 @@
 //! The Polygraph gateway: one GraphQL API over a federated supergraph.
 //!
-//! A request goes through [`http`] (GraphQL over HTTP) to [`gateway`], which prepares the
+//! A request goes through [`http`] (GraphQL over HTTP, its token checked by [`auth`]) to
+//! [`gateway`], which prepares the
 //! operation against the API schema of the [`supergraph`] ([`prepare`]), lowers it
-//! ([`operation`]), plans it ([`plan`], cached), runs the plan against the subgraphs
+//! ([`operation`]), authorizes it ([`authorize`], with Rego [`policy`]), plans it ([`plan`],
+//! cached), runs the plan against the subgraphs
 //! ([`execute`]), reading the subgraphs' replies once into flat tapes ([`json`]), putting their
 //! answers together by reference ([`data`]), and builds the client's response from them
 //! ([`response`]).
 
+pub mod auth;
+pub mod authorize;
 pub mod data;
 pub mod execute;
 pub mod gateway;
@@ -14,6 +18,7 @@ pub mod http;
 pub mod json;
 pub mod operation;
 pub mod plan;
+pub mod policy;
 pub mod prepare;
 pub mod response;
 pub mod supergraph;

@@ -34,6 +34,34 @@ enum Command {
     Subgraph(SubgraphCommand),
     /// Serve a supergraph: one GraphQL API over its subgraphs.
     Gateway(GatewayArgs),
+    /// Keys the gateway signs subgraph claims with.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Rego policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Write a new Ed25519 key pair: DIR/gateway-claims.pem (private, for the gateway's
+    /// `claims.signing_key_file`) and DIR/gateway-claims.jwks.json (public, for subgraphs'
+    /// `POLYGRAPH_GATEWAY_JWKS`). Existing files are kept unless --force.
+    Generate {
+        #[arg(long)]
+        dir: std::path::PathBuf,
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Run the `test_*` rules of every package in the policies folder, as `opa test` does.
+    Test {
+        #[arg(default_value = "policies")]
+        dir: std::path::PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -153,6 +181,73 @@ fn main() -> ExitCode {
             report(runtime.block_on(neo4j_subgraph(&args)))
         }
         Command::Gateway(args) => report(runtime.block_on(gateway(&args))),
+        Command::Keys(KeysCommand::Generate { dir, force }) => report(generate_keys(&dir, force)),
+        Command::Policy(PolicyCommand::Test { dir }) => policy_test(&dir),
+    }
+}
+
+fn generate_keys(dir: &std::path::Path, force: bool) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let private = dir.join("gateway-claims.pem");
+    let public = dir.join("gateway-claims.jwks.json");
+    if private.exists() && public.exists() && !force {
+        eprintln!("keeping the keys in {}", dir.display());
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (pem, jwks) = polygraph_subgraph_core::claims::Signer::generate_pem();
+    {
+        use std::io::Write as _;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options
+            .open(&private)
+            .with_context(|| format!("writing {}", private.display()))?;
+        file.write_all(pem.as_bytes())?;
+    }
+    std::fs::write(&public, serde_json::to_string_pretty(&jwks)? + "\n")
+        .with_context(|| format!("writing {}", public.display()))?;
+    eprintln!(
+        "wrote {} (private) and {} (public)",
+        private.display(),
+        public.display()
+    );
+    Ok(())
+}
+
+fn policy_test(dir: &std::path::Path) -> ExitCode {
+    let policies = match polygraph_gateway::policy::Policies::load(dir) {
+        Ok(policies) => policies,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let results = policies.run_tests();
+    let mut failed = 0;
+    for (rule, outcome) in &results {
+        match outcome {
+            Ok(true) => println!("PASS {rule}"),
+            Ok(false) => {
+                failed += 1;
+                println!("FAIL {rule}");
+            }
+            Err(error) => {
+                failed += 1;
+                println!("ERROR {rule}: {error}");
+            }
+        }
+    }
+    println!("{} passed, {failed} failed", results.len() - failed);
+    if failed == 0 && !results.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        if results.is_empty() {
+            eprintln!("error: no test_ rules in {}", dir.display());
+        }
+        ExitCode::FAILURE
     }
 }
 
@@ -184,7 +279,9 @@ async fn gateway(args: &GatewayArgs) -> anyhow::Result<()> {
             .with_context(|| format!("reading the supergraph {}", args.supergraph))?
     };
     let supergraph = polygraph_gateway::supergraph::Supergraph::parse(&sdl)?;
-    let gateway = std::sync::Arc::new(Gateway::new(supergraph, settings));
+    let gateway =
+        std::sync::Arc::new(Gateway::new(supergraph, settings).map_err(anyhow::Error::msg)?);
+    gateway.start().await;
     if let Some(path) = &args.explain {
         let query = std::fs::read_to_string(path)?;
         match gateway.explain(&query, None) {
@@ -229,7 +326,19 @@ async fn postgres_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
         subgraph.pool.clone(),
         schema.clone(),
     ));
-    let app = polygraph_subgraph_core::server::app(schema, subgraph.verifier);
+    let trust = polygraph_subgraph_core::server::Trust::from_env("postgres")?;
+    if trust.verifier.is_none()
+        && subgraph
+            .model
+            .tables
+            .iter()
+            .any(|table| table.rule.is_some())
+    {
+        tracing::warn!(
+            "row rules are configured but POLYGRAPH_GATEWAY_JWKS is not: ruled tables deny every request"
+        );
+    }
+    let app = polygraph_subgraph_core::server::app(schema, trust);
     polygraph_subgraph_core::server::serve(app, config.listen, "postgres").await
 }
 
@@ -246,8 +355,9 @@ async fn serve_subgraph(
         print!("{}", sdl());
         return Ok(());
     }
+    let trust = polygraph_subgraph_core::server::Trust::from_env(name)?;
     let app =
-        polygraph_subgraph_core::server::app(polygraph_subgraph_core::server::share(served), None);
+        polygraph_subgraph_core::server::app(polygraph_subgraph_core::server::share(served), trust);
     polygraph_subgraph_core::server::serve(app, args.listen.unwrap_or(configured), name).await
 }
 

@@ -28,6 +28,8 @@ pub struct Field {
     pub kind: Kind,
     /// Under an object type: fields only. Under an abstract type: fields and fragments.
     pub selections: Vec<Selection>,
+    /// Authorization denied it: written as `null`, with an error (see [`crate::authorize`]).
+    pub denied: bool,
 }
 
 /// The kinds of named type, as writing a response tells them apart.
@@ -62,6 +64,8 @@ pub enum Selection {
 pub struct Fragment {
     pub on: Name,
     pub selections: Vec<Selection>,
+    /// Authorization denied the type it is on.
+    pub denied: bool,
 }
 
 impl Field {
@@ -230,6 +234,7 @@ impl Lowering<'_> {
                         } else {
                             self.lower(&field.selection_set, child)
                         },
+                        denied: false,
                     }));
                 }
                 executable::Selection::InlineFragment(inline) => {
@@ -263,6 +268,7 @@ impl Lowering<'_> {
             out.push(Selection::Fragment(Fragment {
                 on: on.clone(),
                 selections: self.lower(set, on),
+                denied: false,
             }));
         }
     }
@@ -319,6 +325,8 @@ fn collect_into(schema: &Schema, items: &[Selection], runtime: &Name, out: &mut 
             Selection::Field(field) => {
                 if let Some(existing) = out.iter_mut().find(|existing| existing.key == field.key) {
                     existing.selections.extend(field.selections.iter().cloned());
+                    // Denied anywhere it is selected: denied.
+                    existing.denied |= field.denied;
                 } else {
                     out.push(field.clone());
                 }

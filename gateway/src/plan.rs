@@ -1434,6 +1434,7 @@ fn typename_field() -> Field {
         ty: ast::Type::NonNullNamed(Name::new_unchecked("String")),
         kind: operation::Kind::Scalar,
         selections: Vec::new(),
+        denied: false,
     }
 }
 

@@ -31,6 +31,7 @@ pub fn write(
         api: &supergraph.api_schema,
         errors,
         out,
+        denials: 0,
     };
     if builder
         .object(
@@ -52,7 +53,13 @@ struct Builder<'a> {
     api: &'a Schema,
     errors: &'a mut Vec<GraphqlError>,
     out: &'a mut Vec<u8>,
+    /// Errors written for denied selections so far (at most [`DENIALS_REPORTED`]).
+    denials: usize,
 }
+
+/// Most errors one response reports for selections authorization denied: one per place a
+/// denied field would have had a value, up to this many.
+const DENIALS_REPORTED: usize = 100;
 
 /// Where the value being written is: a chain up to the root, each link on the stack of the
 /// call writing that level, so that descending costs nothing until an error needs the path.
@@ -105,6 +112,21 @@ impl Builder<'_> {
             self.out.extend_from_slice(field.key_json.as_bytes());
             if field.name == "__typename" {
                 crate::data::write_name(self.out, ty.as_str());
+                continue;
+            }
+            if field.denied {
+                let path = Path::Key(&path, &field.key);
+                if self.denials < DENIALS_REPORTED {
+                    self.denials += 1;
+                    self.errors.push(
+                        GraphqlError::new(
+                            "Unauthorized field or type",
+                            crate::authorize::UNAUTHORIZED,
+                        )
+                        .at(path.segments()),
+                    );
+                }
+                self.complete(field, &field.ty, Value::Null, path)?;
                 continue;
             }
             let raw = match data.get_near(field.key.as_str(), hint) {

@@ -38,6 +38,8 @@ pub struct Supergraph {
     /// Progressive-override labels in force (`@override(label:)`); none by default, so
     /// fields stay with the subgraph they are being moved from until a label is switched on.
     pub active_labels: HashSet<String>,
+    /// What `@authenticated`, `@requiresScopes` and `@policy` require, by type and field.
+    pub requirements: crate::authorize::Requirements,
 }
 
 /// One subgraph of the supergraph.
@@ -93,6 +95,8 @@ pub enum SupergraphError {
     UnknownGraph(String, String),
     #[error("the API schema derived from the supergraph is invalid:\n{0}")]
     InvalidApiSchema(String),
+    #[error("{0}")]
+    UnsupportedSpec(String),
 }
 
 impl Supergraph {
@@ -177,6 +181,8 @@ impl Supergraph {
                 }
             }
         }
+        let requirements = crate::authorize::Requirements::of(&schema)
+            .map_err(SupergraphError::UnsupportedSpec)?;
         let api_schema = api_schema(&schema)?;
         Ok(Self {
             schema,
@@ -186,6 +192,7 @@ impl Supergraph {
             fields,
             members,
             active_labels: HashSet::new(),
+            requirements,
         })
     }
 
@@ -378,14 +385,13 @@ fn linked_names(schema: &Schema) -> (HashSet<String>, HashSet<String>) {
             for import in imports {
                 let name = match import.as_ref() {
                     Value::String(name) => Some(name.clone()),
-                    Value::Object(fields) => {
+                    // `{name: "@x", as: "@y"}` brings `@x` in as `@y`.
+                    Value::Object(fields) => ["as", "name"].iter().find_map(|wanted| {
                         fields.iter().find_map(|(key, value)| match value.as_ref() {
-                            Value::String(name) if key == "as" || key == "name" => {
-                                Some(name.clone())
-                            }
+                            Value::String(name) if key == wanted => Some(name.clone()),
                             _ => None,
                         })
-                    }
+                    }),
                     _ => None,
                 };
                 if let Some(name) = name {

@@ -11,7 +11,7 @@ fn plan(fixture: &str, query: &str) -> String {
         env!("CARGO_MANIFEST_DIR")
     );
     let sdl = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let gateway = Gateway::new(Supergraph::parse(&sdl).unwrap(), Settings::default());
+    let gateway = Gateway::new(Supergraph::parse(&sdl).unwrap(), Settings::default()).unwrap();
     gateway
         .explain(query, None)
         .unwrap_or_else(|errors| panic!("{fixture}: {errors:?}"))
@@ -104,7 +104,7 @@ fn the_benchmark_deep_query() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench");
     let sdl = std::fs::read_to_string(format!("{root}/federation/supergraph.graphql")).unwrap();
     let query = std::fs::read_to_string(format!("{root}/load/query.graphql")).unwrap();
-    let gateway = Gateway::new(Supergraph::parse(&sdl).unwrap(), Settings::default());
+    let gateway = Gateway::new(Supergraph::parse(&sdl).unwrap(), Settings::default()).unwrap();
     insta::assert_snapshot!(gateway.explain(&query, None).unwrap());
 }
 
@@ -117,13 +117,13 @@ fn progressive_override_follows_its_label() {
     let sdl = std::fs::read_to_string(path).unwrap();
     let query = "{ user(id: \"1\") { name email } }";
     // The label is off: email stays with the subgraph it is moving from.
-    let off = Gateway::new(Supergraph::parse(&sdl).unwrap(), Settings::default());
+    let off = Gateway::new(Supergraph::parse(&sdl).unwrap(), Settings::default()).unwrap();
     insta::assert_snapshot!("label_off", off.explain(query, None).unwrap());
     let settings = Settings {
         override_labels: vec!["percent(20)".to_owned()],
         ..Settings::default()
     };
-    let on = Gateway::new(Supergraph::parse(&sdl).unwrap(), settings);
+    let on = Gateway::new(Supergraph::parse(&sdl).unwrap(), settings).unwrap();
     insta::assert_snapshot!("label_on", on.explain(query, None).unwrap());
 }
 

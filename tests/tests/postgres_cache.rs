@@ -5,16 +5,10 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use common::{HttpSubgraph, endpoints, repo_root};
 use polygraph_subgraph_core::cache::CacheHint;
-use polygraph_subgraph_core::claims::{self, Verifier};
 use polygraph_subgraph_postgres::{Config, Subgraph};
 use serde_json::json;
-
-const SECRET: &[u8] = b"the key the gateway signs claims with";
 
 fn hint(max_age: u32) -> CacheHint {
     CacheHint {
@@ -46,15 +40,11 @@ async fn serve() -> HttpSubgraph {
         sdl.contains("@cacheControl(maxAge: 30, scope: PRIVATE)"),
         "{sdl}"
     );
-    HttpSubgraph::with_verifier(subgraph.served(), Some(Arc::new(Verifier::new(SECRET)))).await
+    HttpSubgraph::with_trust(subgraph.served(), common::trusting("postgres")).await
 }
 
 fn token() -> String {
-    claims::sign(
-        SECRET,
-        json!({ "sub": "3" }).as_object().unwrap(),
-        Duration::from_mins(1),
-    )
+    common::gateway_token("postgres", &json!({ "sub": "3" }))
 }
 
 async fn cache_control(served: &HttpSubgraph, query: &str, claims: Option<&str>) -> String {
@@ -140,7 +130,7 @@ async fn errors_and_mutations_are_not_stored() {
     let (_, cache, body) = served
         .exchange(
             &json!({ "query": "mutation { delete_products(where: { id: { _eq: \"-1\" } }) { affected_rows } }" }),
-            None,
+            Some(&token()),
         )
         .await;
     assert!(body.get("errors").is_none(), "{body}");

@@ -4,15 +4,11 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::{endpoints, repo_root};
-use polygraph_subgraph_core::claims::{self, Verifier};
 use polygraph_subgraph_postgres::{Config, Subgraph};
 use serde_json::{Value, json};
-
-const SECRET: &[u8] = b"a key shared by the gateway and this subgraph";
 
 struct Served {
     address: std::net::SocketAddr,
@@ -34,7 +30,7 @@ async fn serve_on(pool: sqlx::PgPool) -> Served {
         .unwrap();
     let app = polygraph_subgraph_core::server::app(
         polygraph_subgraph_core::server::share(subgraph.served()),
-        Some(Arc::new(Verifier::new(SECRET))),
+        common::trusting("postgres"),
     );
     Served {
         address: common::serve(app).await,
@@ -54,25 +50,21 @@ impl Served {
             .post(format!("http://{}/graphql", self.address))
             .json(&json!({ "query": query }));
         if let Some(token) = token {
-            request = request.header(claims::HEADER, token);
+            request = request.header(polygraph_subgraph_core::claims::HEADER, token);
         }
         let response = request.send().await.unwrap();
         (response.status().as_u16(), response.json().await.unwrap())
     }
 }
 
-fn token_for(sub: &str, secret: &[u8]) -> String {
-    claims::sign(
-        secret,
-        json!({ "sub": sub }).as_object().unwrap(),
-        Duration::from_mins(1),
-    )
+fn token_for(sub: &str) -> String {
+    common::gateway_token("postgres", &json!({ "sub": sub }))
 }
 
 #[tokio::test]
 async fn rules_filter_every_path_to_the_table() {
     let served = serve().await;
-    let token = token_for("3", SECRET);
+    let token = token_for("3");
     let own: Vec<(i64,)> = sqlx::query_as("SELECT id FROM orders WHERE user_id = 3 ORDER BY id")
         .fetch_all(&served.pool)
         .await
@@ -146,19 +138,16 @@ async fn ruled_tables_need_claims_and_others_do_not() {
 }
 
 #[tokio::test]
-async fn forged_expired_and_malformed_claims_are_rejected() {
+async fn forged_replayed_and_malformed_claims_are_rejected() {
     let served = serve().await;
-    let forged = token_for("3", b"not the shared key");
-    let expired = {
-        use jsonwebtoken::{Algorithm, EncodingKey, Header};
-        let claims = json!({ "sub": "3", "iss": claims::ISSUER, "exp": 1_000_000 });
-        jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &EncodingKey::from_secret(SECRET),
-        )
-        .unwrap()
-    };
+    let forged = polygraph_subgraph_core::claims::Signer::generate().sign(
+        "postgres",
+        json!({ "sub": "3" }).as_object().unwrap(),
+        Duration::from_mins(1),
+    );
+    // Signed by the gateway's key, but for another subgraph: replayed here, it fails.
+    let for_another = common::gateway_token("mongodb", &json!({ "sub": "3" }));
+
     let unsigned = {
         // alg: none, with the claims a forger would like.
         let header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0";
@@ -167,7 +156,7 @@ async fn forged_expired_and_malformed_claims_are_rejected() {
     };
     for token in [
         forged.as_str(),
-        expired.as_str(),
+        for_another.as_str(),
         unsigned.as_str(),
         "garbage",
     ] {
@@ -192,7 +181,7 @@ async fn writes_stay_within_the_rule() {
         sqlx::query(setup).execute(&pool).await.unwrap();
     }
     let served = serve_on(pool.clone()).await;
-    let token = token_for("3", SECRET);
+    let token = token_for("3");
     let orders = || async {
         sqlx::query_as::<_, (i64, i64, String)>(
             "SELECT id, user_id, status FROM orders ORDER BY id",
@@ -287,7 +276,7 @@ async fn rules_hold_through_object_relationships() {
     );
     let app = polygraph_subgraph_core::server::app(
         polygraph_subgraph_core::server::share(subgraph.served()),
-        Some(Arc::new(Verifier::new(SECRET))),
+        common::trusting("postgres"),
     );
     let served = Served {
         address: common::serve(app).await,
@@ -310,7 +299,7 @@ async fn rules_hold_through_object_relationships() {
     );
 
     // With claims, only the claimed user shows through the relationship.
-    let token = token_for("3", SECRET);
+    let token = token_for("3");
     let (_, body) = served
         .post(
             r#"{ orders(where: { user_id: { _in: ["3", "5"] } }) { user_id user { id } } }"#,

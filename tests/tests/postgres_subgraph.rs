@@ -393,7 +393,7 @@ async fn serves_graphql_over_http() {
     let subgraph = subgraph().await;
     let app = polygraph_subgraph_core::server::app(
         polygraph_subgraph_core::server::shared(subgraph.schema.clone()),
-        subgraph.verifier.clone(),
+        common::trusting("postgres"),
     );
     let address = common::serve(app).await;
 
@@ -491,7 +491,7 @@ async fn operations_fragments_defaults_and_directives_shape_the_answer() {
 async fn prepared_entities_answer_exactly_like_the_regular_path() {
     let subgraph = subgraph().await;
     let server =
-        common::HttpSubgraph::with_verifier(subgraph.served(), subgraph.verifier.clone()).await;
+        common::HttpSubgraph::with_trust(subgraph.served(), common::trusting("postgres")).await;
     let query = "query Fetch($r: [_Any!]!) { found: _entities(representations: $r) {
                    __typename ... on User { id name orders(limit: 2) { id } } ... on Product { id price } } }";
     let all_found = json!({ "query": query, "operationName": "Fetch", "variables": { "r": [
@@ -667,7 +667,7 @@ async fn statements_are_cut_off_by_the_configured_timeout() {
 async fn prepared_root_fields_answer_exactly_like_the_regular_path() {
     let subgraph = subgraph().await;
     let server =
-        common::HttpSubgraph::with_verifier(subgraph.served(), subgraph.verifier.clone()).await;
+        common::HttpSubgraph::with_trust(subgraph.served(), common::trusting("postgres")).await;
     let cases = [
         json!({ "query": r#"{ top: orders(where: { status: { _eq: "paid" } }, order_by: [{ total: DESC }], limit: 3) {
                   __typename total id user { name } order_items(limit: 2) { line quantity } } }"# }),
@@ -709,7 +709,7 @@ async fn prepared_root_fields_answer_exactly_like_the_regular_path() {
 async fn extension_fields_of_another_subgraphs_entity() {
     let subgraph = subgraph().await;
     let server =
-        common::HttpSubgraph::with_verifier(subgraph.served(), subgraph.verifier.clone()).await;
+        common::HttpSubgraph::with_trust(subgraph.served(), common::trusting("postgres")).await;
     let query = "query($r: [_Any!]!) { _entities(representations: $r) { __typename ... on Review {
                    review_id user_id
                    first: author_orders(order_by: [{ id: ASC }], limit: 1) { id user_id }

@@ -1,7 +1,10 @@
 //! Serving a subgraph: `POST`/`GET /graphql` for the gateway and for people, `GET /health`.
 //!
 //! A request's claims header (see [`crate::claims`]) is verified here, before any resolver
-//! runs; a header that does not verify rejects the request with 401. The schema sits behind an
+//! runs; a header that does not verify rejects the request with 401. What else a subgraph asks
+//! of its callers is its [`Trust`]: by default, a mutation needs claims that name someone, so
+//! nothing anonymous writes; with `require_gateway_token`, nothing reaches the subgraph except
+//! through the gateway. Mutations over GET are refused, and bodies are limited in size. The schema sits behind an
 //! atomic pointer so a reload (after the database's schema changed) swaps it without dropping
 //! requests in flight.
 
@@ -23,7 +26,7 @@ use axum::routing::get;
 use futures::future::BoxFuture;
 
 use crate::cache::CacheRules;
-use crate::claims::{Claims, HEADER, RequestClaims, Verifier};
+use crate::claims::{Claims, ClaimsError, HEADER, RequestClaims, Verifier};
 
 /// What is being served; `store` a new one to swap it in.
 pub type SharedSchema = Arc<ArcSwap<Served>>;
@@ -140,27 +143,102 @@ impl Answer {
 /// Query texts remembered per schema; past this many, the set starts over.
 const VALIDATED_CAPACITY: usize = 10_000;
 
+/// Whom a subgraph trusts, and what it asks of the requests it serves.
+#[derive(Debug)]
+pub struct Trust {
+    /// Verifies the gateway's claims tokens; without one, claims headers are ignored (and row
+    /// rules, which need claims, deny).
+    pub verifier: Option<Verifier>,
+    /// Refuse every request without a valid gateway token: the subgraph is not a back door.
+    pub require_gateway_token: bool,
+    /// Let requests whose claims name nobody run mutations (off: nothing anonymous writes).
+    pub allow_anonymous_writes: bool,
+    /// The largest request body accepted.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Trust {
+    fn default() -> Self {
+        Self {
+            verifier: None,
+            require_gateway_token: false,
+            allow_anonymous_writes: false,
+            max_body_bytes: 2 << 20,
+        }
+    }
+}
+
+impl Trust {
+    /// From the environment, for the subgraph the supergraph calls `name` (the audience its
+    /// tokens must name; `POLYGRAPH_SUBGRAPH_NAME` overrides it):
+    /// `POLYGRAPH_GATEWAY_JWKS` (a file with the gateway's public keys, as `polygraph keys
+    /// generate` writes it), `POLYGRAPH_REQUIRE_GATEWAY_TOKEN`, `POLYGRAPH_ALLOW_ANONYMOUS_WRITES`
+    /// (`true` or `1`) and `POLYGRAPH_MAX_BODY_BYTES`.
+    pub fn from_env(name: &str) -> Result<Self, ClaimsError> {
+        let flag = |variable: &str| {
+            std::env::var(variable)
+                .is_ok_and(|value| matches!(value.trim(), "1" | "true" | "yes" | "on"))
+        };
+        let audience = std::env::var("POLYGRAPH_SUBGRAPH_NAME")
+            .ok()
+            .filter(|value| !value.is_empty())
+            .unwrap_or_else(|| name.to_owned());
+        let verifier = match std::env::var("POLYGRAPH_GATEWAY_JWKS") {
+            Ok(path) if !path.is_empty() => {
+                Some(Verifier::from_file(std::path::Path::new(&path), &audience)?)
+            }
+            _ => None,
+        };
+        let require_gateway_token = flag("POLYGRAPH_REQUIRE_GATEWAY_TOKEN");
+        if require_gateway_token && verifier.is_none() {
+            return Err(ClaimsError(
+                "POLYGRAPH_REQUIRE_GATEWAY_TOKEN needs the gateway's keys in POLYGRAPH_GATEWAY_JWKS"
+                    .into(),
+            ));
+        }
+        let max_body_bytes = match std::env::var("POLYGRAPH_MAX_BODY_BYTES") {
+            Ok(value) if !value.is_empty() => value.trim().parse().map_err(|_| {
+                ClaimsError(format!(
+                    "POLYGRAPH_MAX_BODY_BYTES={value:?} is not a number"
+                ))
+            })?,
+            _ => Self::default().max_body_bytes,
+        };
+        Ok(Self {
+            verifier,
+            require_gateway_token,
+            allow_anonymous_writes: flag("POLYGRAPH_ALLOW_ANONYMOUS_WRITES"),
+            max_body_bytes,
+        })
+    }
+}
+
 #[derive(Clone)]
 struct AppState {
     schema: SharedSchema,
-    verifier: Option<Arc<Verifier>>,
+    trust: Arc<Trust>,
 }
 
-/// The subgraph's HTTP app, without a socket, so tests can drive it directly. Without a
-/// verifier, claims headers are ignored (and row rules, which need claims, deny).
-pub fn app(schema: SharedSchema, verifier: Option<Arc<Verifier>>) -> Router {
+/// The subgraph's HTTP app, without a socket, so tests can drive it directly.
+pub fn app(schema: SharedSchema, trust: Trust) -> Router {
+    let limit = trust.max_body_bytes;
     Router::new()
         .route("/graphql", get(graphql).post(graphql))
         .route("/health", get(|| async { "ok" }))
-        .with_state(AppState { schema, verifier })
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .with_state(AppState {
+            schema,
+            trust: Arc::new(trust),
+        })
 }
 
 async fn graphql(
     State(state): State<AppState>,
+    method: axum::http::Method,
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> Response {
-    let claims = match (headers.get(HEADER), &state.verifier) {
+    let claims = match (headers.get(HEADER), &state.trust.verifier) {
         (Some(token), Some(verifier)) => {
             let outcome = token
                 .to_str()
@@ -168,13 +246,45 @@ async fn graphql(
                 .and_then(|token| verifier.verify(token).map_err(|error| error.0));
             match outcome {
                 Ok(claims) => Some(claims),
-                Err(reason) => return unauthenticated(&format!("invalid claims header: {reason}")),
+                Err(reason) => {
+                    tracing::info!(%reason, "refused a request with an invalid claims header");
+                    return refuse(
+                        StatusCode::UNAUTHORIZED,
+                        "invalid claims header",
+                        "UNAUTHENTICATED",
+                    );
+                }
             }
         }
         _ => None,
     };
+    if claims.is_none() && state.trust.require_gateway_token {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "this subgraph answers only requests through the gateway",
+            "UNAUTHENTICATED",
+        );
+    }
     let served = state.schema.load_full();
     let request = request.into_inner();
+    let anonymous = !claims.as_ref().is_some_and(Claims::has_subject);
+    let check_writes = anonymous && !state.trust.allow_anonymous_writes;
+    if (check_writes || method == axum::http::Method::GET)
+        && is_mutation(&request.query, request.operation_name.as_deref())
+    {
+        if method == axum::http::Method::GET {
+            return refuse(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "mutations are accepted over POST only",
+                "BAD_REQUEST",
+            );
+        }
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "mutations need a signed-in caller",
+            "UNAUTHENTICATED",
+        );
+    }
     let (query, operation_name, variables) = (
         request.query.clone(),
         request.operation_name.clone(),
@@ -314,12 +424,37 @@ fn remember(served: &Served, query: String) {
     }
 }
 
-fn unauthenticated(message: &str) -> Response {
+/// Whether the operation `query` runs (by `operation_name`) is a mutation. A text that does not
+/// say `mutation` anywhere is not; one that does not parse is left to validation, which refuses
+/// it.
+fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    if !query.contains("mutation") {
+        return false;
+    }
+    let Ok(document) = async_graphql::parser::parse_query(query) else {
+        return false;
+    };
+    let kind = match (&document.operations, operation_name) {
+        (DocumentOperations::Single(operation), _) => Some(operation.node.ty),
+        (DocumentOperations::Multiple(operations), Some(name)) => {
+            operations.get(name).map(|operation| operation.node.ty)
+        }
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => operations
+            .values()
+            .next()
+            .map(|operation| operation.node.ty),
+        (DocumentOperations::Multiple(_), None) => None,
+    };
+    kind == Some(OperationType::Mutation)
+}
+
+fn refuse(status: StatusCode, message: &str, code: &str) -> Response {
     let body = serde_json::json!({
-        "errors": [{ "message": message, "extensions": { "code": "UNAUTHENTICATED" } }]
+        "errors": [{ "message": message, "extensions": { "code": code } }]
     });
     (
-        StatusCode::UNAUTHORIZED,
+        status,
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         body.to_string(),
     )

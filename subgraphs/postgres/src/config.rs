@@ -47,10 +47,6 @@ pub struct Config {
     /// How long one statement may run before PostgreSQL cancels it, in milliseconds.
     #[serde(default = "default_statement_timeout_ms")]
     pub statement_timeout_ms: u64,
-    /// The environment variable holding the key shared with the gateway, which verifies the
-    /// claims header row rules read. Keys never live in this file.
-    #[serde(default = "default_claims_secret_env")]
-    pub claims_secret_env: String,
     /// Fields this subgraph adds to entities other subgraphs own, by entity type name.
     #[serde(default)]
     pub extends: IndexMap<String, ExtensionConfig>,
@@ -186,9 +182,6 @@ fn default_max_complexity() -> usize {
 fn default_statement_timeout_ms() -> u64 {
     10_000
 }
-fn default_claims_secret_env() -> String {
-    "POLYGRAPH_CLAIMS_SECRET".to_owned()
-}
 
 impl TableConfig {
     /// The type's directives.
@@ -218,14 +211,6 @@ impl Config {
 
     pub fn from_yaml(text: &str) -> Result<Self, serde_yaml::Error> {
         serde_yaml::from_str(text)
-    }
-
-    /// The key that verifies claims headers, from the environment, if set.
-    pub fn claims_secret(&self) -> Option<Vec<u8>> {
-        std::env::var(&self.claims_secret_env)
-            .ok()
-            .filter(|secret| !secret.is_empty())
-            .map(String::into_bytes)
     }
 
     /// The database URL: the environment wins over the file, the development server is last.

@@ -32,8 +32,6 @@ pub struct Subgraph {
     pub executor: Arc<execute::Executor>,
     /// Answers validated `_entities` requests without async-graphql's execution.
     pub prepared: Arc<dyn polygraph_subgraph_core::server::Prepared>,
-    /// Verifies claims headers, when the shared key is configured.
-    pub verifier: Option<Arc<polygraph_subgraph_core::claims::Verifier>>,
 }
 
 impl Subgraph {
@@ -65,22 +63,12 @@ impl Subgraph {
         let executor = Arc::new(execute::Executor::new(pool.clone()));
         let (schema, prepared) = schema::build_served(&model, executor.clone())
             .context("generating the GraphQL schema")?;
-        let verifier = config
-            .claims_secret()
-            .map(|secret| Arc::new(polygraph_subgraph_core::claims::Verifier::new(&secret)));
-        if verifier.is_none() && model.tables.iter().any(|table| table.rule.is_some()) {
-            tracing::warn!(
-                variable = %config.claims_secret_env,
-                "row rules are configured but no claims key is set: ruled tables deny every request"
-            );
-        }
         Ok(Self {
             schema,
             pool,
             model,
             executor,
             prepared,
-            verifier,
         })
     }
 

@@ -42,6 +42,33 @@ pub fn repo_root() -> PathBuf {
 pub const SERVERS_HINT: &str =
     "is the server up? `scripts/dev up` starts it and `scripts/test` does so before testing";
 
+/// The key the tests sign gateway claims tokens with, as the gateway would.
+pub fn test_signer() -> &'static polygraph_subgraph_core::claims::Signer {
+    static SIGNER: std::sync::OnceLock<polygraph_subgraph_core::claims::Signer> =
+        std::sync::OnceLock::new();
+    SIGNER.get_or_init(polygraph_subgraph_core::claims::Signer::generate)
+}
+
+/// A subgraph's trust in [`test_signer`]'s tokens for `audience`.
+pub fn trusting(audience: &str) -> polygraph_subgraph_core::server::Trust {
+    polygraph_subgraph_core::server::Trust {
+        verifier: Some(
+            polygraph_subgraph_core::claims::Verifier::new(&test_signer().jwks(), audience)
+                .unwrap(),
+        ),
+        ..polygraph_subgraph_core::server::Trust::default()
+    }
+}
+
+/// A gateway claims token for `audience` with `claims`, signed by [`test_signer`].
+pub fn gateway_token(audience: &str, claims: &serde_json::Value) -> String {
+    test_signer().sign(
+        audience,
+        claims.as_object().expect("claims are an object"),
+        std::time::Duration::from_mins(1),
+    )
+}
+
 /// The `polygraph` binary the workspace build produced (scripts/test builds it first).
 pub fn polygraph_binary() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -75,20 +102,16 @@ pub struct HttpSubgraph {
 #[allow(dead_code)]
 impl HttpSubgraph {
     pub async fn start(served: polygraph_subgraph_core::server::Served) -> Self {
-        Self::with_verifier(served, None).await
+        Self::with_trust(served, polygraph_subgraph_core::server::Trust::default()).await
     }
 
-    /// Served with a verifier of claims headers (see `polygraph_subgraph_core::server::app`).
-    pub async fn with_verifier(
+    /// Served with what it asks of callers (see `polygraph_subgraph_core::server::Trust`).
+    pub async fn with_trust(
         served: polygraph_subgraph_core::server::Served,
-        verifier: Option<std::sync::Arc<polygraph_subgraph_core::claims::Verifier>>,
+        trust: polygraph_subgraph_core::server::Trust,
     ) -> Self {
         let shared = polygraph_subgraph_core::server::share(served);
-        let address = serve(polygraph_subgraph_core::server::app(
-            shared.clone(),
-            verifier,
-        ))
-        .await;
+        let address = serve(polygraph_subgraph_core::server::app(shared.clone(), trust)).await;
         Self {
             address,
             shared,

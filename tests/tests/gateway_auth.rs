@@ -1,0 +1,459 @@
+//! Security at the edge, end to end: tokens from the real OpenID provider `scripts/dev up oidc`
+//! runs (oidc-provider, client credentials), the gateway checking them against the provider's
+//! JWKS found by discovery, the demo supergraph with security directives and Rego policies,
+//! and the PostgreSQL subgraph trusting only the gateway's signed claims.
+
+mod common;
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use common::{endpoints, repo_root, serve};
+use polygraph_gateway::gateway::{Gateway, Settings};
+use polygraph_gateway::supergraph::Supergraph;
+use polygraph_subgraph_core::claims::{HEADER, Signer, Verifier};
+use polygraph_subgraph_core::server::{self, Trust};
+use serde_json::{Value, json};
+
+fn issuer() -> String {
+    std::env::var("POLYGRAPH_OIDC_ISSUER").unwrap_or_else(|_| "http://127.0.0.1:54080".into())
+}
+
+/// A token for a demo identity, from the provider's token endpoint (found by discovery).
+async fn token(identity: &str, secret: &str) -> String {
+    let client = reqwest::Client::new();
+    let discovery: Value = client
+        .get(format!("{}/.well-known/openid-configuration", issuer()))
+        .send()
+        .await
+        .unwrap_or_else(|error| {
+            panic!("the OpenID provider is down ({error}); scripts/dev up oidc")
+        })
+        .json()
+        .await
+        .unwrap();
+    let endpoint = discovery["token_endpoint"].as_str().unwrap();
+    let answer: Value = client
+        .post(endpoint)
+        .basic_auth(identity, Some(secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            (
+                "scope",
+                "read:orders write:orders read:features write:features admin",
+            ),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token for {identity}: {answer}"))
+        .to_owned()
+}
+
+async fn alice() -> String {
+    token("alice", "polygraph-demo-secret-alice").await
+}
+
+async fn admin() -> String {
+    token("admin", "polygraph-demo-secret-admin").await
+}
+
+const POLICY: &str = r#"
+package shop.products
+
+import rego.v1
+
+# Only administrators change products, and never all of them at once.
+default write := false
+
+write if {
+    "admin" in input.session.roles
+    count(object.keys(input.arguments.where)) > 0
+}
+
+test_admins_write if {
+    write with input as {"session": {"roles": ["admin"]}, "arguments": {"where": {"id": {"_eq": "1"}}}}
+}
+
+test_users_do_not if {
+    not write with input as {"session": {"roles": ["user"]}, "arguments": {"where": {"id": {"_eq": "1"}}}}
+}
+"#;
+
+/// The demo supergraph with security directives added: `users_by_pk` needs a token, a user's
+/// email the `admin` scope, and `update_products` the `shop.products.write` policy.
+fn secured_supergraph() -> String {
+    let sdl = std::fs::read_to_string(repo_root().join("schema/supergraph.graphql")).unwrap();
+    let mut sdl = sdl.replacen(
+        "@link(url: \"https://specs.apollo.dev/join/v0.3\", for: EXECUTION)",
+        "@link(url: \"https://specs.apollo.dev/join/v0.3\", for: EXECUTION) \
+         @link(url: \"https://specs.apollo.dev/authenticated/v0.1\", for: SECURITY) \
+         @link(url: \"https://specs.apollo.dev/requiresScopes/v0.1\", for: SECURITY) \
+         @link(url: \"https://specs.apollo.dev/policy/v0.1\", for: SECURITY)",
+        1,
+    );
+    sdl.push_str(
+        "\ndirective @authenticated on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM\n\
+         directive @requiresScopes(scopes: [[requiresScopes__Scope!]!]!) on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM\n\
+         directive @policy(policies: [[policy__Policy!]!]!) on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM\n\
+         scalar requiresScopes__Scope\nscalar policy__Policy\n",
+    );
+    let patch = |sdl: &mut String, line: &str, directive: &str| {
+        let start = sdl
+            .find(line)
+            .unwrap_or_else(|| panic!("{line} in the supergraph"));
+        let end = start + sdl[start..].find('\n').unwrap();
+        sdl.insert_str(end, directive);
+    };
+    patch(&mut sdl, "  users_by_pk(", " @authenticated");
+    patch(
+        &mut sdl,
+        "  email: String! @join__field(graph: POSTGRES)",
+        " @requiresScopes(scopes: [[\"admin\"]])",
+    );
+    patch(
+        &mut sdl,
+        "  update_products(",
+        " @policy(policies: [[\"shop.products.write\"]])",
+    );
+    sdl
+}
+
+struct Stack {
+    url: String,
+    subgraph_url: String,
+    client: reqwest::Client,
+    signer_jwks: Value,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_stack(adjust: impl FnOnce(&mut Settings)) -> Stack {
+    let dir = tempfile::tempdir().unwrap();
+    let (pem, jwks) = Signer::generate_pem();
+    std::fs::write(dir.path().join("gateway.pem"), pem).unwrap();
+    std::fs::create_dir(dir.path().join("policies")).unwrap();
+    std::fs::write(dir.path().join("policies/products.rego"), POLICY).unwrap();
+
+    let mut config =
+        polygraph_subgraph_postgres::Config::from_file(&repo_root().join("config/postgres.yaml"))
+            .unwrap();
+    config.tables["orders"].rule = Some("user_id = claims.sub".into());
+    let pool = sqlx::PgPool::connect(&endpoints().postgres).await.unwrap();
+    let postgres = polygraph_subgraph_postgres::Subgraph::with_pool(&config, pool)
+        .await
+        .unwrap();
+    let trust = Trust {
+        verifier: Some(Verifier::new(&jwks, "postgres").unwrap()),
+        require_gateway_token: true,
+        ..Trust::default()
+    };
+    let subgraph = serve(server::app(server::share(postgres.served()), trust)).await;
+
+    let yaml = format!(
+        "authentication:\n  issuers: [{{ issuer: '{}', audiences: [polygraph] }}]\n  leeway_seconds: 0\n  unknown_kid_refresh_seconds: 1\nauthorization: {{ policies: '{}' }}\nclaims: {{ signing_key_file: '{}' }}\n",
+        issuer(),
+        dir.path().join("policies").display(),
+        dir.path().join("gateway.pem").display(),
+    );
+    let mut settings: Settings = serde_yaml::from_str(&yaml).unwrap();
+    settings
+        .subgraph_urls
+        .insert("postgres".into(), format!("http://{subgraph}/graphql"));
+    adjust(&mut settings);
+    let gateway =
+        Gateway::new(Supergraph::parse(&secured_supergraph()).unwrap(), settings).unwrap();
+    gateway.start().await;
+    let address = serve(polygraph_gateway::http::app(Arc::new(gateway))).await;
+    Stack {
+        url: format!("http://{address}/graphql"),
+        subgraph_url: format!("http://{subgraph}/graphql"),
+        client: reqwest::Client::new(),
+        signer_jwks: jwks,
+        _dir: dir,
+    }
+}
+
+impl Stack {
+    async fn post(&self, query: &str, token: Option<&str>) -> (u16, Value) {
+        let mut request = self.client.post(&self.url).json(&json!({ "query": query }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+}
+
+fn codes(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|error| {
+            error["extensions"]["code"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect()
+}
+
+async fn product_name(stack: &Stack) -> String {
+    let (_, body) = stack
+        .post(r#"{ products(where: {id: {_eq: "1"}}) { name } }"#, None)
+        .await;
+    body["data"]["products"][0]["name"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn anonymous_and_unauthorized_writes_change_nothing() {
+    let stack = start_stack(|_| {}).await;
+    let before = product_name(&stack).await;
+    let update = r#"mutation { update_products(where: {id: {_eq: "1"}}, _set: {name: "changed by anonymous"}) { affected_rows } }"#;
+    let (status, body) = stack.post(update, None).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(codes(&body), ["UNAUTHENTICATED"]);
+    assert!(body.get("data").is_none(), "{body}");
+
+    // Signed in, but the policy wants an administrator.
+    let (status, body) = stack.post(update, Some(&alice().await)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"], Value::Null, "{body}");
+    assert_eq!(codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"]);
+    assert_eq!(body["errors"][0]["path"], json!(["update_products"]));
+    assert_eq!(product_name(&stack).await, before, "nothing was written");
+
+    // The administrator may, but not with an empty `where`.
+    let admin = admin().await;
+    let everything = format!(
+        r#"mutation {{ update_products(where: {{}}, _set: {{name: "{before}"}}) {{ affected_rows }} }}"#
+    );
+    let (_, body) = stack.post(&everything, Some(&admin)).await;
+    assert_eq!(codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+    let same = format!(
+        r#"mutation {{ update_products(where: {{id: {{_eq: "1"}}}}, _set: {{name: "{before}"}}) {{ affected_rows }} }}"#
+    );
+    let (status, body) = stack.post(&same, Some(&admin)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"]["update_products"]["affected_rows"], 1,
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn each_caller_sees_exactly_what_the_directives_allow() {
+    let stack = start_stack(|_| {}).await;
+    let query = r#"{ products(limit: 1) { id } users_by_pk(id: "1") { id email } }"#;
+
+    let (status, body) = stack.post(query, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["products"].as_array().unwrap().len(), 1);
+    assert_eq!(body["data"]["users_by_pk"], Value::Null);
+    assert_eq!(codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"]);
+    assert_eq!(body["errors"][0]["path"], json!(["users_by_pk"]));
+
+    // Alice is signed in but lacks the admin scope: the user is there, the email is not (it is
+    // non-null, so the user becomes null with the error at the email).
+    let (_, body) = stack.post(query, Some(&alice().await)).await;
+    assert_eq!(codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+    assert_eq!(body["errors"][0]["path"], json!(["users_by_pk", "email"]));
+    assert_eq!(body["data"]["users_by_pk"], Value::Null);
+
+    let (_, body) = stack.post(query, Some(&admin().await)).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert!(
+        body["data"]["users_by_pk"]["email"]
+            .as_str()
+            .unwrap()
+            .contains('@')
+    );
+
+    // Aliases and fragments reach the same field and are denied alike.
+    let sneaky = r#"{ u: users_by_pk(id: "1") { ...F } } fragment F on User { id mail: email }"#;
+    let (_, body) = stack.post(sneaky, Some(&alice().await)).await;
+    assert_eq!(body["errors"][0]["path"], json!(["u", "mail"]), "{body}");
+    assert_eq!(body["data"]["u"], Value::Null);
+}
+
+#[tokio::test]
+async fn row_rules_hold_through_the_gateway_for_each_caller() {
+    let stack = start_stack(|_| {}).await;
+    let query = "{ orders(limit: 500) { user_id } }";
+    let (_, body) = stack.post(query, Some(&alice().await)).await;
+    let orders = body["data"]["orders"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"));
+    assert!(!orders.is_empty(), "{body}");
+    assert!(orders.iter().all(|order| order["user_id"] == "1"), "{body}");
+
+    let bob = token("bob", "polygraph-demo-secret-bob").await;
+    let (_, body) = stack.post(query, Some(&bob)).await;
+    let orders = body["data"]["orders"].as_array().unwrap();
+    assert!(orders.iter().all(|order| order["user_id"] == "2"), "{body}");
+
+    // Anonymous: the gateway's claims name nobody, so no row of the ruled table matches.
+    let (_, body) = stack.post(query, None).await;
+    assert_eq!(body["data"]["orders"], json!([]), "{body}");
+}
+
+/// `header.payload.signature` of a token, with one part replaced.
+fn with_part(token: &str, index: usize, part: &str) -> String {
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    part.clone_into(&mut parts[index]);
+    parts.join(".")
+}
+
+fn encode(value: &Value) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
+}
+
+fn decode(part: &str) -> Value {
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn forged_tokens_are_refused_with_401() {
+    let stack = start_stack(|_| {}).await;
+    let good = alice().await;
+    let parts: Vec<&str> = good.split('.').collect();
+    let payload = decode(parts[1]);
+    let mut attacks: Vec<(&str, String)> = Vec::new();
+
+    attacks.push((
+        "alg none",
+        format!(
+            "{}.{}.",
+            encode(&json!({"alg": "none", "typ": "JWT"})),
+            parts[1]
+        ),
+    ));
+    // HS256 with the issuer's published key as the secret: algorithm confusion.
+    let jwks: Value = reqwest::get(format!("{}/jwks", issuer()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let confused = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &payload,
+        &jsonwebtoken::EncodingKey::from_secret(jwks.to_string().as_bytes()),
+    )
+    .unwrap();
+    attacks.push(("HS256 with the public key", confused));
+    let mut richer = payload.clone();
+    richer["sub"] = json!("2");
+    attacks.push(("tampered payload", with_part(&good, 1, &encode(&richer))));
+    let mut header = decode(parts[0]);
+    header["kid"] = json!("a-key-nobody-published");
+    attacks.push(("unknown kid", with_part(&good, 0, &encode(&header))));
+    let mut foreign = payload.clone();
+    foreign["iss"] = json!("http://127.0.0.1:1");
+    attacks.push(("wrong issuer", with_part(&good, 1, &encode(&foreign))));
+    attacks.push(("garbage", "not.a.token".to_owned()));
+    let short = token("short-lived", "polygraph-demo-secret-short").await;
+    tokio::time::sleep(std::time::Duration::from_millis(3_100)).await;
+    attacks.push(("expired", short));
+
+    for (name, token) in &attacks {
+        let (status, body) = stack
+            .post("{ products(limit: 1) { id } }", Some(token))
+            .await;
+        assert_eq!(status, 401, "{name}: {body}");
+        assert_eq!(codes(&body), ["INVALID_TOKEN"], "{name}: {body}");
+        assert!(body.get("data").is_none(), "{name}: {body}");
+    }
+
+    // A gateway that expects another audience refuses the provider's real tokens.
+    let elsewhere = start_stack(|settings: &mut Settings| {
+        settings.authentication.issuers[0].audiences = vec!["another-api".into()];
+    })
+    .await;
+    let (status, body) = elsewhere
+        .post("{ products(limit: 1) { id } }", Some(&good))
+        .await;
+    assert_eq!(status, 401, "wrong audience: {body}");
+
+    // The real token still works.
+    let (status, body) = stack
+        .post("{ products(limit: 1) { id } }", Some(&good))
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn the_subgraph_is_no_back_door() {
+    let stack = start_stack(|_| {}).await;
+    let client = reqwest::Client::new();
+    let ask = |token: Option<String>| {
+        let mut request = client
+            .post(&stack.subgraph_url)
+            .json(&json!({ "query": "{ products(limit: 1) { id } }" }));
+        if let Some(token) = token {
+            request = request.header(HEADER, token);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let (status, body) = ask(None).await;
+    assert_eq!(status, 401, "no gateway token: {body}");
+    // A client's own token, or a gateway token for another subgraph, is no gateway token.
+    let (status, _) = ask(Some(alice().await)).await;
+    assert_eq!(status, 401);
+    let forged = Signer::generate().sign(
+        "postgres",
+        json!({"sub": "1"}).as_object().unwrap(),
+        std::time::Duration::from_mins(1),
+    );
+    let (status, _) = ask(Some(forged)).await;
+    assert_eq!(status, 401);
+    assert_eq!(stack.signer_jwks["keys"][0]["kty"], "OKP");
+
+    // A client-sent claims header through the gateway is not forwarded: alice stays alice.
+    let (_, body) = stack
+        .client
+        .post(&stack.url)
+        .bearer_auth(alice().await)
+        .header(HEADER, "forged")
+        .json(&json!({ "query": "{ orders(limit: 50) { user_id } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .map(|body| (0, body))
+        .unwrap();
+    let orders = body["data"]["orders"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"));
+    assert!(orders.iter().all(|order| order["user_id"] == "1"), "{body}");
+}
+
+#[test]
+fn a_supergraph_with_an_unknown_security_spec_does_not_load() {
+    let sdl = secured_supergraph().replace(
+        "https://specs.apollo.dev/policy/v0.1",
+        "https://specs.example.com/rowsecurity/v0.1",
+    );
+    let error = Supergraph::parse(&sdl).unwrap_err().to_string();
+    assert!(
+        error.contains("https://specs.example.com/rowsecurity/v0.1"),
+        "{error}"
+    );
+}
