@@ -310,9 +310,11 @@ impl Finder<'_> {
             if root {
                 found.extend(self.requirements.types.get(parent).cloned());
             }
-            // Through an interface: what the field requires on any implementation.
+            // Through an interface: what the field, or the type itself, requires on any
+            // implementation (any of them may be what the list holds).
             if !crate::operation::is_object(&self.supergraph.schema, parent) {
                 for implementation in self.supergraph.possible_types(parent) {
+                    found.extend(self.requirements.types.get(&implementation).cloned());
                     let key = (implementation, field.name.clone());
                     found.extend(self.requirements.fields.get(&key).cloned());
                 }
@@ -539,23 +541,19 @@ fn mark_field(field: &mut Field, denied: &[u32], next: &mut u32, inherited: bool
 }
 
 fn mark_selections(selections: &mut [Selection], denied: &[u32], next: &mut u32) {
+    mark_within(selections, denied, next, false);
+}
+
+/// Marks `selections`; `inherited` when they are inside a denied fragment.
+fn mark_within(selections: &mut [Selection], denied: &[u32], next: &mut u32, inherited: bool) {
     for selection in selections {
         match selection {
-            Selection::Field(field) => mark_field(field, denied, next, false),
+            Selection::Field(field) => mark_field(field, denied, next, inherited),
             Selection::Fragment(fragment) => {
                 let id = *next;
                 *next += 1;
-                let fragment_denied = denied.contains(&id);
-                for inner in &mut fragment.selections {
-                    match inner {
-                        Selection::Field(field) => {
-                            mark_field(field, denied, next, fragment_denied);
-                        }
-                        Selection::Fragment(_) => {
-                            mark_selections(std::slice::from_mut(inner), denied, next);
-                        }
-                    }
-                }
+                let fragment_denied = inherited || denied.contains(&id);
+                mark_within(&mut fragment.selections, denied, next, fragment_denied);
                 fragment.denied = fragment_denied;
             }
         }
@@ -613,8 +611,9 @@ type User @join__type(graph: A) {
   salary: Int @rule(policies: [["hr.reader"]])
 }
 type Secret @join__type(graph: A) @authenticated { value: String }
-interface Shape @join__type(graph: A) { area: Float }
-type Circle implements Shape @join__type(graph: A) { area: Float @authenticated radius: Float }
+interface Shape @join__type(graph: A) { area: Float name: String }
+type Circle implements Shape @join__type(graph: A) { area: Float @authenticated radius: Float name: String }
+type Vault implements Shape @join__type(graph: A) @authenticated { area: Float name: String }
 "#;
 
     fn supergraph() -> Supergraph {
@@ -697,6 +696,16 @@ type Circle implements Shape @join__type(graph: A) { area: Float @authenticated 
             denied_coordinates(query, None, Some(&Allow(&[]))),
             ["User.email", "User.salary", "Query.secrets", "Shape.area"]
         );
+    }
+
+    #[test]
+    fn an_interface_field_is_guarded_by_every_implementing_type() {
+        // `Vault` needs a token: through `Shape`, its `name` is out of reach anonymously.
+        assert_eq!(
+            denied_coordinates("{ shape { name } }", None, None),
+            ["Shape.name"]
+        );
+        assert!(denied_coordinates("{ shape { name } }", Some(&session(&[])), None).is_empty());
     }
 
     #[test]

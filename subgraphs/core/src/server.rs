@@ -172,7 +172,8 @@ impl Trust {
     /// From the environment, for the subgraph the supergraph calls `name` (the audience its
     /// tokens must name; `POLYGRAPH_SUBGRAPH_NAME` overrides it):
     /// `POLYGRAPH_GATEWAY_JWKS` (a file with the gateway's public keys, as `polygraph keys
-    /// generate` writes it), `POLYGRAPH_REQUIRE_GATEWAY_TOKEN`, `POLYGRAPH_ALLOW_ANONYMOUS_WRITES`
+    /// generate` writes it), `POLYGRAPH_REQUIRE_GATEWAY_TOKEN` (on by default when the
+    /// keys are given), `POLYGRAPH_ALLOW_ANONYMOUS_WRITES`
     /// (`true` or `1`) and `POLYGRAPH_MAX_BODY_BYTES`.
     pub fn from_env(name: &str) -> Result<Self, ClaimsError> {
         let flag = |variable: &str| {
@@ -189,7 +190,16 @@ impl Trust {
             }
             _ => None,
         };
-        let require_gateway_token = flag("POLYGRAPH_REQUIRE_GATEWAY_TOKEN");
+        // With the gateway's keys known, only the gateway is answered unless said otherwise.
+        let require_gateway_token = match std::env::var("POLYGRAPH_REQUIRE_GATEWAY_TOKEN") {
+            Ok(value) if !value.trim().is_empty() => flag("POLYGRAPH_REQUIRE_GATEWAY_TOKEN"),
+            _ => verifier.is_some(),
+        };
+        if verifier.is_none() {
+            tracing::warn!(
+                "POLYGRAPH_GATEWAY_JWKS is not set: this subgraph cannot tell the gateway's requests from anyone's, and refuses every write"
+            );
+        }
         if require_gateway_token && verifier.is_none() {
             return Err(ClaimsError(
                 "POLYGRAPH_REQUIRE_GATEWAY_TOKEN needs the gateway's keys in POLYGRAPH_GATEWAY_JWKS"
