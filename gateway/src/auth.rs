@@ -14,7 +14,6 @@
 //! required, `nbf` is honoured, `iss` must be the issuer's and `aud` one of its audiences, all
 //! with `leeway_seconds` of clock skew.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -500,14 +499,8 @@ fn parse_jwks(jwks: &Value) -> Vec<Key> {
             continue;
         }
         let by_type: Vec<Algorithm> = match &jwk.algorithm {
-            AlgorithmParameters::RSA(_) => vec![
-                Algorithm::RS256,
-                Algorithm::RS384,
-                Algorithm::RS512,
-                Algorithm::PS256,
-                Algorithm::PS384,
-                Algorithm::PS512,
-            ],
+            // The first six asymmetric algorithms are RSA's.
+            AlgorithmParameters::RSA(_) => ASYMMETRIC[..6].to_vec(),
             AlgorithmParameters::EllipticCurve(params) => match params.curve {
                 EllipticCurve::P256 => vec![Algorithm::ES256],
                 EllipticCurve::P384 => vec![Algorithm::ES384],
@@ -589,9 +582,6 @@ pub fn token_of(
     }
     Ok(None)
 }
-
-/// Keys by issuer for tests that check a session against several providers.
-pub type Issuers = HashMap<String, IssuerSettings>;
 
 #[cfg(test)]
 mod tests {
