@@ -14,6 +14,7 @@
 //! required, `nbf` is honoured, `iss` must be the issuer's and `aud` one of its audiences, all
 //! with `leeway_seconds` of clock skew.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,9 @@ use arc_swap::ArcSwap;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
+
+/// Most bytes of a discovery document or JWKS the gateway reads.
+const FETCH_LIMIT: usize = 1 << 20;
 
 /// How the gateway authenticates requests (`authentication:` in its settings).
 #[derive(Clone, Debug, serde::Deserialize)]
@@ -81,6 +85,11 @@ pub struct IssuerSettings {
     /// The claim listing the token's roles.
     #[serde(default = "default_roles_claim")]
     pub roles_claim: String,
+    /// Put before `sub` in the claims subgraphs get (`sub` there is what row rules compare):
+    /// with several issuers, one person's `sub` at one must not be another's at the next, so
+    /// every issuer but one needs a prefix of its own.
+    #[serde(default)]
+    pub subject_prefix: Option<String>,
 }
 
 fn default_roles_claim() -> String {
@@ -94,6 +103,8 @@ pub struct Session {
     pub subject: Option<String>,
     /// `iss`.
     pub issuer: String,
+    /// `sub` as subgraphs get it: after the issuer's `subject_prefix`.
+    pub principal: Option<String>,
     /// From `scope` (space-separated) or `scp` (a list).
     pub scopes: Vec<String>,
     /// From the issuer's roles claim.
@@ -118,8 +129,10 @@ impl Session {
         };
         let mut scopes = strings(claims.get("scope"));
         scopes.extend(strings(claims.get("scp")));
+        let subject = claims.get("sub").and_then(Value::as_str).map(str::to_owned);
         Self {
-            subject: claims.get("sub").and_then(Value::as_str).map(str::to_owned),
+            principal: subject.clone(),
+            subject,
             issuer: issuer.to_owned(),
             scopes,
             roles: strings(claims.get(roles_claim)),
@@ -240,6 +253,17 @@ impl Authenticator {
             .timeout(Duration::from_millis(settings.fetch_timeout_ms))
             .build()
             .map_err(|error| format!("an HTTP client for JWKS: {error}"))?;
+        let mut prefixes: HashMap<&str, &str> = HashMap::new();
+        for issuer in &settings.issuers {
+            let prefix = issuer.subject_prefix.as_deref().unwrap_or_default();
+            if let Some(other) = prefixes.insert(prefix, &issuer.issuer) {
+                return Err(format!(
+                    "issuers {other} and {} would give subgraphs the same `sub` for different \
+                     people: give each but one a distinct subject_prefix (e.g. \"b:\")",
+                    issuer.issuer
+                ));
+            }
+        }
         let mut issuers = Vec::new();
         for issuer in &settings.issuers {
             if issuer.audiences.is_empty() && !issuer.accept_any_audience {
@@ -361,12 +385,25 @@ impl Authenticator {
         if !response.status().is_success() {
             return Err(format!("GET {url}: HTTP {}", response.status()));
         }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|error| format!("GET {url}: {error}"))?;
-        if bytes.len() > 1 << 20 {
+        // Read by chunks and stop past the limit: a provider (or whoever answers in its
+        // place) cannot make the gateway hold an answer of any size.
+        if response
+            .content_length()
+            .is_some_and(|length| length > FETCH_LIMIT as u64)
+        {
             return Err(format!("GET {url}: the answer is larger than 1 MB"));
+        }
+        let mut response = response;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|error| format!("GET {url}: {error}"))?
+        {
+            if bytes.len() + chunk.len() > FETCH_LIMIT {
+                return Err(format!("GET {url}: the answer is larger than 1 MB"));
+            }
+            bytes.extend_from_slice(&chunk);
         }
         serde_json::from_slice(&bytes).map_err(|error| format!("GET {url}: not JSON: {error}"))
     }
@@ -427,11 +464,15 @@ impl Authenticator {
             }
             outcome?
         };
-        Ok(Session::from_claims(
+        let mut session = Session::from_claims(
             &issuer.settings.issuer,
             &issuer.settings.roles_claim,
             claims,
-        ))
+        );
+        if let (Some(prefix), Some(subject)) = (&issuer.settings.subject_prefix, &session.subject) {
+            session.principal = Some(format!("{prefix}{subject}"));
+        }
+        Ok(session)
     }
 
     fn verify(
@@ -586,6 +627,22 @@ pub fn token_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_issuers_may_not_share_subjects() {
+        let settings = |second_prefix: &str| -> AuthSettings {
+            serde_json::from_value(serde_json::json!({ "issuers": [
+                { "issuer": "https://a.example", "audiences": ["x"] },
+                { "issuer": "https://b.example", "audiences": ["x"], "subject_prefix": second_prefix },
+            ]}))
+            .unwrap()
+        };
+        let Err(error) = Authenticator::new(settings("")) else {
+            panic!("both issuers without a prefix must be refused")
+        };
+        assert!(error.contains("subject_prefix"), "{error}");
+        assert!(Authenticator::new(settings("b:")).is_ok());
+    }
 
     #[test]
     fn sessions_read_scopes_from_scope_and_scp_and_roles_from_the_named_claim() {

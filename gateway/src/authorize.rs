@@ -81,8 +81,19 @@ struct DirectiveNames {
 
 impl Requirements {
     /// Reads the security directives of `schema` (a supergraph), after checking that every
-    /// spec it links for security or execution is one the gateway implements.
-    pub fn of(schema: &Schema) -> Result<Self, String> {
+    /// spec it links for security or execution is one the gateway implements. `requires` gives
+    /// the `@requires` field sets each field has in some subgraph.
+    ///
+    /// Two rules make what is stated hold however a field is reached:
+    /// - what an interface or an interface's field requires, each implementation (and its
+    ///   field) requires too, so a fragment on the object type cannot go around it;
+    /// - a field that `@requires` others requires what they do (composition's transitive
+    ///   auth requirements): the gateway fetches required fields for the subgraph, and a caller
+    ///   who may not read them must not have them computed on.
+    pub fn of<'a>(
+        schema: &apollo_compiler::validation::Valid<Schema>,
+        requires: impl Iterator<Item = (&'a Name, &'a Name, &'a str)>,
+    ) -> Result<Self, String> {
         let names = check_links(schema)?;
         let mut requirements = Self::default();
         for (type_name, ty) in &schema.types {
@@ -109,7 +120,101 @@ impl Requirements {
                 }
             }
         }
+        requirements.inherit_from_interfaces(schema);
+        let requires: Vec<(Name, Name, String)> = requires
+            .map(|(ty, field, source)| (ty.clone(), field.clone(), source.to_owned()))
+            .collect();
+        if !requirements.is_empty() {
+            requirements.add_required(schema, &requires)?;
+        }
         Ok(requirements)
+    }
+
+    /// Adds each interface's requirements (and its fields') to its implementations.
+    fn inherit_from_interfaces(&mut self, schema: &Schema) {
+        for (type_name, ty) in &schema.types {
+            let (interfaces, fields) = match ty {
+                ExtendedType::Object(object) => (&object.implements_interfaces, &object.fields),
+                ExtendedType::Interface(interface) => {
+                    (&interface.implements_interfaces, &interface.fields)
+                }
+                _ => continue,
+            };
+            for interface in interfaces {
+                if let Some(inherited) = self.types.get(&interface.name).cloned() {
+                    merge_into(self.types.entry(type_name.clone()).or_default(), &inherited);
+                }
+                for field_name in fields.keys() {
+                    let key = (interface.name.clone(), field_name.clone());
+                    if let Some(inherited) = self.fields.get(&key).cloned() {
+                        let own = (type_name.clone(), field_name.clone());
+                        merge_into(self.fields.entry(own).or_default(), &inherited);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds to each field with `@requires` what its required fields require, until nothing
+    /// changes (a required field may require others in turn).
+    fn add_required(
+        &mut self,
+        schema: &apollo_compiler::validation::Valid<Schema>,
+        requires: &[(Name, Name, String)],
+    ) -> Result<(), String> {
+        let mut sets = Vec::new();
+        for (ty, field, source) in requires {
+            let fields = crate::operation::field_set(schema, ty, source)?;
+            sets.push(((ty.clone(), field.clone()), ty.clone(), fields));
+        }
+        for _ in 0..=sets.len() {
+            let mut changed = false;
+            for (key, ty, fields) in &sets {
+                let mut needed = Requirement::default();
+                self.collect_set(ty, fields, &mut needed);
+                if needed.is_empty() {
+                    continue;
+                }
+                let current = self.fields.entry(key.clone()).or_default();
+                let before = (**current).clone();
+                merge_into(current, &needed);
+                changed |= **current != before;
+            }
+            if !changed {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// What reading `fields` of `ty` requires.
+    fn collect_set(&self, ty: &Name, fields: &[Field], into: &mut Requirement) {
+        for field in fields {
+            if let Some(found) = self.fields.get(&(ty.clone(), field.name.clone())) {
+                merge_requirement(into, found);
+            }
+            if let Some(found) = self.types.get(field.type_name()) {
+                merge_requirement(into, found);
+            }
+            let child = field.type_name().clone();
+            self.collect_selections(&child, &field.selections, into);
+        }
+    }
+
+    fn collect_selections(&self, ty: &Name, selections: &[Selection], into: &mut Requirement) {
+        for selection in selections {
+            match selection {
+                Selection::Field(field) => {
+                    self.collect_set(ty, std::slice::from_ref(field), into);
+                }
+                Selection::Fragment(fragment) => {
+                    if let Some(found) = self.types.get(&fragment.on) {
+                        merge_requirement(into, found);
+                    }
+                    self.collect_selections(&fragment.on, &fragment.selections, into);
+                }
+            }
+        }
     }
 
     fn note_policies(&mut self, requirement: &Requirement) {
@@ -122,6 +227,26 @@ impl Requirements {
 
     pub fn is_empty(&self) -> bool {
         self.types.is_empty() && self.fields.is_empty()
+    }
+}
+
+/// `requirement` made to require `more` as well.
+fn merge_into(requirement: &mut Arc<Requirement>, more: &Requirement) {
+    let requirement = Arc::make_mut(requirement);
+    merge_requirement(requirement, more);
+}
+
+fn merge_requirement(requirement: &mut Requirement, more: &Requirement) {
+    requirement.authenticated |= more.authenticated;
+    for scopes in &more.scopes {
+        if !requirement.scopes.contains(scopes) {
+            requirement.scopes.push(scopes.clone());
+        }
+    }
+    for policies in &more.policies {
+        if !requirement.policies.contains(policies) {
+            requirement.policies.push(policies.clone());
+        }
     }
 }
 
@@ -265,6 +390,11 @@ pub struct Guard {
     /// `Type.field`, or the type of a fragment.
     coordinate: String,
     arguments: Vec<Node<apollo_compiler::ast::Argument>>,
+    /// The field's argument definitions, to give policies every argument with its default.
+    definitions: Vec<Node<apollo_compiler::ast::InputValueDefinition>>,
+    /// The first guard with this coordinate and these very arguments (the same nodes, as a
+    /// fragment spread many times gives): their policy decisions are shared.
+    share: u32,
     /// The subgraphs that resolve the field.
     subgraphs: Vec<String>,
     requirements: Vec<Arc<Requirement>>,
@@ -281,6 +411,7 @@ pub fn guards(
         supergraph,
         next: 0,
         guards: Vec::new(),
+        shares: HashMap::new(),
     };
     if requirements.is_empty() {
         return Vec::new();
@@ -296,6 +427,8 @@ struct Finder<'a> {
     supergraph: &'a Supergraph,
     next: u32,
     guards: Vec<Guard>,
+    /// The first guard per coordinate and argument nodes (by address).
+    shares: HashMap<(String, Vec<usize>), u32>,
 }
 
 impl Finder<'_> {
@@ -320,10 +453,29 @@ impl Finder<'_> {
                 }
             }
             if !found.is_empty() {
+                let coordinate = format!("{parent}.{}", field.name);
+                let addresses = field
+                    .arguments
+                    .iter()
+                    .map(|argument| {
+                        std::ptr::from_ref::<apollo_compiler::ast::Argument>(argument) as usize
+                    })
+                    .collect();
+                let share = *self
+                    .shares
+                    .entry((coordinate.clone(), addresses))
+                    .or_insert(id);
                 self.guards.push(Guard {
                     id,
-                    coordinate: format!("{parent}.{}", field.name),
+                    coordinate,
                     arguments: field.arguments.clone(),
+                    definitions: self
+                        .supergraph
+                        .schema
+                        .type_field(parent, &field.name)
+                        .map(|definition| definition.arguments.clone())
+                        .unwrap_or_default(),
+                    share,
                     subgraphs: self
                         .supergraph
                         .field_subgraphs(parent, &field.name)
@@ -350,6 +502,8 @@ impl Finder<'_> {
                             id,
                             coordinate: fragment.on.to_string(),
                             arguments: Vec::new(),
+                            definitions: Vec::new(),
+                            share: id,
                             subgraphs: Vec::new(),
                             requirements: vec![requirement.clone()],
                         });
@@ -376,18 +530,24 @@ pub struct Context<'a> {
     pub decider: Option<&'a dyn Decider>,
 }
 
+/// Most bytes of policy input (arguments, mostly) one request may have built: past it, the
+/// remaining policy checks deny. With the per-guard sharing, this bounds the work a request
+/// can cause by repeating a large variable in many guarded places.
+const POLICY_INPUT_BUDGET: usize = 8 << 20;
+
 /// The numbers of the guarded selections the request may not make.
 pub fn decide(guards: &[Guard], context: &Context<'_>) -> Vec<u32> {
-    let mut memo: HashMap<(String, String, String), bool> = HashMap::new();
-    let session_json = context
-        .session
-        .map_or(serde_json::Value::Null, Session::to_json);
+    let mut state = Deciding {
+        memo: HashMap::new(),
+        session_json: None,
+        budget: POLICY_INPUT_BUDGET,
+    };
     let mut denied = Vec::new();
     for guard in guards {
         let allowed = guard
             .requirements
             .iter()
-            .all(|requirement| allows(requirement, guard, context, &session_json, &mut memo));
+            .all(|requirement| allows(requirement, guard, context, &mut state));
         if !allowed {
             denied.push(guard.id);
         }
@@ -395,12 +555,20 @@ pub fn decide(guards: &[Guard], context: &Context<'_>) -> Vec<u32> {
     denied
 }
 
-fn allows(
-    requirement: &Requirement,
+/// Policy decisions made so far in one request.
+struct Deciding<'g> {
+    /// By policy and the guard whose decisions are shared.
+    memo: HashMap<(&'g str, u32), bool>,
+    session_json: Option<serde_json::Value>,
+    /// Bytes of policy input left to build.
+    budget: usize,
+}
+
+fn allows<'g>(
+    requirement: &'g Requirement,
     guard: &Guard,
     context: &Context<'_>,
-    session_json: &serde_json::Value,
-    memo: &mut HashMap<(String, String, String), bool>,
+    state: &mut Deciding<'g>,
 ) -> bool {
     if (requirement.authenticated || !requirement.scopes.is_empty()) && context.session.is_none() {
         return false;
@@ -423,23 +591,75 @@ fn allows(
     let Some(decider) = context.decider else {
         return false;
     };
-    let arguments: serde_json::Map<String, serde_json::Value> = guard
-        .arguments
+    // The input is built on the first decision not already made, and only once.
+    let mut input: Option<Option<serde_json::Value>> = None;
+    let mut decide = |policy: &'g String| {
+        let key = (policy.as_str(), guard.share);
+        if let Some(known) = state.memo.get(&key) {
+            return *known;
+        }
+        let input = input.get_or_insert_with(|| policy_input(guard, context, state));
+        let allowed = match input {
+            None => {
+                tracing::warn!(%policy, coordinate = %guard.coordinate, "the request's policy input is over its budget; denied");
+                false
+            }
+            Some(input) => match decider.allows(policy, input) {
+                Ok(allowed) => allowed,
+                Err(error) => {
+                    tracing::warn!(%policy, coordinate = %guard.coordinate, %error, "policy evaluation failed; denied");
+                    false
+                }
+            },
+        };
+        state.memo.insert(key, allowed);
+        allowed
+    };
+    requirement
+        .policies
         .iter()
-        .map(|argument| {
-            (
-                argument.name.to_string(),
-                value_json(&argument.value, context.variables),
-            )
-        })
-        .collect();
-    let arguments_key = serde_json::Value::Object(arguments.clone()).to_string();
+        .all(|groups| groups.iter().any(|group| group.iter().all(&mut decide)))
+}
+
+/// What a policy is asked about `guard`, or `None` when building it would go over the
+/// request's budget.
+fn policy_input(
+    guard: &Guard,
+    context: &Context<'_>,
+    state: &mut Deciding<'_>,
+) -> Option<serde_json::Value> {
+    let mut arguments = serde_json::Map::new();
+    for definition in &guard.definitions {
+        let given = guard
+            .arguments
+            .iter()
+            .find(|argument| argument.name == definition.name)
+            .and_then(|argument| match &*argument.value {
+                // A variable the request left out counts as an argument left out.
+                Value::Variable(name) if !context.variables.contains_key(name.as_str()) => None,
+                value => Some(value),
+            });
+        let Some(value) = given.or(definition.default_value.as_deref()) else {
+            continue;
+        };
+        let mut value = value_json(value, context.variables, &mut state.budget)?;
+        // Input coercion: a single value where a list is expected is a list of one.
+        if definition.ty.is_list() && !value.is_null() && !value.is_array() {
+            value = serde_json::Value::Array(vec![value]);
+        }
+        arguments.insert(definition.name.to_string(), value);
+    }
+    let session = state.session_json.get_or_insert_with(|| {
+        context
+            .session
+            .map_or(serde_json::Value::Null, Session::to_json)
+    });
     let (type_name, field_name) = guard
         .coordinate
         .split_once('.')
         .unwrap_or((guard.coordinate.as_str(), ""));
-    let input = serde_json::json!({
-        "session": session_json,
+    Some(serde_json::json!({
+        "session": session,
         "operation": {
             "name": context.operation_name,
             "kind": match context.kind {
@@ -454,62 +674,85 @@ fn allows(
         "arguments": arguments,
         "subgraph": guard.subgraphs.first(),
         "subgraphs": guard.subgraphs,
-    });
-    let mut decide = |policy: &String| {
-        let key = (
-            policy.clone(),
-            guard.coordinate.clone(),
-            arguments_key.clone(),
-        );
-        if let Some(known) = memo.get(&key) {
-            return *known;
-        }
-        let allowed = match decider.allows(policy, &input) {
-            Ok(allowed) => allowed,
-            Err(error) => {
-                tracing::warn!(%policy, coordinate = %guard.coordinate, %error, "policy evaluation failed; denied");
-                false
-            }
-        };
-        memo.insert(key, allowed);
-        allowed
-    };
-    requirement
-        .policies
-        .iter()
-        .all(|groups| groups.iter().any(|group| group.iter().all(&mut decide)))
+    }))
 }
 
-/// An argument's value as JSON, variables replaced by the request's values.
-fn value_json(value: &Value, variables: &JsonMap) -> serde_json::Value {
-    match value {
+/// An argument's value as JSON, variables replaced by the request's values; `None` once
+/// `budget` (bytes, roughly) runs out.
+fn value_json(value: &Value, variables: &JsonMap, budget: &mut usize) -> Option<serde_json::Value> {
+    let spend = |budget: &mut usize, bytes: usize| -> Option<()> {
+        *budget = budget.checked_sub(bytes)?;
+        Some(())
+    };
+    spend(budget, 8)?;
+    Some(match value {
         Value::Null => serde_json::Value::Null,
         Value::Enum(name) => serde_json::Value::from(name.as_str()),
-        Value::Variable(name) => variables
-            .get(name.as_str())
-            .map_or(serde_json::Value::Null, json_of),
-        Value::String(text) => serde_json::Value::from(text.as_str()),
+        Value::Variable(name) => match variables.get(name.as_str()) {
+            Some(value) => json_within(value, budget)?,
+            None => serde_json::Value::Null,
+        },
+        Value::String(text) => {
+            spend(budget, text.len())?;
+            serde_json::Value::from(text.as_str())
+        }
         Value::Float(number) => number
             .try_to_f64()
             .ok()
             .and_then(serde_json::Number::from_f64)
             .map_or(serde_json::Value::Null, serde_json::Value::Number),
-        Value::Int(number) => number
-            .try_to_i32()
-            .map(serde_json::Value::from)
-            .or_else(|_| number.try_to_f64().map(serde_json::Value::from))
-            .unwrap_or(serde_json::Value::Null),
+        Value::Int(number) => integer(number.as_str()),
         Value::Boolean(flag) => serde_json::Value::Bool(*flag),
         Value::List(items) => items
             .iter()
-            .map(|item| value_json(item, variables))
-            .collect(),
+            .map(|item| value_json(item, variables, budget))
+            .collect::<Option<_>>()?,
         Value::Object(fields) => fields
             .iter()
-            .map(|(name, value)| (name.to_string(), value_json(value, variables)))
-            .collect::<serde_json::Map<_, _>>()
+            .map(|(name, value)| {
+                spend(budget, name.len())?;
+                Some((name.to_string(), value_json(value, variables, budget)?))
+            })
+            .collect::<Option<serde_json::Map<_, _>>>()?
             .into(),
-    }
+    })
+}
+
+/// An integer literal as exactly as JSON can hold it: as an integer when it fits 64 bits.
+fn integer(text: &str) -> serde_json::Value {
+    text.parse::<i64>()
+        .map(serde_json::Value::from)
+        .or_else(|_| text.parse::<u64>().map(serde_json::Value::from))
+        .unwrap_or_else(|_| {
+            text.parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map_or(serde_json::Value::Null, serde_json::Value::Number)
+        })
+}
+
+/// A variable's value as JSON, within `budget`.
+fn json_within(value: &JsonValue, budget: &mut usize) -> Option<serde_json::Value> {
+    *budget = budget.checked_sub(8)?;
+    Some(match value {
+        JsonValue::Array(items) => items
+            .iter()
+            .map(|item| json_within(item, budget))
+            .collect::<Option<_>>()?,
+        JsonValue::Object(fields) => fields
+            .iter()
+            .map(|(name, value)| {
+                *budget = budget.checked_sub(name.as_str().len())?;
+                Some((name.as_str().to_owned(), json_within(value, budget)?))
+            })
+            .collect::<Option<serde_json::Map<_, _>>>()?
+            .into(),
+        JsonValue::String(text) => {
+            *budget = budget.checked_sub(text.as_str().len())?;
+            json_of(value)
+        }
+        _ => json_of(value),
+    })
 }
 
 fn json_of(value: &JsonValue) -> serde_json::Value {
@@ -604,11 +847,15 @@ type Query @join__type(graph: A) {
   me: User
   secrets: [Secret] @authenticated
   shape: Shape
+  tag: Tag
 }
+interface Named @join__type(graph: A) @scopes(scopes: [["named"]]) { label: String }
+type Tag implements Named @join__type(graph: A) { label: String }
 type User @join__type(graph: A) {
   id: ID!
   email: String @scopes(scopes: [["read:email"], ["admin"]])
   salary: Int @rule(policies: [["hr.reader"]])
+  bonus: Int @join__field(graph: A, requires: "salary")
 }
 type Secret @join__type(graph: A) @authenticated { value: String }
 interface Shape @join__type(graph: A) { area: Float name: String }
@@ -634,7 +881,10 @@ type Vault implements Shape @join__type(graph: A) @authenticated { area: Float n
     struct Allow(&'static [&'static str]);
     impl Decider for Allow {
         fn allows(&self, policy: &str, input: &serde_json::Value) -> Result<bool, String> {
-            assert_eq!(input["coordinate"], "User.salary");
+            assert!(
+                ["User.salary", "User.bonus"].contains(&input["coordinate"].as_str().unwrap()),
+                "{input}"
+            );
             Ok(self.0.contains(&policy))
         }
     }
@@ -642,6 +892,7 @@ type Vault implements Shape @join__type(graph: A) @authenticated { area: Float n
     fn session(scopes: &[&str]) -> Session {
         Session {
             subject: Some("1".into()),
+            principal: Some("1".into()),
             issuer: "https://id".into(),
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             roles: Vec::new(),
@@ -655,9 +906,8 @@ type Vault implements Shape @join__type(graph: A) @authenticated { area: Float n
         decider: Option<&dyn Decider>,
     ) -> Vec<String> {
         let supergraph = supergraph();
-        let requirements = Requirements::of(&supergraph.schema).unwrap();
         let operation = operation(&supergraph, query);
-        let guards = guards(&requirements, &supergraph, &operation);
+        let guards = guards(&supergraph.requirements, &supergraph, &operation);
         let context = Context {
             session,
             operation_name: None,
@@ -675,7 +925,8 @@ type Vault implements Shape @join__type(graph: A) @authenticated { area: Float n
 
     #[test]
     fn renamed_directives_are_read_by_their_links() {
-        let requirements = Requirements::of(&supergraph().schema).unwrap();
+        let supergraph = supergraph();
+        let requirements = &supergraph.requirements;
         assert_eq!(
             requirements.policy_names.iter().collect::<Vec<_>>(),
             ["hr.reader"]
@@ -732,8 +983,7 @@ type Vault implements Shape @join__type(graph: A) @authenticated { area: Float n
             &supergraph,
             "{ shape { ... on Circle { radius area } } me { id email } }",
         );
-        let requirements = Requirements::of(&supergraph.schema).unwrap();
-        let guards = guards(&requirements, &supergraph, &operation);
+        let guards = guards(&supergraph.requirements, &supergraph, &operation);
         let email = guards
             .iter()
             .find(|guard| guard.coordinate == "User.email")
@@ -761,14 +1011,42 @@ type Vault implements Shape @join__type(graph: A) @authenticated { area: Float n
             "https://specs.apollo.dev/policy/v0.1",
             "https://specs.example.com/rowlevel/v1.0",
         );
-        let supergraph = Schema::parse(&sdl, "s.graphql").unwrap();
-        let error = Requirements::of(&supergraph).unwrap_err();
+        let error = Supergraph::parse(&sdl).unwrap_err().to_string();
         assert!(
             error.contains("https://specs.example.com/rowlevel/v1.0"),
             "{error}"
         );
         let newer = SUPERGRAPH.replace("authenticated/v0.1", "authenticated/v0.9");
-        let supergraph = Schema::parse(&newer, "s.graphql").unwrap();
-        assert!(Requirements::of(&supergraph).unwrap_err().contains("v0.9"));
+        let error = Supergraph::parse(&newer).unwrap_err().to_string();
+        assert!(error.contains("v0.9"), "{error}");
+    }
+
+    #[test]
+    fn an_interface_requirement_holds_on_its_implementations() {
+        // Tag says nothing itself; the interface it implements needs the scope.
+        assert_eq!(
+            denied_coordinates("{ tag { label } }", Some(&session(&[])), None),
+            ["Query.tag"]
+        );
+        assert!(
+            denied_coordinates("{ tag { label } }", Some(&session(&["named"])), None).is_empty()
+        );
+    }
+
+    #[test]
+    fn a_field_requires_what_its_required_fields_require() {
+        // bonus is computed from salary: whoever may not read salary may not have bonus.
+        assert_eq!(
+            denied_coordinates("{ me { bonus } }", Some(&session(&[])), Some(&Allow(&[]))),
+            ["User.bonus"]
+        );
+        assert!(
+            denied_coordinates(
+                "{ me { bonus } }",
+                Some(&session(&[])),
+                Some(&Allow(&["hr.reader"]))
+            )
+            .is_empty()
+        );
     }
 }

@@ -100,7 +100,6 @@ pub struct ClaimsSigning {
     /// Claims of the caller's token passed on beyond `sub`, `roles` and `scope`.
     forward: Vec<String>,
     tokens: std::sync::Mutex<TokenCache>,
-    hasher: foldhash::fast::RandomState,
 }
 
 impl std::fmt::Debug for ClaimsSigning {
@@ -115,12 +114,13 @@ impl std::fmt::Debug for ClaimsSigning {
 #[derive(Debug)]
 pub struct Caller {
     claims: serde_json::Map<String, serde_json::Value>,
-    /// Identifies the claims: requests with equal claims share tokens and in-flight requests.
-    key: u64,
+    /// The claims as text: requests with equal claims share tokens.
+    text: Arc<str>,
 }
 
-/// Signed tokens by caller and subgraph, with the time until which they are reused.
-type TokenCache = HashMap<(u64, usize), (Arc<str>, std::time::Instant)>;
+/// Signed tokens by caller (the claims' text, compared whole) and subgraph, with the time until
+/// which they are reused.
+type TokenCache = HashMap<(Arc<str>, usize), (Arc<str>, std::time::Instant)>;
 
 /// Most tokens kept; past this, the cache starts over.
 const TOKENS_KEPT: usize = 10_000;
@@ -136,7 +136,6 @@ impl ClaimsSigning {
             ttl,
             forward,
             tokens: std::sync::Mutex::default(),
-            hasher: foldhash::fast::RandomState::default(),
         }
     }
 
@@ -145,7 +144,7 @@ impl ClaimsSigning {
     pub fn caller(&self, session: Option<&crate::auth::Session>) -> Caller {
         let mut claims = serde_json::Map::new();
         if let Some(session) = session {
-            if let Some(subject) = &session.subject {
+            if let Some(subject) = &session.principal {
                 claims.insert("sub".into(), subject.clone().into());
             }
             claims.insert("roles".into(), session.roles.clone().into());
@@ -159,17 +158,14 @@ impl ClaimsSigning {
                 }
             }
         }
-        let key = std::hash::BuildHasher::hash_one(
-            &self.hasher,
-            serde_json::Value::Object(claims.clone()).to_string(),
-        );
-        Caller { claims, key }
+        let text = serde_json::Value::Object(claims.clone()).to_string().into();
+        Caller { claims, text }
     }
 
     /// A token for `caller` to `subgraph` (its name `audience`).
     fn token(&self, caller: &Caller, subgraph: usize, audience: &str) -> Arc<str> {
         let now = std::time::Instant::now();
-        let key = (caller.key, subgraph);
+        let key = (caller.text.clone(), subgraph);
         if let Ok(tokens) = self.tokens.lock()
             && let Some((token, fresh_until)) = tokens.get(&key)
             && *fresh_until > now

@@ -109,6 +109,7 @@ pub fn plan(supergraph: &Supergraph, operation: &Normalized) -> Result<QueryPlan
         in_progress: Vec::new(),
         reach: Vec::new(),
         depth: 0,
+        reserved: Reserved::of(operation),
     };
     let root = &operation.root_type;
     let mut previous_root: Option<usize> = None;
@@ -206,6 +207,108 @@ struct Planner<'a> {
     /// could answer the parent's own field).
     reach: Vec<Vec<usize>>,
     depth: usize,
+    reserved: Reserved,
+}
+
+/// Keys for the fields the planner adds (keys and requirements) that no client field can
+/// take. A client field whose response key is a key field's name but is another field (an
+/// alias, or arguments) would otherwise share its place in the data, and the representation
+/// would carry the client's value instead of the key: `{ me { id: nickname reviews { … } } }`
+/// must not fetch reviews of the user whose id is the caller's nickname.
+struct Reserved {
+    /// Starts no client response key in the operation.
+    prefix: String,
+    /// Client response keys that name something other than the plain field of that name.
+    contested: std::collections::HashSet<Name>,
+}
+
+impl Reserved {
+    fn of(operation: &Normalized) -> Self {
+        fn walk(
+            selections: &mut dyn Iterator<Item = &Selection>,
+            keys: &mut Vec<Name>,
+            contested: &mut std::collections::HashSet<Name>,
+        ) {
+            for selection in selections {
+                match selection {
+                    Selection::Field(field) => visit(field, keys, contested),
+                    Selection::Fragment(fragment) => {
+                        walk(&mut fragment.selections.iter(), keys, contested);
+                    }
+                }
+            }
+        }
+        fn visit(
+            field: &Field,
+            keys: &mut Vec<Name>,
+            contested: &mut std::collections::HashSet<Name>,
+        ) {
+            if field.key != field.name || !field.arguments.is_empty() {
+                contested.insert(field.key.clone());
+            }
+            if field.key.starts_with("_pg") {
+                keys.push(field.key.clone());
+            }
+            walk(&mut field.selections.iter(), keys, contested);
+        }
+        let mut keys = Vec::new();
+        let mut contested = std::collections::HashSet::new();
+        for field in &operation.fields {
+            visit(field, &mut keys, &mut contested);
+        }
+        let mut prefix = "_pg_".to_owned();
+        let mut n = 0;
+        while keys.iter().any(|key| key.starts_with(&prefix)) {
+            prefix = format!("_pg{n}_");
+            n += 1;
+        }
+        Self { prefix, contested }
+    }
+
+    /// `fields` (a key or a requirement) with keys of their own where a client's field could
+    /// take theirs; a field with arguments always gets one, so a client's selection of it with
+    /// other arguments cannot collide with it.
+    fn keys(&self, fields: Vec<Field>) -> Vec<Field> {
+        fields
+            .into_iter()
+            .map(|mut field| {
+                if !field.arguments.is_empty() {
+                    let mut hasher = std::hash::DefaultHasher::new();
+                    std::hash::Hash::hash(
+                        &field
+                            .arguments
+                            .iter()
+                            .map(|a| format!("{}:{}", a.name, a.value))
+                            .collect::<Vec<_>>(),
+                        &mut hasher,
+                    );
+                    let hash = std::hash::Hasher::finish(&hasher) % 1_000_000;
+                    field.key =
+                        Name::new_unchecked(&format!("{}{}_{hash}", self.prefix, field.name));
+                } else if self.contested.contains(&field.name) {
+                    field.key = Name::new_unchecked(&format!("{}_{}", self.prefix, field.name));
+                }
+                field.key_json = operation::json_key(&field.key);
+                field.selections = self.selection_keys(field.selections);
+                field
+            })
+            .collect()
+    }
+
+    fn selection_keys(&self, selections: Vec<Selection>) -> Vec<Selection> {
+        selections
+            .into_iter()
+            .map(|selection| match selection {
+                Selection::Field(field) => {
+                    Selection::Field(self.keys(vec![field]).pop().expect("one in, one out"))
+                }
+                Selection::Fragment(mut fragment) => {
+                    fragment.selections = self.selection_keys(fragment.selections);
+                    Selection::Fragment(fragment)
+                }
+            })
+            .collect()
+    }
 }
 
 const MAX_DEPTH: usize = 64;
@@ -835,7 +938,7 @@ impl Planner<'_> {
         let entity = match requires {
             None => entity,
             Some(source) => {
-                let needed = requirement_aliases(self.field_set(parent, &source)?);
+                let needed = self.reserved.keys(self.field_set(parent, &source)?);
                 // The requirement is planned from the current fetch; the entity fetch that
                 // needs it waits for every fetch that planning reached.
                 self.touched.push(BTreeSet::new());
@@ -1066,7 +1169,7 @@ impl Planner<'_> {
                 ))
             })?
             .clone();
-        let key_fields = self.field_set(parent, &key)?;
+        let key_fields = self.reserved.keys(self.field_set(parent, &key)?);
         let entity_target = EntityTarget {
             ty: target_ty.clone(),
             typename,
@@ -1355,31 +1458,6 @@ fn clashes(existing: &[Item], new: &[Item]) -> bool {
     })
 }
 
-/// Required fields with arguments get an alias of their own, so a client's selection of the
-/// same field with other arguments cannot collide with them.
-fn requirement_aliases(fields: Vec<Field>) -> Vec<Field> {
-    fields
-        .into_iter()
-        .map(|mut field| {
-            if !field.arguments.is_empty() {
-                let mut hasher = std::hash::DefaultHasher::new();
-                std::hash::Hash::hash(
-                    &field
-                        .arguments
-                        .iter()
-                        .map(|a| format!("{}:{}", a.name, a.value))
-                        .collect::<Vec<_>>(),
-                    &mut hasher,
-                );
-                let hash = std::hash::Hasher::finish(&hasher) % 1_000_000;
-                field.key = Name::new_unchecked(&format!("_pg_{}_{hash}", field.name));
-                field.key_json = operation::json_key(&field.key);
-            }
-            field
-        })
-        .collect()
-}
-
 /// What a representation carries for `fields`: each under its name, read from its key.
 fn representation_items(fields: &[Field]) -> Vec<Item> {
     fields
@@ -1450,9 +1528,11 @@ fn merge_items(items: &mut Vec<Item>, new: Vec<Item>) -> Vec<Item> {
                 arguments,
                 items: sub,
             } => {
+                // Only a field under the same key is the same: one under another key (a
+                // client's alias) is not where a representation would look for it.
                 let same = items.iter().position(|existing| {
                     matches!(existing, Item::Field { name: n, arguments: a, key: k, .. }
-                        if *n == name && *a == arguments && (*k == key || key == name))
+                        if *n == name && *a == arguments && *k == key)
                 });
                 let index = if let Some(index) = same {
                     index
@@ -1461,7 +1541,14 @@ fn merge_items(items: &mut Vec<Item>, new: Vec<Item>) -> Vec<Item> {
                         |existing| matches!(existing, Item::Field { key: k, .. } if *k == key),
                     );
                     let key = if taken {
-                        Name::new_unchecked(&format!("_pg_{}_{name}", items.len()))
+                        (items.len()..=items.len() * 2 + 1)
+                            .map(|n| Name::new_unchecked(&format!("_pg_{n}_{name}")))
+                            .find(|free| {
+                                !items.iter().any(
+                                    |existing| matches!(existing, Item::Field { key: k, .. } if k == free),
+                                )
+                            })
+                            .expect("some key is free")
                     } else {
                         key
                     };

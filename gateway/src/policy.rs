@@ -255,10 +255,12 @@ test_other_orders_fail if {
 "#;
 
     fn folder(files: &[(&str, &str)]) -> PathBuf {
+        // One folder per call: tests run at the same time in one process.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "polygraph-policies-{}-{}",
             std::process::id(),
-            files.len() + files.iter().map(|(n, _)| n.len()).sum::<usize>()
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();

@@ -3,7 +3,7 @@
 //! operation the schema does not allow, `GRAPHQL_UNKNOWN_OPERATION_NAME` for an operation name
 //! the document lacks. Each error keeps the locations it refers to.
 
-use apollo_compiler::executable::Operation;
+use apollo_compiler::executable::{Operation, Selection, SelectionSet};
 use apollo_compiler::validation::{DiagnosticList, Valid};
 use apollo_compiler::{ExecutableDocument, Node, Schema};
 
@@ -57,9 +57,54 @@ pub fn prepare_with_limits(
         .recursion_limit(RECURSION_LIMIT)
         .parse_ast(query, "operation.graphql")
         .map_err(|with_errors| errors("GRAPHQL_PARSE_FAILED", &with_errors.errors))?;
-    ast.to_executable_validate(api_schema)
-        .map(|document| Prepared { document })
-        .map_err(|with_errors| errors("GRAPHQL_VALIDATION_FAILED", &with_errors.errors))
+    let document = ast
+        .to_executable_validate(api_schema)
+        .map_err(|with_errors| errors("GRAPHQL_VALIDATION_FAILED", &with_errors.errors))?;
+    reserved_aliases(&document)?;
+    Ok(Prepared { document })
+}
+
+/// Refuses aliases that begin with `__` and name another field: names beginning with `__` are
+/// reserved for introspection, and the gateway reads `__typename` to know an object's type and
+/// to send it in representations, so `__typename: name` must not pass for it.
+fn reserved_aliases(document: &ExecutableDocument) -> Result<(), Vec<RequestError>> {
+    fn walk(set: &SelectionSet, document: &ExecutableDocument, out: &mut Vec<RequestError>) {
+        for selection in &set.selections {
+            match selection {
+                Selection::Field(field) => {
+                    if let Some(alias) = &field.alias
+                        && alias.starts_with("__")
+                        && *alias != field.name
+                    {
+                        out.push(RequestError {
+                            code: "GRAPHQL_VALIDATION_FAILED",
+                            message: format!(
+                                "the alias \"{alias}\" is reserved: aliases beginning with \
+                                 \"__\" may only name the field of that name"
+                            ),
+                            locations: field
+                                .line_column_range(&document.sources)
+                                .map(|range| vec![(range.start.line, range.start.column)])
+                                .unwrap_or_default(),
+                        });
+                    }
+                    walk(&field.selection_set, document, out);
+                }
+                Selection::InlineFragment(fragment) => {
+                    walk(&fragment.selection_set, document, out);
+                }
+                Selection::FragmentSpread(_) => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for operation in document.operations.iter() {
+        walk(&operation.selection_set, document, &mut out);
+    }
+    for fragment in document.fragments.values() {
+        walk(&fragment.selection_set, document, &mut out);
+    }
+    if out.is_empty() { Ok(()) } else { Err(out) }
 }
 
 /// Nesting the parser follows before it gives up on a document.
@@ -153,5 +198,24 @@ mod tests {
             "GRAPHQL_VALIDATION_FAILED"
         );
         assert!(prepared.operation(Some("B")).is_ok());
+    }
+
+    #[test]
+    fn aliases_cannot_pass_for_typename() {
+        for query in [
+            "{ users { __typename: name } }",
+            "{ users { ...F } } fragment F on User { __type: name }",
+            "{ users { ... on User { __x: id } } }",
+        ] {
+            let errors = prepare(&api(), query).unwrap_err();
+            assert_eq!(errors[0].code, "GRAPHQL_VALIDATION_FAILED", "{query}");
+            assert!(errors[0].message.contains("reserved"), "{errors:?}");
+            assert!(!errors[0].locations.is_empty(), "{errors:?}");
+        }
+        prepare(
+            &api(),
+            "{ users { __typename: __typename kind: __typename } }",
+        )
+        .expect("an alias for __typename itself, or any other alias of it, is fine");
     }
 }

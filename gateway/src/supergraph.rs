@@ -181,7 +181,12 @@ impl Supergraph {
                 }
             }
         }
-        let requirements = crate::authorize::Requirements::of(&schema)
+        let requires = fields.iter().flat_map(|((ty, field), placements)| {
+            placements
+                .iter()
+                .filter_map(move |placement| Some((ty, field, placement.requires.as_deref()?)))
+        });
+        let requirements = crate::authorize::Requirements::of(&schema, requires)
             .map_err(SupergraphError::UnsupportedSpec)?;
         let api_schema = api_schema(&schema)?;
         Ok(Self {

@@ -147,3 +147,25 @@ fn shared_union_fields_only_one_subgraph_reaches_keep_every_member() {
         "{ board { items { __typename ... on Plain { label } ... on Lamp { watts } } } }"
     ));
 }
+
+#[test]
+fn client_aliases_never_take_a_key_or_a_requirement() {
+    // The client's `sku` is another field: the key travels under a key of its own.
+    insta::assert_snapshot!(
+        "alias_over_key",
+        plan("keys", "{ items { sku: title quantity } }")
+    );
+    // Inside a nested key too.
+    insta::assert_snapshot!(
+        "alias_inside_key",
+        plan("keys", "{ items { sku { code: region } quantity } }")
+    );
+    // A requirement under the client's alias, and a client key that looks like ours.
+    insta::assert_snapshot!(
+        "alias_over_requirement",
+        plan(
+            "requires",
+            "{ products { weight: upc _pg__weight: upc shippingCost } }"
+        )
+    );
+}

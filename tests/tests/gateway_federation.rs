@@ -148,6 +148,54 @@ async fn aliases_fragments_and_typename_come_back_as_asked() {
 }
 
 #[tokio::test]
+async fn a_client_alias_cannot_stand_in_for_a_key_or_a_requirement() {
+    // The key (User.id) and the requirements (Product.price, weight) are under the client's
+    // aliases of other fields: representations must still carry the real values, or the
+    // client would choose which entity the next subgraph resolves.
+    let graph = start(|_| {}).await;
+    let aliased = "{ user(id: \"3\") { id: username reviews { id } }
+                    topProducts(first: 2) { price: name weight: upc shippingEstimate } }";
+    let plain = "{ user(id: \"3\") { username reviews { id } }
+                  topProducts(first: 2) { name upc shippingEstimate } }";
+    let (_, _, aliased) = post(&graph.url, &json!({ "query": aliased })).await;
+    let (_, _, plain) = post(&graph.url, &json!({ "query": plain })).await;
+    assert!(aliased.get("errors").is_none(), "{aliased}");
+    assert_eq!(aliased["data"]["user"]["id"], "user3", "the client's alias");
+    assert_eq!(
+        aliased["data"]["user"]["reviews"], plain["data"]["user"]["reviews"],
+        "reviews of user 3, not of a user whose id is \"user3\""
+    );
+    assert!(
+        !plain["data"]["user"]["reviews"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{plain}"
+    );
+    let products = aliased["data"]["topProducts"].as_array().unwrap();
+    assert_eq!(products[1]["price"], "Product 2");
+    assert_eq!(products[1]["weight"], "2");
+    assert_eq!(products[1]["shippingEstimate"], shipping(2));
+    assert_eq!(products[0]["shippingEstimate"], shipping(1));
+    // A key's place cannot be taken by a name the planner would choose either.
+    let reserved =
+        "{ user(id: \"3\") { id: name _pg__id: username _pg_0_id: name reviews { id } } }";
+    let (_, _, body) = post(&graph.url, &json!({ "query": reserved })).await;
+    assert_eq!(
+        body["data"]["user"]["reviews"],
+        plain["data"]["user"]["reviews"]
+    );
+    // __typename cannot be aliased to another field: the gateway reads it to type objects.
+    let (_, _, body) = post(
+        &graph.url,
+        &json!({ "query": "{ user(id: \"3\") { __typename: username reviews { id } } }" }),
+    )
+    .await;
+    assert!(body.get("data").is_none(), "nothing runs: {body}");
+    assert_eq!(codes(&body), ["GRAPHQL_VALIDATION_FAILED"]);
+}
+
+#[tokio::test]
 async fn a_subgraph_that_is_down_costs_its_fields_not_the_response() {
     let graph = start(|settings| {
         settings
