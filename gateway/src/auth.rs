@@ -375,7 +375,7 @@ impl Authenticator {
     }
 
     async fn fetch_json(&self, url: &str) -> Result<Value, String> {
-        let response = self
+        let mut response = self
             .client
             .get(url)
             .header("accept", "application/json")
@@ -393,7 +393,6 @@ impl Authenticator {
         {
             return Err(format!("GET {url}: the answer is larger than 1 MB"));
         }
-        let mut response = response;
         let mut bytes = Vec::new();
         while let Some(chunk) = response
             .chunk()

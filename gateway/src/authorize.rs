@@ -121,11 +121,8 @@ impl Requirements {
             }
         }
         requirements.inherit_from_interfaces(schema);
-        let requires: Vec<(Name, Name, String)> = requires
-            .map(|(ty, field, source)| (ty.clone(), field.clone(), source.to_owned()))
-            .collect();
         if !requirements.is_empty() {
-            requirements.add_required(schema, &requires)?;
+            requirements.add_required(schema, requires)?;
         }
         Ok(requirements)
     }
@@ -157,10 +154,10 @@ impl Requirements {
 
     /// Adds to each field with `@requires` what its required fields require, until nothing
     /// changes (a required field may require others in turn).
-    fn add_required(
+    fn add_required<'a>(
         &mut self,
         schema: &apollo_compiler::validation::Valid<Schema>,
-        requires: &[(Name, Name, String)],
+        requires: impl Iterator<Item = (&'a Name, &'a Name, &'a str)>,
     ) -> Result<(), String> {
         let mut sets = Vec::new();
         for (ty, field, source) in requires {
@@ -680,10 +677,6 @@ fn policy_input(
 /// An argument's value as JSON, variables replaced by the request's values; `None` once
 /// `budget` (bytes, roughly) runs out.
 fn value_json(value: &Value, variables: &JsonMap, budget: &mut usize) -> Option<serde_json::Value> {
-    let spend = |budget: &mut usize, bytes: usize| -> Option<()> {
-        *budget = budget.checked_sub(bytes)?;
-        Some(())
-    };
     spend(budget, 8)?;
     Some(match value {
         Value::Null => serde_json::Value::Null,
@@ -718,6 +711,12 @@ fn value_json(value: &Value, variables: &JsonMap, budget: &mut usize) -> Option<
     })
 }
 
+/// Takes `bytes` from `budget`, or `None` when it has not that many left.
+fn spend(budget: &mut usize, bytes: usize) -> Option<()> {
+    *budget = budget.checked_sub(bytes)?;
+    Some(())
+}
+
 /// An integer literal as exactly as JSON can hold it: as an integer when it fits 64 bits.
 fn integer(text: &str) -> serde_json::Value {
     text.parse::<i64>()
@@ -733,7 +732,7 @@ fn integer(text: &str) -> serde_json::Value {
 
 /// A variable's value as JSON, within `budget`.
 fn json_within(value: &JsonValue, budget: &mut usize) -> Option<serde_json::Value> {
-    *budget = budget.checked_sub(8)?;
+    spend(budget, 8)?;
     Some(match value {
         JsonValue::Array(items) => items
             .iter()
@@ -742,13 +741,13 @@ fn json_within(value: &JsonValue, budget: &mut usize) -> Option<serde_json::Valu
         JsonValue::Object(fields) => fields
             .iter()
             .map(|(name, value)| {
-                *budget = budget.checked_sub(name.as_str().len())?;
+                spend(budget, name.as_str().len())?;
                 Some((name.as_str().to_owned(), json_within(value, budget)?))
             })
             .collect::<Option<serde_json::Map<_, _>>>()?
             .into(),
         JsonValue::String(text) => {
-            *budget = budget.checked_sub(text.as_str().len())?;
+            spend(budget, text.as_str().len())?;
             json_of(value)
         }
         _ => json_of(value),

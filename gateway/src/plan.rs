@@ -14,7 +14,7 @@
 //! can return. Fetches on one subgraph at one path merge, so each level costs one round trip
 //! per subgraph.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::{self, Write as _};
 
 use apollo_compiler::ast::{self, OperationType};
@@ -219,42 +219,32 @@ struct Reserved {
     /// Starts no client response key in the operation.
     prefix: String,
     /// Client response keys that name something other than the plain field of that name.
-    contested: std::collections::HashSet<Name>,
+    contested: HashSet<Name>,
 }
 
 impl Reserved {
     fn of(operation: &Normalized) -> Self {
-        fn walk(
-            selections: &mut dyn Iterator<Item = &Selection>,
-            keys: &mut Vec<Name>,
-            contested: &mut std::collections::HashSet<Name>,
-        ) {
-            for selection in selections {
-                match selection {
-                    Selection::Field(field) => visit(field, keys, contested),
-                    Selection::Fragment(fragment) => {
-                        walk(&mut fragment.selections.iter(), keys, contested);
-                    }
-                }
-            }
-        }
-        fn visit(
-            field: &Field,
-            keys: &mut Vec<Name>,
-            contested: &mut std::collections::HashSet<Name>,
-        ) {
+        fn field(field: &Field, keys: &mut Vec<Name>, contested: &mut HashSet<Name>) {
             if field.key != field.name || !field.arguments.is_empty() {
                 contested.insert(field.key.clone());
             }
             if field.key.starts_with("_pg") {
                 keys.push(field.key.clone());
             }
-            walk(&mut field.selections.iter(), keys, contested);
+            walk(&field.selections, keys, contested);
+        }
+        fn walk(selections: &[Selection], keys: &mut Vec<Name>, contested: &mut HashSet<Name>) {
+            for selection in selections {
+                match selection {
+                    Selection::Field(inner) => field(inner, keys, contested),
+                    Selection::Fragment(fragment) => walk(&fragment.selections, keys, contested),
+                }
+            }
         }
         let mut keys = Vec::new();
-        let mut contested = std::collections::HashSet::new();
-        for field in &operation.fields {
-            visit(field, &mut keys, &mut contested);
+        let mut contested = HashSet::new();
+        for root in &operation.fields {
+            field(root, &mut keys, &mut contested);
         }
         let mut prefix = "_pg_".to_owned();
         let mut n = 0;
@@ -269,39 +259,35 @@ impl Reserved {
     /// take theirs; a field with arguments always gets one, so a client's selection of it with
     /// other arguments cannot collide with it.
     fn keys(&self, fields: Vec<Field>) -> Vec<Field> {
-        fields
-            .into_iter()
-            .map(|mut field| {
-                if !field.arguments.is_empty() {
-                    let mut hasher = std::hash::DefaultHasher::new();
-                    std::hash::Hash::hash(
-                        &field
-                            .arguments
-                            .iter()
-                            .map(|a| format!("{}:{}", a.name, a.value))
-                            .collect::<Vec<_>>(),
-                        &mut hasher,
-                    );
-                    let hash = std::hash::Hasher::finish(&hasher) % 1_000_000;
-                    field.key =
-                        Name::new_unchecked(&format!("{}{}_{hash}", self.prefix, field.name));
-                } else if self.contested.contains(&field.name) {
-                    field.key = Name::new_unchecked(&format!("{}_{}", self.prefix, field.name));
-                }
-                field.key_json = operation::json_key(&field.key);
-                field.selections = self.selection_keys(field.selections);
-                field
-            })
-            .collect()
+        fields.into_iter().map(|field| self.key(field)).collect()
+    }
+
+    fn key(&self, mut field: Field) -> Field {
+        if !field.arguments.is_empty() {
+            let mut hasher = std::hash::DefaultHasher::new();
+            std::hash::Hash::hash(
+                &field
+                    .arguments
+                    .iter()
+                    .map(|a| format!("{}:{}", a.name, a.value))
+                    .collect::<Vec<_>>(),
+                &mut hasher,
+            );
+            let hash = std::hash::Hasher::finish(&hasher) % 1_000_000;
+            field.key = Name::new_unchecked(&format!("{}{}_{hash}", self.prefix, field.name));
+        } else if self.contested.contains(&field.name) {
+            field.key = Name::new_unchecked(&format!("{}_{}", self.prefix, field.name));
+        }
+        field.key_json = operation::json_key(&field.key);
+        field.selections = self.selection_keys(field.selections);
+        field
     }
 
     fn selection_keys(&self, selections: Vec<Selection>) -> Vec<Selection> {
         selections
             .into_iter()
             .map(|selection| match selection {
-                Selection::Field(field) => {
-                    Selection::Field(self.keys(vec![field]).pop().expect("one in, one out"))
-                }
+                Selection::Field(field) => Selection::Field(self.key(field)),
                 Selection::Fragment(mut fragment) => {
                     fragment.selections = self.selection_keys(fragment.selections);
                     Selection::Fragment(fragment)
