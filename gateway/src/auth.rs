@@ -606,9 +606,11 @@ pub fn token_of(
         }
         return Ok(Some(token.trim().to_owned()));
     }
-    let Some(name) = cookie else {
-        return Ok(None);
-    };
+    Ok(cookie.and_then(|name| cookie_value(headers, name)))
+}
+
+/// The value of the cookie `name`, when the request carries it (not empty).
+pub fn cookie_value(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
     for header in headers.get_all(axum::http::header::COOKIE) {
         let Ok(text) = header.to_str() else { continue };
         for pair in text.split(';') {
@@ -616,11 +618,11 @@ pub fn token_of(
                 && key == name
                 && !value.is_empty()
             {
-                return Ok(Some(value.to_owned()));
+                return Some(value.to_owned());
             }
         }
     }
-    Ok(None)
+    None
 }
 
 #[cfg(test)]

@@ -70,6 +70,10 @@ pub struct Settings {
     pub introspection: Access,
     /// Who may ask for the query plan (`x-polygraph-explain`).
     pub explain: Access,
+    /// Which other origins' pages may call from a browser.
+    pub cors: crate::edge::CorsSettings,
+    /// Which requests must show they were not forged by another site.
+    pub csrf: crate::edge::CsrfSettings,
 }
 
 /// What callers may do beyond what the supergraph's directives say.
@@ -163,6 +167,8 @@ impl Default for Settings {
             claims: ClaimsSettings::default(),
             introspection: Access::Everyone,
             explain: Access::Everyone,
+            cors: crate::edge::CorsSettings::default(),
+            csrf: crate::edge::CsrfSettings::default(),
         }
     }
 }
@@ -343,6 +349,7 @@ impl Gateway {
         supergraph
             .active_labels
             .extend(settings.override_labels.iter().cloned());
+        settings.cors.check()?;
         let requirements = &supergraph.requirements;
         let policies = match &settings.authorization.policies {
             Some(folder) => {

@@ -35,7 +35,8 @@ const JSON: &str = "application/json; charset=utf-8";
 
 /// The gateway's routes.
 pub fn app(gateway: Arc<Gateway>) -> Router {
-    Router::new()
+    let cors = gateway.settings().cors.layer();
+    let router = Router::new()
         .route("/graphql", get(get_graphql).post(post_graphql))
         .route("/health", get(health))
         .route("/.well-known/polygraph-claims.json", get(claims_jwks))
@@ -43,7 +44,26 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .route("/graphiql", get(graphiql_page))
         .route("/graphiql/", get(graphiql_page))
         .route("/graphiql/{file}", get(graphiql_asset))
-        .with_state(gateway)
+        .with_state(gateway);
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+}
+
+/// The refusal of a request that may have been forged by another site's page, if it is one.
+fn forged(gateway: &Gateway, headers: &HeaderMap, media: &'static str) -> Option<HttpResponse> {
+    let settings = gateway.settings();
+    let cookie = settings.authentication.cookie.as_deref();
+    settings.csrf.refuses(headers, cookie).then(|| {
+        tracing::info!("refused a request that could come from another site's page (CSRF)");
+        refuse(
+            StatusCode::BAD_REQUEST,
+            media,
+            "this request carries the sign-in cookie but could have been sent by another site's page: send it with Content-Type: application/json or an x-polygraph-preflight header",
+            "CSRF_PREVENTED",
+        )
+    })
 }
 
 /// Serves `app` on `listen` until SIGINT or SIGTERM, then finishes requests in flight.
@@ -207,6 +227,9 @@ async fn post_graphql(
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
     };
+    if let Some(refusal) = forged(&gateway, &headers, media) {
+        return refusal;
+    }
     let session = match gateway.authenticate(&headers).await {
         Ok(session) => session,
         Err(error) => return unauthorized(&error, media),
@@ -293,6 +316,9 @@ async fn get_graphql(
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
     };
+    if let Some(refusal) = forged(&gateway, &headers, media) {
+        return refusal;
+    }
     let session = match gateway.authenticate(&headers).await {
         Ok(session) => session,
         Err(error) => return unauthorized(&error, media),

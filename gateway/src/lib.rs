@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod authorize;
 pub mod data;
+pub mod edge;
 pub mod execute;
 pub mod gateway;
 pub mod http;

@@ -267,3 +267,129 @@ async fn graphiql_is_served_from_the_binary() {
         assert!(response.bytes().await.unwrap().len() > 50, "{asset}");
     }
 }
+
+#[tokio::test]
+async fn a_get_riding_on_the_sign_in_cookie_must_show_it_was_not_forged() {
+    let graph = start(|settings| {
+        settings.authentication.cookie = Some("session".to_owned());
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let get = |headers: &[(&'static str, &'static str)]| {
+        let mut request = client.get(format!(
+            "{}?query=%7B%20me%20%7B%20id%20%7D%20%7D",
+            graph.url
+        ));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    // No cookie, or only cookies the gateway does not sign in with: nothing to forge.
+    let (status, body) = get(&[]).await;
+    assert_eq!(
+        (status, &body["data"]["me"]["id"]),
+        (200, &json!("1")),
+        "{body}"
+    );
+    let (status, _) = get(&[("cookie", "theme=dark")]).await;
+    assert_eq!(status, 200);
+    // The sign-in cookie on a request a page on another site could send without asking.
+    for headers in [
+        &[("cookie", "session=abc")][..],
+        &[("cookie", "session=abc"), ("content-type", "text/plain")][..],
+    ] {
+        let (status, body) = get(headers).await;
+        assert_eq!(status, 400, "{headers:?}: {body}");
+        assert_eq!(codes(&body), vec!["CSRF_PREVENTED"], "{body}");
+    }
+    // A header no simple request has lets it through (to sign-in, which here trusts no
+    // issuer and so runs it anonymously).
+    for headers in [
+        &[("cookie", "session=abc"), ("x-polygraph-preflight", "1")][..],
+        &[
+            ("cookie", "session=abc"),
+            ("content-type", "application/json"),
+        ][..],
+    ] {
+        let (status, body) = get(headers).await;
+        assert_eq!(status, 200, "{headers:?}: {body}");
+        assert_eq!(body["data"]["me"]["id"], "1", "{body}");
+    }
+}
+
+#[tokio::test]
+async fn only_the_allowed_origins_may_read_answers_from_a_browser() {
+    let preflight = |url: String, origin: &'static str| async move {
+        reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, url)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "content-type, authorization",
+            )
+            .send()
+            .await
+            .unwrap()
+    };
+    let allowed = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|value| value.to_str().unwrap().to_owned())
+    };
+    // By default no origin is allowed: browsers keep other sites' pages from reading answers.
+    let closed = start(|_| {}).await;
+    let response = preflight(closed.url.clone(), "https://shop.example").await;
+    assert_eq!(allowed(&response), None);
+
+    let open = start(|settings| {
+        settings.cors.allow_origins = vec!["https://shop.example".to_owned()];
+        settings.cors.allow_credentials = true;
+    })
+    .await;
+    let response = preflight(open.url.clone(), "https://shop.example").await;
+    assert!(response.status().is_success(), "{}", response.status());
+    assert_eq!(allowed(&response).as_deref(), Some("https://shop.example"));
+    let headers = response.headers();
+    assert_eq!(headers["access-control-allow-credentials"], "true");
+    let allow_headers = headers["access-control-allow-headers"].to_str().unwrap();
+    assert!(allow_headers.contains("authorization"), "{allow_headers}");
+    assert_eq!(
+        allowed(&preflight(open.url.clone(), "https://evil.example").await),
+        None
+    );
+    let response = reqwest::Client::new()
+        .post(&open.url)
+        .header("origin", "https://shop.example")
+        .json(&json!({ "query": "{ me { id } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed(&response).as_deref(), Some("https://shop.example"));
+    assert!(
+        response
+            .headers()
+            .get_all("vary")
+            .iter()
+            .any(|value| value.to_str().unwrap().contains("origin")),
+        "answers differ by origin"
+    );
+
+    // Credentials for any origin would let every site read a signed-in user's answers.
+    let mut settings = polygraph_gateway::gateway::Settings::default();
+    settings.cors.allow_origins = vec!["*".to_owned()];
+    settings.cors.allow_credentials = true;
+    let supergraph =
+        polygraph_gateway::supergraph::Supergraph::parse(&common::federation::supergraph_sdl())
+            .unwrap();
+    let Err(error) = polygraph_gateway::gateway::Gateway::new(supergraph, settings) else {
+        panic!("credentials for every origin were accepted");
+    };
+    assert!(error.contains("allow_credentials"), "{error}");
+}
