@@ -9,6 +9,7 @@ use std::process::Command;
 
 use common::{compose, endpoints, repo_root};
 use polygraph_subgraph_core::cache::CacheHint;
+use polygraph_subgraph_core::guard::Guard;
 use polygraph_subgraph_postgres::{Config, Subgraph};
 
 /// The demo's PostgreSQL config without its extensions of MongoDB's `Review`, whose owner
@@ -129,8 +130,13 @@ async fn configured_directives_reach_the_sdl_and_compose() {
                 max_age: Some(10),
                 ..Default::default()
             }),
+            guard: Guard {
+                requires_scopes: vec![vec!["admin".into()]],
+                ..Guard::default()
+            },
         },
     );
+    users.guard.authenticated = true;
     users.cache = Some(CacheHint {
         max_age: Some(60),
         ..Default::default()
@@ -146,13 +152,23 @@ async fn configured_directives_reach_the_sdl_and_compose() {
     let sdl = Subgraph::with_pool(&config, pool).await.unwrap().sdl();
     // Applied directives come before federation's.
     assert!(
-        sdl.contains("email: String! @cacheControl(maxAge: 10) @inaccessible @tag(name: \"pii\")"),
+        sdl.contains("email: String! @cacheControl(maxAge: 10) @requiresScopes(scopes: [[\"admin\"]]) @inaccessible @tag(name: \"pii\")"),
+        "{sdl}"
+    );
+    // Guards: the link is raised to the Federation version that defines them all.
+    assert!(
+        sdl.contains("url: \"https://specs.apollo.dev/federation/v2.6\""),
+        "{sdl}"
+    );
+    assert!(sdl.contains("\"@authenticated\", \"@policy\""), "{sdl}");
+    assert!(
+        sdl.contains("update_products(where: ProductBoolExp!, _set: ProductSetInput!): ProductMutationResponse! @policy(policies: [[\"shop.admin.write\"]])"),
         "{sdl}"
     );
     assert!(sdl.contains("name: String! @shareable"), "{sdl}");
     assert!(
         sdl.contains(
-            "type User @cacheControl(maxAge: 60) @key(fields: \"id\") @tag(name: \"crm\")"
+            "type User @cacheControl(maxAge: 60) @authenticated @key(fields: \"id\") @tag(name: \"crm\")"
         ),
         "{sdl}"
     );
@@ -174,6 +190,16 @@ async fn configured_directives_reach_the_sdl_and_compose() {
     .unwrap();
     let supergraph = compose(&[("postgres", &postgres), ("catalog", &catalog)]).unwrap();
     assert!(supergraph.contains("@inaccessible"), "{supergraph}");
+    for composed in [
+        "@link(url: \"https://specs.apollo.dev/policy/v0.1\", for: SECURITY)",
+        "@requiresScopes(scopes: [[\"admin\"]])",
+        "@policy(policies: [[\"shop.admin.write\"]])",
+        "type User @join__type(graph: POSTGRES, key: \"id\") @tag(name: \"crm\") @authenticated",
+    ] {
+        assert!(supergraph.contains(composed), "{composed} in {supergraph}");
+    }
+    // The gateway loads what the composer wrote, directives and all.
+    polygraph_gateway::supergraph::Supergraph::parse(&supergraph).unwrap();
 
     // Without @shareable on our side, two subgraphs resolving Product.name do not compose.
     config.tables["products"].columns.clear();
@@ -268,6 +294,18 @@ fn the_kubernetes_gateway_config_is_current() {
             "schema/supergraph.graphql",
             "k8s/base/config/supergraph.graphql",
         ),
+        (
+            "policies/shop/admin.rego",
+            "k8s/base/policies/shop/admin.rego",
+        ),
+        (
+            "policies/shop/orders.rego",
+            "k8s/base/policies/shop/orders.rego",
+        ),
+        (
+            "policies/shop/reviews.rego",
+            "k8s/base/policies/shop/reviews.rego",
+        ),
     ] {
         assert_eq!(
             std::fs::read_to_string(repo_root().join(original)).unwrap(),
@@ -285,6 +323,38 @@ fn the_kubernetes_gateway_config_is_current() {
             "{name} has no URL"
         );
     }
+    // Deployed, the gateway signs with a key its subgraphs know, and they answer only it;
+    // the schema and plans are not for anonymous callers.
+    assert!(settings.claims.signing_key_file.is_some());
+    assert_eq!(
+        settings.introspection,
+        polygraph_gateway::gateway::Access::Authenticated
+    );
+    assert_eq!(
+        settings.explain,
+        polygraph_gateway::gateway::Access::Authenticated
+    );
+    let compose = std::fs::read_to_string(repo_root().join("docker-compose.yml")).unwrap();
+    assert!(compose.contains("POLYGRAPH_REQUIRE_GATEWAY_TOKEN: \"true\""));
+    for name in &SUBGRAPHS {
+        let deployment =
+            std::fs::read_to_string(repo_root().join(format!("k8s/base/{name}-subgraph.yaml")))
+                .unwrap();
+        assert!(
+            deployment.contains("POLYGRAPH_REQUIRE_GATEWAY_TOKEN, value: \"true\""),
+            "k8s/base/{name}-subgraph.yaml answers callers other than the gateway"
+        );
+        assert!(
+            compose.contains(&format!(
+                "./config/{name}.yaml:/etc/polygraph/{name}.yaml:ro\", \"gateway-keys:"
+            )),
+            "docker-compose.yml's {name}-subgraph has no gateway key"
+        );
+    }
+    assert_eq!(
+        compose.matches("environment: *subgraph-env").count(),
+        SUBGRAPHS.len()
+    );
     // The subgraphs' Kubernetes configs are the demo's but for comments and the address.
     let settings_of = |path: &str| -> Vec<String> {
         std::fs::read_to_string(repo_root().join(path))

@@ -139,3 +139,52 @@ async fn insert_upsert_update_delete_and_rollback() {
     drop(subgraph);
     scratch.drop().await;
 }
+
+#[tokio::test]
+async fn each_table_gets_only_the_mutations_its_config_allows() {
+    use polygraph_subgraph_core::config::Mutations;
+
+    let scratch = ScratchDatabase::create().await;
+    let mut config = Config::from_file(&repo_root().join("config/postgres.yaml")).unwrap();
+    config.tables["products"].mutations = Mutations {
+        insert: false,
+        update: true,
+        delete: false,
+    };
+    config.tables["order_items"].mutations = Mutations {
+        insert: false,
+        update: false,
+        delete: false,
+    };
+    let pool = sqlx::PgPool::connect(&scratch.url).await.unwrap();
+    let subgraph = Subgraph::with_pool(&config, pool.clone()).await.unwrap();
+    let sdl = subgraph.schema.sdl();
+    for present in [
+        "update_products(",
+        "update_products_by_pk(",
+        "insert_users(",
+    ] {
+        assert!(sdl.contains(present), "{present} missing");
+    }
+    for absent in [
+        "insert_products",
+        "delete_products",
+        "insert_order_items",
+        "update_order_items",
+        "delete_order_items",
+    ] {
+        assert!(!sdl.contains(absent), "{absent} generated");
+    }
+    let (_, errors) = run(
+        &subgraph,
+        "mutation { delete_products(where: {}) { affected_rows } }",
+        json!({}),
+    )
+    .await;
+    assert!(
+        errors.iter().any(|error| error.contains("delete_products")),
+        "{errors:?}"
+    );
+    pool.close().await;
+    scratch.drop().await;
+}

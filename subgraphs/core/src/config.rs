@@ -65,3 +65,98 @@ pub struct Extension<F> {
     #[serde(default)]
     pub cache: Option<CacheHint>,
 }
+
+/// One kind of generated mutation: `insert_t`/`insert_t_one`, `update_t`/`update_t_by_pk`,
+/// `delete_t`/`delete_t_by_pk`.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Write {
+    Insert,
+    Update,
+    Delete,
+}
+
+/// Which generated mutations a table or collection gets: `mutations: true` (all, the default),
+/// `mutations: false` (none: read-only through GraphQL), or a list such as
+/// `mutations: [insert]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mutations {
+    pub insert: bool,
+    pub update: bool,
+    pub delete: bool,
+}
+
+impl Default for Mutations {
+    fn default() -> Self {
+        Self::all(true)
+    }
+}
+
+impl Mutations {
+    /// No generated mutation (views get none).
+    pub const NONE: Self = Self {
+        insert: false,
+        update: false,
+        delete: false,
+    };
+
+    fn all(on: bool) -> Self {
+        Self {
+            insert: on,
+            update: on,
+            delete: on,
+        }
+    }
+
+    pub fn allows(self, write: Write) -> bool {
+        match write {
+            Write::Insert => self.insert,
+            Write::Update => self.update,
+            Write::Delete => self.delete,
+        }
+    }
+
+    /// Whether any mutation is generated.
+    pub fn any(self) -> bool {
+        self.insert || self.update || self.delete
+    }
+}
+
+impl<'de> Deserialize<'de> for Mutations {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(
+            untagged,
+            expecting = "true, false, or a list of insert, update, delete"
+        )]
+        enum Form {
+            All(bool),
+            Some(Vec<Write>),
+        }
+        Ok(match Form::deserialize(deserializer)? {
+            Form::All(on) => Self::all(on),
+            Form::Some(writes) => Self {
+                insert: writes.contains(&Write::Insert),
+                update: writes.contains(&Write::Update),
+                delete: writes.contains(&Write::Delete),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mutations_are_all_none_or_listed() {
+        let parse = |text: &str| serde_yaml::from_str::<Mutations>(text);
+        assert_eq!(parse("true").unwrap(), Mutations::default());
+        assert!(!parse("false").unwrap().any());
+        let insert_only = parse("[insert]").unwrap();
+        assert!(insert_only.allows(Write::Insert));
+        assert!(!insert_only.allows(Write::Update) && !insert_only.allows(Write::Delete));
+        let error = parse("[upsert]").unwrap_err().to_string();
+        assert!(error.contains("insert, update, delete"), "{error}");
+    }
+}

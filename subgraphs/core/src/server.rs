@@ -69,6 +69,7 @@ pub fn sdl(schema: &Schema) -> String {
             .federation()
             .compose_directive(),
     );
+    let text = crate::guard::link_directives(&text);
     if schema
         .registry()
         .types

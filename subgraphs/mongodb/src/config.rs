@@ -8,6 +8,8 @@
 //!   reviews:
 //!     type: Review
 //!     key: review_id                        # an entity, keyed by this field
+//!     rule: user_id = claims.sub            # each caller sees (and writes) their own only
+//!     mutations: [insert, update]           # no generated deletes
 //!     references:                           # fields holding another subgraph's entity key
 //!       product: { type: Product, field: product_id }
 //! extends:                                  # entities owned elsewhere, given fields here
@@ -22,6 +24,8 @@ use std::path::Path;
 
 use indexmap::IndexMap;
 use polygraph_subgraph_core::cache::CacheHint;
+use polygraph_subgraph_core::config::Mutations;
+use polygraph_subgraph_core::guard::{Guard, WriteGuards};
 use serde::Deserialize;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -78,6 +82,24 @@ pub struct CollectionConfig {
     /// Fields that hold the key of an entity another subgraph owns, exposed as that entity.
     #[serde(default)]
     pub references: IndexMap<String, ReferenceConfig>,
+    /// A row rule: which documents a request may see (and update or delete), from its
+    /// verified claims, e.g. `user_id = claims.sub` or `region in claims.regions and …`.
+    /// Applied to root fields, connections, aggregates, extension fields and `_entities`
+    /// alike; writes must stay inside it.
+    #[serde(default)]
+    pub rule: Option<String>,
+    /// Which generated mutations the collection gets: `true` (the default), `false`, or a list
+    /// of `insert`, `update`, `delete`.
+    #[serde(default)]
+    pub mutations: Mutations,
+    /// Who may run the generated mutations, by kind:
+    /// `{ insert: { authenticated: true } }`, checked at the gateway.
+    #[serde(default)]
+    pub writes: WriteGuards,
+    /// Who may read the type: `{ authenticated: true }`, `{ requires_scopes: [[…]] }`,
+    /// `{ policies: [[…]] }`, checked at the gateway.
+    #[serde(default)]
+    pub guard: Guard,
     /// `@shareable` on the type.
     #[serde(default)]
     pub shareable: bool,

@@ -17,7 +17,9 @@ use polygraph_subgraph_core::filter;
 use polygraph_subgraph_core::values::json_field;
 use serde_json::json;
 
-use crate::schema::{State, bad_input, batch, database_error, where_filter, window};
+use crate::schema::{
+    State, bad_input, batch, both, claims, database_error, restriction, where_filter, window,
+};
 
 pub(crate) const PAGE_INFO: &str = "PageInfo";
 
@@ -182,7 +184,10 @@ pub(crate) fn field(state: &Arc<State>, collection: usize) -> Field {
             FieldFuture::new(async move {
                 let model = &state.model;
                 let arguments = ctx.args.as_index_map();
-                let filter = where_filter(model, object, arguments.get("where"))?;
+                let filter = both(
+                    where_filter(model, object, arguments.get("where"))?,
+                    restriction(model, collection, claims(&ctx))?,
+                );
                 let mut window_arguments = arguments.clone();
                 window_arguments.shift_remove("first");
                 let (sort, _, _) = window(model, object, &window_arguments)?;
@@ -194,7 +199,7 @@ pub(crate) fn field(state: &Arc<State>, collection: usize) -> Field {
                         let values = decode(cursor, sort.len())
                             .map_err(|error| bad_input(format!("after: {error}")))?;
                         let after = after(&sort, &values);
-                        if filter.is_empty() { after } else { doc! { "$and": [filter, after] } }
+                        both(filter, after)
                     }
                     _ => filter,
                 };

@@ -17,17 +17,55 @@ use mongodb::bson::{Bson, Document, doc};
 
 use crate::convert::{self, key_text, to_bson};
 use crate::model::{Aggregate, Model};
-use crate::schema::{batch, database_error, where_filter, window};
+use crate::schema::{batch, both, database_error, where_filter, window};
 use crate::translate::{self, Accumulate};
 
 /// One entity's field: which foreign type and field, the field's arguments (as JSON text, so
-/// equal arguments batch together), and the entity's key.
+/// equal arguments batch together), what the request may see of the collection, and the
+/// entity's key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ExtensionKey {
     pub foreign: usize,
     pub field: usize,
     pub arguments: Arc<str>,
+    pub restriction: Restriction,
     pub key: String,
+}
+
+/// A row rule's filter for one request's claims. The loader batches loads of concurrent
+/// requests together, so keys of callers who may see different documents must differ: equal
+/// restrictions (compared as their BSON bytes) share a query, others never do.
+#[derive(Clone, Debug)]
+pub struct Restriction {
+    filter: Arc<Document>,
+    bytes: Arc<[u8]>,
+}
+
+impl Restriction {
+    pub fn new(filter: Document) -> Self {
+        let mut bytes = Vec::new();
+        filter
+            .to_writer(&mut bytes)
+            .expect("a document serializes into memory");
+        Self {
+            filter: Arc::new(filter),
+            bytes: bytes.into(),
+        }
+    }
+}
+
+impl PartialEq for Restriction {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for Restriction {}
+
+impl std::hash::Hash for Restriction {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.bytes.hash(state);
+    }
 }
 
 /// What one entity's field resolved to.
@@ -50,16 +88,22 @@ impl Loader<ExtensionKey> for ExtensionLoader {
         &self,
         keys: &[ExtensionKey],
     ) -> Result<HashMap<ExtensionKey, Loaded>, async_graphql::Error> {
-        let mut groups: IndexMap<(usize, usize, Arc<str>), Vec<&ExtensionKey>> = IndexMap::new();
+        type Group = (usize, usize, Arc<str>, Restriction);
+        let mut groups: IndexMap<Group, Vec<&ExtensionKey>> = IndexMap::new();
         for key in keys {
-            groups
-                .entry((key.foreign, key.field, key.arguments.clone()))
-                .or_default()
-                .push(key);
+            let group = (
+                key.foreign,
+                key.field,
+                key.arguments.clone(),
+                key.restriction.clone(),
+            );
+            groups.entry(group).or_default().push(key);
         }
-        let loads = groups.iter().map(|((foreign, field, arguments), keys)| {
-            self.load_group(*foreign, *field, arguments, keys)
-        });
+        let loads = groups
+            .iter()
+            .map(|((foreign, field, arguments, restriction), keys)| {
+                self.load_group(*foreign, *field, arguments, &restriction.filter, keys)
+            });
         let mut loaded = HashMap::with_capacity(keys.len());
         for group in futures::future::try_join_all(loads).await? {
             loaded.extend(group);
@@ -74,6 +118,7 @@ impl ExtensionLoader {
         foreign: usize,
         field: usize,
         arguments: &str,
+        restriction: &Document,
         keys: &[&ExtensionKey],
     ) -> async_graphql::Result<Vec<(ExtensionKey, Loaded)>> {
         let model = &self.model;
@@ -87,7 +132,10 @@ impl ExtensionLoader {
             .iter()
             .filter_map(|key| to_bson(&Value::String(key.key.clone()), storage).ok())
             .collect();
-        let by_keys = doc! { foreign_key.path.clone(): { "$in": stored } };
+        let by_keys = both(
+            doc! { foreign_key.path.clone(): { "$in": stored } },
+            restriction.clone(),
+        );
         let collection = self.database.collection::<Document>(&spec.collection);
         match extension.aggregate {
             None => {
@@ -97,11 +145,7 @@ impl ExtensionLoader {
                     serde_json::from_str(arguments)?
                 };
                 let filter = where_filter(model, spec.object, arguments.get("where"))?;
-                let filter = if filter.is_empty() {
-                    by_keys
-                } else {
-                    doc! { "$and": [by_keys, filter] }
-                };
+                let filter = both(by_keys, filter);
                 let (sort, limit, offset) = window(model, spec.object, &arguments)?;
                 let documents: Vec<Document> = collection
                     .find(filter)

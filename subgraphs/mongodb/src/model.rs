@@ -11,8 +11,12 @@ use std::collections::BTreeSet;
 use anyhow::{Context as _, anyhow, bail};
 use mongodb::bson::{Bson, Document};
 use polygraph_subgraph_core::aggregate::Function;
+use polygraph_subgraph_core::cache::CacheHint;
+use polygraph_subgraph_core::config::Mutations;
 use polygraph_subgraph_core::filter::{FilterField, FilterRelationship, ScalarKind};
+use polygraph_subgraph_core::guard::{Guard, WriteGuards};
 use polygraph_subgraph_core::naming;
+use polygraph_subgraph_core::rules::RowRule;
 use serde_json::{Map, Value as Json, json};
 
 use crate::config::Config;
@@ -150,7 +154,15 @@ pub struct CollectionModel {
     /// The field `…_by_pk` looks documents up by: the key, or `_id`.
     pub lookup: usize,
     pub shareable: bool,
+    /// Private whenever the collection has a row rule.
     pub cache: Option<polygraph_subgraph_core::cache::CacheHint>,
+    /// Which documents a request may see and write, from its claims.
+    pub rule: Option<RowRule>,
+    /// Which generated mutations the collection gets.
+    pub mutations: Mutations,
+    /// Who may run them, by kind, and who may read the type.
+    pub writes: WriteGuards,
+    pub guard: Guard,
 }
 
 /// An entity another subgraph owns: referenced from documents here, possibly given fields.
@@ -235,6 +247,16 @@ pub fn build(config: &Config, schemas: &[Json]) -> anyhow::Result<Model> {
             model.foreign[index].fields.push(field);
         }
     }
+    // Fields that read a ruled collection make their entity's answers private too.
+    for foreign in &mut model.foreign {
+        let ruled = foreign
+            .fields
+            .iter()
+            .any(|field| model.collections[field.collection].rule.is_some());
+        if ruled {
+            foreign.cache = foreign.cache.map(CacheHint::private);
+        }
+    }
     Ok(model)
 }
 
@@ -314,6 +336,12 @@ fn add_collection(
     let lookup = key
         .or_else(|| fields.iter().position(|f| f.path == "_id"))
         .ok_or_else(|| anyhow!("collection {name} has no _id"))?;
+    let rule = access(fields, name, collection)?;
+    // What a row rule lets through depends on who asks: no shared cache may keep it.
+    let cache = match &rule {
+        Some(_) => collection.cache.map(CacheHint::private),
+        None => collection.cache,
+    };
     let list_field = naming::field_name(name);
     model.collections.push(CollectionModel {
         collection: name.to_owned(),
@@ -324,9 +352,41 @@ fn add_collection(
         key,
         lookup,
         shareable: collection.shareable,
-        cache: collection.cache,
+        cache,
+        rule,
+        mutations: collection.mutations,
+        writes: collection.writes.clone(),
+        guard: collection.guard.clone(),
     });
     Ok(())
+}
+
+/// The collection's row rule, parsed against its `fields`, once its guards are checked.
+fn access(
+    fields: &[FieldModel],
+    name: &str,
+    collection: &crate::config::CollectionConfig,
+) -> anyhow::Result<Option<RowRule>> {
+    collection
+        .guard
+        .check()
+        .map_err(|message| anyhow!("collection {name}: guard: {message}"))?;
+    collection
+        .writes
+        .check()
+        .map_err(|message| anyhow!("collection {name}: {message}"))?;
+    let Some(text) = collection.rule.as_deref() else {
+        return Ok(None);
+    };
+    let field_of = |stored: &str| {
+        fields
+            .iter()
+            .find(|f| f.path == stored && f.scalar().is_some() && !f.list)
+            .map(|f| f.name.clone())
+    };
+    RowRule::parse(text, field_of)
+        .map(Some)
+        .map_err(|message| anyhow!("collection {name}: rule {text:?}: {message}"))
 }
 
 /// One field a collection adds to another subgraph's entity.

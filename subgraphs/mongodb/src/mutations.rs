@@ -6,18 +6,20 @@
 
 use std::sync::Arc;
 
-use async_graphql::Value;
 use async_graphql::dynamic::{
     Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ResolverContext, Type, TypeRef,
 };
+use async_graphql::{ErrorExtensions as _, Value};
 use futures::TryStreamExt as _;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::ReturnDocument;
+use polygraph_subgraph_core::claims::Claims;
+use polygraph_subgraph_core::config::Write;
 use polygraph_subgraph_core::filter;
 
 use crate::convert::to_bson;
-use crate::model::{Model, Shape};
-use crate::schema::{State, bad_input, database_error, where_filter};
+use crate::model::{FieldModel, Model, Shape, Storage};
+use crate::schema::{State, bad_input, both, claims, database_error, restriction, where_filter};
 
 /// What a many-document mutation did.
 struct Outcome {
@@ -92,12 +94,12 @@ fn types(model: &Model, collection: usize) -> Vec<Type> {
     types
 }
 
+/// The collection's mutation fields: those its config allows.
 fn fields(state: &Arc<State>, collection: usize) -> Vec<Field> {
     let model = &state.model;
     let spec = &model.collections[collection];
     let object = &model.objects[spec.object];
     let name = &object.type_name;
-    let response = format!("{name}MutationResponse");
     let list = &spec.list_field;
     let lookup = &object.fields[spec.lookup];
     let lookup_type = lookup
@@ -105,82 +107,36 @@ fn fields(state: &Arc<State>, collection: usize) -> Vec<Field> {
         .expect("lookups are scalars")
         .1
         .graphql_name();
-    vec![
-        mutation(
-            state,
-            collection,
-            Kind::Insert,
-            &format!("insert_{list}"),
-            TypeRef::named_nn(&response),
-        )
-        .argument(InputValue::new(
+    let response = || TypeRef::named_nn(format!("{name}MutationResponse"));
+    let one = || TypeRef::named(name);
+    let field = |kind: Kind, field_name: String, ty: TypeRef| {
+        mutation(state, collection, kind, &field_name, ty)
+    };
+    let filter = || InputValue::new("where", TypeRef::named_nn(filter::bool_exp_type(name)));
+    let set = || InputValue::new("_set", TypeRef::named_nn(format!("{name}SetInput")));
+    let key = || InputValue::new(&lookup.name, TypeRef::named_nn(lookup_type));
+    let insert = format!("{name}InsertInput");
+    [
+        field(Kind::Insert, format!("insert_{list}"), response()).argument(InputValue::new(
             "objects",
-            TypeRef::named_nn_list_nn(format!("{name}InsertInput")),
+            TypeRef::named_nn_list_nn(&insert),
         )),
-        mutation(
-            state,
-            collection,
-            Kind::InsertOne,
-            &format!("insert_{list}_one"),
-            TypeRef::named(name),
-        )
-        .argument(InputValue::new(
-            "object",
-            TypeRef::named_nn(format!("{name}InsertInput")),
-        )),
-        mutation(
-            state,
-            collection,
-            Kind::Update,
-            &format!("update_{list}"),
-            TypeRef::named_nn(&response),
-        )
-        .argument(InputValue::new(
-            "where",
-            TypeRef::named_nn(filter::bool_exp_type(name)),
-        ))
-        .argument(InputValue::new(
-            "_set",
-            TypeRef::named_nn(format!("{name}SetInput")),
-        )),
-        mutation(
-            state,
-            collection,
-            Kind::UpdateByKey,
-            &format!("update_{list}_by_pk"),
-            TypeRef::named(name),
-        )
-        .argument(InputValue::new(
-            &lookup.name,
-            TypeRef::named_nn(lookup_type),
-        ))
-        .argument(InputValue::new(
-            "_set",
-            TypeRef::named_nn(format!("{name}SetInput")),
-        )),
-        mutation(
-            state,
-            collection,
-            Kind::Delete,
-            &format!("delete_{list}"),
-            TypeRef::named_nn(&response),
-        )
-        .argument(InputValue::new(
-            "where",
-            TypeRef::named_nn(filter::bool_exp_type(name)),
-        )),
-        mutation(
-            state,
-            collection,
-            Kind::DeleteByKey,
-            &format!("delete_{list}_by_pk"),
-            TypeRef::named(name),
-        )
-        .argument(InputValue::new(
-            &lookup.name,
-            TypeRef::named_nn(lookup_type),
-        )),
+        field(Kind::InsertOne, format!("insert_{list}_one"), one())
+            .argument(InputValue::new("object", TypeRef::named_nn(&insert))),
+        field(Kind::Update, format!("update_{list}"), response())
+            .argument(filter())
+            .argument(set()),
+        field(Kind::UpdateByKey, format!("update_{list}_by_pk"), one())
+            .argument(key())
+            .argument(set()),
+        field(Kind::Delete, format!("delete_{list}"), response()).argument(filter()),
+        field(Kind::DeleteByKey, format!("delete_{list}_by_pk"), one()).argument(key()),
     ]
+    .into_iter()
+    .zip(Kind::ALL)
+    .filter(|(_, kind)| spec.mutations.allows(kind.write()))
+    .map(|(field, _)| field)
+    .collect()
 }
 
 fn outcome<'a>(ctx: &ResolverContext<'a>) -> Option<&'a Outcome> {
@@ -258,12 +214,37 @@ enum Kind {
     DeleteByKey,
 }
 
+impl Kind {
+    /// In the order `fields` makes them.
+    const ALL: [Kind; 6] = [
+        Kind::Insert,
+        Kind::InsertOne,
+        Kind::Update,
+        Kind::UpdateByKey,
+        Kind::Delete,
+        Kind::DeleteByKey,
+    ];
+
+    fn write(self) -> Write {
+        match self {
+            Kind::Insert | Kind::InsertOne => Write::Insert,
+            Kind::Update | Kind::UpdateByKey => Write::Update,
+            Kind::Delete | Kind::DeleteByKey => Write::Delete,
+        }
+    }
+}
+
 fn mutation(state: &Arc<State>, collection: usize, kind: Kind, name: &str, ty: TypeRef) -> Field {
+    let guard = state.model.collections[collection]
+        .writes
+        .of(kind.write())
+        .directives();
     let state = state.clone();
-    Field::new(name, ty, move |ctx| {
+    let field = Field::new(name, ty, move |ctx| {
         let state = state.clone();
         FieldFuture::new(async move { run(&state, collection, kind, &ctx).await })
-    })
+    });
+    guard.into_iter().fold(field, Field::directive)
 }
 
 async fn run<'a>(
@@ -295,6 +276,10 @@ async fn run<'a>(
         Ok(set)
     };
     let fail = |error: mongodb::error::Error| database_error(&error);
+    // What the caller may see; writes reach only those documents and must leave them there.
+    let claims = claims(ctx);
+    let within = restriction(model, collection, claims)?;
+    let admit = |value: &Value, complete: bool| admit(model, collection, claims, value, complete);
     Ok(match kind {
         Kind::Insert | Kind::InsertOne => {
             let values: Vec<&Value> =
@@ -305,7 +290,10 @@ async fn run<'a>(
                 };
             let mut documents = values
                 .into_iter()
-                .map(|value| input_document(model, spec.object, value))
+                .map(|value| {
+                    admit(value, true)?;
+                    input_document(model, spec.object, value)
+                })
                 .collect::<async_graphql::Result<Vec<_>>>()?;
             if documents.is_empty() {
                 return Ok(Some(FieldValue::owned_any(Outcome {
@@ -327,20 +315,27 @@ async fn run<'a>(
                 }))
             }
         }
-        Kind::UpdateByKey => handle
-            .find_one_and_update(lookup()?, doc! { "$set": set()? })
-            .return_document(ReturnDocument::After)
-            .await
-            .map_err(fail)?
-            .map(FieldValue::owned_any),
+        Kind::UpdateByKey => {
+            admit(arguments.get("_set").unwrap_or(&Value::Null), false)?;
+            handle
+                .find_one_and_update(both(lookup()?, within), doc! { "$set": set()? })
+                .return_document(ReturnDocument::After)
+                .await
+                .map_err(fail)?
+                .map(FieldValue::owned_any)
+        }
         Kind::DeleteByKey => handle
-            .find_one_and_delete(lookup()?)
+            .find_one_and_delete(both(lookup()?, within))
             .await
             .map_err(fail)?
             .map(FieldValue::owned_any),
         Kind::Update | Kind::Delete => {
-            let filter = where_filter(model, spec.object, arguments.get("where"))?;
+            let filter = both(
+                where_filter(model, spec.object, arguments.get("where"))?,
+                within,
+            );
             let set = if matches!(kind, Kind::Update) {
+                admit(arguments.get("_set").unwrap_or(&Value::Null), false)?;
                 Some(set()?)
             } else {
                 None
@@ -350,6 +345,37 @@ async fn run<'a>(
             ))
         }
     })
+}
+
+/// Refuses a written document (an insert's object, `complete`, or an update's `_set`) that would
+/// put it outside the collection's row rule for these claims.
+fn admit(
+    model: &Model,
+    collection: usize,
+    claims: Option<&Claims>,
+    value: &Value,
+    complete: bool,
+) -> async_graphql::Result<()> {
+    let spec = &model.collections[collection];
+    let (Some(rule), Some(claims)) = (&spec.rule, claims) else {
+        return Ok(());
+    };
+    let object = &model.objects[spec.object];
+    let written = |field: &str| match value {
+        Value::Object(entries) => entries.get(field),
+        _ => None,
+    };
+    let integral = |field: &str| {
+        object
+            .field(field)
+            .and_then(FieldModel::scalar)
+            .is_some_and(|(storage, _)| matches!(storage, Storage::Int | Storage::Long))
+    };
+    rule.admits(claims, complete, written, integral)
+        .map_err(|message| {
+            async_graphql::Error::new(message)
+                .extend_with(|_, extensions| extensions.set("code", "FORBIDDEN"))
+        })
 }
 
 /// Updates (with `set`) or deletes the documents matching `filter`, returning them as they are

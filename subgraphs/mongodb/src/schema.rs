@@ -19,12 +19,13 @@ use mongodb::Database;
 use mongodb::bson::{Bson, Document, doc};
 use polygraph_subgraph_core::aggregate::{self, Function, aggregate_type, function_type};
 use polygraph_subgraph_core::cache::CacheHint;
+use polygraph_subgraph_core::claims::{Claims, RequestClaims};
 use polygraph_subgraph_core::filter::{self, ScalarKind};
 use polygraph_subgraph_core::selection::{SelectionError, Walker};
 use polygraph_subgraph_core::values::{self, Missing};
 
 use crate::convert::{self, key_text, to_bson};
-use crate::loader::{ExtensionKey, ExtensionLoader, Loaded};
+use crate::loader::{ExtensionKey, ExtensionLoader, Loaded, Restriction};
 use crate::model::{Aggregate, FieldModel, Model, Shape};
 use crate::translate::{self, Accumulate, TranslateError};
 
@@ -55,7 +56,8 @@ pub fn build(model: &Arc<Model>, database: Database) -> Result<Schema, SchemaErr
         database,
         loader,
     });
-    let mut builder = Schema::build("Query", Some("Mutation"), None)
+    let has_mutations = model.collections.iter().any(|c| c.mutations.any());
+    let mut builder = Schema::build("Query", has_mutations.then_some("Mutation"), None)
         .enable_federation()
         .limit_depth(model.max_depth)
         .limit_complexity(model.max_complexity);
@@ -119,20 +121,24 @@ pub fn build(model: &Arc<Model>, database: Database) -> Result<Schema, SchemaErr
             .field(crate::connection::field(&state, index))
             .field(by_key_field(&state, index))
             .field(aggregate_field(&state, index));
-        let (types, fields) = crate::mutations::for_collection(&state, index);
-        builder = types
-            .into_iter()
-            .fold(builder, async_graphql::dynamic::SchemaBuilder::register);
-        mutation = fields.into_iter().fold(mutation, Object::field);
+        if collection.mutations.any() {
+            let (types, fields) = crate::mutations::for_collection(&state, index);
+            builder = types
+                .into_iter()
+                .fold(builder, async_graphql::dynamic::SchemaBuilder::register);
+            mutation = fields.into_iter().fold(mutation, Object::field);
+        }
     }
     for index in 0..model.foreign.len() {
         let hint = model.foreign[index].cache.as_ref();
         builder = builder.register(CacheHint::apply(hint, foreign_type(&state, index)));
     }
     let entities = state.clone();
+    if has_mutations {
+        builder = builder.register(mutation);
+    }
     builder
         .register(query)
-        .register(mutation)
         .entity_resolver(move |ctx| {
             let state = entities.clone();
             FieldFuture::new(async move { resolve_entities(&state, &ctx).await })
@@ -202,6 +208,9 @@ fn object_type(model: &Model, index: usize) -> Object {
         }
         if collection.shareable {
             output = output.shareable();
+        }
+        for directive in collection.guard.directives() {
+            output = output.directive(directive);
         }
     }
     for field in &object.fields {
@@ -349,6 +358,48 @@ pub(crate) fn database_error(error: &mongodb::error::Error) -> async_graphql::Er
     }
 }
 
+/// The verified claims of the request being resolved.
+pub(crate) fn claims<'a>(ctx: &ResolverContext<'a>) -> Option<&'a Claims> {
+    ctx.ctx
+        .data_opt::<RequestClaims>()
+        .and_then(|claims| claims.0.as_ref())
+}
+
+/// The documents of `collection` a request with `claims` may see, as a query document (empty:
+/// all of them): the collection's row rule with the claims' values. A ruled collection is
+/// refused to a request without verified claims.
+pub(crate) fn restriction(
+    model: &Model,
+    collection: usize,
+    claims: Option<&Claims>,
+) -> async_graphql::Result<Document> {
+    let spec = &model.collections[collection];
+    let Some(rule) = &spec.rule else {
+        return Ok(Document::new());
+    };
+    let Some(claims) = claims else {
+        return Err(async_graphql::Error::new(format!(
+            "{} documents are visible only to requests with verified claims",
+            model.objects[spec.object].type_name
+        ))
+        .extend_with(|_, extensions| extensions.set("code", "UNAUTHENTICATED")));
+    };
+    // A claim that cannot be stored in the ruled field's type matches nothing.
+    Ok(
+        translate::filter(model, spec.object, &rule.restriction(claims))
+            .unwrap_or_else(|_| doc! { "$nor": [{}] }),
+    )
+}
+
+/// Documents matching both filters.
+pub(crate) fn both(first: Document, second: Document) -> Document {
+    match (first.is_empty(), second.is_empty()) {
+        (true, _) => second,
+        (_, true) => first,
+        _ => doc! { "$and": [first, second] },
+    }
+}
+
 /// The `where` argument of a list over `objects[object]`, as a query document.
 pub(crate) fn where_filter(
     model: &Model,
@@ -395,7 +446,10 @@ fn list_field(state: &Arc<State>, collection: usize, name: &str) -> Field {
         let state = state.clone();
         FieldFuture::new(async move {
             let arguments = ctx.args.as_index_map();
-            let filter = where_filter(&state.model, object, arguments.get("where"))?;
+            let filter = both(
+                where_filter(&state.model, object, arguments.get("where"))?,
+                restriction(&state.model, collection, claims(&ctx))?,
+            );
             let (sort, limit, offset) = window(&state.model, object, arguments)?;
             let documents: Vec<Document> = state
                 .database
@@ -441,7 +495,10 @@ fn by_key_field(state: &Arc<State>, collection: usize) -> Field {
                 let found = state
                     .database
                     .collection::<Document>(&state.model.collections[collection].collection)
-                    .find_one(doc! { path: { "$eq": key } })
+                    .find_one(both(
+                        doc! { path: { "$eq": key } },
+                        restriction(&state.model, collection, claims(&ctx))?,
+                    ))
                     .await
                     .map_err(|error| database_error(&error))?;
                 Ok(found.map(FieldValue::owned_any))
@@ -476,8 +533,10 @@ fn aggregate_field(state: &Arc<State>, collection: usize) -> Field {
             let type_name = type_name.clone();
             FieldFuture::new(async move {
                 let model = &state.model;
-                let filter =
-                    where_filter(model, object_index, ctx.args.as_index_map().get("where"))?;
+                let filter = both(
+                    where_filter(model, object_index, ctx.args.as_index_map().get("where"))?,
+                    restriction(model, collection, claims(&ctx))?,
+                );
                 let walker = Walker::new(ctx.ctx);
                 let selected = walker
                     .collect(&[&ctx.ctx.item.node.selection_set.node], &aggregate_name)
@@ -597,12 +656,15 @@ fn foreign_type(state: &Arc<State>, index: usize) -> Object {
                 } else {
                     String::new()
                 };
+                let collection = state.model.foreign[index].fields[position].collection;
+                let within = restriction(&state.model, collection, claims(&ctx))?;
                 let loaded = state
                     .loader
                     .load_one(ExtensionKey {
                         foreign: index,
                         field: position,
                         arguments: arguments.into(),
+                        restriction: Restriction::new(within),
                         key: entity.key.clone(),
                     })
                     .await?;
@@ -690,7 +752,16 @@ async fn resolve_entities<'a>(
         }
         results.push(None);
     }
-    find_entities(state, &wanted, &mut results).await?;
+    let restrictions = (0..model.collections.len())
+        .map(|collection| {
+            if wanted[collection].is_empty() {
+                Ok(Document::new())
+            } else {
+                restriction(model, collection, claims(ctx))
+            }
+        })
+        .collect::<async_graphql::Result<Vec<_>>>()?;
+    find_entities(state, &wanted, &restrictions, &mut results).await?;
     Ok(Some(FieldValue::list(
         results
             .into_iter()
@@ -698,11 +769,13 @@ async fn resolve_entities<'a>(
     )))
 }
 
-/// One `find` per collection for the keys `wanted` (per collection: positions and keys); fills
-/// `results` at those positions.
+/// One `find` per collection for the keys `wanted` (per collection: positions and keys), within
+/// each collection's `restrictions`; fills `results` at those positions (a key the restriction
+/// hides is as absent as one with no document).
 async fn find_entities(
     state: &State,
     wanted: &[Vec<(usize, Bson)>],
+    restrictions: &[Document],
     results: &mut [Option<FieldValue<'_>>],
 ) -> async_graphql::Result<()> {
     let model = &state.model;
@@ -718,7 +791,10 @@ async fn find_entities(
             let documents: Vec<Document> = state
                 .database
                 .collection::<Document>(&model.collections[collection].collection)
-                .find(doc! { key_field.path.clone(): { "$in": keys_bson } })
+                .find(both(
+                    doc! { key_field.path.clone(): { "$in": keys_bson } },
+                    restrictions[collection].clone(),
+                ))
                 .batch_size(batch(keys.len() as u64))
                 .await?
                 .try_collect()

@@ -15,6 +15,8 @@ use std::path::Path;
 
 use indexmap::IndexMap;
 use polygraph_subgraph_core::cache::CacheHint;
+use polygraph_subgraph_core::config::Mutations;
+use polygraph_subgraph_core::guard::{Guard, WriteGuards};
 use serde::Deserialize;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -103,6 +105,17 @@ pub struct TableConfig {
     /// root fields, relationships, aggregates and `_entities` alike.
     #[serde(default)]
     pub rule: Option<String>,
+    /// Which generated mutations the table gets: `true` (the default), `false`, or a list of
+    /// `insert`, `update`, `delete`.
+    #[serde(default)]
+    pub mutations: Mutations,
+    /// Who may run the generated mutations, by kind:
+    /// `{ update: { policies: [[shop.products.write]] } }` (see [`Guard`]).
+    #[serde(default)]
+    pub writes: WriteGuards,
+    /// Who may read the type (see [`Guard`]).
+    #[serde(default)]
+    pub guard: Guard,
     /// `@shareable` on the type: other subgraphs may resolve its fields too.
     #[serde(default)]
     pub shareable: bool,
@@ -159,6 +172,9 @@ pub struct Directives {
     /// `@cacheControl`: how long answers with it may be cached.
     #[serde(default)]
     pub cache: Option<CacheHint>,
+    /// `@authenticated`, `@requiresScopes`, `@policy`: who may read it, checked at the gateway.
+    #[serde(default)]
+    pub guard: Guard,
 }
 
 fn default_listen() -> SocketAddr {
@@ -191,6 +207,7 @@ impl TableConfig {
             inaccessible: self.inaccessible,
             tags: self.tags.clone(),
             cache: self.cache,
+            guard: self.guard.clone(),
         }
     }
 }

@@ -7,8 +7,11 @@
 //! would collide with a column or another relationship get the foreign key's column appended.
 
 use polygraph_subgraph_core::cache::CacheHint;
+use polygraph_subgraph_core::config::Mutations;
 use polygraph_subgraph_core::filter::ScalarKind;
+use polygraph_subgraph_core::guard::WriteGuards;
 use polygraph_subgraph_core::naming;
+pub use polygraph_subgraph_core::rules::{RowRule, RuleCondition};
 
 use crate::catalog::{Catalog, Column};
 use crate::config::{Config, Directives};
@@ -79,6 +82,10 @@ pub struct TableModel {
     pub description: Option<String>,
     /// Views get no mutations.
     pub is_view: bool,
+    /// Which generated mutations the table gets (none for views).
+    pub mutations: Mutations,
+    /// Who may run them, by kind.
+    pub writes: WriteGuards,
     pub columns: Vec<ColumnModel>,
     /// Indices into `columns`.
     pub primary_key: Vec<usize>,
@@ -105,117 +112,6 @@ pub struct Reference {
     pub key: String,
     /// The entity's field and the column holding its copy.
     pub provides: Vec<(String, usize)>,
-}
-
-/// A parsed row rule: every condition must hold.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RowRule {
-    pub conditions: Vec<RuleCondition>,
-}
-
-fn claim_text(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(text) => text.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// `column = claims.name` (the column equals the claim) or `column in claims.name` (the column
-/// is one of the claim's values).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RuleCondition {
-    /// The column's GraphQL field name.
-    pub field: String,
-    pub any_of: bool,
-    pub claim: String,
-}
-
-impl RowRule {
-    /// Whether a row written with `values` stays visible under this rule for `claims`: every
-    /// ruled column the write sets must hold the claim's value (or one of them, for `in`); an
-    /// insert (`complete`) must set every ruled column.
-    pub fn admits(
-        &self,
-        table: &TableModel,
-        claims: &polygraph_subgraph_core::claims::Claims,
-        values: &[(usize, async_graphql::Value)],
-        complete: bool,
-    ) -> Result<(), String> {
-        for condition in &self.conditions {
-            let (index, column) = table
-                .column(&condition.field)
-                .expect("rules name columns of their table");
-            let Some((_, value)) = values.iter().find(|(written, _)| *written == index) else {
-                if complete {
-                    return Err(format!(
-                        "{} must be set: a row rule restricts it",
-                        condition.field
-                    ));
-                }
-                continue;
-            };
-            let normalize = |text: String| -> String {
-                if column.integral {
-                    text.trim().parse::<i64>().map_or(text, |n| n.to_string())
-                } else {
-                    text
-                }
-            };
-            let written = match value {
-                async_graphql::Value::String(text) => normalize(text.clone()),
-                async_graphql::Value::Number(number) => normalize(number.to_string()),
-                other => normalize(other.to_string()),
-            };
-            let allowed: Vec<String> = match claims.get(&condition.claim) {
-                Some(serde_json::Value::Array(items)) if condition.any_of => {
-                    items.iter().map(claim_text).map(normalize).collect()
-                }
-                Some(value) if !condition.any_of => vec![normalize(claim_text(value))],
-                _ => Vec::new(),
-            };
-            if !allowed.contains(&written) {
-                return Err(format!(
-                    "{} = {written} is outside what this request may write",
-                    condition.field
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// Parses `a = claims.x and b in claims.y`; columns are checked against `table`.
-    pub fn parse(text: &str, table: &TableModel) -> Result<Self, String> {
-        let conditions = text
-            .split(" and ")
-            .map(|term| {
-                let words: Vec<&str> = term.split_whitespace().collect();
-                let [column, operator, claim] = words.as_slice() else {
-                    return Err(format!("expected `column = claims.name`, found {term:?}"));
-                };
-                let any_of = match *operator {
-                    "=" => false,
-                    "in" => true,
-                    other => return Err(format!("unknown operator {other:?} (use = or in)")),
-                };
-                let claim = claim
-                    .strip_prefix("claims.")
-                    .filter(|name| !name.is_empty())
-                    .ok_or_else(|| format!("{claim:?} must name a claim as claims.<name>"))?;
-                let field = table
-                    .columns
-                    .iter()
-                    .find(|c| c.column == *column)
-                    .map(|c| c.field.clone())
-                    .ok_or_else(|| format!("no column {column:?}"))?;
-                Ok(RuleCondition {
-                    field,
-                    any_of,
-                    claim: claim.to_owned(),
-                })
-            })
-            .collect::<Result<Vec<_>, String>>()?;
-        Ok(Self { conditions })
-    }
 }
 
 #[derive(Clone, Debug)]
@@ -268,6 +164,14 @@ impl Model {
 }
 
 impl TableModel {
+    /// The GraphQL field of the column named `column`.
+    pub fn column_field(&self, column: &str) -> Option<String> {
+        self.columns
+            .iter()
+            .find(|c| c.column == column)
+            .map(|c| c.field.clone())
+    }
+
     pub fn column(&self, field: &str) -> Option<(usize, &ColumnModel)> {
         self.columns
             .iter()
@@ -303,6 +207,8 @@ pub enum ModelError {
         field: String,
         message: String,
     },
+    #[error("table {table:?}: {message}")]
+    BadGuard { table: String, message: String },
     #[error("table {table:?}: rule {rule:?}: {message}")]
     BadRule {
         table: String,
@@ -576,6 +482,12 @@ fn table_model(
         type_name,
         description: table.comment.clone(),
         is_view: table.is_view,
+        mutations: if table.is_view {
+            Mutations::NONE
+        } else {
+            table_config.map(|c| c.mutations).unwrap_or_default()
+        },
+        writes: table_config.map(|c| c.writes.clone()).unwrap_or_default(),
         columns,
         primary_key,
         entity_key,
@@ -588,19 +500,39 @@ fn table_model(
     };
     if let Some(table_config) = table_config {
         model.references = references(&model, table_config)?;
+        check_guards(&table.name, table_config)?;
     }
     if let Some(text) = table_config.and_then(|c| c.rule.as_ref()) {
         // What a row rule lets through depends on who asks: no shared cache may keep it.
         model.directives.cache = model.directives.cache.map(CacheHint::private);
-        model.rule = Some(
-            RowRule::parse(text, &model).map_err(|message| ModelError::BadRule {
-                table: table.name.clone(),
-                rule: text.clone(),
-                message,
-            })?,
-        );
+        let field_of = |column: &str| model.column_field(column);
+        let rule = RowRule::parse(text, field_of).map_err(|message| ModelError::BadRule {
+            table: table.name.clone(),
+            rule: text.clone(),
+            message,
+        })?;
+        model.rule = Some(rule);
     }
     Ok(model)
+}
+
+/// Refuses guards that would allow everyone (see `Guard::check`).
+fn check_guards(table: &str, config: &crate::config::TableConfig) -> Result<(), ModelError> {
+    let bad = |message: String| ModelError::BadGuard {
+        table: table.to_owned(),
+        message,
+    };
+    config
+        .guard
+        .check()
+        .map_err(|message| bad(format!("guard: {message}")))?;
+    for (column, directives) in &config.columns {
+        directives
+            .guard
+            .check()
+            .map_err(|message| bad(format!("columns.{column}.guard: {message}")))?;
+    }
+    config.writes.check().map_err(bad)
 }
 
 fn add_relationships(catalog: &Catalog, tables: &mut [TableModel]) {
@@ -876,79 +808,6 @@ pub(crate) mod tests {
                 "{bad}"
             );
         }
-    }
-
-    #[test]
-    fn rules_admit_only_writes_within_the_claims() {
-        use async_graphql::value;
-        use polygraph_subgraph_core::claims::Claims;
-
-        let config = Config::from_yaml(
-            "tables: { orders: { rule: 'user_id = claims.sub and status in claims.statuses' } }",
-        )
-        .unwrap();
-        let model = build(&shop_catalog(), &config).unwrap();
-        let table = &model.tables[0];
-        let rule = table.rule.clone().unwrap();
-        let claims = Claims(
-            serde_json::json!({ "sub": 3, "statuses": ["paid", "pending"] })
-                .as_object()
-                .unwrap()
-                .clone(),
-        );
-        let user = table.column("user_id").unwrap().0;
-        let status = table.column("status").unwrap().0;
-        assert!(
-            rule.admits(
-                table,
-                &claims,
-                &[(user, value!("3")), (status, value!("paid"))],
-                true
-            )
-            .is_ok()
-        );
-        assert!(
-            rule.admits(
-                table,
-                &claims,
-                &[(user, value!("003")), (status, value!("pending"))],
-                true
-            )
-            .is_ok()
-        );
-        assert!(
-            rule.admits(
-                table,
-                &claims,
-                &[(user, value!("7")), (status, value!("paid"))],
-                true
-            )
-            .is_err()
-        );
-        assert!(
-            rule.admits(
-                table,
-                &claims,
-                &[(user, value!("3")), (status, value!("shipped"))],
-                true
-            )
-            .is_err()
-        );
-        assert!(
-            rule.admits(table, &claims, &[(user, value!("3"))], true)
-                .is_err(),
-            "inserts set every ruled column"
-        );
-        assert!(
-            rule.admits(table, &claims, &[(status, value!("paid"))], false)
-                .is_ok(),
-            "updates may leave them"
-        );
-        assert!(
-            rule.admits(table, &claims, &[(user, value!(7))], false)
-                .is_err(),
-            "but not move rows away"
-        );
     }
 
     #[test]

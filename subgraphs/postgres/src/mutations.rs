@@ -9,6 +9,7 @@ use async_graphql::dynamic::{
     Enum, EnumItem, Field, FieldFuture, FieldValue, InputObject, InputValue, Object,
     ResolverContext, Type, TypeRef,
 };
+use polygraph_subgraph_core::config::Write;
 use polygraph_subgraph_core::filter::{self, BoolExp, Operator};
 use polygraph_subgraph_core::selection::{SelectionError, Walker};
 use polygraph_subgraph_core::values::{self, Document};
@@ -76,98 +77,81 @@ fn types(model: &TableModel) -> Vec<Type> {
     ]
 }
 
+/// The table's mutation fields: those its config allows. The by-key forms come last, as they
+/// always have, so the SDL's field order is stable.
 fn fields(state: &Arc<State>, table: usize) -> Vec<Field> {
     let model = &state.model.tables[table];
     let name = &model.type_name;
     let list = &model.list_field;
-    let mut fields = vec![
-        mutation_field(
-            state,
-            table,
-            format!("insert_{list}"),
-            TypeRef::named_nn(response_type(name)),
-            Kind::Insert,
-        )
-        .argument(InputValue::new(
-            "objects",
-            TypeRef::named_nn_list_nn(format!("{name}InsertInput")),
-        ))
-        .argument(InputValue::new(
-            "on_conflict",
-            TypeRef::named(format!("{name}OnConflict")),
-        )),
-        mutation_field(
-            state,
-            table,
-            format!("insert_{list}_one"),
-            TypeRef::named(name),
-            Kind::InsertOne,
-        )
-        .argument(InputValue::new(
-            "object",
-            TypeRef::named_nn(format!("{name}InsertInput")),
-        ))
-        .argument(InputValue::new(
-            "on_conflict",
-            TypeRef::named(format!("{name}OnConflict")),
-        )),
-        mutation_field(
-            state,
-            table,
-            format!("update_{list}"),
-            TypeRef::named_nn(response_type(name)),
-            Kind::Update,
-        )
-        .argument(InputValue::new(
-            "where",
-            TypeRef::named_nn(filter::bool_exp_type(name)),
-        ))
-        .argument(InputValue::new(
-            "_set",
-            TypeRef::named_nn(format!("{name}SetInput")),
-        )),
-        mutation_field(
-            state,
-            table,
-            format!("delete_{list}"),
-            TypeRef::named_nn(response_type(name)),
-            Kind::Delete,
-        )
-        .argument(InputValue::new(
-            "where",
-            TypeRef::named_nn(filter::bool_exp_type(name)),
-        )),
-    ];
-    if !model.primary_key.is_empty() {
-        let with_key = |field: Field| {
-            model.primary_key.iter().fold(field, |field, column| {
-                let column = &model.columns[*column];
-                field.argument(InputValue::new(
-                    &column.field,
-                    TypeRef::named_nn(column.kind.graphql_name()),
-                ))
-            })
-        };
-        fields.push(
-            with_key(mutation_field(
-                state,
-                table,
-                format!("update_{list}_by_pk"),
-                TypeRef::named(name),
-                Kind::UpdateByPk,
+    let allows = |write| model.mutations.allows(write);
+    let with_key = |field: Field| {
+        model.primary_key.iter().fold(field, |field, column| {
+            let column = &model.columns[*column];
+            field.argument(InputValue::new(
+                &column.field,
+                TypeRef::named_nn(column.kind.graphql_name()),
             ))
-            .argument(InputValue::new(
-                "_set",
-                TypeRef::named_nn(format!("{name}SetInput")),
-            )),
+        })
+    };
+    let field = |kind: Kind, field_name: String, ty: TypeRef| {
+        mutation_field(state, table, field_name, ty, kind)
+    };
+    let response = || TypeRef::named_nn(response_type(name));
+    let on_conflict =
+        || InputValue::new("on_conflict", TypeRef::named(format!("{name}OnConflict")));
+    let insert_input = |list: bool| {
+        let input = format!("{name}InsertInput");
+        if list {
+            InputValue::new("objects", TypeRef::named_nn_list_nn(input))
+        } else {
+            InputValue::new("object", TypeRef::named_nn(input))
+        }
+    };
+    let filter = || InputValue::new("where", TypeRef::named_nn(filter::bool_exp_type(name)));
+    let set = || InputValue::new("_set", TypeRef::named_nn(format!("{name}SetInput")));
+    let keyed = !model.primary_key.is_empty();
+    let mut fields = Vec::new();
+    if allows(Write::Insert) {
+        fields.push(
+            field(Kind::Insert, format!("insert_{list}"), response())
+                .argument(insert_input(true))
+                .argument(on_conflict()),
         );
-        fields.push(with_key(mutation_field(
-            state,
-            table,
+        fields.push(
+            field(
+                Kind::InsertOne,
+                format!("insert_{list}_one"),
+                TypeRef::named(name),
+            )
+            .argument(insert_input(false))
+            .argument(on_conflict()),
+        );
+    }
+    if allows(Write::Update) {
+        fields.push(
+            field(Kind::Update, format!("update_{list}"), response())
+                .argument(filter())
+                .argument(set()),
+        );
+    }
+    if allows(Write::Delete) {
+        fields.push(field(Kind::Delete, format!("delete_{list}"), response()).argument(filter()));
+    }
+    if keyed && allows(Write::Update) {
+        let by_key = field(
+            Kind::UpdateByPk,
+            format!("update_{list}_by_pk"),
+            TypeRef::named(name),
+        );
+        fields.push(with_key(by_key).argument(set()));
+    }
+    if keyed && allows(Write::Delete) {
+        let by_key = field(
+            Kind::DeleteByPk,
             format!("delete_{list}_by_pk"),
             TypeRef::named(name),
-            Kind::DeleteByPk,
-        )));
+        );
+        fields.push(with_key(by_key));
     }
     fields
 }
@@ -182,6 +166,16 @@ enum Kind {
     DeleteByPk,
 }
 
+impl Kind {
+    fn write(self) -> Write {
+        match self {
+            Kind::Insert | Kind::InsertOne => Write::Insert,
+            Kind::Update | Kind::UpdateByPk => Write::Update,
+            Kind::Delete | Kind::DeleteByPk => Write::Delete,
+        }
+    }
+}
+
 fn mutation_field(
     state: &Arc<State>,
     table: usize,
@@ -189,11 +183,16 @@ fn mutation_field(
     ty: TypeRef,
     kind: Kind,
 ) -> Field {
+    let guard = state.model.tables[table]
+        .writes
+        .of(kind.write())
+        .directives();
     let state = state.clone();
-    Field::new(name, ty, move |ctx| {
+    let field = Field::new(name, ty, move |ctx| {
         let state = state.clone();
         FieldFuture::new(async move { resolve(&state, table, kind, &ctx).await })
-    })
+    });
+    guard.into_iter().fold(field, Field::directive)
 }
 
 async fn resolve<'a>(
@@ -353,7 +352,19 @@ fn check_rule(
     let (Some(rule), Some(claims)) = (&table.rule, claims) else {
         return Ok(());
     };
-    rule.admits(table, claims, values, complete)
+    let written = |field: &str| {
+        let (index, _) = table.column(field)?;
+        values
+            .iter()
+            .find(|(written, _)| *written == index)
+            .map(|(_, value)| value)
+    };
+    let integral = |field: &str| {
+        table
+            .column(field)
+            .is_some_and(|(_, column)| column.integral)
+    };
+    rule.admits(claims, complete, written, integral)
         .map_err(|message| {
             bad_input(TranslateError {
                 message,

@@ -15,9 +15,7 @@ use async_graphql::parser::types::SelectionSet;
 use async_graphql::{ErrorExtensions as _, Value};
 use polygraph_subgraph_core::aggregate::{aggregate_type, function_type};
 use polygraph_subgraph_core::claims::{Claims, RequestClaims};
-use polygraph_subgraph_core::filter::{
-    self, BoolExp, FilterField, FilterRelationship, Operator, ScalarKind,
-};
+use polygraph_subgraph_core::filter::{self, BoolExp, FilterField, FilterRelationship, ScalarKind};
 use polygraph_subgraph_core::selection::{SelectedField, SelectionError, Walker};
 use polygraph_subgraph_core::values::{self, Document, Missing};
 
@@ -54,7 +52,7 @@ fn build_with_state(state: &Arc<State>) -> Result<Schema, SchemaError> {
     let state = state.clone();
     let mut query = Object::new("Query");
     let mut mutation = Object::new("Mutation");
-    let has_mutations = model.tables.iter().any(|table| !table.is_view);
+    let has_mutations = model.tables.iter().any(|table| table.mutations.any());
     let mut builder = Schema::build("Query", has_mutations.then_some("Mutation"), None)
         .enable_federation()
         .limit_depth(model.max_depth)
@@ -119,7 +117,7 @@ fn build_with_state(state: &Arc<State>) -> Result<Schema, SchemaError> {
                 builder = builder.register(cached(object, table));
             }
         }
-        if !table.is_view {
+        if table.mutations.any() {
             let (types, fields) = crate::mutations::for_table(&state, index);
             builder = types
                 .into_iter()
@@ -200,6 +198,9 @@ macro_rules! with_directives {
         }
         if let Some(hint) = &directives.cache {
             target = target.directive(hint.directive());
+        }
+        for directive in directives.guard.directives() {
+            target = target.directive(directive);
         }
         target
     }};
@@ -446,24 +447,7 @@ pub(crate) fn access(model: &Model, claims: Option<&Claims>) -> Access {
                 "{} rows are visible only to requests with verified claims",
                 table.type_name
             )),
-            (Some(rule), Some(claims)) => TableAccess::Rows(BoolExp::And(
-                rule.conditions
-                    .iter()
-                    .map(|condition| match claims.get(&condition.claim) {
-                        // A missing claim matches no row.
-                        None | Some(serde_json::Value::Null) => BoolExp::Or(Vec::new()),
-                        Some(value) => BoolExp::Compare {
-                            field: condition.field.clone(),
-                            operator: if condition.any_of {
-                                Operator::In
-                            } else {
-                                Operator::Eq
-                            },
-                            value: Value::from_json(value.clone()).unwrap_or(Value::Null),
-                        },
-                    })
-                    .collect(),
-            )),
+            (Some(rule), Some(claims)) => TableAccess::Rows(rule.restriction(claims)),
         })
         .collect();
     Access { tables }
