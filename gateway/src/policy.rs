@@ -156,7 +156,10 @@ fn rule_path(name: &str) -> Result<String, String> {
     }
 }
 
-/// The `.rego` files under `folder`, sorted, with their sizes and modification times.
+/// The `.rego` files under `folder`, sorted, with their sizes and modification times. Hidden
+/// entries are skipped: a Kubernetes config map mounts its files as links into a hidden
+/// `..2026_…` folder, which would otherwise be read a second time. Links are followed, so a
+/// config map's update shows as a change.
 fn stamp(folder: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
     let mut files = Vec::new();
     let mut pending = vec![folder.to_owned()];
@@ -165,8 +168,13 @@ fn stamp(folder: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
             continue;
         };
         for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
             let path = entry.path();
-            let Ok(meta) = entry.metadata() else { continue };
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
             if meta.is_dir() {
                 pending.push(path);
             } else if path.extension().is_some_and(|ext| ext == "rego") {
@@ -299,6 +307,22 @@ test_other_orders_fail if {
                 .check_names([&"shop.nothing.here".to_owned()])
                 .is_err()
         );
+    }
+
+    /// As a Kubernetes config map mounts files: the real ones in a hidden timestamped folder,
+    /// links to them beside it.
+    #[cfg(unix)]
+    #[test]
+    fn configmap_mounts_are_read_once_through_their_links() {
+        let dir = folder(&[]);
+        let hidden = dir.join("..2026_12_06_00_00_00.1");
+        std::fs::create_dir(&hidden).unwrap();
+        std::fs::write(hidden.join("orders.rego"), POLICY).unwrap();
+        std::os::unix::fs::symlink(&hidden, dir.join("..data")).unwrap();
+        std::os::unix::fs::symlink(dir.join("..data/orders.rego"), dir.join("orders.rego"))
+            .unwrap();
+        let policies = Policies::load(&dir).unwrap();
+        assert_eq!(policies.run_tests().len(), 2, "each test once");
     }
 
     #[test]

@@ -63,45 +63,22 @@ async fn admin() -> String {
     token("admin", "polygraph-demo-secret-admin").await
 }
 
-const POLICY: &str = r#"
-package shop.products
-
-import rego.v1
-
-# Only administrators change products, and never all of them at once.
-default write := false
-
-write if {
-    "admin" in input.session.roles
-    count(object.keys(input.arguments.where)) > 0
-}
-
-test_admins_write if {
-    write with input as {"session": {"roles": ["admin"]}, "arguments": {"where": {"id": {"_eq": "1"}}}}
-}
-
-test_users_do_not if {
-    not write with input as {"session": {"roles": ["user"]}, "arguments": {"where": {"id": {"_eq": "1"}}}}
-}
-"#;
-
-/// The demo supergraph with security directives added: `users_by_pk` needs a token, a user's
-/// email the `admin` scope, and `update_products` the `shop.products.write` policy.
+/// The demo supergraph with security directives added: `users_by_pk` needs a token and a
+/// user's email the `admin` scope; `update_products` has the demo's own `shop.admin.write`
+/// policy (policies/shop/admin.rego).
 fn secured_supergraph() -> String {
     let sdl = std::fs::read_to_string(repo_root().join("schema/supergraph.graphql")).unwrap();
     let mut sdl = sdl.replacen(
         "@link(url: \"https://specs.apollo.dev/join/v0.3\", for: EXECUTION)",
         "@link(url: \"https://specs.apollo.dev/join/v0.3\", for: EXECUTION) \
          @link(url: \"https://specs.apollo.dev/authenticated/v0.1\", for: SECURITY) \
-         @link(url: \"https://specs.apollo.dev/requiresScopes/v0.1\", for: SECURITY) \
-         @link(url: \"https://specs.apollo.dev/policy/v0.1\", for: SECURITY)",
+         @link(url: \"https://specs.apollo.dev/requiresScopes/v0.1\", for: SECURITY)",
         1,
     );
     sdl.push_str(
         "\ndirective @authenticated on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM\n\
          directive @requiresScopes(scopes: [[requiresScopes__Scope!]!]!) on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM\n\
-         directive @policy(policies: [[policy__Policy!]!]!) on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM\n\
-         scalar requiresScopes__Scope\nscalar policy__Policy\n",
+         scalar requiresScopes__Scope\n",
     );
     let patch = |sdl: &mut String, line: &str, directive: &str| {
         let start = sdl
@@ -116,10 +93,11 @@ fn secured_supergraph() -> String {
         "  email: String! @join__field(graph: POSTGRES)",
         " @requiresScopes(scopes: [[\"admin\"]])",
     );
-    patch(
-        &mut sdl,
-        "  update_products(",
-        " @policy(policies: [[\"shop.products.write\"]])",
+    assert!(
+        sdl.contains(
+            "update_products(where: ProductBoolExp!, _set: ProductSetInput!): ProductMutationResponse! @join__field(graph: POSTGRES) @policy(policies: [[\"shop.admin.write\"]])"
+        ),
+        "the demo's own config guards update_products with its policy"
     );
     sdl
 }
@@ -136,8 +114,6 @@ async fn start_stack(adjust: impl FnOnce(&mut Settings)) -> Stack {
     let dir = tempfile::tempdir().unwrap();
     let (pem, jwks) = Signer::generate_pem();
     std::fs::write(dir.path().join("gateway.pem"), pem).unwrap();
-    std::fs::create_dir(dir.path().join("policies")).unwrap();
-    std::fs::write(dir.path().join("policies/products.rego"), POLICY).unwrap();
 
     let mut config =
         polygraph_subgraph_postgres::Config::from_file(&repo_root().join("config/postgres.yaml"))
@@ -157,7 +133,7 @@ async fn start_stack(adjust: impl FnOnce(&mut Settings)) -> Stack {
     let yaml = format!(
         "authentication:\n  issuers: [{{ issuer: '{}', audiences: [polygraph] }}]\n  leeway_seconds: 0\n  unknown_kid_refresh_seconds: 1\nauthorization: {{ policies: '{}' }}\nclaims: {{ signing_key_file: '{}' }}\n",
         issuer(),
-        dir.path().join("policies").display(),
+        repo_root().join("policies").display(),
         dir.path().join("gateway.pem").display(),
     );
     let mut settings: Settings = serde_yaml::from_str(&yaml).unwrap();
@@ -247,6 +223,27 @@ async fn anonymous_and_unauthorized_writes_change_nothing() {
         body["data"]["update_products"]["affected_rows"], 1,
         "{body}"
     );
+
+    // The demo's order policy: users place orders for themselves only, in every form.
+    let alice = alice().await;
+    // Counted in the database: through the gateway the orders' row rule would hide them.
+    let pool = sqlx::PgPool::connect(&endpoints().postgres).await.unwrap();
+    let orders_of_bob = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM orders WHERE user_id = 2")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let before = orders_of_bob().await;
+    for placing in [
+        r#"mutation { insert_orders_one(object: {user_id: "2", status: "pending", total: 1}) { id } }"#,
+        r#"mutation { insert_orders(objects: [{user_id: "1", status: "pending", total: 1}, {user_id: "2", status: "pending", total: 1}]) { affected_rows } }"#,
+    ] {
+        let (status, body) = stack.post(placing, Some(&alice)).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(codes(&body), ["UNAUTHORIZED_FIELD_OR_TYPE"], "{body}");
+    }
+    assert_eq!(orders_of_bob().await, before, "nothing was written");
 }
 
 #[tokio::test]

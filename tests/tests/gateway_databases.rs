@@ -92,6 +92,8 @@ async fn demo() -> Demo {
     .await
     .unwrap();
     let mut settings = Settings::default();
+    // The demo supergraph's mutations name the demo's policies.
+    settings.authorization.policies = Some(root.join("policies"));
     let served = [
         ("postgres", server::share(postgres.served())),
         ("mongodb", server::shared(mongodb.schema.clone())),
