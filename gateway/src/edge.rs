@@ -112,9 +112,10 @@ impl CorsSettings {
         Ok(())
     }
 
-    /// The layer that answers preflights and marks answers readable by the allowed origins;
-    /// `None` when no origin is allowed. `check` must have passed.
-    pub fn layer(&self) -> Option<CorsLayer> {
+    /// The layer that answers preflights and marks answers readable by the allowed origins,
+    /// letting their pages send the CSRF headers `csrf` asks for; `None` when no origin is
+    /// allowed. `check` must have passed.
+    pub fn layer(&self, csrf: &CsrfSettings) -> Option<CorsLayer> {
         if self.allow_origins.is_empty() {
             return None;
         }
@@ -131,7 +132,17 @@ impl CorsSettings {
             CorsLayer::new()
                 .allow_origin(origins)
                 .allow_methods([Method::GET, Method::POST])
-                .allow_headers(REQUEST_HEADERS.map(HeaderName::from_static))
+                .allow_headers(
+                    REQUEST_HEADERS
+                        .into_iter()
+                        .map(HeaderName::from_static)
+                        .chain(
+                            csrf.required_headers
+                                .iter()
+                                .filter_map(|name| HeaderName::try_from(name.as_str()).ok()),
+                        )
+                        .collect::<Vec<_>>(),
+                )
                 .allow_credentials(self.allow_credentials)
                 .max_age(Duration::from_secs(self.max_age_seconds)),
         )
@@ -168,7 +179,9 @@ impl CsrfSettings {
                     "application/x-www-form-urlencoded" | "multipart/form-data" | "text/plain"
                 )
             });
+        // `Authorization` is not a header a browser sends unasked either.
         not_simple
+            || headers.contains_key(header::AUTHORIZATION)
             || self
                 .required_headers
                 .iter()
@@ -213,6 +226,7 @@ mod tests {
         ));
         assert!(!csrf.refuses(&with_cookie(&[("x-polygraph-preflight", "1")]), cookie));
         assert!(!csrf.refuses(&with_cookie(&[("apollo-require-preflight", "1")]), cookie));
+        assert!(!csrf.refuses(&with_cookie(&[("authorization", "Bearer x")]), cookie));
         // No sign-in cookie, or another cookie only: nothing for a forger to spend.
         assert!(!csrf.refuses(&headers(&[("cookie", "theme=dark")]), cookie));
         assert!(!csrf.refuses(&with_cookie(&[]), None));
@@ -238,7 +252,7 @@ mod tests {
             ..CorsSettings::default()
         };
         assert!(cors(&[], false).check().is_ok());
-        assert!(cors(&[], false).layer().is_none());
+        assert!(cors(&[], false).layer(&CsrfSettings::default()).is_none());
         assert!(cors(&["*"], false).check().is_ok());
         assert!(cors(&["*"], true).check().is_err());
         assert!(cors(&["*", "https://a.example"], false).check().is_err());

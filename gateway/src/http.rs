@@ -35,7 +35,8 @@ const JSON: &str = "application/json; charset=utf-8";
 
 /// The gateway's routes.
 pub fn app(gateway: Arc<Gateway>) -> Router {
-    let cors = gateway.settings().cors.layer();
+    let settings = gateway.settings();
+    let cors = settings.cors.layer(&settings.csrf);
     let router = Router::new()
         .route("/graphql", get(get_graphql).post(post_graphql))
         .route("/health", get(health))

@@ -9,6 +9,7 @@ default insert := false
 
 insert if {
 	input.session.sub != null
+	not input.arguments.on_conflict
 	every order in placed {
 		order.user_id == input.session.sub
 	}
@@ -33,6 +34,10 @@ test_users_order_for_themselves if {
 test_users_do_not_order_for_others if {
 	not insert with input as {"session": {"sub": "1", "roles": ["user"]}, "arguments": {"objects": [{"user_id": "1"}, {"user_id": "2"}]}}
 	not insert with input as {"session": {"sub": "1", "roles": ["user"]}, "arguments": {"object": {"user_id": "2"}}}
+}
+
+test_users_do_not_upsert_over_other_orders if {
+	not insert with input as {"session": {"sub": "1", "roles": ["user"]}, "arguments": {"objects": [{"id": "9", "user_id": "1"}], "on_conflict": {"update_columns": ["user_id"]}}}
 }
 
 test_services_order_for_anyone if {

@@ -155,6 +155,26 @@ async fn configured_directives_reach_the_sdl_and_compose() {
         sdl.contains("email: String! @cacheControl(maxAge: 10) @requiresScopes(scopes: [[\"admin\"]]) @inaccessible @tag(name: \"pii\")"),
         "{sdl}"
     );
+    // A guarded column cannot be filtered, sorted or aggregated by (its values would show);
+    // a guarded table's aggregates and connections carry its guard.
+    let block = |start: &str| {
+        let from = sdl
+            .find(start)
+            .unwrap_or_else(|| panic!("{start} in {sdl}"));
+        let end = from + sdl[from..].find('}').unwrap();
+        sdl[from..end].to_owned()
+    };
+    for derived in [
+        "input UserBoolExp",
+        "input UserOrderBy",
+        "type UserMaxFields",
+    ] {
+        assert!(!block(derived).contains("email"), "{}", block(derived));
+    }
+    assert!(
+        sdl.contains("type UserAggregate @cacheControl(maxAge: 60, scope: PRIVATE) @authenticated"),
+        "{sdl}"
+    );
     // Guards: the link is raised to the Federation version that defines them all.
     assert!(
         sdl.contains("url: \"https://specs.apollo.dev/federation/v2.6\""),
@@ -168,7 +188,7 @@ async fn configured_directives_reach_the_sdl_and_compose() {
     assert!(sdl.contains("name: String! @shareable"), "{sdl}");
     assert!(
         sdl.contains(
-            "type User @cacheControl(maxAge: 60) @authenticated @key(fields: \"id\") @tag(name: \"crm\")"
+            "type User @cacheControl(maxAge: 60, scope: PRIVATE) @authenticated @key(fields: \"id\") @tag(name: \"crm\")"
         ),
         "{sdl}"
     );
@@ -346,7 +366,7 @@ fn the_kubernetes_gateway_config_is_current() {
         );
         assert!(
             compose.contains(&format!(
-                "./config/{name}.yaml:/etc/polygraph/{name}.yaml:ro\", \"gateway-keys:"
+                "./config/{name}.yaml:/etc/polygraph/{name}.yaml:ro\", \"gateway-jwks:"
             )),
             "docker-compose.yml's {name}-subgraph has no gateway key"
         );
@@ -355,6 +375,8 @@ fn the_kubernetes_gateway_config_is_current() {
         compose.matches("environment: *subgraph-env").count(),
         SUBGRAPHS.len()
     );
+    // The private key is in one volume, mounted by the key maker and the gateway only.
+    assert_eq!(compose.matches("gateway-keys:/").count(), 2, "{compose}");
     // The subgraphs' Kubernetes configs are the demo's but for comments and the address.
     let settings_of = |path: &str| -> Vec<String> {
         std::fs::read_to_string(repo_root().join(path))

@@ -151,6 +151,12 @@ async fn each_table_gets_only_the_mutations_its_config_allows() {
         update: true,
         delete: false,
     };
+    // Inserts without updates: no upsert either, which would update.
+    config.tables["users"].mutations = Mutations {
+        insert: true,
+        update: false,
+        delete: true,
+    };
     config.tables["order_items"].mutations = Mutations {
         insert: false,
         update: false,
@@ -162,10 +168,13 @@ async fn each_table_gets_only_the_mutations_its_config_allows() {
     for present in [
         "update_products(",
         "update_products_by_pk(",
-        "insert_users(",
+        "insert_users(objects: [UserInsertInput!]!): UserMutationResponse!",
+        "insert_users_one(object: UserInsertInput!): User",
+        "delete_users(",
     ] {
         assert!(sdl.contains(present), "{present} missing");
     }
+    assert!(!sdl.contains("update_users"), "users get no updates");
     for absent in [
         "insert_products",
         "delete_products",

@@ -96,6 +96,11 @@ impl Guard {
         directives
     }
 
+    /// Whether it requires nothing.
+    pub fn is_empty(&self) -> bool {
+        !self.authenticated && self.requires_scopes.is_empty() && self.policies.is_empty()
+    }
+
     /// Refuses empty scope or policy sets (which would allow everyone) and empty names.
     pub fn check(&self) -> Result<(), String> {
         for (what, sets) in [
@@ -134,15 +139,14 @@ pub fn link_directives(sdl: &str) -> String {
     linked.push_str(FEDERATION_WITH_POLICY);
     linked.push_str("\",");
     let rest = &sdl[url_end..];
-    match rest.find("\"@requiresScopes\"") {
-        Some(at) => {
-            let at = at + "\"@requiresScopes\"".len();
-            linked.push_str(&rest[..at]);
-            linked.push_str(", \"@authenticated\", \"@policy\"");
-            linked.push_str(&rest[at..]);
-        }
-        None => linked.push_str(rest),
-    }
+    // Imported first in the list, so whatever else it holds they are in it. (Without an
+    // import list the SDL comes out broken and composition fails: never silently unguarded.)
+    let at = rest
+        .find("import: [")
+        .map_or(0, |at| at + "import: [".len());
+    linked.push_str(&rest[..at]);
+    linked.push_str("\"@authenticated\", \"@policy\", ");
+    linked.push_str(&rest[at..]);
     linked
 }
 
@@ -177,7 +181,7 @@ mod tests {
         );
         assert!(
             linked.contains(
-                "import: [\"@key\", \"@requiresScopes\", \"@authenticated\", \"@policy\"]"
+                "import: [\"@authenticated\", \"@policy\", \"@key\", \"@requiresScopes\"]"
             ),
             "{linked}"
         );

@@ -247,12 +247,12 @@ pub fn build(config: &Config, schemas: &[Json]) -> anyhow::Result<Model> {
             model.foreign[index].fields.push(field);
         }
     }
-    // Fields that read a ruled collection make their entity's answers private too.
+    // Fields that read a ruled or guarded collection make their entity's answers private too.
     for foreign in &mut model.foreign {
-        let ruled = foreign
-            .fields
-            .iter()
-            .any(|field| model.collections[field.collection].rule.is_some());
+        let ruled = foreign.fields.iter().any(|field| {
+            let collection = &model.collections[field.collection];
+            collection.rule.is_some() || !collection.guard.is_empty()
+        });
         if ruled {
             foreign.cache = foreign.cache.map(CacheHint::private);
         }
@@ -337,10 +337,11 @@ fn add_collection(
         .or_else(|| fields.iter().position(|f| f.path == "_id"))
         .ok_or_else(|| anyhow!("collection {name} has no _id"))?;
     let rule = access(fields, name, collection)?;
-    // What a row rule lets through depends on who asks: no shared cache may keep it.
-    let cache = match &rule {
-        Some(_) => collection.cache.map(CacheHint::private),
-        None => collection.cache,
+    // What a row rule or a guard lets through depends on who asks: no shared cache may keep it.
+    let cache = if rule.is_some() || !collection.guard.is_empty() {
+        collection.cache.map(CacheHint::private)
+    } else {
+        collection.cache
     };
     let list_field = naming::field_name(name);
     model.collections.push(CollectionModel {
@@ -381,7 +382,14 @@ fn access(
     let field_of = |stored: &str| {
         fields
             .iter()
-            .find(|f| f.path == stored && f.scalar().is_some() && !f.list)
+            .find(|f| {
+                // Typed fields only: a JSON field's stored type could differ from what the
+                // write check compared.
+                f.path == stored
+                    && !f.list
+                    && f.scalar()
+                        .is_some_and(|(storage, _)| storage != Storage::Any)
+            })
             .map(|f| f.name.clone())
     };
     RowRule::parse(text, field_of)

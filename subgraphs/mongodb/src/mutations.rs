@@ -386,7 +386,7 @@ async fn update_or_delete(
     set: Option<Document>,
 ) -> mongodb::error::Result<Outcome> {
     let matched: Vec<Document> = handle
-        .find(filter)
+        .find(filter.clone())
         .sort(doc! { "_id": 1 })
         .await?
         .try_collect()
@@ -395,7 +395,9 @@ async fn update_or_delete(
         .iter()
         .filter_map(|d| d.get("_id").cloned())
         .collect();
-    let by_ids = doc! { "_id": { "$in": ids } };
+    // Written and read back only while they still match: a document changed in between (moved
+    // out of the caller's row rule, say) is left alone.
+    let by_ids = doc! { "$and": [{ "_id": { "$in": ids } }, filter] };
     Ok(if let Some(set) = set {
         let updated = handle
             .update_many(by_ids.clone(), doc! { "$set": set })

@@ -26,7 +26,7 @@ use polygraph_subgraph_core::values::{self, Missing};
 
 use crate::convert::{self, key_text, to_bson};
 use crate::loader::{ExtensionKey, ExtensionLoader, Loaded, Restriction};
-use crate::model::{Aggregate, FieldModel, Model, Shape};
+use crate::model::{Aggregate, CollectionModel, FieldModel, Model, Shape};
 use crate::translate::{self, Accumulate, TranslateError};
 
 /// What the resolvers share.
@@ -109,12 +109,11 @@ pub fn build(model: &Arc<Model>, database: Database) -> Result<Schema, SchemaErr
     let mut mutation = Object::new("Mutation");
     for (index, collection) in model.collections.iter().enumerate() {
         let object = model.object_of(index);
-        let hint = collection.cache.as_ref();
-        for output in aggregate::types(&object.type_name, "documents", &object.filter_fields()) {
-            builder = builder.register(CacheHint::apply(hint, output));
-        }
-        for output in crate::connection::types(&object.type_name) {
-            builder = builder.register(CacheHint::apply(hint, output));
+        for output in aggregate::types(&object.type_name, "documents", &object.filter_fields())
+            .into_iter()
+            .chain(crate::connection::types(&object.type_name))
+        {
+            builder = builder.register(derived(collection, output));
         }
         query = query
             .field(list_field(&state, index, &collection.list_field))
@@ -144,6 +143,17 @@ pub fn build(model: &Arc<Model>, database: Database) -> Result<Schema, SchemaErr
             FieldFuture::new(async move { resolve_entities(&state, &ctx).await })
         })
         .finish()
+}
+
+/// A type derived from a collection's documents (aggregates, connections): the collection's
+/// cache hint and guard hold for it too.
+fn derived(collection: &CollectionModel, output: Object) -> Object {
+    let output = CacheHint::apply(collection.cache.as_ref(), output);
+    collection
+        .guard
+        .directives()
+        .into_iter()
+        .fold(output, Object::directive)
 }
 
 fn scalar_description(kind: ScalarKind) -> &'static str {
@@ -680,7 +690,12 @@ fn foreign_type(state: &Arc<State>, index: usize) -> Object {
         field = if listing {
             list_arguments(field, &documents_type)
         } else {
-            field
+            // An aggregate over guarded documents is as guarded as they are.
+            model.collections[extension.collection]
+                .guard
+                .directives()
+                .into_iter()
+                .fold(field, Field::directive)
         };
         object = object.field(field);
     }

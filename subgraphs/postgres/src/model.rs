@@ -502,8 +502,12 @@ fn table_model(
         model.references = references(&model, table_config)?;
         check_guards(&table.name, table_config)?;
     }
+    if table_config.is_some_and(|c| !c.guard.is_empty()) {
+        // What a guard lets through depends on who asks: no shared cache may keep it.
+        model.directives.cache = model.directives.cache.map(CacheHint::private);
+    }
     if let Some(text) = table_config.and_then(|c| c.rule.as_ref()) {
-        // What a row rule lets through depends on who asks: no shared cache may keep it.
+        // Nor what a row rule lets through.
         model.directives.cache = model.directives.cache.map(CacheHint::private);
         let field_of = |column: &str| model.column_field(column);
         let rule = RowRule::parse(text, field_of).map_err(|message| ModelError::BadRule {

@@ -110,22 +110,27 @@ fn fields(state: &Arc<State>, table: usize) -> Vec<Field> {
     let filter = || InputValue::new("where", TypeRef::named_nn(filter::bool_exp_type(name)));
     let set = || InputValue::new("_set", TypeRef::named_nn(format!("{name}SetInput")));
     let keyed = !model.primary_key.is_empty();
+    // An upsert updates rows: offered only where updates are, under the same guard as inserts.
+    let upsert = |field: Field| {
+        if allows(Write::Update) && model.writes.insert == model.writes.update {
+            field.argument(on_conflict())
+        } else {
+            field
+        }
+    };
     let mut fields = Vec::new();
     if allows(Write::Insert) {
-        fields.push(
-            field(Kind::Insert, format!("insert_{list}"), response())
-                .argument(insert_input(true))
-                .argument(on_conflict()),
-        );
-        fields.push(
+        fields.push(upsert(
+            field(Kind::Insert, format!("insert_{list}"), response()).argument(insert_input(true)),
+        ));
+        fields.push(upsert(
             field(
                 Kind::InsertOne,
                 format!("insert_{list}_one"),
                 TypeRef::named(name),
             )
-            .argument(insert_input(false))
-            .argument(on_conflict()),
-        );
+            .argument(insert_input(false)),
+        ));
     }
     if allows(Write::Update) {
         fields.push(

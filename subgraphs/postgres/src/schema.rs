@@ -151,10 +151,13 @@ fn scalar_description(kind: ScalarKind) -> &'static str {
     }
 }
 
+/// The columns `where`, `order_by` and aggregates can name: all but guarded ones, whose values
+/// a filter, a sort order or a `max` would otherwise reveal past their guard.
 fn filter_fields(table: &TableModel) -> Vec<FilterField> {
     table
         .columns
         .iter()
+        .filter(|column| column.directives.guard.is_empty())
         .map(|column| FilterField {
             name: column.field.clone(),
             kind: column.kind,
@@ -206,12 +209,19 @@ macro_rules! with_directives {
     }};
 }
 
-/// The table's `@cacheControl` on a type derived from it (aggregates, connections, edges).
+/// The table's `@cacheControl` and guard on a type derived from it (aggregates, connections,
+/// edges): what its rows allow, their aggregates allow too.
 fn cached(object: Object, table: &TableModel) -> Object {
-    match &table.directives.cache {
+    let object = match &table.directives.cache {
         Some(hint) => object.directive(hint.directive()),
         None => object,
-    }
+    };
+    table
+        .directives
+        .guard
+        .directives()
+        .into_iter()
+        .fold(object, Object::directive)
 }
 
 fn object_type(model: &Model, table: &TableModel) -> Object {
