@@ -2,7 +2,11 @@
 //! - planning the deep benchmark query cold (lower, plan) and from the plan cache, against
 //!   apollo-compiler parsing and validating it (what any gateway pays first);
 //! - a whole request through the gateway over the four benchmark subgraphs on loopback, against
-//!   the plan's biggest subgraph fetch sent directly with the same HTTP client.
+//!   the plan's biggest subgraph fetch sent directly with the same HTTP client;
+//! - what sign-in and authorization add: the same request over HTTP to a gateway that verifies
+//!   a bearer token (Ed25519, keys from a JWKS URL) and checks `@authenticated` and `@policy`
+//!   (a Rego rule) on fields the query selects hundreds of times, against a gateway without
+//!   either, both with cached plans, requests interleaved.
 //!
 //! Prints `ratio` lines: gateway time over floor time.
 
@@ -11,6 +15,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -79,24 +84,36 @@ fn planning(c: &mut Criterion) {
     );
 }
 
-fn execution(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+/// The runtime requests run on: two workers, as the machine has two cores.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+/// The four benchmark subgraphs on loopback: their URLs by name.
+async fn spawn_subgraphs() -> HashMap<String, String> {
+    let mut urls = HashMap::new();
+    for name in NAMES {
+        let address = subgraph(name)
+            .unwrap()
+            .spawn(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
+        urls.insert(name.to_owned(), format!("http://{address}/graphql"));
+    }
+    urls
+}
+
+fn execution(c: &mut Criterion) {
+    let runtime = runtime();
     let (gateway, fetches) = runtime.block_on(async {
-        let mut settings = Settings::default();
-        for name in NAMES {
-            let address = subgraph(name)
-                .unwrap()
-                .spawn(SocketAddr::from(([127, 0, 0, 1], 0)))
-                .await
-                .unwrap();
-            settings
-                .subgraph_urls
-                .insert(name.to_owned(), format!("http://{address}/graphql"));
-        }
+        let settings = Settings {
+            subgraph_urls: spawn_subgraphs().await,
+            ..Settings::default()
+        };
         let urls = settings.subgraph_urls.clone();
         let gateway =
             Arc::new(Gateway::new(Supergraph::parse(SUPERGRAPH).unwrap(), settings).unwrap());
@@ -148,5 +165,168 @@ fn execution(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, planning, execution);
+/// The benchmark supergraph with sign-in required for users and a policy on `Query.users` and
+/// `Product.price` (which `shippingEstimate` requires, so it is checked there too).
+fn guarded_supergraph() -> String {
+    let mut sdl = SUPERGRAPH.replacen(
+        "@link(url: \"https://specs.apollo.dev/join/v0.3\", for: EXECUTION)",
+        "@link(url: \"https://specs.apollo.dev/join/v0.3\", for: EXECUTION) \
+         @link(url: \"https://specs.apollo.dev/authenticated/v0.1\", for: SECURITY) \
+         @link(url: \"https://specs.apollo.dev/policy/v0.1\", for: SECURITY)",
+        1,
+    );
+    sdl.push_str(
+        "\ndirective @authenticated on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM\n\
+         directive @policy(policies: [[policy__Policy!]!]!) on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM\n\
+         scalar policy__Policy\n",
+    );
+    for (line, directive) in [
+        (
+            "type User @join__type(graph: ACCOUNTS, key: \"id\")",
+            " @authenticated",
+        ),
+        ("  users: [User!]! @join__field(graph: ACCOUNTS)", POLICY),
+        ("  price: Int", POLICY),
+    ] {
+        let start = sdl.find(line).unwrap_or_else(|| panic!("{line}"));
+        let end = start + line.len();
+        sdl.insert_str(end, directive);
+    }
+    sdl
+}
+
+const POLICY: &str = " @policy(policies: [[\"bench.read\"]])";
+
+const REGO: &str = "package bench\n\nimport rego.v1\n\ndefault read := false\n\nread if {\n\tinput.session.sub != null\n\t\"reader\" in input.session.roles\n}\n";
+
+/// Latencies at the 50th and 99th percentiles of `samples`.
+fn percentiles(mut samples: Vec<Duration>) -> (Duration, Duration) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    (at(0.50), at(0.99))
+}
+
+/// Two gateways over the same subgraphs, one without sign-in or policies and one with both
+/// (and its policies in `folder`), and a token the second accepts: their URLs and the token.
+async fn auth_stacks(folder: &std::path::Path) -> (String, String, String) {
+    // The identity provider's keys, served as a JWKS; tokens signed with the private half.
+    let (pem, jwks) = polygraph_subgraph_core::claims::Signer::generate_pem();
+    let signer = polygraph_subgraph_core::claims::Signer::from_pem(&pem).unwrap();
+    let claims = serde_json::json!({ "sub": "reader-1", "roles": ["reader"], "scope": "read" });
+    let token = signer.sign(
+        "polygraph",
+        claims.as_object().unwrap(),
+        Duration::from_hours(1),
+    );
+    let keys = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || {
+            let jwks = jwks.clone();
+            async move { axum::Json(jwks) }
+        }),
+    );
+    let jwks_url = format!("http://{}/jwks", serve(keys).await);
+    let urls = spawn_subgraphs().await;
+    let open = Settings {
+        subgraph_urls: urls.clone(),
+        ..Settings::default()
+    };
+    let mut guarded: Settings = serde_yaml::from_str(&format!(
+        "authentication: {{ issuers: [{{ issuer: polygraph-gateway, jwks_url: '{jwks_url}', audiences: [polygraph] }}] }}\nauthorization: {{ policies: '{}' }}\n",
+        folder.display()
+    ))
+    .unwrap();
+    guarded.subgraph_urls = urls;
+    let open = Gateway::new(Supergraph::parse(SUPERGRAPH).unwrap(), open).unwrap();
+    let guarded = Gateway::new(Supergraph::parse(&guarded_supergraph()).unwrap(), guarded).unwrap();
+    guarded.start().await;
+    let at = |gateway: Gateway| async move {
+        let address = serve(polygraph_gateway::http::app(Arc::new(gateway))).await;
+        format!("http://{address}/graphql")
+    };
+    (at(open).await, at(guarded).await, token)
+}
+
+fn auth_overhead(c: &mut Criterion) {
+    let runtime = runtime();
+    let folder =
+        std::env::temp_dir().join(format!("polygraph-bench-policies-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("bench.rego"), REGO).unwrap();
+    let (open, guarded, token) = runtime.block_on(auth_stacks(&folder));
+    let client = reqwest::Client::new();
+    let body = serde_json::json!({ "query": QUERY }).to_string();
+    let send = |url: &str, token: Option<&str>| {
+        let mut request = client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.clone());
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move { request.send().await.unwrap().bytes().await.unwrap() }
+    };
+    // Both answer the whole query, the guarded one only because the token allows it.
+    runtime.block_on(async {
+        let anonymous = send(&guarded, None).await;
+        let anonymous = String::from_utf8_lossy(&anonymous);
+        assert!(
+            anonymous.contains("UNAUTHORIZED_FIELD_OR_TYPE"),
+            "{anonymous}"
+        );
+        let (open, guarded) = (send(&open, None).await, send(&guarded, Some(&token)).await);
+        assert_eq!(open, guarded, "{}", String::from_utf8_lossy(&guarded));
+    });
+
+    let mut group = c.benchmark_group("auth_overhead");
+    group.bench_function("without auth (floor)", |b| {
+        b.to_async(&runtime).iter(|| send(&open, None));
+    });
+    group.bench_function("token and policies", |b| {
+        b.to_async(&runtime).iter(|| send(&guarded, Some(&token)));
+    });
+    group.finish();
+
+    // Percentiles over interleaved requests, so both sides see the same machine, each side
+    // first every other time (the second of two requests in a row pays differently).
+    let (mut without, mut with) = (Vec::new(), Vec::new());
+    runtime.block_on(async {
+        for round in 0..4000 {
+            let guarded_turn = round % 2 == 0;
+            for side in [guarded_turn, !guarded_turn] {
+                let started = Instant::now();
+                if side {
+                    send(&guarded, Some(&token)).await;
+                    with.push(started.elapsed());
+                } else {
+                    send(&open, None).await;
+                    without.push(started.elapsed());
+                }
+            }
+        }
+    });
+    let (without_p50, without_p99) = percentiles(without);
+    let (with_p50, with_p99) = percentiles(with);
+    println!(
+        "auth_overhead p50: {with_p50:?} with, {without_p50:?} without; p99: {with_p99:?} with, {without_p99:?} without"
+    );
+    println!(
+        "ratio auth_overhead/p50 with over without: {:.3}",
+        with_p50.as_secs_f64() / without_p50.as_secs_f64()
+    );
+    println!(
+        "ratio auth_overhead/p99 with over without: {:.3}",
+        with_p99.as_secs_f64() / without_p99.as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&folder);
+}
+
+async fn serve(app: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    address
+}
+
+criterion_group!(benches, planning, execution, auth_overhead);
 criterion_main!(benches);
