@@ -115,6 +115,40 @@ async fn checked_in_schemas_are_current() {
     );
 }
 
+/// The guards `configured_directives_reach_the_sdl_and_compose` configures, in the SDL: a
+/// guarded column cannot be filtered, sorted or aggregated by (its values would show), a
+/// guarded table's aggregates carry its guard, and the link imports the directives.
+fn guards_hold_in(sdl: &str) {
+    let block = |start: &str| {
+        let from = sdl
+            .find(start)
+            .unwrap_or_else(|| panic!("{start} in {sdl}"));
+        let end = from + sdl[from..].find('}').unwrap();
+        sdl[from..end].to_owned()
+    };
+    for derived in [
+        "input UserBoolExp",
+        "input UserOrderBy",
+        "type UserMaxFields",
+    ] {
+        assert!(!block(derived).contains("email"), "{}", block(derived));
+    }
+    assert!(
+        sdl.contains("type UserAggregate @cacheControl(maxAge: 60, scope: PRIVATE) @authenticated"),
+        "{sdl}"
+    );
+    // Guards: the link is raised to the Federation version that defines them all.
+    assert!(
+        sdl.contains("url: \"https://specs.apollo.dev/federation/v2.6\""),
+        "{sdl}"
+    );
+    assert!(sdl.contains("\"@authenticated\", \"@policy\""), "{sdl}");
+    assert!(
+        sdl.contains("update_products(where: ProductBoolExp!, _set: ProductSetInput!): ProductMutationResponse! @policy(policies: [[\"shop.admin.write\"]])"),
+        "{sdl}"
+    );
+}
+
 #[tokio::test]
 async fn configured_directives_reach_the_sdl_and_compose() {
     let mut config = config_alone();
@@ -155,36 +189,7 @@ async fn configured_directives_reach_the_sdl_and_compose() {
         sdl.contains("email: String! @cacheControl(maxAge: 10) @requiresScopes(scopes: [[\"admin\"]]) @inaccessible @tag(name: \"pii\")"),
         "{sdl}"
     );
-    // A guarded column cannot be filtered, sorted or aggregated by (its values would show);
-    // a guarded table's aggregates and connections carry its guard.
-    let block = |start: &str| {
-        let from = sdl
-            .find(start)
-            .unwrap_or_else(|| panic!("{start} in {sdl}"));
-        let end = from + sdl[from..].find('}').unwrap();
-        sdl[from..end].to_owned()
-    };
-    for derived in [
-        "input UserBoolExp",
-        "input UserOrderBy",
-        "type UserMaxFields",
-    ] {
-        assert!(!block(derived).contains("email"), "{}", block(derived));
-    }
-    assert!(
-        sdl.contains("type UserAggregate @cacheControl(maxAge: 60, scope: PRIVATE) @authenticated"),
-        "{sdl}"
-    );
-    // Guards: the link is raised to the Federation version that defines them all.
-    assert!(
-        sdl.contains("url: \"https://specs.apollo.dev/federation/v2.6\""),
-        "{sdl}"
-    );
-    assert!(sdl.contains("\"@authenticated\", \"@policy\""), "{sdl}");
-    assert!(
-        sdl.contains("update_products(where: ProductBoolExp!, _set: ProductSetInput!): ProductMutationResponse! @policy(policies: [[\"shop.admin.write\"]])"),
-        "{sdl}"
-    );
+    guards_hold_in(&sdl);
     assert!(sdl.contains("name: String! @shareable"), "{sdl}");
     assert!(
         sdl.contains(

@@ -365,3 +365,79 @@ async fn searches_take_the_prepared_path_with_the_same_answer() {
         "{refused}"
     );
 }
+
+/// `category in claims.categories` on the demo index, over HTTP with the tests' gateway key:
+/// searches (hits, totals, facets) and `_entities` see only the caller's categories, on the
+/// regular path and the prepared one alike.
+#[tokio::test]
+async fn row_rules_hold_for_searches_facets_and_entities() {
+    let everything = all_fields().await;
+    let facets = search(
+        &everything,
+        json!({ "size": 0, "facets": { "terms": [{ "field": "category", "size": 50 }] } }),
+    )
+    .await;
+    let buckets = facets["facets"]["terms"][0]["buckets"].as_array().unwrap();
+    assert!(buckets.len() > 1, "{facets}");
+    let (mine, count) = (buckets[0]["value"].clone(), buckets[0]["count"].clone());
+
+    let mut config = Config::from_file(&repo_root().join("config/elasticsearch.yaml")).unwrap();
+    config.indices["products"].rule = Some("category in claims.categories".into());
+    config.indices["products"].expose = None;
+    let ruled = Subgraph::start(&config).await.unwrap();
+    let server =
+        common::HttpSubgraph::with_trust(ruled.served(), common::trusting("elasticsearch")).await;
+    let token = common::gateway_token(
+        "elasticsearch",
+        &json!({ "sub": "1", "categories": [mine] }),
+    );
+    let query = json!({ "query": "{ searchProducts(size: 100, facets: { terms: [{ field: category }] }) { total hits { product { id category } } facets { terms { buckets { value count } } } } }" });
+    let before = server.prepared_answers();
+    let (status, _, regular) = server.exchange(&query, Some(&token)).await;
+    assert_eq!(status, 200, "{regular}");
+    let (_, _, prepared) = server.exchange(&query, Some(&token)).await;
+    assert_eq!(server.prepared_answers(), before + 1, "{prepared}");
+    assert_eq!(prepared, regular);
+    let result = &regular["data"]["searchProducts"];
+    assert_eq!(result["total"], count, "{regular}");
+    assert!(
+        result["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|hit| hit["product"]["category"] == mine),
+        "{regular}"
+    );
+    assert_eq!(
+        result["facets"]["terms"][0]["buckets"],
+        json!([{ "value": mine, "count": count }])
+    );
+
+    // _entities: another category's product is as absent as a missing one, on both paths.
+    let theirs = search(
+        &everything,
+        json!({ "size": 1, "f": { "category": { "in": [buckets[1]["value"]] } } }),
+    )
+    .await;
+    let theirs = products(&theirs)[0]["id"].clone();
+    let own = result["hits"][0]["product"]["id"].clone();
+    let entities = json!({
+        "query": "query($r: [_Any!]!) { _entities(representations: $r) { ... on Product { id } } }",
+        "variables": { "r": [{ "__typename": "Product", "id": own }, { "__typename": "Product", "id": theirs }] },
+    });
+    for _ in 0..2 {
+        let (_, _, body) = server.exchange(&entities, Some(&token)).await;
+        assert_eq!(body["data"]["_entities"][0]["id"], own, "{body}");
+        assert_eq!(body["data"]["_entities"][1], Value::Null, "{body}");
+    }
+
+    // No claims: refused; claims without the one the rule reads: nothing.
+    let (_, _, body) = server.exchange(&query, None).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{body}"
+    );
+    let nobody = common::gateway_token("elasticsearch", &json!({ "sub": "2" }));
+    let (_, _, body) = server.exchange(&query, Some(&nobody)).await;
+    assert_eq!(body["data"]["searchProducts"]["total"], 0, "{body}");
+}

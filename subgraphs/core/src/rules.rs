@@ -66,17 +66,51 @@ impl RowRule {
         Ok(Self { conditions })
     }
 
-    /// The rows `claims` may see, as a filter on the rule's fields. A condition whose claim is
-    /// missing, null, or of the wrong shape (a list for `=`, a scalar for `in`) matches nothing.
+    /// The values `condition` lets its field hold for `claims`: the claim's value for `=`, its
+    /// values for `in`; `None` (nothing matches) when the claim is missing, null, or of the
+    /// wrong shape (a list for `=`, a scalar for `in`).
+    pub fn values<'c>(
+        condition: &RuleCondition,
+        claims: &'c Claims,
+    ) -> Option<&'c serde_json::Value> {
+        match (claims.get(&condition.claim), condition.any_of) {
+            (Some(value @ serde_json::Value::Array(_)), true) => Some(value),
+            (Some(value), false) if is_scalar(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// Whether a stored row or document (`read` gives a field's value) is one `claims` may see,
+    /// comparing values as text (`3` is `"3"`), as [`RowRule::admits`] does.
+    pub fn holds<'v>(
+        &self,
+        claims: &Claims,
+        read: impl Fn(&str) -> Option<&'v serde_json::Value>,
+    ) -> bool {
+        self.conditions.iter().all(|condition| {
+            let (Some(allowed), Some(stored)) =
+                (Self::values(condition, claims), read(&condition.field))
+            else {
+                return false;
+            };
+            let stored = claim_text(stored);
+            match allowed {
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .any(|item| is_scalar(item) && claim_text(item) == stored),
+                value => claim_text(value) == stored,
+            }
+        })
+    }
+
+    /// The rows `claims` may see, as a filter on the rule's fields (see [`RowRule::values`]).
     pub fn restriction(&self, claims: &Claims) -> BoolExp {
         BoolExp::And(
             self.conditions
                 .iter()
                 .map(|condition| {
-                    let value = match (claims.get(&condition.claim), condition.any_of) {
-                        (Some(value @ serde_json::Value::Array(_)), true) => value,
-                        (Some(value), false) if is_scalar(value) => value,
-                        _ => return BoolExp::Or(Vec::new()),
+                    let Some(value) = Self::values(condition, claims) else {
+                        return BoolExp::Or(Vec::new());
                     };
                     BoolExp::Compare {
                         field: condition.field.clone(),
@@ -125,14 +159,12 @@ impl RowRule {
                 Value::String(text) => normalize(text.clone()),
                 other => normalize(other.to_string()),
             };
-            let allowed: Vec<String> = match claims.get(&condition.claim) {
-                Some(serde_json::Value::Array(items)) if condition.any_of => {
+            let allowed: Vec<String> = match Self::values(condition, claims) {
+                Some(serde_json::Value::Array(items)) => {
                     items.iter().map(claim_text).map(normalize).collect()
                 }
-                Some(value) if !condition.any_of && is_scalar(value) => {
-                    vec![normalize(claim_text(value))]
-                }
-                _ => Vec::new(),
+                Some(value) => vec![normalize(claim_text(value))],
+                None => Vec::new(),
             };
             if !allowed.contains(&written) {
                 return Err(format!(
@@ -244,6 +276,28 @@ mod tests {
             panic!("a conjunction")
         };
         assert_eq!(conditions[1], BoolExp::Or(Vec::new()));
+    }
+
+    #[test]
+    fn stored_rows_are_checked_as_text() {
+        let rule = rule();
+        let claims = claims(serde_json::json!({ "sub": 3, "statuses": ["paid"] }));
+        let row = |user: serde_json::Value, status: &str| serde_json::json!({ "user_id": user, "status": status });
+        let holds = |row: &serde_json::Value| rule.holds(&claims, |field| row.get(field));
+        assert!(holds(&row(serde_json::json!("3"), "paid")));
+        assert!(holds(&row(serde_json::json!(3), "paid")));
+        assert!(!holds(&row(serde_json::json!(4), "paid")));
+        assert!(!holds(&row(serde_json::json!(3), "refunded")));
+        assert!(
+            !holds(&serde_json::json!({ "status": "paid" })),
+            "a missing field"
+        );
+        let nobody = self::claims(serde_json::json!({ "statuses": ["paid"] }));
+        let stored = row(serde_json::json!(3), "paid");
+        assert!(
+            !rule.holds(&nobody, |field| stored.get(field)),
+            "no sub, no rows"
+        );
     }
 
     #[test]

@@ -73,6 +73,11 @@ pub struct IndexConfig {
     /// The root search field's name; by default `search` + the plural type name.
     #[serde(default)]
     pub field: Option<String>,
+    /// A row rule on keyword, number or boolean fields (`owner = claims.sub`, `region in
+    /// claims.regions`): searches, facets and `_entities` see only the documents the gateway's
+    /// claims allow.
+    #[serde(default)]
+    pub rule: Option<String>,
 }
 
 fn default_listen() -> SocketAddr {

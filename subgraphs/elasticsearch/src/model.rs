@@ -98,6 +98,8 @@ pub struct IndexModel {
     pub search_field: String,
     /// The hit's field holding the document, e.g. `product`.
     pub hit_field: String,
+    /// Which documents a request may see, from its claims.
+    pub rule: Option<polygraph_subgraph_core::rules::RowRule>,
 }
 
 #[derive(Clone, Debug)]
@@ -206,6 +208,20 @@ fn index_model(
         .highlight
         .clone()
         .unwrap_or_else(|| search.iter().map(|(f, _)| f.clone()).collect());
+    // Rules compare exact values: analysed text would match by its words.
+    let rule = index
+        .rule
+        .as_deref()
+        .map(|text| {
+            let exact = |stored: &str| {
+                field(stored)
+                    .filter(|f| !matches!(f.indexed, Indexed::Text | Indexed::Object(_)))
+                    .map(|f| f.name.clone())
+            };
+            polygraph_subgraph_core::rules::RowRule::parse(text, exact)
+                .map_err(|message| anyhow!("index {name}: rule {text:?}: {message}"))
+        })
+        .transpose()?;
     let plural = naming::pascal_case(name);
     Ok(IndexModel {
         index: name.to_owned(),
@@ -220,6 +236,7 @@ fn index_model(
             .clone()
             .unwrap_or_else(|| format!("search{plural}")),
         hit_field: lower_first(&index.type_name),
+        rule,
     })
 }
 

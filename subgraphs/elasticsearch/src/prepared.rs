@@ -35,7 +35,7 @@ impl Prepared for PreparedEntities {
         document: &'a ExecutableDocument,
         operation_name: Option<&'a str>,
         variables: &'a async_graphql::Variables,
-        _claims: Option<&'a Claims>,
+        claims: Option<&'a Claims>,
     ) -> BoxFuture<'a, Option<polygraph_subgraph_core::server::Answer>> {
         Box::pin(async move {
             let state = &self.0;
@@ -44,7 +44,7 @@ impl Prepared for PreparedEntities {
                 && let Some(position) = self.search_index(field.name.node.as_str())
             {
                 return self
-                    .search(document, variables, operation, field, position)
+                    .search(document, variables, operation, field, position, claims)
                     .await
                     .map(polygraph_subgraph_core::server::Answer::Json);
             }
@@ -73,7 +73,7 @@ impl Prepared for PreparedEntities {
                 }
                 selections.push(fields);
             }
-            let found = fetch_entities(state, &representations).await.ok()?;
+            let found = fetch_entities(state, &representations, claims).await.ok()?;
             let key = field.response_key().node.as_str();
             let mut entities = Vec::with_capacity(found.len());
             let mut errors = Vec::new();
@@ -128,6 +128,7 @@ impl PreparedEntities {
         operation: &async_graphql::parser::types::OperationDefinition,
         field: &async_graphql::parser::types::Field,
         position: usize,
+        claims: Option<&Claims>,
     ) -> Option<Json> {
         let state = &self.0;
         let model = &state.model;
@@ -141,6 +142,8 @@ impl PreparedEntities {
             arguments.insert(name.node.clone(), walker.resolve(&value.node).ok()?);
         }
         let mut search = parse_search(model, position, &arguments).ok()?;
+        // Without the claims a rule needs, the regular path says so.
+        crate::schema::restrict(model, position, claims, &mut search).ok()?;
         let entity = &model.entity(position).type_name;
         let sets = [&field.selection_set.node];
         search.highlight = asks_for_highlights(&walker, &sets, entity)?;

@@ -13,6 +13,7 @@ use async_graphql::dynamic::{
 };
 use async_graphql::{ErrorExtensions as _, Value};
 use elasticsearch::{Elasticsearch, MgetParts, SearchParts};
+use polygraph_subgraph_core::claims::{Claims, RequestClaims};
 use polygraph_subgraph_core::filter::ScalarKind;
 use polygraph_subgraph_core::values::Missing;
 use serde_json::{Value as Json, json};
@@ -449,6 +450,7 @@ fn search_field(state: &Arc<State>, position: usize) -> (Vec<async_graphql::dyna
             let state = state.clone();
             FieldFuture::new(async move {
                 let mut search = parse_search(&state.model, position, ctx.args.as_index_map())?;
+                restrict(&state.model, position, claims(&ctx), &mut search)?;
                 search.highlight = ctx.look_ahead().field("hits").field("highlights").exists();
                 let model = &state.model;
                 let index = &model.indices[position];
@@ -772,11 +774,65 @@ fn bucket_key(key: &Json) -> Json {
     }
 }
 
+/// The verified claims of the request being resolved.
+fn claims<'a>(ctx: &ResolverContext<'a>) -> Option<&'a Claims> {
+    ctx.ctx
+        .data_opt::<RequestClaims>()
+        .and_then(|claims| claims.0.as_ref())
+}
+
+/// Refuses a ruled index to a request without claims.
+fn ruled_claims<'m, 'c>(
+    model: &'m Model,
+    position: usize,
+    claims: Option<&'c Claims>,
+) -> async_graphql::Result<Option<(&'m polygraph_subgraph_core::rules::RowRule, &'c Claims)>> {
+    let Some(rule) = &model.indices[position].rule else {
+        return Ok(None);
+    };
+    let Some(claims) = claims else {
+        return Err(async_graphql::Error::new(format!(
+            "{} documents are visible only to requests with verified claims",
+            model.entity(position).type_name
+        ))
+        .extend_with(|_, extensions| extensions.set("code", "UNAUTHENTICATED")));
+    };
+    Ok(Some((rule, claims)))
+}
+
+/// Adds the index's row rule, with the request's claims, to a search's filters: its hits,
+/// totals and facets count only the documents the caller may see. A condition whose claim is
+/// missing or of the wrong shape becomes `terms` of nothing, which matches nothing.
+pub(crate) fn restrict(
+    model: &Model,
+    position: usize,
+    claims: Option<&Claims>,
+    search: &mut Search,
+) -> async_graphql::Result<()> {
+    let Some((rule, claims)) = ruled_claims(model, position, claims)? else {
+        return Ok(());
+    };
+    for condition in &rule.conditions {
+        let values = match polygraph_subgraph_core::rules::RowRule::values(condition, claims) {
+            Some(Json::Array(values)) => values.clone(),
+            Some(value) => vec![value.clone()],
+            None => Vec::new(),
+        };
+        search.filters.push(Filter::Terms {
+            field: condition.field.clone(),
+            values,
+        });
+    }
+    Ok(())
+}
+
 /// The documents `representations` name, in order: each with its index (position in the
-/// model) and key, and its source, or `None` where there is no such document. One `_mget`.
+/// model) and key, and its source, or `None` where there is no such document or the caller's
+/// `claims` may not see it (a row rule). One `_mget`.
 pub(crate) async fn fetch_entities(
     state: &State,
     representations: &Value,
+    claims: Option<&Claims>,
 ) -> async_graphql::Result<Vec<(usize, String, Option<Json>)>> {
     let Value::List(representations) = representations else {
         return Err(bad_input("representations must be a list"));
@@ -805,6 +861,7 @@ pub(crate) async fn fetch_entities(
                 )));
             }
         };
+        ruled_claims(model, position, claims)?;
         wanted.push((position, key));
     }
     if wanted.is_empty() {
@@ -835,7 +892,12 @@ pub(crate) async fn fetch_entities(
                 Some(doc) if doc["found"] == json!(true) => Some(doc["_source"].take()),
                 _ => None,
             };
-            (position, key, source)
+            let visible = |source: &Json| match (&model.indices[position].rule, claims) {
+                (None, _) => true,
+                (Some(rule), Some(claims)) => rule.holds(claims, |field| source.get(field)),
+                (Some(_), None) => false,
+            };
+            (position, key, source.filter(visible))
         })
         .collect())
 }
@@ -845,7 +907,12 @@ async fn resolve_entities<'a>(
     state: &State,
     ctx: &ResolverContext<'a>,
 ) -> async_graphql::Result<Option<FieldValue<'a>>> {
-    let found = fetch_entities(state, ctx.args.try_get("representations")?.as_value()).await?;
+    let found = fetch_entities(
+        state,
+        ctx.args.try_get("representations")?.as_value(),
+        claims(ctx),
+    )
+    .await?;
     let model = &state.model;
     Ok(Some(FieldValue::list(found.into_iter().map(
         |(position, key, source)| {
