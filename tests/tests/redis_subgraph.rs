@@ -212,3 +212,96 @@ async fn the_prepared_path_answers_like_the_regular_one() {
     );
     assert!(regular["data"]["found"][2]["f"].is_null(), "{regular}");
 }
+
+/// `user_online: { rule: id = claims.sub }`, over HTTP with the tests' gateway key: a caller
+/// reads and writes only their own features, through `_entities` (both paths), the feature
+/// vector and `putFeatures`.
+#[tokio::test]
+async fn row_rules_keep_each_caller_to_their_own_features() {
+    let mut config = Config::from_file(&repo_root().join("config/redis.yaml")).unwrap();
+    config.groups["user_online"].rule = Some("id = claims.sub".into());
+    let subgraph = Subgraph::start(&config).await.unwrap();
+    let server =
+        common::HttpSubgraph::with_trust(subgraph.served(), common::trusting("redis")).await;
+    let (own, other) = (
+        format!("rule-{}-a", std::process::id()),
+        format!("rule-{}-b", std::process::id()),
+    );
+    let client = redis::Client::open(endpoints().redis.as_str()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let other_key = format!("features:user:{other}");
+    let () = redis::cmd("HSET")
+        .arg(&other_key)
+        .arg("segment")
+        .arg("theirs")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let token = common::gateway_token("redis", &json!({ "sub": own }));
+    let ask = |query: &str, variables: Value| json!({ "query": query, "variables": variables });
+
+    let put = "mutation($id: ID!) { putFeatures(entity: User, id: $id, values: [{name: \"segment\", value: \"mine\"}]) { written } }";
+    let (_, _, body) = server
+        .exchange(&ask(put, json!({ "id": own })), Some(&token))
+        .await;
+    assert_eq!(body["data"]["putFeatures"]["written"], 1, "{body}");
+    let (_, _, body) = server
+        .exchange(&ask(put, json!({ "id": other })), Some(&token))
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{body}"
+    );
+    let segment: String = redis::cmd("HGET")
+        .arg(&other_key)
+        .arg("segment")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(segment, "theirs", "nothing was written");
+
+    let entities = ask(
+        "query($r: [_Any!]!) { _entities(representations: $r) { ... on User { id onlineFeatures { segment } features(names: [\"segment\"]) { value } } } }",
+        json!({ "r": [{ "__typename": "User", "id": own }, { "__typename": "User", "id": other }] }),
+    );
+    let before = server.prepared_answers();
+    for _ in 0..2 {
+        let (_, _, body) = server.exchange(&entities, Some(&token)).await;
+        let found = &body["data"]["_entities"];
+        assert_eq!(found[0]["onlineFeatures"]["segment"], "mine", "{body}");
+        assert_eq!(found[1]["onlineFeatures"], Value::Null, "{body}");
+        assert_eq!(found[1]["features"][0]["value"], Value::Null, "{body}");
+    }
+    assert_eq!(server.prepared_answers(), before + 1, "both paths answered");
+
+    let vector = ask(
+        "query($ids: [ID!]!) { featureVector(entity: User, ids: $ids, names: [\"segment\"]) { values missing { id name } } }",
+        json!({ "ids": [own, other] }),
+    );
+    let (_, _, body) = server.exchange(&vector, Some(&token)).await;
+    let result = &body["data"]["featureVector"];
+    assert_eq!(result["values"], json!([["mine"], [null]]), "{body}");
+    assert_eq!(
+        result["missing"],
+        json!([{ "id": other, "name": "segment" }])
+    );
+
+    // Without claims the ruled group is refused; unruled groups are not.
+    let (_, _, body) = server.exchange(&entities, None).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{body}"
+    );
+    let products = ask(
+        "query($r: [_Any!]!) { _entities(representations: $r) { ... on Product { onlineFeatures { ctr_7d } } } }",
+        json!({ "r": [{ "__typename": "Product", "id": "1" }] }),
+    );
+    let (_, _, body) = server.exchange(&products, None).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let () = redis::cmd("DEL")
+        .arg(&other_key)
+        .arg(format!("features:user:{own}"))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+}

@@ -56,6 +56,10 @@ pub struct GroupConfig {
     /// takes the strictest of its groups' when they all have one.
     #[serde(default)]
     pub cache: Option<polygraph_subgraph_core::cache::CacheHint>,
+    /// A row rule on the entity's `id` (`id = claims.sub`, `id in claims.accounts`): the group
+    /// is read and written only for the entities the gateway's claims allow.
+    #[serde(default)]
+    pub rule: Option<String>,
 }
 
 fn default_listen() -> SocketAddr {

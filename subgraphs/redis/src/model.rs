@@ -105,7 +105,10 @@ pub struct Group {
     pub type_name: String,
     pub ttl_seconds: Option<u64>,
     pub features: Vec<Feature>,
+    /// Private whenever the group has a row rule.
     pub cache: Option<polygraph_subgraph_core::cache::CacheHint>,
+    /// Which entities' features a request may read and write, from its claims.
+    pub rule: Option<polygraph_subgraph_core::rules::RowRule>,
 }
 
 impl Group {
@@ -117,6 +120,26 @@ impl Group {
 
     pub fn feature(&self, name: &str) -> Option<&Feature> {
         self.features.iter().find(|f| f.name == name)
+    }
+
+    /// Whether a request with `claims` may read or write this group of entity `id`; `Err`
+    /// (the message) for a ruled group and a request without claims.
+    pub fn allows(
+        &self,
+        id: &str,
+        claims: Option<&polygraph_subgraph_core::claims::Claims>,
+    ) -> Result<bool, String> {
+        let Some(rule) = &self.rule else {
+            return Ok(true);
+        };
+        let Some(claims) = claims else {
+            return Err(format!(
+                "{} features are visible only to requests with verified claims",
+                self.type_name
+            ));
+        };
+        let id = serde_json::Value::String(id.to_owned());
+        Ok(rule.holds(claims, |field| (field == "id").then_some(&id)))
     }
 }
 
@@ -176,6 +199,25 @@ pub fn build(config: &Config) -> anyhow::Result<Model> {
         if !entities.contains(&group.entity) {
             entities.push(group.entity.clone());
         }
+        // The entity's id is the one thing a group's entries are known by.
+        let rule = group
+            .rule
+            .as_deref()
+            .map(|text| {
+                polygraph_subgraph_core::rules::RowRule::parse(text, |stored| {
+                    (stored == "id").then(|| "id".to_owned())
+                })
+                .map_err(|message| {
+                    anyhow!("group {name}: rule {text:?}: {message} (rules name id)")
+                })
+            })
+            .transpose()?;
+        let cache = match &rule {
+            Some(_) => group
+                .cache
+                .map(polygraph_subgraph_core::cache::CacheHint::private),
+            None => group.cache,
+        };
         groups.push(Group {
             name: name.clone(),
             entity: group.entity.clone(),
@@ -185,7 +227,8 @@ pub fn build(config: &Config) -> anyhow::Result<Model> {
             type_name: format!("{}{}", group.entity, naming::pascal_case(&group.field)),
             ttl_seconds: group.ttl_seconds,
             features,
-            cache: group.cache,
+            cache,
+            rule,
         });
     }
     for entity in &entities {

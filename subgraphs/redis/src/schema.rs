@@ -15,6 +15,7 @@ use async_graphql::dynamic::{
 };
 use async_graphql::{ErrorExtensions as _, Value};
 use polygraph_subgraph_core::cache::CacheHint;
+use polygraph_subgraph_core::claims::{Claims, RequestClaims};
 use polygraph_subgraph_core::values::json_field;
 use redis::aio::MultiplexedConnection;
 use serde_json::{Map, Value as Json, json};
@@ -267,6 +268,7 @@ pub(crate) async fn read_ahead(
     walker: &polygraph_subgraph_core::selection::Walker<'_>,
     sets: &[&async_graphql::parser::types::SelectionSet],
     references: Vec<(String, String)>,
+    claims: Option<&Claims>,
 ) -> async_graphql::Result<Vec<(String, String, HashMap<usize, Option<Arc<Json>>>)>> {
     use polygraph_subgraph_core::selection::SelectionError;
     let model = &state.model;
@@ -308,6 +310,13 @@ pub(crate) async fn read_ahead(
         }
         needed.insert(entity, groups);
     }
+    // Groups a row rule hides from this caller are not read, and answer as absent.
+    let mut visible = Vec::new();
+    for (typename, id) in &references {
+        for (group, _) in &needed[typename.as_str()] {
+            visible.push(allowed(model, *group, id, claims)?);
+        }
+    }
     let reads: Vec<GroupKey> = references
         .iter()
         .flat_map(|(typename, id)| {
@@ -319,6 +328,8 @@ pub(crate) async fn read_ahead(
                     id: id.clone(),
                 })
         })
+        .zip(&visible)
+        .filter_map(|(read, visible)| visible.then_some(read))
         .collect();
     let mut loaded = if reads.is_empty() {
         Vec::new()
@@ -326,13 +337,17 @@ pub(crate) async fn read_ahead(
         state.loader.loader().read(&reads).await?
     }
     .into_iter();
+    let mut visible = visible.into_iter();
     // `reads` went in reference by reference, group by group: the answers come back so.
     Ok(references
         .into_iter()
         .map(|(typename, id)| {
             let groups = needed[typename.as_str()]
                 .iter()
-                .map(|(group, _)| (*group, loaded.next().flatten()))
+                .map(|(group, _)| {
+                    let read = visible.next().unwrap_or(false);
+                    (*group, if read { loaded.next().flatten() } else { None })
+                })
                 .collect();
             (typename, id, groups)
         })
@@ -348,7 +363,7 @@ async fn resolve_entities<'a>(
     let sets = [&ctx.ctx.item.node.selection_set.node];
     let references =
         polygraph_subgraph_core::entities::references(ctx, &state.model.entities, "id")?;
-    let entities = read_ahead(state, &walker, &sets, references).await?;
+    let entities = read_ahead(state, &walker, &sets, references, claims(ctx)).await?;
     Ok(Some(FieldValue::list(entities.into_iter().map(
         |(typename, id, groups)| {
             FieldValue::owned_any(EntityRef { id, groups }).with_type(typename)
@@ -370,14 +385,39 @@ fn entity<'a>(
         .ok_or_else(|| async_graphql::Error::new("internal: the parent is not an entity"))
 }
 
-/// An entity's group: read ahead by `_entities`, or through the loader.
+/// The verified claims of the request being resolved.
+fn claims<'a>(ctx: &async_graphql::dynamic::ResolverContext<'a>) -> Option<&'a Claims> {
+    ctx.ctx
+        .data_opt::<RequestClaims>()
+        .and_then(|claims| claims.0.as_ref())
+}
+
+/// Whether the caller may read or write `group` of entity `id` (its row rule).
+pub(crate) fn allowed(
+    model: &Model,
+    group: usize,
+    id: &str,
+    claims: Option<&Claims>,
+) -> async_graphql::Result<bool> {
+    model.groups[group].allows(id, claims).map_err(|message| {
+        async_graphql::Error::new(message)
+            .extend_with(|_, extensions| extensions.set("code", "UNAUTHENTICATED"))
+    })
+}
+
+/// An entity's group: read ahead by `_entities`, or through the loader (only where the caller
+/// may see it).
 async fn group_of(
     state: &State,
     entity: &EntityRef,
     group: usize,
+    claims: Option<&Claims>,
 ) -> async_graphql::Result<Option<Arc<Json>>> {
     if let Some(read) = entity.groups.get(&group) {
         return Ok(read.clone());
+    }
+    if !allowed(&state.model, group, &entity.id, claims)? {
+        return Ok(None);
     }
     Ok(state
         .loader
@@ -405,7 +445,7 @@ fn entity_type(state: &Arc<State>, entity: &str) -> Object {
             move |ctx| {
                 let state = state.clone();
                 FieldFuture::new(async move {
-                    let loaded = group_of(&state, self::entity(&ctx)?, index).await?;
+                    let loaded = group_of(&state, self::entity(&ctx)?, index, claims(&ctx)).await?;
                     Ok(loaded.map(FieldValue::owned_any))
                 })
             },
@@ -434,7 +474,7 @@ fn entity_type(state: &Arc<State>, entity: &str) -> Object {
                     let mut features = Vec::new();
                     for group in groups {
                         let spec = &state.model.groups[group];
-                        let values = group_of(&state, parent, group).await?;
+                        let values = group_of(&state, parent, group, claims(&ctx)).await?;
                         for feature in &spec.features {
                             if names
                                 .as_ref()
@@ -491,6 +531,13 @@ fn feature_vector(state: &Arc<State>) -> Field {
                 let mut groups: Vec<usize> = columns.iter().map(|(g, _)| *g).collect();
                 groups.sort_unstable();
                 groups.dedup();
+                // Entities a group's row rule hides from this caller read as missing.
+                let mut hidden = Vec::new();
+                for id in &ids {
+                    for group in &groups {
+                        hidden.push(!allowed(model, *group, id, claims(&ctx))?);
+                    }
+                }
                 let mut reads = Vec::new();
                 for id in &ids {
                     for group in &groups {
@@ -524,6 +571,7 @@ fn feature_vector(state: &Arc<State>) -> Field {
                             .expect("listed");
                         let value = rows[read][position]
                             .as_deref()
+                            .filter(|_| !hidden[read])
                             .and_then(|stored| kind.read(stored));
                         if let Some(value) = value {
                             row.push(value);
@@ -581,6 +629,12 @@ fn put_features(state: &Arc<State>) -> Field {
                     let (group, feature) = model
                         .find(&entity, name)
                         .ok_or_else(|| bad_input(format!("{entity} has no feature {name}")))?;
+                    if !allowed(model, group, &id, claims(&ctx))? {
+                        return Err(async_graphql::Error::new(format!(
+                            "{name} of {entity} {id} is outside what this request may write"
+                        ))
+                        .extend_with(|_, extensions| extensions.set("code", "FORBIDDEN")));
+                    }
                     let stored = feature
                         .kind
                         .write(input.get("value").unwrap_or(&Value::Null))
