@@ -149,3 +149,59 @@ async fn cypher_shaped_ids_are_data() {
     // The graph is intact.
     assert!(!follows_directly().await.is_empty());
 }
+
+/// `User: { rule: id = claims.sub }`, over HTTP with the tests' gateway key: a caller follows
+/// only their own relationships, read ahead through `_entities` or field by field below it.
+#[tokio::test]
+async fn row_rules_keep_each_caller_to_their_own_relationships() {
+    let follows = follows_directly().await;
+    let mut followers: Vec<(&i64, &Vec<i64>)> = follows.iter().collect();
+    followers.sort();
+    let (own, other) = (followers[0], followers[1]);
+    let mut config = Config::from_file(&repo_root().join("config/neo4j.yaml")).unwrap();
+    config.entities["User"].rule = Some("id = claims.sub".into());
+    let subgraph = Subgraph::start(&config).await.unwrap();
+    let server =
+        common::HttpSubgraph::with_trust(subgraph.served(), common::trusting("neo4j")).await;
+    let token = common::gateway_token("neo4j", &json!({ "sub": own.0.to_string() }));
+    let query = json!({
+        "query": "query($r: [_Any!]!) { _entities(representations: $r) { ... on User { id follows(limit: 100) { id follows { id } } } ... on Product { boughtTogether(limit: 1) { id } } } }",
+        "variables": { "r": [
+            { "__typename": "User", "id": own.0.to_string() },
+            { "__typename": "User", "id": other.0.to_string() },
+            { "__typename": "Product", "id": "1" },
+        ] },
+    });
+    let (status, cache, body) = server.exchange(&query, Some(&token)).await;
+    assert_eq!(status, 200, "{body}");
+    let found = &body["data"]["_entities"];
+    let mut ids: Vec<i64> = found[0]["follows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|user| user["id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    ids.sort_unstable();
+    let mut expected = own.1.clone();
+    expected.sort_unstable();
+    assert_eq!(ids, expected, "{body}");
+    // Below them, field by field: the people followed are not the caller either.
+    for followed in found[0]["follows"].as_array().unwrap() {
+        if followed["id"] != json!(own.0.to_string()) {
+            assert_eq!(followed["follows"], json!([]), "{body}");
+        }
+    }
+    assert_eq!(found[1]["follows"], json!([]), "another user's: {body}");
+    assert!(found[2]["boughtTogether"].is_array(), "{body}");
+    assert!(
+        cache
+            .as_deref()
+            .is_some_and(|cache| cache.contains("private")),
+        "{cache:?}"
+    );
+    let (_, _, body) = server.exchange(&query, None).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{body}"
+    );
+}

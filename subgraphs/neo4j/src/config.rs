@@ -63,6 +63,10 @@ pub struct EntityConfig {
     /// `@cacheControl` on the type, e.g. `{ max_age: 300 }`.
     #[serde(default)]
     pub cache: Option<polygraph_subgraph_core::cache::CacheHint>,
+    /// A row rule on the entity's `id` (`id = claims.sub`): its relationship fields answer
+    /// only for the entities the gateway's claims allow (empty for the others).
+    #[serde(default)]
+    pub rule: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

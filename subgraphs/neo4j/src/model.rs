@@ -1,7 +1,10 @@
 //! Relationship fields and the one Cypher statement each batch becomes. Pure.
 
-use anyhow::bail;
+use anyhow::{anyhow, bail};
+use polygraph_subgraph_core::cache::CacheHint;
+use polygraph_subgraph_core::claims::Claims;
 use polygraph_subgraph_core::naming;
+use polygraph_subgraph_core::rules::RowRule;
 
 use crate::config::{Config, EntityConfig};
 
@@ -19,6 +22,8 @@ pub struct Relationship {
 #[derive(Clone, Debug)]
 pub struct Model {
     pub entities: Vec<(String, EntityConfig)>,
+    /// Each entity's row rule (in the order of `entities`).
+    pub rules: Vec<Option<RowRule>>,
     pub relationships: Vec<Relationship>,
     pub max_limit: u64,
     pub max_ids: usize,
@@ -32,6 +37,26 @@ impl Model {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, e)| e)
+    }
+
+    /// Whether a request with `claims` may follow the relationships of entity `name` with
+    /// `id`; `Err` (the message) for a ruled entity and a request without claims.
+    pub fn allows(&self, name: &str, id: &str, claims: Option<&Claims>) -> Result<bool, String> {
+        let Some(rule) = self
+            .entities
+            .iter()
+            .position(|(n, _)| n == name)
+            .and_then(|index| self.rules[index].as_ref())
+        else {
+            return Ok(true);
+        };
+        let Some(claims) = claims else {
+            return Err(format!(
+                "the relationships of {name} are visible only to requests with verified claims"
+            ));
+        };
+        let id = serde_json::Value::String(id.to_owned());
+        Ok(rule.holds(claims, |field| (field == "id").then_some(&id)))
     }
 }
 
@@ -110,12 +135,29 @@ pub fn build(
             cypher,
         });
     }
+    let mut rules = Vec::new();
+    let mut entities = Vec::new();
+    for (name, entity) in &config.entities {
+        let rule = entity
+            .rule
+            .as_deref()
+            .map(|text| {
+                RowRule::parse(text, |stored| (stored == "id").then(|| "id".to_owned())).map_err(
+                    |message| anyhow!("entity {name}: rule {text:?}: {message} (rules name id)"),
+                )
+            })
+            .transpose()?;
+        let mut entity = entity.clone();
+        // What a rule lets through depends on who asks: no shared cache may keep it.
+        if rule.is_some() {
+            entity.cache = entity.cache.map(CacheHint::private);
+        }
+        rules.push(rule);
+        entities.push((name.clone(), entity));
+    }
     Ok(Model {
-        entities: config
-            .entities
-            .iter()
-            .map(|(n, e)| (n.clone(), e.clone()))
-            .collect(),
+        entities,
+        rules,
         relationships,
         max_limit: config.max_limit,
         max_ids: config.max_ids,

@@ -15,6 +15,7 @@ use async_graphql::{ErrorExtensions as _, Value};
 use neo4j::driver::Driver;
 use neo4j::{ValueReceive, ValueSend};
 use polygraph_subgraph_core::cache::CacheHint;
+use polygraph_subgraph_core::claims::{Claims, RequestClaims};
 
 use crate::model::Model;
 use crate::pool::BlockingPool;
@@ -201,6 +202,26 @@ fn limit_of(value: Option<&Value>, max_limit: u64) -> async_graphql::Result<u64>
     }
 }
 
+/// The verified claims of the request being resolved.
+fn claims<'a>(ctx: &ResolverContext<'a>) -> Option<&'a Claims> {
+    ctx.ctx
+        .data_opt::<RequestClaims>()
+        .and_then(|claims| claims.0.as_ref())
+}
+
+/// Whether the caller may follow the relationships of entity `name` with `id` (its row rule).
+fn allowed(
+    model: &Model,
+    name: &str,
+    id: &str,
+    claims: Option<&Claims>,
+) -> async_graphql::Result<bool> {
+    model.allows(name, id, claims).map_err(|message| {
+        async_graphql::Error::new(message)
+            .extend_with(|_, extensions| extensions.set("code", "UNAUTHENTICATED"))
+    })
+}
+
 fn entity<'a>(ctx: &ResolverContext<'a>) -> async_graphql::Result<&'a EntityRef> {
     ctx.parent_value
         .downcast_ref::<EntityRef>()
@@ -243,17 +264,22 @@ pub fn build(model: &Arc<Model>, graph: Arc<Graph>) -> Result<Schema, SchemaErro
             .filter(|(_, r)| r.entity == *name)
         {
             let loader = loader.clone();
+            let rules = model.clone();
+            let entity_name = name.clone();
             let max_limit = model.max_limit;
             let mut field = Field::new(
                 &relationship.field,
                 TypeRef::named_nn_list_nn(&relationship.target),
                 move |ctx| {
                     let loader = loader.clone();
+                    let (rules, entity_name) = (rules.clone(), entity_name.clone());
                     FieldFuture::new(async move {
                         let parent = entity(&ctx)?;
                         let response_key = ctx.ctx.item.node.response_key().node.as_str();
                         let related = if let Some(related) = parent.prefetched.get(response_key) {
                             related.clone()
+                        } else if !allowed(&rules, &entity_name, &parent.id, claims(&ctx))? {
+                            Arc::default()
                         } else {
                             let limit =
                                 limit_of(ctx.args.get("limit").map(|v| v.as_value()), max_limit)?;
@@ -325,8 +351,16 @@ async fn resolve_entities<'a>(
         }
         selected.insert(entity, fields);
     }
+    // Entities whose relationships a rule hides from this caller are not read: empty lists.
+    let mut hidden = std::collections::HashSet::new();
+    for (typename, id) in &references {
+        if !selected[typename.as_str()].is_empty() && !allowed(model, typename, id, claims(ctx))? {
+            hidden.insert((typename.clone(), id.clone()));
+        }
+    }
     let keys: Vec<RelatedKey> = references
         .iter()
+        .filter(|reference| !hidden.contains(*reference))
         .flat_map(|(typename, id)| {
             selected[typename.as_str()]
                 .iter()
