@@ -206,9 +206,16 @@ fn percentiles(mut samples: Vec<Duration>) -> (Duration, Duration) {
     (at(0.50), at(0.99))
 }
 
-/// Two gateways over the same subgraphs, one without sign-in or policies and one with both
-/// (and its policies in `folder`), and a token the second accepts: their URLs and the token.
-async fn auth_stacks(folder: &std::path::Path) -> (String, String, String) {
+/// Three gateways over the same subgraphs: without sign-in or policies, with sign-in only,
+/// and with both (policies in `folder`); and a token the last two accept.
+struct Stacks {
+    open: String,
+    signed_in: String,
+    guarded: String,
+    token: String,
+}
+
+async fn auth_stacks(folder: &std::path::Path) -> Stacks {
     // The identity provider's keys, served as a JWKS; tokens signed with the private half.
     let (pem, jwks) = polygraph_subgraph_core::claims::Signer::generate_pem();
     let signer = polygraph_subgraph_core::claims::Signer::from_pem(&pem).unwrap();
@@ -237,14 +244,21 @@ async fn auth_stacks(folder: &std::path::Path) -> (String, String, String) {
     ))
     .unwrap();
     guarded.subgraph_urls = urls;
+    let signed_in = Gateway::new(Supergraph::parse(SUPERGRAPH).unwrap(), guarded.clone()).unwrap();
     let open = Gateway::new(Supergraph::parse(SUPERGRAPH).unwrap(), open).unwrap();
     let guarded = Gateway::new(Supergraph::parse(&guarded_supergraph()).unwrap(), guarded).unwrap();
+    signed_in.start().await;
     guarded.start().await;
     let at = |gateway: Gateway| async move {
         let address = serve(polygraph_gateway::http::app(Arc::new(gateway))).await;
         format!("http://{address}/graphql")
     };
-    (at(open).await, at(guarded).await, token)
+    Stacks {
+        open: at(open).await,
+        signed_in: at(signed_in).await,
+        guarded: at(guarded).await,
+        token,
+    }
 }
 
 fn auth_overhead(c: &mut Criterion) {
@@ -253,7 +267,12 @@ fn auth_overhead(c: &mut Criterion) {
         std::env::temp_dir().join(format!("polygraph-bench-policies-{}", std::process::id()));
     std::fs::create_dir_all(&folder).unwrap();
     std::fs::write(folder.join("bench.rego"), REGO).unwrap();
-    let (open, guarded, token) = runtime.block_on(auth_stacks(&folder));
+    let Stacks {
+        open,
+        signed_in,
+        guarded,
+        token,
+    } = runtime.block_on(auth_stacks(&folder));
     let client = reqwest::Client::new();
     let body = serde_json::json!({ "query": QUERY }).to_string();
     let send = |url: &str, token: Option<&str>| {
@@ -287,26 +306,34 @@ fn auth_overhead(c: &mut Criterion) {
     });
     group.finish();
 
-    // Percentiles over interleaved requests, so both sides see the same machine, each side
-    // first every other time (the second of two requests in a row pays differently).
-    let (mut without, mut with) = (Vec::new(), Vec::new());
+    // Percentiles over interleaved requests, so every side sees the same machine, each side
+    // in each place of the round in turn (a request right after another pays differently).
+    let sides = [
+        (&open, None),
+        (&signed_in, Some(&token)),
+        (&guarded, Some(&token)),
+    ];
+    let mut samples = [Vec::new(), Vec::new(), Vec::new()];
     runtime.block_on(async {
-        for round in 0..4000 {
-            let guarded_turn = round % 2 == 0;
-            for side in [guarded_turn, !guarded_turn] {
+        for round in 0..3000 {
+            for turn in 0..3 {
+                let side = (round + turn) % 3;
+                let (url, token) = sides[side];
                 let started = Instant::now();
-                if side {
-                    send(&guarded, Some(&token)).await;
-                    with.push(started.elapsed());
-                } else {
-                    send(&open, None).await;
-                    without.push(started.elapsed());
-                }
+                send(url, token.map(String::as_str)).await;
+                samples[side].push(started.elapsed());
             }
         }
     });
+    let [without, signed, with] = samples;
     let (without_p50, without_p99) = percentiles(without);
+    let (signed_p50, signed_p99) = percentiles(signed);
     let (with_p50, with_p99) = percentiles(with);
+    println!(
+        "ratio auth_overhead/p50 sign-in only over without: {:.3} (p99 {:.3})",
+        signed_p50.as_secs_f64() / without_p50.as_secs_f64(),
+        signed_p99.as_secs_f64() / without_p99.as_secs_f64()
+    );
     println!(
         "auth_overhead p50: {with_p50:?} with, {without_p50:?} without; p99: {with_p99:?} with, {without_p99:?} without"
     );
