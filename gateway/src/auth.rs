@@ -216,6 +216,36 @@ pub struct Authenticator {
     settings: AuthSettings,
     issuers: Vec<Issuer>,
     client: reqwest::Client,
+    /// Tokens verified before, by their whole text: a client sends the same token with every
+    /// request, and checking its signature again is most of what sign-in costs.
+    verified: std::sync::Mutex<Verified>,
+}
+
+/// Sessions of tokens already verified, with what they were verified against.
+#[derive(Default)]
+struct Verified {
+    sessions: HashMap<Box<str>, VerifiedToken>,
+    /// The tokens' text, in bytes: the map is emptied rather than grow past [`VERIFIED_BYTES`].
+    bytes: usize,
+}
+
+struct VerifiedToken {
+    session: Arc<Session>,
+    issuer: usize,
+    /// The issuer's key set that verified it: a token is verified again once keys change (a key
+    /// withdrawn from the JWKS stops verifying tokens at once).
+    keys: Arc<KeySet>,
+    expires: u64,
+    not_before: Option<u64>,
+}
+
+/// The most token text kept verified.
+const VERIFIED_BYTES: usize = 4 * 1024 * 1024;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -302,7 +332,41 @@ impl Authenticator {
             settings,
             issuers,
             client,
+            verified: std::sync::Mutex::new(Verified::default()),
         })
+    }
+
+    /// The session of a token verified before, if it still holds: within its time (with the
+    /// same leeway), against the same keys.
+    fn verified_before(&self, token: &str) -> Option<Arc<Session>> {
+        let verified = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let known = verified.sessions.get(token)?;
+        let now = unix_now();
+        let leeway = self.settings.leeway_seconds;
+        let in_time = now <= known.expires.saturating_add(leeway)
+            && known
+                .not_before
+                .is_none_or(|nbf| nbf <= now.saturating_add(leeway));
+        let same_keys = Arc::ptr_eq(&known.keys, &self.issuers[known.issuer].keys.load());
+        (in_time && same_keys).then(|| known.session.clone())
+    }
+
+    fn remember(&self, token: &str, known: VerifiedToken) {
+        let mut verified = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if verified.bytes + token.len() > VERIFIED_BYTES {
+            verified.sessions.clear();
+            verified.bytes = 0;
+        }
+        verified.bytes += token.len();
+        if verified.sessions.insert(token.into(), known).is_some() {
+            verified.bytes -= token.len();
+        }
     }
 
     /// Whether any issuer is configured: without one, tokens are not looked at.
@@ -408,10 +472,13 @@ impl Authenticator {
     }
 
     /// The session a token stands for, or why it is refused.
-    pub async fn authenticate(&self, token: &str) -> Result<Session, AuthError> {
+    pub async fn authenticate(&self, token: &str) -> Result<Arc<Session>, AuthError> {
         let token = token.trim();
         if token.len() > 16 * 1024 {
             return Err(AuthError::invalid("the token is too long"));
+        }
+        if let Some(session) = self.verified_before(token) {
+            return Ok(session);
         }
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| AuthError::invalid("the token is not a signed JWT"))?;
@@ -429,6 +496,9 @@ impl Authenticator {
         let issuer = &self.issuers[index];
         let algorithm = header.alg;
         let kid = header.kid.as_deref();
+        // Loaded before verifying: if they change meanwhile, the token is verified again next
+        // time rather than trusted under keys it was not checked with.
+        let keys = issuer.keys.load_full();
         let claims = if let Some(secret) = &issuer.secret {
             if algorithm != Algorithm::HS256 {
                 return Err(AuthError::invalid(format!(
@@ -470,6 +540,19 @@ impl Authenticator {
         );
         if let (Some(prefix), Some(subject)) = (&issuer.settings.subject_prefix, &session.subject) {
             session.principal = Some(format!("{prefix}{subject}"));
+        }
+        let seconds = |name: &str| session.claims.get(name).and_then(Value::as_u64);
+        let (expires, not_before) = (seconds("exp"), seconds("nbf"));
+        let session = Arc::new(session);
+        if let Some(expires) = expires {
+            let known = VerifiedToken {
+                session: session.clone(),
+                issuer: index,
+                keys,
+                expires,
+                not_before,
+            };
+            self.remember(token, known);
         }
         Ok(session)
     }
@@ -671,6 +754,49 @@ mod tests {
         let kids: Vec<_> = keys.iter().map(|key| key.kid.as_deref().unwrap()).collect();
         assert_eq!(kids, ["ed"]);
         assert_eq!(keys[0].algorithms, [Algorithm::EdDSA]);
+    }
+
+    /// A token verified once is taken on trust only while it is in time and the keys that
+    /// verified it are still the issuer's.
+    #[tokio::test]
+    async fn verified_tokens_are_reused_only_in_time_and_under_the_same_keys() {
+        let (pem, jwks) = polygraph_subgraph_core::claims::Signer::generate_pem();
+        let signer = polygraph_subgraph_core::claims::Signer::from_pem(&pem).unwrap();
+        let settings: AuthSettings = serde_json::from_value(serde_json::json!({
+            "issuers": [{ "issuer": "polygraph-gateway", "audiences": ["polygraph"] }],
+            "leeway_seconds": 0,
+        }))
+        .unwrap();
+        let authenticator = Authenticator::new(settings).unwrap();
+        let install = |jwks: &Value| {
+            authenticator.issuers[0].keys.store(Arc::new(KeySet {
+                keys: parse_jwks(jwks),
+            }));
+        };
+        install(&jwks);
+        let claims = serde_json::json!({ "sub": "7" });
+        let token = signer.sign(
+            "polygraph",
+            claims.as_object().unwrap(),
+            Duration::from_secs(2),
+        );
+        let first = authenticator.authenticate(&token).await.unwrap();
+        let again = authenticator.authenticate(&token).await.unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "the second time from what was verified"
+        );
+        // The key withdrawn: the token no longer verifies, remembered or not.
+        install(&serde_json::json!({ "keys": [] }));
+        assert!(authenticator.authenticate(&token).await.is_err());
+        install(&jwks);
+        assert!(authenticator.authenticate(&token).await.is_ok());
+        // Past its expiry, a remembered token is refused like any other.
+        tokio::time::sleep(Duration::from_millis(3100)).await;
+        let Err(error) = authenticator.authenticate(&token).await else {
+            panic!("an expired token was taken on trust");
+        };
+        assert_eq!(error.message, "the token has expired");
     }
 
     #[test]

@@ -432,11 +432,9 @@ impl Gateway {
         let settings = self.authenticator.settings();
         let token = crate::auth::token_of(headers, settings.cookie.as_deref())?;
         match token {
-            Some(token) if self.authenticator.is_enabled() => self
-                .authenticator
-                .authenticate(&token)
-                .await
-                .map(|session| Some(Arc::new(session))),
+            Some(token) if self.authenticator.is_enabled() => {
+                self.authenticator.authenticate(&token).await.map(Some)
+            }
             _ if settings.require_token => Err(AuthError {
                 message: "this gateway requires a token: send Authorization: Bearer <token>"
                     .to_owned(),
