@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 use apollo_compiler::ExecutableDocument;
 use apollo_compiler::response::JsonMap;
 use criterion::{Criterion, criterion_group, criterion_main};
-use polygraph_bench::federation::{NAMES, subgraph};
 use polygraph_gateway::gateway::{Gateway, Options, Request, Settings};
 use polygraph_gateway::supergraph::Supergraph;
+use polygraph_testkit::federation::{NAMES, subgraph};
 
 const QUERY: &str = include_str!("../load/query.graphql");
 const SUPERGRAPH: &str = include_str!("../federation/supergraph.graphql");

@@ -255,9 +255,9 @@ async fn unknown_configured_columns_are_errors() {
 fn the_benchmark_supergraph_is_current() {
     let folder = repo_root().join("bench/federation");
     let mut subgraphs = Vec::new();
-    for name in polygraph_bench::federation::NAMES {
+    for name in polygraph_testkit::federation::NAMES {
         let path = folder.join(format!("{name}.graphql"));
-        let served = polygraph_bench::federation::subgraph(name).unwrap().sdl();
+        let served = polygraph_testkit::federation::subgraph(name).unwrap().sdl();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             served,

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use polygraph_bench::federation::{NAMES, Served, subgraph};
 use polygraph_gateway::gateway::{Gateway, Settings};
 use polygraph_gateway::supergraph::Supergraph;
+use polygraph_testkit::federation::{NAMES, Served, subgraph};
 
 use super::repo_root;
 

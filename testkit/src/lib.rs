@@ -1,0 +1,4 @@
+//! Fixtures the end-to-end tests and the benchmarks share, so neither depends on the other:
+//! [`federation`], four subgraphs shaped like the public gateways benchmark's.
+
+pub mod federation;
