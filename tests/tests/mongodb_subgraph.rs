@@ -887,3 +887,60 @@ async fn each_collection_gets_only_the_mutations_its_config_allows() {
     );
     scratch.drop().await;
 }
+
+/// A `_like` pattern built to backtrack (`%a%a%a…%!` over long runs of `a`) answers at once,
+/// and patterns still mean what SQL's `LIKE` means.
+#[tokio::test]
+async fn like_patterns_cannot_backtrack_catastrophically() {
+    let scratch = Scratch::with(vec![
+        doc! { "item_id": "1", "s": "a".repeat(64) },
+        doc! { "item_id": "2", "s": "xaby" },
+        doc! { "item_id": "3", "s": "ab" },
+    ])
+    .await;
+    let subgraph = scratch.subgraph("{ items: { key: item_id } }").await;
+    let ids = |data: &Value| -> Vec<String> {
+        data["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["item_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let like = |operator: &str, pattern: String| {
+        let subgraph = &subgraph;
+        let operator = operator.to_owned();
+        async move {
+            data(
+                subgraph,
+                &format!("query($p: String!) {{ items(where: {{ s: {{ {operator}: $p }} }}, order_by: [{{ item_id: ASC }}]) {{ item_id }} }}"),
+                json!({ "p": pattern }),
+            )
+            .await
+        }
+    };
+    let started = std::time::Instant::now();
+    let hostile = format!("{}!", "%a".repeat(16));
+    assert_eq!(ids(&like("_like", hostile).await), Vec::<String>::new());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    for (operator, pattern, expected) in [
+        ("_like", "%a%b%y", vec!["2"]),
+        ("_like", "%ab%b", vec![]),
+        ("_like", "%ab%", vec!["2", "3"]),
+        ("_like", "a%", vec!["1", "3"]),
+        ("_like", "%a_y", vec!["2"]),
+        ("_ilike", "%A%B%", vec!["2", "3"]),
+        ("_like", "%", vec!["1", "2", "3"]),
+    ] {
+        assert_eq!(
+            ids(&like(operator, pattern.to_owned()).await),
+            expected,
+            "{operator} {pattern}"
+        );
+    }
+    scratch.drop().await;
+}

@@ -172,19 +172,42 @@ fn compare(operator: Operator, value: &Value, storage: Storage) -> Result<Docume
 
 /// A SQL `LIKE` pattern as an anchored regular expression: `%` is any run, `_` any one
 /// character, `\` escapes the next character; everything else matches itself literally.
+///
+/// Written so that matching cannot backtrack catastrophically: `.*a.*a.*a…!` over a long run of
+/// `a`s takes time exponential in the number of `%`s, so each segment between two `%`s is an
+/// atomic group matching its first occurrence (`(?>.*?seg)`), which never gives back what it
+/// took. Taking each segment's first occurrence is exactly right for patterns whose only runs
+/// are `%` (an earlier match leaves more room for the rest); the last segment is anchored at the
+/// end after one `.*`, which backtracks at most once across the text.
 pub fn like_to_regex(pattern: &str) -> String {
-    let mut regex = String::from("^");
+    // Segments between `%`s, each already in regex form.
+    let mut segments = vec![String::new()];
     let mut chars = pattern.chars();
     while let Some(c) = chars.next() {
+        let segment = segments.last_mut().expect("never empty");
         match c {
-            '%' => regex.push_str(".*"),
-            '_' => regex.push('.'),
+            '%' => segments.push(String::new()),
+            '_' => segment.push('.'),
             '\\' => {
                 if let Some(next) = chars.next() {
-                    push_literal(&mut regex, next);
+                    push_literal(segment, next);
                 }
             }
-            other => push_literal(&mut regex, other),
+            other => push_literal(segment, other),
+        }
+    }
+    let mut regex = String::from("^");
+    let last = segments.len() - 1;
+    for (index, segment) in segments.iter().enumerate() {
+        if index == 0 {
+            regex.push_str(segment);
+        } else if index == last {
+            regex.push_str(".*");
+            regex.push_str(segment);
+        } else if !segment.is_empty() {
+            regex.push_str("(?>.*?");
+            regex.push_str(segment);
+            regex.push(')');
         }
     }
     regex.push('$');
@@ -330,6 +353,16 @@ mod tests {
     fn like_patterns_escape_every_metacharacter() {
         assert_eq!(like_to_regex("a.b%c_(d)$"), "^a\\.b.*c.\\(d\\)\\$$");
         assert_eq!(like_to_regex("100\\%"), "^100%$");
+    }
+
+    #[test]
+    fn like_patterns_match_middle_segments_atomically() {
+        assert_eq!(like_to_regex("abc"), "^abc$");
+        assert_eq!(like_to_regex("%"), "^.*$");
+        assert_eq!(like_to_regex("%lamp%"), "^(?>.*?lamp).*$");
+        assert_eq!(like_to_regex("a%b_%c"), "^a(?>.*?b.).*c$");
+        assert_eq!(like_to_regex("%%x%%"), "^(?>.*?x).*$");
+        assert_eq!(like_to_regex("%a%a%a%!"), "^(?>.*?a)(?>.*?a)(?>.*?a).*!$");
     }
 
     #[test]
