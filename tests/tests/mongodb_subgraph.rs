@@ -944,3 +944,48 @@ async fn like_patterns_cannot_backtrack_catastrophically() {
     }
     scratch.drop().await;
 }
+
+/// A read that outlasts `operation_timeout_ms` ends there with a clean `TIMEOUT` error (the
+/// server is asked to stop with `maxTimeMS`; the subgraph stops waiting whatever it does), and
+/// the subgraph goes on answering.
+#[tokio::test]
+async fn reads_end_at_the_operation_timeout() {
+    let documents = (0..3000)
+        .map(|n| doc! { "item_id": n.to_string(), "s": "x".repeat(200) })
+        .collect();
+    let scratch = Scratch::with(documents).await;
+    let yaml = |timeout_ms: u64| {
+        format!(
+            "url: {}\ndatabase: {}\noperation_timeout_ms: {timeout_ms}\ncollections: {{ items: {{ key: item_id }} }}",
+            endpoints().mongodb,
+            scratch.name
+        )
+    };
+    let hurried = Subgraph::start(&Config::from_yaml(&yaml(1)).unwrap())
+        .await
+        .unwrap();
+    let query = "{ items(limit: 1000) { item_id s } items_aggregate { count } }";
+    for _ in 0..2 {
+        let response = run(&hurried, query, json!({})).await;
+        let errors = response["errors"].as_array().unwrap();
+        assert!(
+            errors
+                .iter()
+                .all(|error| error["extensions"]["code"] == "TIMEOUT"),
+            "{response}"
+        );
+        assert!(
+            errors[0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("within 1 ms"),
+            "{response}"
+        );
+    }
+    let patient = Subgraph::start(&Config::from_yaml(&yaml(10_000)).unwrap())
+        .await
+        .unwrap();
+    let answer = data(&patient, query, json!({})).await;
+    assert_eq!(answer["items_aggregate"]["count"], 3000);
+    scratch.drop().await;
+}

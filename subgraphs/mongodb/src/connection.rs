@@ -18,7 +18,7 @@ use polygraph_subgraph_core::values::json_field;
 use serde_json::json;
 
 use crate::schema::{
-    State, bad_input, batch, both, claims, database_error, restriction, where_filter, window,
+    State, bad_input, batch, both, claims, restriction, where_filter, window, within,
 };
 
 pub(crate) const PAGE_INFO: &str = "PageInfo";
@@ -203,18 +203,20 @@ pub(crate) fn field(state: &Arc<State>, collection: usize) -> Field {
                     }
                     _ => filter,
                 };
-                let mut documents: Vec<Document> = state
-                    .database
-                    .collection::<Document>(&model.collections[collection].collection)
-                    .find(filter)
-                    .sort(sort.clone())
-                    .limit(first as i64 + 1)
-                    .batch_size(batch(first + 1))
-                    .await
-                    .map_err(|error| database_error(&error))?
-                    .try_collect()
-                    .await
-                    .map_err(|error| database_error(&error))?;
+                let read = async {
+                    state
+                        .database
+                        .collection::<Document>(&model.collections[collection].collection)
+                        .find(filter)
+                        .sort(sort.clone())
+                        .limit(first as i64 + 1)
+                        .batch_size(batch(first + 1))
+                        .max_time(model.operation_timeout)
+                        .await?
+                        .try_collect::<Vec<Document>>()
+                        .await
+                };
+                let mut documents = within(model, read).await?;
                 let has_next = documents.len() as u64 > first;
                 documents.truncate(first as usize);
                 let edges: Vec<Edge> = documents

@@ -17,7 +17,7 @@ use mongodb::bson::{Bson, Document, doc};
 
 use crate::convert::{self, key_text, to_bson};
 use crate::model::{Aggregate, Model};
-use crate::schema::{batch, both, database_error, where_filter, window};
+use crate::schema::{batch, both, where_filter, window, within};
 use crate::translate::{self, Accumulate};
 
 /// One entity's field: which foreign type and field, the field's arguments (as JSON text, so
@@ -147,15 +147,17 @@ impl ExtensionLoader {
                 let filter = where_filter(model, spec.object, arguments.get("where"))?;
                 let filter = both(by_keys, filter);
                 let (sort, limit, offset) = window(model, spec.object, &arguments)?;
-                let documents: Vec<Document> = collection
-                    .find(filter)
-                    .sort(sort)
-                    .batch_size(batch(model.max_limit.saturating_mul(keys.len() as u64)))
-                    .await
-                    .map_err(|error| database_error(&error))?
-                    .try_collect()
-                    .await
-                    .map_err(|error| database_error(&error))?;
+                let read = async {
+                    collection
+                        .find(filter)
+                        .sort(sort)
+                        .batch_size(batch(model.max_limit.saturating_mul(keys.len() as u64)))
+                        .max_time(model.operation_timeout)
+                        .await?
+                        .try_collect::<Vec<Document>>()
+                        .await
+                };
+                let documents = within(model, read).await?;
                 let mut grouped: HashMap<String, Vec<Document>> = HashMap::new();
                 for document in documents {
                     if let Some(key) = document.get(&foreign_key.path).and_then(key_text) {
@@ -181,43 +183,61 @@ impl ExtensionLoader {
                     .collect())
             }
             Some(aggregate) => {
-                let accumulate = match aggregate {
-                    Aggregate::Count => Accumulate::Count,
-                    Aggregate::Function(function, of) => Accumulate::Function {
-                        function,
-                        path: object.fields[of].path.clone(),
-                    },
-                };
-                let pipeline =
-                    translate::aggregate_pipeline(by_keys, Some(&foreign_key.path), &[accumulate]);
-                let groups: Vec<Document> = collection
-                    .aggregate(pipeline)
+                let path = &foreign_key.path;
+                self.load_aggregate(&collection, object, aggregate, path, by_keys, keys)
                     .await
-                    .map_err(|error| database_error(&error))?
-                    .try_collect()
-                    .await
-                    .map_err(|error| database_error(&error))?;
-                let values: HashMap<String, Value> = groups
-                    .iter()
-                    .filter_map(|group| {
-                        let key = key_text(group.get("_id")?)?;
-                        Some((key, convert::to_value(group.get("a0")?, false)))
-                    })
-                    .collect();
-                Ok(keys
-                    .iter()
-                    .map(|key| {
-                        let value = values.get(&key.key).cloned().unwrap_or(
-                            if aggregate == Aggregate::Count {
-                                Value::from(0)
-                            } else {
-                                Value::Null
-                            },
-                        );
-                        ((*key).clone(), Loaded::Value(value))
-                    })
-                    .collect())
             }
         }
+    }
+
+    /// An aggregate field for every key at once: one pipeline grouped by the foreign key.
+    async fn load_aggregate(
+        &self,
+        collection: &mongodb::Collection<Document>,
+        object: &crate::model::ObjectModel,
+        aggregate: Aggregate,
+        path: &str,
+        by_keys: Document,
+        keys: &[&ExtensionKey],
+    ) -> async_graphql::Result<Vec<(ExtensionKey, Loaded)>> {
+        let accumulate = match aggregate {
+            Aggregate::Count => Accumulate::Count,
+            Aggregate::Function(function, of) => Accumulate::Function {
+                function,
+                path: object.fields[of].path.clone(),
+            },
+        };
+        let pipeline = translate::aggregate_pipeline(by_keys, Some(path), &[accumulate]);
+        let read = async {
+            collection
+                .aggregate(pipeline)
+                .max_time(self.model.operation_timeout)
+                .await?
+                .try_collect::<Vec<Document>>()
+                .await
+        };
+        let groups = within(&self.model, read).await?;
+        // What a key without documents aggregates to.
+        let none = match aggregate {
+            Aggregate::Count => Value::from(0),
+            Aggregate::Function(..) => Value::Null,
+        };
+        let values: HashMap<String, Value> = groups
+            .iter()
+            .filter_map(|group| {
+                let key = key_text(group.get("_id")?)?;
+                Some((key, convert::to_value(group.get("a0")?, false)))
+            })
+            .collect();
+        Ok(keys
+            .iter()
+            .map(|key| {
+                let value = values.get(&key.key).cloned();
+                (
+                    (*key).clone(),
+                    Loaded::Value(value.unwrap_or_else(|| none.clone())),
+                )
+            })
+            .collect())
     }
 }

@@ -198,6 +198,9 @@ pub struct Model {
     pub max_limit: u64,
     pub max_depth: usize,
     pub max_complexity: usize,
+    /// How long one read may take: the server is asked to stop there (`maxTimeMS`) and the
+    /// subgraph stops waiting there.
+    pub operation_timeout: std::time::Duration,
 }
 
 impl Model {
@@ -228,6 +231,7 @@ pub fn build(config: &Config, schemas: &[Json]) -> anyhow::Result<Model> {
         max_limit: config.max_limit,
         max_depth: config.max_depth,
         max_complexity: config.max_complexity,
+        operation_timeout: std::time::Duration::from_millis(config.operation_timeout_ms),
     };
     // Foreign types first, so references can point at them.
     for (type_name, extension) in &config.extends {

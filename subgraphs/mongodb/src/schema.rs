@@ -359,6 +359,11 @@ pub(crate) fn database_error(error: &mongodb::error::Error) -> async_graphql::Er
         ErrorKind::Command(command) if command.code == 121 || command.code == 11000 => {
             Some(command.message.clone())
         }
+        // MaxTimeMSExpired: the server stopped the read at its time limit.
+        ErrorKind::Command(command) if command.code == 50 => {
+            return async_graphql::Error::new("the database did not answer in time")
+                .extend_with(|_, extensions| extensions.set("code", "TIMEOUT"));
+        }
         _ => None,
     };
     match rejected {
@@ -366,6 +371,28 @@ pub(crate) fn database_error(error: &mongodb::error::Error) -> async_graphql::Er
         None => async_graphql::Error::new("the database could not answer this request")
             .extend_with(|_, extensions| extensions.set("code", "DATABASE_ERROR")),
     }
+}
+
+/// Runs a read within the model's operation timeout: the read itself asks the server to stop
+/// there (`max_time`), and the subgraph stops waiting there whatever the server does, so one
+/// slow read cannot hold a request (or the connection it waits on) for longer.
+pub(crate) async fn within<T>(
+    model: &Model,
+    read: impl std::future::Future<Output = mongodb::error::Result<T>>,
+) -> async_graphql::Result<T> {
+    match tokio::time::timeout(model.operation_timeout, read).await {
+        Ok(answer) => answer.map_err(|error| database_error(&error)),
+        Err(_) => Err(timed_out(model)),
+    }
+}
+
+fn timed_out(model: &Model) -> async_graphql::Error {
+    tracing::warn!(timeout = ?model.operation_timeout, "a MongoDB read ran out of time");
+    async_graphql::Error::new(format!(
+        "the database did not answer within {} ms",
+        model.operation_timeout.as_millis()
+    ))
+    .extend_with(|_, extensions| extensions.set("code", "TIMEOUT"))
 }
 
 /// The verified claims of the request being resolved.
@@ -461,19 +488,22 @@ fn list_field(state: &Arc<State>, collection: usize, name: &str) -> Field {
                 restriction(&state.model, collection, claims(&ctx))?,
             );
             let (sort, limit, offset) = window(&state.model, object, arguments)?;
-            let documents: Vec<Document> = state
-                .database
-                .collection::<Document>(&state.model.collections[collection].collection)
-                .find(filter)
-                .sort(sort)
-                .skip(offset)
-                .limit(limit as i64)
-                .batch_size(batch(limit))
-                .await
-                .map_err(|error| database_error(&error))?
-                .try_collect()
-                .await
-                .map_err(|error| database_error(&error))?;
+            let model = &state.model;
+            let read = async {
+                state
+                    .database
+                    .collection::<Document>(&model.collections[collection].collection)
+                    .find(filter)
+                    .sort(sort)
+                    .skip(offset)
+                    .limit(limit as i64)
+                    .batch_size(batch(limit))
+                    .max_time(model.operation_timeout)
+                    .await?
+                    .try_collect::<Vec<Document>>()
+                    .await
+            };
+            let documents = within(model, read).await?;
             Ok(Some(FieldValue::list(
                 documents.into_iter().map(FieldValue::owned_any),
             )))
@@ -502,15 +532,19 @@ fn by_key_field(state: &Arc<State>, collection: usize) -> Field {
             FieldFuture::new(async move {
                 let key = to_bson(ctx.args.try_get(&name)?.as_value(), storage)
                     .map_err(|error| bad_input(error.0))?;
-                let found = state
+                let model = &state.model;
+                let filter = both(
+                    doc! { path: { "$eq": key } },
+                    restriction(model, collection, claims(&ctx))?,
+                );
+                let handle = state
                     .database
-                    .collection::<Document>(&state.model.collections[collection].collection)
-                    .find_one(both(
-                        doc! { path: { "$eq": key } },
-                        restriction(&state.model, collection, claims(&ctx))?,
-                    ))
-                    .await
-                    .map_err(|error| database_error(&error))?;
+                    .collection::<Document>(&model.collections[collection].collection);
+                let read = handle
+                    .find_one(filter)
+                    .max_time(model.operation_timeout)
+                    .into_future();
+                let found = within(model, read).await?;
                 Ok(found.map(FieldValue::owned_any))
             })
         },
@@ -584,16 +618,17 @@ fn aggregate_field(state: &Arc<State>, collection: usize) -> Field {
                     shape.push((field.response_key, Some(function), outputs));
                 }
                 let pipeline = translate::aggregate_pipeline(filter, None, &accumulate);
-                let mut cursor = state
-                    .database
-                    .collection::<Document>(&model.collections[collection].collection)
-                    .aggregate(pipeline)
-                    .await
-                    .map_err(|error| database_error(&error))?;
-                let group = cursor
-                    .try_next()
-                    .await
-                    .map_err(|error| database_error(&error))?;
+                let read = async {
+                    state
+                        .database
+                        .collection::<Document>(&model.collections[collection].collection)
+                        .aggregate(pipeline)
+                        .max_time(model.operation_timeout)
+                        .await?
+                        .try_next()
+                        .await
+                };
+                let group = within(model, read).await?;
                 let value = |index: usize| -> serde_json::Value {
                     match group.as_ref().and_then(|g| g.get(format!("a{index}"))) {
                         Some(bson) => convert::to_value(bson, false)
@@ -803,22 +838,25 @@ async fn find_entities(
                 .key
                 .expect("entities have keys")];
             let keys_bson: Vec<Bson> = keys.iter().map(|(_, key)| key.clone()).collect();
-            let documents: Vec<Document> = state
-                .database
-                .collection::<Document>(&model.collections[collection].collection)
-                .find(both(
-                    doc! { key_field.path.clone(): { "$in": keys_bson } },
-                    restrictions[collection].clone(),
-                ))
-                .batch_size(batch(keys.len() as u64))
-                .await?
-                .try_collect()
-                .await?;
-            Ok::<_, mongodb::error::Error>((collection, documents))
+            let read = async {
+                state
+                    .database
+                    .collection::<Document>(&model.collections[collection].collection)
+                    .find(both(
+                        doc! { key_field.path.clone(): { "$in": keys_bson } },
+                        restrictions[collection].clone(),
+                    ))
+                    .batch_size(batch(keys.len() as u64))
+                    .max_time(model.operation_timeout)
+                    .await?
+                    .try_collect::<Vec<Document>>()
+                    .await
+            };
+            within(model, read)
+                .await
+                .map(|documents| (collection, documents))
         });
-    let found = futures::future::try_join_all(lookups)
-        .await
-        .map_err(|error| database_error(&error))?;
+    let found = futures::future::try_join_all(lookups).await?;
     for (collection, documents) in found {
         let spec = &model.collections[collection];
         let object = model.object_of(collection);
