@@ -41,6 +41,15 @@ impl Claims {
 #[derive(Clone, Debug, Default)]
 pub struct RequestClaims(pub Option<Claims>);
 
+impl RequestClaims {
+    /// The verified claims of the request a resolver is answering, if it carried any.
+    pub fn of<'a>(ctx: &async_graphql::dynamic::ResolverContext<'a>) -> Option<&'a Claims> {
+        ctx.ctx
+            .data_opt::<RequestClaims>()
+            .and_then(|claims| claims.0.as_ref())
+    }
+}
+
 /// Why a claims header or key was rejected.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{0}")]

@@ -35,7 +35,42 @@ fn claim_text(value: &serde_json::Value) -> String {
     }
 }
 
+/// The rule and claims a read goes by: `None` when nothing is ruled, an `UNAUTHENTICATED`
+/// error when something is and the request carries no verified claims. `what` names what the
+/// rule guards, as the error says it (`"Review documents"`).
+pub fn ruled<'r, 'c>(
+    rule: Option<&'r RowRule>,
+    claims: Option<&'c Claims>,
+    what: &str,
+) -> async_graphql::Result<Option<(&'r RowRule, &'c Claims)>> {
+    use async_graphql::ErrorExtensions as _;
+    let Some(rule) = rule else {
+        return Ok(None);
+    };
+    let Some(claims) = claims else {
+        return Err(async_graphql::Error::new(format!(
+            "{what} are visible only to requests with verified claims"
+        ))
+        .extend_with(|_, extensions| extensions.set("code", "UNAUTHENTICATED")));
+    };
+    Ok(Some((rule, claims)))
+}
+
 impl RowRule {
+    /// Parses a rule for stores that know their entries by the entity's key alone (feature
+    /// hashes, graph nodes): its conditions may name only `id`.
+    pub fn parse_on_id(text: &str) -> Result<Self, String> {
+        Self::parse(text, |stored| (stored == "id").then(|| "id".to_owned()))
+            .map_err(|message| format!("{message} (rules here name id)"))
+    }
+
+    /// Whether the entity keyed `id` is one `claims` may see, for a rule from
+    /// [`RowRule::parse_on_id`].
+    pub fn holds_for_id(&self, claims: &Claims, id: &str) -> bool {
+        let id = serde_json::Value::String(id.to_owned());
+        self.holds(claims, |field| (field == "id").then_some(&id))
+    }
+
     /// Parses `a = claims.x and b in claims.y`; `field_of` maps a stored name (column, document
     /// field) to its GraphQL field, or says there is none.
     pub fn parse(text: &str, field_of: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
@@ -297,6 +332,22 @@ mod tests {
         assert!(
             !rule.holds(&nobody, |field| stored.get(field)),
             "no sub, no rows"
+        );
+    }
+
+    #[test]
+    fn key_rules_and_reads_without_claims() {
+        let rule = RowRule::parse_on_id("id in claims.accounts").unwrap();
+        assert!(RowRule::parse_on_id("owner = claims.sub").is_err());
+        let claims = claims(serde_json::json!({ "accounts": ["7", 8] }));
+        assert!(rule.holds_for_id(&claims, "7") && rule.holds_for_id(&claims, "8"));
+        assert!(!rule.holds_for_id(&claims, "9"));
+        assert!(ruled(None, None, "x").unwrap().is_none(), "nothing ruled");
+        assert!(ruled(Some(&rule), Some(&claims), "x").unwrap().is_some());
+        let refused = ruled(Some(&rule), None, "User features").unwrap_err();
+        assert_eq!(
+            refused.message,
+            "User features are visible only to requests with verified claims"
         );
     }
 

@@ -15,6 +15,7 @@ use async_graphql::{ErrorExtensions as _, Value};
 use elasticsearch::{Elasticsearch, MgetParts, SearchParts};
 use polygraph_subgraph_core::claims::{Claims, RequestClaims};
 use polygraph_subgraph_core::filter::ScalarKind;
+use polygraph_subgraph_core::rules::{self, RowRule};
 use polygraph_subgraph_core::values::Missing;
 use serde_json::{Value as Json, json};
 
@@ -450,7 +451,7 @@ fn search_field(state: &Arc<State>, position: usize) -> (Vec<async_graphql::dyna
             let state = state.clone();
             FieldFuture::new(async move {
                 let mut search = parse_search(&state.model, position, ctx.args.as_index_map())?;
-                restrict(&state.model, position, claims(&ctx), &mut search)?;
+                restrict(&state.model, position, RequestClaims::of(&ctx), &mut search)?;
                 search.highlight = ctx.look_ahead().field("hits").field("highlights").exists();
                 let model = &state.model;
                 let index = &model.indices[position];
@@ -774,30 +775,14 @@ fn bucket_key(key: &Json) -> Json {
     }
 }
 
-/// The verified claims of the request being resolved.
-fn claims<'a>(ctx: &ResolverContext<'a>) -> Option<&'a Claims> {
-    ctx.ctx
-        .data_opt::<RequestClaims>()
-        .and_then(|claims| claims.0.as_ref())
-}
-
-/// Refuses a ruled index to a request without claims.
+/// The index's row rule and the claims it goes by (see `rules::ruled`).
 fn ruled_claims<'m, 'c>(
     model: &'m Model,
     position: usize,
     claims: Option<&'c Claims>,
-) -> async_graphql::Result<Option<(&'m polygraph_subgraph_core::rules::RowRule, &'c Claims)>> {
-    let Some(rule) = &model.indices[position].rule else {
-        return Ok(None);
-    };
-    let Some(claims) = claims else {
-        return Err(async_graphql::Error::new(format!(
-            "{} documents are visible only to requests with verified claims",
-            model.entity(position).type_name
-        ))
-        .extend_with(|_, extensions| extensions.set("code", "UNAUTHENTICATED")));
-    };
-    Ok(Some((rule, claims)))
+) -> async_graphql::Result<Option<(&'m RowRule, &'c Claims)>> {
+    let what = format!("{} documents", model.entity(position).type_name);
+    rules::ruled(model.indices[position].rule.as_ref(), claims, &what)
 }
 
 /// Adds the index's row rule, with the request's claims, to a search's filters: its hits,
@@ -813,7 +798,7 @@ pub(crate) fn restrict(
         return Ok(());
     };
     for condition in &rule.conditions {
-        let values = match polygraph_subgraph_core::rules::RowRule::values(condition, claims) {
+        let values = match RowRule::values(condition, claims) {
             Some(Json::Array(values)) => values.clone(),
             Some(value) => vec![value.clone()],
             None => Vec::new(),
@@ -861,15 +846,15 @@ pub(crate) async fn fetch_entities(
                 )));
             }
         };
-        ruled_claims(model, position, claims)?;
-        wanted.push((position, key));
+        let ruled = ruled_claims(model, position, claims)?;
+        wanted.push((position, key, ruled));
     }
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
     let docs: Vec<Json> = wanted
         .iter()
-        .map(|(position, key)| json!({ "_index": model.indices[*position].index, "_id": key }))
+        .map(|(position, key, _)| json!({ "_index": model.indices[*position].index, "_id": key }))
         .collect();
     let mut answer = state
         .send(
@@ -887,15 +872,13 @@ pub(crate) async fn fetch_entities(
     Ok(wanted
         .into_iter()
         .enumerate()
-        .map(|(i, (position, key))| {
+        .map(|(i, (position, key, ruled))| {
             let source = match found.get_mut(i) {
                 Some(doc) if doc["found"] == json!(true) => Some(doc["_source"].take()),
                 _ => None,
             };
-            let visible = |source: &Json| match (&model.indices[position].rule, claims) {
-                (None, _) => true,
-                (Some(rule), Some(claims)) => rule.holds(claims, |field| source.get(field)),
-                (Some(_), None) => false,
+            let visible = |source: &Json| {
+                ruled.is_none_or(|(rule, claims)| rule.holds(claims, |field| source.get(field)))
             };
             (position, key, source.filter(visible))
         })
@@ -910,7 +893,7 @@ async fn resolve_entities<'a>(
     let found = fetch_entities(
         state,
         ctx.args.try_get("representations")?.as_value(),
-        claims(ctx),
+        RequestClaims::of(ctx),
     )
     .await?;
     let model = &state.model;

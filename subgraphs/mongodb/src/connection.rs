@@ -13,13 +13,12 @@ use async_graphql::dynamic::{Field, FieldFuture, FieldValue, InputValue, Object,
 use base64::Engine as _;
 use futures::TryStreamExt as _;
 use mongodb::bson::{Bson, Document, doc};
+use polygraph_subgraph_core::claims::RequestClaims;
 use polygraph_subgraph_core::filter;
 use polygraph_subgraph_core::values::json_field;
 use serde_json::json;
 
-use crate::schema::{
-    State, bad_input, batch, both, claims, restriction, where_filter, window, within,
-};
+use crate::schema::{State, bad_input, batch, both, restriction, where_filter, window, within};
 
 pub(crate) const PAGE_INFO: &str = "PageInfo";
 
@@ -186,7 +185,7 @@ pub(crate) fn field(state: &Arc<State>, collection: usize) -> Field {
                 let arguments = ctx.args.as_index_map();
                 let filter = both(
                     where_filter(model, object, arguments.get("where"))?,
-                    restriction(model, collection, claims(&ctx))?,
+                    restriction(model, collection, RequestClaims::of(&ctx))?,
                 );
                 let mut window_arguments = arguments.clone();
                 window_arguments.shift_remove("first");

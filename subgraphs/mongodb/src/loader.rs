@@ -34,37 +34,48 @@ pub struct ExtensionKey {
 
 /// A row rule's filter for one request's claims. The loader batches loads of concurrent
 /// requests together, so keys of callers who may see different documents must differ: equal
-/// restrictions (compared as their BSON bytes) share a query, others never do.
-#[derive(Clone, Debug)]
-pub struct Restriction {
-    filter: Arc<Document>,
-    bytes: Arc<[u8]>,
+/// restrictions (compared as their BSON bytes) share a query, others never do. Unruled
+/// collections (the usual case) have none, and cost nothing to compare.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Restriction(Option<Arc<Ruled>>);
+
+#[derive(Debug)]
+struct Ruled {
+    filter: Document,
+    bytes: Vec<u8>,
 }
 
-impl Restriction {
-    pub fn new(filter: Document) -> Self {
-        let mut bytes = Vec::new();
-        filter
-            .to_writer(&mut bytes)
-            .expect("a document serializes into memory");
-        Self {
-            filter: Arc::new(filter),
-            bytes: bytes.into(),
-        }
-    }
-}
-
-impl PartialEq for Restriction {
+impl PartialEq for Ruled {
     fn eq(&self, other: &Self) -> bool {
         self.bytes == other.bytes
     }
 }
 
-impl Eq for Restriction {}
+impl Eq for Ruled {}
 
-impl std::hash::Hash for Restriction {
+impl std::hash::Hash for Ruled {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.bytes.hash(state);
+    }
+}
+
+impl Restriction {
+    pub fn new(filter: Document) -> Self {
+        if filter.is_empty() {
+            return Self(None);
+        }
+        let mut bytes = Vec::new();
+        filter
+            .to_writer(&mut bytes)
+            .expect("a document serializes into memory");
+        Self(Some(Arc::new(Ruled { filter, bytes })))
+    }
+
+    /// The filter to add to a load's query (empty: none).
+    fn filter(&self) -> Document {
+        self.0
+            .as_ref()
+            .map_or_else(Document::new, |ruled| ruled.filter.clone())
     }
 }
 
@@ -102,7 +113,7 @@ impl Loader<ExtensionKey> for ExtensionLoader {
         let loads = groups
             .iter()
             .map(|((foreign, field, arguments, restriction), keys)| {
-                self.load_group(*foreign, *field, arguments, &restriction.filter, keys)
+                self.load_group(*foreign, *field, arguments, restriction.filter(), keys)
             });
         let mut loaded = HashMap::with_capacity(keys.len());
         for group in futures::future::try_join_all(loads).await? {
@@ -118,7 +129,7 @@ impl ExtensionLoader {
         foreign: usize,
         field: usize,
         arguments: &str,
-        restriction: &Document,
+        restriction: Document,
         keys: &[&ExtensionKey],
     ) -> async_graphql::Result<Vec<(ExtensionKey, Loaded)>> {
         let model = &self.model;
@@ -134,7 +145,7 @@ impl ExtensionLoader {
             .collect();
         let by_keys = both(
             doc! { foreign_key.path.clone(): { "$in": stored } },
-            restriction.clone(),
+            restriction,
         );
         let collection = self.database.collection::<Document>(&spec.collection);
         match extension.aggregate {

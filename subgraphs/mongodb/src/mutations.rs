@@ -13,13 +13,13 @@ use async_graphql::{ErrorExtensions as _, Value};
 use futures::TryStreamExt as _;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::ReturnDocument;
-use polygraph_subgraph_core::claims::Claims;
+use polygraph_subgraph_core::claims::{Claims, RequestClaims};
 use polygraph_subgraph_core::config::Write;
 use polygraph_subgraph_core::filter;
 
 use crate::convert::to_bson;
 use crate::model::{FieldModel, Model, Shape, Storage};
-use crate::schema::{State, bad_input, both, claims, database_error, restriction, where_filter};
+use crate::schema::{State, bad_input, both, database_error, restriction, where_filter};
 
 /// What a many-document mutation did.
 struct Outcome {
@@ -277,7 +277,7 @@ async fn run<'a>(
     };
     let fail = |error: mongodb::error::Error| database_error(&error);
     // What the caller may see; writes reach only those documents and must leave them there.
-    let claims = claims(ctx);
+    let claims = RequestClaims::of(ctx);
     let within = restriction(model, collection, claims)?;
     let admit = |value: &Value, complete: bool| admit(model, collection, claims, value, complete);
     Ok(match kind {

@@ -21,6 +21,7 @@ use polygraph_subgraph_core::aggregate::{self, Function, aggregate_type, functio
 use polygraph_subgraph_core::cache::CacheHint;
 use polygraph_subgraph_core::claims::{Claims, RequestClaims};
 use polygraph_subgraph_core::filter::{self, ScalarKind};
+use polygraph_subgraph_core::rules;
 use polygraph_subgraph_core::selection::{SelectionError, Walker};
 use polygraph_subgraph_core::values::{self, Missing};
 
@@ -395,13 +396,6 @@ fn timed_out(model: &Model) -> async_graphql::Error {
     .extend_with(|_, extensions| extensions.set("code", "TIMEOUT"))
 }
 
-/// The verified claims of the request being resolved.
-pub(crate) fn claims<'a>(ctx: &ResolverContext<'a>) -> Option<&'a Claims> {
-    ctx.ctx
-        .data_opt::<RequestClaims>()
-        .and_then(|claims| claims.0.as_ref())
-}
-
 /// The documents of `collection` a request with `claims` may see, as a query document (empty:
 /// all of them): the collection's row rule with the claims' values. A ruled collection is
 /// refused to a request without verified claims.
@@ -411,15 +405,9 @@ pub(crate) fn restriction(
     claims: Option<&Claims>,
 ) -> async_graphql::Result<Document> {
     let spec = &model.collections[collection];
-    let Some(rule) = &spec.rule else {
+    let what = format!("{} documents", model.objects[spec.object].type_name);
+    let Some((rule, claims)) = rules::ruled(spec.rule.as_ref(), claims, &what)? else {
         return Ok(Document::new());
-    };
-    let Some(claims) = claims else {
-        return Err(async_graphql::Error::new(format!(
-            "{} documents are visible only to requests with verified claims",
-            model.objects[spec.object].type_name
-        ))
-        .extend_with(|_, extensions| extensions.set("code", "UNAUTHENTICATED")));
     };
     // A claim that cannot be stored in the ruled field's type matches nothing.
     Ok(
@@ -485,7 +473,7 @@ fn list_field(state: &Arc<State>, collection: usize, name: &str) -> Field {
             let arguments = ctx.args.as_index_map();
             let filter = both(
                 where_filter(&state.model, object, arguments.get("where"))?,
-                restriction(&state.model, collection, claims(&ctx))?,
+                restriction(&state.model, collection, RequestClaims::of(&ctx))?,
             );
             let (sort, limit, offset) = window(&state.model, object, arguments)?;
             let model = &state.model;
@@ -535,7 +523,7 @@ fn by_key_field(state: &Arc<State>, collection: usize) -> Field {
                 let model = &state.model;
                 let filter = both(
                     doc! { path: { "$eq": key } },
-                    restriction(model, collection, claims(&ctx))?,
+                    restriction(model, collection, RequestClaims::of(&ctx))?,
                 );
                 let handle = state
                     .database
@@ -579,7 +567,7 @@ fn aggregate_field(state: &Arc<State>, collection: usize) -> Field {
                 let model = &state.model;
                 let filter = both(
                     where_filter(model, object_index, ctx.args.as_index_map().get("where"))?,
-                    restriction(model, collection, claims(&ctx))?,
+                    restriction(model, collection, RequestClaims::of(&ctx))?,
                 );
                 let walker = Walker::new(ctx.ctx);
                 let selected = walker
@@ -702,7 +690,7 @@ fn foreign_type(state: &Arc<State>, index: usize) -> Object {
                     String::new()
                 };
                 let collection = state.model.foreign[index].fields[position].collection;
-                let within = restriction(&state.model, collection, claims(&ctx))?;
+                let within = restriction(&state.model, collection, RequestClaims::of(&ctx))?;
                 let loaded = state
                     .loader
                     .load_one(ExtensionKey {
@@ -807,7 +795,7 @@ async fn resolve_entities<'a>(
             if wanted[collection].is_empty() {
                 Ok(Document::new())
             } else {
-                restriction(model, collection, claims(ctx))
+                restriction(model, collection, RequestClaims::of(ctx))
             }
         })
         .collect::<async_graphql::Result<Vec<_>>>()?;

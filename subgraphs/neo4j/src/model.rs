@@ -2,7 +2,6 @@
 
 use anyhow::{anyhow, bail};
 use polygraph_subgraph_core::cache::CacheHint;
-use polygraph_subgraph_core::claims::Claims;
 use polygraph_subgraph_core::naming;
 use polygraph_subgraph_core::rules::RowRule;
 
@@ -37,26 +36,6 @@ impl Model {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, e)| e)
-    }
-
-    /// Whether a request with `claims` may follow the relationships of entity `name` with
-    /// `id`; `Err` (the message) for a ruled entity and a request without claims.
-    pub fn allows(&self, name: &str, id: &str, claims: Option<&Claims>) -> Result<bool, String> {
-        let Some(rule) = self
-            .entities
-            .iter()
-            .position(|(n, _)| n == name)
-            .and_then(|index| self.rules[index].as_ref())
-        else {
-            return Ok(true);
-        };
-        let Some(claims) = claims else {
-            return Err(format!(
-                "the relationships of {name} are visible only to requests with verified claims"
-            ));
-        };
-        let id = serde_json::Value::String(id.to_owned());
-        Ok(rule.holds(claims, |field| (field == "id").then_some(&id)))
     }
 }
 
@@ -142,9 +121,8 @@ pub fn build(
             .rule
             .as_deref()
             .map(|text| {
-                RowRule::parse(text, |stored| (stored == "id").then(|| "id".to_owned())).map_err(
-                    |message| anyhow!("entity {name}: rule {text:?}: {message} (rules name id)"),
-                )
+                RowRule::parse_on_id(text)
+                    .map_err(|message| anyhow!("entity {name}: rule {text:?}: {message}"))
             })
             .transpose()?;
         let mut entity = entity.clone();

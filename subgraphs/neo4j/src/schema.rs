@@ -16,6 +16,7 @@ use neo4j::driver::Driver;
 use neo4j::{ValueReceive, ValueSend};
 use polygraph_subgraph_core::cache::CacheHint;
 use polygraph_subgraph_core::claims::{Claims, RequestClaims};
+use polygraph_subgraph_core::rules;
 
 use crate::model::Model;
 use crate::pool::BlockingPool;
@@ -202,13 +203,6 @@ fn limit_of(value: Option<&Value>, max_limit: u64) -> async_graphql::Result<u64>
     }
 }
 
-/// The verified claims of the request being resolved.
-fn claims<'a>(ctx: &ResolverContext<'a>) -> Option<&'a Claims> {
-    ctx.ctx
-        .data_opt::<RequestClaims>()
-        .and_then(|claims| claims.0.as_ref())
-}
-
 /// Whether the caller may follow the relationships of entity `name` with `id` (its row rule).
 fn allowed(
     model: &Model,
@@ -216,10 +210,14 @@ fn allowed(
     id: &str,
     claims: Option<&Claims>,
 ) -> async_graphql::Result<bool> {
-    model.allows(name, id, claims).map_err(|message| {
-        async_graphql::Error::new(message)
-            .extend_with(|_, extensions| extensions.set("code", "UNAUTHENTICATED"))
-    })
+    let rule = model
+        .entities
+        .iter()
+        .position(|(entity, _)| entity == name)
+        .and_then(|index| model.rules[index].as_ref());
+    let what = format!("the relationships of {name}");
+    Ok(rules::ruled(rule, claims, &what)?
+        .is_none_or(|(rule, claims)| rule.holds_for_id(claims, id)))
 }
 
 fn entity<'a>(ctx: &ResolverContext<'a>) -> async_graphql::Result<&'a EntityRef> {
@@ -278,7 +276,12 @@ pub fn build(model: &Arc<Model>, graph: Arc<Graph>) -> Result<Schema, SchemaErro
                         let response_key = ctx.ctx.item.node.response_key().node.as_str();
                         let related = if let Some(related) = parent.prefetched.get(response_key) {
                             related.clone()
-                        } else if !allowed(&rules, &entity_name, &parent.id, claims(&ctx))? {
+                        } else if !allowed(
+                            &rules,
+                            &entity_name,
+                            &parent.id,
+                            RequestClaims::of(&ctx),
+                        )? {
                             Arc::default()
                         } else {
                             let limit =
@@ -354,7 +357,9 @@ async fn resolve_entities<'a>(
     // Entities whose relationships a rule hides from this caller are not read: empty lists.
     let mut hidden = std::collections::HashSet::new();
     for (typename, id) in &references {
-        if !selected[typename.as_str()].is_empty() && !allowed(model, typename, id, claims(ctx))? {
+        if !selected[typename.as_str()].is_empty()
+            && !allowed(model, typename, id, RequestClaims::of(ctx))?
+        {
             hidden.insert((typename.clone(), id.clone()));
         }
     }

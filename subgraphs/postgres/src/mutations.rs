@@ -9,6 +9,7 @@ use async_graphql::dynamic::{
     Enum, EnumItem, Field, FieldFuture, FieldValue, InputObject, InputValue, Object,
     ResolverContext, Type, TypeRef,
 };
+use polygraph_subgraph_core::claims::RequestClaims;
 use polygraph_subgraph_core::config::Write;
 use polygraph_subgraph_core::filter::{self, BoolExp, Operator};
 use polygraph_subgraph_core::selection::{SelectionError, Walker};
@@ -18,7 +19,7 @@ use crate::execute;
 use crate::model::{Model, TableModel};
 use crate::mutate::{self, OnConflict, ResponseField, Row, Shape};
 use crate::schema::{
-    ArgumentsAsValues as _, State, access, bad_input, claims, database_error, list_args, outputs,
+    ArgumentsAsValues as _, State, access, bad_input, database_error, list_args, outputs,
     scalar_type, selection_set,
 };
 use crate::translate::TranslateError;
@@ -237,7 +238,7 @@ async fn resolve<'a>(
                 }
             };
             for row in &rows {
-                check_rule(table_model, claims(ctx), row, true)?;
+                check_rule(table_model, RequestClaims::of(ctx), row, true)?;
             }
             let on_conflict = get("on_conflict")
                 .filter(|v| !matches!(v, Value::Null))
@@ -245,7 +246,7 @@ async fn resolve<'a>(
                 .transpose()?;
             mutate::insert(
                 model,
-                &access(model, claims(ctx)),
+                &access(model, RequestClaims::of(ctx)),
                 table,
                 &rows,
                 on_conflict.as_ref(),
@@ -255,10 +256,10 @@ async fn resolve<'a>(
         Kind::Update | Kind::UpdateByPk => {
             let filter = filter_of(model, table, kind, &arguments)?;
             let set = get("_set").map_or(Ok(Vec::new()), |value| row(table_model, value))?;
-            check_rule(table_model, claims(ctx), &set, false)?;
+            check_rule(table_model, RequestClaims::of(ctx), &set, false)?;
             mutate::update(
                 model,
-                &access(model, claims(ctx)),
+                &access(model, RequestClaims::of(ctx)),
                 table,
                 &filter,
                 &set,
@@ -267,7 +268,13 @@ async fn resolve<'a>(
         }
         Kind::Delete | Kind::DeleteByPk => {
             let filter = filter_of(model, table, kind, &arguments)?;
-            mutate::delete(model, &access(model, claims(ctx)), table, &filter, &shape)
+            mutate::delete(
+                model,
+                &access(model, RequestClaims::of(ctx)),
+                table,
+                &filter,
+                &shape,
+            )
         }
     }
     .map_err(bad_input)?;

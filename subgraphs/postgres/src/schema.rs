@@ -380,7 +380,7 @@ pub(crate) fn root_field(
                 kind,
                 &walker,
                 &ctx.ctx.item.node,
-                claims(&ctx),
+                RequestClaims::of(&ctx),
             )
             .await?;
             Ok(root::field_value(json))
@@ -434,13 +434,6 @@ fn root_by_pk(state: &Arc<State>, table: usize) -> Field {
         ));
     }
     field
-}
-
-/// The verified claims of the request being resolved.
-pub(crate) fn claims<'a>(ctx: &ResolverContext<'a>) -> Option<&'a Claims> {
-    ctx.ctx
-        .data_opt::<RequestClaims>()
-        .and_then(|claims| claims.0.as_ref())
 }
 
 /// What this request may see of each table: row rules instantiated with its verified claims.
@@ -756,7 +749,7 @@ async fn resolve_entities<'a>(
         &walker,
         selection_set(ctx),
         representations,
-        claims(ctx),
+        RequestClaims::of(ctx),
     )
     .await?;
     let mut values = Vec::with_capacity(results.len());

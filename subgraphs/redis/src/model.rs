@@ -121,26 +121,6 @@ impl Group {
     pub fn feature(&self, name: &str) -> Option<&Feature> {
         self.features.iter().find(|f| f.name == name)
     }
-
-    /// Whether a request with `claims` may read or write this group of entity `id`; `Err`
-    /// (the message) for a ruled group and a request without claims.
-    pub fn allows(
-        &self,
-        id: &str,
-        claims: Option<&polygraph_subgraph_core::claims::Claims>,
-    ) -> Result<bool, String> {
-        let Some(rule) = &self.rule else {
-            return Ok(true);
-        };
-        let Some(claims) = claims else {
-            return Err(format!(
-                "{} features are visible only to requests with verified claims",
-                self.type_name
-            ));
-        };
-        let id = serde_json::Value::String(id.to_owned());
-        Ok(rule.holds(claims, |field| (field == "id").then_some(&id)))
-    }
 }
 
 #[derive(Clone, Debug)]
@@ -204,12 +184,8 @@ pub fn build(config: &Config) -> anyhow::Result<Model> {
             .rule
             .as_deref()
             .map(|text| {
-                polygraph_subgraph_core::rules::RowRule::parse(text, |stored| {
-                    (stored == "id").then(|| "id".to_owned())
-                })
-                .map_err(|message| {
-                    anyhow!("group {name}: rule {text:?}: {message} (rules name id)")
-                })
+                polygraph_subgraph_core::rules::RowRule::parse_on_id(text)
+                    .map_err(|message| anyhow!("group {name}: rule {text:?}: {message}"))
             })
             .transpose()?;
         let cache = match &rule {

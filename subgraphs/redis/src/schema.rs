@@ -16,6 +16,7 @@ use async_graphql::dynamic::{
 use async_graphql::{ErrorExtensions as _, Value};
 use polygraph_subgraph_core::cache::CacheHint;
 use polygraph_subgraph_core::claims::{Claims, RequestClaims};
+use polygraph_subgraph_core::rules;
 use polygraph_subgraph_core::values::json_field;
 use redis::aio::MultiplexedConnection;
 use serde_json::{Map, Value as Json, json};
@@ -363,7 +364,7 @@ async fn resolve_entities<'a>(
     let sets = [&ctx.ctx.item.node.selection_set.node];
     let references =
         polygraph_subgraph_core::entities::references(ctx, &state.model.entities, "id")?;
-    let entities = read_ahead(state, &walker, &sets, references, claims(ctx)).await?;
+    let entities = read_ahead(state, &walker, &sets, references, RequestClaims::of(ctx)).await?;
     Ok(Some(FieldValue::list(entities.into_iter().map(
         |(typename, id, groups)| {
             FieldValue::owned_any(EntityRef { id, groups }).with_type(typename)
@@ -385,13 +386,6 @@ fn entity<'a>(
         .ok_or_else(|| async_graphql::Error::new("internal: the parent is not an entity"))
 }
 
-/// The verified claims of the request being resolved.
-fn claims<'a>(ctx: &async_graphql::dynamic::ResolverContext<'a>) -> Option<&'a Claims> {
-    ctx.ctx
-        .data_opt::<RequestClaims>()
-        .and_then(|claims| claims.0.as_ref())
-}
-
 /// Whether the caller may read or write `group` of entity `id` (its row rule).
 pub(crate) fn allowed(
     model: &Model,
@@ -399,10 +393,10 @@ pub(crate) fn allowed(
     id: &str,
     claims: Option<&Claims>,
 ) -> async_graphql::Result<bool> {
-    model.groups[group].allows(id, claims).map_err(|message| {
-        async_graphql::Error::new(message)
-            .extend_with(|_, extensions| extensions.set("code", "UNAUTHENTICATED"))
-    })
+    let group = &model.groups[group];
+    let what = format!("{} features", group.type_name);
+    Ok(rules::ruled(group.rule.as_ref(), claims, &what)?
+        .is_none_or(|(rule, claims)| rule.holds_for_id(claims, id)))
 }
 
 /// An entity's group: read ahead by `_entities`, or through the loader (only where the caller
@@ -445,7 +439,9 @@ fn entity_type(state: &Arc<State>, entity: &str) -> Object {
             move |ctx| {
                 let state = state.clone();
                 FieldFuture::new(async move {
-                    let loaded = group_of(&state, self::entity(&ctx)?, index, claims(&ctx)).await?;
+                    let loaded =
+                        group_of(&state, self::entity(&ctx)?, index, RequestClaims::of(&ctx))
+                            .await?;
                     Ok(loaded.map(FieldValue::owned_any))
                 })
             },
@@ -474,7 +470,8 @@ fn entity_type(state: &Arc<State>, entity: &str) -> Object {
                     let mut features = Vec::new();
                     for group in groups {
                         let spec = &state.model.groups[group];
-                        let values = group_of(&state, parent, group, claims(&ctx)).await?;
+                        let values =
+                            group_of(&state, parent, group, RequestClaims::of(&ctx)).await?;
                         for feature in &spec.features {
                             if names
                                 .as_ref()
@@ -535,7 +532,7 @@ fn feature_vector(state: &Arc<State>) -> Field {
                 let mut hidden = Vec::new();
                 for id in &ids {
                     for group in &groups {
-                        hidden.push(!allowed(model, *group, id, claims(&ctx))?);
+                        hidden.push(!allowed(model, *group, id, RequestClaims::of(&ctx))?);
                     }
                 }
                 let mut reads = Vec::new();
@@ -629,7 +626,7 @@ fn put_features(state: &Arc<State>) -> Field {
                     let (group, feature) = model
                         .find(&entity, name)
                         .ok_or_else(|| bad_input(format!("{entity} has no feature {name}")))?;
-                    if !allowed(model, group, &id, claims(&ctx))? {
+                    if !allowed(model, group, &id, RequestClaims::of(&ctx))? {
                         return Err(async_graphql::Error::new(format!(
                             "{name} of {entity} {id} is outside what this request may write"
                         ))
