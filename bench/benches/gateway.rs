@@ -168,30 +168,19 @@ fn execution(c: &mut Criterion) {
 /// The benchmark supergraph with sign-in required for users and a policy on `Query.users` and
 /// `Product.price` (which `shippingEstimate` requires, so it is checked there too).
 fn guarded_supergraph() -> String {
-    let mut sdl = SUPERGRAPH.replacen(
-        "@link(url: \"https://specs.apollo.dev/join/v0.3\", for: EXECUTION)",
-        "@link(url: \"https://specs.apollo.dev/join/v0.3\", for: EXECUTION) \
-         @link(url: \"https://specs.apollo.dev/authenticated/v0.1\", for: SECURITY) \
-         @link(url: \"https://specs.apollo.dev/policy/v0.1\", for: SECURITY)",
-        1,
+    use polygraph_testkit::security::{Spec, apply, link};
+    let mut sdl = link(SUPERGRAPH, &[Spec::Authenticated, Spec::Policy]);
+    apply(
+        &mut sdl,
+        "type User @join__type(graph: ACCOUNTS, key: \"id\")",
+        " @authenticated",
     );
-    sdl.push_str(
-        "\ndirective @authenticated on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM\n\
-         directive @policy(policies: [[policy__Policy!]!]!) on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM\n\
-         scalar policy__Policy\n",
+    apply(
+        &mut sdl,
+        "  users: [User!]! @join__field(graph: ACCOUNTS)",
+        POLICY,
     );
-    for (line, directive) in [
-        (
-            "type User @join__type(graph: ACCOUNTS, key: \"id\")",
-            " @authenticated",
-        ),
-        ("  users: [User!]! @join__field(graph: ACCOUNTS)", POLICY),
-        ("  price: Int", POLICY),
-    ] {
-        let start = sdl.find(line).unwrap_or_else(|| panic!("{line}"));
-        let end = start + line.len();
-        sdl.insert_str(end, directive);
-    }
+    apply(&mut sdl, "  price: Int", POLICY);
     sdl
 }
 

@@ -1,4 +1,6 @@
 //! Fixtures the end-to-end tests and the benchmarks share, so neither depends on the other:
-//! [`federation`], four subgraphs shaped like the public gateways benchmark's.
+//! [`federation`], four subgraphs shaped like the public gateways benchmark's, and
+//! [`security`], supergraphs given security directives.
 
 pub mod federation;
+pub mod security;

@@ -67,28 +67,11 @@ async fn admin() -> String {
 /// user's email the `admin` scope; `update_products` has the demo's own `shop.admin.write`
 /// policy (policies/shop/admin.rego).
 fn secured_supergraph() -> String {
+    use polygraph_testkit::security::{Spec, apply, link};
     let sdl = std::fs::read_to_string(repo_root().join("schema/supergraph.graphql")).unwrap();
-    let mut sdl = sdl.replacen(
-        "@link(url: \"https://specs.apollo.dev/join/v0.3\", for: EXECUTION)",
-        "@link(url: \"https://specs.apollo.dev/join/v0.3\", for: EXECUTION) \
-         @link(url: \"https://specs.apollo.dev/authenticated/v0.1\", for: SECURITY) \
-         @link(url: \"https://specs.apollo.dev/requiresScopes/v0.1\", for: SECURITY)",
-        1,
-    );
-    sdl.push_str(
-        "\ndirective @authenticated on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM\n\
-         directive @requiresScopes(scopes: [[requiresScopes__Scope!]!]!) on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM\n\
-         scalar requiresScopes__Scope\n",
-    );
-    let patch = |sdl: &mut String, line: &str, directive: &str| {
-        let start = sdl
-            .find(line)
-            .unwrap_or_else(|| panic!("{line} in the supergraph"));
-        let end = start + sdl[start..].find('\n').unwrap();
-        sdl.insert_str(end, directive);
-    };
-    patch(&mut sdl, "  users_by_pk(", " @authenticated");
-    patch(
+    let mut sdl = link(&sdl, &[Spec::Authenticated, Spec::RequiresScopes]);
+    apply(&mut sdl, "  users_by_pk(", " @authenticated");
+    apply(
         &mut sdl,
         "  email: String! @join__field(graph: POSTGRES)",
         " @requiresScopes(scopes: [[\"admin\"]])",
