@@ -1,7 +1,7 @@
 //! The Redis, ClickHouse and Neo4j subgraphs against their raw clients for the same reads, in
 //! one run: 100 users' online features (one `HMGET` pipeline) and 100 products' monthly sales
-//! (one grouped statement), both through the prepared path as the server answers a query it
-//! has seen, and 100 users' follows (one `UNWIND` statement). Needs the demo data
+//! (one grouped statement), both through the engine as the server answers a query (and the
+//! features again with a text never seen before, so validated first), and 100 users' follows (one `UNWIND` statement). Needs the demo data
 //! (`scripts/dev up`, `polygraph demo load`). Prints `ratio` lines: subgraph time over raw
 //! client time, from interleaved runs.
 
@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::Variables;
-use common::{compare, config, execute, prepared};
+use common::{compare, config, execute, served};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 
@@ -152,21 +152,36 @@ fn benches(criterion: &mut Criterion) {
     let representations = |typename: &str| json!({ "r": ids.iter().map(|id| json!({ "__typename": typename, "id": id.to_string() })).collect::<Vec<_>>() });
     let users = representations("User");
     let products = representations("Product");
-    // The prepared path, as the HTTP layer answers a query text it has seen before.
     let user_variables = Variables::from_json(users.clone());
     let product_variables = Variables::from_json(products.clone());
+    let features = features.served();
     compare(
         criterion,
         &runtime,
         "redis_features_100_users",
-        || prepared(features.prepared.as_ref(), FEATURES, &user_variables),
+        || served(&features, FEATURES, &user_variables),
         || raw_features(&connection, &ids),
     );
+    // A text never seen before, every time: validated, then answered the same way.
+    let fresh = std::sync::atomic::AtomicU64::new(0);
+    compare(
+        criterion,
+        &runtime,
+        "redis_features_100_users_first_sight",
+        || {
+            let n = fresh.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let query = format!("{FEATURES} # {n}");
+            let (features, variables) = (&features, &user_variables);
+            async move { served(features, &query, variables).await }
+        },
+        || raw_features(&connection, &ids),
+    );
+    let sales = sales.served();
     compare(
         criterion,
         &runtime,
         "clickhouse_monthly_sales_100_products",
-        || prepared(sales.prepared.as_ref(), SALES, &product_variables),
+        || served(&sales, SALES, &product_variables),
         || raw_sales(&client, &ids),
     );
     compare(

@@ -3,7 +3,7 @@
 
 mod common;
 
-use async_graphql::{Request, Variables};
+use async_graphql::Variables;
 use common::{SERVERS_HINT, endpoints, repo_root};
 use polygraph_subgraph_clickhouse::{Config, Subgraph};
 use serde_json::{Value, json};
@@ -16,11 +16,11 @@ async fn demo() -> Subgraph {
 }
 
 async fn run(subgraph: &Subgraph, query: &str, variables: Value) -> Value {
-    let response = subgraph
-        .schema
-        .execute(Request::new(query).variables(Variables::from_json(variables)))
-        .await;
-    serde_json::to_value(response).unwrap()
+    subgraph
+        .served()
+        .execute(query, None, &Variables::from_json(variables), None)
+        .await
+        .json()
 }
 
 async fn data(subgraph: &Subgraph, query: &str, variables: Value) -> Value {
@@ -177,38 +177,12 @@ async fn training_rows_are_point_in_time_correct() {
         .unwrap();
 }
 
+/// The corpus in `tests/corpus/clickhouse/`, over HTTP: every answer, first sight and repeat,
+/// equals its golden answer, in as many statements.
 #[tokio::test]
-async fn the_prepared_path_answers_like_the_regular_one() {
-    let subgraph = demo().await;
+async fn the_corpus_answers_as_recorded() {
+    let subgraph = std::sync::Arc::new(demo().await);
     let server = common::HttpSubgraph::start(subgraph.served()).await;
-    let query = "query Read($r: [_Any!]!, $from: DateTime!) { found: _entities(representations: $r) {
-        __typename
-        ... on Product { key: id monthly: sales(from: $from, to: \"2026-01-01T00:00:00Z\", granularity: MONTH) { __typename start revenue n: orders }
-                         daily: sales(from: \"2025-06-01T00:00:00Z\", to: \"2025-06-08T00:00:00Z\") { units } }
-        ... on User { activity(from: $from, to: \"2026-01-01T00:00:00Z\", granularity: WEEK) { start events sessions } }
-    } }";
-    let body = json!({ "query": query, "operationName": "Read", "variables": {
-        "from": "2025-01-01T00:00:00Z",
-        "r": [
-            { "__typename": "Product", "id": "3" },
-            { "__typename": "User", "id": "7" },
-            { "__typename": "Product", "id": "999999" },
-        ],
-    } });
-    let (regular, prepared) = server.regular_then_prepared(&body).await;
-    assert_eq!(prepared, regular);
-    let found = &regular["data"]["found"];
-    assert_eq!(found[0]["key"], "3", "{regular}");
-    assert_eq!(found[0]["monthly"][0]["__typename"], "ProductSalesPoint");
-    assert!(found[0]["monthly"][0]["revenue"].is_f64(), "{regular}");
-    assert!(found[1]["activity"][0]["events"].is_i64(), "{regular}");
-    assert_eq!(found[2]["monthly"], json!([]), "no sales, no points");
-    // A time that is not one is left to the regular path, which says so.
-    let mut bad = body.clone();
-    bad["variables"]["from"] = json!("yesterday");
-    let refused = server.post(&bad).await;
-    assert_eq!(
-        refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
-        "{refused}"
-    );
+    let counted = subgraph.clone();
+    common::corpus::check(&server, "clickhouse", &move || counted.statements()).await;
 }

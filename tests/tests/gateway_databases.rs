@@ -96,14 +96,11 @@ async fn demo() -> Demo {
     settings.authorization.policies = Some(root.join("policies"));
     let served = [
         ("postgres", server::share(postgres.served())),
-        ("mongodb", server::shared(mongodb.schema.clone())),
-        (
-            "elasticsearch",
-            server::shared(elasticsearch.schema.clone()),
-        ),
+        ("mongodb", server::share(mongodb.served())),
+        ("elasticsearch", server::share(elasticsearch.served())),
         ("redis", server::share(redis.served())),
-        ("clickhouse", server::shared(clickhouse.schema.clone())),
-        ("neo4j", server::shared(neo4j.schema.clone())),
+        ("clickhouse", server::share(clickhouse.served())),
+        ("neo4j", server::share(neo4j.served())),
     ];
     let mut requests = HashMap::new();
     for (name, schema) in served {

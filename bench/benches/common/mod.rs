@@ -31,6 +31,7 @@ pub async fn execute(
 
 /// The request as the HTTP layer answers a query text it has validated before: parse, then the
 /// prepared path.
+#[allow(dead_code)] // each benchmark compiles this module; not every one uses every helper
 pub async fn prepared(
     prepared: &dyn polygraph_subgraph_core::server::Prepared,
     query: &str,
@@ -49,9 +50,39 @@ pub async fn prepared(
     }
 }
 
+/// A request through the subgraph's one path, as the HTTP layer answers it: the document
+/// looked up by its text (validated the first time), the variables checked, the engine run and
+/// the body written.
+#[allow(dead_code)] // each benchmark compiles this module; not every one uses every helper
+pub async fn served(
+    served: &polygraph_subgraph_core::server::Served,
+    query: &str,
+    variables: &Variables,
+) -> polygraph_subgraph_core::server::Reply {
+    served.execute(query, None, variables, None).await
+}
+
+/// What a benchmarked side returns: compared as JSON once, before the timing (which does not
+/// pay for the conversion).
+pub trait Comparable {
+    fn into_value(self) -> Value;
+}
+
+impl Comparable for Value {
+    fn into_value(self) -> Value {
+        self
+    }
+}
+
+impl Comparable for polygraph_subgraph_core::server::Reply {
+    fn into_value(self) -> Value {
+        self.json()
+    }
+}
+
 /// Benchmarks both sides under criterion, then runs them alternately and prints the ratio of
 /// their mean times (both sides see the same machine load).
-pub fn compare<A, B, FA, FB>(
+pub fn compare<A, B, FA, FB, O>(
     criterion: &mut Criterion,
     runtime: &tokio::runtime::Runtime,
     name: &str,
@@ -60,11 +91,12 @@ pub fn compare<A, B, FA, FB>(
 ) where
     A: Fn() -> FA,
     B: Fn() -> FB,
-    FA: Future<Output = Value>,
+    FA: Future<Output = O>,
     FB: Future<Output = Value>,
+    O: Comparable,
 {
     assert_eq!(
-        runtime.block_on(ours()),
+        runtime.block_on(ours()).into_value(),
         runtime.block_on(theirs()),
         "{name}: the subgraph and the raw client must return the same data"
     );

@@ -3,9 +3,11 @@
 //! `trainingRows` serves point-in-time correct training data.
 
 pub mod config;
+mod engine;
+mod errors;
 pub mod model;
-mod prepared;
 pub mod schema;
+mod warehouse;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,8 +19,8 @@ pub use config::Config;
 pub struct Subgraph {
     pub schema: async_graphql::dynamic::Schema,
     pub model: Arc<model::Model>,
-    /// Answers validated `_entities` requests without async-graphql's per-field resolution.
-    pub prepared: Arc<dyn polygraph_subgraph_core::server::Prepared>,
+    /// Answers every operation the schema validates.
+    engine: Arc<engine::Analytics>,
     statements: Arc<AtomicU64>,
 }
 
@@ -53,16 +55,19 @@ impl Subgraph {
         }
         let model = Arc::new(model::build(config, &columns)?);
         let statements = Arc::new(AtomicU64::new(0));
-        let warehouse = schema::Warehouse {
+        let warehouse = warehouse::Warehouse {
             client,
             statements: statements.clone(),
         };
-        let (schema, prepared) =
-            schema::build(&model, warehouse).context("generating the GraphQL schema")?;
+        let schema = schema::build(&model).context("generating the GraphQL schema")?;
+        let engine = Arc::new(engine::Analytics {
+            model: model.clone(),
+            warehouse,
+        });
         Ok(Self {
             schema,
             model,
-            prepared,
+            engine,
             statements,
         })
     }
@@ -72,11 +77,11 @@ impl Subgraph {
         self.statements.load(Ordering::Relaxed)
     }
 
-    /// The schema and its prepared path, ready to serve.
+    /// The schema and its engine, ready to serve.
     pub fn served(&self) -> polygraph_subgraph_core::server::Served {
-        polygraph_subgraph_core::server::Served::new(
+        polygraph_subgraph_core::server::Served::with_engine(
             self.schema.clone(),
-            Some(self.prepared.clone()),
+            self.engine.clone(),
         )
     }
 

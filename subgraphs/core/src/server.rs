@@ -27,6 +27,11 @@ use futures::future::BoxFuture;
 
 use crate::cache::CacheRules;
 use crate::claims::{Claims, ClaimsError, HEADER, RequestClaims, Verifier};
+use crate::documents::Documents;
+use crate::engine::{self, Engine, Operation};
+
+/// Bytes of validated documents kept per schema.
+const DOCUMENTS_BUDGET: usize = 32 << 20;
 
 /// What is being served; `store` a new one to swap it in.
 pub type SharedSchema = Arc<ArcSwap<Served>>;
@@ -35,6 +40,10 @@ pub type SharedSchema = Arc<ArcSwap<Served>>;
 /// async-graphql's execution (see [`Prepared`]).
 pub struct Served {
     pub schema: Schema,
+    /// The subgraph's one execution path; schemas served with one register [`engine::Hook`].
+    engine: Option<Arc<dyn Engine>>,
+    /// Validated documents by query text, for the engine.
+    documents: Documents,
     prepared: Option<Arc<dyn Prepared>>,
     /// Query texts that passed validation against `schema`, and that `prepared` can answer.
     validated: RwLock<HashSet<String>>,
@@ -49,10 +58,25 @@ impl Served {
         Self {
             cache: CacheRules::from_registry(schema.registry()),
             schema,
+            engine: None,
+            documents: Documents::new(DOCUMENTS_BUDGET),
             prepared,
             validated: RwLock::new(HashSet::new()),
             prepared_answers: AtomicU64::new(0),
         }
+    }
+
+    /// A schema whose every operation the engine answers (the schema registers
+    /// [`engine::Hook`]).
+    pub fn with_engine(schema: Schema, engine: Arc<dyn Engine>) -> Self {
+        let mut served = Self::new(schema, None);
+        served.engine = Some(engine);
+        served
+    }
+
+    /// How many validated documents are kept.
+    pub fn documents(&self) -> usize {
+        self.documents.len()
     }
 
     /// How many requests the prepared path answered.
@@ -249,25 +273,9 @@ async fn graphql(
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> Response {
-    let claims = match (headers.get(HEADER), &state.trust.verifier) {
-        (Some(token), Some(verifier)) => {
-            let outcome = token
-                .to_str()
-                .map_err(|_| "not text".to_owned())
-                .and_then(|token| verifier.verify(token).map_err(|error| error.0));
-            match outcome {
-                Ok(claims) => Some(claims),
-                Err(reason) => {
-                    tracing::info!(%reason, "refused a request with an invalid claims header");
-                    return refuse(
-                        StatusCode::UNAUTHORIZED,
-                        "invalid claims header",
-                        "UNAUTHENTICATED",
-                    );
-                }
-            }
-        }
-        _ => None,
+    let claims = match verified_claims(&state.trust, &headers) {
+        Ok(claims) => claims,
+        Err(refused) => return *refused,
     };
     if claims.is_none() && state.trust.require_gateway_token {
         return refuse(
@@ -295,6 +303,20 @@ async fn graphql(
             "mutations need a signed-in caller",
             "UNAUTHENTICATED",
         );
+    }
+    if let Some(engine) = &served.engine {
+        let asked = Asked {
+            query: &request.query,
+            operation_name: request.operation_name.as_deref(),
+            variables: &request.variables,
+        };
+        let reply = engine_reply(&served, engine.as_ref(), &asked, claims.as_ref()).await;
+        let document = reply.document.clone();
+        let answer = engine::Answer {
+            body: reply.body,
+            errors: reply.errors,
+        };
+        return written(&served, answer, document.as_deref(), &asked, &headers);
     }
     let (query, operation_name, variables) = (
         request.query.clone(),
@@ -340,6 +362,26 @@ async fn graphql(
     answer
 }
 
+/// The claims the request's header carries, verified; none without a header (or without a
+/// verifier); a 401 response for a header that does not verify.
+fn verified_claims(trust: &Trust, headers: &HeaderMap) -> Result<Option<Claims>, Box<Response>> {
+    let (Some(token), Some(verifier)) = (headers.get(HEADER), &trust.verifier) else {
+        return Ok(None);
+    };
+    let outcome = token
+        .to_str()
+        .map_err(|_| "not text".to_owned())
+        .and_then(|token| verifier.verify(token).map_err(|error| error.0));
+    outcome.map(Some).map_err(|reason| {
+        tracing::info!(%reason, "refused a request with an invalid claims header");
+        Box::new(refuse(
+            StatusCode::UNAUTHORIZED,
+            "invalid claims header",
+            "UNAUTHENTICATED",
+        ))
+    })
+}
+
 /// The `Cache-Control` header of an answer without errors to `asked` (whose parsed text is
 /// `document`, or `None` when it has errors): its policy by the schema's hints.
 fn cache_control(
@@ -380,6 +422,23 @@ async fn prepared_answer(
         .answer(&document, asked.operation_name, asked.variables, claims)
         .await?;
     served.prepared_answers.fetch_add(1, Ordering::Relaxed);
+    let clean = !body.has_errors();
+    let answer = engine::Answer {
+        errors: !clean,
+        body: body.into_body(),
+    };
+    Some(written(served, answer, Some(&document), asked, headers))
+}
+
+/// A response with `answer`'s body: its media type by `Accept`, its `Cache-Control` by the
+/// schema's hints when it has no errors (`document` is the parsed query).
+fn written(
+    served: &Served,
+    answer: engine::Answer,
+    document: Option<&ExecutableDocument>,
+    asked: &Asked<'_>,
+    headers: &HeaderMap,
+) -> Response {
     let wants_graphql_response = headers
         .get(axum::http::header::ACCEPT)
         .and_then(|accept| accept.to_str().ok())
@@ -389,24 +448,185 @@ async fn prepared_answer(
     } else {
         "application/json"
     };
-    let clean = !body.has_errors();
-    let cache = cache_control(served, clean.then_some(&document), asked);
-    Some(
-        (
-            StatusCode::OK,
-            [
-                (
-                    axum::http::header::CONTENT_TYPE,
-                    HeaderValue::from_static(content_type),
-                ),
-                (CACHE_CONTROL, cache),
-                // The media type follows `Accept`.
-                (axum::http::header::VARY, HeaderValue::from_static("accept")),
-            ],
-            body.into_body(),
-        )
-            .into_response(),
+    let cache = cache_control(served, document.filter(|_| !answer.errors), asked);
+    (
+        StatusCode::OK,
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static(content_type),
+            ),
+            (CACHE_CONTROL, cache),
+            // The media type follows `Accept`.
+            (axum::http::header::VARY, HeaderValue::from_static("accept")),
+        ],
+        answer.body,
     )
+        .into_response()
+}
+
+/// What a request gets: its body, whether it reports errors, and its parsed document (for the
+/// `Cache-Control` hints) when it has none.
+pub struct Reply {
+    pub body: String,
+    pub errors: bool,
+    document: Option<Arc<ExecutableDocument>>,
+}
+
+impl Reply {
+    fn of(answer: engine::Answer, document: Option<Arc<ExecutableDocument>>) -> Self {
+        Self {
+            document: document.filter(|_| !answer.errors),
+            body: answer.body,
+            errors: answer.errors,
+        }
+    }
+
+    fn from_response(response: &async_graphql::Response) -> Self {
+        Self {
+            body: serde_json::to_string(response).unwrap_or_default(),
+            errors: !response.errors.is_empty(),
+            document: None,
+        }
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_default()
+    }
+}
+
+impl Served {
+    /// Answers a request in process, as the server would (for tests and tools): through the
+    /// engine, or async-graphql's execution for a schema without one.
+    pub async fn execute(
+        &self,
+        query: &str,
+        operation_name: Option<&str>,
+        variables: &async_graphql::Variables,
+        claims: Option<&Claims>,
+    ) -> Reply {
+        let asked = Asked {
+            query,
+            operation_name,
+            variables,
+        };
+        if let Some(engine) = &self.engine {
+            return engine_reply(self, engine.as_ref(), &asked, claims).await;
+        }
+        let mut request = async_graphql::Request::new(query)
+            .variables(variables.clone())
+            .data(RequestClaims(claims.cloned()));
+        if let Some(name) = operation_name {
+            request = request.operation_name(name);
+        }
+        Reply::from_response(&self.schema.execute(request).await)
+    }
+}
+
+/// A request answered by the subgraph's engine: its document validated once (by
+/// async-graphql, which runs none of it) and then kept, its variables checked each time.
+async fn engine_reply(
+    served: &Served,
+    engine: &dyn Engine,
+    asked: &Asked<'_>,
+    claims: Option<&Claims>,
+) -> Reply {
+    let document = match served.documents.get(asked.query) {
+        Some(document) => document,
+        None => match validate(served, asked).await {
+            Ok(document) => document,
+            Err(reply) => return reply,
+        },
+    };
+    let Some(definition) = engine::operation_named(&document, asked.operation_name) else {
+        let answer = engine::request_error(
+            "the request names no operation of its document",
+            "BAD_REQUEST",
+        );
+        return Reply::of(answer, None);
+    };
+    let registry = served.schema.registry();
+    let variables =
+        match crate::variables::coerce(registry, &definition.variable_definitions, asked.variables)
+        {
+            Ok(variables) => variables,
+            Err(error) => {
+                return Reply::of(engine::request_error(&error.0, "BAD_USER_INPUT"), None);
+            }
+        };
+    let operation = Operation {
+        document: &document,
+        definition,
+        variables: &variables,
+        claims,
+        registry,
+    };
+    if engine::introspects(&document, definition) {
+        return mixed_reply(served, engine, &operation, asked, claims).await;
+    }
+    let answer = engine::run(engine, &operation).await;
+    Reply::of(answer, Some(document.clone()))
+}
+
+/// Validates `asked` once: its document, kept for the next requests with the same text; or
+/// async-graphql's answer saying why it does not parse or validate.
+async fn validate(served: &Served, asked: &Asked<'_>) -> Result<Arc<ExecutableDocument>, Reply> {
+    let mut request = async_graphql::Request::new(asked.query).variables(asked.variables.clone());
+    if let Some(name) = asked.operation_name {
+        request = request.operation_name(name);
+    }
+    let parsed = async_graphql::parser::parse_query(asked.query).ok();
+    if let Some(document) = &parsed {
+        request.set_parsed_query(document.clone());
+    }
+    let check = Arc::new(engine::ValidateOnly::default());
+    let response = served.schema.execute(request.data(check.clone())).await;
+    match parsed {
+        Some(document) if check.passed() => {
+            let document = Arc::new(document);
+            served.documents.insert(asked.query, document.clone());
+            Ok(document)
+        }
+        _ => Err(Reply::from_response(&response)),
+    }
+}
+
+/// An operation that selects introspection or `_service` beside our fields: the engine
+/// answers ours first, async-graphql the rest, and the engine's errors join the response.
+async fn mixed_reply(
+    served: &Served,
+    engine: &dyn Engine,
+    operation: &Operation<'_>,
+    asked: &Asked<'_>,
+    claims: Option<&Claims>,
+) -> Reply {
+    let (answered, errors) = engine::answer_mixed(engine, operation).await;
+    let mut request = async_graphql::Request::new(asked.query)
+        .variables(operation.variables.clone())
+        .data(answered)
+        .data(RequestClaims(claims.cloned()));
+    if let Some(name) = asked.operation_name {
+        request = request.operation_name(name);
+    }
+    request.set_parsed_query(operation.document.clone());
+    let response = served.schema.execute(request).await;
+    let mut body = serde_json::to_value(&response).unwrap_or_default();
+    if !errors.is_empty()
+        && let Some(object) = body.as_object_mut()
+    {
+        let list = object
+            .entry("errors")
+            .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+        if let Some(list) = list.as_array_mut() {
+            list.extend(errors);
+        }
+    }
+    Reply {
+        errors: body.get("errors").is_some(),
+        body: body.to_string(),
+        document: None,
+    }
 }
 
 /// Remembers a query text that passed validation, if the fast path can answer it.

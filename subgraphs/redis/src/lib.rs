@@ -3,9 +3,11 @@
 //! services, `putFeatures` writes online updates.
 
 pub mod config;
+mod engine;
+mod errors;
 pub mod model;
-mod prepared;
 pub mod schema;
+mod store;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,8 +18,8 @@ pub use config::Config;
 
 pub struct Subgraph {
     pub schema: async_graphql::dynamic::Schema,
-    /// Answers validated `_entities` requests without async-graphql's execution.
-    pub prepared: Arc<dyn polygraph_subgraph_core::server::Prepared>,
+    /// Answers every operation the schema validates.
+    engine: Arc<engine::Features>,
     pub model: Arc<model::Model>,
     round_trips: Arc<AtomicU64>,
 }
@@ -37,25 +39,28 @@ impl Subgraph {
         .with_context(|| format!("connecting to Redis at {url}: timed out"))?
         .with_context(|| format!("connecting to Redis at {url}"))?;
         let round_trips = Arc::new(AtomicU64::new(0));
-        let store = schema::Store {
+        let store = store::Store {
             connection,
             round_trips: round_trips.clone(),
         };
-        let (schema, prepared) =
-            schema::build_served(&model, store).context("generating the GraphQL schema")?;
+        let schema = schema::build(&model).context("generating the GraphQL schema")?;
+        let engine = Arc::new(engine::Features {
+            model: model.clone(),
+            store,
+        });
         Ok(Self {
             schema,
-            prepared,
+            engine,
             model,
             round_trips,
         })
     }
 
-    /// The schema and its prepared path, ready to serve.
+    /// The schema and its engine, ready to serve.
     pub fn served(&self) -> polygraph_subgraph_core::server::Served {
-        polygraph_subgraph_core::server::Served::new(
+        polygraph_subgraph_core::server::Served::with_engine(
             self.schema.clone(),
-            Some(self.prepared.clone()),
+            self.engine.clone(),
         )
     }
 

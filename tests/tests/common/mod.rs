@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+pub mod corpus;
 pub mod federation;
 pub mod scratch;
 

@@ -1,0 +1,247 @@
+//! The analytics subgraph's one execution path: `_entities` with every series field read
+//! ahead (one statement per field and arguments, for all the entities at once) and
+//! `trainingRows`, one statement for all ids and features; each value shaped by the schema
+//! (see [`polygraph_subgraph_core::engine`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::Value;
+use async_graphql::parser::types::SelectionSet;
+use futures::future::BoxFuture;
+use polygraph_subgraph_core::engine::{Engine, FieldError, Operation, Resolved};
+use polygraph_subgraph_core::selection::{SelectedField, Walker};
+use serde_json::{Map, Value as Json, json};
+
+use crate::errors::bad_input;
+use crate::model::{Model, training_sql};
+use crate::warehouse::{Ids, SeriesKey, Warehouse, rfc3339, series_key, sql_time};
+
+/// The analytics engine.
+pub(crate) struct Analytics {
+    pub(crate) model: Arc<Model>,
+    pub(crate) warehouse: Warehouse,
+}
+
+impl Engine for Analytics {
+    fn resolve<'a>(
+        &'a self,
+        operation: &'a Operation<'a>,
+        field: &'a SelectedField<'a>,
+    ) -> BoxFuture<'a, Resolved> {
+        Box::pin(async move {
+            match field.name {
+                "_entities" => self.entities(operation, field).await.into(),
+                "trainingRows" => self.training_rows(operation, field).await.into(),
+                other => Resolved::failed(
+                    FieldError::new(format!("{other} is not answered here")).code("BAD_REQUEST"),
+                ),
+            }
+        })
+    }
+}
+
+/// A series field an `_entities` selection asks for: its response key, series, arguments and
+/// measure names.
+type SelectedSeries = (
+    String,
+    usize,
+    indexmap::IndexMap<async_graphql::Name, Value>,
+    Vec<String>,
+);
+
+/// An entity reference with its series read ahead: type name, id, and the points per response
+/// key.
+pub(crate) type ReadAhead = (String, String, HashMap<String, Arc<Vec<Json>>>);
+
+impl Analytics {
+    /// `_entities`: references by id, each with the series fields its selection asks for.
+    async fn entities(
+        &self,
+        operation: &Operation<'_>,
+        field: &SelectedField<'_>,
+    ) -> Result<Json, FieldError> {
+        let representations = field.argument("representations").unwrap_or(&Value::Null);
+        let references = polygraph_subgraph_core::entities::references_in(
+            representations,
+            &self.model.entities,
+            "id",
+        )?;
+        let walker = operation.walker();
+        let sets = &field.selection_sets;
+        let entities = self.read_ahead(&walker, sets, references).await?;
+        let mut items = Vec::with_capacity(entities.len());
+        for (typename, id, series) in entities {
+            let raw = |_: &str, field: &SelectedField<'_>, _: &Map<String, Json>| {
+                series
+                    .get(field.response_key)
+                    .map(|points| Json::Array(points.to_vec()))
+            };
+            let document = json!({ "id": id });
+            items.push(operation.shape(sets, &typename, &document, &raw)?);
+        }
+        Ok(Json::Array(items))
+    }
+
+    /// Reads every series field `sets` select on the references' types, for all of them at once.
+    async fn read_ahead(
+        &self,
+        walker: &Walker<'_>,
+        sets: &[&SelectionSet],
+        references: Vec<(String, String)>,
+    ) -> Result<Vec<ReadAhead>, FieldError> {
+        let model = &self.model;
+        // Per entity type: the series fields selected on it.
+        let mut selections: HashMap<&str, Vec<SelectedSeries>> = HashMap::new();
+        for entity in &model.entities {
+            let mut fields = Vec::new();
+            for field in walker
+                .collect(sets, entity)
+                .map_err(|error| bad_input(error.0))?
+            {
+                let Some(series) = model
+                    .series
+                    .iter()
+                    .position(|s| s.entity == *entity && s.field == field.name)
+                else {
+                    continue;
+                };
+                let measures = walker
+                    .collect(&field.selection_sets, &model.series[series].point_type)
+                    .map_err(|error| bad_input(error.0))?
+                    .iter()
+                    .map(|m| m.name.to_owned())
+                    .collect();
+                fields.push((
+                    field.response_key.to_owned(),
+                    series,
+                    field.arguments.clone(),
+                    measures,
+                ));
+            }
+            selections.insert(entity, fields);
+        }
+        // Per reference: (response key, loader key) of each series field selected on its type.
+        let mut wanted: Vec<Vec<(String, SeriesKey)>> = Vec::with_capacity(references.len());
+        for (typename, id) in &references {
+            let mut keys = Vec::new();
+            for (response_key, series, arguments, measures) in &selections[typename.as_str()] {
+                let key = series_key(
+                    model,
+                    *series,
+                    arguments,
+                    measures.iter().map(String::as_str),
+                    id.clone(),
+                )?;
+                keys.push((response_key.clone(), key));
+            }
+            wanted.push(keys);
+        }
+        let all: Vec<SeriesKey> = wanted
+            .iter()
+            .flatten()
+            .map(|(_, key)| key.clone())
+            .collect();
+        let loaded = if all.is_empty() {
+            HashMap::new()
+        } else {
+            self.warehouse.series(model, &all).await?
+        };
+        Ok(references
+            .into_iter()
+            .zip(wanted)
+            .map(|((typename, id), keys)| {
+                let prefetched = keys
+                    .into_iter()
+                    .map(|(response_key, key)| {
+                        let points = loaded.get(&key).cloned().unwrap_or_default();
+                        (response_key, points)
+                    })
+                    .collect();
+                (typename, id, prefetched)
+            })
+            .collect())
+    }
+
+    /// `trainingRows(entity, ids, features, asOf)`: point-in-time correct, one statement.
+    async fn training_rows(
+        &self,
+        operation: &Operation<'_>,
+        field: &SelectedField<'_>,
+    ) -> Result<Json, FieldError> {
+        let Some(training) = &self.model.training else {
+            return Err(bad_input("this subgraph has no training data"));
+        };
+        let entity = text(field.argument("entity")).unwrap_or_default();
+        let kind = training
+            .entities
+            .get(&entity)
+            .ok_or_else(|| bad_input(format!("unknown entity {entity}")))?;
+        let ids = texts(field.argument("ids"));
+        let features = texts(field.argument("features"));
+        if ids.len() > self.model.max_ids {
+            return Err(bad_input(format!("at most {} ids", self.model.max_ids)));
+        }
+        let as_of = sql_time(&text(field.argument("asOf")).unwrap_or_default())?;
+        let query = self
+            .warehouse
+            .client
+            .query(&training_sql(training))
+            .bind(kind.as_str());
+        let query = Ids::parse(&ids, &training.id_type)?
+            .bind(query)
+            .bind(&features)
+            .bind(as_of.as_str());
+        let rows = self.warehouse.rows(query).await?;
+        let mut found: HashMap<(String, String), (Json, Json)> = HashMap::new();
+        for row in rows {
+            let id = row["id"].as_str().unwrap_or_default().to_owned();
+            let feature = row["feature"].as_str().unwrap_or_default().to_owned();
+            found.insert((id, feature), (row["value"].clone(), rfc3339(&row["at"])));
+        }
+        let rows: Vec<Json> = ids
+            .iter()
+            .map(|id| {
+                let (values, observed): (Vec<Json>, Vec<Json>) = features
+                    .iter()
+                    .map(|feature| {
+                        found
+                            .get(&(id.clone(), feature.clone()))
+                            .cloned()
+                            .unwrap_or((Json::Null, Json::Null))
+                    })
+                    .unzip();
+                json!({ "id": id, "values": values, "observedAt": observed })
+            })
+            .collect();
+        operation.shape(
+            &field.selection_sets,
+            "TrainingRow",
+            &Json::Array(rows),
+            &no_raw,
+        )
+    }
+}
+
+/// Every field's value is in its document.
+fn no_raw(_: &str, _: &SelectedField<'_>, _: &Map<String, Json>) -> Option<Json> {
+    None
+}
+
+/// An `ID`, `String`, `DateTime` or enum argument as text.
+fn text(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::String(text) => Some(text.clone()),
+        Value::Enum(name) => Some(name.to_string()),
+        Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    }
+}
+
+/// A list of `ID`s or `String`s as texts (a single value is a list of one).
+fn texts(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::List(items)) => items.iter().filter_map(|item| text(Some(item))).collect(),
+        other => text(other).into_iter().collect(),
+    }
+}

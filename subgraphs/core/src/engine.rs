@@ -1,0 +1,562 @@
+//! One path for every request a subgraph answers.
+//!
+//! async-graphql builds the schema, validates documents, and answers introspection and
+//! `_service`; it executes none of our fields. A validated operation goes to the subgraph's
+//! [`Engine`], which answers each root field (its database query, then the value shaped like
+//! the response) — the first time a text is seen and every time after, `_entities` or root
+//! field, query or mutation. The server (see [`crate::server`]) keeps validated documents by
+//! text, checks each request's variables ([`crate::variables`]), and calls [`run`], which puts
+//! the root fields' answers and errors, with their paths, into one response body.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextResolve, ResolveInfo,
+};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
+    SelectionSet,
+};
+use async_graphql::registry::{MetaType, Registry};
+use async_graphql::{ServerResult, Variables};
+use futures::future::BoxFuture;
+use serde_json::{Map, Value as Json};
+
+use crate::claims::Claims;
+use crate::selection::{SelectedField, Walker};
+
+/// A subgraph's executor: answers one root field of a validated operation.
+pub trait Engine: Send + Sync {
+    /// The value of `field` (never `__typename`, introspection or `_service`), shaped as the
+    /// response wants it, and the errors below it, their paths relative to the field.
+    fn resolve<'a>(
+        &'a self,
+        operation: &'a Operation<'a>,
+        field: &'a SelectedField<'a>,
+    ) -> BoxFuture<'a, Resolved>;
+}
+
+/// A validated operation with its checked variables, as the engine runs it.
+pub struct Operation<'a> {
+    pub document: &'a ExecutableDocument,
+    pub definition: &'a OperationDefinition,
+    /// Checked against their declared types, defaults filled in.
+    pub variables: &'a Variables,
+    pub claims: Option<&'a Claims>,
+    pub registry: &'a Registry,
+}
+
+impl<'a> Operation<'a> {
+    /// Selections under this operation's fragments and variables.
+    pub fn walker(&self) -> Walker<'a> {
+        Walker::from_parts(
+            &self.document.fragments,
+            self.variables,
+            &self.definition.variable_definitions,
+        )
+    }
+
+    /// The root type the operation selects from.
+    pub fn root_type(&self) -> &'a str {
+        match self.definition.ty {
+            OperationType::Mutation => self.registry.mutation_type.as_deref().unwrap_or("Mutation"),
+            OperationType::Subscription => self
+                .registry
+                .subscription_type
+                .as_deref()
+                .unwrap_or("Subscription"),
+            OperationType::Query => &self.registry.query_type,
+        }
+    }
+
+    /// `value`, a document keyed by field names, as the response asks for it: the fields
+    /// `sets` select on `type_name` under their response keys, `__typename` filled in, nested
+    /// objects and lists shaped the same way by the types the schema gives them. An abstract
+    /// type's objects name their type in `__typename`. `raw` gives a field's unshaped value
+    /// (for fields whose value depends on their arguments); `None` reads it from the document.
+    pub fn shape(
+        &self,
+        sets: &[&'a SelectionSet],
+        type_name: &str,
+        value: &Json,
+        raw: &RawField<'a>,
+    ) -> Result<Json, FieldError> {
+        match value {
+            Json::Array(items) => items
+                .iter()
+                .map(|item| self.shape(sets, type_name, item, raw))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Json::Array),
+            Json::Object(object) => {
+                let concrete = match self.registry.types.get(type_name) {
+                    Some(MetaType::Interface { .. } | MetaType::Union { .. }) => object
+                        .get("__typename")
+                        .and_then(Json::as_str)
+                        .unwrap_or(type_name),
+                    _ => type_name,
+                };
+                let walker = self.walker();
+                let fields = walker
+                    .collect(sets, concrete)
+                    .map_err(|error| FieldError::new(error.0).code("BAD_USER_INPUT"))?;
+                let mut out = Map::with_capacity(fields.len());
+                for field in fields {
+                    let value = if field.name == "__typename" {
+                        Json::String(concrete.to_owned())
+                    } else {
+                        let value = raw(concrete, &field, object).unwrap_or_else(|| {
+                            object.get(field.name).cloned().unwrap_or(Json::Null)
+                        });
+                        match self.composite_type_of(concrete, field.name) {
+                            Some(child) => self.shape(&field.selection_sets, child, &value, raw)?,
+                            None if self.is_id(concrete, field.name) => id_text(value),
+                            None => value,
+                        }
+                    };
+                    out.insert(field.response_key.to_owned(), value);
+                }
+                Ok(Json::Object(out))
+            }
+            other => Ok(other.clone()),
+        }
+    }
+
+    /// The object, interface or union type `field` of `type_name` leads to; `None` for
+    /// scalars, enums and unknown fields.
+    pub fn composite_type_of(&self, type_name: &str, field: &str) -> Option<&'a str> {
+        let field = self.registry.types.get(type_name)?.field_by_name(field)?;
+        let named = named_type(&field.ty);
+        match self.registry.types.get(named)? {
+            MetaType::Object { name, .. }
+            | MetaType::Interface { name, .. }
+            | MetaType::Union { name, .. } => Some(name.as_str()),
+            _ => None,
+        }
+    }
+}
+
+impl Operation<'_> {
+    /// Whether `field` of `type_name` is an `ID` (or a list of them).
+    fn is_id(&self, type_name: &str, field: &str) -> bool {
+        self.registry
+            .types
+            .get(type_name)
+            .and_then(|meta| meta.field_by_name(field))
+            .is_some_and(|field| named_type(&field.ty) == "ID")
+    }
+}
+
+/// An `ID` as the response shows it: text, even where the database has a number.
+fn id_text(value: Json) -> Json {
+    match value {
+        Json::Number(number) => Json::String(number.to_string()),
+        Json::Array(items) => Json::Array(items.into_iter().map(id_text).collect()),
+        other => other,
+    }
+}
+
+/// For [`Operation::shape`]: a field's unshaped value, given the concrete type, the field and
+/// the document it is on; `None` to read it from the document.
+pub type RawField<'a> = dyn Fn(&str, &SelectedField<'a>, &Map<String, Json>) -> Option<Json> + 'a;
+
+/// `Foo` of `[Foo!]!`.
+fn named_type(ty: &str) -> &str {
+    ty.trim_matches(|c| matches!(c, '[' | ']' | '!'))
+}
+
+/// A root field's answer.
+#[derive(Debug)]
+pub struct Resolved {
+    pub value: Output,
+    /// Errors below the field, their paths relative to it.
+    pub errors: Vec<FieldError>,
+}
+
+/// A value as JSON, or as JSON text already written (as when the database renders documents).
+#[derive(Debug)]
+pub enum Output {
+    Json(Json),
+    Text(String),
+}
+
+impl Resolved {
+    pub fn json(value: Json) -> Self {
+        Self {
+            value: Output::Json(value),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn text(text: String) -> Self {
+        Self {
+            value: Output::Text(text),
+            errors: Vec::new(),
+        }
+    }
+
+    /// The field failed: `null`, with why.
+    pub fn failed(error: impl Into<FieldError>) -> Self {
+        Self {
+            value: Output::Json(Json::Null),
+            errors: vec![error.into()],
+        }
+    }
+
+    #[must_use]
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors.extend(errors);
+        self
+    }
+
+    fn is_null(&self) -> bool {
+        match &self.value {
+            Output::Json(value) => value.is_null(),
+            Output::Text(text) => text == "null",
+        }
+    }
+}
+
+impl<E: Into<FieldError>> From<Result<Json, E>> for Resolved {
+    fn from(result: Result<Json, E>) -> Self {
+        result.map_or_else(Self::failed, Self::json)
+    }
+}
+
+/// A GraphQL error: its message, its path (relative to the root field until [`run`] puts
+/// the field's response key in front), and `extensions` (at least a `code`).
+#[derive(Debug, Clone)]
+pub struct FieldError {
+    pub message: String,
+    pub path: Vec<Json>,
+    pub extensions: Map<String, Json>,
+}
+
+impl FieldError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            path: Vec::new(),
+            extensions: Map::new(),
+        }
+    }
+
+    #[must_use]
+    pub fn code(mut self, code: &str) -> Self {
+        self.extensions
+            .insert("code".to_owned(), Json::String(code.to_owned()));
+        self
+    }
+
+    /// The error as it happened at `segment` below where it is reported.
+    #[must_use]
+    pub fn at(mut self, segment: impl Into<Json>) -> Self {
+        self.path.insert(0, segment.into());
+        self
+    }
+
+    fn to_json(&self, key: &str) -> Json {
+        let mut path = Vec::with_capacity(self.path.len() + 1);
+        path.push(Json::String(key.to_owned()));
+        path.extend(self.path.iter().cloned());
+        let mut error = Map::new();
+        error.insert("message".to_owned(), Json::String(self.message.clone()));
+        error.insert("path".to_owned(), Json::Array(path));
+        if !self.extensions.is_empty() {
+            error.insert(
+                "extensions".to_owned(),
+                Json::Object(self.extensions.clone()),
+            );
+        }
+        Json::Object(error)
+    }
+}
+
+impl From<async_graphql::Error> for FieldError {
+    fn from(error: async_graphql::Error) -> Self {
+        let extensions = error
+            .extensions
+            .as_ref()
+            .and_then(|extensions| serde_json::to_value(extensions).ok())
+            .and_then(|value| match value {
+                Json::Object(map) => Some(map),
+                _ => None,
+            })
+            .unwrap_or_default();
+        Self {
+            message: error.message,
+            path: Vec::new(),
+            extensions,
+        }
+    }
+}
+
+/// A response body, and whether it reports errors.
+#[derive(Debug)]
+pub struct Answer {
+    pub body: String,
+    pub errors: bool,
+}
+
+/// A response that is only errors, for a request that could not run (no `data`).
+pub fn request_error(message: &str, code: &str) -> Answer {
+    let body = serde_json::json!({
+        "errors": [{ "message": message, "extensions": { "code": code } }]
+    });
+    Answer {
+        body: body.to_string(),
+        errors: true,
+    }
+}
+
+/// The operation `document` runs by `operation_name`, as GraphQL's `GetOperation` picks it.
+pub fn operation_named<'a>(
+    document: &'a ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<&'a OperationDefinition> {
+    match (&document.operations, operation_name) {
+        (DocumentOperations::Single(operation), None) => Some(&operation.node),
+        (DocumentOperations::Single(_), Some(name)) => document
+            .operations
+            .iter()
+            .find(|(found, _)| found.is_some_and(|found| found.as_str() == name))
+            .map(|(_, operation)| &operation.node),
+        (DocumentOperations::Multiple(operations), Some(name)) => {
+            operations.get(name).map(|operation| &operation.node)
+        }
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            operations.values().next().map(|operation| &operation.node)
+        }
+        (DocumentOperations::Multiple(_), None) => None,
+    }
+}
+
+/// Root fields async-graphql answers itself.
+const SCHEMA_FIELDS: [&str; 3] = ["__schema", "__type", "_service"];
+
+/// Whether `operation` selects introspection or `_service` at its root (through fragments
+/// too), which async-graphql answers.
+pub fn introspects(document: &ExecutableDocument, operation: &OperationDefinition) -> bool {
+    fn walk(document: &ExecutableDocument, set: &SelectionSet, depth: usize) -> bool {
+        depth < 32
+            && set.items.iter().any(|item| match &item.node {
+                Selection::Field(field) => SCHEMA_FIELDS.contains(&field.node.name.node.as_str()),
+                Selection::InlineFragment(inline) => {
+                    walk(document, &inline.node.selection_set.node, depth + 1)
+                }
+                Selection::FragmentSpread(spread) => document
+                    .fragments
+                    .get(&spread.node.fragment_name.node)
+                    .is_some_and(|fragment| {
+                        walk(document, &fragment.node.selection_set.node, depth + 1)
+                    }),
+            })
+    }
+    walk(document, &operation.selection_set.node, 0)
+}
+
+/// The root fields of `operation` with their answers: resolved together for a query, one
+/// after another for a mutation.
+pub async fn resolve_root<'a>(
+    engine: &dyn Engine,
+    operation: &'a Operation<'a>,
+    fields: &'a [SelectedField<'a>],
+) -> Vec<Resolved> {
+    let root = operation.root_type();
+    let one = |field: &'a SelectedField<'a>| async move {
+        if field.name == "__typename" {
+            Resolved::json(Json::String(root.to_owned()))
+        } else {
+            engine.resolve(operation, field).await
+        }
+    };
+    if operation.definition.ty == OperationType::Mutation {
+        let mut answers = Vec::with_capacity(fields.len());
+        for field in fields {
+            answers.push(one(field).await);
+        }
+        answers
+    } else {
+        futures::future::join_all(fields.iter().map(one)).await
+    }
+}
+
+/// Runs `operation` on `engine`: every root field, then one response body.
+pub async fn run(engine: &dyn Engine, operation: &Operation<'_>) -> Answer {
+    let root = operation.root_type();
+    let fields = match operation
+        .walker()
+        .collect(&[&operation.definition.selection_set.node], root)
+    {
+        Ok(fields) => fields,
+        Err(error) => return request_error(&error.0, "BAD_USER_INPUT"),
+    };
+    let answers = resolve_root(engine, operation, &fields).await;
+    write(operation, &fields, &answers)
+}
+
+/// The body for root `fields` and their `answers`: `data` (null when a non-null root field
+/// failed) and `errors` with full paths.
+fn write(operation: &Operation<'_>, fields: &[SelectedField<'_>], answers: &[Resolved]) -> Answer {
+    let root = operation.registry.types.get(operation.root_type());
+    let mut data = String::with_capacity(256);
+    let mut nulled = false;
+    let mut errors = Vec::new();
+    data.push('{');
+    for (index, (field, answer)) in fields.iter().zip(answers).enumerate() {
+        if index > 0 {
+            data.push(',');
+        }
+        data.push_str(&Json::String(field.response_key.to_owned()).to_string());
+        data.push(':');
+        match &answer.value {
+            Output::Json(value) => data.push_str(&value.to_string()),
+            Output::Text(text) => data.push_str(text),
+        }
+        let non_null = root
+            .and_then(|root| root.field_by_name(field.name))
+            .is_some_and(|meta| meta.ty.ends_with('!'));
+        nulled |= non_null && answer.is_null();
+        errors.extend(
+            answer
+                .errors
+                .iter()
+                .map(|error| error.to_json(field.response_key)),
+        );
+    }
+    data.push('}');
+    let data = if nulled { "null" } else { data.as_str() };
+    let body = if errors.is_empty() {
+        format!("{{\"data\":{data}}}")
+    } else {
+        format!("{{\"data\":{data},\"errors\":{}}}", Json::Array(errors))
+    };
+    Answer {
+        errors: body.contains("\"errors\":["),
+        body,
+    }
+}
+
+/// Registered on every schema whose subgraph has an engine: async-graphql then validates and
+/// answers introspection, and leaves our fields to the engine.
+pub struct Hook;
+
+/// Request data asking async-graphql only to validate: the operation does not run, and
+/// `passed` says whether it would have.
+#[derive(Debug, Default)]
+pub struct ValidateOnly {
+    passed: AtomicBool,
+}
+
+impl ValidateOnly {
+    pub fn passed(&self) -> bool {
+        self.passed.load(Ordering::Relaxed)
+    }
+}
+
+/// Request data for an operation that mixes introspection with our root fields: their values,
+/// already answered by the engine, by response key.
+#[derive(Debug, Default)]
+pub struct Answered(pub std::collections::HashMap<String, async_graphql::Value>);
+
+impl ExtensionFactory for Hook {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(HookExtension)
+    }
+}
+
+struct HookExtension;
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for HookExtension {
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> async_graphql::Response {
+        if let Some(validate) = ctx.data_opt::<Arc<ValidateOnly>>() {
+            validate.passed.store(true, Ordering::Relaxed);
+            return async_graphql::Response::new(async_graphql::Value::Null);
+        }
+        next.run(ctx, operation_name).await
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<async_graphql::Value>> {
+        if info.path_node.parent.is_none()
+            && let Some(answered) = ctx.data_opt::<Answered>()
+            && let Some(value) = answered.0.get(info.alias.unwrap_or(info.name))
+        {
+            return Ok(Some(value.clone()));
+        }
+        next.run(ctx, info).await
+    }
+}
+
+/// For a schema's fields: the resolver async-graphql requires of every field, never called
+/// because the engine answers them (`_entities` beside introspection in one operation is the
+/// one case that reaches it, and is refused).
+pub fn by_engine() -> impl for<'a> Fn(
+    async_graphql::dynamic::ResolverContext<'a>,
+) -> async_graphql::dynamic::FieldFuture<'a>
++ Send
++ Sync
++ 'static {
+    |_| {
+        async_graphql::dynamic::FieldFuture::new(async {
+            Err::<Option<async_graphql::dynamic::FieldValue<'_>>, _>(
+                async_graphql::Error::new(
+                    "ask for _entities and for introspection in separate operations",
+                )
+                .extend_with(|_, extensions| extensions.set("code", "BAD_REQUEST")),
+            )
+        })
+    }
+}
+
+use async_graphql::ErrorExtensions as _;
+
+/// Answers for the root fields of a mixed operation (see [`Answered`]), computed by the
+/// engine before async-graphql runs the rest, and the errors they carry (full paths).
+pub async fn answer_mixed(engine: &dyn Engine, operation: &Operation<'_>) -> (Answered, Vec<Json>) {
+    let root = operation.root_type();
+    let Ok(fields) = operation
+        .walker()
+        .collect(&[&operation.definition.selection_set.node], root)
+    else {
+        return (Answered::default(), Vec::new());
+    };
+    let fields: Vec<_> = fields
+        .into_iter()
+        .filter(|field| {
+            !SCHEMA_FIELDS.contains(&field.name)
+                && field.name != "__typename"
+                && field.name != "_entities"
+        })
+        .collect();
+    let answers = resolve_root(engine, operation, &fields).await;
+    let mut values = std::collections::HashMap::new();
+    let mut errors = Vec::new();
+    for (field, answer) in fields.iter().zip(answers) {
+        errors.extend(
+            answer
+                .errors
+                .iter()
+                .map(|error| error.to_json(field.response_key)),
+        );
+        let value = match answer.value {
+            Output::Json(value) => value,
+            Output::Text(text) => serde_json::from_str(&text).unwrap_or(Json::Null),
+        };
+        values.insert(
+            field.response_key.to_owned(),
+            async_graphql::Value::from_json(value).unwrap_or(async_graphql::Value::Null),
+        );
+    }
+    (Answered(values), errors)
+}
