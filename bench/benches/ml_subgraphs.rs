@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::Variables;
-use common::{compare, config, execute, served};
+use common::{compare, config, served};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 
@@ -184,11 +184,13 @@ fn benches(criterion: &mut Criterion) {
         || served(&sales, SALES, &product_variables),
         || raw_sales(&client, &ids),
     );
+    let follows = follows.served();
+    let follow_variables = Variables::from_json(users.clone());
     compare(
         criterion,
         &runtime,
         "neo4j_follows_100_users",
-        || execute(&follows.schema, FOLLOWS, &users),
+        || served(&follows, FOLLOWS, &follow_variables),
         || raw_follows(&driver, &ids),
     );
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use async_graphql::{Request, Variables};
+use async_graphql::Variables;
 use common::{SERVERS_HINT, endpoints, expected_spec, repo_root};
 use neo4j::{ValueReceive, ValueSend};
 use polygraph_subgraph_neo4j::{Config, Subgraph};
@@ -19,11 +19,11 @@ async fn demo() -> Subgraph {
 }
 
 async fn run(subgraph: &Subgraph, query: &str, variables: Value) -> Value {
-    let response = subgraph
-        .schema
-        .execute(Request::new(query).variables(Variables::from_json(variables)))
-        .await;
-    serde_json::to_value(response).unwrap()
+    subgraph
+        .served()
+        .execute(query, None, &Variables::from_json(variables), None)
+        .await
+        .json()
 }
 
 async fn data(subgraph: &Subgraph, query: &str, variables: Value) -> Value {
@@ -204,4 +204,63 @@ async fn row_rules_keep_each_caller_to_their_own_relationships() {
         body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
         "{body}"
     );
+}
+
+/// The corpus in `tests/corpus/neo4j/`, over HTTP: every answer, first sight and repeat,
+/// equals its golden answer, in as many statements.
+#[tokio::test]
+async fn the_corpus_answers_as_recorded() {
+    let subgraph = std::sync::Arc::new(demo().await);
+    let server = common::HttpSubgraph::start(subgraph.served()).await;
+    let counted = subgraph.clone();
+    common::corpus::check(&server, "neo4j", &move || counted.statements()).await;
+}
+
+/// A traversal that explodes (every follows-path up to 14 hops) ends at the configured
+/// statement timeout with a `TIMEOUT` error at its path, while the subgraph goes on answering
+/// other requests in the meantime.
+#[tokio::test]
+async fn a_slow_traversal_times_out_while_other_requests_are_answered() {
+    let mut config = Config::from_file(&repo_root().join("config/neo4j.yaml")).unwrap();
+    config.statement_timeout_ms = 1_500;
+    config.threads = 2;
+    let mut reach = config.relationships[0].clone();
+    reach.field = "reach".into();
+    reach.pattern = "(n)-[:FOLLOWS*1..14]->(m:User)".into();
+    config.relationships.push(reach);
+    let subgraph = Subgraph::start(&config).await.unwrap();
+    let server = std::sync::Arc::new(common::HttpSubgraph::start(subgraph.served()).await);
+    let slow = json!({ "query": "{ _entities(representations: [{ __typename: \"User\", id: \"1\" }]) { ... on User { reach { id } } } }" });
+    let started = std::time::Instant::now();
+    let slow = tokio::spawn({
+        let server = server.clone();
+        async move { server.post(&slow).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let fast = json!({ "query": "query($id: ID!) { _entities(representations: [{ __typename: \"User\", id: $id }]) { ... on User { follows { id } } } }" });
+    for id in 1..=5 {
+        let mut request = fast.clone();
+        request["variables"] = json!({ "id": id.to_string() });
+        let answer = server.post(&request).await;
+        assert!(answer.get("errors").is_none(), "{answer}");
+        assert!(
+            answer["data"]["_entities"][0]["follows"].is_array(),
+            "{answer}"
+        );
+    }
+    assert!(
+        !slow.is_finished(),
+        "the fast requests were answered while the slow one ran"
+    );
+    let answer = slow.await.unwrap();
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "TIMEOUT",
+        "{answer}"
+    );
+    assert!(answer["errors"][0]["path"].is_array(), "{answer}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(1_500));
+    // And the subgraph still answers afterwards.
+    let mut request = fast.clone();
+    request["variables"] = json!({ "id": "1" });
+    assert!(server.post(&request).await.get("errors").is_none());
 }

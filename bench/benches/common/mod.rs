@@ -17,6 +17,7 @@ pub fn config(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../config/{name}.yaml"))
 }
 
+#[allow(dead_code)] // each benchmark compiles this module; not every one uses every helper
 pub async fn execute(
     schema: &async_graphql::dynamic::Schema,
     query: &str,

@@ -39,6 +39,14 @@ pub struct Config {
     /// Threads that run the (blocking) driver; requests beyond them wait their turn.
     #[serde(default = "default_threads")]
     pub threads: usize,
+    /// Statements waiting for a thread, at most; past this a request is refused as busy
+    /// rather than queued without bound.
+    #[serde(default = "default_queue")]
+    pub queue: usize,
+    /// How long one statement may run before the server ends its transaction, in
+    /// milliseconds; the request gets a `TIMEOUT` error.
+    #[serde(default = "default_statement_timeout_ms")]
+    pub statement_timeout_ms: u64,
     /// The most related entities one field returns; also the default `limit`.
     #[serde(default = "default_max_limit")]
     pub max_limit: u64,
@@ -92,6 +100,12 @@ fn default_integer() -> bool {
 }
 fn default_threads() -> usize {
     4
+}
+fn default_queue() -> usize {
+    256
+}
+fn default_statement_timeout_ms() -> u64 {
+    10_000
 }
 fn default_max_limit() -> u64 {
     100

@@ -4,6 +4,9 @@
 //! `UNWIND $keys` statement, run on the driver's own bounded threads.
 
 pub mod config;
+mod engine;
+mod errors;
+mod graph;
 pub mod model;
 pub mod pool;
 pub mod schema;
@@ -23,6 +26,8 @@ pub use config::Config;
 pub struct Subgraph {
     pub schema: async_graphql::dynamic::Schema,
     pub model: Arc<model::Model>,
+    /// Answers every operation the schema validates.
+    engine: Arc<engine::Relationships>,
     statements: Arc<AtomicU64>,
 }
 
@@ -82,8 +87,8 @@ impl Subgraph {
             ConnectionConfig::new(Address::from((host.as_str(), port))),
             DriverConfig::new().with_auth(Arc::new(auth)),
         ));
-        let pool =
-            pool::BlockingPool::new(config.threads).context("starting the driver's threads")?;
+        let pool = pool::BlockingPool::new(config.threads, config.queue.max(1))
+            .context("starting the driver's threads")?;
         let labels = catalog(&pool, &driver, "CALL db.labels()", "label")
             .await
             .with_context(|| format!("connecting to Neo4j at {url}"))?;
@@ -97,15 +102,21 @@ impl Subgraph {
         .with_context(|| format!("connecting to Neo4j at {url}"))?;
         let model = Arc::new(model::build(config, labels.as_deref(), types.as_deref())?);
         let statements = Arc::new(AtomicU64::new(0));
-        let graph = Arc::new(schema::Graph {
+        let graph = Arc::new(graph::Graph {
             driver,
             pool,
             statements: statements.clone(),
+            timeout: std::time::Duration::from_millis(config.statement_timeout_ms.max(1)),
         });
-        let schema = schema::build(&model, graph).context("generating the GraphQL schema")?;
+        let schema = schema::build(&model).context("generating the GraphQL schema")?;
+        let engine = Arc::new(engine::Relationships {
+            model: model.clone(),
+            graph,
+        });
         Ok(Self {
             schema,
             model,
+            engine,
             statements,
         })
     }
@@ -117,7 +128,10 @@ impl Subgraph {
 
     /// The schema, ready to serve (no prepared path yet).
     pub fn served(&self) -> polygraph_subgraph_core::server::Served {
-        polygraph_subgraph_core::server::Served::new(self.schema.clone(), None)
+        polygraph_subgraph_core::server::Served::with_engine(
+            self.schema.clone(),
+            self.engine.clone(),
+        )
     }
 
     pub fn sdl(&self) -> String {

@@ -1,5 +1,7 @@
 //! A fixed set of threads for the blocking Neo4j driver, so a slow graph query never holds an
-//! async worker: requests queue for the next free thread and await their answer.
+//! async worker: requests queue for the next free thread and await their answer. The queue is
+//! bounded (a request beyond it is refused as busy), and work whose caller has gone away by
+//! the time a thread takes it is skipped.
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -7,12 +9,22 @@ use std::sync::{Arc, Mutex};
 type Job = Box<dyn FnOnce() + Send>;
 
 pub struct BlockingPool {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::SyncSender<Job>,
+}
+
+/// Why work did not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PoolError {
+    #[error("every driver thread is busy and the queue is full")]
+    Busy,
+    #[error("the driver's threads have stopped")]
+    Stopped,
 }
 
 impl BlockingPool {
-    pub fn new(threads: usize) -> std::io::Result<Self> {
-        let (jobs, queue) = mpsc::channel::<Job>();
+    /// `threads` threads, and at most `queue` jobs waiting for them.
+    pub fn new(threads: usize, queue: usize) -> std::io::Result<Self> {
+        let (jobs, queue) = mpsc::sync_channel::<Job>(queue);
         let queue = Arc::new(Mutex::new(queue));
         for index in 0..threads.max(1) {
             let queue = queue.clone();
@@ -35,18 +47,25 @@ impl BlockingPool {
         Ok(Self { jobs })
     }
 
-    /// Runs `work` on a pool thread and waits for it without blocking the runtime.
+    /// Runs `work` on a pool thread and waits for it without blocking the runtime. Dropping
+    /// the returned future before a thread takes the work cancels it.
     pub async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, &'static str> {
+    ) -> Result<T, PoolError> {
         let (sender, receiver) = tokio::sync::oneshot::channel();
         self.jobs
-            .send(Box::new(move || {
+            .try_send(Box::new(move || {
+                if sender.is_closed() {
+                    return;
+                }
                 let _ = sender.send(work());
             }))
-            .map_err(|_| "the driver's threads have stopped")?;
-        receiver.await.map_err(|_| "a driver thread failed")
+            .map_err(|error| match error {
+                mpsc::TrySendError::Full(_) => PoolError::Busy,
+                mpsc::TrySendError::Disconnected(_) => PoolError::Stopped,
+            })?;
+        receiver.await.map_err(|_| PoolError::Stopped)
     }
 }
 
@@ -56,7 +75,7 @@ mod tests {
 
     #[tokio::test]
     async fn work_runs_off_the_runtime_and_comes_back() {
-        let pool = BlockingPool::new(2).unwrap();
+        let pool = BlockingPool::new(2, 16).unwrap();
         let name = pool
             .run(|| std::thread::current().name().map(ToOwned::to_owned))
             .await
@@ -64,5 +83,32 @@ mod tests {
         assert!(name.unwrap().starts_with("neo4j-"));
         let sums = futures::future::join_all((0..8).map(|n| pool.run(move || n * 2))).await;
         assert_eq!(sums.into_iter().map(Result::unwrap).sum::<i32>(), 56);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_and_abandoned_work_is_skipped() {
+        let pool = BlockingPool::new(1, 1).unwrap();
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let (started, has_started) = std::sync::mpsc::channel::<()>();
+        // The one thread is held; one job may wait; the next is refused.
+        let running = pool.run(move || {
+            let _ = started.send(());
+            hold.recv().is_ok()
+        });
+        let mut running = Box::pin(running);
+        assert!(futures::poll!(&mut running).is_pending());
+        has_started.recv().unwrap();
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        let waiting = pool.run(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
+        let mut waiting = Box::pin(waiting);
+        assert!(futures::poll!(&mut waiting).is_pending());
+        assert_eq!(pool.run(|| ()).await, Err(PoolError::Busy));
+        // The waiting job's caller goes away: when the thread is free, it does not run it.
+        drop(waiting);
+        release.send(()).unwrap();
+        assert_eq!(running.await, Ok(true));
+        assert_eq!(pool.run(|| 7).await, Ok(7));
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
     }
 }
