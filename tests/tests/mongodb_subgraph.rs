@@ -989,3 +989,59 @@ async fn reads_end_at_the_operation_timeout() {
     assert_eq!(answer["items_aggregate"]["count"], 3000);
     scratch.drop().await;
 }
+
+/// A read that scans far more than its timeout allows ends at `operation_timeout_ms` with a
+/// `TIMEOUT` error at its path, not when the server finishes, and the subgraph answers what does
+/// not need the busy server in the meantime and database reads again afterwards. (The
+/// development server, `SecantusDB`, runs one operation at a time and ignores `maxTimeMS`, so
+/// other reads wait for it; a real MongoDB stops the read itself and serves others alongside.)
+#[tokio::test]
+async fn a_slow_read_times_out_while_the_subgraph_keeps_answering() {
+    let documents = (0..20_000)
+        .map(|n: u32| doc! { "item_id": n.to_string(), "s": format!("{n:08}").repeat(125) })
+        .collect();
+    let scratch = Scratch::with(documents).await;
+    let yaml = |timeout_ms: u64| {
+        format!(
+            "url: {}\ndatabase: {}\noperation_timeout_ms: {timeout_ms}\ncollections: {{ items: {{ key: item_id }} }}",
+            endpoints().mongodb,
+            scratch.name
+        )
+    };
+    let subgraph = Subgraph::start(&Config::from_yaml(&yaml(300)).unwrap())
+        .await
+        .unwrap();
+    let server = std::sync::Arc::new(common::HttpSubgraph::start(subgraph.served()).await);
+    let slow = json!({ "query": "{ items_aggregate(where: { s: { _like: \"%9%8%7%6%5%4%3%2%1%x\" } }) { count } }" });
+    let slow = tokio::spawn({
+        let server = server.clone();
+        async move { server.post(&slow).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    for _ in 0..5 {
+        let answer = server.post(&json!({ "query": "{ __typename }" })).await;
+        assert_eq!(answer["data"]["__typename"], "Query", "{answer}");
+    }
+    assert!(
+        !slow.is_finished(),
+        "answered while the slow read was still running"
+    );
+    let answer = slow.await.unwrap();
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "TIMEOUT",
+        "{answer}"
+    );
+    assert!(
+        answer["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("within 300 ms")),
+        "{answer}"
+    );
+    // Database reads are answered again once the server is free.
+    let patient = Subgraph::start(&Config::from_yaml(&yaml(30_000)).unwrap())
+        .await
+        .unwrap();
+    let answer = data(&patient, "{ items(limit: 1) { item_id } }", json!({})).await;
+    assert_eq!(answer["items"].as_array().map(Vec::len), Some(1));
+    scratch.drop().await;
+}
