@@ -163,22 +163,22 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Subgraph(SubgraphCommand::Postgres(args)) => {
-            report(runtime.block_on(postgres_subgraph(&args)))
+            report(runtime.block_on(subgraph::<polygraph_subgraph_postgres::Subgraph>(&args)))
         }
         Command::Subgraph(SubgraphCommand::Mongodb(args)) => {
-            report(runtime.block_on(mongodb_subgraph(&args)))
+            report(runtime.block_on(subgraph::<polygraph_subgraph_mongodb::Subgraph>(&args)))
         }
-        Command::Subgraph(SubgraphCommand::Elasticsearch(args)) => {
-            report(runtime.block_on(elasticsearch_subgraph(&args)))
-        }
+        Command::Subgraph(SubgraphCommand::Elasticsearch(args)) => report(runtime.block_on(
+            subgraph::<polygraph_subgraph_elasticsearch::Subgraph>(&args),
+        )),
         Command::Subgraph(SubgraphCommand::Redis(args)) => {
-            report(runtime.block_on(redis_subgraph(&args)))
+            report(runtime.block_on(subgraph::<polygraph_subgraph_redis::Subgraph>(&args)))
         }
         Command::Subgraph(SubgraphCommand::Clickhouse(args)) => {
-            report(runtime.block_on(clickhouse_subgraph(&args)))
+            report(runtime.block_on(subgraph::<polygraph_subgraph_clickhouse::Subgraph>(&args)))
         }
         Command::Subgraph(SubgraphCommand::Neo4j(args)) => {
-            report(runtime.block_on(neo4j_subgraph(&args)))
+            report(runtime.block_on(subgraph::<polygraph_subgraph_neo4j::Subgraph>(&args)))
         }
         Command::Gateway(args) => report(runtime.block_on(gateway(&args))),
         Command::Keys(KeysCommand::Generate { dir, force }) => report(generate_keys(&dir, force)),
@@ -308,153 +308,11 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
     }
 }
 
-async fn postgres_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
-    use polygraph_subgraph_postgres::{Config, Subgraph};
-    let mut config = Config::from_file(&args.config)?;
-    if let Some(listen) = args.listen {
-        config.listen = listen;
-    }
-    let subgraph = Subgraph::start(&config).await?;
-    if args.print_sdl {
-        print!("{}", subgraph.sdl());
-        return Ok(());
-    }
-    let schema = polygraph_subgraph_core::server::share(subgraph.served());
-    #[cfg(unix)]
-    tokio::spawn(reload_on_hangup(
-        config.clone(),
-        subgraph.pool.clone(),
-        schema.clone(),
-    ));
-    let trust = polygraph_subgraph_core::server::Trust::from_env("postgres")?;
-    if trust.verifier.is_none()
-        && subgraph
-            .model
-            .tables
-            .iter()
-            .any(|table| table.rule.is_some())
-    {
-        tracing::warn!(
-            "row rules are configured but POLYGRAPH_GATEWAY_JWKS is not: ruled tables deny every request"
-        );
-    }
-    let app = polygraph_subgraph_core::server::app(schema, trust);
-    polygraph_subgraph_core::server::serve(app, config.listen, "postgres").await
-}
-
-/// Prints a started subgraph's SDL (`--print-sdl`), or serves what it answers with on
-/// `--listen` or the configuration's address until Ctrl-C or SIGTERM.
-async fn serve_subgraph(
+/// Starts subgraph `S` as the arguments say: its SDL printed, or served.
+async fn subgraph<S: polygraph_subgraph_core::subgraph::Subgraph>(
     args: &SubgraphArgs,
-    name: &str,
-    configured: std::net::SocketAddr,
-    sdl: &dyn Fn() -> String,
-    served: polygraph_subgraph_core::server::Served,
 ) -> anyhow::Result<()> {
-    if args.print_sdl {
-        print!("{}", sdl());
-        return Ok(());
-    }
-    let trust = polygraph_subgraph_core::server::Trust::from_env(name)?;
-    let app =
-        polygraph_subgraph_core::server::app(polygraph_subgraph_core::server::share(served), trust);
-    polygraph_subgraph_core::server::serve(app, args.listen.unwrap_or(configured), name).await
-}
-
-async fn mongodb_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
-    use polygraph_subgraph_mongodb::{Config, Subgraph};
-    let config = Config::from_file(&args.config)?;
-    let subgraph = Subgraph::start(&config).await?;
-    serve_subgraph(
-        args,
-        "mongodb",
-        config.listen,
-        &|| subgraph.sdl(),
-        subgraph.served(),
-    )
-    .await
-}
-
-async fn elasticsearch_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
-    use polygraph_subgraph_elasticsearch::{Config, Subgraph};
-    let config = Config::from_file(&args.config)?;
-    let subgraph = Subgraph::start(&config).await?;
-    serve_subgraph(
-        args,
-        "elasticsearch",
-        config.listen,
-        &|| subgraph.sdl(),
-        subgraph.served(),
-    )
-    .await
-}
-
-async fn redis_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
-    use polygraph_subgraph_redis::{Config, Subgraph};
-    let config = Config::from_file(&args.config)?;
-    let subgraph = Subgraph::start(&config).await?;
-    serve_subgraph(
-        args,
-        "redis",
-        config.listen,
-        &|| subgraph.sdl(),
-        subgraph.served(),
-    )
-    .await
-}
-
-async fn clickhouse_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
-    use polygraph_subgraph_clickhouse::{Config, Subgraph};
-    let config = Config::from_file(&args.config)?;
-    let subgraph = Subgraph::start(&config).await?;
-    serve_subgraph(
-        args,
-        "clickhouse",
-        config.listen,
-        &|| subgraph.sdl(),
-        subgraph.served(),
-    )
-    .await
-}
-
-async fn neo4j_subgraph(args: &SubgraphArgs) -> anyhow::Result<()> {
-    use polygraph_subgraph_neo4j::{Config, Subgraph};
-    let config = Config::from_file(&args.config)?;
-    let subgraph = Subgraph::start(&config).await?;
-    serve_subgraph(
-        args,
-        "neo4j",
-        config.listen,
-        &|| subgraph.sdl(),
-        subgraph.served(),
-    )
-    .await
-}
-
-/// On SIGHUP, introspects the database again and swaps in the new schema; a failed reload keeps
-/// serving the old one.
-#[cfg(unix)]
-async fn reload_on_hangup(
-    config: polygraph_subgraph_postgres::Config,
-    pool: sqlx::PgPool,
-    schema: polygraph_subgraph_core::server::SharedSchema,
-) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-        eprintln!("warning: cannot listen for SIGHUP; reload by restarting");
-        return;
-    };
-    while hangups.recv().await.is_some() {
-        match polygraph_subgraph_postgres::Subgraph::with_pool(&config, pool.clone()).await {
-            Ok(reloaded) => {
-                schema.store(std::sync::Arc::new(reloaded.served()));
-                eprintln!("postgres subgraph: schema reloaded from the database");
-            }
-            Err(error) => eprintln!(
-                "postgres subgraph: reload failed, still serving the old schema: {error:#}"
-            ),
-        }
-    }
+    polygraph_subgraph_core::subgraph::run::<S>(&args.config, args.listen, args.print_sdl).await
 }
 
 async fn demo_load(args: &LoadArgs) -> ExitCode {

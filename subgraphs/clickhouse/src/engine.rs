@@ -70,6 +70,7 @@ impl Analytics {
         let walker = operation.walker();
         let sets = &field.selection_sets;
         let entities = self.read_ahead(&walker, sets, references).await?;
+        let shaper = operation.shaper(sets);
         let mut items = Vec::with_capacity(entities.len());
         for (typename, id, series) in entities {
             let raw = |_: &str, field: &SelectedField<'_>, _: &Map<String, Json>| {
@@ -78,7 +79,7 @@ impl Analytics {
                     .map(|points| Json::Array(points.to_vec()))
             };
             let document = json!({ "id": id });
-            items.push(operation.shape(sets, &typename, &document, &raw)?);
+            items.push(shaper.shape(&typename, &document, &raw)?);
         }
         Ok(Json::Array(items))
     }

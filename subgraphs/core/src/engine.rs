@@ -8,6 +8,9 @@
 //! text, checks each request's variables ([`crate::variables`]), and calls [`run`], which puts
 //! the root fields' answers and errors, with their paths, into one response body.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -70,55 +73,24 @@ impl<'a> Operation<'a> {
         }
     }
 
-    /// `value`, a document keyed by field names, as the response asks for it: the fields
-    /// `sets` select on `type_name` under their response keys, `__typename` filled in, nested
-    /// objects and lists shaped the same way by the types the schema gives them. An abstract
-    /// type's objects name their type in `__typename`. `raw` gives a field's unshaped value
-    /// (for fields whose value depends on their arguments); `None` reads it from the document.
+    /// `value`, a document keyed by field names, as the response asks for it (see
+    /// [`Shaper`]); for one value, where [`Operation::shaper`] serves many.
     pub fn shape(
         &self,
         sets: &[&'a SelectionSet],
         type_name: &str,
         value: &Json,
-        raw: &RawField<'a>,
+        raw: &RawField<'_, 'a>,
     ) -> Result<Json, FieldError> {
-        match value {
-            Json::Array(items) => items
-                .iter()
-                .map(|item| self.shape(sets, type_name, item, raw))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Json::Array),
-            Json::Object(object) => {
-                let concrete = match self.registry.types.get(type_name) {
-                    Some(MetaType::Interface { .. } | MetaType::Union { .. }) => object
-                        .get("__typename")
-                        .and_then(Json::as_str)
-                        .unwrap_or(type_name),
-                    _ => type_name,
-                };
-                let walker = self.walker();
-                let fields = walker
-                    .collect(sets, concrete)
-                    .map_err(|error| FieldError::new(error.0).code("BAD_USER_INPUT"))?;
-                let mut out = Map::with_capacity(fields.len());
-                for field in fields {
-                    let value = if field.name == "__typename" {
-                        Json::String(concrete.to_owned())
-                    } else {
-                        let value = raw(concrete, &field, object).unwrap_or_else(|| {
-                            object.get(field.name).cloned().unwrap_or(Json::Null)
-                        });
-                        match self.composite_type_of(concrete, field.name) {
-                            Some(child) => self.shape(&field.selection_sets, child, &value, raw)?,
-                            None if self.is_id(concrete, field.name) => id_text(value),
-                            None => value,
-                        }
-                    };
-                    out.insert(field.response_key.to_owned(), value);
-                }
-                Ok(Json::Object(out))
-            }
-            other => Ok(other.clone()),
+        self.shaper(sets).shape(type_name, value, raw)
+    }
+
+    /// Shapes values for the selection `sets`, each type's fields collected once.
+    pub fn shaper<'o>(&'o self, sets: &[&'a SelectionSet]) -> Shaper<'o, 'a> {
+        Shaper {
+            operation: self,
+            sets: sets.to_vec(),
+            by_type: RefCell::new(HashMap::new()),
         }
     }
 
@@ -158,7 +130,113 @@ fn id_text(value: Json) -> Json {
 
 /// For [`Operation::shape`]: a field's unshaped value, given the concrete type, the field and
 /// the document it is on; `None` to read it from the document.
-pub type RawField<'a> = dyn Fn(&str, &SelectedField<'a>, &Map<String, Json>) -> Option<Json> + 'a;
+pub type RawField<'r, 'a> =
+    dyn Fn(&str, &SelectedField<'a>, &Map<String, Json>) -> Option<Json> + 'r;
+
+/// Values shaped like the response asks for them: given a document keyed by field names, the
+/// fields the selection takes on its type under their response keys, `__typename` filled in,
+/// `ID`s as text, nested objects and lists shaped the same way by the types the schema gives
+/// them. An object of an abstract type names its type in `__typename`. A type's fields are
+/// collected once, the first time an object of it is shaped, so a thousand entities cost one
+/// walk of the selection.
+pub struct Shaper<'o, 'a> {
+    operation: &'o Operation<'a>,
+    sets: Vec<&'a SelectionSet>,
+    by_type: RefCell<HashMap<String, Rc<Fields<'o, 'a>>>>,
+}
+
+/// A type's selected fields, each with how its value is shaped.
+struct Fields<'o, 'a>(Vec<(SelectedField<'a>, Leaf<'o, 'a>)>);
+
+enum Leaf<'o, 'a> {
+    Typename,
+    Id,
+    Scalar,
+    Object(Shaper<'o, 'a>, &'a str),
+}
+
+impl<'o, 'a> Shaper<'o, 'a> {
+    /// `value` (an object, a list of them, or a scalar) shaped as `type_name`. `raw` gives a
+    /// field's unshaped value where it depends on its arguments; `None` reads it from the
+    /// document.
+    pub fn shape(
+        &self,
+        type_name: &str,
+        value: &Json,
+        raw: &RawField<'_, 'a>,
+    ) -> Result<Json, FieldError> {
+        match value {
+            Json::Array(items) => items
+                .iter()
+                .map(|item| self.shape(type_name, item, raw))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Json::Array),
+            Json::Object(object) => {
+                let concrete = match self.operation.registry.types.get(type_name) {
+                    Some(MetaType::Interface { .. } | MetaType::Union { .. }) => object
+                        .get("__typename")
+                        .and_then(Json::as_str)
+                        .unwrap_or(type_name),
+                    _ => type_name,
+                };
+                let fields = self.fields(concrete)?;
+                let mut out = Map::with_capacity(fields.0.len());
+                for (field, leaf) in &fields.0 {
+                    let value = if let Leaf::Typename = leaf {
+                        Json::String(concrete.to_owned())
+                    } else {
+                        let value = raw(concrete, field, object).unwrap_or_else(|| {
+                            object.get(field.name).cloned().unwrap_or(Json::Null)
+                        });
+                        match leaf {
+                            Leaf::Object(child, child_type) => {
+                                child.shape(child_type, &value, raw)?
+                            }
+                            Leaf::Id => id_text(value),
+                            Leaf::Typename | Leaf::Scalar => value,
+                        }
+                    };
+                    out.insert(field.response_key.to_owned(), value);
+                }
+                Ok(Json::Object(out))
+            }
+            other => Ok(other.clone()),
+        }
+    }
+
+    /// The fields the selection takes on `type_name`, collected the first time.
+    fn fields(&self, type_name: &str) -> Result<Rc<Fields<'o, 'a>>, FieldError> {
+        if let Some(fields) = self.by_type.borrow().get(type_name) {
+            return Ok(fields.clone());
+        }
+        let operation = self.operation;
+        let collected = operation
+            .walker()
+            .collect(&self.sets, type_name)
+            .map_err(|error| FieldError::new(error.0).code("BAD_USER_INPUT"))?;
+        let fields = Rc::new(Fields(
+            collected
+                .into_iter()
+                .map(|field| {
+                    let leaf = if field.name == "__typename" {
+                        Leaf::Typename
+                    } else if let Some(child) = operation.composite_type_of(type_name, field.name) {
+                        Leaf::Object(operation.shaper(&field.selection_sets), child)
+                    } else if operation.is_id(type_name, field.name) {
+                        Leaf::Id
+                    } else {
+                        Leaf::Scalar
+                    };
+                    (field, leaf)
+                })
+                .collect(),
+        ));
+        self.by_type
+            .borrow_mut()
+            .insert(type_name.to_owned(), fields.clone());
+        Ok(fields)
+    }
+}
 
 /// `Foo` of `[Foo!]!`.
 fn named_type(ty: &str) -> &str {
@@ -457,7 +535,7 @@ impl ValidateOnly {
 /// Request data for an operation that mixes introspection with our root fields: their values,
 /// already answered by the engine, by response key.
 #[derive(Debug, Default)]
-pub struct Answered(pub std::collections::HashMap<String, async_graphql::Value>);
+pub struct Answered(pub HashMap<String, async_graphql::Value>);
 
 impl ExtensionFactory for Hook {
     fn create(&self) -> Arc<dyn Extension> {
@@ -540,7 +618,7 @@ pub async fn answer_mixed(engine: &dyn Engine, operation: &Operation<'_>) -> (An
         })
         .collect();
     let answers = resolve_root(engine, operation, &fields).await;
-    let mut values = std::collections::HashMap::new();
+    let mut values = HashMap::new();
     let mut errors = Vec::new();
     for (field, answer) in fields.iter().zip(answers) {
         errors.extend(

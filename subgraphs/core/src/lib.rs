@@ -19,5 +19,6 @@ pub mod naming;
 pub mod rules;
 pub mod selection;
 pub mod server;
+pub mod subgraph;
 pub mod values;
 pub mod variables;

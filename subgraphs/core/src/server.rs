@@ -570,9 +570,11 @@ async fn engine_reply(
 }
 
 /// Validates `asked` once: its document, kept for the next requests with the same text; or
-/// async-graphql's answer saying why it does not parse or validate.
+/// async-graphql's answer saying why it does not parse or validate. The document is validated
+/// without the request's variables: their values are checked against their declared types on
+/// every request (see [`crate::variables`]), this one included.
 async fn validate(served: &Served, asked: &Asked<'_>) -> Result<Arc<ExecutableDocument>, Reply> {
-    let mut request = async_graphql::Request::new(asked.query).variables(asked.variables.clone());
+    let mut request = async_graphql::Request::new(asked.query);
     if let Some(name) = asked.operation_name {
         request = request.operation_name(name);
     }

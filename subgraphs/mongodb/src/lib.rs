@@ -142,3 +142,35 @@ async fn collection_schema(
     }
     Ok(model::infer_schema(&samples))
 }
+
+impl polygraph_subgraph_core::subgraph::Subgraph for Subgraph {
+    type Config = Config;
+    const NAME: &'static str = "mongodb";
+
+    fn config(path: &std::path::Path) -> anyhow::Result<Config> {
+        Ok(Config::from_file(path)?)
+    }
+
+    fn listen(config: &Config) -> std::net::SocketAddr {
+        config.listen
+    }
+
+    async fn start(config: &Config) -> anyhow::Result<Self> {
+        Subgraph::start(config).await
+    }
+
+    fn sdl(&self) -> String {
+        Subgraph::sdl(self)
+    }
+
+    fn served(&self) -> polygraph_subgraph_core::server::Served {
+        Subgraph::served(self)
+    }
+
+    fn has_rules(&self) -> bool {
+        self.model
+            .collections
+            .iter()
+            .any(|collection| collection.rule.is_some())
+    }
+}

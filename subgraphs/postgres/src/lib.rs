@@ -100,6 +100,66 @@ fn redact(url: &str) -> String {
     }
 }
 
+impl polygraph_subgraph_core::subgraph::Subgraph for Subgraph {
+    type Config = Config;
+    const NAME: &'static str = "postgres";
+
+    fn config(path: &std::path::Path) -> anyhow::Result<Config> {
+        Ok(Config::from_file(path)?)
+    }
+
+    fn listen(config: &Config) -> std::net::SocketAddr {
+        config.listen
+    }
+
+    async fn start(config: &Config) -> anyhow::Result<Self> {
+        Subgraph::start(config).await
+    }
+
+    fn sdl(&self) -> String {
+        Subgraph::sdl(self)
+    }
+
+    fn served(&self) -> polygraph_subgraph_core::server::Served {
+        Subgraph::served(self)
+    }
+
+    fn has_rules(&self) -> bool {
+        self.model.tables.iter().any(|table| table.rule.is_some())
+    }
+
+    #[cfg(unix)]
+    fn alongside(&self, config: &Config, schema: polygraph_subgraph_core::server::SharedSchema) {
+        tokio::spawn(reload_on_hangup(config.clone(), self.pool.clone(), schema));
+    }
+}
+
+/// Regenerates the schema from the database on each SIGHUP and swaps it in; a failed reload
+/// keeps serving the old one.
+#[cfg(unix)]
+async fn reload_on_hangup(
+    config: Config,
+    pool: sqlx::PgPool,
+    schema: polygraph_subgraph_core::server::SharedSchema,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; reload by restarting");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        match Subgraph::with_pool(&config, pool.clone()).await {
+            Ok(reloaded) => {
+                schema.store(Arc::new(reloaded.served()));
+                tracing::info!("postgres subgraph: schema reloaded from the database");
+            }
+            Err(error) => tracing::error!(
+                "postgres subgraph: reload failed, still serving the old schema: {error:#}"
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

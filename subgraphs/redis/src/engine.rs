@@ -75,6 +75,7 @@ impl Features {
         let raw = |type_name: &str, field: &SelectedField<'_>, object: &Map<String, Json>| {
             (field.name == "features").then(|| self.features_of(type_name, field, object))
         };
+        let shaper = operation.shaper(sets);
         let mut items = Vec::with_capacity(entities.len());
         for (typename, id, groups) in entities {
             let mut document = Map::new();
@@ -84,7 +85,7 @@ impl Features {
                 let values = values.map_or(Json::Null, |values| (*values).clone());
                 document.insert(group.field.clone(), values);
             }
-            items.push(operation.shape(sets, &typename, &Json::Object(document), &raw)?);
+            items.push(shaper.shape(&typename, &Json::Object(document), &raw)?);
         }
         Ok(Json::Array(items))
     }
