@@ -264,3 +264,34 @@ async fn a_slow_traversal_times_out_while_other_requests_are_answered() {
     request["variables"] = json!({ "id": "1" });
     assert!(server.post(&request).await.get("errors").is_none());
 }
+
+/// Relationships nested level under level multiply: past `max_objects` entities in one
+/// answer, the request is refused as input rather than built at any size.
+#[tokio::test]
+async fn answers_past_the_object_budget_are_refused() {
+    let mut config = Config::from_file(&repo_root().join("config/neo4j.yaml")).unwrap();
+    config.max_objects = 20;
+    let subgraph = Subgraph::start(&config).await.unwrap();
+    let query = "{ _entities(representations: [{ __typename: \"User\", id: \"1\" }]) { ... on User { follows { follows { follows { id } } } } } }";
+    let answer = run(&subgraph, query, json!({})).await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{answer}"
+    );
+    assert!(
+        answer["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("more than 20"),
+        "{answer}"
+    );
+    let small = "{ _entities(representations: [{ __typename: \"User\", id: \"1\" }]) { ... on User { follows(limit: 1) { id } } } }";
+    let answer = run(&subgraph, small, json!({})).await;
+    assert_eq!(
+        answer["data"]["_entities"][0]["follows"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "{answer}"
+    );
+}

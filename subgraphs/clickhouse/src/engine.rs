@@ -73,9 +73,16 @@ impl Analytics {
         let shaper = operation.shaper(sets);
         let mut items = Vec::with_capacity(entities.len());
         for (typename, id, series) in entities {
-            let raw = |_: &str, field: &SelectedField<'_>, _: &Map<String, Json>| {
-                series
-                    .get(field.response_key)
+            // A series field of the entity (not a measure of a point under the same key).
+            let raw = |type_name: &str, field: &SelectedField<'_>, _: &Map<String, Json>| {
+                let is_series = self
+                    .model
+                    .series
+                    .iter()
+                    .any(|series| series.entity == type_name && series.field == field.name);
+                is_series
+                    .then(|| series.get(field.response_key))
+                    .flatten()
                     .map(|points| Json::Array(points.to_vec()))
             };
             let document = json!({ "id": id });

@@ -77,15 +77,21 @@ impl Warehouse {
             .collect()
     }
 
-    /// The points of every key, one statement per group of keys sharing a series, its
-    /// arguments and measures.
+    /// The points of every key: one statement per group of keys sharing a series, its
+    /// arguments and measures, for at most `max_ids` distinct ids each (a group's statements
+    /// one after another, the groups side by side).
     pub(crate) async fn series(
         &self,
         model: &Model,
         keys: &[SeriesKey],
     ) -> Result<HashMap<SeriesKey, Arc<Vec<Json>>>, FieldError> {
         let mut groups: HashMap<SeriesArguments, Vec<&SeriesKey>> = HashMap::new();
+        let mut seen = std::collections::HashSet::new();
         for key in keys {
+            // A key asked for twice (two aliases, a repeated representation) is read once.
+            if !seen.insert(key) {
+                continue;
+            }
             groups
                 .entry((
                     key.series,
@@ -97,9 +103,13 @@ impl Warehouse {
                 .or_default()
                 .push(key);
         }
-        let statements = groups
-            .into_iter()
-            .map(|(arguments, keys)| self.series_group(model, arguments, keys));
+        let statements = groups.into_iter().map(|(arguments, keys)| async move {
+            let mut loaded = Vec::with_capacity(keys.len());
+            for chunk in keys.chunks(model.max_ids.max(1)) {
+                loaded.extend(self.series_group(model, arguments.clone(), chunk).await?);
+            }
+            Ok::<_, FieldError>(loaded)
+        });
         let mut loaded = HashMap::with_capacity(keys.len());
         for group in futures::future::try_join_all(statements).await? {
             loaded.extend(group);
@@ -112,7 +122,7 @@ impl Warehouse {
         &self,
         model: &Model,
         (series, from, to, granularity, measures): SeriesArguments,
-        keys: Vec<&SeriesKey>,
+        keys: &[&SeriesKey],
     ) -> Result<Vec<(SeriesKey, Arc<Vec<Json>>)>, FieldError> {
         {
             let spec = &model.series[series];
@@ -147,10 +157,10 @@ impl Warehouse {
                 points.entry(key).or_default().push(Json::Object(point));
             }
             Ok(keys
-                .into_iter()
+                .iter()
                 .map(|key| {
-                    let series = points.remove(&key.id).unwrap_or_default();
-                    (key.clone(), Arc::new(series))
+                    let series = points.get(&key.id).cloned().unwrap_or_default();
+                    (SeriesKey::clone(key), Arc::new(series))
                 })
                 .collect())
         }

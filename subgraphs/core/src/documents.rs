@@ -6,13 +6,18 @@ use std::sync::{Arc, RwLock};
 
 use async_graphql::parser::types::ExecutableDocument;
 
-/// What a parsed document is taken to cost beside its text: its syntax tree is a few times the
+/// What a parsed document is taken to cost beside its text: its syntax tree (a node of about
+/// two hundred bytes per selection, names and literals on the heap) is tens of times the
 /// text's size.
-const TREE_FACTOR: usize = 6;
-const ENTRY_OVERHEAD: usize = 256;
+const TREE_FACTOR: usize = 40;
+const ENTRY_OVERHEAD: usize = 512;
+/// Texts longer than this are validated each time rather than kept.
+pub const MAX_KEPT_TEXT: usize = 64 << 10;
 
-/// Validated documents by query text. Past its byte budget it starts over: the texts a client
-/// sends again come back within a request each, and nothing grows without bound.
+/// Validated documents by query text, in two generations: when the current one reaches half the
+/// byte budget it becomes the previous one (the one before is dropped), so the texts clients
+/// keep sending stay while a flood of new ones only ever displaces a generation, and nothing
+/// grows past the budget.
 #[derive(Debug)]
 pub struct Documents {
     budget: usize,
@@ -23,6 +28,7 @@ pub struct Documents {
 struct Inner {
     bytes: usize,
     documents: HashMap<Box<str>, Arc<ExecutableDocument>>,
+    previous: HashMap<Box<str>, Arc<ExecutableDocument>>,
 }
 
 impl Documents {
@@ -35,14 +41,20 @@ impl Documents {
 
     /// The validated document for `query`, if it was seen.
     pub fn get(&self, query: &str) -> Option<Arc<ExecutableDocument>> {
-        self.inner.read().ok()?.documents.get(query).cloned()
+        let inner = self.inner.read().ok()?;
+        inner
+            .documents
+            .get(query)
+            .or_else(|| inner.previous.get(query))
+            .cloned()
     }
 
-    /// Keeps `document`, which passed validation, for `query`. A text too large for the whole
-    /// budget is not kept.
+    /// Keeps `document`, which passed validation, for `query`. A text longer than
+    /// [`MAX_KEPT_TEXT`], or too large for a generation, is not kept.
     pub fn insert(&self, query: &str, document: Arc<ExecutableDocument>) {
         let cost = query.len() * (TREE_FACTOR + 1) + ENTRY_OVERHEAD;
-        if cost > self.budget {
+        let generation = self.budget / 2;
+        if query.len() > MAX_KEPT_TEXT || cost > generation {
             return;
         }
         let Ok(mut inner) = self.inner.write() else {
@@ -51,8 +63,8 @@ impl Documents {
         if inner.documents.contains_key(query) {
             return;
         }
-        if inner.bytes + cost > self.budget {
-            inner.documents.clear();
+        if inner.bytes + cost > generation {
+            inner.previous = std::mem::take(&mut inner.documents);
             inner.bytes = 0;
         }
         inner.bytes += cost;
@@ -61,7 +73,9 @@ impl Documents {
 
     /// How many documents are kept.
     pub fn len(&self) -> usize {
-        self.inner.read().map_or(0, |inner| inner.documents.len())
+        self.inner
+            .read()
+            .map_or(0, |inner| inner.documents.len() + inner.previous.len())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -79,7 +93,7 @@ mod tests {
 
     #[test]
     fn documents_are_found_by_their_text_and_the_budget_holds() {
-        let documents = Documents::new(4_000);
+        let documents = Documents::new(16_000);
         documents.insert("{ a }", parsed("{ a }"));
         assert!(documents.get("{ a }").is_some());
         assert!(documents.get("{ b }").is_none());
@@ -87,9 +101,12 @@ mod tests {
             let text = format!("{{ field{index} }}");
             documents.insert(&text, parsed(&text));
             let inner = documents.inner.read().expect("not poisoned");
-            assert!(inner.bytes <= 4_000, "{} bytes", inner.bytes);
+            assert!(inner.bytes <= 8_000, "{} bytes", inner.bytes);
         }
         assert!(documents.len() < 100);
+        // The last generation's texts are still found.
+        assert!(documents.get("{ field99 }").is_some());
+        assert!(documents.get("{ a }").is_none());
         let huge = format!("{{ {} }}", "a ".repeat(1_000));
         documents.insert(&huge, parsed(&huge));
         assert!(documents.get(&huge).is_none());

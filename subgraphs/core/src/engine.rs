@@ -494,7 +494,14 @@ fn write(operation: &Operation<'_>, fields: &[SelectedField<'_>], answers: &[Res
         let non_null = root
             .and_then(|root| root.field_by_name(field.name))
             .is_some_and(|meta| meta.ty.ends_with('!'));
-        nulled |= non_null && answer.is_null();
+        if non_null && answer.is_null() {
+            nulled = true;
+            if answer.errors.is_empty() {
+                let error =
+                    FieldError::new("a non-null field had no value").code("INTERNAL_SERVER_ERROR");
+                errors.push(error.to_json(field.response_key));
+            }
+        }
         errors.extend(
             answer
                 .errors
@@ -504,13 +511,14 @@ fn write(operation: &Operation<'_>, fields: &[SelectedField<'_>], answers: &[Res
     }
     data.push('}');
     let data = if nulled { "null" } else { data.as_str() };
+    let has_errors = !errors.is_empty();
     let body = if errors.is_empty() {
         format!("{{\"data\":{data}}}")
     } else {
         format!("{{\"data\":{data},\"errors\":{}}}", Json::Array(errors))
     };
     Answer {
-        errors: body.contains("\"errors\":["),
+        errors: has_errors,
         body,
     }
 }

@@ -32,7 +32,14 @@ pub fn coerce(
                 check(registry, &definition.var_type.node, value).map_err(|reason| {
                     VariableError(format!("variable ${name} got an invalid value: {reason}"))
                 })?;
-                out.insert(name.clone(), value.clone());
+                // A single value where a list is expected is a list of one.
+                let value = match (&definition.var_type.node.base, value) {
+                    (BaseType::List(_), Value::List(_) | Value::Null) | (BaseType::Named(_), _) => {
+                        value.clone()
+                    }
+                    (BaseType::List(_), single) => Value::List(vec![single.clone()]),
+                };
+                out.insert(name.clone(), value);
             }
             None => match &definition.default_value {
                 Some(default) => {

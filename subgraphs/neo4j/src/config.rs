@@ -52,6 +52,10 @@ pub struct Config {
     pub max_limit: u64,
     #[serde(default = "default_max_ids")]
     pub max_ids: usize,
+    /// The most entities one request may return, counting every level of relationships:
+    /// past it the request is refused rather than answered at any size.
+    #[serde(default = "default_max_objects")]
+    pub max_objects: usize,
     #[serde(default = "default_max_depth")]
     pub max_depth: usize,
     #[serde(default = "default_max_complexity")]
@@ -109,6 +113,9 @@ fn default_statement_timeout_ms() -> u64 {
 }
 fn default_max_limit() -> u64 {
     100
+}
+fn default_max_objects() -> usize {
+    20_000
 }
 fn default_max_ids() -> usize {
     10_000

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_graphql::Value;
 use async_graphql::parser::types::SelectionSet;
@@ -59,19 +60,24 @@ impl Relationships {
         let representations = field.argument("representations").unwrap_or(&Value::Null);
         let references =
             polygraph_subgraph_core::entities::references_in(representations, &names, "id")?;
+        let budget = AtomicUsize::new(self.model.max_objects);
+        self.take(&budget, references.len())?;
         let objects = self
-            .objects(operation, references, field.selection_sets.clone())
+            .objects(operation, references, field.selection_sets.clone(), &budget)
             .await?;
         Ok(Json::Array(objects))
     }
 
     /// The objects for `references`, each with the fields `sets` select on its type: every
     /// relationship field of every reference read at once, then the next level below them.
+    /// Each level takes what it returns from `budget`, the entities the request may still
+    /// return; a request that would exceed it is refused.
     fn objects<'a>(
         &'a self,
         operation: &'a Operation<'a>,
         references: Vec<Reference>,
         sets: Vec<&'a SelectionSet>,
+        budget: &'a AtomicUsize,
     ) -> BoxFuture<'a, Result<Vec<Json>, FieldError>> {
         Box::pin(async move {
             let walker = operation.walker();
@@ -99,6 +105,16 @@ impl Relationships {
                     let Some((_, target, _)) = self.relationship(typename, field)? else {
                         continue;
                     };
+                    let count = references
+                        .iter()
+                        .filter(|(t, _)| t == typename)
+                        .map(|reference| {
+                            related
+                                .get(&(reference.clone(), field.response_key))
+                                .map_or(0, |ids| ids.len())
+                        })
+                        .sum();
+                    self.take(budget, count)?;
                     let children: Vec<Reference> = references
                         .iter()
                         .filter(|(t, _)| t == typename)
@@ -112,7 +128,7 @@ impl Relationships {
                         })
                         .collect();
                     let objects = self
-                        .objects(operation, children, field.selection_sets.clone())
+                        .objects(operation, children, field.selection_sets.clone(), budget)
                         .await?;
                     below.insert((typename, field.response_key), objects.into_iter());
                 }
@@ -142,6 +158,19 @@ impl Relationships {
             }
             Ok(objects)
         })
+    }
+
+    /// Takes `count` entities from what the request may still return.
+    fn take(&self, budget: &AtomicUsize, count: usize) -> Result<(), FieldError> {
+        let left = budget.load(Ordering::Relaxed);
+        if count > left {
+            return Err(bad_input(format!(
+                "this request would return more than {} entities; ask for fewer or use smaller limits",
+                self.model.max_objects
+            )));
+        }
+        budget.store(left - count, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The relationship `field` of `typename` reads: its index, target type and limit; `None`

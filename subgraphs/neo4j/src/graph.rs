@@ -79,75 +79,92 @@ impl Graph {
             .collect())
     }
 
-    /// The related ids of every key: one statement per relationship and limit, side by side
-    /// on the driver's threads.
+    /// The related ids of every key. One statement per relationship (at the largest limit
+    /// asked, each key's list cut to its own), for at most `max_ids` distinct ids each; the
+    /// relationships side by side on the driver's threads, a relationship's statements one
+    /// after another, so one request holds at most a thread per relationship.
     pub(crate) async fn load(
         &self,
         model: &Model,
         keys: &[RelatedKey],
     ) -> Result<Related, FieldError> {
-        let mut groups: HashMap<(usize, u64), Vec<&RelatedKey>> = HashMap::new();
+        let mut groups: HashMap<usize, (u64, Vec<&str>)> = HashMap::new();
+        let mut seen = std::collections::HashSet::new();
         for key in keys {
-            groups
-                .entry((key.relationship, key.limit))
-                .or_default()
-                .push(key);
+            let (limit, ids) = groups.entry(key.relationship).or_default();
+            *limit = (*limit).max(key.limit);
+            // An id asked for twice (aliases, shared children, repeated references) is read once.
+            if seen.insert((key.relationship, key.id.as_str())) {
+                ids.push(&key.id);
+            }
         }
         let statements = groups
             .into_iter()
-            .map(|((relationship, limit), keys)| self.load_group(model, relationship, limit, keys));
-        let mut loaded = HashMap::with_capacity(keys.len());
-        for group in futures::future::try_join_all(statements).await? {
-            loaded.extend(group);
-        }
-        Ok(loaded)
+            .map(|(relationship, (limit, ids))| async move {
+                let mut related = HashMap::with_capacity(ids.len());
+                for chunk in ids.chunks(model.max_ids.max(1)) {
+                    related.extend(self.load_group(model, relationship, limit, chunk).await?);
+                }
+                Ok::<_, FieldError>((relationship, related))
+            });
+        let loaded: HashMap<usize, HashMap<String, Vec<String>>> =
+            futures::future::try_join_all(statements)
+                .await?
+                .into_iter()
+                .collect();
+        Ok(keys
+            .iter()
+            .map(|key| {
+                let related = loaded
+                    .get(&key.relationship)
+                    .and_then(|related| related.get(&key.id))
+                    .map(|ids| ids.iter().take(key.limit_usize()).cloned().collect())
+                    .unwrap_or_default();
+                (key.clone(), Arc::new(related))
+            })
+            .collect())
     }
 
-    /// One statement for every key of one relationship with one limit.
+    /// One statement for `ids` over one relationship: each id's related ids, most relevant
+    /// first, at most `limit` of them.
     async fn load_group(
         &self,
         model: &Model,
         relationship: usize,
         limit: u64,
-        keys: Vec<&RelatedKey>,
-    ) -> Result<Vec<(RelatedKey, Arc<Vec<String>>)>, FieldError> {
-        {
-            let spec = &model.relationships[relationship];
-            let entity = model.entity(&spec.entity).expect("checked at start-up");
-            // Keys become the stored type; one that cannot (a non-number for integer keys)
-            // matches nothing rather than reaching Cypher.
-            let bound: Vec<ValueSend> = keys
-                .iter()
-                .filter_map(|key| {
-                    if entity.integer_keys {
-                        key.id.parse::<i64>().ok().map(ValueSend::Integer)
-                    } else {
-                        Some(ValueSend::String(key.id.clone()))
-                    }
-                })
-                .collect();
-            let mut related: HashMap<String, Vec<String>> = HashMap::new();
-            if !bound.is_empty() {
-                let parameters = HashMap::from([
-                    ("keys".to_owned(), ValueSend::List(bound)),
-                    ("limit".to_owned(), ValueSend::Integer(limit as i64)),
-                ]);
-                for (key, items) in self.related(spec.cypher.clone(), parameters).await? {
-                    if let Some(key) = key_text(&key) {
-                        related.insert(key, items.iter().filter_map(key_text).collect());
-                    }
+        ids: &[&str],
+    ) -> Result<HashMap<String, Vec<String>>, FieldError> {
+        let spec = &model.relationships[relationship];
+        let entity = model.entity(&spec.entity).expect("checked at start-up");
+        // Keys become the stored type; one that cannot (a non-number for integer keys) matches
+        // nothing rather than reaching Cypher.
+        let bound: Vec<ValueSend> = ids
+            .iter()
+            .filter_map(|id| {
+                if entity.integer_keys {
+                    id.parse::<i64>().ok().map(ValueSend::Integer)
+                } else {
+                    Some(ValueSend::String((*id).to_owned()))
                 }
-            }
-            Ok(keys
-                .into_iter()
-                .map(|key| {
-                    (
-                        key.clone(),
-                        Arc::new(related.remove(&key.id).unwrap_or_default()),
-                    )
-                })
-                .collect())
+            })
+            .collect();
+        let mut related = HashMap::new();
+        if bound.is_empty() {
+            return Ok(related);
         }
+        let parameters = HashMap::from([
+            ("keys".to_owned(), ValueSend::List(bound)),
+            (
+                "limit".to_owned(),
+                ValueSend::Integer(i64::try_from(limit).unwrap_or(i64::MAX)),
+            ),
+        ]);
+        for (key, items) in self.related(spec.cypher.clone(), parameters).await? {
+            if let Some(key) = key_text(&key) {
+                related.insert(key, items.iter().filter_map(key_text).collect());
+            }
+        }
+        Ok(related)
     }
 }
 
@@ -171,4 +188,10 @@ pub(crate) struct RelatedKey {
     pub(crate) relationship: usize,
     pub(crate) limit: u64,
     pub(crate) id: String,
+}
+
+impl RelatedKey {
+    fn limit_usize(&self) -> usize {
+        usize::try_from(self.limit).unwrap_or(usize::MAX)
+    }
 }

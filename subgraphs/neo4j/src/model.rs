@@ -26,6 +26,7 @@ pub struct Model {
     pub relationships: Vec<Relationship>,
     pub max_limit: u64,
     pub max_ids: usize,
+    pub max_objects: usize,
     pub max_depth: usize,
     pub max_complexity: usize,
 }
@@ -139,6 +140,7 @@ pub fn build(
         relationships,
         max_limit: config.max_limit,
         max_ids: config.max_ids,
+        max_objects: config.max_objects,
         max_depth: config.max_depth,
         max_complexity: config.max_complexity,
     })

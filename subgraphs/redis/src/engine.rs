@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::Value;
-use async_graphql::parser::types::SelectionSet;
+use async_graphql::parser::types::{OperationType, SelectionSet};
 use futures::future::BoxFuture;
 use polygraph_subgraph_core::claims::Claims;
 use polygraph_subgraph_core::engine::{Engine, FieldError, Operation, Resolved};
@@ -35,11 +35,12 @@ impl Engine for Features {
         field: &'a SelectedField<'a>,
     ) -> BoxFuture<'a, Resolved> {
         Box::pin(async move {
-            match field.name {
-                "_entities" => self.entities(operation, field).await.into(),
-                "featureVector" => self.feature_vector(operation, field).await.into(),
-                "putFeatures" => self.put_features(operation, field).await.into(),
-                other => Resolved::failed(
+            let mutation = operation.definition.ty == OperationType::Mutation;
+            match (mutation, field.name) {
+                (false, "_entities") => self.entities(operation, field).await.into(),
+                (false, "featureVector") => self.feature_vector(operation, field).await.into(),
+                (true, "putFeatures") => self.put_features(operation, field).await.into(),
+                (_, other) => Resolved::failed(
                     FieldError::new(format!("{other} is not answered here")).code("BAD_REQUEST"),
                 ),
             }
@@ -72,8 +73,10 @@ impl Features {
         let entities = self
             .read_ahead(&walker, sets, references, operation.claims)
             .await?;
+        // `features(names:)` of an entity (not a feature that happens to be called so).
         let raw = |type_name: &str, field: &SelectedField<'_>, object: &Map<String, Json>| {
-            (field.name == "features").then(|| self.features_of(type_name, field, object))
+            let entity = self.model.entities.iter().any(|entity| entity == type_name);
+            (entity && field.name == "features").then(|| self.features_of(type_name, field, object))
         };
         let shaper = operation.shaper(sets);
         let mut items = Vec::with_capacity(entities.len());
@@ -256,7 +259,11 @@ impl Features {
                 reads.push((model.groups[*group].key(id), fields));
             }
         }
-        let rows = self.store.read(&reads).await.map_err(database_error)?;
+        let rows = self
+            .store
+            .read(&reads, model.max_ids * groups.len().max(1))
+            .await
+            .map_err(database_error)?;
         let mut values = Vec::with_capacity(ids.len());
         let mut missing = Vec::new();
         for (row_index, id) in ids.iter().enumerate() {

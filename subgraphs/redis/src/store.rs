@@ -30,20 +30,25 @@ pub struct GroupKey {
 pub type GroupValues = Option<Arc<Json>>;
 
 impl Store {
-    /// `HMGET` of each (key, fields) in one pipeline.
+    /// `HMGET` of each (key, fields), in pipelines of at most `batch` commands sent one after
+    /// another.
     pub async fn read(
         &self,
         reads: &[(String, Vec<&str>)],
+        batch: usize,
     ) -> redis::RedisResult<Vec<Vec<Option<String>>>> {
-        if reads.is_empty() {
-            return Ok(Vec::new());
+        let mut rows = Vec::with_capacity(reads.len());
+        for chunk in reads.chunks(batch.max(1)) {
+            let mut pipe = redis::pipe();
+            for (key, fields) in chunk {
+                pipe.cmd("HMGET").arg(key).arg(fields);
+            }
+            self.round_trips.fetch_add(1, Ordering::Relaxed);
+            let chunk_rows: Vec<Vec<Option<String>>> =
+                pipe.query_async(&mut self.connection.clone()).await?;
+            rows.extend(chunk_rows);
         }
-        let mut pipe = redis::pipe();
-        for (key, fields) in reads {
-            pipe.cmd("HMGET").arg(key).arg(fields);
-        }
-        self.round_trips.fetch_add(1, Ordering::Relaxed);
-        pipe.query_async(&mut self.connection.clone()).await
+        Ok(rows)
     }
 
     /// The groups of `keys`, in order, in one pipeline.
@@ -64,7 +69,7 @@ impl Store {
                 (group.key(&key.id), fields)
             })
             .collect();
-        let rows = self.read(&reads).await?;
+        let rows = self.read(&reads, model.max_ids).await?;
         Ok(keys
             .iter()
             .zip(rows)
