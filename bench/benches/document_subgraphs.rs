@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use async_graphql::Variables;
-use common::{compare, config, execute, prepared};
+use common::{compare, config, execute, served};
 use criterion::{Criterion, criterion_group, criterion_main};
 use elasticsearch::{Elasticsearch, MgetParts, SearchParts};
 use futures::TryStreamExt as _;
@@ -178,19 +178,14 @@ fn benches(criterion: &mut Criterion) {
         || execute(&mongo.schema, REVIEWS, &none),
         || raw_reviews(&collection),
     );
-    // The prepared path, as the HTTP layer answers a query text it has seen before.
+    // Through the engine, as the HTTP layer answers a query.
+    let search = search.served();
     let product_variables = Variables::from_json(products.clone());
     compare(
         criterion,
         &runtime,
         "search_entities_100_products",
-        || {
-            prepared(
-                search.prepared.as_ref(),
-                PRODUCT_ENTITIES,
-                &product_variables,
-            )
-        },
+        || served(&search, PRODUCT_ENTITIES, &product_variables),
         || raw_product_entities(&client, &product_ids),
     );
     let no_variables = Variables::default();
@@ -198,7 +193,7 @@ fn benches(criterion: &mut Criterion) {
         criterion,
         &runtime,
         "search_filtered_20",
-        || prepared(search.prepared.as_ref(), SEARCH, &no_variables),
+        || served(&search, SEARCH, &no_variables),
         || raw_search(&client),
     );
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use async_graphql::{Request, Variables};
+use async_graphql::Variables;
 use common::{SERVERS_HINT, endpoints, expected_spec, repo_root};
 use elasticsearch::http::transport::Transport;
 use elasticsearch::indices::{IndicesCreateParts, IndicesDeleteParts};
@@ -21,11 +21,11 @@ async fn all_fields() -> Subgraph {
 }
 
 async fn run(subgraph: &Subgraph, query: &str, variables: Value) -> Value {
-    let response = subgraph
-        .schema
-        .execute(Request::new(query).variables(Variables::from_json(variables)))
-        .await;
-    serde_json::to_value(response).unwrap()
+    subgraph
+        .served()
+        .execute(query, None, &Variables::from_json(variables), None)
+        .await
+        .json()
 }
 
 async fn search(subgraph: &Subgraph, arguments: Value) -> Value {
@@ -309,66 +309,20 @@ async fn a_thousand_entities_are_one_mget() {
         .unwrap();
 }
 
+/// The corpus in `tests/corpus/elasticsearch/`, over HTTP against the demo index with every
+/// field exposed: every answer, first sight and repeat, equals its golden answer, in as many
+/// requests to the search server.
 #[tokio::test]
-async fn the_prepared_path_answers_like_the_regular_one() {
-    let subgraph = all_fields().await;
+async fn the_corpus_answers_as_recorded() {
+    let subgraph = std::sync::Arc::new(all_fields().await);
     let server = common::HttpSubgraph::start(subgraph.served()).await;
-    let query = "query Read($r: [_Any!]!) { found: _entities(representations: $r) { __typename ... on Product { key: id name tags price in_stock } } }";
-    let body = |ids: &[&str]| {
-        let representations: Vec<Value> = ids
-            .iter()
-            .map(|id| json!({ "__typename": "Product", "id": id }))
-            .collect();
-        json!({ "query": query, "operationName": "Read", "variables": { "r": representations } })
-    };
-    let (regular, prepared) = server.regular_then_prepared(&body(&["3", "1"])).await;
-    assert_eq!(prepared, regular);
-    assert_eq!(regular["data"]["found"][0]["key"], "3");
-    // A missing document: null, with one error at its index.
-    let missing = server.post(&body(&["3", "999999"])).await;
-    assert_eq!(server.prepared_answers(), 2);
-    assert_eq!(missing["data"]["found"][0], regular["data"]["found"][0]);
-    assert!(missing["data"]["found"][1].is_null(), "{missing}");
-    assert_eq!(missing["errors"].as_array().unwrap().len(), 1, "{missing}");
-    assert_eq!(
-        missing["errors"][0]["path"],
-        json!(["found", 1]),
-        "{missing}"
-    );
-    assert_eq!(
-        missing["errors"][0]["extensions"]["code"], "NOT_FOUND",
-        "{missing}"
-    );
-}
-
-#[tokio::test]
-async fn searches_take_the_prepared_path_with_the_same_answer() {
-    let subgraph = all_fields().await;
-    let server = common::HttpSubgraph::start(subgraph.served()).await;
-    let query = "query Find($q: String, $size: Int) { found: searchProducts(query: $q, size: $size, filters: {in_stock: true}, facets: {terms: [{field: category, size: 3}], stats: [price]}) {
-        __typename total
-        hits { score cursor highlights { field fragments } item: product { __typename id name tags price } }
-        facets { terms { field other buckets { value n: count } } stats { field min max } }
-    } }";
-    let body =
-        json!({ "query": query, "operationName": "Find", "variables": { "q": "lamp", "size": 5 } });
-    let (regular, prepared) = server.regular_then_prepared(&body).await;
-    assert_eq!(prepared, regular);
-    assert!(
-        regular["data"]["found"]["hits"][0]["item"]["id"].is_string(),
-        "{regular}"
-    );
-    // A request the search server refuses is left to the regular path, which reports it.
-    let refused = server.post(&json!({ "query": query, "operationName": "Find", "variables": { "q": "lamp", "size": 100_000 } })).await;
-    assert_eq!(
-        refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
-        "{refused}"
-    );
+    let counted = subgraph.clone();
+    common::corpus::check(&server, "elasticsearch", &move || counted.requests()).await;
 }
 
 /// `category in claims.categories` on the demo index, over HTTP with the tests' gateway key:
 /// searches (hits, totals, facets) and `_entities` see only the caller's categories, on the
-/// regular path and the prepared one alike.
+/// first sight and repeat alike.
 #[tokio::test]
 async fn row_rules_hold_for_searches_facets_and_entities() {
     let everything = all_fields().await;
@@ -392,12 +346,10 @@ async fn row_rules_hold_for_searches_facets_and_entities() {
         &json!({ "sub": "1", "categories": [mine] }),
     );
     let query = json!({ "query": "{ searchProducts(size: 100, facets: { terms: [{ field: category }] }) { total hits { product { id category } } facets { terms { buckets { value count } } } } }" });
-    let before = server.prepared_answers();
     let (status, _, regular) = server.exchange(&query, Some(&token)).await;
     assert_eq!(status, 200, "{regular}");
-    let (_, _, prepared) = server.exchange(&query, Some(&token)).await;
-    assert_eq!(server.prepared_answers(), before + 1, "{prepared}");
-    assert_eq!(prepared, regular);
+    let (_, _, repeat) = server.exchange(&query, Some(&token)).await;
+    assert_eq!(repeat, regular);
     let result = &regular["data"]["searchProducts"];
     assert_eq!(result["total"], count, "{regular}");
     assert!(
@@ -413,7 +365,7 @@ async fn row_rules_hold_for_searches_facets_and_entities() {
         json!([{ "value": mine, "count": count }])
     );
 
-    // _entities: another category's product is as absent as a missing one, on both paths.
+    // _entities: another category's product is as absent as a missing one, every time.
     let theirs = search(
         &everything,
         json!({ "size": 1, "f": { "category": { "in": [buckets[1]["value"]] } } }),

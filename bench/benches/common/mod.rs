@@ -30,27 +30,6 @@ pub async fn execute(
     serde_json::to_value(&response).unwrap()
 }
 
-/// The request as the HTTP layer answers a query text it has validated before: parse, then the
-/// prepared path.
-#[allow(dead_code)] // each benchmark compiles this module; not every one uses every helper
-pub async fn prepared(
-    prepared: &dyn polygraph_subgraph_core::server::Prepared,
-    query: &str,
-    variables: &Variables,
-) -> Value {
-    let document = async_graphql::parser::parse_query(query).unwrap();
-    match prepared
-        .answer(&document, None, variables, None)
-        .await
-        .unwrap()
-    {
-        polygraph_subgraph_core::server::Answer::Json(value) => value,
-        written @ polygraph_subgraph_core::server::Answer::Written { .. } => {
-            serde_json::from_str(&written.into_body()).unwrap()
-        }
-    }
-}
-
 /// A request through the subgraph's one path, as the HTTP layer answers it: the document
 /// looked up by its text (validated the first time), the variables checked, the engine run and
 /// the body written.

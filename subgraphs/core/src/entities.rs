@@ -75,39 +75,6 @@ pub fn entities_field<'a>(
     only_root_field(document, operation_name).filter(|(_, field)| field.name.node == "_entities")
 }
 
-/// For prepared paths: an `_entities`-only request, taken apart.
-pub struct EntitiesRequest<'a> {
-    pub field: &'a Field,
-    /// Over the request's fragments and variables (with their defaults).
-    pub walker: crate::selection::Walker<'a>,
-    /// The `representations` argument, variables resolved.
-    pub representations: Value,
-}
-
-/// The `_entities` field of the operation (see [`entities_field`]), a walker for its
-/// selection, and its representations; `None` when the request is not that or they do not
-/// resolve.
-pub fn entities_request<'a>(
-    document: &'a ExecutableDocument,
-    operation_name: Option<&str>,
-    variables: &'a async_graphql::Variables,
-) -> Option<EntitiesRequest<'a>> {
-    let (operation, field) = entities_field(document, operation_name)?;
-    let walker = crate::selection::Walker::from_parts(
-        &document.fragments,
-        variables,
-        &operation.variable_definitions,
-    );
-    let representations = walker
-        .resolve(&field.get_argument("representations")?.node)
-        .ok()?;
-    Some(EntitiesRequest {
-        field,
-        walker,
-        representations,
-    })
-}
-
 /// For prepared paths: the query operation (by name) and its only root field, when the root
 /// has one field and no directives; `None` for anything else.
 pub fn only_root_field<'a>(
@@ -131,27 +98,4 @@ pub fn only_root_field<'a>(
         },
         _ => None,
     }
-}
-
-/// For prepared paths' `eligible`: the root field of each operation of `document` that has
-/// only one (see [`only_root_field`]).
-pub fn only_root_fields(document: &ExecutableDocument) -> Vec<&Field> {
-    match &document.operations {
-        DocumentOperations::Single(_) => only_root_field(document, None)
-            .map(|(_, field)| field)
-            .into_iter()
-            .collect(),
-        DocumentOperations::Multiple(operations) => operations
-            .keys()
-            .filter_map(|name| only_root_field(document, Some(name.as_str())))
-            .map(|(_, field)| field)
-            .collect(),
-    }
-}
-
-/// For prepared paths' `eligible`: whether some operation of `document` is only `_entities`.
-pub fn has_entities_operation(document: &ExecutableDocument) -> bool {
-    only_root_fields(document)
-        .iter()
-        .any(|field| field.name.node == "_entities")
 }

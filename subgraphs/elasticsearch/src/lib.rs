@@ -4,11 +4,13 @@
 //! the schema ([`schema`]): an entity type per index and a search field whose arguments become
 //! one `_search` body ([`query`]).
 
+mod client;
 pub mod config;
+mod engine;
 pub mod model;
-mod prepared;
 pub mod query;
 pub mod schema;
+mod search;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,9 +26,9 @@ pub use config::Config;
 /// A running subgraph: its schema and the client it serves from.
 pub struct Subgraph {
     pub schema: async_graphql::dynamic::Schema,
-    /// Answers validated `_entities` requests without async-graphql's execution.
-    pub prepared: Arc<dyn polygraph_subgraph_core::server::Prepared>,
     pub model: Arc<model::Model>,
+    /// Answers every operation the schema validates.
+    engine: Arc<engine::Searches>,
     requests: Arc<AtomicU64>,
 }
 
@@ -53,21 +55,27 @@ impl Subgraph {
         }
         let model = Arc::new(model::build(config, &mappings)?);
         let requests = Arc::new(AtomicU64::new(0));
-        let (schema, prepared) = schema::build_served(&model, client, requests.clone())
-            .context("generating the GraphQL schema")?;
+        let schema = schema::build(&model).context("generating the GraphQL schema")?;
+        let engine = Arc::new(engine::Searches {
+            client: client::Client {
+                model: model.clone(),
+                server: client,
+                requests: requests.clone(),
+            },
+        });
         Ok(Self {
             schema,
-            prepared,
             model,
+            engine,
             requests,
         })
     }
 
-    /// The schema and its prepared path, ready to serve.
+    /// The schema and its engine, ready to serve.
     pub fn served(&self) -> polygraph_subgraph_core::server::Served {
-        polygraph_subgraph_core::server::Served::new(
+        polygraph_subgraph_core::server::Served::with_engine(
             self.schema.clone(),
-            Some(self.prepared.clone()),
+            self.engine.clone(),
         )
     }
 
