@@ -23,6 +23,8 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, P
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
+use crate::errors::Code;
+
 /// Most bytes of a discovery document or JWKS the gateway reads.
 const FETCH_LIMIT: usize = 1 << 20;
 
@@ -158,14 +160,14 @@ impl Session {
 pub struct AuthError {
     pub message: String,
     /// `INVALID_TOKEN` for a token that does not verify, `UNAUTHENTICATED` for a missing one.
-    pub code: &'static str,
+    pub code: Code,
 }
 
 impl AuthError {
     fn invalid(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
-            code: "INVALID_TOKEN",
+            code: Code::InvalidToken,
         }
     }
 }

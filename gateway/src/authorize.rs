@@ -27,11 +27,12 @@ use apollo_compiler::schema::ExtendedType;
 use apollo_compiler::{Name, Node, Schema};
 
 use crate::auth::Session;
+use crate::errors::Code;
 use crate::operation::{Field, Normalized, Selection};
 use crate::supergraph::Supergraph;
 
 /// The code of the error a denied selection gets.
-pub const UNAUTHORIZED: &str = "UNAUTHORIZED_FIELD_OR_TYPE";
+pub const UNAUTHORIZED: Code = Code::UnauthorizedFieldOrType;
 
 /// What one schema element requires.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

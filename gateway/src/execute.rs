@@ -20,77 +20,11 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 
 use crate::data::{Data, Value};
+use crate::errors::{Code, GraphqlError, Segment};
 use crate::json::{Doc, Json};
 use crate::operation;
 use crate::plan::{Fetch, Item, PathElem, QueryPlan};
 use crate::supergraph::Supergraph;
-
-/// One step of a concrete response path.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Segment {
-    Key(Name),
-    Index(usize),
-}
-
-/// An error for the response's `errors`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct GraphqlError {
-    pub message: String,
-    pub path: Option<Vec<Segment>>,
-    /// 1-based `(line, column)`s in the operation.
-    pub locations: Vec<(usize, usize)>,
-    /// `extensions`, with `code` set.
-    pub extensions: JsonMap,
-}
-
-impl GraphqlError {
-    pub fn new(message: impl Into<String>, code: &str) -> Self {
-        let mut extensions = JsonMap::new();
-        extensions.insert("code", JsonValue::from(code));
-        Self {
-            message: message.into(),
-            path: None,
-            locations: Vec::new(),
-            extensions,
-        }
-    }
-
-    #[must_use]
-    pub fn at(mut self, path: Vec<Segment>) -> Self {
-        self.path = Some(path);
-        self
-    }
-
-    pub fn to_json(&self) -> JsonValue {
-        let mut map = JsonMap::new();
-        map.insert("message", JsonValue::from(self.message.as_str()));
-        if !self.locations.is_empty() {
-            let locations = self.locations.iter().map(|(line, column)| {
-                let mut location = JsonMap::new();
-                location.insert("line", JsonValue::from(*line as u64));
-                location.insert("column", JsonValue::from(*column as u64));
-                JsonValue::Object(location)
-            });
-            map.insert("locations", JsonValue::Array(locations.collect()));
-        }
-        if let Some(path) = &self.path {
-            map.insert("path", path_json(path));
-        }
-        map.insert("extensions", JsonValue::Object(self.extensions.clone()));
-        JsonValue::Object(map)
-    }
-}
-
-pub fn path_json(path: &[Segment]) -> JsonValue {
-    JsonValue::Array(
-        path.iter()
-            .map(|segment| match segment {
-                Segment::Key(key) => JsonValue::from(key.as_str()),
-                Segment::Index(index) => JsonValue::from(*index as u64),
-            })
-            .collect(),
-    )
-}
 
 /// The claims tokens the gateway signs for subgraphs: one per caller and subgraph, reused
 /// while it has more than half its lifetime left.
@@ -869,7 +803,7 @@ fn failed(fetch: &Fetch, sent: Option<&Sent>, service: &str, reason: &str) -> Ve
         .map(|path| {
             let mut error = GraphqlError::new(
                 format!("subgraph \"{service}\" failed: {reason}"),
-                "SUBREQUEST_HTTP_ERROR",
+                Code::SubrequestHttpError,
             );
             error.extensions.insert("service", JsonValue::from(service));
             error.at(path)
@@ -958,7 +892,7 @@ fn repath(error: &JsonValue, sent: Option<&Sent>, service: &str) -> GraphqlError
     let JsonValue::Object(error) = error else {
         return GraphqlError::new(
             format!("subgraph \"{service}\" sent a malformed error"),
-            "DOWNSTREAM_SERVICE_ERROR",
+            Code::DownstreamServiceError,
         );
     };
     let message = error
@@ -971,7 +905,10 @@ fn repath(error: &JsonValue, sent: Option<&Sent>, service: &str) -> GraphqlError
         _ => JsonMap::new(),
     };
     if !extensions.contains_key("code") {
-        extensions.insert("code", JsonValue::from("DOWNSTREAM_SERVICE_ERROR"));
+        extensions.insert(
+            "code",
+            JsonValue::from(Code::DownstreamServiceError.as_str()),
+        );
     }
     extensions.insert("serviceName", JsonValue::from(service));
     let path: Option<Vec<Segment>> = match error.get("path") {

@@ -15,7 +15,9 @@ use apollo_compiler::{Name, Node};
 
 use crate::auth::{AuthError, Authenticator, Session};
 use crate::authorize::{self, Guard};
-use crate::execute::{self, CachePolicy, GraphqlError, Subgraphs};
+use crate::errors::Code;
+use crate::errors::GraphqlError;
+use crate::execute::{self, CachePolicy, Subgraphs};
 use crate::operation::{self, Normalized};
 use crate::plan::{self, QueryPlan};
 use crate::policy::Policies;
@@ -241,7 +243,7 @@ fn not_in_get(operation_type: OperationType) -> Response {
         Failure::NotAllowed,
         vec![GraphqlError::new(
             format!("a {operation_type} cannot be sent with GET: use POST"),
-            "METHOD_NOT_ALLOWED",
+            Code::MethodNotAllowed,
         )],
     )
 }
@@ -438,7 +440,7 @@ impl Gateway {
             _ if settings.require_token => Err(AuthError {
                 message: "this gateway requires a token: send Authorization: Bearer <token>"
                     .to_owned(),
-                code: "UNAUTHENTICATED",
+                code: Code::Unauthenticated,
             }),
             // No issuer configured: tokens are not looked at.
             _ => Ok(None),
@@ -456,7 +458,7 @@ impl Gateway {
                 Failure::Malformed,
                 vec![GraphqlError::new(
                     "the request has no query: send {\"query\": \"…\"}",
-                    "BAD_REQUEST",
+                    Code::BadRequest,
                 )],
             );
         };
@@ -489,7 +491,7 @@ impl Gateway {
                     Failure::BadRequest,
                     vec![GraphqlError::new(
                         error.message().to_string(),
-                        "BAD_USER_INPUT",
+                        Code::BadUserInput,
                     )],
                 );
             }
@@ -511,9 +513,10 @@ impl Gateway {
                 let mut data = data_start(0);
                 data.extend_from_slice(b"null");
                 response.data = Some(data);
-                response
-                    .errors
-                    .push(GraphqlError::new(error.0.clone(), "QUERY_PLANNING_FAILED"));
+                response.errors.push(GraphqlError::new(
+                    error.0.clone(),
+                    Code::QueryPlanningFailed,
+                ));
                 return response;
             }
         };
@@ -563,7 +566,7 @@ impl Gateway {
                 Failure::Unauthenticated,
                 vec![GraphqlError::new(
                     "mutations need a signed-in caller: send Authorization: Bearer <token>",
-                    "UNAUTHENTICATED",
+                    Code::Unauthenticated,
                 )],
             )));
         }
@@ -572,7 +575,7 @@ impl Gateway {
                 Failure::Forbidden,
                 vec![GraphqlError::new(
                     "the query plan is not available to this caller",
-                    "FORBIDDEN",
+                    Code::Forbidden,
                 )],
             )));
         }
@@ -654,7 +657,7 @@ impl Gateway {
                 Failure::Forbidden,
                 vec![GraphqlError::new(
                     "introspection is not available to this caller",
-                    "INTROSPECTION_DISABLED",
+                    Code::IntrospectionDisabled,
                 )],
             )));
         }
@@ -663,7 +666,7 @@ impl Gateway {
                 Failure::BadRequest,
                 vec![GraphqlError::new(
                     error.message().to_string(),
-                    "GRAPHQL_VALIDATION_FAILED",
+                    Code::GraphqlValidationFailed,
                 )],
             ))
         };
@@ -771,7 +774,7 @@ impl Gateway {
             Ok(plan) => Ok(plan.to_string()),
             Err(error) => Err(vec![GraphqlError::new(
                 error.0.clone(),
-                "QUERY_PLANNING_FAILED",
+                Code::QueryPlanningFailed,
             )]),
         }
     }
@@ -863,7 +866,7 @@ fn check_bounds(document: &ExecutableDocument, limits: &Limits) -> Result<(), Ve
                     "the operation nests deeper than {} levels",
                     limits.max_depth
                 ),
-                "MAX_DEPTH_EXCEEDED",
+                Code::MaxDepthExceeded,
             )]);
         }
         if fields > limits.max_fields {
@@ -872,7 +875,7 @@ fn check_bounds(document: &ExecutableDocument, limits: &Limits) -> Result<(), Ve
                     "the operation selects more than {} fields",
                     limits.max_fields
                 ),
-                "MAX_FIELDS_EXCEEDED",
+                Code::MaxFieldsExceeded,
             )]);
         }
     }

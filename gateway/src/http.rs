@@ -24,7 +24,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::get;
 
-use crate::execute::{CachePolicy, GraphqlError};
+use crate::errors::Code;
+use crate::errors::GraphqlError;
+use crate::execute::CachePolicy;
 use crate::gateway::{Failure, Gateway, Options, Request, Response};
 
 /// The header that asks for the query plan in `extensions.queryPlan`.
@@ -62,7 +64,7 @@ fn forged(gateway: &Gateway, headers: &HeaderMap, media: &'static str) -> Option
             StatusCode::BAD_REQUEST,
             media,
             "this request carries the sign-in cookie but could have been sent by another site's page: send it with Content-Type: application/json or an x-polygraph-preflight header",
-            "CSRF_PREVENTED",
+            Code::CsrfPrevented,
         )
     })
 }
@@ -111,7 +113,7 @@ async fn claims_jwks(State(gateway): State<Arc<Gateway>>) -> HttpResponse {
 fn unauthorized(error: &crate::auth::AuthError, media: &'static str) -> HttpResponse {
     tracing::info!(reason = %error.message, "refused a request's credentials");
     let mut response = refuse(StatusCode::UNAUTHORIZED, media, &error.message, error.code);
-    let challenge = if error.code == "INVALID_TOKEN" {
+    let challenge = if error.code == Code::InvalidToken {
         "Bearer error=\"invalid_token\""
     } else {
         "Bearer"
@@ -150,7 +152,7 @@ fn not_acceptable() -> HttpResponse {
         StatusCode::NOT_ACCEPTABLE,
         JSON,
         "accept application/graphql-response+json or application/json",
-        "NOT_ACCEPTABLE",
+        Code::NotAcceptable,
     )
 }
 
@@ -164,7 +166,7 @@ fn respond(status: StatusCode, media: &'static str, body: Vec<u8>) -> HttpRespon
 }
 
 /// A request refused before GraphQL: always a GraphQL error body.
-fn refuse(status: StatusCode, media: &'static str, message: &str, code: &str) -> HttpResponse {
+fn refuse(status: StatusCode, media: &'static str, message: &str, code: Code) -> HttpResponse {
     let response =
         Response::request_error(Failure::BadRequest, vec![GraphqlError::new(message, code)]);
     respond(status, media, response.into_bytes())
@@ -249,7 +251,7 @@ async fn post_graphql(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             media,
             "send the request as Content-Type: application/json",
-            "UNSUPPORTED_MEDIA_TYPE",
+            Code::UnsupportedMediaType,
         );
     }
     let limit = gateway.settings().max_body_bytes;
@@ -258,13 +260,13 @@ async fn post_graphql(
             StatusCode::PAYLOAD_TOO_LARGE,
             media,
             &format!("the request body is larger than {limit} bytes"),
-            "PAYLOAD_TOO_LARGE",
+            Code::PayloadTooLarge,
         );
     };
     let request = match parse_body(&bytes) {
         Ok(request) => request,
         Err(message) => {
-            return refuse(StatusCode::BAD_REQUEST, media, &message, "BAD_REQUEST");
+            return refuse(StatusCode::BAD_REQUEST, media, &message, Code::BadRequest);
         }
     };
     let response = gateway
@@ -337,7 +339,7 @@ async fn get_graphql(
                     Ok(object) if name == "variables" => request.variables = object,
                     Ok(object) => request.extensions = object,
                     Err(message) => {
-                        return refuse(StatusCode::BAD_REQUEST, media, &message, "BAD_REQUEST");
+                        return refuse(StatusCode::BAD_REQUEST, media, &message, Code::BadRequest);
                     }
                 }
             }

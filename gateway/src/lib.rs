@@ -13,6 +13,7 @@ pub mod auth;
 pub mod authorize;
 pub mod data;
 pub mod edge;
+pub mod errors;
 pub mod execute;
 pub mod gateway;
 pub mod http;

@@ -7,10 +7,12 @@ use apollo_compiler::executable::{Operation, Selection, SelectionSet};
 use apollo_compiler::validation::{DiagnosticList, Valid};
 use apollo_compiler::{ExecutableDocument, Node, Schema};
 
+use crate::errors::Code;
+
 /// An error in the request itself, safe to return to the client as it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestError {
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     /// 1-based `(line, column)` of each place the error points at.
     pub locations: Vec<(usize, usize)>,
@@ -27,12 +29,12 @@ impl Prepared {
     pub fn operation(&self, name: Option<&str>) -> Result<&Node<Operation>, RequestError> {
         self.document.operations.get(name).map_err(|_| match name {
             Some(name) => RequestError {
-                code: "GRAPHQL_UNKNOWN_OPERATION_NAME",
+                code: Code::GraphqlUnknownOperationName,
                 message: format!("unknown operation named \"{name}\""),
                 locations: Vec::new(),
             },
             None => RequestError {
-                code: "GRAPHQL_VALIDATION_FAILED",
+                code: Code::GraphqlValidationFailed,
                 message: "the document has several operations: say which with operationName"
                     .to_owned(),
                 locations: Vec::new(),
@@ -56,10 +58,10 @@ pub fn prepare_with_limits(
         .token_limit(max_tokens)
         .recursion_limit(RECURSION_LIMIT)
         .parse_ast(query, "operation.graphql")
-        .map_err(|with_errors| errors("GRAPHQL_PARSE_FAILED", &with_errors.errors))?;
+        .map_err(|with_errors| errors(Code::GraphqlParseFailed, &with_errors.errors))?;
     let document = ast
         .to_executable_validate(api_schema)
-        .map_err(|with_errors| errors("GRAPHQL_VALIDATION_FAILED", &with_errors.errors))?;
+        .map_err(|with_errors| errors(Code::GraphqlValidationFailed, &with_errors.errors))?;
     reserved_aliases(&document)?;
     Ok(Prepared { document })
 }
@@ -77,7 +79,7 @@ fn reserved_aliases(document: &ExecutableDocument) -> Result<(), Vec<RequestErro
                         && *alias != field.name
                     {
                         out.push(RequestError {
-                            code: "GRAPHQL_VALIDATION_FAILED",
+                            code: Code::GraphqlValidationFailed,
                             message: format!(
                                 "the alias \"{alias}\" is reserved: aliases beginning with \
                                  \"__\" may only name the field of that name"
@@ -110,7 +112,7 @@ fn reserved_aliases(document: &ExecutableDocument) -> Result<(), Vec<RequestErro
 /// Nesting the parser follows before it gives up on a document.
 const RECURSION_LIMIT: usize = 256;
 
-fn errors(code: &'static str, diagnostics: &DiagnosticList) -> Vec<RequestError> {
+fn errors(code: Code, diagnostics: &DiagnosticList) -> Vec<RequestError> {
     diagnostics
         .iter()
         .map(|diagnostic| RequestError {
@@ -158,7 +160,7 @@ mod tests {
     #[test]
     fn syntax_errors_are_parse_failures_with_locations() {
         let errors = prepare(&api(), "{ user(id: 1) { name }").unwrap_err();
-        assert_eq!(errors[0].code, "GRAPHQL_PARSE_FAILED");
+        assert_eq!(errors[0].code, Code::GraphqlParseFailed);
         assert!(!errors[0].locations.is_empty(), "{errors:?}");
     }
 
@@ -168,7 +170,7 @@ mod tests {
         assert!(
             errors
                 .iter()
-                .all(|error| error.code == "GRAPHQL_VALIDATION_FAILED")
+                .all(|error| error.code == Code::GraphqlValidationFailed)
         );
         let unknown = errors
             .iter()
@@ -177,7 +179,8 @@ mod tests {
         assert_eq!(unknown.locations, vec![(1, 11)]);
         let errors = prepare(&api(), "query($id: Int!) { user(id: $id) { name } }").unwrap_err();
         assert_eq!(
-            errors[0].code, "GRAPHQL_VALIDATION_FAILED",
+            errors[0].code,
+            Code::GraphqlValidationFailed,
             "a variable of the wrong type"
         );
     }
@@ -191,11 +194,11 @@ mod tests {
         .unwrap();
         assert_eq!(
             prepared.operation(Some("C")).unwrap_err().code,
-            "GRAPHQL_UNKNOWN_OPERATION_NAME"
+            Code::GraphqlUnknownOperationName
         );
         assert_eq!(
             prepared.operation(None).unwrap_err().code,
-            "GRAPHQL_VALIDATION_FAILED"
+            Code::GraphqlValidationFailed
         );
         assert!(prepared.operation(Some("B")).is_ok());
     }
@@ -208,7 +211,7 @@ mod tests {
             "{ users { ... on User { __x: id } } }",
         ] {
             let errors = prepare(&api(), query).unwrap_err();
-            assert_eq!(errors[0].code, "GRAPHQL_VALIDATION_FAILED", "{query}");
+            assert_eq!(errors[0].code, Code::GraphqlValidationFailed, "{query}");
             assert!(errors[0].message.contains("reserved"), "{errors:?}");
             assert!(!errors[0].locations.is_empty(), "{errors:?}");
         }

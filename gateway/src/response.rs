@@ -12,7 +12,8 @@ use apollo_compiler::schema::ExtendedType;
 use apollo_compiler::{Name, Schema};
 
 use crate::data::Value;
-use crate::execute::{GraphqlError, Segment};
+use crate::errors::Code;
+use crate::errors::{GraphqlError, Segment};
 use crate::operation::{self, Field, Kind, Normalized, Selection};
 use crate::supergraph::Supergraph;
 
@@ -294,7 +295,7 @@ impl Builder<'_> {
                     "{ty} has no value {} that clients may see",
                     String::from_utf8_lossy(&text)
                 ),
-                "INVALID_ENUM_VALUE",
+                Code::InvalidEnumValue,
             )
             .at(path.segments()),
         );
@@ -312,7 +313,7 @@ impl Builder<'_> {
             self.errors.push(
                 GraphqlError::new(
                     format!("Cannot return null for non-nullable field {}", field.name),
-                    "NULL_FOR_NON_NULL",
+                    Code::NullForNonNull,
                 )
                 .at(path),
             );
