@@ -477,19 +477,21 @@ pub async fn run(engine: &dyn Engine, operation: &Operation<'_>) -> Answer {
 /// failed) and `errors` with full paths.
 fn write(operation: &Operation<'_>, fields: &[SelectedField<'_>], answers: &[Resolved]) -> Answer {
     let root = operation.registry.types.get(operation.root_type());
-    let mut data = String::with_capacity(256);
+    // Written straight into bytes: `Display` on a JSON value goes through the formatting
+    // machinery a write at a time.
+    let mut body: Vec<u8> = Vec::with_capacity(1024);
     let mut nulled = false;
     let mut errors = Vec::new();
-    data.push('{');
+    body.extend_from_slice(b"{\"data\":{");
     for (index, (field, answer)) in fields.iter().zip(answers).enumerate() {
         if index > 0 {
-            data.push(',');
+            body.push(b',');
         }
-        data.push_str(&Json::String(field.response_key.to_owned()).to_string());
-        data.push(':');
+        json_into(&mut body, &field.response_key);
+        body.push(b':');
         match &answer.value {
-            Output::Json(value) => data.push_str(&value.to_string()),
-            Output::Text(text) => data.push_str(text),
+            Output::Json(value) => json_into(&mut body, value),
+            Output::Text(text) => body.extend_from_slice(text.as_bytes()),
         }
         let non_null = root
             .and_then(|root| root.field_by_name(field.name))
@@ -509,17 +511,31 @@ fn write(operation: &Operation<'_>, fields: &[SelectedField<'_>], answers: &[Res
                 .map(|error| error.to_json(field.response_key)),
         );
     }
-    data.push('}');
-    let data = if nulled { "null" } else { data.as_str() };
-    let has_errors = !errors.is_empty();
-    let body = if errors.is_empty() {
-        format!("{{\"data\":{data}}}")
+    if nulled {
+        body.truncate(b"{\"data\":".len());
+        body.extend_from_slice(b"null");
     } else {
-        format!("{{\"data\":{data},\"errors\":{}}}", Json::Array(errors))
-    };
+        body.push(b'}');
+    }
+    let has_errors = !errors.is_empty();
+    if has_errors {
+        body.extend_from_slice(b",\"errors\":");
+        json_into(&mut body, &errors);
+    }
+    body.push(b'}');
     Answer {
         errors: has_errors,
-        body,
+        // Serialized JSON and spliced texts the database wrote as JSON: UTF-8 throughout.
+        body: String::from_utf8(body).unwrap_or_else(|_| {
+            r#"{"data":null,"errors":[{"message":"the response could not be written","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}"#.to_owned()
+        }),
+    }
+}
+
+/// `value` serialized onto the end of `body`.
+fn json_into(body: &mut Vec<u8>, value: &impl serde::Serialize) {
+    if serde_json::to_writer(&mut *body, value).is_err() {
+        body.extend_from_slice(b"null");
     }
 }
 
