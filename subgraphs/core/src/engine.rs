@@ -58,6 +58,7 @@ impl<'a> Operation<'a> {
             self.variables,
             &self.definition.variable_definitions,
         )
+        .with_registry(self.registry)
     }
 
     /// The root type the operation selects from.

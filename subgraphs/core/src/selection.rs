@@ -38,6 +38,9 @@ pub struct Walker<'a> {
     fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
     variables: &'a Variables,
     defaults: &'a [Positioned<async_graphql::parser::types::VariableDefinition>],
+    /// The schema's types, when known: a fragment on an interface or union then applies to
+    /// each of its possible types, not only to a type of its name.
+    registry: Option<&'a async_graphql::registry::Registry>,
 }
 
 /// An error in the request that validation let through (an unknown fragment, a bad variable).
@@ -61,6 +64,7 @@ impl<'a> Walker<'a> {
             fragments: &ctx.query_env.fragments,
             variables: &ctx.query_env.variables,
             defaults: &ctx.query_env.operation.node.variable_definitions,
+            registry: None,
         }
     }
 
@@ -74,7 +78,26 @@ impl<'a> Walker<'a> {
             fragments,
             variables,
             defaults,
+            registry: None,
         }
+    }
+
+    /// The same walker, applying fragments on abstract types by the schema's `registry`.
+    #[must_use]
+    pub fn with_registry(mut self, registry: &'a async_graphql::registry::Registry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Whether a fragment on `condition` applies to a value of type `type_name`.
+    fn applies(&self, condition: &str, type_name: &str) -> bool {
+        condition == type_name
+            || self.registry.is_some_and(|registry| {
+                registry
+                    .types
+                    .get(condition)
+                    .is_some_and(|meta| meta.is_possible_type(type_name))
+            })
     }
 
     /// The fields of `sets` that apply to a value of type `type_name`.
@@ -130,7 +153,10 @@ impl<'a> Walker<'a> {
                         .fragments
                         .get(name)
                         .ok_or_else(|| SelectionError(format!("unknown fragment {name}")))?;
-                    if fragment.node.type_condition.node.on.node.as_str() == type_name {
+                    if self.applies(
+                        fragment.node.type_condition.node.on.node.as_str(),
+                        type_name,
+                    ) {
                         self.collect_into(&fragment.node.selection_set.node, type_name, fields)?;
                     }
                 }
@@ -138,11 +164,9 @@ impl<'a> Walker<'a> {
                     if !self.included(&inline.node.directives)? {
                         continue;
                     }
-                    let applies = inline
-                        .node
-                        .type_condition
-                        .as_ref()
-                        .is_none_or(|condition| condition.node.on.node.as_str() == type_name);
+                    let applies = inline.node.type_condition.as_ref().is_none_or(|condition| {
+                        self.applies(condition.node.on.node.as_str(), type_name)
+                    });
                     if applies {
                         self.collect_into(&inline.node.selection_set.node, type_name, fields)?;
                     }
