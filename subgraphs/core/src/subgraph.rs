@@ -9,13 +9,15 @@ use crate::server::{Served, SharedSchema, Trust};
 
 /// A database subgraph.
 pub trait Subgraph: Sized + Send + Sync + 'static {
-    type Config: Send + Sync + 'static;
+    type Config: serde::de::DeserializeOwned + Send + Sync + 'static;
 
     /// Its name: the command, the audience of its claims tokens, the log's label.
     const NAME: &'static str;
 
     /// Its configuration, read from a YAML file.
-    fn config(path: &Path) -> anyhow::Result<Self::Config>;
+    fn config(path: &Path) -> anyhow::Result<Self::Config> {
+        Ok(crate::config::from_file(path)?)
+    }
 
     /// The address the configuration says to listen on.
     fn listen(config: &Self::Config) -> SocketAddr;
@@ -24,7 +26,9 @@ pub trait Subgraph: Sized + Send + Sync + 'static {
     fn start(config: &Self::Config) -> impl Future<Output = anyhow::Result<Self>> + Send;
 
     /// The schema's SDL as `_service { sdl }` serves it.
-    fn sdl(&self) -> String;
+    fn sdl(&self) -> String {
+        crate::server::sdl(&self.served().schema)
+    }
 
     /// The schema and its engine, ready to serve.
     fn served(&self) -> Served;

@@ -131,20 +131,12 @@ impl polygraph_subgraph_core::subgraph::Subgraph for Subgraph {
     type Config = Config;
     const NAME: &'static str = "elasticsearch";
 
-    fn config(path: &std::path::Path) -> anyhow::Result<Config> {
-        Ok(Config::from_file(path)?)
-    }
-
     fn listen(config: &Config) -> std::net::SocketAddr {
         config.listen
     }
 
     async fn start(config: &Config) -> anyhow::Result<Self> {
         Subgraph::start(config).await
-    }
-
-    fn sdl(&self) -> String {
-        Subgraph::sdl(self)
     }
 
     fn served(&self) -> polygraph_subgraph_core::server::Served {

@@ -98,7 +98,7 @@ impl Subgraph {
         self.commands.load(Ordering::Relaxed)
     }
 
-    /// The schema, ready to serve (no prepared path yet).
+    /// The schema and its engine, ready to serve.
     pub fn served(&self) -> polygraph_subgraph_core::server::Served {
         polygraph_subgraph_core::server::Served::new(self.schema.clone(), None)
     }
@@ -147,20 +147,12 @@ impl polygraph_subgraph_core::subgraph::Subgraph for Subgraph {
     type Config = Config;
     const NAME: &'static str = "mongodb";
 
-    fn config(path: &std::path::Path) -> anyhow::Result<Config> {
-        Ok(Config::from_file(path)?)
-    }
-
     fn listen(config: &Config) -> std::net::SocketAddr {
         config.listen
     }
 
     async fn start(config: &Config) -> anyhow::Result<Self> {
         Subgraph::start(config).await
-    }
-
-    fn sdl(&self) -> String {
-        Subgraph::sdl(self)
     }
 
     fn served(&self) -> polygraph_subgraph_core::server::Served {

@@ -126,7 +126,7 @@ impl Subgraph {
         self.statements.load(Ordering::Relaxed)
     }
 
-    /// The schema, ready to serve (no prepared path yet).
+    /// The schema and its engine, ready to serve.
     pub fn served(&self) -> polygraph_subgraph_core::server::Served {
         polygraph_subgraph_core::server::Served::with_engine(
             self.schema.clone(),
@@ -143,20 +143,12 @@ impl polygraph_subgraph_core::subgraph::Subgraph for Subgraph {
     type Config = Config;
     const NAME: &'static str = "neo4j";
 
-    fn config(path: &std::path::Path) -> anyhow::Result<Config> {
-        Ok(Config::from_file(path)?)
-    }
-
     fn listen(config: &Config) -> std::net::SocketAddr {
         config.listen
     }
 
     async fn start(config: &Config) -> anyhow::Result<Self> {
         Subgraph::start(config).await
-    }
-
-    fn sdl(&self) -> String {
-        Subgraph::sdl(self)
     }
 
     fn served(&self) -> polygraph_subgraph_core::server::Served {
