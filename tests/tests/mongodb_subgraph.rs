@@ -49,8 +49,21 @@ impl Scratch {
     }
 
     async fn subgraph(&self, collections: &str) -> Subgraph {
+        self.start(&format!("collections: {collections}")).await
+    }
+
+    /// The `items` collection keyed by `item_id`, its reads ending at `timeout_ms`.
+    async fn timed(&self, timeout_ms: u64) -> Subgraph {
+        self.start(&format!(
+            "operation_timeout_ms: {timeout_ms}\ncollections: {{ items: {{ key: item_id }} }}"
+        ))
+        .await
+    }
+
+    /// A subgraph over this database with the rest of its configuration `settings`.
+    async fn start(&self, settings: &str) -> Subgraph {
         let yaml = format!(
-            "url: {}\ndatabase: {}\ncollections: {collections}",
+            "url: {}\ndatabase: {}\n{settings}",
             endpoints().mongodb,
             self.name
         );
@@ -954,16 +967,7 @@ async fn reads_end_at_the_operation_timeout() {
         .map(|n| doc! { "item_id": n.to_string(), "s": "x".repeat(200) })
         .collect();
     let scratch = Scratch::with(documents).await;
-    let yaml = |timeout_ms: u64| {
-        format!(
-            "url: {}\ndatabase: {}\noperation_timeout_ms: {timeout_ms}\ncollections: {{ items: {{ key: item_id }} }}",
-            endpoints().mongodb,
-            scratch.name
-        )
-    };
-    let hurried = Subgraph::start(&Config::from_yaml(&yaml(1)).unwrap())
-        .await
-        .unwrap();
+    let hurried = scratch.timed(1).await;
     let query = "{ items(limit: 1000) { item_id s } items_aggregate { count } }";
     for _ in 0..2 {
         let response = run(&hurried, query, json!({})).await;
@@ -982,9 +986,7 @@ async fn reads_end_at_the_operation_timeout() {
             "{response}"
         );
     }
-    let patient = Subgraph::start(&Config::from_yaml(&yaml(10_000)).unwrap())
-        .await
-        .unwrap();
+    let patient = scratch.timed(10_000).await;
     let answer = data(&patient, query, json!({})).await;
     assert_eq!(answer["items_aggregate"]["count"], 3000);
     scratch.drop().await;
@@ -1001,16 +1003,7 @@ async fn a_slow_read_times_out_while_the_subgraph_keeps_answering() {
         .map(|n: u32| doc! { "item_id": n.to_string(), "s": format!("{n:08}").repeat(125) })
         .collect();
     let scratch = Scratch::with(documents).await;
-    let yaml = |timeout_ms: u64| {
-        format!(
-            "url: {}\ndatabase: {}\noperation_timeout_ms: {timeout_ms}\ncollections: {{ items: {{ key: item_id }} }}",
-            endpoints().mongodb,
-            scratch.name
-        )
-    };
-    let subgraph = Subgraph::start(&Config::from_yaml(&yaml(300)).unwrap())
-        .await
-        .unwrap();
+    let subgraph = scratch.timed(300).await;
     let server = std::sync::Arc::new(common::HttpSubgraph::start(subgraph.served()).await);
     let slow = json!({ "query": "{ items_aggregate(where: { s: { _like: \"%9%8%7%6%5%4%3%2%1%x\" } }) { count } }" });
     let slow = tokio::spawn({
@@ -1038,9 +1031,7 @@ async fn a_slow_read_times_out_while_the_subgraph_keeps_answering() {
         "{answer}"
     );
     // Database reads are answered again once the server is free.
-    let patient = Subgraph::start(&Config::from_yaml(&yaml(30_000)).unwrap())
-        .await
-        .unwrap();
+    let patient = scratch.timed(30_000).await;
     let answer = data(&patient, "{ items(limit: 1) { item_id } }", json!({})).await;
     assert_eq!(answer["items"].as_array().map(Vec::len), Some(1));
     scratch.drop().await;
