@@ -13,7 +13,6 @@ use polygraph_subgraph_core::engine::{Engine, FieldError, Operation, Resolved};
 use polygraph_subgraph_core::selection::{SelectedField, Walker};
 use serde_json::{Map, Value as Json, json};
 
-use crate::errors::bad_input;
 use crate::model::{Model, training_sql};
 use crate::warehouse::{Ids, SeriesKey, Warehouse, rfc3339, series_key, sql_time};
 
@@ -33,9 +32,7 @@ impl Engine for Analytics {
             match field.name {
                 "_entities" => self.entities(operation, field).await.into(),
                 "trainingRows" => self.training_rows(operation, field).await.into(),
-                other => Resolved::failed(
-                    FieldError::new(format!("{other} is not answered here")).code("BAD_REQUEST"),
-                ),
+                _ => Resolved::not_answered(field),
             }
         })
     }
@@ -61,12 +58,8 @@ impl Analytics {
         operation: &Operation<'_>,
         field: &SelectedField<'_>,
     ) -> Result<Json, FieldError> {
-        let representations = field.argument("representations").unwrap_or(&Value::Null);
-        let references = polygraph_subgraph_core::entities::references_in(
-            representations,
-            &self.model.entities,
-            "id",
-        )?;
+        let references =
+            polygraph_subgraph_core::entities::references_of(field, &self.model.entities, "id")?;
         let walker = operation.walker();
         let sets = &field.selection_sets;
         let entities = self.read_ahead(&walker, sets, references).await?;
@@ -86,7 +79,7 @@ impl Analytics {
                     .map(|points| Json::Array(points.to_vec()))
             };
             let document = json!({ "id": id });
-            items.push(shaper.shape(&typename, &document, &raw)?);
+            items.push(shaper.shape_with(&typename, &document, &raw)?);
         }
         Ok(Json::Array(items))
     }
@@ -103,10 +96,7 @@ impl Analytics {
         let mut selections: HashMap<&str, Vec<SelectedSeries>> = HashMap::new();
         for entity in &model.entities {
             let mut fields = Vec::new();
-            for field in walker
-                .collect(sets, entity)
-                .map_err(|error| bad_input(error.0))?
-            {
+            for field in walker.collect(sets, entity)? {
                 let Some(series) = model
                     .series
                     .iter()
@@ -115,8 +105,7 @@ impl Analytics {
                     continue;
                 };
                 let measures = walker
-                    .collect(&field.selection_sets, &model.series[series].point_type)
-                    .map_err(|error| bad_input(error.0))?
+                    .collect(&field.selection_sets, &model.series[series].point_type)?
                     .iter()
                     .map(|m| m.name.to_owned())
                     .collect();
@@ -129,22 +118,37 @@ impl Analytics {
             }
             selections.insert(entity, fields);
         }
-        // Per reference: (response key, loader key) of each series field selected on its type.
-        let mut wanted: Vec<Vec<(String, SeriesKey)>> = Vec::with_capacity(references.len());
-        for (typename, id) in &references {
+        // Per type referenced: each selected series field's key, its arguments checked and
+        // converted once (the id left to fill in).
+        let mut templates: HashMap<&str, Vec<(String, SeriesKey)>> = HashMap::new();
+        for (typename, _) in &references {
+            if templates.contains_key(typename.as_str()) {
+                continue;
+            }
             let mut keys = Vec::new();
             for (response_key, series, arguments, measures) in &selections[typename.as_str()] {
-                let key = series_key(
-                    model,
-                    *series,
-                    arguments,
-                    measures.iter().map(String::as_str),
-                    id.clone(),
-                )?;
+                let measures = measures.iter().map(String::as_str);
+                let key = series_key(model, *series, arguments, measures, String::new())?;
                 keys.push((response_key.clone(), key));
             }
-            wanted.push(keys);
+            templates.insert(typename, keys);
         }
+        // Per reference: (response key, key) of each series field selected on its type.
+        let wanted: Vec<Vec<(String, SeriesKey)>> = references
+            .iter()
+            .map(|(typename, id)| {
+                templates[typename.as_str()]
+                    .iter()
+                    .map(|(response_key, template)| {
+                        let key = SeriesKey {
+                            id: id.clone(),
+                            ..template.clone()
+                        };
+                        (response_key.clone(), key)
+                    })
+                    .collect()
+            })
+            .collect();
         let all: Vec<SeriesKey> = wanted
             .iter()
             .flatten()
@@ -178,19 +182,22 @@ impl Analytics {
         field: &SelectedField<'_>,
     ) -> Result<Json, FieldError> {
         let Some(training) = &self.model.training else {
-            return Err(bad_input("this subgraph has no training data"));
+            return Err(FieldError::bad_input("this subgraph has no training data"));
         };
-        let entity = text(field.argument("entity")).unwrap_or_default();
+        let entity = field.text("entity").unwrap_or_default();
         let kind = training
             .entities
             .get(&entity)
-            .ok_or_else(|| bad_input(format!("unknown entity {entity}")))?;
-        let ids = texts(field.argument("ids"));
-        let features = texts(field.argument("features"));
+            .ok_or_else(|| FieldError::bad_input(format!("unknown entity {entity}")))?;
+        let ids = field.texts("ids");
+        let features = field.texts("features");
         if ids.len() > self.model.max_ids {
-            return Err(bad_input(format!("at most {} ids", self.model.max_ids)));
+            return Err(FieldError::bad_input(format!(
+                "at most {} ids",
+                self.model.max_ids
+            )));
         }
-        let as_of = sql_time(&text(field.argument("asOf")).unwrap_or_default())?;
+        let as_of = sql_time(&field.text("asOf").unwrap_or_default())?;
         let query = self
             .warehouse
             .client
@@ -222,34 +229,6 @@ impl Analytics {
                 json!({ "id": id, "values": values, "observedAt": observed })
             })
             .collect();
-        operation.shape(
-            &field.selection_sets,
-            "TrainingRow",
-            &Json::Array(rows),
-            &no_raw,
-        )
-    }
-}
-
-/// Every field's value is in its document.
-fn no_raw(_: &str, _: &SelectedField<'_>, _: &Map<String, Json>) -> Option<Json> {
-    None
-}
-
-/// An `ID`, `String`, `DateTime` or enum argument as text.
-fn text(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::String(text) => Some(text.clone()),
-        Value::Enum(name) => Some(name.to_string()),
-        Value::Number(number) => Some(number.to_string()),
-        _ => None,
-    }
-}
-
-/// A list of `ID`s or `String`s as texts (a single value is a list of one).
-fn texts(value: Option<&Value>) -> Vec<String> {
-    match value {
-        Some(Value::List(items)) => items.iter().filter_map(|item| text(Some(item))).collect(),
-        other => text(other).into_iter().collect(),
+        operation.shape(&field.selection_sets, "TrainingRow", &Json::Array(rows))
     }
 }

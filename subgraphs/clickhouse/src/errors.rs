@@ -3,10 +3,6 @@
 
 use polygraph_subgraph_core::engine::FieldError;
 
-pub(crate) fn bad_input(message: impl Into<String>) -> FieldError {
-    FieldError::new(message).code("BAD_USER_INPUT")
-}
-
 pub(crate) fn database_error(error: &dyn std::fmt::Display) -> FieldError {
     tracing::warn!(%error, "ClickHouse failed");
     FieldError::new("the analytics database could not answer this request").code("DATABASE_ERROR")

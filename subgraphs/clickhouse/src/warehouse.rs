@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use polygraph_subgraph_core::engine::FieldError;
 use serde_json::{Value as Json, json};
 
-use crate::errors::{bad_input, database_error};
+use crate::errors::database_error;
 use crate::model::{Granularity, Model, series_sql};
 
 /// The client and a count of the statements it ran.
@@ -28,7 +28,7 @@ pub(crate) enum Ids {
 
 impl Ids {
     pub(crate) fn parse(ids: &[String], column_type: &str) -> Result<Self, FieldError> {
-        let bad = |id: &String| bad_input(format!("{id:?} is not a valid id"));
+        let bad = |id: &String| FieldError::bad_input(format!("{id:?} is not a valid id"));
         Ok(if column_type.starts_with("UInt") {
             Ids::Unsigned(
                 ids.iter()
@@ -175,7 +175,7 @@ pub(crate) fn sql_time(value: &str) -> Result<String, FieldError> {
                 .format("%Y-%m-%d %H:%M:%S")
                 .to_string()
         })
-        .map_err(|_| bad_input(format!("{value:?} is not an RFC 3339 date and time")))
+        .map_err(|_| FieldError::bad_input(format!("{value:?} is not an RFC 3339 date and time")))
 }
 
 pub(crate) fn rfc3339(seconds: &Json) -> Json {
@@ -206,7 +206,7 @@ fn granularity(name: &str) -> Result<usize, FieldError> {
     Granularity::ALL
         .iter()
         .position(|(n, _)| *n == name)
-        .ok_or_else(|| bad_input("unknown granularity"))
+        .ok_or_else(|| FieldError::bad_input("unknown granularity"))
 }
 
 /// A series, its arguments (`from`, `to`, granularity) and measures: keys sharing them share a
@@ -224,14 +224,16 @@ pub(crate) fn series_key<'a>(
 ) -> Result<SeriesKey, FieldError> {
     let time = |name: &str| match arguments.get(name) {
         Some(async_graphql::Value::String(text)) => sql_time(text),
-        _ => Err(bad_input(format!("{name} must be a date and time"))),
+        _ => Err(FieldError::bad_input(format!(
+            "{name} must be a date and time"
+        ))),
     };
     let granularity = match arguments.get("granularity") {
         None | Some(async_graphql::Value::Null) => 0,
         // A literal is an enum value; a variable's value is its name as a string.
         Some(async_graphql::Value::Enum(name)) => granularity(name.as_str())?,
         Some(async_graphql::Value::String(name)) => granularity(name)?,
-        Some(_) => return Err(bad_input("unknown granularity")),
+        Some(_) => return Err(FieldError::bad_input("unknown granularity")),
     };
     let spec = &model.series[series];
     let mut measures: Vec<usize> = selected

@@ -27,7 +27,7 @@ use futures::future::BoxFuture;
 use serde_json::{Map, Value as Json};
 
 use crate::claims::Claims;
-use crate::selection::{SelectedField, Walker};
+use crate::selection::{SelectedField, SelectionError, Walker};
 
 /// A subgraph's executor: answers one root field of a validated operation.
 pub trait Engine: Send + Sync {
@@ -81,9 +81,8 @@ impl<'a> Operation<'a> {
         sets: &[&'a SelectionSet],
         type_name: &str,
         value: &Json,
-        raw: &RawField<'_, 'a>,
     ) -> Result<Json, FieldError> {
-        self.shaper(sets).shape(type_name, value, raw)
+        self.shaper(sets).shape(type_name, value)
     }
 
     /// Shapes values for the selection `sets`, each type's fields collected once.
@@ -157,10 +156,15 @@ enum Leaf<'o, 'a> {
 }
 
 impl<'o, 'a> Shaper<'o, 'a> {
-    /// `value` (an object, a list of them, or a scalar) shaped as `type_name`. `raw` gives a
-    /// field's unshaped value where it depends on its arguments; `None` reads it from the
-    /// document.
-    pub fn shape(
+    /// `value` (an object, a list of them, or a scalar) shaped as `type_name`, every field's
+    /// value read from its document.
+    pub fn shape(&self, type_name: &str, value: &Json) -> Result<Json, FieldError> {
+        self.shape_with(type_name, value, &|_, _, _| None)
+    }
+
+    /// [`Shaper::shape`], where `raw` gives a field's unshaped value when it depends on the
+    /// field's arguments (`None`: read it from the document).
+    pub fn shape_with(
         &self,
         type_name: &str,
         value: &Json,
@@ -169,7 +173,7 @@ impl<'o, 'a> Shaper<'o, 'a> {
         match value {
             Json::Array(items) => items
                 .iter()
-                .map(|item| self.shape(type_name, item, raw))
+                .map(|item| self.shape_with(type_name, item, raw))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Json::Array),
             Json::Object(object) => {
@@ -191,7 +195,7 @@ impl<'o, 'a> Shaper<'o, 'a> {
                         });
                         match leaf {
                             Leaf::Object(child, child_type) => {
-                                child.shape(child_type, &value, raw)?
+                                child.shape_with(child_type, &value, raw)?
                             }
                             Leaf::Id => id_text(value),
                             Leaf::Typename | Leaf::Scalar => value,
@@ -211,10 +215,7 @@ impl<'o, 'a> Shaper<'o, 'a> {
             return Ok(fields.clone());
         }
         let operation = self.operation;
-        let collected = operation
-            .walker()
-            .collect(&self.sets, type_name)
-            .map_err(|error| FieldError::new(error.0).code("BAD_USER_INPUT"))?;
+        let collected = operation.walker().collect(&self.sets, type_name)?;
         let fields = Rc::new(Fields(
             collected
                 .into_iter()
@@ -247,29 +248,15 @@ fn named_type(ty: &str) -> &str {
 /// A root field's answer.
 #[derive(Debug)]
 pub struct Resolved {
-    pub value: Output,
+    pub value: Json,
     /// Errors below the field, their paths relative to it.
     pub errors: Vec<FieldError>,
-}
-
-/// A value as JSON, or as JSON text already written (as when the database renders documents).
-#[derive(Debug)]
-pub enum Output {
-    Json(Json),
-    Text(String),
 }
 
 impl Resolved {
     pub fn json(value: Json) -> Self {
         Self {
-            value: Output::Json(value),
-            errors: Vec::new(),
-        }
-    }
-
-    pub fn text(text: String) -> Self {
-        Self {
-            value: Output::Text(text),
+            value,
             errors: Vec::new(),
         }
     }
@@ -277,9 +264,15 @@ impl Resolved {
     /// The field failed: `null`, with why.
     pub fn failed(error: impl Into<FieldError>) -> Self {
         Self {
-            value: Output::Json(Json::Null),
+            value: Json::Null,
             errors: vec![error.into()],
         }
+    }
+
+    /// A root field the engine does not answer (validation lets none through).
+    pub fn not_answered(field: &SelectedField<'_>) -> Self {
+        let message = format!("{} is not answered here", field.name);
+        Self::failed(FieldError::new(message).code("BAD_REQUEST"))
     }
 
     #[must_use]
@@ -289,10 +282,7 @@ impl Resolved {
     }
 
     fn is_null(&self) -> bool {
-        match &self.value {
-            Output::Json(value) => value.is_null(),
-            Output::Text(text) => text == "null",
-        }
+        self.value.is_null()
     }
 }
 
@@ -318,6 +308,11 @@ impl FieldError {
             path: Vec::new(),
             extensions: Map::new(),
         }
+    }
+
+    /// An error in the request's input: `BAD_USER_INPUT`.
+    pub fn bad_input(message: impl Into<String>) -> Self {
+        Self::new(message).code("BAD_USER_INPUT")
     }
 
     #[must_use]
@@ -348,6 +343,12 @@ impl FieldError {
             );
         }
         Json::Object(error)
+    }
+}
+
+impl From<SelectionError> for FieldError {
+    fn from(error: SelectionError) -> Self {
+        Self::bad_input(error.0)
     }
 }
 
@@ -490,10 +491,7 @@ fn write(operation: &Operation<'_>, fields: &[SelectedField<'_>], answers: &[Res
         }
         json_into(&mut body, &field.response_key);
         body.push(b':');
-        match &answer.value {
-            Output::Json(value) => json_into(&mut body, value),
-            Output::Text(text) => body.extend_from_slice(text.as_bytes()),
-        }
+        json_into(&mut body, &answer.value);
         let non_null = root
             .and_then(|root| root.field_by_name(field.name))
             .is_some_and(|meta| meta.ty.ends_with('!'));
@@ -526,7 +524,7 @@ fn write(operation: &Operation<'_>, fields: &[SelectedField<'_>], answers: &[Res
     body.push(b'}');
     Answer {
         errors: has_errors,
-        // Serialized JSON and spliced texts the database wrote as JSON: UTF-8 throughout.
+        // Serialized JSON: UTF-8 throughout.
         body: String::from_utf8(body).unwrap_or_else(|_| {
             r#"{"data":null,"errors":[{"message":"the response could not be written","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}"#.to_owned()
         }),
@@ -652,10 +650,7 @@ pub async fn answer_mixed(engine: &dyn Engine, operation: &Operation<'_>) -> (An
                 .iter()
                 .map(|error| error.to_json(field.response_key)),
         );
-        let value = match answer.value {
-            Output::Json(value) => value,
-            Output::Text(text) => serde_json::from_str(&text).unwrap_or(Json::Null),
-        };
+        let value = answer.value;
         values.insert(
             field.response_key.to_owned(),
             async_graphql::Value::from_json(value).unwrap_or(async_graphql::Value::Null),

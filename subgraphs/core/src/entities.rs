@@ -27,6 +27,19 @@ pub fn references(
     )
 }
 
+/// [`references`] of an engine's `_entities` field.
+pub fn references_of(
+    field: &crate::selection::SelectedField<'_>,
+    entities: &[String],
+    key: &str,
+) -> async_graphql::Result<Vec<(String, String)>> {
+    references_in(
+        field.argument("representations").unwrap_or(&Value::Null),
+        entities,
+        key,
+    )
+}
+
 /// [`references`] of a `representations` value, for code that runs outside a resolver.
 pub fn references_in(
     representations: &Value,

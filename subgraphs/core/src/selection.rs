@@ -30,6 +30,30 @@ impl SelectedField<'_> {
     pub fn argument(&self, name: &str) -> Option<&Value> {
         self.arguments.get(name)
     }
+
+    /// An `ID`, `String` or enum argument as text (an enum literal is an enum value, the same
+    /// from a variable a string).
+    pub fn text(&self, name: &str) -> Option<String> {
+        text(self.argument(name)?)
+    }
+
+    /// A list of `ID`s or `String`s as texts (a single value is a list of one).
+    pub fn texts(&self, name: &str) -> Vec<String> {
+        match self.argument(name) {
+            Some(Value::List(items)) => items.iter().filter_map(text).collect(),
+            Some(value) => text(value).into_iter().collect(),
+            None => Vec::new(),
+        }
+    }
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.clone()),
+        Value::Enum(name) => Some(name.to_string()),
+        Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    }
 }
 
 /// The operation's fragments and variables, for walking selection sets.

@@ -74,11 +74,6 @@ impl Served {
         served
     }
 
-    /// How many validated documents are kept.
-    pub fn documents(&self) -> usize {
-        self.documents.len()
-    }
-
     /// How many requests the prepared path answered.
     pub fn prepared_answers(&self) -> u64 {
         self.prepared_answers.load(Ordering::Relaxed)

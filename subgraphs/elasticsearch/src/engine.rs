@@ -7,7 +7,7 @@ use elasticsearch::SearchParts;
 use futures::future::BoxFuture;
 use polygraph_subgraph_core::engine::{Engine, FieldError, Operation, Resolved};
 use polygraph_subgraph_core::selection::SelectedField;
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 
 use crate::client::Client;
 use crate::search::{fetch_entities, not_found, parse_search, restrict, result};
@@ -34,10 +34,7 @@ impl Engine for Searches {
                 .position(|index| index.search_field == field.name)
             {
                 Some(position) => self.search(operation, field, position).await.into(),
-                None => Resolved::failed(
-                    FieldError::new(format!("{} is not answered here", field.name))
-                        .code("BAD_REQUEST"),
-                ),
+                None => Resolved::not_answered(field),
             }
         })
     }
@@ -70,7 +67,7 @@ impl Searches {
             )
             .await?;
         let value = result(index, &search, &mut answer);
-        operation.shape(&field.selection_sets, &result_type, &value, &no_raw)
+        operation.shape(&field.selection_sets, &result_type, &value)
     }
 
     /// `_entities`: one `_mget`; a key without a (visible) document is null, with a
@@ -93,7 +90,7 @@ impl Searches {
                 continue;
             };
             let type_name = &model.entity(position).type_name;
-            match shaper.shape(type_name, &source, &no_raw) {
+            match shaper.shape(type_name, &source) {
                 Ok(item) => items.push(item),
                 Err(error) => return Resolved::failed(error),
             }
@@ -109,20 +106,13 @@ fn asks_for_highlights(
     result_type: &str,
 ) -> Result<bool, FieldError> {
     let walker = operation.walker();
-    let unusable = |error: polygraph_subgraph_core::selection::SelectionError| {
-        FieldError::new(error.0).code("BAD_USER_INPUT")
-    };
-    for selected in walker
-        .collect(&field.selection_sets, result_type)
-        .map_err(unusable)?
-    {
+    for selected in walker.collect(&field.selection_sets, result_type)? {
         let Some(hit_type) = operation.composite_type_of(result_type, selected.name) else {
             continue;
         };
         if selected.name == "hits"
             && walker
-                .collect(&selected.selection_sets, hit_type)
-                .map_err(unusable)?
+                .collect(&selected.selection_sets, hit_type)?
                 .iter()
                 .any(|part| part.name == "highlights")
         {
@@ -130,9 +120,4 @@ fn asks_for_highlights(
         }
     }
     Ok(false)
-}
-
-/// Every field's value is in its document.
-fn no_raw(_: &str, _: &SelectedField<'_>, _: &Map<String, Json>) -> Option<Json> {
-    None
 }

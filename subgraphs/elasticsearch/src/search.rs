@@ -12,10 +12,6 @@ use crate::client::Client;
 use crate::model::{DocField, Indexed, Model};
 use crate::query::{Bucket, Filter, Search};
 
-fn invalid(message: impl Into<String>) -> FieldError {
-    FieldError::new(message).code("BAD_USER_INPUT")
-}
-
 fn bad_input(message: impl Into<String>) -> async_graphql::Error {
     async_graphql::Error::new(message.into())
         .extend_with(|_, extensions| extensions.set("code", "BAD_USER_INPUT"))
@@ -336,27 +332,31 @@ pub(crate) async fn fetch_entities(
     claims: Option<&Claims>,
 ) -> Result<Vec<(usize, String, Option<Json>)>, FieldError> {
     let Value::List(representations) = representations else {
-        return Err(invalid("representations must be a list"));
+        return Err(FieldError::bad_input("representations must be a list"));
     };
     let model = &state.model;
     let mut wanted = Vec::with_capacity(representations.len());
     for representation in representations {
         let Value::Object(representation) = representation else {
-            return Err(invalid("each representation must be an object"));
+            return Err(FieldError::bad_input(
+                "each representation must be an object",
+            ));
         };
         let Some(Value::String(typename)) = representation.get("__typename") else {
-            return Err(invalid("a representation has no __typename"));
+            return Err(FieldError::bad_input("a representation has no __typename"));
         };
         let position = model
             .indices
             .iter()
             .position(|index| model.objects[index.object].type_name == *typename)
-            .ok_or_else(|| invalid(format!("{typename} is not an entity of this subgraph")))?;
+            .ok_or_else(|| {
+                FieldError::bad_input(format!("{typename} is not an entity of this subgraph"))
+            })?;
         let key = match representation.get(model.indices[position].key.as_str()) {
             Some(Value::String(key)) => key.clone(),
             Some(Value::Number(number)) => number.to_string(),
             _ => {
-                return Err(invalid(format!(
+                return Err(FieldError::bad_input(format!(
                     "a {typename} representation has no {}",
                     model.indices[position].key
                 )));

@@ -15,7 +15,6 @@ use polygraph_subgraph_core::rules;
 use polygraph_subgraph_core::selection::SelectedField;
 use serde_json::{Map, Value as Json};
 
-use crate::errors::bad_input;
 use crate::graph::{Graph, RelatedKey};
 use crate::model::Model;
 
@@ -33,8 +32,7 @@ impl Engine for Relationships {
     ) -> BoxFuture<'a, Resolved> {
         Box::pin(async move {
             if field.name != "_entities" {
-                let error = FieldError::new(format!("{} is not answered here", field.name));
-                return Resolved::failed(error.code("BAD_REQUEST"));
+                return Resolved::not_answered(field);
             }
             self.entities(operation, field).await.into()
         })
@@ -43,6 +41,10 @@ impl Engine for Relationships {
 
 /// An entity by type name and id.
 type Reference = (String, String);
+
+/// A field selected on an entity type, and the relationship it reads (index, target type and
+/// limit), if it is one.
+type Planned<'a> = (SelectedField<'a>, Option<(usize, &'a str, u64)>);
 
 impl Relationships {
     /// `_entities`: references by id, their relationship fields read level by level.
@@ -57,9 +59,7 @@ impl Relationships {
             .iter()
             .map(|(name, _)| name.clone())
             .collect();
-        let representations = field.argument("representations").unwrap_or(&Value::Null);
-        let references =
-            polygraph_subgraph_core::entities::references_in(representations, &names, "id")?;
+        let references = polygraph_subgraph_core::entities::references_of(field, &names, "id")?;
         let budget = AtomicUsize::new(self.model.max_objects);
         self.take(&budget, references.len())?;
         let objects = self
@@ -80,52 +80,43 @@ impl Relationships {
         budget: &'a AtomicUsize,
     ) -> BoxFuture<'a, Result<Vec<Json>, FieldError>> {
         Box::pin(async move {
+            // Per entity type: its selected fields, each with the relationship it reads.
             let walker = operation.walker();
-            let mut selected: HashMap<&str, Vec<SelectedField<'a>>> = HashMap::new();
+            let mut selected: HashMap<&str, Vec<Planned<'a>>> = HashMap::new();
             for (typename, _) in &references {
-                if !selected.contains_key(typename.as_str()) {
-                    let fields = walker
-                        .collect(&sets, typename)
-                        .map_err(|error| bad_input(error.0))?;
-                    let typename = self
-                        .model
-                        .entities
-                        .iter()
-                        .find(|(name, _)| name == typename);
-                    if let Some((typename, _)) = typename {
-                        selected.insert(typename.as_str(), fields);
-                    }
+                let Some((name, _)) = self.model.entities.iter().find(|(n, _)| n == typename)
+                else {
+                    continue;
+                };
+                if selected.contains_key(name.as_str()) {
+                    continue;
                 }
+                let mut fields = Vec::new();
+                for field in walker.collect(&sets, name)? {
+                    let relation = self.relationship(name, &field)?;
+                    fields.push((field, relation));
+                }
+                selected.insert(name.as_str(), fields);
             }
             let related = self.read(&references, &selected, operation.claims).await?;
             // The next level: per type and relationship field, every reference's related ids.
             let mut below: HashMap<(&str, &str), std::vec::IntoIter<Json>> = HashMap::new();
             for (typename, fields) in &selected {
-                for field in fields {
-                    let Some((_, target, _)) = self.relationship(typename, field)? else {
+                for (field, relation) in fields {
+                    let Some((_, target, _)) = relation else {
                         continue;
                     };
-                    let count = references
+                    let lists: Vec<&[String]> = references
                         .iter()
-                        .filter(|(t, _)| t == typename)
-                        .map(|reference| {
-                            related
-                                .get(&(reference.clone(), field.response_key))
-                                .map_or(0, |ids| ids.len())
-                        })
-                        .sum();
-                    self.take(budget, count)?;
-                    let children: Vec<Reference> = references
+                        .zip(&related)
+                        .filter(|((t, _), _)| t == typename)
+                        .filter_map(|(_, related)| related.get(field.response_key))
+                        .map(|ids| ids.as_slice())
+                        .collect();
+                    self.take(budget, lists.iter().map(|ids| ids.len()).sum())?;
+                    let children: Vec<Reference> = lists
                         .iter()
-                        .filter(|(t, _)| t == typename)
-                        .flat_map(|reference| {
-                            related
-                                .get(&(reference.clone(), field.response_key))
-                                .map(|ids| ids.as_slice())
-                                .unwrap_or_default()
-                                .iter()
-                                .map(|id| (target.to_owned(), id.clone()))
-                        })
+                        .flat_map(|ids| ids.iter().map(|id| ((*target).to_owned(), id.clone())))
                         .collect();
                     let objects = self
                         .objects(operation, children, field.selection_sets.clone(), budget)
@@ -134,17 +125,14 @@ impl Relationships {
                 }
             }
             let mut objects = Vec::with_capacity(references.len());
-            for reference in &references {
-                let (typename, id) = reference;
+            for ((typename, id), related) in references.iter().zip(&related) {
                 let mut object = Map::new();
-                for field in &selected[typename.as_str()] {
+                for (field, _) in &selected[typename.as_str()] {
                     let value = match field.name {
                         "__typename" => Json::String(typename.clone()),
                         "id" => Json::String(id.clone()),
                         _ => {
-                            let count = related
-                                .get(&(reference.clone(), field.response_key))
-                                .map_or(0, |ids| ids.len());
+                            let count = related.get(field.response_key).map_or(0, |ids| ids.len());
                             let items = below
                                 .get_mut(&(typename.as_str(), field.response_key))
                                 .map(|items| items.by_ref().take(count).collect())
@@ -164,7 +152,7 @@ impl Relationships {
     fn take(&self, budget: &AtomicUsize, count: usize) -> Result<(), FieldError> {
         let left = budget.load(Ordering::Relaxed);
         if count > left {
-            return Err(bad_input(format!(
+            return Err(FieldError::bad_input(format!(
                 "this request would return more than {} entities; ask for fewer or use smaller limits",
                 self.model.max_objects
             )));
@@ -196,44 +184,44 @@ impl Relationships {
         )))
     }
 
-    /// The related ids of each reference's relationship fields, by reference and response
-    /// key. Entities whose relationships a rule hides from this caller are not read: empty.
+    /// The related ids of each reference's relationship fields by response key, in the order
+    /// of `references`. Entities whose relationships a rule hides from this caller are not
+    /// read: empty.
     async fn read<'f>(
         &self,
         references: &[Reference],
-        selected: &HashMap<&str, Vec<SelectedField<'f>>>,
+        selected: &HashMap<&str, Vec<Planned<'f>>>,
         claims: Option<&Claims>,
-    ) -> Result<HashMap<(Reference, &'f str), Arc<Vec<String>>>, FieldError> {
+    ) -> Result<Vec<HashMap<&'f str, Arc<Vec<String>>>>, FieldError> {
         let mut wanted = Vec::new();
-        for reference in references {
-            let (typename, id) = reference;
-            let mut fields = Vec::new();
-            for field in &selected[typename.as_str()] {
-                if let Some((relationship, _, limit)) = self.relationship(typename, field)? {
-                    fields.push((field.response_key, relationship, limit));
-                }
-            }
-            if !fields.is_empty() && !allowed(&self.model, typename, id, claims)? {
+        for (position, (typename, id)) in references.iter().enumerate() {
+            let fields = &selected[typename.as_str()];
+            let reads = fields.iter().any(|(_, relation)| relation.is_some());
+            if reads && !allowed(&self.model, typename, id, claims)? {
                 continue;
             }
-            for (response_key, relationship, limit) in fields {
-                let key = RelatedKey {
-                    relationship,
-                    limit,
-                    id: id.clone(),
-                };
-                wanted.push(((reference.clone(), response_key), key));
+            for (field, relation) in fields {
+                if let Some((relationship, _, limit)) = *relation {
+                    let key = RelatedKey {
+                        relationship,
+                        limit,
+                        id: id.clone(),
+                    };
+                    wanted.push((position, field.response_key, key));
+                }
             }
         }
+        let mut related = vec![HashMap::new(); references.len()];
         if wanted.is_empty() {
-            return Ok(HashMap::new());
+            return Ok(related);
         }
-        let keys: Vec<RelatedKey> = wanted.iter().map(|(_, key)| key.clone()).collect();
+        let keys: Vec<RelatedKey> = wanted.iter().map(|(_, _, key)| key.clone()).collect();
         let loaded = self.graph.load(&self.model, &keys).await?;
-        Ok(wanted
-            .into_iter()
-            .map(|(at, key)| (at, loaded.get(&key).cloned().unwrap_or_default()))
-            .collect())
+        for (position, response_key, key) in wanted {
+            let ids = loaded.get(&key).cloned().unwrap_or_default();
+            related[position].insert(response_key, ids);
+        }
+        Ok(related)
     }
 }
 
@@ -244,8 +232,10 @@ fn limit_of(value: Option<&Value>, max_limit: u64) -> Result<u64, FieldError> {
         Some(Value::Number(n)) => n
             .as_u64()
             .filter(|limit| *limit <= max_limit)
-            .ok_or_else(|| bad_input(format!("limit must be between 0 and {max_limit}"))),
-        Some(_) => Err(bad_input("limit must be an integer")),
+            .ok_or_else(|| {
+                FieldError::bad_input(format!("limit must be between 0 and {max_limit}"))
+            }),
+        Some(_) => Err(FieldError::bad_input("limit must be an integer")),
     }
 }
 

@@ -3,10 +3,6 @@
 
 use polygraph_subgraph_core::engine::FieldError;
 
-pub(crate) fn bad_input(message: impl Into<String>) -> FieldError {
-    FieldError::new(message).code("BAD_USER_INPUT")
-}
-
 pub(crate) fn timed_out(timeout: std::time::Duration) -> FieldError {
     FieldError::new(format!(
         "the graph query ran past its {} ms limit",

@@ -18,7 +18,7 @@ use polygraph_subgraph_core::rules;
 use polygraph_subgraph_core::selection::{SelectedField, Walker};
 use serde_json::{Map, Value as Json, json};
 
-use crate::errors::{bad_input, database_error, forbidden};
+use crate::errors::{database_error, forbidden};
 use crate::model::Model;
 use crate::store::{GroupKey, GroupValues, Store};
 
@@ -40,9 +40,7 @@ impl Engine for Features {
                 (false, "_entities") => self.entities(operation, field).await.into(),
                 (false, "featureVector") => self.feature_vector(operation, field).await.into(),
                 (true, "putFeatures") => self.put_features(operation, field).await.into(),
-                (_, other) => Resolved::failed(
-                    FieldError::new(format!("{other} is not answered here")).code("BAD_REQUEST"),
-                ),
+                _ => Resolved::not_answered(field),
             }
         })
     }
@@ -62,12 +60,8 @@ impl Features {
         operation: &Operation<'_>,
         field: &SelectedField<'_>,
     ) -> Result<Json, FieldError> {
-        let representations = field.argument("representations").unwrap_or(&Value::Null);
-        let references = polygraph_subgraph_core::entities::references_in(
-            representations,
-            &self.model.entities,
-            "id",
-        )?;
+        let references =
+            polygraph_subgraph_core::entities::references_of(field, &self.model.entities, "id")?;
         let walker = operation.walker();
         let sets = &field.selection_sets;
         let entities = self
@@ -88,7 +82,7 @@ impl Features {
                 let values = values.map_or(Json::Null, |values| (*values).clone());
                 document.insert(group.field.clone(), values);
             }
-            items.push(shaper.shape(&typename, &Json::Object(document), &raw)?);
+            items.push(shaper.shape_with(&typename, &Json::Object(document), &raw)?);
         }
         Ok(Json::Array(items))
     }
@@ -187,17 +181,13 @@ impl Features {
         sets: &[&SelectionSet],
         entity: &str,
     ) -> Result<Vec<GroupRead>, FieldError> {
-        let unusable =
-            |error: polygraph_subgraph_core::selection::SelectionError| bad_input(error.0);
-        let selected = walker.collect(sets, entity).map_err(unusable)?;
+        let selected = walker.collect(sets, entity)?;
         let mut groups = Vec::new();
         for (index, group) in self.model.groups_of(entity) {
             let mut features: Vec<usize> = Vec::new();
             for field in &selected {
                 if field.name == group.field {
-                    let parts = walker
-                        .collect(&field.selection_sets, &group.type_name)
-                        .map_err(unusable)?;
+                    let parts = walker.collect(&field.selection_sets, &group.type_name)?;
                     features.extend(parts.iter().filter_map(|part| {
                         group.features.iter().position(|f| f.field == part.name)
                     }));
@@ -227,17 +217,20 @@ impl Features {
         field: &SelectedField<'_>,
     ) -> Result<Json, FieldError> {
         let model = &self.model;
-        let entity = text(field.argument("entity")).unwrap_or_default();
-        let ids = texts(field.argument("ids"));
-        let names = texts(field.argument("names"));
+        let entity = field.text("entity").unwrap_or_default();
+        let ids = field.texts("ids");
+        let names = field.texts("names");
         if ids.len() > model.max_ids {
-            return Err(bad_input(format!("at most {} ids", model.max_ids)));
+            return Err(FieldError::bad_input(format!(
+                "at most {} ids",
+                model.max_ids
+            )));
         }
         let mut columns = Vec::with_capacity(names.len());
         for name in &names {
             let (group, feature) = model
                 .find(&entity, name)
-                .ok_or_else(|| bad_input(format!("{entity} has no feature {name}")))?;
+                .ok_or_else(|| FieldError::bad_input(format!("{entity} has no feature {name}")))?;
             columns.push((group, feature.kind));
         }
         // One HMGET per (id, group) for the names in that group.
@@ -292,7 +285,7 @@ impl Features {
             values.push(Json::Array(row));
         }
         let vector = json!({ "ids": ids, "names": names, "values": values, "missing": missing });
-        operation.shape(&field.selection_sets, "FeatureVector", &vector, &no_raw)
+        operation.shape(&field.selection_sets, "FeatureVector", &vector)
     }
 
     /// `putFeatures(entity, id, values)`: every group touched written, with its TTL,
@@ -303,24 +296,24 @@ impl Features {
         field: &SelectedField<'_>,
     ) -> Result<Json, FieldError> {
         let model = &self.model;
-        let entity = text(field.argument("entity")).unwrap_or_default();
-        let id = text(field.argument("id")).unwrap_or_default();
+        let entity = field.text("entity").unwrap_or_default();
+        let id = field.text("id").unwrap_or_default();
         let inputs = match field.argument("values") {
             Some(Value::List(inputs)) => inputs.as_slice(),
             Some(single @ Value::Object(_)) => std::slice::from_ref(single),
-            _ => return Err(bad_input("values must be a list")),
+            _ => return Err(FieldError::bad_input("values must be a list")),
         };
         let mut writes: Vec<(usize, Vec<(String, String)>)> = Vec::new();
         for input in inputs {
             let Value::Object(input) = input else {
-                return Err(bad_input("each value must be an object"));
+                return Err(FieldError::bad_input("each value must be an object"));
             };
             let Some(Value::String(name)) = input.get("name") else {
-                return Err(bad_input("a value has no name"));
+                return Err(FieldError::bad_input("a value has no name"));
             };
             let (group, feature) = model
                 .find(&entity, name)
-                .ok_or_else(|| bad_input(format!("{entity} has no feature {name}")))?;
+                .ok_or_else(|| FieldError::bad_input(format!("{entity} has no feature {name}")))?;
             if !allowed(model, group, &id, operation.claims)? {
                 return Err(forbidden(format!(
                     "{name} of {entity} {id} is outside what this request may write"
@@ -329,7 +322,7 @@ impl Features {
             let stored = feature
                 .kind
                 .write(input.get("value").unwrap_or(&Value::Null))
-                .map_err(|error| bad_input(format!("{name}: {error}")))?;
+                .map_err(|error| FieldError::bad_input(format!("{name}: {error}")))?;
             match writes.iter_mut().find(|(g, _)| *g == group) {
                 Some((_, fields)) => fields.push((name.clone(), stored)),
                 None => writes.push((group, vec![(name.clone(), stored)])),
@@ -341,38 +334,15 @@ impl Features {
             .await
             .map_err(database_error)?;
         let result = json!({ "id": id, "written": inputs.len(), "expiresInSeconds": expires });
-        operation.shape(&field.selection_sets, "PutFeaturesResult", &result, &no_raw)
+        operation.shape(&field.selection_sets, "PutFeaturesResult", &result)
     }
-}
-
-/// Every field's value is in its document.
-fn no_raw(_: &str, _: &SelectedField<'_>, _: &Map<String, Json>) -> Option<Json> {
-    None
 }
 
 /// The `names:` of `features(names:)`: `None` (all of them) when absent or null.
 fn feature_names(field: &SelectedField<'_>) -> Option<Vec<String>> {
     match field.argument("names") {
         None | Some(Value::Null) => None,
-        names => Some(texts(names)),
-    }
-}
-
-/// An `ID`, `String` or enum argument as text.
-fn text(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::String(text) => Some(text.clone()),
-        Value::Enum(name) => Some(name.to_string()),
-        Value::Number(number) => Some(number.to_string()),
-        _ => None,
-    }
-}
-
-/// A list of `ID`s or `String`s as texts (a single value is a list of one).
-fn texts(value: Option<&Value>) -> Vec<String> {
-    match value {
-        Some(Value::List(items)) => items.iter().filter_map(|item| text(Some(item))).collect(),
-        other => text(other).into_iter().collect(),
+        Some(_) => Some(field.texts("names")),
     }
 }
 

@@ -2,10 +2,6 @@
 
 use polygraph_subgraph_core::engine::FieldError;
 
-pub(crate) fn bad_input(message: impl Into<String>) -> FieldError {
-    FieldError::new(message).code("BAD_USER_INPUT")
-}
-
 pub(crate) fn forbidden(message: impl Into<String>) -> FieldError {
     FieldError::new(message).code("FORBIDDEN")
 }
