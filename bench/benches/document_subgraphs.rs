@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use async_graphql::Variables;
-use common::{compare, config, execute, served};
+use common::{compare, config, served};
 use criterion::{Criterion, criterion_group, criterion_main};
 use elasticsearch::{Elasticsearch, MgetParts, SearchParts};
 use futures::TryStreamExt as _;
@@ -162,23 +162,25 @@ fn benches(criterion: &mut Criterion) {
         .map(|id| json!({ "__typename": "Product", "id": id.to_string() }))
         .collect();
     let products = json!({ "r": products });
-    let none = json!({});
 
+    // Both through the engine, as the HTTP layer answers a query.
+    let mongo = mongo.served();
+    let review_variables = Variables::from_json(reviews.clone());
+    let no_variables = Variables::default();
     compare(
         criterion,
         &runtime,
         "mongodb_entities_100_reviews",
-        || execute(&mongo.schema, REVIEW_ENTITIES, &reviews),
+        || served(&mongo, REVIEW_ENTITIES, &review_variables),
         || raw_review_entities(&collection, &review_ids),
     );
     compare(
         criterion,
         &runtime,
         "mongodb_reviews_filtered_page_50",
-        || execute(&mongo.schema, REVIEWS, &none),
+        || served(&mongo, REVIEWS, &no_variables),
         || raw_reviews(&collection),
     );
-    // Through the engine, as the HTTP layer answers a query.
     let search = search.served();
     let product_variables = Variables::from_json(products.clone());
     compare(
@@ -188,7 +190,6 @@ fn benches(criterion: &mut Criterion) {
         || served(&search, PRODUCT_ENTITIES, &product_variables),
         || raw_product_entities(&client, &product_ids),
     );
-    let no_variables = Variables::default();
     compare(
         criterion,
         &runtime,

@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use async_graphql::{Request, Variables};
+use async_graphql::Variables;
 use common::{SERVERS_HINT, endpoints, expected_spec, repo_root};
 use mongodb::bson::{Document, doc};
 use polygraph_subgraph_mongodb::{Config, Subgraph};
@@ -78,11 +78,11 @@ impl Scratch {
 }
 
 async fn run(subgraph: &Subgraph, query: &str, variables: Value) -> Value {
-    let response = subgraph
-        .schema
-        .execute(Request::new(query).variables(Variables::from_json(variables)))
-        .await;
-    serde_json::to_value(response).unwrap()
+    subgraph
+        .served()
+        .execute(query, None, &Variables::from_json(variables), None)
+        .await
+        .json()
 }
 
 /// Data of a response that must have no errors.
@@ -1035,4 +1035,14 @@ async fn a_slow_read_times_out_while_the_subgraph_keeps_answering() {
     let answer = data(&patient, "{ items(limit: 1) { item_id } }", json!({})).await;
     assert_eq!(answer["items"].as_array().map(Vec::len), Some(1));
     scratch.drop().await;
+}
+
+/// The corpus in `tests/corpus/mongodb/`, over HTTP: every answer, first sight and repeat,
+/// equals its golden answer, in as many commands.
+#[tokio::test]
+async fn the_corpus_answers_as_recorded() {
+    let subgraph = std::sync::Arc::new(demo().await);
+    let server = common::HttpSubgraph::start(subgraph.served()).await;
+    let counted = subgraph.clone();
+    common::corpus::check(&server, "mongodb", &move || counted.commands()).await;
 }

@@ -4,8 +4,9 @@
 //! `Int64`), so comparisons and writes match what is stored; stored values become GraphQL values
 //! of the field's kind (`ObjectId` → its hex string, dates → RFC 3339).
 
-use async_graphql::{Name, Number, Value};
-use mongodb::bson::{Bson, DateTime, Decimal128, Document, oid::ObjectId};
+use async_graphql::Value;
+use mongodb::bson::{Bson, DateTime, Decimal128, oid::ObjectId};
+use serde_json::Value as Json;
 
 use crate::model::Storage;
 
@@ -106,43 +107,37 @@ fn any_to_bson(value: &Value) -> Bson {
     }
 }
 
-/// A stored value as the GraphQL value of a field of `kind` (`id` renders any key as a string).
-pub fn to_value(bson: &Bson, id: bool) -> Value {
+/// A stored value as the JSON of a field of its kind (`id` renders any key as a string).
+pub fn to_json(bson: &Bson, id: bool) -> Json {
     if id {
-        return key_text(bson).map_or(Value::Null, Value::String);
+        return key_text(bson).map_or(Json::Null, Json::String);
     }
+    let number = |n: f64| serde_json::Number::from_f64(n).map_or(Json::Null, Json::Number);
     match bson {
-        Bson::Null | Bson::Undefined => Value::Null,
-        Bson::Boolean(flag) => Value::Boolean(*flag),
-        Bson::Int32(n) => Value::Number(Number::from(*n)),
-        Bson::Int64(n) => Value::Number(Number::from(*n)),
-        Bson::Double(n) => Number::from_f64(*n).map_or(Value::Null, Value::Number),
+        Bson::Null | Bson::Undefined => Json::Null,
+        Bson::Boolean(flag) => Json::Bool(*flag),
+        Bson::Int32(n) => Json::from(*n),
+        Bson::Int64(n) => Json::from(*n),
+        Bson::Double(n) => number(*n),
         Bson::Decimal128(decimal) => decimal
             .to_string()
             .parse::<f64>()
-            .ok()
-            .and_then(Number::from_f64)
-            .map_or(Value::Null, Value::Number),
-        Bson::String(text) => Value::String(text.clone()),
-        Bson::ObjectId(id) => Value::String(id.to_hex()),
+            .map_or(Json::Null, number),
+        Bson::String(text) => Json::String(text.clone()),
+        Bson::ObjectId(id) => Json::String(id.to_hex()),
         Bson::DateTime(date) => date
             .try_to_rfc3339_string()
-            .map_or(Value::Null, Value::String),
-        Bson::Timestamp(stamp) => Value::Number(Number::from(stamp.time)),
-        Bson::Array(items) => Value::List(items.iter().map(|item| to_value(item, false)).collect()),
-        Bson::Document(document) => document_value(document),
-        other => Value::String(other.to_string()),
+            .map_or(Json::Null, Json::String),
+        Bson::Timestamp(stamp) => Json::from(stamp.time),
+        Bson::Array(items) => Json::Array(items.iter().map(|item| to_json(item, false)).collect()),
+        Bson::Document(document) => Json::Object(
+            document
+                .iter()
+                .map(|(key, value)| (key.clone(), to_json(value, false)))
+                .collect(),
+        ),
+        other => Json::String(other.to_string()),
     }
-}
-
-/// A document as a GraphQL object value (for `JSON` fields).
-pub fn document_value(document: &Document) -> Value {
-    Value::Object(
-        document
-            .iter()
-            .map(|(key, value)| (Name::new(key), to_value(value, false)))
-            .collect(),
-    )
 }
 
 /// A key value as text, the same for the stored value and the `ID` a request sends: numbers in
@@ -168,7 +163,7 @@ mod tests {
     #[test]
     fn ids_become_the_stored_type_and_back() {
         assert_eq!(to_bson(&value!("17"), Storage::Long), Ok(Bson::Int64(17)));
-        assert_eq!(to_value(&Bson::Int64(17), true), value!("17"));
+        assert_eq!(to_json(&Bson::Int64(17), true), serde_json::json!("17"));
         let hex = "65a1b2c3d4e5f60718293a4b";
         let oid = to_bson(&value!(hex), Storage::ObjectId).unwrap();
         assert_eq!(key_text(&oid).as_deref(), Some(hex));
@@ -179,10 +174,13 @@ mod tests {
     #[test]
     fn dates_and_decimals() {
         let date = to_bson(&value!("2024-05-01T10:00:00Z"), Storage::Date).unwrap();
-        assert_eq!(to_value(&date, false), value!("2024-05-01T10:00:00Z"));
+        assert_eq!(
+            to_json(&date, false),
+            serde_json::json!("2024-05-01T10:00:00Z")
+        );
         assert!(to_bson(&value!("yesterday"), Storage::Date).is_err());
         let decimal = to_bson(&value!("12.50"), Storage::Decimal).unwrap();
-        assert_eq!(to_value(&decimal, false), value!(12.5));
+        assert_eq!(to_json(&decimal, false), serde_json::json!(12.5));
     }
 
     #[test]

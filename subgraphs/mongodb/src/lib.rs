@@ -7,13 +7,16 @@
 //! ([`loader`]).
 
 pub mod config;
-pub mod connection;
 pub mod convert;
-pub mod loader;
+mod cursor;
+mod documents;
+mod engine;
+mod errors;
 pub mod model;
-mod mutations;
 pub mod schema;
+mod store;
 pub mod translate;
+mod writes;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,11 +42,11 @@ const COUNTED: &[&str] = &[
     "getMore",
 ];
 
-/// A running subgraph: its schema and the connection it serves from.
+/// A running subgraph: its schema and the engine that answers it.
 pub struct Subgraph {
     pub schema: async_graphql::dynamic::Schema,
     pub model: Arc<model::Model>,
-    pub database: mongodb::Database,
+    engine: Arc<engine::Documents>,
     commands: Arc<AtomicU64>,
 }
 
@@ -83,12 +86,15 @@ impl Subgraph {
             schemas.push(schema);
         }
         let model = Arc::new(model::build(config, &schemas)?);
-        let schema =
-            schema::build(&model, database.clone()).context("generating the GraphQL schema")?;
+        let schema = schema::build(&model).context("generating the GraphQL schema")?;
+        let engine = Arc::new(engine::Documents::new(store::Store {
+            model: model.clone(),
+            database,
+        }));
         Ok(Self {
             schema,
             model,
-            database,
+            engine,
             commands,
         })
     }
@@ -100,7 +106,10 @@ impl Subgraph {
 
     /// The schema and its engine, ready to serve.
     pub fn served(&self) -> polygraph_subgraph_core::server::Served {
-        polygraph_subgraph_core::server::Served::new(self.schema.clone(), None)
+        polygraph_subgraph_core::server::Served::with_engine(
+            self.schema.clone(),
+            self.engine.clone(),
+        )
     }
 
     /// The subgraph's SDL, as `_service { sdl }` returns it.

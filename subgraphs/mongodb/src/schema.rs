@@ -1,68 +1,33 @@
-//! The GraphQL schema generated from the model, with its resolvers.
-//!
-//! Root fields run one `find` or `aggregate` each; nested fields read the fetched BSON
-//! documents in place. `_entities` runs one `find` per collection type however many keys, and
-//! fields added to other subgraphs' entities (`Product.reviews`) load through a batching loader:
-//! every entity of one request step that asks for the same field with the same arguments shares
-//! one database round trip.
+//! The GraphQL schema generated from the model: a type per collection (and per nested
+//! document), the fields collections add to other subgraphs' entities, and per collection a
+//! list, a page by cursor, a lookup by key, aggregates and the mutations its config allows.
+//! Its fields are answered by the engine ([`crate::engine`]); async-graphql validates and
+//! serves introspection.
 
-use std::sync::Arc;
-
-use async_graphql::dataloader::DataLoader;
 use async_graphql::dynamic::{
-    Field, FieldFuture, FieldValue, InputValue, Object, ResolverContext, Scalar, Schema,
-    SchemaBuilder, SchemaError, TypeRef,
+    Field, InputObject, InputValue, Object, Scalar, Schema, SchemaBuilder, SchemaError, Type,
+    TypeRef,
 };
-use async_graphql::{ErrorExtensions as _, Value};
-use futures::TryStreamExt as _;
-use mongodb::Database;
-use mongodb::bson::{Bson, Document, doc};
-use polygraph_subgraph_core::aggregate::{self, Function, aggregate_type, function_type};
+use polygraph_subgraph_core::aggregate::{self, aggregate_type};
 use polygraph_subgraph_core::cache::CacheHint;
-use polygraph_subgraph_core::claims::{Claims, RequestClaims};
+use polygraph_subgraph_core::engine::{Hook, by_engine};
 use polygraph_subgraph_core::filter::{self, ScalarKind};
-use polygraph_subgraph_core::rules;
-use polygraph_subgraph_core::selection::{SelectionError, Walker};
-use polygraph_subgraph_core::values::{self, Missing};
+use polygraph_subgraph_core::values::json_field;
 
-use crate::convert::{self, key_text, to_bson};
-use crate::loader::{ExtensionKey, ExtensionLoader, Loaded, Restriction};
 use crate::model::{Aggregate, CollectionModel, FieldModel, Model, Shape};
-use crate::translate::{self, Accumulate, TranslateError};
+use crate::writes::Kind;
 
-/// What the resolvers share.
-pub(crate) struct State {
-    pub(crate) model: Arc<Model>,
-    pub(crate) database: Database,
-    pub(crate) loader: DataLoader<ExtensionLoader>,
-}
+/// The shared `PageInfo` type's name.
+pub(crate) const PAGE_INFO: &str = "PageInfo";
 
-/// A reference to an entity another subgraph owns, by its key (the field's type says which).
-#[derive(Clone, Debug)]
-pub(crate) struct EntityRef {
-    pub(crate) key: String,
-}
-
-pub fn build(model: &Arc<Model>, database: Database) -> Result<Schema, SchemaError> {
-    let loader = DataLoader::new(
-        ExtensionLoader {
-            model: model.clone(),
-            database: database.clone(),
-        },
-        tokio::spawn,
-    )
-    .max_batch_size(filter::MAX_IN_LIST);
-    let state = Arc::new(State {
-        model: model.clone(),
-        database,
-        loader,
-    });
+/// The schema for `model`'s collections.
+pub fn build(model: &Model) -> Result<Schema, SchemaError> {
     let has_mutations = model.collections.iter().any(|c| c.mutations.any());
     let mut builder = Schema::build("Query", has_mutations.then_some("Mutation"), None)
         .enable_federation()
+        .extension(Hook)
         .limit_depth(model.max_depth)
         .limit_complexity(model.max_complexity);
-
     let kinds: Vec<(ScalarKind, bool)> = model
         .objects
         .iter()
@@ -100,10 +65,9 @@ pub fn build(model: &Arc<Model>, database: Database) -> Result<Schema, SchemaErr
         builder = polygraph_subgraph_core::cache::register(builder);
     }
     let inherit = hinted.then(CacheHint::inherit);
-    builder = builder.register(directions).register(CacheHint::apply(
-        inherit.as_ref(),
-        crate::connection::page_info(),
-    ));
+    builder = builder
+        .register(directions)
+        .register(CacheHint::apply(inherit.as_ref(), page_info()));
 
     builder = register_objects(builder, model, inherit.as_ref());
     let mut query = Object::new("Query");
@@ -112,37 +76,34 @@ pub fn build(model: &Arc<Model>, database: Database) -> Result<Schema, SchemaErr
         let object = model.object_of(index);
         for output in aggregate::types(&object.type_name, "documents", &object.filter_fields())
             .into_iter()
-            .chain(crate::connection::types(&object.type_name))
+            .chain(connection_types(&object.type_name))
         {
             builder = builder.register(derived(collection, output));
         }
         query = query
-            .field(list_field(&state, index, &collection.list_field))
-            .field(crate::connection::field(&state, index))
-            .field(by_key_field(&state, index))
-            .field(aggregate_field(&state, index));
+            .field(list_field(model, index))
+            .field(connection_field(model, index))
+            .field(by_key_field(model, index))
+            .field(aggregate_field(model, index));
         if collection.mutations.any() {
-            let (types, fields) = crate::mutations::for_collection(&state, index);
-            builder = types
+            builder = mutation_types(model, index)
                 .into_iter()
-                .fold(builder, async_graphql::dynamic::SchemaBuilder::register);
-            mutation = fields.into_iter().fold(mutation, Object::field);
+                .fold(builder, SchemaBuilder::register);
+            mutation = mutation_fields(model, index)
+                .into_iter()
+                .fold(mutation, Object::field);
         }
     }
     for index in 0..model.foreign.len() {
         let hint = model.foreign[index].cache.as_ref();
-        builder = builder.register(CacheHint::apply(hint, foreign_type(&state, index)));
+        builder = builder.register(CacheHint::apply(hint, foreign_type(model, index)));
     }
-    let entities = state.clone();
     if has_mutations {
         builder = builder.register(mutation);
     }
     builder
         .register(query)
-        .entity_resolver(move |ctx| {
-            let state = entities.clone();
-            FieldFuture::new(async move { resolve_entities(&state, &ctx).await })
-        })
+        .entity_resolver(by_engine())
         .finish()
 }
 
@@ -234,91 +195,9 @@ fn object_type(model: &Model, index: usize) -> Object {
     output
 }
 
-/// A field read from the parent document.
+/// A field read from the document.
 fn document_field(model: &Model, field: &FieldModel) -> Field {
-    let path = field.path.clone();
-    let list = field.list;
-    let ty = field_type(model, field);
-    match field.shape {
-        Shape::Scalar { kind, .. } => {
-            let id = kind == ScalarKind::Id;
-            Field::new(&field.name, ty, move |ctx| {
-                let value = parent(&ctx).map(|document| match document.get(&path) {
-                    None | Some(Bson::Null) => None,
-                    Some(Bson::Array(items)) if list => Some(FieldValue::value(Value::List(
-                        items
-                            .iter()
-                            .filter(|item| !matches!(item, Bson::Null))
-                            .map(|item| convert::to_value(item, id))
-                            .collect(),
-                    ))),
-                    Some(value) => Some(FieldValue::value(convert::to_value(value, id))),
-                });
-                ready(value)
-            })
-        }
-        Shape::Object(_) => Field::new(&field.name, ty, move |ctx| {
-            let value = parent(&ctx).map(|document| match document.get(&path) {
-                Some(Bson::Array(items)) if list => Some(FieldValue::list(
-                    items
-                        .iter()
-                        .filter_map(Bson::as_document)
-                        .map(|d| FieldValue::borrowed_any(d)),
-                )),
-                Some(Bson::Document(nested)) if !list => Some(FieldValue::borrowed_any(nested)),
-                _ => None,
-            });
-            ready(value)
-        }),
-        Shape::Reference(_) => Field::new(&field.name, ty, move |ctx| {
-            let entity =
-                |value: &Bson| key_text(value).map(|key| FieldValue::owned_any(EntityRef { key }));
-            let value = parent(&ctx).map(|document| match document.get(&path) {
-                Some(Bson::Array(items)) if list => {
-                    Some(FieldValue::list(items.iter().filter_map(entity)))
-                }
-                Some(value) => entity(value),
-                None => None,
-            });
-            ready(value)
-        }),
-    }
-}
-
-/// A cursor batch size that fetches `documents` in the first reply (up to the server's 16 MB
-/// per reply), so a request is one round trip rather than a `find` and `getMore`s.
-pub(crate) fn batch(documents: u64) -> u32 {
-    u32::try_from(documents.clamp(1, i32::MAX as u64)).unwrap_or(u32::MAX)
-}
-
-fn ready<'a>(value: async_graphql::Result<Option<FieldValue<'a>>>) -> FieldFuture<'a> {
-    match value {
-        Ok(value) => FieldFuture::Value(value),
-        Err(error) => FieldFuture::new(async move { Err::<Option<FieldValue<'a>>, _>(error) }),
-    }
-}
-
-/// The document being resolved: one fetched whole, or nested inside one.
-fn parent<'a>(ctx: &ResolverContext<'a>) -> async_graphql::Result<&'a Document> {
-    if let Some(document) = ctx.parent_value.downcast_ref::<Document>() {
-        return Ok(document);
-    }
-    if let Some(missing) = ctx.parent_value.downcast_ref::<Missing>() {
-        return Err(async_graphql::Error::new(missing.0.clone())
-            .extend_with(|_, extensions| extensions.set("code", "NOT_FOUND")));
-    }
-    Err(async_graphql::Error::new(
-        "internal: the parent value is not a document",
-    ))
-}
-
-fn entity_ref<'a>(ctx: &ResolverContext<'a>) -> async_graphql::Result<&'a EntityRef> {
-    if let Some(missing) = ctx.parent_value.downcast_ref::<Missing>() {
-        return Err(async_graphql::Error::new(missing.0.clone()));
-    }
-    ctx.parent_value
-        .downcast_ref::<EntityRef>()
-        .ok_or_else(|| async_graphql::Error::new("internal: the parent value is not an entity"))
+    Field::new(&field.name, field_type(model, field), by_engine())
 }
 
 /// `where`, `order_by`, `limit`, `offset`.
@@ -336,206 +215,29 @@ fn list_arguments(field: Field, type_name: &str) -> Field {
         .argument(InputValue::new("offset", TypeRef::named(TypeRef::INT)))
 }
 
-pub(crate) fn bad_input(message: impl Into<String>) -> async_graphql::Error {
-    async_graphql::Error::new(message.into())
-        .extend_with(|_, extensions| extensions.set("code", "BAD_USER_INPUT"))
-}
-
-fn translate_error(error: TranslateError) -> async_graphql::Error {
-    bad_input(error.0)
-}
-
-/// A database failure as the client sees it: the server's message for rejected writes (a
-/// validator, a duplicate key), a generic one otherwise.
-pub(crate) fn database_error(error: &mongodb::error::Error) -> async_graphql::Error {
-    use mongodb::error::{ErrorKind, WriteFailure};
-    tracing::warn!(%error, "MongoDB operation failed");
-    let rejected = match &*error.kind {
-        ErrorKind::Write(WriteFailure::WriteError(write)) => Some(write.message.clone()),
-        ErrorKind::InsertMany(insert) => insert
-            .write_errors
-            .as_ref()
-            .and_then(|errors| errors.first())
-            .map(|write| write.message.clone()),
-        ErrorKind::Command(command) if command.code == 121 || command.code == 11000 => {
-            Some(command.message.clone())
-        }
-        // MaxTimeMSExpired: the server stopped the read at its time limit.
-        ErrorKind::Command(command) if command.code == 50 => {
-            return async_graphql::Error::new("the database did not answer in time")
-                .extend_with(|_, extensions| extensions.set("code", "TIMEOUT"));
-        }
-        _ => None,
-    };
-    match rejected {
-        Some(message) => bad_input(message),
-        None => async_graphql::Error::new("the database could not answer this request")
-            .extend_with(|_, extensions| extensions.set("code", "DATABASE_ERROR")),
-    }
-}
-
-/// Runs a read within the model's operation timeout: the read itself asks the server to stop
-/// there (`max_time`), and the subgraph stops waiting there whatever the server does, so one
-/// slow read cannot hold a request (or the connection it waits on) for longer.
-pub(crate) async fn within<T>(
-    model: &Model,
-    read: impl std::future::Future<Output = mongodb::error::Result<T>>,
-) -> async_graphql::Result<T> {
-    match tokio::time::timeout(model.operation_timeout, read).await {
-        Ok(answer) => answer.map_err(|error| database_error(&error)),
-        Err(_) => Err(timed_out(model)),
-    }
-}
-
-fn timed_out(model: &Model) -> async_graphql::Error {
-    tracing::warn!(timeout = ?model.operation_timeout, "a MongoDB read ran out of time");
-    async_graphql::Error::new(format!(
-        "the database did not answer within {} ms",
-        model.operation_timeout.as_millis()
-    ))
-    .extend_with(|_, extensions| extensions.set("code", "TIMEOUT"))
-}
-
-/// The documents of `collection` a request with `claims` may see, as a query document (empty:
-/// all of them): the collection's row rule with the claims' values. A ruled collection is
-/// refused to a request without verified claims.
-pub(crate) fn restriction(
-    model: &Model,
-    collection: usize,
-    claims: Option<&Claims>,
-) -> async_graphql::Result<Document> {
+fn list_field(model: &Model, collection: usize) -> Field {
     let spec = &model.collections[collection];
-    let what = format!("{} documents", model.objects[spec.object].type_name);
-    let Some((rule, claims)) = rules::ruled(spec.rule.as_ref(), claims, &what)? else {
-        return Ok(Document::new());
-    };
-    // A claim that cannot be stored in the ruled field's type matches nothing.
-    Ok(
-        translate::filter(model, spec.object, &rule.restriction(claims))
-            .unwrap_or_else(|_| doc! { "$nor": [{}] }),
+    let type_name = &model.objects[spec.object].type_name;
+    let field = Field::new(
+        &spec.list_field,
+        TypeRef::named_nn_list_nn(type_name),
+        by_engine(),
     )
-}
-
-/// Documents matching both filters.
-pub(crate) fn both(first: Document, second: Document) -> Document {
-    match (first.is_empty(), second.is_empty()) {
-        (true, _) => second,
-        (_, true) => first,
-        _ => doc! { "$and": [first, second] },
-    }
-}
-
-/// The `where` argument of a list over `objects[object]`, as a query document.
-pub(crate) fn where_filter(
-    model: &Model,
-    object: usize,
-    value: Option<&Value>,
-) -> async_graphql::Result<Document> {
-    let exp = match value {
-        None => return Ok(Document::new()),
-        Some(value) => filter::parse_bool_exp(
-            value,
-            &model.objects[object].type_name,
-            &|type_name, field| model.nested_type(type_name, field),
-        )
-        .map_err(|error| bad_input(error.to_string()))?,
-    };
-    translate::filter(model, object, &exp).map_err(translate_error)
-}
-
-/// The sort and window of a list: `order_by`, `limit` (capped at the model's maximum) and
-/// `offset`.
-pub(crate) fn window(
-    model: &Model,
-    object: usize,
-    arguments: &indexmap::IndexMap<async_graphql::Name, Value>,
-) -> async_graphql::Result<(Document, u64, u64)> {
-    let order_by = filter::parse_order_by(arguments.get("order_by").unwrap_or(&Value::Null))
-        .map_err(|error| bad_input(error.to_string()))?;
-    let sort = translate::sort(&model.objects[object], &order_by).map_err(translate_error)?;
-    let limit = filter::parse_count("limit", arguments.get("limit"), model.max_limit)
-        .map_err(|error| bad_input(error.to_string()))?
-        .unwrap_or(model.max_limit);
-    let offset = filter::parse_count("offset", arguments.get("offset"), u64::MAX)
-        .map_err(|error| bad_input(error.to_string()))?
-        .unwrap_or(0);
-    Ok((sort, limit, offset))
-}
-
-fn list_field(state: &Arc<State>, collection: usize, name: &str) -> Field {
-    let model = &state.model;
-    let object = model.collections[collection].object;
-    let type_name = model.objects[object].type_name.clone();
-    let state = state.clone();
-    let field = Field::new(name, TypeRef::named_nn_list_nn(&type_name), move |ctx| {
-        let state = state.clone();
-        FieldFuture::new(async move {
-            let arguments = ctx.args.as_index_map();
-            let filter = both(
-                where_filter(&state.model, object, arguments.get("where"))?,
-                restriction(&state.model, collection, RequestClaims::of(&ctx))?,
-            );
-            let (sort, limit, offset) = window(&state.model, object, arguments)?;
-            let model = &state.model;
-            let read = async {
-                state
-                    .database
-                    .collection::<Document>(&model.collections[collection].collection)
-                    .find(filter)
-                    .sort(sort)
-                    .skip(offset)
-                    .limit(limit as i64)
-                    .batch_size(batch(limit))
-                    .max_time(model.operation_timeout)
-                    .await?
-                    .try_collect::<Vec<Document>>()
-                    .await
-            };
-            let documents = within(model, read).await?;
-            Ok(Some(FieldValue::list(
-                documents.into_iter().map(FieldValue::owned_any),
-            )))
-        })
-    })
     .description(format!(
         "{type_name} documents, filtered, sorted and paged."
     ));
-    list_arguments(field, &type_name)
+    list_arguments(field, type_name)
 }
 
-fn by_key_field(state: &Arc<State>, collection: usize) -> Field {
-    let model = &state.model;
+fn by_key_field(model: &Model, collection: usize) -> Field {
     let spec = &model.collections[collection];
     let object = model.object_of(collection);
-    let lookup = object.fields[spec.lookup].clone();
-    let (storage, kind) = lookup.scalar().expect("lookup fields are scalars");
-    let state = state.clone();
-    let (path, name) = (lookup.path.clone(), lookup.name.clone());
+    let lookup = &object.fields[spec.lookup];
+    let kind = lookup.scalar().expect("lookup fields are scalars").1;
     Field::new(
         &spec.by_key_field,
         TypeRef::named(&object.type_name),
-        move |ctx| {
-            let state = state.clone();
-            let (path, name) = (path.clone(), name.clone());
-            FieldFuture::new(async move {
-                let key = to_bson(ctx.args.try_get(&name)?.as_value(), storage)
-                    .map_err(|error| bad_input(error.0))?;
-                let model = &state.model;
-                let filter = both(
-                    doc! { path: { "$eq": key } },
-                    restriction(model, collection, RequestClaims::of(&ctx))?,
-                );
-                let handle = state
-                    .database
-                    .collection::<Document>(&model.collections[collection].collection);
-                let read = handle
-                    .find_one(filter)
-                    .max_time(model.operation_timeout)
-                    .into_future();
-                let found = within(model, read).await?;
-                Ok(found.map(FieldValue::owned_any))
-            })
-        },
+        by_engine(),
     )
     .argument(InputValue::new(
         &lookup.name,
@@ -547,129 +249,39 @@ fn by_key_field(state: &Arc<State>, collection: usize) -> Field {
     ))
 }
 
-fn aggregate_field(state: &Arc<State>, collection: usize) -> Field {
-    let model = &state.model;
+fn aggregate_field(model: &Model, collection: usize) -> Field {
     let spec = &model.collections[collection];
-    let object_index = spec.object;
-    let type_name = model.objects[object_index].type_name.clone();
-    let state = state.clone();
-    let aggregate_name = aggregate_type(&type_name);
-    let where_type = filter::bool_exp_type(&type_name);
-    let description = format!("Aggregates over {type_name} documents.");
+    let type_name = &model.objects[spec.object].type_name;
     Field::new(
         &spec.aggregate_field,
-        TypeRef::named_nn(&aggregate_name),
-        move |ctx| {
-            let state = state.clone();
-            let aggregate_name = aggregate_name.clone();
-            let type_name = type_name.clone();
-            FieldFuture::new(async move {
-                let model = &state.model;
-                let filter = both(
-                    where_filter(model, object_index, ctx.args.as_index_map().get("where"))?,
-                    restriction(model, collection, RequestClaims::of(&ctx))?,
-                );
-                let walker = Walker::new(ctx.ctx);
-                let selected = walker
-                    .collect(&[&ctx.ctx.item.node.selection_set.node], &aggregate_name)
-                    .map_err(SelectionError::bad_input)?;
-                // Each selected output: its response key, and the accumulators it reads.
-                let mut accumulate = Vec::new();
-                let mut shape = Vec::new();
-                for field in &selected {
-                    if field.name == "count" {
-                        shape.push((
-                            field.response_key,
-                            None,
-                            vec![(String::new(), accumulate.len())],
-                        ));
-                        accumulate.push(Accumulate::Count);
-                        continue;
-                    }
-                    let Some(function) = Function::from_name(field.name) else {
-                        continue; // __typename
-                    };
-                    let inner = walker
-                        .collect(&field.selection_sets, &function_type(&type_name, function))
-                        .map_err(SelectionError::bad_input)?;
-                    let mut outputs = Vec::new();
-                    for column in inner.iter().filter(|column| column.name != "__typename") {
-                        let path = model.objects[object_index]
-                            .field(column.name)
-                            .map(|f| f.path.clone())
-                            .ok_or_else(|| {
-                                bad_input(format!("{type_name} has no field {}", column.name))
-                            })?;
-                        outputs.push((column.response_key.to_owned(), accumulate.len()));
-                        accumulate.push(Accumulate::Function { function, path });
-                    }
-                    shape.push((field.response_key, Some(function), outputs));
-                }
-                let pipeline = translate::aggregate_pipeline(filter, None, &accumulate);
-                let read = async {
-                    state
-                        .database
-                        .collection::<Document>(&model.collections[collection].collection)
-                        .aggregate(pipeline)
-                        .max_time(model.operation_timeout)
-                        .await?
-                        .try_next()
-                        .await
-                };
-                let group = within(model, read).await?;
-                let value = |index: usize| -> serde_json::Value {
-                    match group.as_ref().and_then(|g| g.get(format!("a{index}"))) {
-                        Some(bson) => convert::to_value(bson, false)
-                            .into_json()
-                            .unwrap_or_default(),
-                        None if matches!(accumulate[index], Accumulate::Count) => 0.into(),
-                        None => serde_json::Value::Null,
-                    }
-                };
-                let mut document = serde_json::Map::new();
-                for (key, function, outputs) in shape {
-                    if function.is_none() {
-                        document.insert(key.to_owned(), value(outputs[0].1));
-                    } else {
-                        let inner = outputs
-                            .into_iter()
-                            .map(|(key, index)| (key, value(index)))
-                            .collect();
-                        document.insert(key.to_owned(), serde_json::Value::Object(inner));
-                    }
-                }
-                Ok(Some(FieldValue::owned_any(values::Document(document))))
-            })
-        },
+        TypeRef::named_nn(aggregate_type(type_name)),
+        by_engine(),
     )
-    .argument(InputValue::new("where", TypeRef::named(where_type)))
-    .description(description)
+    .argument(InputValue::new(
+        "where",
+        TypeRef::named(filter::bool_exp_type(type_name)),
+    ))
+    .description(format!("Aggregates over {type_name} documents."))
 }
 
 /// An entity owned elsewhere: its key, and the fields collections here add to it.
-fn foreign_type(state: &Arc<State>, index: usize) -> Object {
-    let model = &state.model;
+fn foreign_type(model: &Model, index: usize) -> Object {
     let foreign = &model.foreign[index];
     let mut object = Object::new(&foreign.type_name).field(Field::new(
         &foreign.key,
         TypeRef::named_nn(TypeRef::ID),
-        |ctx| {
-            ready(
-                entity_ref(&ctx)
-                    .map(|entity| Some(FieldValue::value(Value::String(entity.key.clone())))),
-            )
-        },
+        by_engine(),
     ));
     object = if foreign.fields.is_empty() {
         object.unresolvable(&foreign.key)
     } else {
         object.key(&foreign.key)
     };
-    for (position, extension) in foreign.fields.iter().enumerate() {
+    for extension in &foreign.fields {
         let collection_object = model.collections[extension.collection].object;
-        let documents_type = model.objects[collection_object].type_name.clone();
+        let documents_type = &model.objects[collection_object].type_name;
         let ty = match extension.aggregate {
-            None => TypeRef::named_nn_list_nn(&documents_type),
+            None => TypeRef::named_nn_list_nn(documents_type),
             Some(Aggregate::Count) => TypeRef::named_nn(TypeRef::INT),
             Some(Aggregate::Function(function, of)) => {
                 let kind = model.objects[collection_object].fields[of]
@@ -678,40 +290,9 @@ fn foreign_type(state: &Arc<State>, index: usize) -> Object {
                 TypeRef::named(function.output_type(kind))
             }
         };
-        let state = state.clone();
-        let listing = extension.aggregate.is_none();
-        let mut field = Field::new(&extension.name, ty, move |ctx| {
-            let state = state.clone();
-            FieldFuture::new(async move {
-                let entity = entity_ref(&ctx)?;
-                let arguments = if listing {
-                    serde_json::to_string(ctx.args.as_index_map())?
-                } else {
-                    String::new()
-                };
-                let collection = state.model.foreign[index].fields[position].collection;
-                let within = restriction(&state.model, collection, RequestClaims::of(&ctx))?;
-                let loaded = state
-                    .loader
-                    .load_one(ExtensionKey {
-                        foreign: index,
-                        field: position,
-                        arguments: arguments.into(),
-                        restriction: Restriction::new(within),
-                        key: entity.key.clone(),
-                    })
-                    .await?;
-                Ok(match loaded {
-                    Some(Loaded::Documents(documents)) => Some(FieldValue::list(
-                        documents.iter().cloned().map(FieldValue::owned_any),
-                    )),
-                    Some(Loaded::Value(value)) => Some(FieldValue::value(value)),
-                    None => None,
-                })
-            })
-        });
-        field = if listing {
-            list_arguments(field, &documents_type)
+        let mut field = Field::new(&extension.name, ty, by_engine());
+        field = if extension.aggregate.is_none() {
+            list_arguments(field, documents_type)
         } else {
             // An aggregate over guarded documents is as guarded as they are.
             model.collections[extension.collection]
@@ -725,149 +306,195 @@ fn foreign_type(state: &Arc<State>, index: usize) -> Object {
     object
 }
 
-/// `_entities`: representations grouped by type, one `find` per collection type, results in
-/// representation order; keys with no document resolve to null with an error at their index.
-async fn resolve_entities<'a>(
-    state: &State,
-    ctx: &ResolverContext<'a>,
-) -> async_graphql::Result<Option<FieldValue<'a>>> {
-    let Value::List(representations) = ctx.args.try_get("representations")?.as_value() else {
-        return Err(bad_input("representations must be a list"));
-    };
-    let model = &state.model;
-    let mut results: Vec<Option<FieldValue<'a>>> = Vec::with_capacity(representations.len());
-    // Per collection: the representations' positions and keys.
-    let mut wanted: Vec<Vec<(usize, Bson)>> = vec![Vec::new(); model.collections.len()];
-    for (position, representation) in representations.iter().enumerate() {
-        let Value::Object(representation) = representation else {
-            return Err(bad_input("each representation must be an object"));
-        };
-        let Some(Value::String(typename)) = representation.get("__typename") else {
-            return Err(bad_input("a representation has no __typename"));
-        };
-        if let Some(foreign) = model.foreign.iter().position(|f| f.type_name == *typename) {
-            let key = match representation.get(model.foreign[foreign].key.as_str()) {
-                Some(Value::String(key)) => Some(key.clone()),
-                Some(Value::Number(number)) => Some(number.to_string()),
-                _ => None,
-            };
-            let value = match key {
-                Some(key) => FieldValue::owned_any(EntityRef { key }),
-                None => FieldValue::owned_any(Missing(format!(
-                    "a {typename} representation has no {}",
-                    model.foreign[foreign].key
-                ))),
-            };
-            results.push(Some(value.with_type(typename.clone())));
-            continue;
-        }
-        let collection = model
-            .collections
-            .iter()
-            .position(|c| c.key.is_some() && model.objects[c.object].type_name == *typename);
-        let Some(collection) = collection else {
-            return Err(bad_input(format!(
-                "{typename} is not an entity of this subgraph"
-            )));
-        };
-        let key_field = &model.object_of(collection).fields[model.collections[collection]
-            .key
-            .expect("entities have keys")];
-        let storage = key_field.scalar().expect("keys are scalars").0;
-        let key = representation
-            .get(key_field.name.as_str())
-            .map(|value| to_bson(value, storage))
-            .transpose()
-            .map_err(|error| bad_input(error.0))?;
-        match key {
-            Some(key) if !matches!(key, Bson::Null) => wanted[collection].push((position, key)),
-            _ => {
-                return Err(bad_input(format!(
-                    "a {typename} representation has no {}",
-                    key_field.name
+/// The shared `PageInfo` type (shareable: other subgraphs define the same one).
+fn page_info() -> Object {
+    let field = |name: &str, ty: TypeRef| json_field(name, ty, false);
+    Object::new(PAGE_INFO)
+        .shareable()
+        .field(field("hasNextPage", TypeRef::named_nn(TypeRef::BOOLEAN)))
+        .field(field(
+            "hasPreviousPage",
+            TypeRef::named_nn(TypeRef::BOOLEAN),
+        ))
+        .field(field("startCursor", TypeRef::named(TypeRef::STRING)))
+        .field(field("endCursor", TypeRef::named(TypeRef::STRING)))
+}
+
+/// `ReviewConnection` and `ReviewEdge`.
+fn connection_types(type_name: &str) -> Vec<Object> {
+    vec![
+        Object::new(format!("{type_name}Connection"))
+            .field(Field::new(
+                "edges",
+                TypeRef::named_nn_list_nn(format!("{type_name}Edge")),
+                by_engine(),
+            ))
+            .field(Field::new(
+                "pageInfo",
+                TypeRef::named_nn(PAGE_INFO),
+                by_engine(),
+            )),
+        Object::new(format!("{type_name}Edge"))
+            .field(Field::new(
+                "cursor",
+                TypeRef::named_nn(TypeRef::STRING),
+                by_engine(),
+            ))
+            .field(Field::new(
+                "node",
+                TypeRef::named_nn(type_name),
+                by_engine(),
+            )),
+    ]
+}
+
+/// `reviews_connection(where, order_by, first, after)`.
+fn connection_field(model: &Model, collection: usize) -> Field {
+    let spec = &model.collections[collection];
+    let type_name = &model.objects[spec.object].type_name;
+    Field::new(
+        format!("{}_connection", spec.list_field),
+        TypeRef::named_nn(format!("{type_name}Connection")),
+        by_engine(),
+    )
+    .argument(InputValue::new(
+        "where",
+        TypeRef::named(filter::bool_exp_type(type_name)),
+    ))
+    .argument(InputValue::new(
+        "order_by",
+        TypeRef::named_nn_list(filter::order_by_type(type_name)),
+    ))
+    .argument(InputValue::new("first", TypeRef::named(TypeRef::INT)))
+    .argument(InputValue::new("after", TypeRef::named(TypeRef::STRING)))
+    .description(format!(
+        "{type_name} documents a page at a time, by cursor."
+    ))
+}
+
+fn input_type_name(type_name: &str) -> String {
+    format!("{type_name}Input")
+}
+
+/// Inputs for the collection's documents (and their nested documents), and the response type.
+fn mutation_types(model: &Model, collection: usize) -> Vec<Type> {
+    let spec = &model.collections[collection];
+    let name = &model.objects[spec.object].type_name;
+    let mut types = Vec::new();
+    // Nested documents' inputs, reachable from this collection's type.
+    let mut pending = vec![spec.object];
+    while let Some(index) = pending.pop() {
+        for field in &model.objects[index].fields {
+            if let Shape::Object(nested) = field.shape {
+                pending.push(nested);
+                types.push(Type::from(input_object(
+                    model,
+                    nested,
+                    &input_type_name(&model.objects[nested].type_name),
+                    false,
                 )));
             }
         }
-        results.push(None);
     }
-    let restrictions = (0..model.collections.len())
-        .map(|collection| {
-            if wanted[collection].is_empty() {
-                Ok(Document::new())
-            } else {
-                restriction(model, collection, RequestClaims::of(ctx))
-            }
-        })
-        .collect::<async_graphql::Result<Vec<_>>>()?;
-    find_entities(state, &wanted, &restrictions, &mut results).await?;
-    Ok(Some(FieldValue::list(
-        results
-            .into_iter()
-            .map(|result| result.unwrap_or(FieldValue::NULL)),
-    )))
+    types.push(Type::from(input_object(
+        model,
+        spec.object,
+        &format!("{name}InsertInput"),
+        false,
+    )));
+    types.push(Type::from(input_object(
+        model,
+        spec.object,
+        &format!("{name}SetInput"),
+        true,
+    )));
+    let response = format!("{name}MutationResponse");
+    types.push(Type::from(
+        Object::new(&response)
+            .description(format!("The {name} documents a mutation affected."))
+            .field(Field::new(
+                "affected_rows",
+                TypeRef::named_nn(TypeRef::INT),
+                by_engine(),
+            ))
+            .field(Field::new(
+                "returning",
+                TypeRef::named_nn_list_nn(name),
+                by_engine(),
+            )),
+    ));
+    types
 }
 
-/// One `find` per collection for the keys `wanted` (per collection: positions and keys), within
-/// each collection's `restrictions`; fills `results` at those positions (a key the restriction
-/// hides is as absent as one with no document).
-async fn find_entities(
-    state: &State,
-    wanted: &[Vec<(usize, Bson)>],
-    restrictions: &[Document],
-    results: &mut [Option<FieldValue<'_>>],
-) -> async_graphql::Result<()> {
-    let model = &state.model;
-    let lookups = wanted
-        .iter()
-        .enumerate()
-        .filter(|(_, keys)| !keys.is_empty())
-        .map(|(collection, keys)| async move {
-            let key_field = &model.object_of(collection).fields[model.collections[collection]
-                .key
-                .expect("entities have keys")];
-            let keys_bson: Vec<Bson> = keys.iter().map(|(_, key)| key.clone()).collect();
-            let read = async {
-                state
-                    .database
-                    .collection::<Document>(&model.collections[collection].collection)
-                    .find(both(
-                        doc! { key_field.path.clone(): { "$in": keys_bson } },
-                        restrictions[collection].clone(),
-                    ))
-                    .batch_size(batch(keys.len() as u64))
-                    .max_time(model.operation_timeout)
-                    .await?
-                    .try_collect::<Vec<Document>>()
-                    .await
+/// The collection's mutation fields: those its config allows, each guarded as its config says.
+fn mutation_fields(model: &Model, collection: usize) -> Vec<Field> {
+    let spec = &model.collections[collection];
+    let object = &model.objects[spec.object];
+    let name = &object.type_name;
+    let lookup = &object.fields[spec.lookup];
+    let lookup_type = lookup
+        .scalar()
+        .expect("lookups are scalars")
+        .1
+        .graphql_name();
+    let filter = || InputValue::new("where", TypeRef::named_nn(filter::bool_exp_type(name)));
+    let set = || InputValue::new("_set", TypeRef::named_nn(format!("{name}SetInput")));
+    let key = || InputValue::new(&lookup.name, TypeRef::named_nn(lookup_type));
+    let insert = format!("{name}InsertInput");
+    Kind::ALL
+        .into_iter()
+        .filter(|kind| spec.mutations.allows(kind.write()))
+        .map(|kind| {
+            let ty = if kind.many() {
+                TypeRef::named_nn(format!("{name}MutationResponse"))
+            } else {
+                TypeRef::named(name)
             };
-            within(model, read)
-                .await
-                .map(|documents| (collection, documents))
-        });
-    let found = futures::future::try_join_all(lookups).await?;
-    for (collection, documents) in found {
-        let spec = &model.collections[collection];
-        let object = model.object_of(collection);
-        let key_field = &object.fields[spec.key.expect("entities have keys")];
-        let mut by_key: std::collections::HashMap<String, Document> = documents
-            .into_iter()
-            .filter_map(|document| Some((key_text(document.get(&key_field.path)?)?, document)))
-            .collect();
-        for (position, key) in &wanted[collection] {
-            let text = key_text(key).unwrap_or_default();
-            let value = match by_key.get(&text) {
-                // Several representations may name the same key.
-                Some(document) => FieldValue::owned_any(document.clone()),
-                // async-graphql cannot null a union element: its fields fail instead, which
-                // nulls the (nullable) element with this error.
-                None => FieldValue::owned_any(Missing(format!(
-                    "no {} with {} {text}",
-                    object.type_name, key_field.name
-                ))),
+            let field = Field::new(kind.field_name(&spec.list_field), ty, by_engine());
+            let field = match kind {
+                Kind::Insert => field.argument(InputValue::new(
+                    "objects",
+                    TypeRef::named_nn_list_nn(&insert),
+                )),
+                Kind::InsertOne => {
+                    field.argument(InputValue::new("object", TypeRef::named_nn(&insert)))
+                }
+                Kind::Update => field.argument(filter()).argument(set()),
+                Kind::UpdateByKey => field.argument(key()).argument(set()),
+                Kind::Delete => field.argument(filter()),
+                Kind::DeleteByKey => field.argument(key()),
             };
-            results[*position] = Some(value.with_type(object.type_name.clone()));
+            spec.writes
+                .of(kind.write())
+                .directives()
+                .into_iter()
+                .fold(field, Field::directive)
+        })
+        .collect()
+}
+
+/// An input with a field per stored field (references excluded: their stored field is there).
+/// Insert inputs require what the schema requires (but `_id`, generated when absent); set
+/// inputs require nothing and cannot change `_id`.
+fn input_object(model: &Model, object: usize, name: &str, set: bool) -> InputObject {
+    let mut input = InputObject::new(name);
+    for field in &model.objects[object].fields {
+        let type_name = match &field.shape {
+            Shape::Scalar { kind, .. } => kind.graphql_name().to_owned(),
+            Shape::Object(nested) => input_type_name(&model.objects[*nested].type_name),
+            Shape::Reference(_) => continue,
+        };
+        if set && field.path == "_id" {
+            continue;
         }
-        by_key.clear();
+        let required = !set && !field.nullable && field.path != "_id";
+        let ty = match (field.list, required) {
+            (true, true) => TypeRef::named_nn_list_nn(type_name),
+            (true, false) => TypeRef::named_nn_list(type_name),
+            (false, true) => TypeRef::named_nn(type_name),
+            (false, false) => TypeRef::named(type_name),
+        };
+        input = input.field(InputValue::new(&field.name, ty));
     }
-    Ok(())
+    input
 }
