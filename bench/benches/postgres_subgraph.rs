@@ -1,21 +1,20 @@
 //! The PostgreSQL subgraph against sqlx for the same reads, in one run: `_entities` for 100
 //! users, and a filtered, sorted page of orders. Needs the demo database (`scripts/dev up`,
 //! `polygraph demo load`). Prints `ratio` lines: subgraph time over raw client time, the
-//! subgraph answering as its HTTP layer does for a query text it has validated before (the
-//! prepared path), both sides ending with the response body as the server sends it.
+//! subgraph answering through its one path as its HTTP layer does (the document looked up by
+//! its text, the variables checked, the engine run, the body written).
 
-/// mimalloc, as the `polygraph` binary uses: the subgraphs' and the raw clients' times are
-/// measured with the allocator the served process has.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use async_graphql::{Request, Variables};
+use async_graphql::Variables;
 use criterion::{Criterion, criterion_group, criterion_main};
 use polygraph_subgraph_postgres::translate::{self, Access, Output};
 use polygraph_subgraph_postgres::{Config, Subgraph, execute};
 use serde_json::{Value, json};
+
+use common::{compare, config, served};
 
 const ENTITIES: &str =
     "query($r: [_Any!]!) { _entities(representations: $r) { ... on User { id name email } } }";
@@ -29,41 +28,12 @@ fn setup(runtime: &tokio::runtime::Runtime) -> (Subgraph, sqlx::PgPool) {
             .connect(&url)
             .await
             .expect("the demo database: run scripts/dev up and polygraph demo load");
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/postgres.yaml");
-        let config = Config::from_file(&root).unwrap();
+        let config = Config::from_file(&config("postgres")).unwrap();
         (
             Subgraph::with_pool(&config, pool.clone()).await.unwrap(),
             pool,
         )
     })
-}
-
-async fn subgraph_entities(subgraph: &Subgraph, representations: &Value) -> Value {
-    let response = subgraph
-        .schema
-        .execute(
-            Request::new(ENTITIES).variables(Variables::from_json(json!({ "r": representations }))),
-        )
-        .await;
-    assert!(response.errors.is_empty(), "{:?}", response.errors);
-    serde_json::to_value(&response).unwrap()
-}
-
-/// The request as the HTTP layer answers a query text it has validated before: parse, then
-/// the prepared path, to the response body.
-async fn prepared_entities(subgraph: &Subgraph, variables: &Variables) -> String {
-    let document = async_graphql::parser::parse_query(ENTITIES).unwrap();
-    subgraph
-        .prepared
-        .answer(&document, None, variables, None)
-        .await
-        .unwrap()
-        .into_body()
-}
-
-/// The same read through sqlx, to the response body.
-async fn sqlx_entities_body(pool: &sqlx::PgPool, ids: &[i64]) -> String {
-    sqlx_entities(pool, ids).await.to_string()
 }
 
 async fn sqlx_entities(pool: &sqlx::PgPool, ids: &[i64]) -> Value {
@@ -89,23 +59,6 @@ async fn sqlx_entities(pool: &sqlx::PgPool, ids: &[i64]) -> Value {
     json!({ "data": { "_entities": entities } })
 }
 
-async fn subgraph_orders(subgraph: &Subgraph) -> Value {
-    let response = subgraph.schema.execute(Request::new(ORDERS)).await;
-    assert!(response.errors.is_empty(), "{:?}", response.errors);
-    serde_json::to_value(&response).unwrap()
-}
-
-/// The orders query as the HTTP layer answers a text it has validated before, to the body.
-async fn prepared_orders(subgraph: &Subgraph) -> String {
-    let document = async_graphql::parser::parse_query(ORDERS).unwrap();
-    subgraph
-        .prepared
-        .answer(&document, None, &Variables::default(), None)
-        .await
-        .unwrap()
-        .into_body()
-}
-
 async fn sqlx_orders(pool: &sqlx::PgPool) -> Value {
     let rows: Vec<(i64, f64, String)> = sqlx::query_as(
         "SELECT id, total::float8, created_at::text FROM orders WHERE status = $1 AND total > $2 ORDER BY total DESC, id LIMIT 50",
@@ -122,34 +75,6 @@ async fn sqlx_orders(pool: &sqlx::PgPool) -> Value {
     json!({ "data": { "orders": orders } })
 }
 
-async fn sqlx_orders_body(pool: &sqlx::PgPool) -> String {
-    sqlx_orders(pool).await.to_string()
-}
-
-/// The filtered page of orders under criterion: the regular path, the prepared path, sqlx.
-fn bench_orders(
-    criterion: &mut Criterion,
-    runtime: &tokio::runtime::Runtime,
-    subgraph: &Subgraph,
-    pool: &sqlx::PgPool,
-) {
-    let mut group = criterion.benchmark_group("orders_filtered_page_50");
-    let regular = runtime.block_on(subgraph_orders(subgraph));
-    let prepared: Value =
-        serde_json::from_str(&runtime.block_on(prepared_orders(subgraph))).unwrap();
-    assert_eq!(prepared, regular);
-    group.bench_function("subgraph", |b| {
-        b.to_async(runtime).iter(|| subgraph_orders(subgraph));
-    });
-    group.bench_function("subgraph_prepared", |b| {
-        b.to_async(runtime).iter(|| prepared_orders(subgraph));
-    });
-    group.bench_function("sqlx", |b| {
-        b.to_async(runtime).iter(|| sqlx_orders_body(pool));
-    });
-    group.finish();
-}
-
 fn benches(criterion: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -162,14 +87,6 @@ fn benches(criterion: &mut Criterion) {
         .iter()
         .map(|id| json!({ "__typename": "User", "id": id.to_string() }))
         .collect();
-
-    // Both sides answer the same thing.
-    let ours = runtime.block_on(subgraph_entities(&subgraph, &representations));
-    let theirs = runtime.block_on(sqlx_entities(&pool, &ids));
-    assert_eq!(
-        ours, theirs,
-        "the subgraph and the baseline must return the same data"
-    );
 
     // Where the time goes: the subgraph's own statement, run alone.
     let (table, users) = subgraph.model.table_by_type("User").unwrap();
@@ -190,61 +107,28 @@ fn benches(criterion: &mut Criterion) {
         &fields,
     )
     .unwrap();
-
-    let mut group = criterion.benchmark_group("entities_100_users");
-    group.bench_function("statement_only", |b| {
+    criterion.bench_function("entities_100_users_statement_only", |b| {
         b.to_async(&runtime)
             .iter(|| execute::keyed_documents(&subgraph.executor, &statement));
     });
-    group.bench_function("subgraph", |b| {
-        b.to_async(&runtime)
-            .iter(|| subgraph_entities(&subgraph, &representations));
-    });
+
+    let served_subgraph = subgraph.served();
     let variables = Variables::from_json(json!({ "r": representations }));
-    let prepared: Value =
-        serde_json::from_str(&runtime.block_on(prepared_entities(&subgraph, &variables))).unwrap();
-    assert_eq!(prepared, theirs);
-    group.bench_function("subgraph_prepared", |b| {
-        b.to_async(&runtime)
-            .iter(|| prepared_entities(&subgraph, &variables));
-    });
-    group.bench_function("sqlx", |b| {
-        b.to_async(&runtime)
-            .iter(|| sqlx_entities_body(&pool, &ids));
-    });
-    group.finish();
-
-    bench_orders(criterion, &runtime, &subgraph, &pool);
-
-    // Ratios from interleaved runs, so both sides see the same machine load.
-    for (name, iterations) in [
-        ("entities_100_users", 2000),
-        ("orders_filtered_page_50", 2000),
-    ] {
-        let (mut ours, mut theirs) = (Duration::ZERO, Duration::ZERO);
-        for _ in 0..iterations {
-            let started = Instant::now();
-            if name.starts_with("entities") {
-                runtime.block_on(prepared_entities(&subgraph, &variables));
-            } else {
-                runtime.block_on(prepared_orders(&subgraph));
-            }
-            ours += started.elapsed();
-            let started = Instant::now();
-            if name.starts_with("entities") {
-                runtime.block_on(sqlx_entities_body(&pool, &ids));
-            } else {
-                runtime.block_on(sqlx_orders_body(&pool));
-            }
-            theirs += started.elapsed();
-        }
-        println!(
-            "ratio {name}: subgraph {:?} / sqlx {:?} = {:.2}",
-            ours / iterations,
-            theirs / iterations,
-            ours.as_secs_f64() / theirs.as_secs_f64()
-        );
-    }
+    let no_variables = Variables::default();
+    compare(
+        criterion,
+        &runtime,
+        "entities_100_users",
+        || served(&served_subgraph, ENTITIES, &variables),
+        || sqlx_entities(&pool, &ids),
+    );
+    compare(
+        criterion,
+        &runtime,
+        "orders_filtered_page_50",
+        || served(&served_subgraph, ORDERS, &no_variables),
+        || sqlx_orders(&pool),
+    );
 }
 
 criterion_group! {

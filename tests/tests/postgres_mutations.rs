@@ -3,23 +3,21 @@
 
 mod common;
 
-use async_graphql::{Request, Variables};
 use common::repo_root;
 use common::scratch::ScratchDatabase;
 use polygraph_subgraph_postgres::{Config, Subgraph};
 use serde_json::{Value, json};
 
 async fn run(subgraph: &Subgraph, query: &str, variables: Value) -> (Value, Vec<String>) {
-    let response = subgraph
-        .schema
-        .execute(Request::new(query).variables(Variables::from_json(variables)))
-        .await;
-    let errors = response
-        .errors
+    let response = common::answer(&subgraph.served(), query, None, variables).await;
+    let errors = response["errors"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
         .iter()
-        .map(|error| error.message.clone())
+        .map(|error| error["message"].as_str().unwrap_or_default().to_owned())
         .collect();
-    (response.data.into_json().unwrap(), errors)
+    (response["data"].clone(), errors)
 }
 
 async fn names(pool: &sqlx::PgPool) -> Vec<(i64, String)> {

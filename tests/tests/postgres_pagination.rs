@@ -3,7 +3,6 @@
 
 mod common;
 
-use async_graphql::{Request, Variables};
 use common::scratch::ScratchDatabase;
 use common::{endpoints, repo_root};
 use polygraph_subgraph_postgres::{Config, Subgraph};
@@ -27,14 +26,10 @@ async fn walk(subgraph: &Subgraph, field: &str, order_by: &str, first: u32) -> V
     let mut ids = Vec::new();
     let mut after = Value::Null;
     for _ in 0..10_000 {
-        let response = subgraph
-            .schema
-            .execute(
-                Request::new(&query).variables(Variables::from_json(json!({ "after": after }))),
-            )
-            .await;
-        assert!(response.errors.is_empty(), "{:?}", response.errors);
-        let data = response.data.into_json().unwrap();
+        let response =
+            common::answer(&subgraph.served(), &query, None, json!({ "after": after })).await;
+        assert!(response.get("errors").is_none(), "{response}");
+        let data = response["data"].clone();
         let connection = &data[field];
         let edges = connection["edges"].as_array().unwrap();
         assert!(edges.len() <= first as usize);
@@ -122,13 +117,18 @@ async fn nulls_sort_where_postgresql_puts_them() {
         .await;
         assert_eq!(walked, expected, "{order_by}");
     }
-    let response = subgraph
-        .schema
-        .execute(Request::new(
-            r#"{ products_connection(after: "bm90IGEgY3Vyc29y") { edges { cursor } } }"#,
-        ))
-        .await;
-    assert_eq!(response.errors[0].message, "invalid cursor");
+    let response = common::answer(
+        &subgraph.served(),
+        r#"{ products_connection(after: "bm90IGEgY3Vyc29y") { edges { cursor } } }"#,
+        None,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(response["errors"][0]["message"], "invalid cursor");
+    assert_eq!(
+        response["errors"][0]["path"],
+        json!(["products_connection"])
+    );
     pool.close().await;
     drop(subgraph);
     scratch.drop().await;

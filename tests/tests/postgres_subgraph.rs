@@ -9,7 +9,6 @@ mod common;
 
 use std::path::Path;
 
-use async_graphql::{Request, Variables};
 use common::{SERVERS_HINT, endpoints, repo_root};
 use polygraph_subgraph_postgres::{Config, Subgraph};
 use serde_json::{Value, json};
@@ -22,29 +21,34 @@ async fn subgraph() -> Subgraph {
     Subgraph::with_pool(&config, pool).await.unwrap()
 }
 
+/// Runs a query through the subgraph's one path; the whole response.
+async fn run(subgraph: &Subgraph, query: &str, variables: Value) -> Value {
+    common::answer(&subgraph.served(), query, None, variables).await
+}
+
 /// Runs a query; returns `data` and asserts there were no errors.
 async fn data(subgraph: &Subgraph, query: &str, variables: Value) -> Value {
-    let response = subgraph
-        .schema
-        .execute(Request::new(query).variables(Variables::from_json(variables)))
-        .await;
-    assert!(response.errors.is_empty(), "{query}: {:?}", response.errors);
-    response.data.into_json().unwrap()
+    let response = run(subgraph, query, variables).await;
+    assert!(response.get("errors").is_none(), "{query}: {response}");
+    response["data"].clone()
 }
 
 /// Runs a query; returns the error messages and codes.
 async fn errors(subgraph: &Subgraph, query: &str) -> Vec<(String, Option<String>)> {
-    let response = subgraph.schema.execute(Request::new(query)).await;
-    response
-        .errors
-        .into_iter()
+    let response = run(subgraph, query, Value::Null).await;
+    response["errors"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
         .map(|error| {
-            let code = error
-                .extensions
-                .as_ref()
-                .and_then(|extensions| extensions.get("code"))
-                .map(ToString::to_string);
-            (error.message, code)
+            let code = error["extensions"]["code"]
+                .as_str()
+                .map(|code| format!("{code:?}"));
+            (
+                error["message"].as_str().unwrap_or_default().to_owned(),
+                code,
+            )
         })
         .collect()
 }
@@ -240,22 +244,18 @@ async fn entities_for_a_thousand_keys_are_one_statement_in_order() {
         expected_ids.push(id);
     }
     let before = subgraph.executor.statements();
-    let response = subgraph
-        .schema
-        .execute(
-            Request::new("query($r: [_Any!]!) { _entities(representations: $r) { ... on User { id email } } }")
-                .variables(Variables::from_json(json!({ "r": representations }))),
-        )
-        .await;
+    let response = run(
+        &subgraph,
+        "query($r: [_Any!]!) { _entities(representations: $r) { ... on User { id email } } }",
+        json!({ "r": representations }),
+    )
+    .await;
     assert_eq!(
         subgraph.executor.statements() - before,
         1,
         "one statement for one entity type"
     );
-    let entities = response.data.into_json().unwrap()["_entities"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let entities = response["data"]["_entities"].as_array().unwrap().clone();
     assert_eq!(entities.len(), 1000);
     let emails: std::collections::HashMap<String, String> =
         sqlx::query_as::<_, (i64, String)>("SELECT id, email FROM users")
@@ -275,12 +275,12 @@ async fn entities_for_a_thousand_keys_are_one_statement_in_order() {
         }
     }
     assert!(
-        response
-            .errors
+        response["errors"]
+            .as_array()
+            .unwrap()
             .iter()
-            .any(|error| error.message.contains("not found")),
-        "unknown keys come with an error: {:?}",
-        response.errors
+            .any(|error| error["message"].as_str().unwrap().contains("not found")),
+        "unknown keys come with an error: {response}"
     );
 }
 
@@ -392,7 +392,7 @@ fn deployment_configs_match_the_demo_config() {
 async fn serves_graphql_over_http() {
     let subgraph = subgraph().await;
     let app = polygraph_subgraph_core::server::app(
-        polygraph_subgraph_core::server::shared(subgraph.schema.clone()),
+        polygraph_subgraph_core::server::share(subgraph.served()),
         common::trusting("postgres"),
     );
     let address = common::serve(app).await;
@@ -458,16 +458,15 @@ async fn operations_fragments_defaults_and_directives_shape_the_answer() {
           __typename
           orders @include(if: $withOrders) { id }
         }"#;
-    let response = subgraph
-        .schema
-        .execute(
-            Request::new(document)
-                .operation_name("Chosen")
-                .variables(Variables::from_json(json!({ "country": "DE" }))),
-        )
-        .await;
-    assert!(response.errors.is_empty(), "{:?}", response.errors);
-    let data = response.data.into_json().unwrap();
+    let response = common::answer(
+        &subgraph.served(),
+        document,
+        Some("Chosen"),
+        json!({ "country": "DE" }),
+    )
+    .await;
+    assert!(response.get("errors").is_none(), "{response}");
+    let data = response["data"].clone();
     let rows: Vec<(i64, String)> =
         sqlx::query_as("SELECT id, name FROM users WHERE country = 'DE' ORDER BY id LIMIT 2")
             .fetch_all(&subgraph.pool)
@@ -488,7 +487,7 @@ async fn operations_fragments_defaults_and_directives_shape_the_answer() {
 }
 
 #[tokio::test]
-async fn prepared_entities_answer_exactly_like_the_regular_path() {
+async fn entities_answer_the_same_at_first_sight_and_on_repeat() {
     let subgraph = subgraph().await;
     let server =
         common::HttpSubgraph::with_trust(subgraph.served(), common::trusting("postgres")).await;
@@ -497,15 +496,21 @@ async fn prepared_entities_answer_exactly_like_the_regular_path() {
     let all_found = json!({ "query": query, "operationName": "Fetch", "variables": { "r": [
         { "__typename": "User", "id": "3" }, { "__typename": "Product", "id": 5 }, { "__typename": "User", "id": 4 }
     ] } });
-    let (regular, prepared) = server.regular_then_prepared(&all_found).await;
+    let (regular, prepared) = server.first_then_repeat(&all_found).await;
     assert_eq!(prepared, regular);
+    assert_eq!(regular["data"]["found"][1]["id"], "5", "{regular}");
+    assert!(
+        regular["data"]["found"][1]["price"].is_number(),
+        "{regular}"
+    );
+    let validated = server.validations();
 
     // A missing entity is null, with one error at its index.
     let missing = json!({ "query": query, "operationName": "Fetch", "variables": { "r": [
         { "__typename": "User", "id": "3" }, { "__typename": "User", "id": "999999" }
     ] } });
     let answer = server.post(&missing).await;
-    assert_eq!(server.prepared_answers(), 2);
+    assert_eq!(server.validations(), validated);
     assert_eq!(answer["data"]["found"][0], regular["data"]["found"][0]);
     assert!(answer["data"]["found"][1].is_null(), "{answer}");
     assert_eq!(answer["errors"].as_array().unwrap().len(), 1, "{answer}");
@@ -516,10 +521,10 @@ async fn prepared_entities_answer_exactly_like_the_regular_path() {
         "{answer}"
     );
 
-    // Variables that do not fit are the regular path's to reject.
+    // Variables that do not fit their types are rejected, the kept document or not.
     let bad = json!({ "query": query, "operationName": "Fetch", "variables": { "r": [1, 2] } });
     let answer = server.post(&bad).await;
-    assert_eq!(server.prepared_answers(), 2);
+    assert_eq!(server.validations(), validated);
     assert!(answer["data"].is_null(), "{answer}");
     assert!(answer.get("errors").is_some(), "{answer}");
 
@@ -558,14 +563,14 @@ async fn entities_with_composite_keys() {
         { "__typename": "OrderItem", "order_id": order_id.to_string(), "line": 99 },
         { "__typename": "OrderItem", "order_id": order_id, "line": line },
     ]);
-    let response = subgraph
-        .schema
-        .execute(
-            Request::new("query($r: [_Any!]!) { _entities(representations: $r) { ... on OrderItem { line quantity } } }")
-                .variables(Variables::from_json(json!({ "r": representations }))),
-        )
-        .await;
-    let data = response.data.into_json().unwrap();
+    let response = common::answer(
+        &subgraph.served(),
+        "query($r: [_Any!]!) { _entities(representations: $r) { ... on OrderItem { line quantity } } }",
+        None,
+        json!({ "r": representations }),
+    )
+    .await;
+    let data = response["data"].clone();
     assert_eq!(
         data["_entities"][0],
         json!({ "line": line, "quantity": quantity })
@@ -580,33 +585,36 @@ async fn entities_with_composite_keys() {
 #[tokio::test]
 async fn root_field_errors_carry_a_code_a_location_and_a_path() {
     let subgraph = subgraph().await;
-    let response = subgraph
-        .schema
-        .execute(Request::new(
-            "{ fine: users(limit: 1) { id }\n  broken: users(where: { id: { _eq: \"not a number\" } }) { id } }",
-        ))
-        .await;
-    assert_eq!(response.errors.len(), 1, "{:?}", response.errors);
-    let error = &response.errors[0];
+    // A nullable root field that fails is null, and the others answer.
+    let response = run(
+        &subgraph,
+        "{ fine: users(limit: 1) { id }\n  broken: users_by_pk(id: \"not a number\") { id } }",
+        Value::Null,
+    )
+    .await;
+    let errors = response["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{response}");
+    assert_eq!(errors[0]["path"], json!(["broken"]));
+    assert_eq!(errors[0]["locations"], json!([{ "line": 2, "column": 3 }]));
+    assert_eq!(errors[0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert!(response["data"]["broken"].is_null(), "{response}");
     assert_eq!(
-        error.path,
-        vec![async_graphql::PathSegment::Field("broken".into())]
-    );
-    assert_eq!(
-        error.locations,
-        vec![async_graphql::Pos { line: 2, column: 3 }]
-    );
-    let code = error
-        .extensions
-        .as_ref()
-        .and_then(|extensions| extensions.get("code"))
-        .cloned();
-    assert_eq!(code, Some(async_graphql::Value::from("BAD_USER_INPUT")));
-    let data = response.data.into_json().unwrap();
-    assert_eq!(
-        data["fine"].as_array().unwrap().len(),
+        response["data"]["fine"].as_array().unwrap().len(),
         1,
-        "the other field still answers: {data}"
+        "the other field still answers: {response}"
+    );
+    // A non-null one takes `data` with it, as GraphQL's null propagation says.
+    let response = run(
+        &subgraph,
+        "{ fine: users(limit: 1) { id } broken: users(where: { id: { _eq: \"x\" } }) { id } }",
+        Value::Null,
+    )
+    .await;
+    assert!(response["data"].is_null(), "{response}");
+    assert_eq!(
+        response["errors"][0]["path"],
+        json!(["broken"]),
+        "{response}"
     );
 }
 
@@ -633,17 +641,17 @@ async fn hostile_shapes_are_refused_and_introspection_still_works() {
             "fragment F{level} on {on} {{ a: {relationship} {{ {next} }} b: {relationship} {{ {next} }} }}"
         );
     }
-    let response = subgraph.schema.execute(Request::new(document)).await;
-    assert!(!response.errors.is_empty(), "refused");
-    assert!(response.data.into_json().unwrap().is_null());
+    let response = run(&subgraph, &document, Value::Null).await;
+    assert!(response.get("errors").is_some(), "refused");
+    assert!(response["data"].is_null());
 
     // Deep but honest: the introspection clients send still passes.
     let introspection = "{ __schema { queryType { name } types { name kind fields(includeDeprecated: true) {
         name args { name type { ...T } } type { ...T } } } } }
         fragment T on __Type { name kind ofType { name kind ofType { name kind ofType { name kind
         ofType { name kind ofType { name kind ofType { name kind ofType { name kind } } } } } } } }";
-    let response = subgraph.schema.execute(Request::new(introspection)).await;
-    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    let response = run(&subgraph, introspection, Value::Null).await;
+    assert!(response.get("errors").is_none(), "{response}");
 }
 
 #[tokio::test]
@@ -664,7 +672,7 @@ async fn statements_are_cut_off_by_the_configured_timeout() {
 }
 
 #[tokio::test]
-async fn prepared_root_fields_answer_exactly_like_the_regular_path() {
+async fn root_fields_answer_the_same_at_first_sight_and_on_repeat() {
     let subgraph = subgraph().await;
     let server =
         common::HttpSubgraph::with_trust(subgraph.served(), common::trusting("postgres")).await;
@@ -680,16 +688,15 @@ async fn prepared_root_fields_answer_exactly_like_the_regular_path() {
         json!({ "query": "{ users(limit: 2, order_by: [{ id: ASC }]) { _doc: id orders(limit: 1) { _doc: total } } }" }),
     ];
     for case in &cases {
-        let (regular, prepared) = server.regular_then_prepared(case).await;
+        let (regular, prepared) = server.first_then_repeat(case).await;
         // The same answer, keys in the same (selection) order.
         assert_eq!(regular.to_string(), prepared.to_string(), "{case}");
     }
-    let before = server.prepared_answers();
-    // Variables that do not fit their types are the regular path's to reject.
+    // Variables that do not fit their types are rejected.
     let bad = json!({ "query": "query($n: Int = 2) { products(limit: $n) { name price } }", "variables": { "n": "two" } });
     let answer = server.post(&bad).await;
     assert!(answer.get("errors").is_some(), "{answer}");
-    // Connections (their cursors) and list-typed variables keep the regular path.
+    // Connections (their cursors) and list-typed variables take the same path.
     for body in [
         json!({ "query": "{ users_connection(first: 2) { edges { cursor node { id } } } }" }),
         json!({ "query": "query($ids: [ID!]) { users(where: { id: { _in: $ids } }) { id } }", "variables": { "ids": ["1", "2"] } }),
@@ -699,7 +706,6 @@ async fn prepared_root_fields_answer_exactly_like_the_regular_path() {
             assert!(answer.get("errors").is_none(), "{answer}");
         }
     }
-    assert_eq!(server.prepared_answers(), before);
 }
 
 /// `Review` (MongoDB's) extended here: `_entities` answers each extension field for every
@@ -726,9 +732,9 @@ async fn extension_fields_of_another_subgraphs_entity() {
     assert_eq!(regular.to_string(), prepared.to_string());
     assert_eq!(
         subgraph.executor.statements() - statements,
-        6,
-        "two extension fields, one statement each per answer: the regular path, its retry on the \
-         prepared path (the answer has an error), the prepared path"
+        4,
+        "two extension fields, one statement each, for each of two answers (the first has an \
+         error, and still runs each statement once)"
     );
     let (first,): (i64,) = sqlx::query_as("SELECT min(id) FROM orders WHERE user_id = 3")
         .fetch_one(&subgraph.pool)
@@ -778,4 +784,14 @@ async fn extension_fields_of_another_subgraphs_entity() {
             .contains("user_id"),
         "{answer}"
     );
+}
+
+/// The corpus in `tests/corpus/postgres/`, over HTTP: every answer, first sight and repeat,
+/// equals its golden answer, in as many statements.
+#[tokio::test]
+async fn the_corpus_answers_as_recorded() {
+    let subgraph = subgraph().await;
+    let executor = subgraph.executor.clone();
+    let server = common::HttpSubgraph::start(subgraph.served()).await;
+    common::corpus::check(&server, "postgres", &move || executor.statements()).await;
 }

@@ -9,25 +9,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use async_graphql::{Request, Variables};
+use async_graphql::Variables;
 use criterion::Criterion;
 use serde_json::Value;
 
 pub fn config(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../config/{name}.yaml"))
-}
-
-#[allow(dead_code)] // each benchmark compiles this module; not every one uses every helper
-pub async fn execute(
-    schema: &async_graphql::dynamic::Schema,
-    query: &str,
-    variables: &Value,
-) -> Value {
-    let response = schema
-        .execute(Request::new(query).variables(Variables::from_json(variables.clone())))
-        .await;
-    assert!(response.errors.is_empty(), "{:?}", response.errors);
-    serde_json::to_value(&response).unwrap()
 }
 
 /// A request through the subgraph's one path, as the HTTP layer answers it: the document

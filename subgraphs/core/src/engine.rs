@@ -249,6 +249,9 @@ fn named_type(ty: &str) -> &str {
 #[derive(Debug)]
 pub struct Resolved {
     pub value: Json,
+    /// The value as JSON text, where the database wrote it whole (it then stands in for
+    /// `value`, which is null): spliced into the response as it is, never parsed.
+    written: Option<String>,
     /// Errors below the field, their paths relative to it.
     pub errors: Vec<FieldError>,
 }
@@ -257,6 +260,17 @@ impl Resolved {
     pub fn json(value: Json) -> Self {
         Self {
             value,
+            written: None,
+            errors: Vec::new(),
+        }
+    }
+
+    /// A value as JSON text, already shaped like the response (as a database that builds
+    /// the response's JSON itself writes it).
+    pub fn written(text: String) -> Self {
+        Self {
+            value: Json::Null,
+            written: Some(text),
             errors: Vec::new(),
         }
     }
@@ -265,6 +279,7 @@ impl Resolved {
     pub fn failed(error: impl Into<FieldError>) -> Self {
         Self {
             value: Json::Null,
+            written: None,
             errors: vec![error.into()],
         }
     }
@@ -282,7 +297,17 @@ impl Resolved {
     }
 
     fn is_null(&self) -> bool {
-        self.value.is_null()
+        self.written
+            .as_deref()
+            .map_or(self.value.is_null(), |text| text == "null")
+    }
+
+    /// The value, parsed where it was written as text.
+    fn into_value(self) -> Json {
+        match self.written {
+            Some(text) => serde_json::from_str(&text).unwrap_or(Json::Null),
+            None => self.value,
+        }
     }
 }
 
@@ -329,12 +354,20 @@ impl FieldError {
         self
     }
 
-    fn to_json(&self, key: &str) -> Json {
+    /// The error as the response shows it, under the root field `field`: its path from the
+    /// field's response key, its location the field's.
+    fn to_json(&self, field: &SelectedField<'_>) -> Json {
         let mut path = Vec::with_capacity(self.path.len() + 1);
-        path.push(Json::String(key.to_owned()));
+        path.push(Json::String(field.response_key.to_owned()));
         path.extend(self.path.iter().cloned());
         let mut error = Map::new();
         error.insert("message".to_owned(), Json::String(self.message.clone()));
+        let position = field.position;
+        if position.line > 0 {
+            let location =
+                serde_json::json!([{ "line": position.line, "column": position.column }]);
+            error.insert("locations".to_owned(), location);
+        }
         error.insert("path".to_owned(), Json::Array(path));
         if !self.extensions.is_empty() {
             error.insert(
@@ -491,7 +524,10 @@ fn write(operation: &Operation<'_>, fields: &[SelectedField<'_>], answers: &[Res
         }
         json_into(&mut body, &field.response_key);
         body.push(b':');
-        json_into(&mut body, &answer.value);
+        match &answer.written {
+            Some(text) => body.extend_from_slice(text.as_bytes()),
+            None => json_into(&mut body, &answer.value),
+        }
         let non_null = root
             .and_then(|root| root.field_by_name(field.name))
             .is_some_and(|meta| meta.ty.ends_with('!'));
@@ -500,15 +536,10 @@ fn write(operation: &Operation<'_>, fields: &[SelectedField<'_>], answers: &[Res
             if answer.errors.is_empty() {
                 let error =
                     FieldError::new("a non-null field had no value").code("INTERNAL_SERVER_ERROR");
-                errors.push(error.to_json(field.response_key));
+                errors.push(error.to_json(field));
             }
         }
-        errors.extend(
-            answer
-                .errors
-                .iter()
-                .map(|error| error.to_json(field.response_key)),
-        );
+        errors.extend(answer.errors.iter().map(|error| error.to_json(field)));
     }
     if nulled {
         body.truncate(b"{\"data\":".len());
@@ -644,13 +675,8 @@ pub async fn answer_mixed(engine: &dyn Engine, operation: &Operation<'_>) -> (An
     let mut values = HashMap::new();
     let mut errors = Vec::new();
     for (field, answer) in fields.iter().zip(answers) {
-        errors.extend(
-            answer
-                .errors
-                .iter()
-                .map(|error| error.to_json(field.response_key)),
-        );
-        let value = answer.value;
+        errors.extend(answer.errors.iter().map(|error| error.to_json(field)));
+        let value = answer.into_value();
         values.insert(
             field.response_key.to_owned(),
             async_graphql::Value::from_json(value).unwrap_or(async_graphql::Value::Null),

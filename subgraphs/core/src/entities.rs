@@ -3,9 +3,6 @@
 //! from.
 
 use async_graphql::dynamic::ResolverContext;
-use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, Field, OperationDefinition, OperationType, Selection,
-};
 use async_graphql::{ErrorExtensions as _, Value};
 
 fn bad_input(message: String) -> async_graphql::Error {
@@ -77,38 +74,4 @@ pub fn references_in(
             Ok((typename.clone(), id))
         })
         .collect()
-}
-
-/// For prepared paths: the operation (by name) when its only root field is `_entities`, with
-/// no directives anywhere at the root; `None` for anything else.
-pub fn entities_field<'a>(
-    document: &'a ExecutableDocument,
-    operation_name: Option<&str>,
-) -> Option<(&'a OperationDefinition, &'a Field)> {
-    only_root_field(document, operation_name).filter(|(_, field)| field.name.node == "_entities")
-}
-
-/// For prepared paths: the query operation (by name) and its only root field, when the root
-/// has one field and no directives; `None` for anything else.
-pub fn only_root_field<'a>(
-    document: &'a ExecutableDocument,
-    operation_name: Option<&str>,
-) -> Option<(&'a OperationDefinition, &'a Field)> {
-    let operation = match (&document.operations, operation_name) {
-        (DocumentOperations::Single(operation), _) => &operation.node,
-        (DocumentOperations::Multiple(operations), Some(name)) => &operations.get(name)?.node,
-        (DocumentOperations::Multiple(_), None) => return None,
-    };
-    if operation.ty != OperationType::Query || !operation.directives.is_empty() {
-        return None;
-    }
-    match operation.selection_set.node.items.as_slice() {
-        [item] => match &item.node {
-            Selection::Field(field) if field.node.directives.is_empty() => {
-                Some((operation, &field.node))
-            }
-            _ => None,
-        },
-        _ => None,
-    }
 }

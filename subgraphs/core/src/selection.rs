@@ -24,6 +24,8 @@ pub struct SelectedField<'a> {
     pub arguments: IndexMap<Name, Value>,
     /// The sub-selections of every occurrence, to be collected for the field's type.
     pub selection_sets: Vec<&'a SelectionSet>,
+    /// Where the field's first occurrence is in the document, for its errors' `locations`.
+    pub position: async_graphql::Pos,
 }
 
 impl SelectedField<'_> {
@@ -165,6 +167,7 @@ impl<'a> Walker<'a> {
                             name: field.node.name.node.as_str(),
                             arguments,
                             selection_sets: vec![&field.node.selection_set.node],
+                            position: field.pos,
                         },
                     );
                 }

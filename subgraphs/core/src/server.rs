@@ -8,10 +8,9 @@
 //! atomic pointer so a reload (after the database's schema changed) swaps it without dropping
 //! requests in flight.
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 
 use arc_swap::ArcSwap;
 use async_graphql::dynamic::Schema;
@@ -23,7 +22,6 @@ use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use futures::future::BoxFuture;
 
 use crate::cache::CacheRules;
 use crate::claims::{Claims, ClaimsError, HEADER, RequestClaims, Verifier};
@@ -36,47 +34,43 @@ const DOCUMENTS_BUDGET: usize = 32 << 20;
 /// What is being served; `store` a new one to swap it in.
 pub type SharedSchema = Arc<ArcSwap<Served>>;
 
-/// A schema, and optionally a way to answer requests it has already validated without
-/// async-graphql's execution (see [`Prepared`]).
+/// A schema, and the engine that answers the operations it validates: every subgraph of
+/// ours has one; a schema without one (a test fixture's) runs on async-graphql's execution.
 pub struct Served {
     pub schema: Schema,
     /// The subgraph's one execution path; schemas served with one register [`engine::Hook`].
     engine: Option<Arc<dyn Engine>>,
     /// Validated documents by query text, for the engine.
     documents: Documents,
-    prepared: Option<Arc<dyn Prepared>>,
-    /// Query texts that passed validation against `schema`, and that `prepared` can answer.
-    validated: RwLock<HashSet<String>>,
-    /// Requests answered by `prepared`, for metrics and tests.
-    prepared_answers: AtomicU64,
+    /// Documents validated so far (texts not yet kept), for metrics and tests.
+    validations: AtomicU64,
     /// The schema's `@cacheControl` hints, for each response's `Cache-Control` header.
     cache: Option<CacheRules>,
 }
 
 impl Served {
-    pub fn new(schema: Schema, prepared: Option<Arc<dyn Prepared>>) -> Self {
+    /// A schema whose resolvers async-graphql runs.
+    pub fn new(schema: Schema) -> Self {
         Self {
             cache: CacheRules::from_registry(schema.registry()),
             schema,
             engine: None,
             documents: Documents::new(DOCUMENTS_BUDGET),
-            prepared,
-            validated: RwLock::new(HashSet::new()),
-            prepared_answers: AtomicU64::new(0),
+            validations: AtomicU64::new(0),
         }
     }
 
     /// A schema whose every operation the engine answers (the schema registers
     /// [`engine::Hook`]).
     pub fn with_engine(schema: Schema, engine: Arc<dyn Engine>) -> Self {
-        let mut served = Self::new(schema, None);
+        let mut served = Self::new(schema);
         served.engine = Some(engine);
         served
     }
 
-    /// How many requests the prepared path answered.
-    pub fn prepared_answers(&self) -> u64 {
-        self.prepared_answers.load(Ordering::Relaxed)
+    /// How many query texts were parsed and validated: a text seen before is not again.
+    pub fn validations(&self) -> u64 {
+        self.validations.load(Ordering::Relaxed)
     }
 }
 
@@ -107,61 +101,8 @@ pub fn share(served: Served) -> SharedSchema {
 
 /// Shares `schema` for serving and swapping.
 pub fn shared(schema: Schema) -> SharedSchema {
-    share(Served::new(schema, None))
+    share(Served::new(schema))
 }
-
-/// Answers some requests straight from their parsed document, skipping async-graphql's
-/// execution (its per-field resolution costs microseconds per object). Only ever asked about
-/// query texts that already passed the schema's validation once; variables still vary, so an
-/// implementation checks what it relies on and returns `None` (the regular path) otherwise, and
-/// also whenever the answer would carry errors.
-pub trait Prepared: Send + Sync {
-    /// Whether answers for this document may be attempted (decided once per query text).
-    fn eligible(&self, document: &ExecutableDocument) -> bool;
-
-    /// The whole response (`data`, and `errors` for entities not found), or `None` to take the
-    /// regular path.
-    fn answer<'a>(
-        &'a self,
-        document: &'a ExecutableDocument,
-        operation_name: Option<&'a str>,
-        variables: &'a async_graphql::Variables,
-        claims: Option<&'a Claims>,
-    ) -> BoxFuture<'a, Option<Answer>>;
-}
-
-/// A prepared path's response.
-#[derive(Debug)]
-pub enum Answer {
-    Json(serde_json::Value),
-    /// The body already written, as when documents the database rendered as JSON text are
-    /// spliced in without being parsed; `errors` says whether it has any.
-    Written {
-        body: String,
-        errors: bool,
-    },
-}
-
-impl Answer {
-    /// Whether the response reports errors.
-    pub fn has_errors(&self) -> bool {
-        match self {
-            Self::Json(value) => value.get("errors").is_some(),
-            Self::Written { errors, .. } => *errors,
-        }
-    }
-
-    /// The response body.
-    pub fn into_body(self) -> String {
-        match self {
-            Self::Json(value) => value.to_string(),
-            Self::Written { body, .. } => body,
-        }
-    }
-}
-
-/// Query texts remembered per schema; past this many, the set starts over.
-const VALIDATED_CAPACITY: usize = 10_000;
 
 /// Whom a subgraph trusts, and what it asks of the requests it serves.
 #[derive(Debug)]
@@ -313,42 +254,22 @@ async fn graphql(
         };
         return written(&served, answer, document.as_deref(), &asked, &headers);
     }
-    let (query, operation_name, variables) = (
-        request.query.clone(),
-        request.operation_name.clone(),
-        request.variables.clone(),
-    );
+    let document = served
+        .cache
+        .as_ref()
+        .and_then(|_| async_graphql::parser::parse_query(&request.query).ok());
+    let (operation_name, variables) = (request.operation_name.clone(), request.variables.clone());
+    let query = request.query.clone();
+    let response = served
+        .schema
+        .execute(request.data(RequestClaims(claims)))
+        .await;
     let asked = Asked {
         query: &query,
         operation_name: operation_name.as_deref(),
         variables: &variables,
     };
-    if let Some(response) = prepared_answer(&served, &asked, claims.as_ref(), &headers).await {
-        return response;
-    }
-    let response = served
-        .schema
-        .execute(request.data(RequestClaims(claims.clone())))
-        .await;
-    // Data (even partial) means the request passed validation.
-    let validated =
-        response.errors.is_empty() || !matches!(response.data, async_graphql::Value::Null);
-    if validated {
-        remember(&served, query.clone());
-        if !response.errors.is_empty() {
-            // async-graphql's dynamic execution does not null an object whose non-null field
-            // failed; where the prepared path can answer, its nulls and errors are the right ones.
-            if let Some(prepared) =
-                prepared_answer(&served, &asked, claims.as_ref(), &headers).await
-            {
-                return prepared;
-            }
-        }
-    }
-    let document = match (&served.cache, response.errors.is_empty()) {
-        (Some(_), true) => async_graphql::parser::parse_query(&query).ok(),
-        _ => None,
-    };
+    let document = document.filter(|_| response.errors.is_empty());
     let mut answer = GraphQLResponse::from(response).into_response();
     answer.headers_mut().insert(
         CACHE_CONTROL,
@@ -394,35 +315,11 @@ fn cache_control(
         .unwrap_or(HeaderValue::from_static("no-store"))
 }
 
-/// What a request asks, kept for the prepared path.
+/// What a request asks.
 struct Asked<'a> {
     query: &'a str,
     operation_name: Option<&'a str>,
     variables: &'a async_graphql::Variables,
-}
-
-/// The fast answer for an already validated query text, if the schema has one.
-async fn prepared_answer(
-    served: &Served,
-    asked: &Asked<'_>,
-    claims: Option<&Claims>,
-    headers: &HeaderMap,
-) -> Option<Response> {
-    let prepared = served.prepared.as_ref()?;
-    if !served.validated.read().ok()?.contains(asked.query) {
-        return None;
-    }
-    let document = async_graphql::parser::parse_query(asked.query).ok()?;
-    let body = prepared
-        .answer(&document, asked.operation_name, asked.variables, claims)
-        .await?;
-    served.prepared_answers.fetch_add(1, Ordering::Relaxed);
-    let clean = !body.has_errors();
-    let answer = engine::Answer {
-        errors: !clean,
-        body: body.into_body(),
-    };
-    Some(written(served, answer, Some(&document), asked, headers))
 }
 
 /// A response with `answer`'s body: its media type by `Accept`, its `Cache-Control` by the
@@ -577,6 +474,7 @@ async fn validate(served: &Served, asked: &Asked<'_>) -> Result<Arc<ExecutableDo
     if let Some(document) = &parsed {
         request.set_parsed_query(document.clone());
     }
+    served.validations.fetch_add(1, Ordering::Relaxed);
     let check = Arc::new(engine::ValidateOnly::default());
     let response = served.schema.execute(request.data(check.clone())).await;
     match parsed {
@@ -623,32 +521,6 @@ async fn mixed_reply(
         errors: body.get("errors").is_some(),
         body: body.to_string(),
         document: None,
-    }
-}
-
-/// Remembers a query text that passed validation, if the fast path can answer it.
-fn remember(served: &Served, query: String) {
-    let Some(prepared) = &served.prepared else {
-        return;
-    };
-    if served
-        .validated
-        .read()
-        .is_ok_and(|set| set.contains(&query))
-    {
-        return;
-    }
-    let Ok(document) = async_graphql::parser::parse_query(&query) else {
-        return;
-    };
-    if !prepared.eligible(&document) {
-        return;
-    }
-    if let Ok(mut set) = served.validated.write() {
-        if set.len() >= VALIDATED_CAPACITY {
-            set.clear();
-        }
-        set.insert(query);
     }
 }
 

@@ -6,122 +6,31 @@
 //! keyset condition ("rows strictly after these values"), which stays correct when rows are
 //! inserted or deleted between pages, unlike offsets.
 
-use std::sync::Arc;
-
 use async_graphql::Value;
-use async_graphql::dynamic::{Field, InputValue, Object, TypeRef};
 use async_graphql::parser::types::SelectionSet;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use polygraph_subgraph_core::claims::Claims;
+use polygraph_subgraph_core::engine::FieldError;
 use polygraph_subgraph_core::filter;
-use polygraph_subgraph_core::selection::{SelectedField, SelectionError, Walker};
+use polygraph_subgraph_core::selection::{SelectedField, Walker};
 use polygraph_subgraph_core::values;
 use serde_json::{Map, Value as Json};
 
+use crate::errors::{bad_input, database_error, input};
 use crate::execute;
-use crate::model::TableModel;
-use crate::schema::{State, access, bad_input, database_error, list_args, outputs};
+use crate::lowering::{access, list_args, outputs};
+use crate::state::State;
 use crate::translate::{self, CURSOR_KEY, TranslateError};
 
 pub(crate) const PAGE_INFO: &str = "PageInfo";
 
-fn connection_type(type_name: &str) -> String {
+pub(crate) fn connection_type(type_name: &str) -> String {
     format!("{type_name}Connection")
 }
 
-fn edge_type(type_name: &str) -> String {
+pub(crate) fn edge_type(type_name: &str) -> String {
     format!("{type_name}Edge")
-}
-
-/// The shared `PageInfo` type; where tables have cache hints, it takes its connection's (`inheritMaxAge`).
-pub(crate) fn page_info(hinted: bool) -> Object {
-    // Shareable: other subgraphs (MongoDB's) define the same type.
-    let mut object = Object::new(PAGE_INFO).shareable();
-    if hinted {
-        let inherit = polygraph_subgraph_core::cache::CacheHint {
-            inherit_max_age: true,
-            ..Default::default()
-        };
-        object = object.directive(inherit.directive());
-    }
-    object
-        .field(Field::new(
-            "hasNextPage",
-            TypeRef::named_nn(TypeRef::BOOLEAN),
-            values::scalar_field,
-        ))
-        .field(Field::new(
-            "hasPreviousPage",
-            TypeRef::named_nn(TypeRef::BOOLEAN),
-            values::scalar_field,
-        ))
-        .field(Field::new(
-            "startCursor",
-            TypeRef::named(TypeRef::STRING),
-            values::scalar_field,
-        ))
-        .field(Field::new(
-            "endCursor",
-            TypeRef::named(TypeRef::STRING),
-            values::scalar_field,
-        ))
-}
-
-/// `UserConnection` and `UserEdge`.
-pub(crate) fn types(table: &TableModel) -> Vec<Object> {
-    let name = &table.type_name;
-    vec![
-        Object::new(connection_type(name))
-            .field(Field::new(
-                "edges",
-                TypeRef::named_nn_list_nn(edge_type(name)),
-                values::list_field,
-            ))
-            .field(Field::new(
-                "pageInfo",
-                TypeRef::named_nn(PAGE_INFO),
-                values::object_field,
-            )),
-        Object::new(edge_type(name))
-            .field(Field::new(
-                "cursor",
-                TypeRef::named_nn(TypeRef::STRING),
-                values::scalar_field,
-            ))
-            .field(Field::new(
-                "node",
-                TypeRef::named_nn(name),
-                values::object_field,
-            )),
-    ]
-}
-
-/// The root field `users_connection(where, order_by, first, after)`.
-pub(crate) fn root_field(state: &Arc<State>, table: usize) -> Field {
-    let model = &state.model.tables[table];
-    let name = model.type_name.clone();
-    crate::schema::root_field(
-        state,
-        table,
-        crate::root::RootKind::Connection,
-        &format!("{}_connection", model.list_field),
-        TypeRef::named_nn(connection_type(&name)),
-    )
-    .description(format!(
-        "{} rows a page at a time, by cursor.",
-        model.type_name
-    ))
-    .argument(InputValue::new(
-        "where",
-        TypeRef::named(filter::bool_exp_type(&name)),
-    ))
-    .argument(InputValue::new(
-        "order_by",
-        TypeRef::named_nn_list(filter::order_by_type(&name)),
-    ))
-    .argument(InputValue::new("first", TypeRef::named(TypeRef::INT)))
-    .argument(InputValue::new("after", TypeRef::named(TypeRef::STRING)))
 }
 
 /// One page of rows with their cursors.
@@ -136,8 +45,8 @@ fn collect<'a>(
     walker: &Walker<'a>,
     sets: &[&'a SelectionSet],
     on: &str,
-) -> async_graphql::Result<Vec<SelectedField<'a>>> {
-    walker.collect(sets, on).map_err(SelectionError::bad_input)
+) -> Result<Vec<SelectedField<'a>>, FieldError> {
+    Ok(walker.collect(sets, on)?)
 }
 
 /// The connection's document, keyed by the response keys of its selection.
@@ -146,7 +55,7 @@ fn connection_document(
     connection: &[SelectedField<'_>],
     type_name: &str,
     page: &Page,
-) -> async_graphql::Result<Map<String, Json>> {
+) -> Result<Map<String, Json>, FieldError> {
     let mut document = Map::new();
     for field in connection {
         let value = match field.name {
@@ -193,10 +102,10 @@ fn connection_document(
                 Json::Object(info)
             }
             other => {
-                return Err(bad_input(TranslateError::input(format!(
+                return Err(input(format!(
                     "{} has no field {other}",
                     connection_type(type_name)
-                ))));
+                )));
             }
         };
         document.insert(field.response_key.to_owned(), value);
@@ -222,33 +131,22 @@ pub(crate) async fn answer(
     state: &State,
     table: usize,
     walker: &Walker<'_>,
-    field: &async_graphql::parser::types::Field,
-    arguments: &[(String, Value)],
+    field: &SelectedField<'_>,
     claims: Option<&Claims>,
-) -> async_graphql::Result<Json> {
+) -> Result<Json, FieldError> {
     let model = &state.model;
     let type_name = &model.tables[table].type_name;
-    let get = |name: &str| {
-        arguments
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value)
-    };
-    let args = list_args(model, table, arguments)?;
-    let first = filter::parse_count("first", get("first"), model.max_limit)
-        .map_err(|error| bad_input(TranslateError::input(error.to_string())))?
+    let args = list_args(model, table, field)?;
+    let first = filter::parse_count("first", field.argument("first"), model.max_limit)
+        .map_err(|error| input(error.to_string()))?
         .unwrap_or(model.max_limit);
-    let after = match get("after") {
+    let after = match field.argument("after") {
         Some(Value::String(cursor)) => Some(decode(cursor).map_err(bad_input)?),
         _ => None,
     };
 
     // The connection's selection: which keys to fill, and the nodes' fields.
-    let connection = collect(
-        walker,
-        &[&field.selection_set.node],
-        &connection_type(type_name),
-    )?;
+    let connection = collect(walker, &field.selection_sets, &connection_type(type_name))?;
     let edge_sets: Vec<_> = connection
         .iter()
         .filter(|f| f.name == "edges")

@@ -10,64 +10,17 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use async_graphql::Value;
-use async_graphql::dynamic::{Field, Object, TypeRef};
 use async_graphql::parser::types::SelectionSet;
-use polygraph_subgraph_core::aggregate::aggregate_type;
 use polygraph_subgraph_core::claims::Claims;
-use polygraph_subgraph_core::selection::{SelectedField, SelectionError, Walker};
-use polygraph_subgraph_core::values;
+use polygraph_subgraph_core::engine::FieldError;
+use polygraph_subgraph_core::selection::{SelectedField, Walker};
 
+use crate::errors::{bad_input, database_error, input};
 use crate::execute;
+use crate::lowering::{access, aggregate_outputs, list_args, outputs};
 use crate::model::{ExtensionField, ForeignEntity, Model};
-use crate::schema::{
-    State, access, aggregate_outputs, bad_input, database_error, list_args, list_arguments_for,
-    outputs,
-};
-use crate::translate::{self, Extended, TranslateError};
-
-/// The stub type of another subgraph's entity, with the fields added here.
-pub(crate) fn object(model: &Model, entity: &ForeignEntity) -> Object {
-    let mut object = Object::new(&entity.type_name)
-        .key(&entity.key)
-        .field(Field::new(
-            &entity.key,
-            TypeRef::named_nn(TypeRef::ID),
-            values::scalar_field,
-        ));
-    if let Some(hint) = &entity.cache {
-        object = object.directive(hint.directive());
-    }
-    for name in entity.external() {
-        object = object.field(
-            Field::new(name, TypeRef::named_nn(TypeRef::ID), values::scalar_field).external(),
-        );
-    }
-    for field in &entity.fields {
-        let target = &model.tables[field.table].type_name;
-        let mut graphql = if field.aggregate {
-            Field::new(
-                &field.name,
-                TypeRef::named_nn(aggregate_type(target)),
-                values::object_field,
-            )
-        } else {
-            Field::new(
-                &field.name,
-                TypeRef::named_nn_list_nn(target),
-                values::list_field,
-            )
-        };
-        graphql = list_arguments_for(graphql, target);
-        if field.from != entity.key {
-            graphql = graphql.requires(&field.from);
-        }
-        if let Some(hint) = &field.cache {
-            graphql = graphql.directive(hint.directive());
-        }
-        object = object.field(graphql);
-    }
-    object
-}
+use crate::state::State;
+use crate::translate::{self, Extended};
 
 /// A representation's value of `name` as text, as the database compares it.
 fn value_text(representation: &Value, name: &str) -> Option<String> {
@@ -99,16 +52,14 @@ enum Part<'a> {
 pub(crate) async fn find(
     state: &State,
     walker: &Walker<'_>,
-    selection: &SelectionSet,
+    sets: &[&SelectionSet],
     entity: &ForeignEntity,
     representations: &[&Value],
     claims: Option<&Claims>,
-) -> async_graphql::Result<Vec<Result<String, String>>> {
+) -> Result<Vec<Result<String, String>>, FieldError> {
     let model = &state.model;
     let access = access(model, claims);
-    let selected = walker
-        .collect(&[selection], &entity.type_name)
-        .map_err(SelectionError::bad_input)?;
+    let selected = walker.collect(sets, &entity.type_name)?;
     let mut parts = Vec::with_capacity(selected.len());
     let mut statements = Vec::new();
     for field in &selected {
@@ -131,10 +82,10 @@ pub(crate) async fn find(
                 documents: HashMap::new(),
             }
         } else {
-            return Err(bad_input(TranslateError::input(format!(
+            return Err(input(format!(
                 "{} has no field {}",
                 entity.type_name, field.name
-            ))));
+            )));
         };
         parts.push((field.response_key, part));
     }
@@ -160,7 +111,7 @@ async fn documents(
     extension: &ExtensionField,
     field: &SelectedField<'_>,
     representations: &[&Value],
-) -> async_graphql::Result<HashMap<String, String>> {
+) -> Result<HashMap<String, String>, FieldError> {
     let model = &state.model;
     let mut values = Vec::with_capacity(representations.len());
     for (index, representation) in representations.iter().enumerate() {
@@ -173,19 +124,14 @@ async fn documents(
             // A null matches no row: the field is empty for that entity.
             (Some(Value::Null), None) => {}
             _ => {
-                return Err(bad_input(TranslateError::input(format!(
+                return Err(input(format!(
                     "representation {index} of {} has no usable {}, which {} requires",
                     entity.type_name, extension.from, extension.name
-                ))));
+                )));
             }
         }
     }
-    let arguments: Vec<(String, Value)> = field
-        .arguments
-        .iter()
-        .map(|(name, value)| (name.to_string(), value.clone()))
-        .collect();
-    let args = list_args(model, extension.table, &arguments)?;
+    let args = list_args(model, extension.table, field)?;
     let extended = if extension.aggregate {
         Extended::Aggregate(aggregate_outputs(
             model,

@@ -1,21 +1,27 @@
 //! A Federation v2 subgraph generated from a PostgreSQL database, Hasura-style.
 //!
 //! Start-up reads the catalog ([`catalog`]), shapes it into a model with the configuration
-//! ([`model`]) and generates the schema ([`schema`]); each request translates its selection into
-//! one SQL statement ([`translate`]) and runs it with bound parameters ([`execute`]).
+//! ([`model`]) and generates the schema ([`schema`]); each request goes to the engine, which
+//! translates each root field's selection into one SQL statement ([`translate`], [`mutate`])
+//! and runs it with bound parameters ([`execute`]).
 
 pub mod catalog;
 pub mod config;
 mod connection;
+mod engine;
+mod entities;
+mod errors;
 pub mod execute;
 mod extends;
-mod fast;
+mod lowering;
 pub mod model;
 pub mod mutate;
 mod mutations;
-mod root;
 pub mod schema;
+mod state;
 pub mod translate;
+mod types;
+mod writes;
 
 use std::sync::Arc;
 
@@ -30,8 +36,7 @@ pub struct Subgraph {
     pub pool: sqlx::PgPool,
     pub model: Arc<model::Model>,
     pub executor: Arc<execute::Executor>,
-    /// Answers validated `_entities` requests without async-graphql's execution.
-    pub prepared: Arc<dyn polygraph_subgraph_core::server::Prepared>,
+    engine: Arc<engine::Tables>,
 }
 
 impl Subgraph {
@@ -61,23 +66,28 @@ impl Subgraph {
             .context("reading the database catalog")?;
         let model = Arc::new(model::build(&catalog, config)?);
         let executor = Arc::new(execute::Executor::new(pool.clone()));
-        let (schema, prepared) = schema::build_served(&model, executor.clone())
-            .context("generating the GraphQL schema")?;
+        let schema = schema::build(&model).context("generating the GraphQL schema")?;
+        let engine = Arc::new(engine::Tables::new(model.clone(), executor.clone()));
         Ok(Self {
             schema,
             pool,
             model,
             executor,
-            prepared,
+            engine,
         })
     }
 
-    /// The schema and its prepared path, ready to serve and to swap on reload.
+    /// The schema and its engine, ready to serve and to swap on reload.
     pub fn served(&self) -> polygraph_subgraph_core::server::Served {
-        polygraph_subgraph_core::server::Served::new(
+        polygraph_subgraph_core::server::Served::with_engine(
             self.schema.clone(),
-            Some(self.prepared.clone()),
+            self.engine.clone(),
         )
+    }
+
+    /// Statements run since start-up.
+    pub fn statements(&self) -> u64 {
+        self.executor.statements()
     }
 
     /// The subgraph's SDL, as `_service { sdl }` returns it.

@@ -1,55 +1,24 @@
-//! The GraphQL schema generated from the model, with its resolvers.
-//!
-//! Root fields translate their whole selection into one statement ([`crate::translate`]) and
-//! run it ([`crate::execute`]); every nested field reads its value from the fetched documents
-//! ([`polygraph_subgraph_core::values`]). `_entities` runs one statement per entity type.
-
-use std::sync::Arc;
+//! The GraphQL schema generated from the model: types, root fields, `_entities`. async-graphql
+//! validates requests against it and answers introspection; the fields are the engine's to
+//! answer ([`crate::engine`]).
 
 use async_graphql::dynamic::{
-    Field, FieldFuture, FieldValue, InputValue, Object, ResolverContext, Scalar, Schema,
-    SchemaBuilder, SchemaError, TypeRef,
+    Field, InputValue, Object, Scalar, Schema, SchemaBuilder, SchemaError, TypeRef,
 };
-use async_graphql::parser::types::SelectionSet;
+use polygraph_subgraph_core::aggregate::aggregate_type;
+use polygraph_subgraph_core::engine::{Hook, by_engine};
+use polygraph_subgraph_core::filter::{self, FilterField, FilterRelationship, ScalarKind};
 
-use async_graphql::{ErrorExtensions as _, Value};
-use polygraph_subgraph_core::aggregate::{aggregate_type, function_type};
-use polygraph_subgraph_core::claims::{Claims, RequestClaims};
-use polygraph_subgraph_core::filter::{self, BoolExp, FilterField, FilterRelationship, ScalarKind};
-use polygraph_subgraph_core::selection::{SelectedField, SelectionError, Walker};
-use polygraph_subgraph_core::values::{self, Document, Missing};
+use crate::connection::{PAGE_INFO, connection_type, edge_type};
+use crate::model::{Cardinality, ForeignEntity, Model, TableModel};
+use crate::types::{list_arguments_for, scalar_type};
 
-use crate::execute::{self, Executor};
-use crate::model::{Cardinality, Model, TableModel};
-use crate::root::{self, RootKind};
-use crate::translate::{
-    self, Access, AggregateOutput, ErrorKind, Function, ListArgs, Output, ReferenceOutput,
-    TableAccess, TranslateError,
-};
-
-/// What the resolvers share.
-pub(crate) struct State {
-    pub(crate) model: Arc<Model>,
-    pub(crate) executor: Arc<Executor>,
+/// The subgraph's schema for `model`.
+pub fn build(model: &Model) -> Result<Schema, SchemaError> {
+    build_with(model)
 }
 
-/// Builds the subgraph's schema for `model`, resolving through `executor`, with the prepared
-/// path that answers validated `_entities` requests without async-graphql's execution.
-pub fn build_served(
-    model: &Arc<Model>,
-    executor: Arc<Executor>,
-) -> Result<(Schema, Arc<dyn polygraph_subgraph_core::server::Prepared>), SchemaError> {
-    let state = Arc::new(State {
-        model: model.clone(),
-        executor,
-    });
-    let schema = build_with_state(&state)?;
-    Ok((schema, Arc::new(crate::fast::PreparedPath(state))))
-}
-
-fn build_with_state(state: &Arc<State>) -> Result<Schema, SchemaError> {
-    let model = &state.model;
-    let state = state.clone();
+fn build_with(model: &Model) -> Result<Schema, SchemaError> {
     let mut query = Object::new("Query");
     let mut mutation = Object::new("Mutation");
     let has_mutations = model.tables.iter().any(|table| table.mutations.any());
@@ -93,7 +62,7 @@ fn build_with_state(state: &Arc<State>) -> Result<Schema, SchemaError> {
         .iter()
         .any(|table| !table.primary_key.is_empty())
     {
-        builder = builder.register(crate::connection::page_info(hinted));
+        builder = builder.register(page_info(hinted));
     }
 
     for (index, table) in model.tables.iter().enumerate() {
@@ -108,17 +77,17 @@ fn build_with_state(state: &Arc<State>) -> Result<Schema, SchemaError> {
         for object in aggregate_types(table) {
             builder = builder.register(cached(object, table));
         }
-        query = query.field(root_list(&state, index));
-        query = query.field(root_aggregate(&state, index));
+        query = query.field(root_list(table));
+        query = query.field(root_aggregate(table));
         if !table.primary_key.is_empty() {
-            query = query.field(root_by_pk(&state, index));
-            query = query.field(crate::connection::root_field(&state, index));
-            for object in crate::connection::types(table) {
+            query = query.field(root_by_pk(table));
+            query = query.field(root_connection(table));
+            for object in connection_types(table) {
                 builder = builder.register(cached(object, table));
             }
         }
         if table.mutations.any() {
-            let (types, fields) = crate::mutations::for_table(&state, index);
+            let (types, fields) = crate::mutations::for_table(model, index);
             builder = types
                 .into_iter()
                 .fold(builder, async_graphql::dynamic::SchemaBuilder::register);
@@ -129,14 +98,10 @@ fn build_with_state(state: &Arc<State>) -> Result<Schema, SchemaError> {
     if has_mutations {
         builder = builder.register(mutation);
     }
-    let entities_state = state.clone();
     builder
-        .extension(crate::fast::FastPath(state.clone()))
+        .extension(Hook)
         .register(query)
-        .entity_resolver(move |ctx| {
-            let state = entities_state.clone();
-            FieldFuture::new(async move { resolve_entities(&state, &ctx).await })
-        })
+        .entity_resolver(by_engine())
         .finish()
 }
 
@@ -175,14 +140,6 @@ fn filter_relationships(model: &Model, table: &TableModel) -> Vec<FilterRelation
             target_type: model.tables[relationship.target].type_name.clone(),
         })
         .collect()
-}
-
-pub(crate) fn scalar_type(kind: ScalarKind, nullable: bool) -> TypeRef {
-    if nullable {
-        TypeRef::named(kind.graphql_name())
-    } else {
-        TypeRef::named_nn(kind.graphql_name())
-    }
 }
 
 /// Applies configured federation directives to a type or field builder.
@@ -240,7 +197,7 @@ fn object_type(model: &Model, table: &TableModel) -> Object {
         let mut field = Field::new(
             &column.field,
             scalar_type(column.kind, column.nullable),
-            values::scalar_field,
+            by_engine(),
         );
         if let Some(description) = &column.description {
             field = field.description(description);
@@ -254,7 +211,7 @@ fn object_type(model: &Model, table: &TableModel) -> Object {
         } else {
             TypeRef::named_nn(&reference.type_name)
         };
-        let mut field = Field::new(&reference.name, ty, values::object_field);
+        let mut field = Field::new(&reference.name, ty, by_engine());
         if !reference.provides.is_empty() {
             let provided: Vec<&str> = reference.provides.iter().map(|(f, _)| f.as_str()).collect();
             field = field.provides(provided.join(" "));
@@ -272,14 +229,14 @@ fn object_type(model: &Model, table: &TableModel) -> Object {
                 } else {
                     TypeRef::named_nn(target)
                 };
-                object.field(Field::new(&relationship.name, ty, values::object_field))
+                object.field(Field::new(&relationship.name, ty, by_engine()))
             }
             Cardinality::Array => object
                 .field(list_arguments_for(
                     Field::new(
                         &relationship.name,
                         TypeRef::named_nn_list_nn(target),
-                        values::list_field,
+                        by_engine(),
                     ),
                     target,
                 ))
@@ -287,7 +244,7 @@ fn object_type(model: &Model, table: &TableModel) -> Object {
                     Field::new(
                         relationship.aggregate_name(),
                         TypeRef::named_nn(aggregate_type(target)),
-                        values::object_field,
+                        by_engine(),
                     ),
                     target,
                 )),
@@ -299,7 +256,7 @@ fn object_type(model: &Model, table: &TableModel) -> Object {
 /// Other subgraphs' entities: those `extends` adds fields to, and those references lead to.
 fn register_other_entities(mut builder: SchemaBuilder, model: &Model) -> SchemaBuilder {
     for entity in &model.foreign {
-        builder = builder.register(crate::extends::object(model, entity));
+        builder = builder.register(foreign_entity(model, entity));
     }
     for (type_name, (key, fields)) in &provided_fields(model) {
         builder = builder.register(reference_stub(type_name, key, fields));
@@ -335,67 +292,23 @@ fn reference_stub(type_name: &str, key: &str, fields: &[(&str, TypeRef)]) -> Obj
     let mut object = Object::new(type_name).unresolvable(key).field(Field::new(
         key,
         TypeRef::named_nn(TypeRef::ID),
-        values::scalar_field,
+        by_engine(),
     ));
     for (name, ty) in fields {
-        object = object.field(Field::new(*name, ty.clone(), values::scalar_field).external());
+        object = object.field(Field::new(*name, ty.clone(), by_engine()).external());
     }
     object
-}
-
-pub(crate) fn list_arguments_for(field: Field, type_name: &str) -> Field {
-    field
-        .argument(InputValue::new(
-            "where",
-            TypeRef::named(filter::bool_exp_type(type_name)),
-        ))
-        .argument(InputValue::new(
-            "order_by",
-            TypeRef::named_nn_list(filter::order_by_type(type_name)),
-        ))
-        .argument(InputValue::new("limit", TypeRef::named(TypeRef::INT)))
-        .argument(InputValue::new("offset", TypeRef::named(TypeRef::INT)))
 }
 
 fn aggregate_types(table: &TableModel) -> Vec<Object> {
     polygraph_subgraph_core::aggregate::types(&table.type_name, "rows", &filter_fields(table))
 }
 
-/// A root field whose resolver answers through [`crate::root::answer`].
-pub(crate) fn root_field(
-    state: &Arc<State>,
-    table: usize,
-    kind: RootKind,
-    name: &str,
-    ty: TypeRef,
-) -> Field {
-    let state = state.clone();
-    Field::new(name, ty, move |ctx| {
-        let state = state.clone();
-        FieldFuture::new(async move {
-            let walker = Walker::new(ctx.ctx);
-            let json = root::answer(
-                &state,
-                table,
-                kind,
-                &walker,
-                &ctx.ctx.item.node,
-                RequestClaims::of(&ctx),
-            )
-            .await?;
-            Ok(root::field_value(json))
-        })
-    })
-}
-
-fn root_list(state: &Arc<State>, table: usize) -> Field {
-    let model = &state.model.tables[table];
-    let field = root_field(
-        state,
-        table,
-        RootKind::List,
+fn root_list(model: &TableModel) -> Field {
+    let field = Field::new(
         &model.list_field,
         TypeRef::named_nn_list_nn(&model.type_name),
+        by_engine(),
     )
     .description(format!(
         "{} rows, filtered, sorted and paginated.",
@@ -404,26 +317,20 @@ fn root_list(state: &Arc<State>, table: usize) -> Field {
     list_arguments_for(field, &model.type_name)
 }
 
-fn root_aggregate(state: &Arc<State>, table: usize) -> Field {
-    let model = &state.model.tables[table];
-    let field = root_field(
-        state,
-        table,
-        RootKind::Aggregate,
+fn root_aggregate(model: &TableModel) -> Field {
+    let field = Field::new(
         &model.aggregate_field,
         TypeRef::named_nn(aggregate_type(&model.type_name)),
+        by_engine(),
     );
     list_arguments_for(field, &model.type_name)
 }
 
-fn root_by_pk(state: &Arc<State>, table: usize) -> Field {
-    let model = &state.model.tables[table];
-    let mut field = root_field(
-        state,
-        table,
-        RootKind::ByPk,
+fn root_by_pk(model: &TableModel) -> Field {
+    let mut field = Field::new(
         &model.by_pk_field,
         TypeRef::named(&model.type_name),
+        by_engine(),
     )
     .description(format!("One {} by its primary key.", model.type_name));
     for column in &model.primary_key {
@@ -436,479 +343,121 @@ fn root_by_pk(state: &Arc<State>, table: usize) -> Field {
     field
 }
 
-/// What this request may see of each table: row rules instantiated with its verified claims.
-pub(crate) fn access(model: &Model, claims: Option<&Claims>) -> Access {
-    if model.tables.iter().all(|table| table.rule.is_none()) {
-        return Access::unrestricted();
-    }
-    let tables = model
-        .tables
-        .iter()
-        .map(|table| match (&table.rule, claims) {
-            (None, _) => TableAccess::All,
-            (Some(_), None) => TableAccess::Denied(format!(
-                "{} rows are visible only to requests with verified claims",
-                table.type_name
-            )),
-            (Some(rule), Some(claims)) => TableAccess::Rows(rule.restriction(claims)),
-        })
-        .collect();
-    Access { tables }
-}
-
-/// The selection set of the field being resolved.
-pub(crate) fn selection_set<'a>(ctx: &ResolverContext<'a>) -> &'a SelectionSet {
-    &ctx.ctx.item.node.selection_set.node
-}
-
-/// Argument values of a field node with variables substituted.
-pub(crate) trait ArgumentsAsValues {
-    fn arguments_as_values(
-        &self,
-        walker: &Walker<'_>,
-    ) -> async_graphql::Result<Vec<(String, Value)>>;
-}
-
-impl ArgumentsAsValues for async_graphql::parser::types::Field {
-    fn arguments_as_values(
-        &self,
-        walker: &Walker<'_>,
-    ) -> async_graphql::Result<Vec<(String, Value)>> {
-        self.arguments
-            .iter()
-            .map(|(name, value)| {
-                walker
-                    .resolve(&value.node)
-                    .map(|value| (name.node.to_string(), value))
-                    .map_err(SelectionError::bad_input)
-            })
-            .collect()
-    }
-}
-
-pub(crate) fn list_args(
-    model: &Model,
-    table: usize,
-    arguments: &[(String, Value)],
-) -> async_graphql::Result<ListArgs> {
-    let get = |name: &str| {
-        arguments
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value)
-    };
-    let table_model = &model.tables[table];
-    let relationship_target = |type_name: &str, field: &str| {
-        let (_, table) = model.table_by_type(type_name)?;
-        let relationship = table.relationship(field)?;
-        Some(model.tables[relationship.target].type_name.clone())
-    };
-    let filter = match get("where") {
-        Some(value) => filter::parse_bool_exp(value, &table_model.type_name, &relationship_target)
-            .map_err(|error| bad_input(TranslateError::input(error.to_string())))?,
-        None => BoolExp::always(),
-    };
-    let order_by = get("order_by")
-        .map(filter::parse_order_by)
-        .transpose()
-        .map_err(|error| bad_input(TranslateError::input(error.to_string())))?
-        .unwrap_or_default();
-    let limit = filter::parse_count("limit", get("limit"), model.max_limit)
-        .map_err(|error| bad_input(TranslateError::input(error.to_string())))?;
-    let offset = filter::parse_count("offset", get("offset"), i64::MAX as u64)
-        .map_err(|error| bad_input(TranslateError::input(error.to_string())))?;
-    Ok(ListArgs {
-        filter,
-        order_by,
-        limit,
-        offset,
-    })
-}
-
-/// The output fields for `table` from the selection sets of a field of its type.
-pub(crate) fn outputs(
-    model: &Model,
-    table: usize,
-    walker: &Walker<'_>,
-    sets: &[&SelectionSet],
-) -> async_graphql::Result<Vec<Output>> {
-    let table_model = &model.tables[table];
-    let selected = walker
-        .collect(sets, &table_model.type_name)
-        .map_err(SelectionError::bad_input)?;
-    selected
-        .iter()
-        .map(|field| output(model, table, walker, field))
-        .collect()
-}
-
-fn output(
-    model: &Model,
-    table: usize,
-    walker: &Walker<'_>,
-    field: &SelectedField<'_>,
-) -> async_graphql::Result<Output> {
-    let table_model = &model.tables[table];
-    let key = field.response_key.to_owned();
-    if field.name == "__typename" {
-        return Ok(Output::Typename {
-            key,
-            type_name: table_model.type_name.clone(),
-        });
-    }
-    if let Some((column, _)) = table_model.column(field.name) {
-        return Ok(Output::Column { key, column });
-    }
-    if let Some(index) = table_model
-        .references
-        .iter()
-        .position(|reference| reference.name == field.name)
-    {
-        return reference_output(model, table, index, walker, field);
-    }
-    let arguments: Vec<(String, Value)> = field
-        .arguments
-        .iter()
-        .map(|(name, value)| (name.to_string(), value.clone()))
-        .collect();
-    for (index, relationship) in table_model.relationships.iter().enumerate() {
-        if relationship.name == field.name {
-            let fields = outputs(model, relationship.target, walker, &field.selection_sets)?;
-            return Ok(match relationship.cardinality {
-                Cardinality::Object => Output::Object {
-                    key,
-                    relationship: index,
-                    fields,
-                },
-                Cardinality::Array => Output::Array {
-                    key,
-                    relationship: index,
-                    args: list_args(model, relationship.target, &arguments)?,
-                    fields,
-                },
-            });
-        }
-        if relationship.cardinality == Cardinality::Array
-            && relationship.aggregate_name() == field.name
-        {
-            return Ok(Output::Aggregate {
-                key,
-                relationship: index,
-                args: list_args(model, relationship.target, &arguments)?,
-                fields: aggregate_outputs(
-                    model,
-                    relationship.target,
-                    walker,
-                    &field.selection_sets,
-                )?,
-            });
-        }
-    }
-    Err(bad_input(TranslateError::input(format!(
-        "{} has no field {}",
-        table_model.type_name, field.name
-    ))))
-}
-
-/// A reference field: the entity's `__typename`, key and provided fields, nothing else.
-fn reference_output(
-    model: &Model,
-    table: usize,
-    index: usize,
-    walker: &Walker<'_>,
-    field: &SelectedField<'_>,
-) -> async_graphql::Result<Output> {
-    let reference = &model.tables[table].references[index];
-    let selected = walker
-        .collect(&field.selection_sets, &reference.type_name)
-        .map_err(SelectionError::bad_input)?;
-    let fields = selected
-        .iter()
-        .map(|selected| {
-            let key = selected.response_key.to_owned();
-            if selected.name == "__typename" {
-                return Ok(ReferenceOutput::Typename {
-                    key,
-                    type_name: reference.type_name.clone(),
-                });
-            }
-            if selected.name == reference.key {
-                return Ok(ReferenceOutput::Key { key });
-            }
-            reference
-                .provides
-                .iter()
-                .find(|(name, _)| name == selected.name)
-                .map(|(_, column)| ReferenceOutput::Provided {
-                    key,
-                    column: *column,
-                })
-                .ok_or_else(|| {
-                    bad_input(TranslateError::input(format!(
-                        "{}.{} provides only its key and {:?}",
-                        model.tables[table].type_name,
-                        reference.name,
-                        reference
-                            .provides
-                            .iter()
-                            .map(|(name, _)| name)
-                            .collect::<Vec<_>>()
-                    )))
-                })
-        })
-        .collect::<async_graphql::Result<Vec<_>>>()?;
-    Ok(Output::Reference {
-        key: field.response_key.to_owned(),
-        reference: index,
-        fields,
-    })
-}
-
-pub(crate) fn aggregate_outputs(
-    model: &Model,
-    table: usize,
-    walker: &Walker<'_>,
-    sets: &[&SelectionSet],
-) -> async_graphql::Result<Vec<AggregateOutput>> {
-    let table_model = &model.tables[table];
-    let type_name = aggregate_type(&table_model.type_name);
-    let selected = walker
-        .collect(sets, &type_name)
-        .map_err(SelectionError::bad_input)?;
-    selected
-        .iter()
-        .map(|field| {
-            let key = field.response_key.to_owned();
-            if field.name == "count" {
-                return Ok(AggregateOutput::Count { key });
-            }
-            if field.name == "__typename" {
-                return Ok(AggregateOutput::Typename {
-                    key,
-                    type_name: type_name.clone(),
-                });
-            }
-            let function = Function::ALL
-                .into_iter()
-                .find(|function| function.name() == field.name)
-                .ok_or_else(|| {
-                    bad_input(TranslateError::input(format!(
-                        "{type_name} has no field {}",
-                        field.name
-                    )))
-                })?;
-            let inner = walker
-                .collect(
-                    &field.selection_sets,
-                    &function_type(&table_model.type_name, function),
-                )
-                .map_err(SelectionError::bad_input)?;
-            let columns = inner
-                .iter()
-                .map(|column| {
-                    table_model
-                        .column(column.name)
-                        .filter(|(_, c)| function.applies_to(c.kind))
-                        .map(|(index, _)| (column.response_key.to_owned(), index))
-                        .ok_or_else(|| {
-                            bad_input(TranslateError::input(format!(
-                                "{} cannot be selected in {}",
-                                column.name,
-                                function.name()
-                            )))
-                        })
-                })
-                .collect::<async_graphql::Result<Vec<_>>>()?;
-            Ok(AggregateOutput::Function {
-                key,
-                function,
-                columns,
-            })
-        })
-        .collect()
-}
-
-/// An entity's type name and its document as the database wrote it (a JSON object), or why
-/// there is none.
-pub(crate) type Found = (String, Result<String, String>);
-
-/// `_entities`: representations grouped by type, one statement per type, results in
-/// representation order; unknown keys resolve to null with an error at their index.
-async fn resolve_entities<'a>(
-    state: &State,
-    ctx: &ResolverContext<'a>,
-) -> async_graphql::Result<Option<FieldValue<'a>>> {
-    let Value::List(representations) = ctx.args.try_get("representations")?.as_value() else {
-        return Err(bad_input(TranslateError::input(
-            "representations must be a list",
-        )));
-    };
-    let walker = Walker::new(ctx.ctx);
-    let results = find_entities(
-        state,
-        &walker,
-        selection_set(ctx),
-        representations,
-        RequestClaims::of(ctx),
-    )
-    .await?;
-    let mut values = Vec::with_capacity(results.len());
-    for (typename, result) in results {
-        values.push(match result {
-            Ok(text) => {
-                let document: serde_json::Map<String, serde_json::Value> =
-                    serde_json::from_str(&text).map_err(|error| {
-                        tracing::error!(%error, "an entity document is not a JSON object");
-                        async_graphql::Error::new("internal error reading an entity")
-                    })?;
-                FieldValue::owned_any(Document(document)).with_type(typename)
-            }
-            Err(message) => FieldValue::owned_any(Missing(message)).with_type(typename),
-        });
-    }
-    Ok(Some(FieldValue::list(values)))
-}
-
-/// Finds the entities `representations` name, one statement per entity type; in
-/// representation order, each with its type name and document, or why it is missing.
-pub(crate) async fn find_entities(
-    state: &State,
-    walker: &Walker<'_>,
-    selection: &SelectionSet,
-    representations: &[Value],
-    claims: Option<&Claims>,
-) -> async_graphql::Result<Vec<Found>> {
-    let unusable = |message: String| bad_input(TranslateError::input(message));
-    let mut results: Vec<Option<Found>> = vec![None; representations.len()];
-    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
-    for (index, representation) in representations.iter().enumerate() {
-        let typename = match representation {
-            Value::Object(object) => match object.get("__typename") {
-                Some(Value::String(typename)) => typename.as_str(),
-                _ => {
-                    return Err(unusable(format!(
-                        "representation {index} has no __typename"
-                    )));
-                }
-            },
-            _ => return Err(unusable(format!("representation {index} is not an object"))),
+/// The shared `PageInfo` type; where tables have cache hints, it takes its connection's (`inheritMaxAge`).
+fn page_info(hinted: bool) -> Object {
+    // Shareable: other subgraphs (MongoDB's) define the same type.
+    let mut object = Object::new(PAGE_INFO).shareable();
+    if hinted {
+        let inherit = polygraph_subgraph_core::cache::CacheHint {
+            inherit_max_age: true,
+            ..Default::default()
         };
-        match groups.iter_mut().find(|(name, _)| *name == typename) {
-            Some((_, indices)) => indices.push(index),
-            None => groups.push((typename, vec![index])),
-        }
+        object = object.directive(inherit.directive());
     }
-    let access = access(&state.model, claims);
-    for (typename, indices) in groups {
-        if let Some(entity) = state.model.foreign.iter().find(|f| f.type_name == typename) {
-            let group: Vec<&Value> = indices.iter().map(|&i| &representations[i]).collect();
-            let found =
-                crate::extends::find(state, walker, selection, entity, &group, claims).await?;
-            for (&index, document) in indices.iter().zip(found) {
-                results[index] = Some((typename.to_owned(), document));
-            }
-            continue;
-        }
-        let not_ours = || unusable(format!("{typename} is not an entity of this subgraph"));
-        let (table, table_model) = state.model.table_by_type(typename).ok_or_else(not_ours)?;
-        let key_columns = table_model.entity_key.clone().ok_or_else(not_ours)?;
-        let mut keys = Vec::with_capacity(indices.len());
-        for &index in &indices {
-            let Value::Object(object) = &representations[index] else {
-                unreachable!("checked above")
-            };
-            let key = key_columns
-                .iter()
-                .map(|column| {
-                    let column = &table_model.columns[*column];
-                    let text = match object.get(column.field.as_str()) {
-                        Some(Value::String(text)) => text.clone(),
-                        Some(Value::Number(number)) => number.to_string(),
-                        other => {
-                            return Err(unusable(format!(
-                                "{typename}.{}: unusable key {}",
-                                column.field,
-                                other.map_or_else(|| "(missing)".to_owned(), ToString::to_string)
-                            )));
-                        }
-                    };
-                    translate::normalize_key(column, &text).map_err(bad_input)
-                })
-                .collect::<async_graphql::Result<Vec<String>>>()?;
-            keys.push(key);
-        }
-        let fields = outputs(&state.model, table, walker, &[selection])?;
-        let statement =
-            translate::entities(&state.model, &access, table, &key_columns, &keys, &fields)
-                .map_err(bad_input)?;
-        let rows = execute::keyed_documents(&state.executor, &statement)
-            .await
-            .map_err(database_error)?;
-        let mut found: std::collections::HashMap<String, String> = rows.into_iter().collect();
-        let texts: Vec<String> = keys.iter().map(|key| translate::key_text(key)).collect();
-        // A key asked for several times gets copies; its last (usually only) use takes it.
-        let mut uses: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-        for text in &texts {
-            *uses.entry(text).or_default() += 1;
-        }
-        for ((&index, key), text) in indices.iter().zip(&keys).zip(&texts) {
-            let remaining = uses.get_mut(text.as_str()).expect("counted above");
-            *remaining -= 1;
-            let document = if *remaining == 0 {
-                found.remove(text)
-            } else {
-                found.get(text).cloned()
-            };
-            let document =
-                document.ok_or_else(|| format!("{typename} with key {} not found", key.join(", ")));
-            results[index] = Some((typename.to_owned(), document));
-        }
-    }
-    Ok(results
-        .into_iter()
-        .map(|result| result.expect("every index is in a group"))
-        .collect())
+    object
+        .field(Field::new(
+            "hasNextPage",
+            TypeRef::named_nn(TypeRef::BOOLEAN),
+            by_engine(),
+        ))
+        .field(Field::new(
+            "hasPreviousPage",
+            TypeRef::named_nn(TypeRef::BOOLEAN),
+            by_engine(),
+        ))
+        .field(Field::new(
+            "startCursor",
+            TypeRef::named(TypeRef::STRING),
+            by_engine(),
+        ))
+        .field(Field::new(
+            "endCursor",
+            TypeRef::named(TypeRef::STRING),
+            by_engine(),
+        ))
 }
 
-/// An error in the request, safe to show: `BAD_USER_INPUT`, or `UNAUTHENTICATED` where a row
-/// rule needs claims the request lacks.
-pub(crate) fn bad_input(error: TranslateError) -> async_graphql::Error {
-    let code = match error.kind {
-        ErrorKind::Input => "BAD_USER_INPUT",
-        ErrorKind::Unauthenticated => "UNAUTHENTICATED",
-        ErrorKind::Forbidden => "FORBIDDEN",
-    };
-    async_graphql::Error::new(error.message)
-        .extend_with(|_, extensions| extensions.set("code", code))
+/// `UserConnection` and `UserEdge`.
+fn connection_types(table: &TableModel) -> Vec<Object> {
+    let name = &table.type_name;
+    vec![
+        Object::new(connection_type(name))
+            .field(Field::new(
+                "edges",
+                TypeRef::named_nn_list_nn(edge_type(name)),
+                by_engine(),
+            ))
+            .field(Field::new(
+                "pageInfo",
+                TypeRef::named_nn(PAGE_INFO),
+                by_engine(),
+            )),
+        Object::new(edge_type(name))
+            .field(Field::new(
+                "cursor",
+                TypeRef::named_nn(TypeRef::STRING),
+                by_engine(),
+            ))
+            .field(Field::new("node", TypeRef::named_nn(name), by_engine())),
+    ]
 }
 
-/// A database failure: logged in full, shown to the client without internals.
-#[allow(clippy::needless_pass_by_value)] // used as `map_err(database_error)`
-pub(crate) fn database_error(error: sqlx::Error) -> async_graphql::Error {
-    // Integrity violations (class 23: unique, foreign key, not null, check) and data exceptions
-    // (class 22: a value out of range for its column) are the client's to fix, and PostgreSQL's
-    // message names only the constraint or the value: shown as they are.
-    if let sqlx::Error::Database(database) = &error {
-        let code = database.code().unwrap_or_default();
-        if code.starts_with("23") || code.starts_with("22") {
-            let message = database.message().to_owned();
-            let constraint = database.constraint().map(ToOwned::to_owned);
-            return async_graphql::Error::new(message).extend_with(|_, extensions| {
-                extensions.set("code", "BAD_USER_INPUT");
-                extensions.set("sqlstate", code.as_ref());
-                if let Some(constraint) = &constraint {
-                    extensions.set("constraint", constraint.as_str());
-                }
-            });
-        }
+/// The root field `users_connection(where, order_by, first, after)`.
+fn root_connection(model: &TableModel) -> Field {
+    let name = &model.type_name;
+    Field::new(
+        format!("{}_connection", model.list_field),
+        TypeRef::named_nn(connection_type(name)),
+        by_engine(),
+    )
+    .description(format!("{name} rows a page at a time, by cursor."))
+    .argument(InputValue::new(
+        "where",
+        TypeRef::named(filter::bool_exp_type(name)),
+    ))
+    .argument(InputValue::new(
+        "order_by",
+        TypeRef::named_nn_list(filter::order_by_type(name)),
+    ))
+    .argument(InputValue::new("first", TypeRef::named(TypeRef::INT)))
+    .argument(InputValue::new("after", TypeRef::named(TypeRef::STRING)))
+}
+
+/// The stub type of another subgraph's entity, with the fields added here.
+fn foreign_entity(model: &Model, entity: &ForeignEntity) -> Object {
+    let mut object = Object::new(&entity.type_name)
+        .key(&entity.key)
+        .field(Field::new(
+            &entity.key,
+            TypeRef::named_nn(TypeRef::ID),
+            by_engine(),
+        ));
+    if let Some(hint) = &entity.cache {
+        object = object.directive(hint.directive());
     }
-    tracing::error!(%error, "PostgreSQL query failed");
-    let message = match &error {
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-            "the database is unavailable"
+    for name in entity.external() {
+        object =
+            object.field(Field::new(name, TypeRef::named_nn(TypeRef::ID), by_engine()).external());
+    }
+    for field in &entity.fields {
+        let target = &model.tables[field.table].type_name;
+        let mut graphql = if field.aggregate {
+            Field::new(
+                &field.name,
+                TypeRef::named_nn(aggregate_type(target)),
+                by_engine(),
+            )
+        } else {
+            Field::new(&field.name, TypeRef::named_nn_list_nn(target), by_engine())
+        };
+        graphql = list_arguments_for(graphql, target);
+        if field.from != entity.key {
+            graphql = graphql.requires(&field.from);
         }
-        _ => "the database could not answer this request",
-    };
-    async_graphql::Error::new(message)
-        .extend_with(|_, extensions| extensions.set("code", "DATABASE_ERROR"))
+        if let Some(hint) = &field.cache {
+            graphql = graphql.directive(hint.directive());
+        }
+        object = object.field(graphql);
+    }
+    object
 }
