@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use async_graphql::Variables;
-use common::{compare, config, served};
+use common::{compare, config, first_sight, served};
 use criterion::{Criterion, criterion_group, criterion_main};
 use elasticsearch::{Elasticsearch, MgetParts, SearchParts};
 use futures::TryStreamExt as _;
@@ -180,6 +180,13 @@ fn benches(criterion: &mut Criterion) {
         "mongodb_reviews_filtered_page_50",
         || served(&mongo, REVIEWS, &no_variables),
         || raw_reviews(&collection),
+    );
+    first_sight(
+        &runtime,
+        "mongodb_entities_100_reviews",
+        &mongo,
+        REVIEW_ENTITIES,
+        &review_variables,
     );
     let search = search.served();
     let product_variables = Variables::from_json(products.clone());

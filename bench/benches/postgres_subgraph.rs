@@ -14,7 +14,7 @@ use polygraph_subgraph_postgres::translate::{self, Access, Output};
 use polygraph_subgraph_postgres::{Config, Subgraph, execute};
 use serde_json::{Value, json};
 
-use common::{compare, config, served};
+use common::{compare, config, first_sight, served};
 
 const ENTITIES: &str =
     "query($r: [_Any!]!) { _entities(representations: $r) { ... on User { id name email } } }";
@@ -128,6 +128,20 @@ fn benches(criterion: &mut Criterion) {
         "orders_filtered_page_50",
         || served(&served_subgraph, ORDERS, &no_variables),
         || sqlx_orders(&pool),
+    );
+    first_sight(
+        &runtime,
+        "entities_100_users",
+        &served_subgraph,
+        ENTITIES,
+        &variables,
+    );
+    first_sight(
+        &runtime,
+        "orders_filtered_page_50",
+        &served_subgraph,
+        ORDERS,
+        &no_variables,
     );
 }
 

@@ -88,3 +88,35 @@ pub fn compare<A, B, FA, FB, O>(
         ours_time.as_secs_f64() / theirs_time.as_secs_f64()
     );
 }
+
+/// Prints how much slower a query text seen for the first time is than a repeat: the same
+/// request, alternately with a text the subgraph has not kept (a new comment at its end, so it
+/// is parsed and validated again) and with the kept one.
+#[allow(dead_code)] // each benchmark compiles this module; not every one uses every helper
+pub fn first_sight(
+    runtime: &tokio::runtime::Runtime,
+    name: &str,
+    subgraph: &polygraph_subgraph_core::server::Served,
+    query: &str,
+    variables: &Variables,
+) {
+    let iterations = 300;
+    let (mut first, mut repeat) = (Duration::ZERO, Duration::ZERO);
+    runtime.block_on(served(subgraph, query, variables));
+    for iteration in 0..iterations {
+        let fresh = format!("{query}\n# first sight {iteration}");
+        let started = Instant::now();
+        let reply = runtime.block_on(served(subgraph, &fresh, variables));
+        first += started.elapsed();
+        assert!(!reply.errors, "{name}: {}", reply.body);
+        let started = Instant::now();
+        runtime.block_on(served(subgraph, query, variables));
+        repeat += started.elapsed();
+    }
+    println!(
+        "ratio {name}_first_sight: first sight {:?} / repeat {:?} = {:.2}",
+        first / iterations,
+        repeat / iterations,
+        first.as_secs_f64() / repeat.as_secs_f64()
+    );
+}

@@ -7,8 +7,8 @@ use async_graphql::dynamic::{
     Enum, EnumItem, Field, InputValue, Object, Scalar, Schema, SchemaError, TypeRef,
 };
 use polygraph_subgraph_core::cache::CacheHint;
+use polygraph_subgraph_core::engine::engine_field;
 use polygraph_subgraph_core::engine::{Hook, by_engine};
-use polygraph_subgraph_core::values::json_field;
 
 use crate::model::{Granularity, Model};
 
@@ -29,7 +29,7 @@ pub fn build(model: &Model) -> Result<Schema, SchemaError> {
         );
     for series in &model.series {
         let mut point = Object::new(&series.point_type).field(
-            json_field("start", TypeRef::named_nn("DateTime"), false)
+            engine_field("start", TypeRef::named_nn("DateTime"))
                 .description("Start of the bucket (UTC)."),
         );
         for measure in &series.measures {
@@ -38,7 +38,7 @@ pub fn build(model: &Model) -> Result<Schema, SchemaError> {
             } else {
                 TypeRef::FLOAT
             };
-            point = point.field(json_field(&measure.name, TypeRef::named(ty), false));
+            point = point.field(engine_field(&measure.name, TypeRef::named(ty)));
         }
         builder = builder.register(CacheHint::apply(series.cache.as_ref(), point));
     }
@@ -67,9 +67,9 @@ pub fn build(model: &Model) -> Result<Schema, SchemaError> {
             .register(
                 Object::new("TrainingRow")
                     .description("One entity's features as of a moment: `values[j]` is `features[j]`'s latest value at or before it, `observedAt[j]` when that value was recorded.")
-                    .field(json_field("id", TypeRef::named_nn(TypeRef::ID), false))
-                    .field(json_field("values", TypeRef::named_nn_list(TypeRef::FLOAT), false))
-                    .field(json_field("observedAt", TypeRef::named_nn_list("DateTime"), false)),
+                    .field(engine_field("id", TypeRef::named_nn(TypeRef::ID)))
+                    .field(engine_field("values", TypeRef::named_nn_list(TypeRef::FLOAT)))
+                    .field(engine_field("observedAt", TypeRef::named_nn_list("DateTime"))),
             );
         query = query.field(training_rows());
     }
@@ -80,10 +80,9 @@ pub fn build(model: &Model) -> Result<Schema, SchemaError> {
 }
 
 fn entity_type(model: &Model, entity: &str) -> Object {
-    let mut object =
-        Object::new(entity)
-            .key("id")
-            .field(json_field("id", TypeRef::named_nn(TypeRef::ID), true));
+    let mut object = Object::new(entity)
+        .key("id")
+        .field(engine_field("id", TypeRef::named_nn(TypeRef::ID)));
     for series in model.series.iter().filter(|s| s.entity == entity) {
         object = object.field(
             Field::new(

@@ -1,13 +1,11 @@
 //! Aggregates every database subgraph offers the same way:
 //! `T_aggregate(where) { count sum { … } avg { … } min { … } max { … } }`.
 //!
-//! The output types read their values by response key from the document the subgraph computed
-//! (see [`crate::values`]), so each database only has to produce that document.
+//! Each database's engine computes the aggregates its selection asks for, in one query.
 
 use async_graphql::dynamic::{Field, Object, TypeRef};
 
 use crate::filter::{FilterField, ScalarKind};
-use crate::values;
 
 /// Aggregate functions over numeric or ordered fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,7 +76,7 @@ pub fn types(type_name: &str, unit: &str, fields: &[FilterField]) -> Vec<Object>
         .field(Field::new(
             "count",
             TypeRef::named_nn(TypeRef::INT),
-            values::scalar_field,
+            crate::engine::by_engine(),
         ));
     let mut objects = Vec::new();
     for function in Function::ALL {
@@ -94,14 +92,14 @@ pub fn types(type_name: &str, unit: &str, fields: &[FilterField]) -> Vec<Object>
             object.field(Field::new(
                 &field.name,
                 TypeRef::named(function.output_type(field.kind)),
-                values::scalar_field,
+                crate::engine::by_engine(),
             ))
         });
         objects.push(object);
         aggregate = aggregate.field(Field::new(
             function.name(),
             TypeRef::named(&name),
-            values::object_field,
+            crate::engine::by_engine(),
         ));
     }
     objects.push(aggregate);

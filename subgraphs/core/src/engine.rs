@@ -653,6 +653,15 @@ pub fn by_engine() -> impl for<'a> Fn(
 
 use async_graphql::ErrorExtensions as _;
 
+/// A field of a schema the engine answers: its name and type, and [`by_engine`] as the
+/// resolver async-graphql asks for.
+pub fn engine_field(
+    name: impl Into<String>,
+    ty: impl Into<async_graphql::dynamic::TypeRef>,
+) -> async_graphql::dynamic::Field {
+    async_graphql::dynamic::Field::new(name, ty, by_engine())
+}
+
 /// Answers for the root fields of a mixed operation (see [`Answered`]), computed by the
 /// engine before async-graphql runs the rest, and the errors they carry (full paths).
 pub async fn answer_mixed(engine: &dyn Engine, operation: &Operation<'_>) -> (Answered, Vec<Json>) {

@@ -1,8 +1,6 @@
-//! `_entities` for subgraphs that only extend entities other subgraphs own: each
-//! representation is just a type name and a single key, which the extension fields resolve
-//! from.
+//! `_entities` for subgraphs whose entities have one key field: each representation is a type
+//! name and that key, which the engine reads its fields by.
 
-use async_graphql::dynamic::ResolverContext;
 use async_graphql::{ErrorExtensions as _, Value};
 
 fn bad_input(message: String) -> async_graphql::Error {
@@ -10,21 +8,9 @@ fn bad_input(message: String) -> async_graphql::Error {
         .extend_with(|_, extensions| extensions.set("code", "BAD_USER_INPUT"))
 }
 
-/// The type name and key (as `ID` text) of each representation, in order; a representation
-/// of another type, or without its key, is a `BAD_USER_INPUT` error.
-pub fn references(
-    ctx: &ResolverContext<'_>,
-    entities: &[String],
-    key: &str,
-) -> async_graphql::Result<Vec<(String, String)>> {
-    references_in(
-        ctx.args.try_get("representations")?.as_value(),
-        entities,
-        key,
-    )
-}
-
-/// [`references`] of an engine's `_entities` field.
+/// The type name and key (as `ID` text) of each representation of an engine's `_entities`
+/// field, in order; a representation of another type, or without its key, is a
+/// `BAD_USER_INPUT` error.
 pub fn references_of(
     field: &crate::selection::SelectedField<'_>,
     entities: &[String],
@@ -37,7 +23,7 @@ pub fn references_of(
     )
 }
 
-/// [`references`] of a `representations` value, for code that runs outside a resolver.
+/// [`references_of`] of a `representations` value.
 pub fn references_in(
     representations: &Value,
     entities: &[String],

@@ -1,10 +1,11 @@
 //! What every Polygraph database subgraph shares.
 //!
 //! A subgraph is translate-then-execute (see `shared/STYLE.md`): the schema is generated from
-//! the database at start-up; a root resolver turns the selected fields ([`selection`]) and the
-//! standard list arguments ([`filter`]) into one database query, runs it with bound parameters,
-//! and the nested fields read their values from the result. Each database crate supplies the
-//! translation and the execution; this crate supplies the rest.
+//! the database at start-up; async-graphql validates each request against it once per query
+//! text, and the subgraph's [`engine`] answers every root field, turning the selected fields
+//! ([`selection`]) and the standard list arguments ([`filter`]) into database queries run with
+//! bound parameters, and writing the response. Each database crate supplies its engine; this
+//! crate supplies the rest.
 
 pub mod aggregate;
 pub mod cache;
@@ -20,5 +21,4 @@ pub mod rules;
 pub mod selection;
 pub mod server;
 pub mod subgraph;
-pub mod values;
 pub mod variables;

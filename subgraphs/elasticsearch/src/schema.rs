@@ -5,9 +5,9 @@
 use async_graphql::dynamic::{
     Enum, EnumItem, Field, InputObject, InputValue, Object, Scalar, Schema, SchemaError, TypeRef,
 };
+use polygraph_subgraph_core::engine::engine_field;
 use polygraph_subgraph_core::engine::{Hook, by_engine};
 use polygraph_subgraph_core::filter::ScalarKind;
-use polygraph_subgraph_core::values::json_field;
 
 use crate::model::{DocField, Indexed, Model};
 
@@ -71,7 +71,7 @@ pub fn build(model: &Model) -> Result<Schema, SchemaError> {
                 (false, true) => TypeRef::named_nn(type_name),
                 (false, false) => TypeRef::named(type_name),
             };
-            let mut graphql = json_field(&field.name, ty, field.key);
+            let mut graphql = engine_field(&field.name, ty);
             if entity.is_some_and(|index| index.shareable.contains(&field.name)) {
                 graphql = graphql.shareable();
             }
@@ -123,7 +123,7 @@ fn shared_types() -> Vec<Object> {
         fields
             .iter()
             .fold(Object::new(name), |object, (field, ty)| {
-                object.field(json_field(field, ty.clone(), false))
+                object.field(engine_field(*field, ty.clone()))
             })
     };
     vec![
@@ -314,35 +314,29 @@ fn result_types(name: &str, hit_field: &str) -> Vec<async_graphql::dynamic::Type
     vec![
         Object::new(format!("{name}SearchHit"))
             .field(
-                json_field("score", TypeRef::named(TypeRef::FLOAT), false)
+                engine_field("score", TypeRef::named(TypeRef::FLOAT))
                     .description("Relevance; null when sorted by something else."),
             )
             .field(
-                json_field("cursor", TypeRef::named_nn(TypeRef::STRING), false)
+                engine_field("cursor", TypeRef::named_nn(TypeRef::STRING))
                     .description("Pass as `after` to get the hits after this one."),
             )
-            .field(json_field(
+            .field(engine_field(
                 "highlights",
                 TypeRef::named_nn_list_nn("SearchHighlight"),
-                false,
             ))
-            .field(json_field(hit_field, TypeRef::named_nn(name), false))
+            .field(engine_field(hit_field, TypeRef::named_nn(name)))
             .into(),
         Object::new(format!("{name}SearchResult"))
             .field(
-                json_field("total", TypeRef::named_nn(TypeRef::INT), false)
+                engine_field("total", TypeRef::named_nn(TypeRef::INT))
                     .description("How many documents match."),
             )
-            .field(json_field(
+            .field(engine_field(
                 "hits",
                 TypeRef::named_nn_list_nn(format!("{name}SearchHit")),
-                false,
             ))
-            .field(json_field(
-                "facets",
-                TypeRef::named_nn("SearchFacets"),
-                false,
-            ))
+            .field(engine_field("facets", TypeRef::named_nn("SearchFacets")))
             .into(),
     ]
 }

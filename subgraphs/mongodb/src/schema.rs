@@ -10,9 +10,9 @@ use async_graphql::dynamic::{
 };
 use polygraph_subgraph_core::aggregate::{self, aggregate_type};
 use polygraph_subgraph_core::cache::CacheHint;
+use polygraph_subgraph_core::engine::engine_field;
 use polygraph_subgraph_core::engine::{Hook, by_engine};
 use polygraph_subgraph_core::filter::{self, ScalarKind};
-use polygraph_subgraph_core::values::json_field;
 
 use crate::model::{Aggregate, CollectionModel, FieldModel, Model, Shape};
 use crate::writes::Kind;
@@ -308,7 +308,7 @@ fn foreign_type(model: &Model, index: usize) -> Object {
 
 /// The shared `PageInfo` type (shareable: other subgraphs define the same one).
 fn page_info() -> Object {
-    let field = |name: &str, ty: TypeRef| json_field(name, ty, false);
+    let field = |name: &str, ty: TypeRef| engine_field(name, ty);
     Object::new(PAGE_INFO)
         .shareable()
         .field(field("hasNextPage", TypeRef::named_nn(TypeRef::BOOLEAN)))

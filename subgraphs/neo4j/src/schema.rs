@@ -4,8 +4,8 @@
 
 use async_graphql::dynamic::{Field, InputValue, Object, Schema, SchemaError, TypeRef};
 use polygraph_subgraph_core::cache::CacheHint;
+use polygraph_subgraph_core::engine::engine_field;
 use polygraph_subgraph_core::engine::{Hook, by_engine};
-use polygraph_subgraph_core::values::json_field;
 
 use crate::model::Model;
 
@@ -27,7 +27,7 @@ pub fn build(model: &Model) -> Result<Schema, SchemaError> {
         let object = Object::new(name);
         let mut object = CacheHint::apply(config.cache.as_ref(), object)
             .key("id")
-            .field(json_field("id", TypeRef::named_nn(TypeRef::ID), true));
+            .field(engine_field("id", TypeRef::named_nn(TypeRef::ID)));
         for relationship in model.relationships.iter().filter(|r| r.entity == *name) {
             let mut field = Field::new(
                 &relationship.field,

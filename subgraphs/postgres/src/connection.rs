@@ -14,7 +14,6 @@ use polygraph_subgraph_core::claims::Claims;
 use polygraph_subgraph_core::engine::FieldError;
 use polygraph_subgraph_core::filter;
 use polygraph_subgraph_core::selection::{SelectedField, Walker};
-use polygraph_subgraph_core::values;
 use serde_json::{Map, Value as Json};
 
 use crate::errors::{bad_input, database_error, input};
@@ -121,7 +120,10 @@ fn decode(cursor: &str) -> Result<Vec<Value>, TranslateError> {
     let invalid = || TranslateError::input("invalid cursor");
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
     match serde_json::from_slice::<Json>(&bytes).map_err(|_| invalid())? {
-        Json::Array(values) => Ok(values.iter().map(values::to_value).collect()),
+        Json::Array(values) => values
+            .into_iter()
+            .map(|value| Value::from_json(value).map_err(|_| invalid()))
+            .collect(),
         _ => Err(invalid()),
     }
 }

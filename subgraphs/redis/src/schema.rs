@@ -6,8 +6,8 @@ use async_graphql::dynamic::{
     Enum, EnumItem, Field, InputObject, InputValue, Object, Scalar, Schema, SchemaError, TypeRef,
 };
 use polygraph_subgraph_core::cache::CacheHint;
+use polygraph_subgraph_core::engine::engine_field;
 use polygraph_subgraph_core::engine::{Hook, by_engine};
-use polygraph_subgraph_core::values::json_field;
 
 use crate::model::{FeatureType, Model};
 
@@ -33,28 +33,28 @@ pub fn build(model: &Model) -> Result<Schema, SchemaError> {
             // A feature takes its entity's hint.
             CacheHint::apply(inherit.as_ref(), Object::new("Feature"))
                 .description("One named feature of an entity.")
-                .field(json_field("name", TypeRef::named_nn(TypeRef::STRING), false))
-                .field(json_field("group", TypeRef::named_nn(TypeRef::STRING), false))
-                .field(json_field("value", TypeRef::named("FeatureValue"), false)),
+                .field(engine_field("name", TypeRef::named_nn(TypeRef::STRING)))
+                .field(engine_field("group", TypeRef::named_nn(TypeRef::STRING)))
+                .field(engine_field("value", TypeRef::named("FeatureValue"))),
         )
         .register(
             Object::new("MissingFeature")
-                .field(json_field("id", TypeRef::named_nn(TypeRef::ID), false))
-                .field(json_field("name", TypeRef::named_nn(TypeRef::STRING), false)),
+                .field(engine_field("id", TypeRef::named_nn(TypeRef::ID)))
+                .field(engine_field("name", TypeRef::named_nn(TypeRef::STRING))),
         )
         .register(
             Object::new("FeatureVector")
                 .description("Feature values for many entities: `values[i][j]` is `names[j]` of `ids[i]`, null when missing.")
-                .field(json_field("ids", TypeRef::named_nn_list_nn(TypeRef::ID), false))
-                .field(json_field("names", TypeRef::named_nn_list_nn(TypeRef::STRING), false))
-                .field(json_field("values", matrix_type(), false))
-                .field(json_field("missing", TypeRef::named_nn_list_nn("MissingFeature"), false)),
+                .field(engine_field("ids", TypeRef::named_nn_list_nn(TypeRef::ID)))
+                .field(engine_field("names", TypeRef::named_nn_list_nn(TypeRef::STRING)))
+                .field(engine_field("values", matrix_type()))
+                .field(engine_field("missing", TypeRef::named_nn_list_nn("MissingFeature"))),
         )
         .register(
             Object::new("PutFeaturesResult")
-                .field(json_field("id", TypeRef::named_nn(TypeRef::ID), false))
-                .field(json_field("written", TypeRef::named_nn(TypeRef::INT), false))
-                .field(json_field("expiresInSeconds", TypeRef::named(TypeRef::INT), false)),
+                .field(engine_field("id", TypeRef::named_nn(TypeRef::ID)))
+                .field(engine_field("written", TypeRef::named_nn(TypeRef::INT)))
+                .field(engine_field("expiresInSeconds", TypeRef::named(TypeRef::INT))),
         )
         .register(
             InputObject::new("FeatureInput")
@@ -77,7 +77,7 @@ pub fn build(model: &Model) -> Result<Schema, SchemaError> {
                 FeatureType::FloatList => TypeRef::named_nn_list("Float"),
                 kind => TypeRef::named(kind.graphql()),
             };
-            object = object.field(json_field(&feature.field, ty, false));
+            object = object.field(engine_field(&feature.field, ty));
         }
         builder = builder.register(CacheHint::apply(group.cache.as_ref(), object));
     }
@@ -97,16 +97,11 @@ pub fn build(model: &Model) -> Result<Schema, SchemaError> {
 
 /// `User @key(fields: "id") { id features(names:) onlineFeatures }`.
 fn entity_type(model: &Model, entity: &str) -> Object {
-    let mut object =
-        Object::new(entity)
-            .key("id")
-            .field(json_field("id", TypeRef::named_nn(TypeRef::ID), true));
+    let mut object = Object::new(entity)
+        .key("id")
+        .field(engine_field("id", TypeRef::named_nn(TypeRef::ID)));
     for (_, group) in model.groups_of(entity) {
-        object = object.field(json_field(
-            &group.field,
-            TypeRef::named(&group.type_name),
-            false,
-        ));
+        object = object.field(engine_field(&group.field, TypeRef::named(&group.type_name)));
     }
     object.field(
         Field::new(
