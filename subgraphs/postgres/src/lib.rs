@@ -2,8 +2,9 @@
 //!
 //! Start-up reads the catalog ([`catalog`]), shapes it into a model with the configuration
 //! ([`model`]) and generates the schema ([`schema`]); each request goes to the engine, which
-//! translates each root field's selection into one SQL statement ([`translate`], [`mutate`])
-//! and runs it with bound parameters ([`execute`]).
+//! lowers each root field's selection into the query IR (`ir`), translates that into one SQL
+//! statement ([`translate`], [`mutate`], written by `sql`'s builder) and runs it with bound
+//! parameters ([`execute`]).
 
 pub mod catalog;
 pub mod config;
@@ -13,11 +14,13 @@ mod entities;
 mod errors;
 pub mod execute;
 mod extends;
+mod ir;
 mod lowering;
 pub mod model;
 pub mod mutate;
 mod mutations;
 pub mod schema;
+mod sql;
 mod state;
 pub mod translate;
 mod types;

@@ -17,10 +17,9 @@ use std::fmt::Write as _;
 use async_graphql::Value;
 use polygraph_subgraph_core::filter::BoolExp;
 
+use crate::ir::{Access, Output, Param, Statement, TranslateError};
 use crate::model::Model;
-use crate::translate::{
-    Access, Builder, Output, Param, Statement, TranslateError, build_object, literal, quote, text,
-};
+use crate::sql::{Builder, build_object, literal, quote, text};
 
 type Result<T> = std::result::Result<T, TranslateError>;
 
