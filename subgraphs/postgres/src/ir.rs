@@ -146,7 +146,7 @@ impl TranslateError {
 /// deletes), adds the table's condition to its `WHERE`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Access {
-    /// Indexed like [`Model::tables`]; empty means no table is restricted.
+    /// Indexed like [`crate::model::Model::tables`]; empty means no table is restricted.
     pub tables: Vec<TableAccess>,
 }
 

@@ -1,6 +1,6 @@
 //! The GraphQL schema generated from the model: types, root fields, `_entities`. async-graphql
 //! validates requests against it and answers introspection; the fields are the engine's to
-//! answer ([`crate::engine`]).
+//! answer (`engine.rs`).
 
 use async_graphql::dynamic::{
     Field, InputValue, Object, Scalar, Schema, SchemaBuilder, SchemaError, TypeRef,
