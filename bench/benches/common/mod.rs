@@ -41,6 +41,13 @@ impl Comparable for Value {
     }
 }
 
+/// A response body, as a raw client that writes one returns it.
+impl Comparable for String {
+    fn into_value(self) -> Value {
+        serde_json::from_str(&self).expect("a JSON body")
+    }
+}
+
 impl Comparable for polygraph_subgraph_core::server::Reply {
     fn into_value(self) -> Value {
         self.json()
@@ -49,7 +56,7 @@ impl Comparable for polygraph_subgraph_core::server::Reply {
 
 /// Benchmarks both sides under criterion, then runs them alternately and prints the ratio of
 /// their mean times (both sides see the same machine load).
-pub fn compare<A, B, FA, FB, O>(
+pub fn compare<A, B, FA, FB, O, P>(
     criterion: &mut Criterion,
     runtime: &tokio::runtime::Runtime,
     name: &str,
@@ -59,12 +66,13 @@ pub fn compare<A, B, FA, FB, O>(
     A: Fn() -> FA,
     B: Fn() -> FB,
     FA: Future<Output = O>,
-    FB: Future<Output = Value>,
+    FB: Future<Output = P>,
     O: Comparable,
+    P: Comparable,
 {
     assert_eq!(
         runtime.block_on(ours()).into_value(),
-        runtime.block_on(theirs()),
+        runtime.block_on(theirs()).into_value(),
         "{name}: the subgraph and the raw client must return the same data"
     );
     let mut group = criterion.benchmark_group(name);
