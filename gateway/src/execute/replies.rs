@@ -1,0 +1,180 @@
+//! Subgraph answers and failures as errors of the client's response: paths rewritten from the
+//! fetch's to the client's, batched answers split back to their fetches.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+/// The errors for a fetch that got no answer: one where each part of the response it would
+/// have filled begins.
+pub(super) fn failed(
+    fetch: &Fetch,
+    sent: Option<&Sent>,
+    service: &str,
+    reason: &str,
+) -> Vec<GraphqlError> {
+    let paths: Vec<Vec<Segment>> = match sent {
+        Some(sent) => sent.segments(None).into_iter().collect(),
+        None => fetch
+            .root_keys
+            .iter()
+            .map(|key| vec![Segment::Key(key.clone())])
+            .collect(),
+    };
+    paths
+        .into_iter()
+        .map(|path| {
+            let mut error = GraphqlError::new(
+                format!("subgraph \"{service}\" failed: {reason}"),
+                Code::SubrequestHttpError,
+            );
+            error.extensions.insert("service", JsonValue::from(service));
+            error.at(path)
+        })
+        .collect()
+}
+
+/// Takes a request's reply (or its failure) into the data and the errors, for each fetch the
+/// request was sent for.
+pub(super) fn take_in<'r>(
+    plan: &QueryPlan,
+    subgraphs: &Subgraphs,
+    data: &mut Data<'r>,
+    errors: &mut Vec<GraphqlError>,
+    reply: &Result<&'r Reply, String>,
+    fetches: Vec<(usize, Option<Sent<'_>>)>,
+) {
+    let batch = fetches.len();
+    for (i, (index, sent)) in fetches.into_iter().enumerate() {
+        let fetch = &plan.fetches[index];
+        let service = &subgraphs.names[fetch.subgraph];
+        let sent = sent.as_ref();
+        match reply {
+            Err(reason) => errors.extend(failed(fetch, sent, service, reason)),
+            Ok(reply) => {
+                let alias = (batch > 1).then_some((i, batch));
+                absorb(data, errors, reply, alias, sent, service);
+            }
+        }
+    }
+}
+
+/// Merges a subgraph's answer into the data: a root fetch's at the root, an entity fetch's
+/// into every object that sent each representation; its errors re-pathed. In a batch
+/// (`alias`: this fetch's place and the batch's size) the fetch's entities are under `_eN`,
+/// and its errors are those whose path starts there (the first fetch's, those without).
+pub(super) fn absorb<'r>(
+    data: &mut Data<'r>,
+    errors: &mut Vec<GraphqlError>,
+    reply: &'r Reply,
+    alias: Option<(usize, usize)>,
+    sent: Option<&Sent>,
+    service: &str,
+) {
+    let returned = reply.body.root().get("data");
+    match sent {
+        None => {
+            if let Some(returned) = returned.filter(|returned| returned.is_object()) {
+                data.merge(returned);
+            }
+        }
+        Some(sent) => {
+            let field = alias.map_or_else(|| "_entities".to_owned(), |(i, _)| format!("_e{i}"));
+            let entities: Vec<Json<'r>> = returned
+                .and_then(|returned| returned.get(field.as_str()))
+                .map(|entities| entities.items().collect())
+                .unwrap_or_default();
+            merge_at(data, &sent.places, 0, &entities);
+        }
+    }
+    if let Some(subgraph_errors) = reply.body.root().get("errors") {
+        for error in subgraph_errors.items() {
+            let error = error.to_value();
+            if alias.is_some_and(|(i, batch)| batch_member(&error, batch) != i) {
+                continue;
+            }
+            errors.push(repath(&error, sent, service));
+        }
+    }
+}
+
+/// Which of a batch's `batch` fetches an error belongs to: the one its path starts in (`_eN`),
+/// the first when it has no such path.
+pub(super) fn batch_member(error: &JsonValue, batch: usize) -> usize {
+    error
+        .get("path")
+        .and_then(JsonValue::as_array)
+        .and_then(|path| batch_alias(path.first()?.as_str()?))
+        .filter(|&i| i < batch)
+        .unwrap_or(0)
+}
+
+/// A subgraph's error, its path moved from `_entities.N…` (or a batch's `_eN.N…`) to where
+/// object N is.
+pub(super) fn repath(error: &JsonValue, sent: Option<&Sent>, service: &str) -> GraphqlError {
+    let JsonValue::Object(error) = error else {
+        return GraphqlError::new(
+            format!("subgraph \"{service}\" sent a malformed error"),
+            Code::DownstreamServiceError,
+        );
+    };
+    let message = error
+        .get("message")
+        .and_then(JsonValue::as_str)
+        .unwrap_or("subgraph error")
+        .to_owned();
+    let mut extensions = match error.get("extensions") {
+        Some(JsonValue::Object(extensions)) => extensions.clone(),
+        _ => JsonMap::new(),
+    };
+    if !extensions.contains_key("code") {
+        extensions.insert(
+            "code",
+            JsonValue::from(Code::DownstreamServiceError.as_str()),
+        );
+    }
+    extensions.insert("serviceName", JsonValue::from(service));
+    let path: Option<Vec<Segment>> = match error.get("path") {
+        Some(JsonValue::Array(path)) => {
+            let segments: Vec<Segment> = path
+                .iter()
+                .filter_map(|segment| match segment {
+                    JsonValue::String(key) => Name::new(key.as_str()).ok().map(Segment::Key),
+                    JsonValue::Number(n) => n.as_u64().map(|n| Segment::Index(n as usize)),
+                    _ => None,
+                })
+                .collect();
+            match (sent, segments.as_slice()) {
+                (Some(sent), [Segment::Key(key), Segment::Index(n), rest @ ..])
+                    if is_entities_field(key) =>
+                {
+                    sent.segments(Some(*n)).map(|mut path| {
+                        path.extend(rest.iter().cloned());
+                        path
+                    })
+                }
+                (Some(sent), _) => sent.segments(None),
+                (None, _) => Some(segments),
+            }
+        }
+        _ => sent.and_then(|sent| sent.segments(None)),
+    };
+    GraphqlError {
+        message,
+        path,
+        locations: Vec::new(),
+        extensions,
+    }
+}
+
+/// `_entities`, or a batch's alias of it (`_e0`, `_e1` …).
+pub(super) fn is_entities_field(key: &str) -> bool {
+    key == "_entities" || batch_alias(key).is_some()
+}
+
+/// N, when `key` is a batch's alias `_eN` of `_entities` (see [`batch_body`]).
+pub(super) fn batch_alias(key: &str) -> Option<usize> {
+    key.strip_prefix("_e")
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))?
+        .parse()
+        .ok()
+}

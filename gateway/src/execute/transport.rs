@@ -1,0 +1,195 @@
+//! Sending fetches: one HTTP request per subgraph call, identical calls in flight shared,
+//! the claims token signed and cached per caller, and the answer read with its cache policy.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+impl Subgraphs {
+    pub fn new(
+        supergraph: &Supergraph,
+        timeout: Duration,
+        overrides: &HashMap<String, String>,
+        signing: ClaimsSigning,
+    ) -> Self {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(256)
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .expect("an HTTP client with default TLS settings builds");
+        Self {
+            signing: Arc::new(signing),
+            client,
+            urls: supergraph
+                .subgraphs
+                .iter()
+                .map(|s| {
+                    let url = overrides.get(&s.name).unwrap_or(&s.url);
+                    reqwest::Url::parse(url)
+                        .map_err(|error| format!("invalid URL {url:?}: {error}"))
+                })
+                .collect(),
+            names: supergraph
+                .subgraphs
+                .iter()
+                .map(|s| s.name.clone())
+                .collect(),
+            timeout,
+            in_flight: Arc::default(),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    /// The public keys of the gateway's claims tokens, as a JWKS.
+    pub fn claims_jwks(&self) -> serde_json::Value {
+        self.signing.signer.jwks()
+    }
+
+    /// The claims subgraphs get for `session`.
+    pub fn caller(&self, session: Option<&crate::auth::Session>) -> Caller {
+        self.signing.caller(session)
+    }
+
+    pub(super) fn outgoing(&self, subgraph: usize, body: Bytes, caller: &Caller) -> Outgoing {
+        Outgoing {
+            body,
+            token: self.signing.token(caller, subgraph, &self.names[subgraph]),
+        }
+    }
+
+    /// Sends a query request, or joins an identical one already in flight. Requests are
+    /// identical when subgraph, body and claims token are, so two callers' requests are never
+    /// merged. Entries are found by a hash and then compared whole, so that a collision never
+    /// shares an answer.
+    pub(super) async fn send_shared(&self, subgraph: usize, outgoing: Outgoing) -> Answer {
+        use futures::FutureExt as _;
+        let key = (
+            subgraph,
+            std::hash::BuildHasher::hash_one(
+                &self.hasher,
+                (&outgoing.body[..], outgoing.token.as_bytes()),
+            ),
+        );
+        let joined = {
+            let mut in_flight = self.in_flight.lock().expect("not poisoned");
+            match in_flight.get(&key) {
+                Some((sent, answer)) if *sent == outgoing => Some((answer.clone(), false)),
+                // Another request with the same hash: sent on its own.
+                Some(_) => None,
+                None => {
+                    let this = self.clone();
+                    let sent = outgoing.clone();
+                    let answer = async move { this.send(subgraph, sent).await.map(Arc::new) }
+                        .boxed()
+                        .shared();
+                    in_flight.insert(key, (outgoing.clone(), answer.clone()));
+                    Some((answer, true))
+                }
+            }
+        };
+        let Some((answer, leader)) = joined else {
+            return self.send(subgraph, outgoing).await.map(Arc::new);
+        };
+        // The request that started it takes the entry out when it ends, however it ends.
+        let _leader = leader.then(|| Leaving {
+            in_flight: &self.in_flight,
+            key,
+        });
+        answer.await
+    }
+
+    /// Sends one fetch's request; shared with identical ones in flight when `share`.
+    pub(super) fn send_fetch<'a>(
+        &'a self,
+        index: usize,
+        fetch: &'a Fetch,
+        outgoing: Outgoing,
+        sent: Option<Sent<'a>>,
+        share: bool,
+    ) -> BoxFuture<'a, Returned<'a>> {
+        async move {
+            let answer = if share {
+                self.send_shared(fetch.subgraph, outgoing).await
+            } else {
+                self.send(fetch.subgraph, outgoing).await.map(Arc::new)
+            };
+            Returned {
+                fetches: vec![(index, sent)],
+                answer,
+            }
+        }
+        .boxed()
+    }
+
+    /// Sends a batch of entity fetches to `subgraph` as one request.
+    pub(super) fn send_batch<'a>(
+        &'a self,
+        subgraph: usize,
+        outgoing: Outgoing,
+        batch: Vec<Ready<'a>>,
+    ) -> BoxFuture<'a, Returned<'a>> {
+        // The representations are in the body already.
+        let fetches = batch
+            .into_iter()
+            .map(|ready| (ready.index, Some(ready.sent)))
+            .collect();
+        async move {
+            let answer = self.send_shared(subgraph, outgoing).await;
+            Returned { fetches, answer }
+        }
+        .boxed()
+    }
+
+    pub(super) async fn send(&self, subgraph: usize, outgoing: Outgoing) -> Result<Reply, String> {
+        let url = self.urls[subgraph].clone()?;
+        let Outgoing { body, token } = outgoing;
+        let response = self
+            .client
+            .post(url)
+            .header("content-type", "application/json")
+            .header(polygraph_subgraph_core::claims::HEADER, &*token)
+            .header(
+                "accept",
+                "application/graphql-response+json, application/json",
+            )
+            .timeout(self.timeout)
+            .body(body)
+            .send()
+            .await
+            .map_err(|error| {
+                if error.is_timeout() {
+                    format!("timed out after {} ms", self.timeout.as_millis())
+                } else {
+                    format!("unreachable: {}", root_cause(&error))
+                }
+            })?;
+        let status = response.status();
+        let cache = CachePolicy::of_header(
+            response
+                .headers()
+                .get(reqwest::header::CACHE_CONTROL)
+                .and_then(|value| value.to_str().ok()),
+        );
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|error| format!("reading the response failed: {}", root_cause(&error)))?;
+        match Doc::parse(bytes) {
+            Ok(body)
+                if body.root().get("data").is_some() || body.root().get("errors").is_some() =>
+            {
+                Ok(Reply { body, cache })
+            }
+            _ if !status.is_success() => Err(format!("answered HTTP {status}")),
+            _ => Err("answered something that is not a GraphQL response".to_owned()),
+        }
+    }
+}
+
+pub(super) fn root_cause(error: &dyn std::error::Error) -> String {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}
