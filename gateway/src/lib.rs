@@ -23,4 +23,5 @@ pub mod plan;
 pub mod policy;
 pub mod prepare;
 pub mod response;
+pub mod settings;
 pub mod supergraph;

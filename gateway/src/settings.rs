@@ -1,0 +1,157 @@
+//! What a gateway is configured with: request bounds, how it authenticates callers, what
+//! it lets anonymous callers do, and the claims it signs for subgraphs.
+
+use std::collections::HashMap;
+
+use crate::auth::Session;
+
+/// Bounds on what one request may ask.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Deepest field nesting, fragments expanded.
+    pub max_depth: usize,
+    /// Most fields (aliases included) in one operation, fragments expanded.
+    pub max_fields: usize,
+    /// Most lexical tokens in a query document.
+    pub max_tokens: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_depth: 48,
+            max_fields: 4000,
+            max_tokens: 60_000,
+        }
+    }
+}
+
+/// The gateway's settings beyond the supergraph.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub limits: Limits,
+    /// How long one subgraph request may take, in milliseconds.
+    pub subgraph_timeout_ms: u64,
+    /// Subgraph URLs to use instead of the supergraph's, by subgraph name.
+    pub subgraph_urls: HashMap<String, String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Most plans kept in memory.
+    pub plan_cache_size: usize,
+    /// Progressive-override labels to treat as active (`@override(from:, label:)` moves the
+    /// field only while its label is listed here).
+    pub override_labels: Vec<String>,
+    /// Who may call: the identity providers whose tokens are accepted.
+    pub authentication: crate::auth::AuthSettings,
+    /// What callers may do: policies and how denials are answered.
+    pub authorization: AuthorizationSettings,
+    /// The claims tokens the gateway signs for subgraphs.
+    pub claims: ClaimsSettings,
+    /// Who may ask for introspection (`__schema`, `__type`).
+    pub introspection: Access,
+    /// Who may ask for the query plan (`x-polygraph-explain`).
+    pub explain: Access,
+    /// Which other origins' pages may call from a browser.
+    pub cors: crate::edge::CorsSettings,
+    /// Which requests must show they were not forged by another site.
+    pub csrf: crate::edge::CsrfSettings,
+}
+
+/// What callers may do beyond what the supergraph's directives say.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthorizationSettings {
+    /// The folder of Rego policies `@policy` names (every `.rego` file in it).
+    pub policies: Option<std::path::PathBuf>,
+    /// Refuse a whole request when any of its selections is denied, instead of answering the
+    /// rest with the denied fields `null`.
+    pub reject_unauthorized: bool,
+    /// Let requests without a token run mutations (off: nothing anonymous writes).
+    pub allow_anonymous_mutations: bool,
+}
+
+/// How the gateway vouches for callers to subgraphs.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClaimsSettings {
+    /// The Ed25519 private key (PKCS#8 PEM, as `polygraph keys generate` writes it). Without
+    /// one, a key is generated at start and its public half served at
+    /// `/.well-known/polygraph-claims.json`.
+    pub signing_key_file: Option<std::path::PathBuf>,
+    /// How long a signed token is good for.
+    pub ttl_seconds: u64,
+    /// Claims of the caller's token passed on as they are, beyond `sub`, `roles` and `scope`.
+    pub forward: Vec<String>,
+}
+
+impl Default for ClaimsSettings {
+    fn default() -> Self {
+        Self {
+            signing_key_file: None,
+            ttl_seconds: 120,
+            forward: Vec::new(),
+        }
+    }
+}
+
+/// Who may use a diagnostic feature.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Access {
+    #[default]
+    Everyone,
+    /// Callers with a valid token.
+    Authenticated,
+    /// Callers whose token holds this scope.
+    Scope(String),
+    Nobody,
+}
+
+impl<'de> serde::Deserialize<'de> for Access {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match text.as_str() {
+            "everyone" => Ok(Self::Everyone),
+            "authenticated" => Ok(Self::Authenticated),
+            "nobody" => Ok(Self::Nobody),
+            other => match other.strip_prefix("scope:") {
+                Some(scope) if !scope.is_empty() => Ok(Self::Scope(scope.to_owned())),
+                _ => Err(serde::de::Error::custom(format!(
+                    "{other:?}: expected everyone, authenticated, nobody or scope:NAME"
+                ))),
+            },
+        }
+    }
+}
+
+impl Access {
+    pub fn allows(&self, session: Option<&Session>) -> bool {
+        match self {
+            Self::Everyone => true,
+            Self::Authenticated => session.is_some(),
+            Self::Scope(scope) => session.is_some_and(|session| session.scopes.contains(scope)),
+            Self::Nobody => false,
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            subgraph_timeout_ms: 30_000,
+            subgraph_urls: HashMap::new(),
+            max_body_bytes: 2 * 1024 * 1024,
+            plan_cache_size: 2048,
+            override_labels: Vec::new(),
+            authentication: crate::auth::AuthSettings::default(),
+            authorization: AuthorizationSettings::default(),
+            claims: ClaimsSettings::default(),
+            introspection: Access::Everyone,
+            explain: Access::Everyone,
+            cors: crate::edge::CorsSettings::default(),
+            csrf: crate::edge::CsrfSettings::default(),
+        }
+    }
+}
