@@ -11,13 +11,13 @@
 
 use std::borrow::Cow;
 
-use crate::json::{self, Json};
+use crate::json::{self, DocValue};
 
 /// A value of the data.
 #[derive(Debug)]
 pub enum Data<'r> {
     /// A value as a subgraph replied it.
-    Reply(Json<'r>),
+    Reply(DocValue<'r>),
     /// An object that more than one reply added fields to: its fields (keys unescaped) in the
     /// order they came.
     Object(Vec<(&'r [u8], Data<'r>)>),
@@ -49,7 +49,7 @@ impl<'r> Data<'r> {
 
     /// Deep-merges `from` into this value: objects field by field, lists of the same length
     /// item by item; a null here stays null, anything else is replaced.
-    pub fn merge(&mut self, from: Json<'r>) {
+    pub fn merge(&mut self, from: DocValue<'r>) {
         let meets = match &*self {
             Self::Reply(json) if json.is_null() => return,
             Self::Reply(json) if json.is_object() => from.is_object(),
@@ -109,7 +109,7 @@ impl<'r> Data<'r> {
     }
 }
 
-fn merge_fields<'r>(fields: &mut Vec<(&'r [u8], Data<'r>)>, from: Json<'r>) {
+fn merge_fields<'r>(fields: &mut Vec<(&'r [u8], Data<'r>)>, from: DocValue<'r>) {
     // At most one growth, for an object taken apart before (by an earlier merge below it).
     fields.reserve(from.count().unwrap_or(0));
     for (key, value) in from.fields() {
@@ -124,7 +124,7 @@ fn merge_fields<'r>(fields: &mut Vec<(&'r [u8], Data<'r>)>, from: Json<'r>) {
 #[derive(Clone, Copy, Debug)]
 pub enum Value<'a> {
     Null,
-    Json(Json<'a>),
+    Json(DocValue<'a>),
     Object(&'a [(&'a [u8], Data<'a>)]),
     List(&'a [Data<'a>]),
 }
@@ -194,10 +194,10 @@ impl<'a> Value<'a> {
     }
 
     /// The items, when this is a list.
-    pub fn items(self) -> Option<Items<'a>> {
+    pub fn items(self) -> Option<ListItems<'a>> {
         match self {
-            Self::Json(json) if json.is_array() => Some(Items::Json(json.items())),
-            Self::List(items) => Some(Items::Data(items.iter())),
+            Self::Json(json) if json.is_array() => Some(ListItems::Json(json.items())),
+            Self::List(items) => Some(ListItems::Data(items.iter())),
             _ => None,
         }
     }
@@ -234,12 +234,12 @@ impl<'a> Value<'a> {
 }
 
 /// A list's items.
-pub enum Items<'a> {
-    Json(json::Items<'a>),
+pub enum ListItems<'a> {
+    Json(json::DocItems<'a>),
     Data(std::slice::Iter<'a, Data<'a>>),
 }
 
-impl<'a> Iterator for Items<'a> {
+impl<'a> Iterator for ListItems<'a> {
     type Item = Value<'a>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -257,7 +257,7 @@ impl<'a> Iterator for Items<'a> {
     }
 }
 
-impl ExactSizeIterator for Items<'_> {}
+impl ExactSizeIterator for ListItems<'_> {}
 
 /// Writes a GraphQL name (a field, type or argument name) as a JSON string: names are ASCII
 /// letters, digits and `_`, so nothing in one needs escaping.

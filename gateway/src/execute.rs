@@ -21,7 +21,7 @@ use futures::stream::FuturesUnordered;
 
 use crate::data::{Data, Value};
 use crate::errors::{Code, GraphqlError, Segment};
-use crate::json::{Doc, Json};
+use crate::json::{Doc, DocValue};
 use crate::operation;
 use crate::plan::{Fetch, Item, PathElem, QueryPlan};
 use crate::supergraph::Supergraph;

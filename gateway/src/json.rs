@@ -99,8 +99,8 @@ impl Doc {
     }
 
     /// The document's value.
-    pub fn root(&self) -> Json<'_> {
-        Json { doc: self, at: 0 }
+    pub fn root(&self) -> DocValue<'_> {
+        DocValue { doc: self, at: 0 }
     }
 
     /// A JSON document holding `value`.
@@ -134,12 +134,12 @@ impl Doc {
 
 /// A value in a [`Doc`].
 #[derive(Clone, Copy)]
-pub struct Json<'r> {
+pub struct DocValue<'r> {
     doc: &'r Doc,
     at: u32,
 }
 
-impl std::fmt::Debug for Json<'_> {
+impl std::fmt::Debug for DocValue<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut text = Vec::new();
         self.write(&mut text);
@@ -147,7 +147,7 @@ impl std::fmt::Debug for Json<'_> {
     }
 }
 
-impl<'r> Json<'r> {
+impl<'r> DocValue<'r> {
     fn node(self) -> Node {
         self.doc.nodes[self.at as usize]
     }
@@ -197,13 +197,13 @@ impl<'r> Json<'r> {
     }
 
     /// An array's items; none for other values.
-    pub fn items(self) -> Items<'r> {
+    pub fn items(self) -> DocItems<'r> {
         let node = self.node();
         let (next, left) = match node.kind {
             Kind::Array => (self.at + 1, node.a),
             _ => (0, 0),
         };
-        Items {
+        DocItems {
             doc: self.doc,
             next,
             left,
@@ -211,7 +211,7 @@ impl<'r> Json<'r> {
     }
 
     /// The member `key` of this object.
-    pub fn get(self, key: &str) -> Option<Json<'r>> {
+    pub fn get(self, key: &str) -> Option<DocValue<'r>> {
         self.fields()
             .find(|(name, _)| *name == key.as_bytes())
             .map(|(_, value)| value)
@@ -221,7 +221,7 @@ impl<'r> Json<'r> {
     /// object returned for the member before (`0` for none), as replies list members in the
     /// order they were asked. Also returns the hint for the next member. A hint names its
     /// object, so one from another object is never taken.
-    pub fn get_near(self, key: &str, hint: u64) -> Option<(Json<'r>, u64)> {
+    pub fn get_near(self, key: &str, hint: u64) -> Option<(DocValue<'r>, u64)> {
         let node = self.node();
         if node.kind != Kind::Object {
             return None;
@@ -230,7 +230,7 @@ impl<'r> Json<'r> {
         let found = |at: u32| {
             let value = at + 1;
             (
-                Json {
+                DocValue {
                     doc: self.doc,
                     at: value,
                 },
@@ -273,9 +273,9 @@ impl<'r> Json<'r> {
                     if at > self.at + 1 {
                         out.push(b',');
                     }
-                    Json { doc: self.doc, at }.write(out);
+                    DocValue { doc: self.doc, at }.write(out);
                     out.push(b':');
-                    Json {
+                    DocValue {
                         doc: self.doc,
                         at: at + 1,
                     }
@@ -315,7 +315,7 @@ impl<'r> Json<'r> {
                 }
                 JsonValue::Object(map)
             }
-            Kind::Array => JsonValue::Array(self.items().map(Json::to_value).collect()),
+            Kind::Array => JsonValue::Array(self.items().map(DocValue::to_value).collect()),
         }
     }
 }
@@ -328,14 +328,14 @@ pub struct Fields<'r> {
 }
 
 impl<'r> Iterator for Fields<'r> {
-    type Item = (&'r [u8], Json<'r>);
+    type Item = (&'r [u8], DocValue<'r>);
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.next >= self.end {
             return None;
         }
         let key = self.doc.key(self.next);
-        let value = Json {
+        let value = DocValue {
             doc: self.doc,
             at: self.next + 1,
         };
@@ -345,21 +345,21 @@ impl<'r> Iterator for Fields<'r> {
 }
 
 /// An array's items.
-pub struct Items<'r> {
+pub struct DocItems<'r> {
     doc: &'r Doc,
     next: u32,
     left: u32,
 }
 
-impl<'r> Iterator for Items<'r> {
-    type Item = Json<'r>;
+impl<'r> Iterator for DocItems<'r> {
+    type Item = DocValue<'r>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.left == 0 {
             return None;
         }
         self.left -= 1;
-        let item = Json {
+        let item = DocValue {
             doc: self.doc,
             at: self.next,
         };
@@ -372,7 +372,7 @@ impl<'r> Iterator for Items<'r> {
     }
 }
 
-impl ExactSizeIterator for Items<'_> {}
+impl ExactSizeIterator for DocItems<'_> {}
 
 struct Parser<'t> {
     text: &'t [u8],

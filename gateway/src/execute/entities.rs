@@ -217,7 +217,7 @@ pub(super) fn merge_at<'r>(
     target: &mut Data<'r>,
     places: &[Place],
     place: usize,
-    entities: &[Json<'r>],
+    entities: &[DocValue<'r>],
 ) {
     let at = places[place];
     if let Some(&entity) = entities.get(at.representation as usize)

@@ -79,7 +79,7 @@ pub(super) fn absorb<'r>(
         }
         Some(sent) => {
             let field = alias.map_or_else(|| "_entities".to_owned(), |(i, _)| format!("_e{i}"));
-            let entities: Vec<Json<'r>> = returned
+            let entities: Vec<DocValue<'r>> = returned
                 .and_then(|returned| returned.get(field.as_str()))
                 .map(|entities| entities.items().collect())
                 .unwrap_or_default();
