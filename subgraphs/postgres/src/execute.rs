@@ -1,6 +1,7 @@
 //! Execution: one statement, its parameters bound, one round trip.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use serde_json::Value as Json;
 use sqlx::PgPool;
@@ -25,6 +26,9 @@ fn bind(statement: &Statement) -> Query<'_, sqlx::Postgres, PgArguments> {
 pub struct Executor {
     pool: PgPool,
     statements: AtomicU64,
+    /// Whether to keep the text of each statement run, for snapshots of what requests run.
+    recording: AtomicBool,
+    recorded: Mutex<Vec<String>>,
 }
 
 impl Executor {
@@ -32,6 +36,8 @@ impl Executor {
         Self {
             pool,
             statements: AtomicU64::new(0),
+            recording: AtomicBool::new(false),
+            recorded: Mutex::new(Vec::new()),
         }
     }
 
@@ -40,8 +46,30 @@ impl Executor {
         self.statements.load(Ordering::Relaxed)
     }
 
-    fn pool(&self) -> &PgPool {
+    /// From now on, keeps the SQL of every statement run until [`Executor::recorded`] takes it.
+    pub fn record(&self) {
+        self.recording.store(true, Ordering::Relaxed);
+    }
+
+    /// The SQL of the statements run since the last call, sorted (statements of one request
+    /// may run at the same time, in either order).
+    pub fn recorded(&self) -> Vec<String> {
+        let mut taken = self
+            .recorded
+            .lock()
+            .map(|mut recorded| std::mem::take(&mut *recorded))
+            .unwrap_or_default();
+        taken.sort();
+        taken
+    }
+
+    fn pool(&self, sql: &str) -> &PgPool {
         self.statements.fetch_add(1, Ordering::Relaxed);
+        if self.recording.load(Ordering::Relaxed)
+            && let Ok(mut recorded) = self.recorded.lock()
+        {
+            recorded.push(sql.to_owned());
+        }
         &self.pool
     }
 }
@@ -71,7 +99,9 @@ pub async fn document_texts(
 ) -> Result<Vec<Option<String>>, sqlx::Error> {
     use sqlx::Row as _;
     tracing::debug!(sql = %statement.sql, "query");
-    let rows = bind(statement).fetch_all(executor.pool()).await?;
+    let rows = bind(statement)
+        .fetch_all(executor.pool(&statement.sql))
+        .await?;
     rows.iter().map(|row| row.try_get("doc")).collect()
 }
 
@@ -83,7 +113,9 @@ pub async fn keyed_documents(
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
     use sqlx::Row as _;
     tracing::debug!(sql = %statement.sql, "entities query");
-    let rows = bind(statement).fetch_all(executor.pool()).await?;
+    let rows = bind(statement)
+        .fetch_all(executor.pool(&statement.sql))
+        .await?;
     rows.iter()
         .map(|row| Ok((row.try_get("key")?, row.try_get("doc")?)))
         .collect()

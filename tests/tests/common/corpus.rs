@@ -3,7 +3,8 @@
 //!
 //! Each case is `<case>.graphql`, with `<case>.variables.json` when it takes variables. It is
 //! posted twice — its text new to the server, then again — and both answers must equal
-//! `<case>.answer.json`, which also records the round trips to the database each answer took.
+//! `<case>.answer.json`, which also records the round trips to the database each answer took
+//! and, where the subgraph can tell, the statements it ran.
 //! `UPDATE_GOLDEN=1` writes the answer files from what the server says instead.
 
 use std::path::Path;
@@ -15,6 +16,17 @@ use super::HttpSubgraph;
 /// Checks every case of `subgraph`'s corpus against `server`; `round_trips` counts the
 /// database round trips so far.
 pub async fn check(server: &HttpSubgraph, subgraph: &str, round_trips: &dyn Fn() -> u64) {
+    check_statements(server, subgraph, round_trips, None).await;
+}
+
+/// [`check`], recording too the statements each answer ran, as `statements` gives them
+/// (those run since it was last called).
+pub async fn check_statements(
+    server: &HttpSubgraph,
+    subgraph: &str,
+    round_trips: &dyn Fn() -> u64,
+    statements: Option<&dyn Fn() -> Vec<String>>,
+) {
     let folder = super::repo_root().join("tests/corpus").join(subgraph);
     let mut cases: Vec<_> = std::fs::read_dir(&folder)
         .unwrap_or_else(|error| panic!("{}: {error}", folder.display()))
@@ -27,7 +39,7 @@ pub async fn check(server: &HttpSubgraph, subgraph: &str, round_trips: &dyn Fn()
     let update = std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1");
     let mut failures = Vec::new();
     for case in &cases {
-        let recorded = answer_twice(server, case, round_trips).await;
+        let recorded = answer_twice(server, case, round_trips, statements).await;
         let golden = case.with_extension("answer.json");
         if update {
             let text = serde_json::to_string_pretty(&recorded).expect("serializes") + "\n";
@@ -49,7 +61,12 @@ pub async fn check(server: &HttpSubgraph, subgraph: &str, round_trips: &dyn Fn()
 }
 
 /// Posts `case` twice; the answer and round trips, which must be the same both times.
-async fn answer_twice(server: &HttpSubgraph, case: &Path, round_trips: &dyn Fn() -> u64) -> Value {
+async fn answer_twice(
+    server: &HttpSubgraph,
+    case: &Path,
+    round_trips: &dyn Fn() -> u64,
+    statements: Option<&dyn Fn() -> Vec<String>>,
+) -> Value {
     let query = std::fs::read_to_string(case).expect("reads the case");
     let variables_file = case.with_extension("variables.json");
     let variables: Value = std::fs::read_to_string(&variables_file).map_or(Value::Null, |text| {
@@ -58,9 +75,16 @@ async fn answer_twice(server: &HttpSubgraph, case: &Path, round_trips: &dyn Fn()
     let body = json!({ "query": query, "variables": variables });
     let mut answers = Vec::new();
     for _ in 0..2 {
+        if let Some(statements) = statements {
+            statements();
+        }
         let before = round_trips();
         let answer = server.post(&body).await;
-        answers.push(json!({ "round_trips": round_trips() - before, "answer": answer }));
+        let mut recorded = json!({ "round_trips": round_trips() - before, "answer": answer });
+        if let Some(statements) = statements {
+            recorded["statements"] = json!(statements());
+        }
+        answers.push(recorded);
     }
     assert_eq!(
         answers[0],
