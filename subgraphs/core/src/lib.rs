@@ -17,6 +17,7 @@ pub mod entities;
 pub mod filter;
 pub mod guard;
 pub mod naming;
+pub mod recorder;
 pub mod rules;
 pub mod selection;
 pub mod server;

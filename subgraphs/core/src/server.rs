@@ -424,14 +424,20 @@ async fn engine_reply(
     asked: &Asked<'_>,
     claims: Option<&Claims>,
 ) -> Reply {
-    let document = match served.documents.get(asked.query) {
+    let kept = served.documents.get(asked.query);
+    let first_sight = kept.is_none();
+    let document = match kept {
         Some(document) => document,
-        None => match validate(served, asked).await {
-            Ok(document) => document,
-            Err(reply) => return reply,
+        None => match async_graphql::parser::parse_query(asked.query) {
+            Ok(document) => Arc::new(document),
+            // async-graphql says where it does not parse.
+            Err(_) => return refused(served, asked, None).await,
         },
     };
     let Some(definition) = engine::operation_named(&document, asked.operation_name) else {
+        if first_sight {
+            return refused(served, asked, Some(&document)).await;
+        }
         let answer = engine::request_error(
             "the request names no operation of its document",
             "BAD_REQUEST",
@@ -444,9 +450,23 @@ async fn engine_reply(
         {
             Ok(variables) => variables,
             Err(error) => {
+                // A document that does not validate says so first.
+                if first_sight {
+                    let (passed, response) = validation(served, asked, Some(&document), None).await;
+                    if !passed {
+                        return Reply::from_response(&response);
+                    }
+                }
                 return Reply::of(engine::request_error(&error.0, "BAD_USER_INPUT"), None);
             }
         };
+    if first_sight {
+        let (passed, response) = validation(served, asked, Some(&document), Some(&variables)).await;
+        if !passed {
+            return Reply::from_response(&response);
+        }
+        served.documents.insert(asked.query, document.clone());
+    }
     let operation = Operation {
         document: &document,
         definition,
@@ -461,30 +481,51 @@ async fn engine_reply(
     Reply::of(answer, Some(document.clone()))
 }
 
-/// Validates `asked` once: its document, kept for the next requests with the same text; or
-/// async-graphql's answer saying why it does not parse or validate. The document is validated
-/// without the request's variables: their values are checked against their declared types on
-/// every request (see [`crate::variables`]), this one included.
-async fn validate(served: &Served, asked: &Asked<'_>) -> Result<Arc<ExecutableDocument>, Reply> {
+/// async-graphql's validation of `asked` (parsed as `document`, where it parses), with
+/// `variables` where they are known to fit their types: the literals inside an argument that
+/// also holds a variable are checked only when the variable has a value. A text that passes is
+/// kept and not validated again; its variables are checked on every request (see
+/// [`crate::variables`]).
+async fn validation(
+    served: &Served,
+    asked: &Asked<'_>,
+    document: Option<&ExecutableDocument>,
+    variables: Option<&async_graphql::Variables>,
+) -> (bool, async_graphql::Response) {
     let mut request = async_graphql::Request::new(asked.query);
     if let Some(name) = asked.operation_name {
         request = request.operation_name(name);
     }
-    let parsed = async_graphql::parser::parse_query(asked.query).ok();
-    if let Some(document) = &parsed {
+    if let Some(variables) = variables {
+        request = request.variables(variables.clone());
+    }
+    if let Some(document) = document {
         request.set_parsed_query(document.clone());
     }
     served.validations.fetch_add(1, Ordering::Relaxed);
     let check = Arc::new(engine::ValidateOnly::default());
     let response = served.schema.execute(request.data(check.clone())).await;
-    match parsed {
-        Some(document) if check.passed() => {
-            let document = Arc::new(document);
-            served.documents.insert(asked.query, document.clone());
-            Ok(document)
-        }
-        _ => Err(Reply::from_response(&response)),
+    (check.passed() && document.is_some(), response)
+}
+
+/// async-graphql's answer saying why `asked` does not parse or validate.
+async fn refused(
+    served: &Served,
+    asked: &Asked<'_>,
+    document: Option<&ExecutableDocument>,
+) -> Reply {
+    let (passed, response) = validation(served, asked, document, None).await;
+    if passed {
+        // Validation passed after all: the request's own fault is what is left.
+        return Reply::of(
+            engine::request_error(
+                "the request names no operation of its document",
+                "BAD_REQUEST",
+            ),
+            None,
+        );
     }
+    Reply::from_response(&response)
 }
 
 /// An operation that selects introspection or `_service` beside our fields: the engine

@@ -22,15 +22,40 @@ pub(crate) fn encode(sort: &Document, document: &Document) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// The longest cursor accepted: a few sort values, each a scalar.
+const MAX_CURSOR: usize = 4096;
+
+/// The sort values `cursor` carries, `keys` of them. Read as raw BSON, one level only: the
+/// values of sort keys are scalars, and a document or array inside (which the recursive
+/// decoder would follow as deep as the bytes nest) is not a cursor of ours.
 pub(crate) fn decode(cursor: &str, keys: usize) -> Result<Vec<Bson>, String> {
+    use mongodb::bson::RawDocument;
+    use mongodb::bson::spec::ElementType;
+    let not_a_cursor = || "not a cursor".to_owned();
+    if cursor.len() > MAX_CURSOR {
+        return Err(not_a_cursor());
+    }
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
-        .map_err(|_| "not a cursor")?;
-    let values = Document::from_reader(bytes.as_slice()).map_err(|_| "not a cursor")?;
+        .map_err(|_| not_a_cursor())?;
+    let raw = RawDocument::from_bytes(&bytes).map_err(|_| not_a_cursor())?;
+    let mut values = Vec::new();
+    for element in raw {
+        let (_, value) = element.map_err(|_| not_a_cursor())?;
+        if matches!(
+            value.element_type(),
+            ElementType::EmbeddedDocument
+                | ElementType::Array
+                | ElementType::JavaScriptCodeWithScope
+        ) {
+            return Err(not_a_cursor());
+        }
+        values.push(Bson::try_from(value).map_err(|_| not_a_cursor())?);
+    }
     if values.len() != keys {
         return Err("a cursor of another ordering".to_owned());
     }
-    Ok(values.into_iter().map(|(_, value)| value).collect())
+    Ok(values)
 }
 
 /// Documents strictly after `values` in `sort` order. MongoDB sorts nulls (and missing
@@ -75,6 +100,26 @@ pub fn after(sort: &Document, values: &[Bson]) -> Document {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nested_cursors_are_refused_without_being_followed() {
+        use base64::Engine as _;
+        use mongodb::bson::{Bson, doc};
+        let mut nested = doc! { "x": 1 };
+        for _ in 0..100 {
+            nested = doc! { "0": nested };
+        }
+        let mut bytes = Vec::new();
+        nested.to_writer(&mut bytes).unwrap();
+        let cursor = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes);
+        assert_eq!(super::decode(&cursor, 1).unwrap_err(), "not a cursor");
+        assert_eq!(
+            super::decode(&"A".repeat(100_000), 1).unwrap_err(),
+            "not a cursor"
+        );
+        let flat = super::encode(&doc! { "a": 1 }, &doc! { "a": Bson::Int64(7) });
+        assert_eq!(super::decode(&flat, 1).unwrap(), vec![Bson::Int64(7)]);
+    }
 
     #[test]
     fn cursors_round_trip_with_their_types() {

@@ -49,8 +49,10 @@ impl Tables {
                 reads.insert(table.by_pk_field.clone(), Root::ByKey(index));
                 reads.insert(format!("{list}_connection"), Root::Page(index));
             }
+            let keyed = !table.primary_key.is_empty();
             for kind in Kind::ALL {
-                if table.mutations.allows(kind.write()) {
+                let by_key = matches!(kind, Kind::UpdateByPk | Kind::DeleteByPk);
+                if table.mutations.allows(kind.write()) && (keyed || !by_key) {
                     writes.insert(kind.field_name(list), Root::Write(index, kind));
                 }
             }
@@ -154,7 +156,7 @@ impl Tables {
             }
             Root::ByKey(table) => {
                 let args = ListArgs {
-                    filter: by_key(model, table, field),
+                    filter: by_key(model, table, field)?,
                     limit: Some(1),
                     ..ListArgs::default()
                 };

@@ -1,8 +1,6 @@
 //! Execution: one statement, its parameters bound, one round trip.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
+use polygraph_subgraph_core::recorder::Recorder;
 use serde_json::Value as Json;
 use sqlx::PgPool;
 use sqlx::postgres::PgArguments;
@@ -20,56 +18,39 @@ fn bind(statement: &Statement) -> Query<'_, sqlx::Postgres, PgArguments> {
         })
 }
 
-/// Runs statements on a pool and counts them, so tests (and metrics) can check that a request
-/// took the round trips it should.
+/// Runs statements on a pool and counts them (keeping their SQL when asked), so tests and
+/// metrics can check the round trips a request took.
 #[derive(Debug)]
 pub struct Executor {
     pool: PgPool,
-    statements: AtomicU64,
-    /// Whether to keep the text of each statement run, for snapshots of what requests run.
-    recording: AtomicBool,
-    recorded: Mutex<Vec<String>>,
+    recorder: Recorder,
 }
 
 impl Executor {
     pub fn new(pool: PgPool) -> Self {
         Self {
             pool,
-            statements: AtomicU64::new(0),
-            recording: AtomicBool::new(false),
-            recorded: Mutex::new(Vec::new()),
+            recorder: Recorder::default(),
         }
     }
 
     /// Statements run since start-up.
     pub fn statements(&self) -> u64 {
-        self.statements.load(Ordering::Relaxed)
+        self.recorder.count()
     }
 
     /// From now on, keeps the SQL of every statement run until [`Executor::recorded`] takes it.
     pub fn record(&self) {
-        self.recording.store(true, Ordering::Relaxed);
+        self.recorder.record();
     }
 
-    /// The SQL of the statements run since the last call, sorted (statements of one request
-    /// may run at the same time, in either order).
+    /// The SQL of the statements run since the last call, sorted.
     pub fn recorded(&self) -> Vec<String> {
-        let mut taken = self
-            .recorded
-            .lock()
-            .map(|mut recorded| std::mem::take(&mut *recorded))
-            .unwrap_or_default();
-        taken.sort();
-        taken
+        self.recorder.recorded()
     }
 
     fn pool(&self, sql: &str) -> &PgPool {
-        self.statements.fetch_add(1, Ordering::Relaxed);
-        if self.recording.load(Ordering::Relaxed)
-            && let Ok(mut recorded) = self.recorded.lock()
-        {
-            recorded.push(sql.to_owned());
-        }
+        self.recorder.note(sql);
         &self.pool
     }
 }

@@ -263,9 +263,18 @@ pub(crate) fn aggregate_outputs(
 }
 
 /// The filter of a lookup by primary key: every key column equal to its argument.
-pub(crate) fn by_key(model: &Model, table: usize, field: &SelectedField<'_>) -> BoolExp {
+/// A table without a primary key has no lookup by key: refused, never the empty condition
+/// (which every row meets).
+pub(crate) fn by_key(
+    model: &Model,
+    table: usize,
+    field: &SelectedField<'_>,
+) -> Result<BoolExp, FieldError> {
     let table = &model.tables[table];
-    BoolExp::And(
+    if table.primary_key.is_empty() {
+        return Err(input(format!("{} has no primary key", table.type_name)));
+    }
+    Ok(BoolExp::And(
         table
             .primary_key
             .iter()
@@ -278,5 +287,5 @@ pub(crate) fn by_key(model: &Model, table: usize, field: &SelectedField<'_>) -> 
                 }
             })
             .collect(),
-    )
+    ))
 }

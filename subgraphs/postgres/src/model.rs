@@ -179,6 +179,14 @@ impl TableModel {
             .find(|(_, column)| column.field == field)
     }
 
+    /// The column of `field` if filters and sort orders may name it: not a guarded one, whose
+    /// values a filter or an order would reveal past its guard (the schema leaves guarded
+    /// columns out of `where` and `order_by`; this holds whatever reaches translation).
+    pub fn filterable(&self, field: &str) -> Option<(usize, &ColumnModel)> {
+        self.column(field)
+            .filter(|(_, column)| column.directives.guard.is_empty())
+    }
+
     pub fn relationship(&self, name: &str) -> Option<&Relationship> {
         self.relationships
             .iter()

@@ -418,7 +418,8 @@ impl<'m> Builder<'m> {
         let model = self.table(table);
         let mut keys = Vec::new();
         for key in order_by {
-            let (_, column) = model.column(&key.field).ok_or_else(|| {
+            // A guarded column's order would reveal its values past its guard.
+            let (_, column) = model.filterable(&key.field).ok_or_else(|| {
                 TranslateError::input(format!("cannot order {} by {}", model.type_name, key.field))
             })?;
             let direction = match key.direction {
@@ -514,7 +515,8 @@ impl<'m> Builder<'m> {
         value: &Value,
     ) -> Result<String> {
         let model = self.table(table);
-        let (_, column) = model.column(field).ok_or_else(|| {
+        // A guarded column cannot be filtered on: the matches would reveal its values.
+        let (_, column) = model.filterable(field).ok_or_else(|| {
             TranslateError::input(format!("{} has no field {field}", model.type_name))
         })?;
         let reference = format!("{alias}.{}", quote(&column.column));

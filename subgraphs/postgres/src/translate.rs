@@ -438,6 +438,42 @@ mod tests {
     }
 
     #[test]
+    fn guarded_columns_are_neither_filters_nor_orders() {
+        let mut model = shop_model();
+        let users = index(&model, "User");
+        let email = model.tables[users].column("email").unwrap().0;
+        model.tables[users].columns[email].directives.guard.authenticated = true;
+        let fields = [column(&model, "User", "id")];
+        let filter = ListArgs {
+            filter: BoolExp::Compare {
+                field: "email".into(),
+                operator: Operator::Like,
+                value: value!("a%"),
+            },
+            ..ListArgs::default()
+        };
+        let error = list(&model, &Access::unrestricted(), users, &filter, &fields).unwrap_err();
+        assert_eq!(error.message, "User has no field email");
+        let order = ListArgs {
+            order_by: vec![OrderBy {
+                field: "email".into(),
+                direction: Direction::Asc,
+            }],
+            ..ListArgs::default()
+        };
+        let error = list(&model, &Access::unrestricted(), users, &order, &fields).unwrap_err();
+        assert_eq!(error.message, "cannot order User by email");
+        let by_name = ListArgs {
+            order_by: vec![OrderBy {
+                field: "name".into(),
+                direction: Direction::Asc,
+            }],
+            ..ListArgs::default()
+        };
+        assert!(list(&model, &Access::unrestricted(), users, &by_name, &fields).is_ok());
+    }
+
+    #[test]
     fn bad_integers_are_clean_errors() {
         let model = shop_model();
         let args = ListArgs {

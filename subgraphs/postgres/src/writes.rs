@@ -147,7 +147,7 @@ fn filter_of(
     field: &SelectedField<'_>,
 ) -> Result<BoolExp, FieldError> {
     if matches!(kind, Kind::UpdateByPk | Kind::DeleteByPk) {
-        return Ok(by_key(model, table, field));
+        return by_key(model, table, field);
     }
     Ok(list_args(model, table, field)?.filter)
 }

@@ -1,0 +1,64 @@
+//! Counting what a subgraph sends its database, and, when asked, keeping the text of each
+//! statement: the corpus tests snapshot what every request runs.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Statements sent so far, and their texts while recording.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    count: AtomicU64,
+    recording: AtomicBool,
+    recorded: Mutex<Vec<String>>,
+}
+
+impl Recorder {
+    /// Counts one statement; keeps `text` while recording.
+    pub fn note(&self, text: &str) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        if self.recording.load(Ordering::Relaxed)
+            && let Ok(mut recorded) = self.recorded.lock()
+        {
+            recorded.push(text.to_owned());
+        }
+    }
+
+    /// Statements counted since start-up.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// From now on, keeps the text of every statement until [`Recorder::recorded`] takes it.
+    pub fn record(&self) {
+        self.recording.store(true, Ordering::Relaxed);
+    }
+
+    /// The texts kept since the last call, sorted: statements of one request may run at the
+    /// same time, in either order.
+    pub fn recorded(&self) -> Vec<String> {
+        let mut taken = self
+            .recorded
+            .lock()
+            .map(|mut recorded| std::mem::take(&mut *recorded))
+            .unwrap_or_default();
+        taken.sort();
+        taken
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_always_and_keeps_texts_only_while_recording() {
+        let recorder = super::Recorder::default();
+        recorder.note("SELECT 2");
+        assert_eq!(recorder.count(), 1);
+        assert!(recorder.recorded().is_empty());
+        recorder.record();
+        recorder.note("SELECT 2");
+        recorder.note("SELECT 1");
+        assert_eq!(recorder.count(), 3);
+        assert_eq!(recorder.recorded(), ["SELECT 1", "SELECT 2"]);
+        assert!(recorder.recorded().is_empty(), "taken once");
+    }
+}
