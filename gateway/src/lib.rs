@@ -22,6 +22,7 @@ pub mod operation;
 pub mod plan;
 pub mod policy;
 pub mod prepare;
+pub mod requirements;
 pub mod response;
 pub mod settings;
 pub mod supergraph;

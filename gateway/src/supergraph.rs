@@ -39,7 +39,7 @@ pub struct Supergraph {
     /// fields stay with the subgraph they are being moved from until a label is switched on.
     pub active_labels: HashSet<String>,
     /// What `@authenticated`, `@requiresScopes` and `@policy` require, by type and field.
-    pub requirements: crate::authorize::Requirements,
+    pub requirements: crate::requirements::Requirements,
 }
 
 /// One subgraph of the supergraph.
@@ -186,7 +186,7 @@ impl Supergraph {
                 .iter()
                 .filter_map(move |placement| Some((ty, field, placement.requires.as_deref()?)))
         });
-        let requirements = crate::authorize::Requirements::of(&schema, requires)
+        let requirements = crate::requirements::Requirements::of(&schema, requires)
             .map_err(SupergraphError::UnsupportedSpec)?;
         let api_schema = api_schema(&schema)?;
         Ok(Self {

@@ -442,7 +442,10 @@ mod tests {
         let mut model = shop_model();
         let users = index(&model, "User");
         let email = model.tables[users].column("email").unwrap().0;
-        model.tables[users].columns[email].directives.guard.authenticated = true;
+        model.tables[users].columns[email]
+            .directives
+            .guard
+            .authenticated = true;
         let fields = [column(&model, "User", "id")];
         let filter = ListArgs {
             filter: BoolExp::Compare {
