@@ -198,16 +198,13 @@ impl Analytics {
             )));
         }
         let as_of = sql_time(&field.text("asOf").unwrap_or_default())?;
-        let query = self
-            .warehouse
-            .client
-            .query(&training_sql(training))
-            .bind(kind.as_str());
+        let sql = training_sql(training);
+        let query = self.warehouse.client.query(&sql).bind(kind.as_str());
         let query = Ids::parse(&ids, &training.id_type)?
             .bind(query)
             .bind(&features)
             .bind(as_of.as_str());
-        let rows = self.warehouse.rows(query).await?;
+        let rows = self.warehouse.rows(&sql, query).await?;
         let mut found: HashMap<(String, String), (Json, Json)> = HashMap::new();
         for row in rows {
             let id = row["id"].as_str().unwrap_or_default().to_owned();

@@ -9,8 +9,8 @@ pub mod model;
 pub mod schema;
 mod warehouse;
 
+use polygraph_subgraph_core::recorder::Recorder;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context as _;
 
@@ -21,7 +21,7 @@ pub struct Subgraph {
     pub model: Arc<model::Model>,
     /// Answers every operation the schema validates.
     engine: Arc<engine::Analytics>,
-    statements: Arc<AtomicU64>,
+    statements: Arc<Recorder>,
 }
 
 #[derive(clickhouse::Row, serde::Deserialize)]
@@ -54,7 +54,7 @@ impl Subgraph {
                 .push((row.name, row.r#type));
         }
         let model = Arc::new(model::build(config, &columns)?);
-        let statements = Arc::new(AtomicU64::new(0));
+        let statements = Arc::new(Recorder::default());
         let warehouse = warehouse::Warehouse {
             client,
             statements: statements.clone(),
@@ -72,9 +72,19 @@ impl Subgraph {
         })
     }
 
-    /// Statements sent to ClickHouse since start-up.
+    /// Statements sent since start-up (start-up's own reads not counted).
     pub fn statements(&self) -> u64 {
-        self.statements.load(Ordering::Relaxed)
+        self.statements.count()
+    }
+
+    /// From now on, keeps the text of every statement until [`Subgraph::recorded`] takes it.
+    pub fn record(&self) {
+        self.statements.record();
+    }
+
+    /// The statements sent since the last call, sorted.
+    pub fn recorded(&self) -> Vec<String> {
+        self.statements.recorded()
     }
 
     /// The schema and its engine, ready to serve.

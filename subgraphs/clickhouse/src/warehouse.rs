@@ -1,9 +1,9 @@
 //! ClickHouse itself, through its HTTP interface: statements with bound parameters, rows read
 //! as JSON, and a count of statements.
 
+use polygraph_subgraph_core::recorder::Recorder;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use polygraph_subgraph_core::engine::FieldError;
 use serde_json::{Value as Json, json};
@@ -15,7 +15,7 @@ use crate::model::{Granularity, Model, series_sql};
 #[derive(Clone)]
 pub struct Warehouse {
     pub(crate) client: clickhouse::Client,
-    pub(crate) statements: Arc<AtomicU64>,
+    pub(crate) statements: Arc<Recorder>,
 }
 
 /// Ids bound as the key column's type: numbers stay numbers, so a hostile id is a parse error,
@@ -59,9 +59,10 @@ impl Warehouse {
     /// Runs a statement and reads its rows as JSON objects.
     pub(crate) async fn rows(
         &self,
+        sql: &str,
         query: clickhouse::query::Query,
     ) -> Result<Vec<Json>, FieldError> {
-        self.statements.fetch_add(1, Ordering::Relaxed);
+        self.statements.note(sql);
         let bytes = query
             .fetch_bytes("JSONEachRow")
             .map_err(|error| database_error(&error))?
@@ -132,7 +133,7 @@ impl Warehouse {
                 .bind(self.client.query(&sql))
                 .bind(&*from)
                 .bind(&*to);
-            let rows = self.rows(query).await?;
+            let rows = self.rows(&sql, query).await?;
             let mut points: HashMap<String, Vec<Json>> = HashMap::new();
             for row in rows {
                 let mut point = serde_json::Map::new();

@@ -1,9 +1,9 @@
 //! Neo4j itself: Cypher statements with bound parameters, run as auto-commit reads on the
 //! driver's bounded threads, each ended by the server at the statement timeout.
 
+use polygraph_subgraph_core::recorder::Recorder;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use neo4j::driver::Driver;
 use neo4j::session::SessionConfig;
@@ -19,7 +19,7 @@ use crate::pool::{BlockingPool, PoolError};
 pub struct Graph {
     pub(crate) driver: Arc<Driver>,
     pub(crate) pool: BlockingPool,
-    pub(crate) statements: Arc<AtomicU64>,
+    pub(crate) statements: Arc<Recorder>,
     /// How long a statement may run: the server ends its transaction then, and the request
     /// stops waiting shortly after even if the server does not.
     pub(crate) timeout: std::time::Duration,
@@ -40,7 +40,7 @@ impl Graph {
         cypher: String,
         parameters: HashMap<String, ValueSend>,
     ) -> Result<Vec<(ValueReceive, Vec<ValueReceive>)>, FieldError> {
-        self.statements.fetch_add(1, Ordering::Relaxed);
+        self.statements.note(&cypher);
         let driver = self.driver.clone();
         let timeout = self.timeout;
         let millis = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);

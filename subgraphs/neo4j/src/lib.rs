@@ -11,9 +11,9 @@ pub mod model;
 pub mod pool;
 pub mod schema;
 
+use polygraph_subgraph_core::recorder::Recorder;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context as _, anyhow};
 use neo4j::ValueReceive;
@@ -28,7 +28,7 @@ pub struct Subgraph {
     pub model: Arc<model::Model>,
     /// Answers every operation the schema validates.
     engine: Arc<engine::Relationships>,
-    statements: Arc<AtomicU64>,
+    statements: Arc<Recorder>,
 }
 
 fn host_port(url: &str) -> anyhow::Result<(String, u16)> {
@@ -101,7 +101,7 @@ impl Subgraph {
         .await
         .with_context(|| format!("connecting to Neo4j at {url}"))?;
         let model = Arc::new(model::build(config, labels.as_deref(), types.as_deref())?);
-        let statements = Arc::new(AtomicU64::new(0));
+        let statements = Arc::new(Recorder::default());
         let graph = Arc::new(graph::Graph {
             driver,
             pool,
@@ -121,9 +121,19 @@ impl Subgraph {
         })
     }
 
-    /// Cypher statements run since start-up (start-up's own check not counted).
+    /// Statements sent since start-up (start-up's own reads not counted).
     pub fn statements(&self) -> u64 {
-        self.statements.load(Ordering::Relaxed)
+        self.statements.count()
+    }
+
+    /// From now on, keeps the text of every statement until [`Subgraph::recorded`] takes it.
+    pub fn record(&self) {
+        self.statements.record();
+    }
+
+    /// The statements sent since the last call, sorted.
+    pub fn recorded(&self) -> Vec<String> {
+        self.statements.recorded()
     }
 
     /// The schema and its engine, ready to serve.
