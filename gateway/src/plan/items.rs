@@ -182,3 +182,66 @@ pub(super) fn collect_variables(items: &[Item], out: &mut Vec<Name>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(key: &str, name: &str, items: Vec<Item>) -> Item {
+        Item::Field {
+            key: Name::new_unchecked(key),
+            name: Name::new_unchecked(name),
+            arguments: Vec::new(),
+            items,
+        }
+    }
+
+    fn with_argument(key: &str, name: &str, value: i32) -> Item {
+        Item::Field {
+            key: Name::new_unchecked(key),
+            name: Name::new_unchecked(name),
+            arguments: vec![Node::new(ast::Argument {
+                name: Name::new_unchecked("first"),
+                value: Node::new(ast::Value::Int(value.into())),
+            })],
+            items: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_same_field_merges_its_selections() {
+        let mut items = vec![field("user", "user", vec![field("id", "id", vec![])])];
+        let placed = merge_items(
+            &mut items,
+            vec![field("user", "user", vec![field("name", "name", vec![])])],
+        );
+        assert_eq!(
+            placed,
+            vec![field("user", "user", vec![field("name", "name", vec![])])]
+        );
+        assert_eq!(
+            items,
+            vec![field(
+                "user",
+                "user",
+                vec![field("id", "id", vec![]), field("name", "name", vec![])]
+            )]
+        );
+    }
+
+    #[test]
+    fn another_field_under_a_taken_key_gets_a_key_of_its_own() {
+        let mut items = vec![with_argument("reviews", "reviews", 1)];
+        let placed = merge_items(&mut items, vec![with_argument("reviews", "reviews", 2)]);
+        let Item::Field { key, .. } = &placed[0] else {
+            panic!("a field")
+        };
+        assert_eq!(key.as_str(), "_pg_1_reviews");
+        assert_eq!(items.len(), 2);
+        assert!(clashes(&items[..1], &[field("mine", "reviews", vec![])]));
+        assert!(!clashes(
+            &items[..1],
+            &[field("reviews", "reviews", vec![])]
+        ));
+    }
+}

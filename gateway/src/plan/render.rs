@@ -54,7 +54,7 @@ pub(super) fn render_into(items: &[Item], out: &mut String) {
     out.push_str(" }");
 }
 
-/// A path for people: `products.@.reviews|[Book]`.
+/// A path for people: `products.reviews|[Book]`.
 pub fn render_path(path: &[PathElem]) -> String {
     let mut out = String::new();
     for element in path {
@@ -121,5 +121,42 @@ impl fmt::Display for QueryPlan {
             writeln!(f, "  }}")?;
         }
         write!(f, "}}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selections_and_paths_read_as_written() {
+        let items = vec![Item::Field {
+            key: Name::new_unchecked("top"),
+            name: Name::new_unchecked("products"),
+            arguments: vec![Node::new(ast::Argument {
+                name: Name::new_unchecked("first"),
+                value: Node::new(ast::Value::Int(2.into())),
+            })],
+            items: vec![Item::On {
+                ty: Name::new_unchecked("Book"),
+                items: vec![Item::Field {
+                    key: Name::new_unchecked("id"),
+                    name: Name::new_unchecked("id"),
+                    arguments: Vec::new(),
+                    items: Vec::new(),
+                }],
+            }],
+        }];
+        assert_eq!(
+            render_items(&items),
+            " { top: products(first: 2) { ... on Book { id } } }"
+        );
+        let path = [
+            PathElem::Key(Name::new_unchecked("products")),
+            PathElem::Key(Name::new_unchecked("reviews")),
+            PathElem::Type(Name::new_unchecked("Book")),
+        ];
+        assert_eq!(render_path(&path), "products.reviews|[Book]");
+        assert_eq!(render_items(&[]), "");
     }
 }
