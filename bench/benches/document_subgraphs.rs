@@ -197,6 +197,13 @@ fn benches(criterion: &mut Criterion) {
         || served(&search, PRODUCT_ENTITIES, &product_variables),
         || raw_product_entities(&client, &product_ids),
     );
+    first_sight(
+        &runtime,
+        "search_entities_100_products",
+        &search,
+        PRODUCT_ENTITIES,
+        &product_variables,
+    );
     compare(
         criterion,
         &runtime,

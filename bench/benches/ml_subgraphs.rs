@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::Variables;
-use common::{compare, config, served};
+use common::{compare, config, first_sight, served};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 
@@ -162,19 +162,12 @@ fn benches(criterion: &mut Criterion) {
         || served(&features, FEATURES, &user_variables),
         || raw_features(&connection, &ids),
     );
-    // A text never seen before, every time: validated, then answered the same way.
-    let fresh = std::sync::atomic::AtomicU64::new(0);
-    compare(
-        criterion,
+    first_sight(
         &runtime,
-        "redis_features_100_users_first_sight",
-        || {
-            let n = fresh.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let query = format!("{FEATURES} # {n}");
-            let (features, variables) = (&features, &user_variables);
-            async move { served(features, &query, variables).await }
-        },
-        || raw_features(&connection, &ids),
+        "redis_features_100_users",
+        &features,
+        FEATURES,
+        &user_variables,
     );
     let sales = sales.served();
     compare(
@@ -184,6 +177,13 @@ fn benches(criterion: &mut Criterion) {
         || served(&sales, SALES, &product_variables),
         || raw_sales(&client, &ids),
     );
+    first_sight(
+        &runtime,
+        "clickhouse_monthly_sales_100_products",
+        &sales,
+        SALES,
+        &product_variables,
+    );
     let follows = follows.served();
     let follow_variables = Variables::from_json(users.clone());
     compare(
@@ -192,6 +192,13 @@ fn benches(criterion: &mut Criterion) {
         "neo4j_follows_100_users",
         || served(&follows, FOLLOWS, &follow_variables),
         || raw_follows(&driver, &ids),
+    );
+    first_sight(
+        &runtime,
+        "neo4j_follows_100_users",
+        &follows,
+        FOLLOWS,
+        &follow_variables,
     );
 }
 
