@@ -310,14 +310,21 @@ async fn a_thousand_entities_are_one_mget() {
 }
 
 /// The corpus in `tests/corpus/elasticsearch/`, over HTTP against the demo index with every
-/// field exposed: every answer, first sight and repeat, equals its golden answer, in as many
+/// field exposed: every answer, first sight and repeat, equals its golden answer, in the same
 /// requests to the search server.
 #[tokio::test]
 async fn the_corpus_answers_as_recorded() {
     let subgraph = std::sync::Arc::new(all_fields().await);
+    subgraph.record();
     let server = common::HttpSubgraph::start(subgraph.served()).await;
-    let counted = subgraph.clone();
-    common::corpus::check(&server, "elasticsearch", &move || counted.requests()).await;
+    let (counted, recorded) = (subgraph.clone(), subgraph.clone());
+    common::corpus::check(
+        &server,
+        "elasticsearch",
+        &move || counted.requests(),
+        &move || recorded.recorded(),
+    )
+    .await;
 }
 
 /// `category in claims.categories` on the demo index, over HTTP with the tests' gateway key:

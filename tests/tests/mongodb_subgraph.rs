@@ -1038,11 +1038,18 @@ async fn a_slow_read_times_out_while_the_subgraph_keeps_answering() {
 }
 
 /// The corpus in `tests/corpus/mongodb/`, over HTTP: every answer, first sight and repeat,
-/// equals its golden answer, in as many commands.
+/// equals its golden answer, in the same commands.
 #[tokio::test]
 async fn the_corpus_answers_as_recorded() {
     let subgraph = std::sync::Arc::new(demo().await);
+    subgraph.record();
     let server = common::HttpSubgraph::start(subgraph.served()).await;
-    let counted = subgraph.clone();
-    common::corpus::check(&server, "mongodb", &move || counted.commands()).await;
+    let (counted, recorded) = (subgraph.clone(), subgraph.clone());
+    common::corpus::check(
+        &server,
+        "mongodb",
+        &move || counted.commands(),
+        &move || recorded.recorded(),
+    )
+    .await;
 }

@@ -213,14 +213,12 @@ async fn the_corpus_answers_as_recorded() {
     let subgraph = std::sync::Arc::new(demo().await);
     subgraph.record();
     let server = common::HttpSubgraph::start(subgraph.served()).await;
-    let counted = subgraph.clone();
-    let recorded = subgraph.clone();
-    let statements = move || recorded.recorded();
-    common::corpus::check_statements(
+    let (counted, recorded) = (subgraph.clone(), subgraph.clone());
+    common::corpus::check(
         &server,
         "neo4j",
         &move || counted.statements(),
-        Some(&statements),
+        &move || recorded.recorded(),
     )
     .await;
 }

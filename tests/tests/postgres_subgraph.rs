@@ -795,12 +795,11 @@ async fn the_corpus_answers_as_recorded() {
     executor.record();
     let server = common::HttpSubgraph::start(subgraph.served()).await;
     let counted = executor.clone();
-    let statements = move || executor.recorded();
-    common::corpus::check_statements(
+    common::corpus::check(
         &server,
         "postgres",
         &move || counted.statements(),
-        Some(&statements),
+        &move || executor.recorded(),
     )
     .await;
 }

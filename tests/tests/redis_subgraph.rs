@@ -193,13 +193,20 @@ async fn pattern_shaped_ids_are_literal_keys() {
 }
 
 /// The corpus in `tests/corpus/redis/`, over HTTP: every answer, first sight and repeat, equals
-/// its golden answer, in as many round trips.
+/// its golden answer, in the same commands.
 #[tokio::test]
 async fn the_corpus_answers_as_recorded() {
     let subgraph = std::sync::Arc::new(demo().await);
+    subgraph.record();
     let server = common::HttpSubgraph::start(subgraph.served()).await;
-    let counted = subgraph.clone();
-    common::corpus::check(&server, "redis", &move || counted.round_trips()).await;
+    let (counted, recorded) = (subgraph.clone(), subgraph.clone());
+    common::corpus::check(
+        &server,
+        "redis",
+        &move || counted.round_trips(),
+        &move || recorded.recorded(),
+    )
+    .await;
 }
 
 /// `user_online: { rule: id = claims.sub }`, over HTTP with the tests' gateway key: a caller

@@ -15,11 +15,17 @@ pub struct Recorder {
 impl Recorder {
     /// Counts one statement; keeps `text` while recording.
     pub fn note(&self, text: &str) {
+        self.note_with(|| text.to_owned());
+    }
+
+    /// Counts one statement; keeps the text `describe` writes while recording (and only
+    /// then writes it).
+    pub fn note_with(&self, describe: impl FnOnce() -> String) {
         self.count.fetch_add(1, Ordering::Relaxed);
         if self.recording.load(Ordering::Relaxed)
             && let Ok(mut recorded) = self.recorded.lock()
         {
-            recorded.push(text.to_owned());
+            recorded.push(describe());
         }
     }
 

@@ -461,7 +461,9 @@ async fn engine_reply(
             }
         };
     if first_sight {
-        let (passed, response) = validation(served, asked, Some(&document), Some(&variables)).await;
+        // Only an argument that mixes literals and variables needs their values to be checked.
+        let with = mixes_literals_and_variables(&document).then_some(&variables);
+        let (passed, response) = validation(served, asked, Some(&document), with).await;
         if !passed {
             return Reply::from_response(&response);
         }
@@ -506,6 +508,41 @@ async fn validation(
     let check = Arc::new(engine::ValidateOnly::default());
     let response = served.schema.execute(request.data(check.clone())).await;
     (check.passed() && document.is_some(), response)
+}
+
+/// Whether some argument of `document` is a list or an input object with a variable inside:
+/// async-graphql checks the literals beside it only when given the variables' values.
+fn mixes_literals_and_variables(document: &ExecutableDocument) -> bool {
+    use async_graphql::parser::types::{Selection, SelectionSet};
+    use async_graphql_value::Value;
+    fn holds_variable(value: &Value) -> bool {
+        match value {
+            Value::Variable(_) => true,
+            Value::List(items) => items.iter().any(holds_variable),
+            Value::Object(fields) => fields.values().any(holds_variable),
+            _ => false,
+        }
+    }
+    fn in_set(set: &SelectionSet) -> bool {
+        set.items.iter().any(|item| match &item.node {
+            Selection::Field(field) => {
+                field.node.arguments.iter().any(|(_, value)| {
+                    matches!(value.node, Value::List(_) | Value::Object(_))
+                        && holds_variable(&value.node)
+                }) || in_set(&field.node.selection_set.node)
+            }
+            Selection::InlineFragment(inline) => in_set(&inline.node.selection_set.node),
+            Selection::FragmentSpread(_) => false,
+        })
+    }
+    document
+        .operations
+        .iter()
+        .any(|(_, operation)| in_set(&operation.node.selection_set.node))
+        || document
+            .fragments
+            .values()
+            .any(|fragment| in_set(&fragment.node.selection_set.node))
 }
 
 /// async-graphql's answer saying why `asked` does not parse or validate.

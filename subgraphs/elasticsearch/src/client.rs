@@ -2,10 +2,10 @@
 //! told apart from failures.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use elasticsearch::Elasticsearch;
 use polygraph_subgraph_core::engine::FieldError;
+use polygraph_subgraph_core::recorder::Recorder;
 use serde_json::Value as Json;
 
 use crate::model::Model;
@@ -15,7 +15,7 @@ pub(crate) struct Client {
     pub(crate) model: Arc<Model>,
     pub(crate) server: Elasticsearch,
     /// Requests sent to the server since start-up.
-    pub(crate) requests: Arc<AtomicU64>,
+    pub(crate) requests: Arc<Recorder>,
 }
 
 impl Client {
@@ -23,11 +23,12 @@ impl Client {
     /// request itself are `BAD_USER_INPUT`, anything else `DATABASE_ERROR`.
     pub(crate) async fn send(
         &self,
+        describe: impl FnOnce() -> String,
         request: impl Future<
             Output = Result<elasticsearch::http::response::Response, elasticsearch::Error>,
         >,
     ) -> Result<Json, FieldError> {
-        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.requests.note_with(describe);
         let response = request.await.map_err(|error| {
             tracing::warn!(%error, "search server unreachable");
             database_error("the search server could not be reached")

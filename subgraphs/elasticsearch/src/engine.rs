@@ -59,10 +59,11 @@ impl Searches {
         let mut answer = self
             .client
             .send(
+                || format!("search {} {body}", index.index),
                 self.client
                     .server
                     .search(SearchParts::Index(&[&index.index]))
-                    .body(body)
+                    .body(body.clone())
                     .send(),
             )
             .await?;

@@ -13,12 +13,12 @@ pub mod schema;
 mod search;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context as _, bail};
 use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use elasticsearch::indices::IndicesGetMappingParts;
 use elasticsearch::{Elasticsearch, SearchParts};
+use polygraph_subgraph_core::recorder::Recorder;
 use serde_json::{Value as Json, json};
 
 pub use config::Config;
@@ -29,7 +29,7 @@ pub struct Subgraph {
     pub model: Arc<model::Model>,
     /// Answers every operation the schema validates.
     engine: Arc<engine::Searches>,
-    requests: Arc<AtomicU64>,
+    requests: Arc<Recorder>,
 }
 
 impl Subgraph {
@@ -54,7 +54,7 @@ impl Subgraph {
             );
         }
         let model = Arc::new(model::build(config, &mappings)?);
-        let requests = Arc::new(AtomicU64::new(0));
+        let requests = Arc::new(Recorder::default());
         let schema = schema::build(&model).context("generating the GraphQL schema")?;
         let engine = Arc::new(engine::Searches {
             client: client::Client {
@@ -81,7 +81,17 @@ impl Subgraph {
 
     /// Requests sent to the search server since start-up.
     pub fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
+        self.requests.count()
+    }
+
+    /// From now on, keeps the text of every request until [`Subgraph::recorded`] takes it.
+    pub fn record(&self) {
+        self.requests.record();
+    }
+
+    /// The requests sent since the last call, sorted.
+    pub fn recorded(&self) -> Vec<String> {
+        self.requests.recorded()
     }
 
     /// The subgraph's SDL, as `_service { sdl }` returns it.

@@ -372,13 +372,11 @@ pub(crate) async fn fetch_entities(
         .iter()
         .map(|(position, key, _)| json!({ "_index": model.indices[*position].index, "_id": key }))
         .collect();
+    let body = json!({ "docs": docs });
     let mut answer = state
         .send(
-            state
-                .server
-                .mget(MgetParts::None)
-                .body(json!({ "docs": docs }))
-                .send(),
+            || format!("mget {body}"),
+            state.server.mget(MgetParts::None).body(body.clone()).send(),
         )
         .await?;
     let mut found = match answer["docs"].take() {

@@ -19,7 +19,6 @@ pub mod translate;
 mod writes;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -28,6 +27,7 @@ use mongodb::bson::{Document, doc};
 use mongodb::event::EventHandler;
 use mongodb::event::command::CommandEvent;
 use mongodb::options::ClientOptions;
+use polygraph_subgraph_core::recorder::Recorder;
 
 pub use config::Config;
 
@@ -47,7 +47,7 @@ pub struct Subgraph {
     pub schema: async_graphql::dynamic::Schema,
     pub model: Arc<model::Model>,
     engine: Arc<engine::Documents>,
-    commands: Arc<AtomicU64>,
+    commands: Arc<Recorder>,
 }
 
 impl Subgraph {
@@ -57,13 +57,13 @@ impl Subgraph {
         let mut options = ClientOptions::parse(&url)
             .await
             .with_context(|| format!("the MongoDB URL {url}"))?;
-        let commands = Arc::new(AtomicU64::new(0));
+        let commands = Arc::new(Recorder::default());
         let counter = commands.clone();
         options.command_event_handler = Some(EventHandler::callback(move |event: CommandEvent| {
             if let CommandEvent::Started(started) = event
                 && COUNTED.contains(&started.command_name.as_str())
             {
-                counter.fetch_add(1, Ordering::Relaxed);
+                counter.note_with(|| described(&started.command_name, &started.command));
             }
         }));
         options.server_selection_timeout = Some(Duration::from_secs(5));
@@ -101,7 +101,17 @@ impl Subgraph {
 
     /// Database commands that read or wrote documents since start-up.
     pub fn commands(&self) -> u64 {
-        self.commands.load(Ordering::Relaxed)
+        self.commands.count()
+    }
+
+    /// From now on, keeps the text of every command until [`Subgraph::recorded`] takes it.
+    pub fn record(&self) {
+        self.commands.record();
+    }
+
+    /// The commands sent since the last call, sorted.
+    pub fn recorded(&self) -> Vec<String> {
+        self.commands.recorded()
     }
 
     /// The schema and its engine, ready to serve.
@@ -174,4 +184,15 @@ impl polygraph_subgraph_core::subgraph::Subgraph for Subgraph {
             .iter()
             .any(|collection| collection.rule.is_some())
     }
+}
+
+/// A command as the corpus snapshots it: its name and body, without what changes from one
+/// run to the next (the session, the cluster time, the driver's `$`-fields).
+fn described(name: &str, command: &Document) -> String {
+    let stable: Document = command
+        .iter()
+        .filter(|(key, _)| !key.starts_with('$') && *key != "lsid" && *key != "txnNumber")
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    format!("{name} {stable}")
 }

@@ -10,9 +10,9 @@ pub mod schema;
 mod store;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context as _;
+use polygraph_subgraph_core::recorder::Recorder;
 
 pub use config::Config;
 
@@ -21,7 +21,7 @@ pub struct Subgraph {
     /// Answers every operation the schema validates.
     engine: Arc<engine::Features>,
     pub model: Arc<model::Model>,
-    round_trips: Arc<AtomicU64>,
+    round_trips: Arc<Recorder>,
 }
 
 impl Subgraph {
@@ -38,7 +38,7 @@ impl Subgraph {
         .await
         .with_context(|| format!("connecting to Redis at {url}: timed out"))?
         .with_context(|| format!("connecting to Redis at {url}"))?;
-        let round_trips = Arc::new(AtomicU64::new(0));
+        let round_trips = Arc::new(Recorder::default());
         let store = store::Store {
             connection,
             round_trips: round_trips.clone(),
@@ -66,7 +66,17 @@ impl Subgraph {
 
     /// Round trips to Redis since start-up (a pipeline is one).
     pub fn round_trips(&self) -> u64 {
-        self.round_trips.load(Ordering::Relaxed)
+        self.round_trips.count()
+    }
+
+    /// From now on, keeps the text of every pipeline until [`Subgraph::recorded`] takes it.
+    pub fn record(&self) {
+        self.round_trips.record();
+    }
+
+    /// The pipelines sent since the last call, sorted.
+    pub fn recorded(&self) -> Vec<String> {
+        self.round_trips.recorded()
     }
 
     pub fn sdl(&self) -> String {

@@ -2,8 +2,8 @@
 //! round trips.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
+use polygraph_subgraph_core::recorder::Recorder;
 use redis::aio::MultiplexedConnection;
 use serde_json::{Map, Value as Json};
 
@@ -13,7 +13,7 @@ use crate::model::Model;
 #[derive(Clone)]
 pub struct Store {
     pub(crate) connection: MultiplexedConnection,
-    pub(crate) round_trips: Arc<AtomicU64>,
+    pub(crate) round_trips: Arc<Recorder>,
 }
 
 /// One entity's group of features to read: which group, which of its features (indices, in
@@ -43,7 +43,13 @@ impl Store {
             for (key, fields) in chunk {
                 pipe.cmd("HMGET").arg(key).arg(fields);
             }
-            self.round_trips.fetch_add(1, Ordering::Relaxed);
+            self.round_trips.note_with(|| {
+                let commands: Vec<String> = chunk
+                    .iter()
+                    .map(|(key, fields)| format!("HMGET {key} {}", fields.join(" ")))
+                    .collect();
+                commands.join("; ")
+            });
             let chunk_rows: Vec<Vec<Option<String>>> =
                 pipe.query_async(&mut self.connection.clone()).await?;
             rows.extend(chunk_rows);
@@ -114,7 +120,8 @@ impl Store {
             }
         }
         if !writes.is_empty() {
-            self.round_trips.fetch_add(1, Ordering::Relaxed);
+            self.round_trips
+                .note_with(|| format!("HSET {id}: {} groups", writes.len()));
             let () = pipe.query_async(&mut self.connection.clone()).await?;
         }
         Ok(expires)

@@ -4,7 +4,7 @@
 //! Each case is `<case>.graphql`, with `<case>.variables.json` when it takes variables. It is
 //! posted twice — its text new to the server, then again — and both answers must equal
 //! `<case>.answer.json`, which also records the round trips to the database each answer took
-//! and, where the subgraph can tell, the statements it ran.
+//! and the statements it sent.
 //! `UPDATE_GOLDEN=1` writes the answer files from what the server says instead.
 
 use std::path::Path;
@@ -14,18 +14,13 @@ use serde_json::{Value, json};
 use super::HttpSubgraph;
 
 /// Checks every case of `subgraph`'s corpus against `server`; `round_trips` counts the
-/// database round trips so far.
-pub async fn check(server: &HttpSubgraph, subgraph: &str, round_trips: &dyn Fn() -> u64) {
-    check_statements(server, subgraph, round_trips, None).await;
-}
-
-/// [`check`], recording too the statements each answer ran, as `statements` gives them
-/// (those run since it was last called).
-pub async fn check_statements(
+/// database round trips so far, `statements` gives the statements (SQL, Cypher, commands,
+/// requests) sent since it was last called.
+pub async fn check(
     server: &HttpSubgraph,
     subgraph: &str,
     round_trips: &dyn Fn() -> u64,
-    statements: Option<&dyn Fn() -> Vec<String>>,
+    statements: &dyn Fn() -> Vec<String>,
 ) {
     let folder = super::repo_root().join("tests/corpus").join(subgraph);
     let mut cases: Vec<_> = std::fs::read_dir(&folder)
@@ -65,7 +60,7 @@ async fn answer_twice(
     server: &HttpSubgraph,
     case: &Path,
     round_trips: &dyn Fn() -> u64,
-    statements: Option<&dyn Fn() -> Vec<String>>,
+    statements: &dyn Fn() -> Vec<String>,
 ) -> Value {
     let query = std::fs::read_to_string(case).expect("reads the case");
     let variables_file = case.with_extension("variables.json");
@@ -75,16 +70,14 @@ async fn answer_twice(
     let body = json!({ "query": query, "variables": variables });
     let mut answers = Vec::new();
     for _ in 0..2 {
-        if let Some(statements) = statements {
-            statements();
-        }
+        statements();
         let before = round_trips();
         let answer = server.post(&body).await;
-        let mut recorded = json!({ "round_trips": round_trips() - before, "answer": answer });
-        if let Some(statements) = statements {
-            recorded["statements"] = json!(statements());
-        }
-        answers.push(recorded);
+        answers.push(json!({
+            "round_trips": round_trips() - before,
+            "statements": statements(),
+            "answer": answer,
+        }));
     }
     assert_eq!(
         answers[0],
