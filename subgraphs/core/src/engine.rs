@@ -302,11 +302,15 @@ impl Resolved {
             .map_or(self.value.is_null(), |text| text == "null")
     }
 
-    /// The value, parsed where it was written as text.
-    fn into_value(self) -> Json {
+    /// The value, parsed where it was written as text; text that does not parse is an
+    /// internal error (logged), never a silent null.
+    fn into_value(self) -> Result<Json, FieldError> {
         match self.written {
-            Some(text) => serde_json::from_str(&text).unwrap_or(Json::Null),
-            None => self.value,
+            Some(text) => serde_json::from_str(&text).map_err(|error| {
+                tracing::error!(%error, "a written answer is not JSON");
+                FieldError::new("the answer could not be read").code("INTERNAL_SERVER_ERROR")
+            }),
+            None => Ok(self.value),
         }
     }
 }
@@ -685,11 +689,29 @@ pub async fn answer_mixed(engine: &dyn Engine, operation: &Operation<'_>) -> (An
     let mut errors = Vec::new();
     for (field, answer) in fields.iter().zip(answers) {
         errors.extend(answer.errors.iter().map(|error| error.to_json(field)));
-        let value = answer.into_value();
+        let value = answer.into_value().unwrap_or_else(|error| {
+            errors.push(error.to_json(field));
+            Json::Null
+        });
         values.insert(
             field.response_key.to_owned(),
             async_graphql::Value::from_json(value).unwrap_or(async_graphql::Value::Null),
         );
     }
     (Answered(values), errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_answers_are_read_back_or_are_an_error() {
+        let read = Resolved::written(r#"[{"id":"1"}]"#.to_owned()).into_value();
+        assert_eq!(read.unwrap(), serde_json::json!([{ "id": "1" }]));
+        let broken = Resolved::written("[{".to_owned()).into_value().unwrap_err();
+        assert_eq!(broken.extensions["code"], "INTERNAL_SERVER_ERROR");
+        assert!(Resolved::written("null".to_owned()).is_null());
+        assert!(!Resolved::written("[]".to_owned()).is_null());
+    }
 }
