@@ -11,7 +11,7 @@
 //! ```
 
 use async_graphql::Value;
-use async_graphql::dynamic::{Enum, EnumItem, InputObject, InputValue, TypeRef};
+use async_graphql::dynamic::{Enum, EnumItem, Field, InputObject, InputValue, TypeRef};
 use indexmap::IndexMap;
 
 /// Most values one `_in`/`_nin` list may hold: longer lists are refused, not sent to the
@@ -217,6 +217,22 @@ pub struct FilterField {
 pub struct FilterRelationship {
     pub name: String,
     pub target_type: String,
+}
+
+/// `field` with the standard list arguments over `type_name`'s rows or documents: `where`,
+/// `order_by`, `limit`, `offset`.
+pub fn list_arguments(field: Field, type_name: &str) -> Field {
+    field
+        .argument(InputValue::new(
+            "where",
+            TypeRef::named(bool_exp_type(type_name)),
+        ))
+        .argument(InputValue::new(
+            "order_by",
+            TypeRef::named_nn_list(order_by_type(type_name)),
+        ))
+        .argument(InputValue::new("limit", TypeRef::named(TypeRef::INT)))
+        .argument(InputValue::new("offset", TypeRef::named(TypeRef::INT)))
 }
 
 /// Name of a type's `where` input.

@@ -200,21 +200,6 @@ fn document_field(model: &Model, field: &FieldModel) -> Field {
     Field::new(&field.name, field_type(model, field), by_engine())
 }
 
-/// `where`, `order_by`, `limit`, `offset`.
-fn list_arguments(field: Field, type_name: &str) -> Field {
-    field
-        .argument(InputValue::new(
-            "where",
-            TypeRef::named(filter::bool_exp_type(type_name)),
-        ))
-        .argument(InputValue::new(
-            "order_by",
-            TypeRef::named_nn_list(filter::order_by_type(type_name)),
-        ))
-        .argument(InputValue::new("limit", TypeRef::named(TypeRef::INT)))
-        .argument(InputValue::new("offset", TypeRef::named(TypeRef::INT)))
-}
-
 fn list_field(model: &Model, collection: usize) -> Field {
     let spec = &model.collections[collection];
     let type_name = &model.objects[spec.object].type_name;
@@ -226,7 +211,7 @@ fn list_field(model: &Model, collection: usize) -> Field {
     .description(format!(
         "{type_name} documents, filtered, sorted and paged."
     ));
-    list_arguments(field, type_name)
+    filter::list_arguments(field, type_name)
 }
 
 fn by_key_field(model: &Model, collection: usize) -> Field {
@@ -292,7 +277,7 @@ fn foreign_type(model: &Model, index: usize) -> Object {
         };
         let mut field = Field::new(&extension.name, ty, by_engine());
         field = if extension.aggregate.is_none() {
-            list_arguments(field, documents_type)
+            filter::list_arguments(field, documents_type)
         } else {
             // An aggregate over guarded documents is as guarded as they are.
             model.collections[extension.collection]

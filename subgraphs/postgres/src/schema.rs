@@ -11,7 +11,7 @@ use polygraph_subgraph_core::filter::{self, FilterField, FilterRelationship, Sca
 
 use crate::connection::{PAGE_INFO, connection_type, edge_type};
 use crate::model::{Cardinality, ForeignEntity, Model, TableModel};
-use crate::types::{list_arguments_for, scalar_type};
+use crate::types::scalar_type;
 
 /// The subgraph's schema for `model`.
 pub fn build(model: &Model) -> Result<Schema, SchemaError> {
@@ -232,7 +232,7 @@ fn object_type(model: &Model, table: &TableModel) -> Object {
                 object.field(Field::new(&relationship.name, ty, by_engine()))
             }
             Cardinality::Array => object
-                .field(list_arguments_for(
+                .field(filter::list_arguments(
                     Field::new(
                         &relationship.name,
                         TypeRef::named_nn_list_nn(target),
@@ -240,7 +240,7 @@ fn object_type(model: &Model, table: &TableModel) -> Object {
                     ),
                     target,
                 ))
-                .field(list_arguments_for(
+                .field(filter::list_arguments(
                     Field::new(
                         relationship.aggregate_name(),
                         TypeRef::named_nn(aggregate_type(target)),
@@ -314,7 +314,7 @@ fn root_list(model: &TableModel) -> Field {
         "{} rows, filtered, sorted and paginated.",
         model.type_name
     ));
-    list_arguments_for(field, &model.type_name)
+    filter::list_arguments(field, &model.type_name)
 }
 
 fn root_aggregate(model: &TableModel) -> Field {
@@ -323,7 +323,7 @@ fn root_aggregate(model: &TableModel) -> Field {
         TypeRef::named_nn(aggregate_type(&model.type_name)),
         by_engine(),
     );
-    list_arguments_for(field, &model.type_name)
+    filter::list_arguments(field, &model.type_name)
 }
 
 fn root_by_pk(model: &TableModel) -> Field {
@@ -450,7 +450,7 @@ fn foreign_entity(model: &Model, entity: &ForeignEntity) -> Object {
         } else {
             Field::new(&field.name, TypeRef::named_nn_list_nn(target), by_engine())
         };
-        graphql = list_arguments_for(graphql, target);
+        graphql = filter::list_arguments(graphql, target);
         if field.from != entity.key {
             graphql = graphql.requires(&field.from);
         }
