@@ -314,17 +314,9 @@ async fn a_thousand_entities_are_one_mget() {
 /// requests to the search server.
 #[tokio::test]
 async fn the_corpus_answers_as_recorded() {
-    let subgraph = std::sync::Arc::new(all_fields().await);
-    subgraph.record();
+    let subgraph = all_fields().await;
     let server = common::HttpSubgraph::start(subgraph.served()).await;
-    let (counted, recorded) = (subgraph.clone(), subgraph.clone());
-    common::corpus::check(
-        &server,
-        "elasticsearch",
-        &move || counted.requests(),
-        &move || recorded.recorded(),
-    )
-    .await;
+    common::corpus::check(&server, "elasticsearch", subgraph.recorder()).await;
 }
 
 /// `category in claims.categories` on the demo index, over HTTP with the tests' gateway key:

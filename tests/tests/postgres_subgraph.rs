@@ -791,15 +791,6 @@ async fn extension_fields_of_another_subgraphs_entity() {
 #[tokio::test]
 async fn the_corpus_answers_as_recorded() {
     let subgraph = subgraph().await;
-    let executor = subgraph.executor.clone();
-    executor.record();
     let server = common::HttpSubgraph::start(subgraph.served()).await;
-    let counted = executor.clone();
-    common::corpus::check(
-        &server,
-        "postgres",
-        &move || counted.statements(),
-        &move || executor.recorded(),
-    )
-    .await;
+    common::corpus::check(&server, "postgres", subgraph.executor.recorder()).await;
 }

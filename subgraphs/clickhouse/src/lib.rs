@@ -77,14 +77,9 @@ impl Subgraph {
         self.statements.count()
     }
 
-    /// From now on, keeps the text of every statement until [`Subgraph::recorded`] takes it.
-    pub fn record(&self) {
-        self.statements.record();
-    }
-
-    /// The statements sent since the last call, sorted.
-    pub fn recorded(&self) -> Vec<String> {
-        self.statements.recorded()
+    /// Counts what it sends the database, and keeps their texts while a test asks it to.
+    pub fn recorder(&self) -> &Recorder {
+        &self.statements
     }
 
     /// The schema and its engine, ready to serve.

@@ -84,14 +84,9 @@ impl Subgraph {
         self.requests.count()
     }
 
-    /// From now on, keeps the text of every request until [`Subgraph::recorded`] takes it.
-    pub fn record(&self) {
-        self.requests.record();
-    }
-
-    /// The requests sent since the last call, sorted.
-    pub fn recorded(&self) -> Vec<String> {
-        self.requests.recorded()
+    /// Counts what it sends the database, and keeps their texts while a test asks it to.
+    pub fn recorder(&self) -> &Recorder {
+        &self.requests
     }
 
     /// The subgraph's SDL, as `_service { sdl }` returns it.

@@ -104,14 +104,9 @@ impl Subgraph {
         self.commands.count()
     }
 
-    /// From now on, keeps the text of every command until [`Subgraph::recorded`] takes it.
-    pub fn record(&self) {
-        self.commands.record();
-    }
-
-    /// The commands sent since the last call, sorted.
-    pub fn recorded(&self) -> Vec<String> {
-        self.commands.recorded()
+    /// Counts what it sends the database, and keeps their texts while a test asks it to.
+    pub fn recorder(&self) -> &Recorder {
+        &self.commands
     }
 
     /// The schema and its engine, ready to serve.

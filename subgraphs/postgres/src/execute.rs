@@ -39,14 +39,9 @@ impl Executor {
         self.recorder.count()
     }
 
-    /// From now on, keeps the SQL of every statement run until [`Executor::recorded`] takes it.
-    pub fn record(&self) {
-        self.recorder.record();
-    }
-
-    /// The SQL of the statements run since the last call, sorted.
-    pub fn recorded(&self) -> Vec<String> {
-        self.recorder.recorded()
+    /// Counts statements, and keeps their texts while a test asks it to.
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
     }
 
     fn pool(&self, sql: &str) -> &PgPool {

@@ -69,14 +69,9 @@ impl Subgraph {
         self.round_trips.count()
     }
 
-    /// From now on, keeps the text of every pipeline until [`Subgraph::recorded`] takes it.
-    pub fn record(&self) {
-        self.round_trips.record();
-    }
-
-    /// The pipelines sent since the last call, sorted.
-    pub fn recorded(&self) -> Vec<String> {
-        self.round_trips.recorded()
+    /// Counts what it sends the database, and keeps their texts while a test asks it to.
+    pub fn recorder(&self) -> &Recorder {
+        &self.round_trips
     }
 
     pub fn sdl(&self) -> String {

@@ -13,15 +13,14 @@ use serde_json::{Value, json};
 
 use super::HttpSubgraph;
 
-/// Checks every case of `subgraph`'s corpus against `server`; `round_trips` counts the
-/// database round trips so far, `statements` gives the statements (SQL, Cypher, commands,
-/// requests) sent since it was last called.
+/// Checks every case of `subgraph`'s corpus against `server`, whose database round trips and
+/// statements (SQL, Cypher, commands, requests) `recorder` counts and keeps.
 pub async fn check(
     server: &HttpSubgraph,
     subgraph: &str,
-    round_trips: &dyn Fn() -> u64,
-    statements: &dyn Fn() -> Vec<String>,
+    recorder: &polygraph_subgraph_core::recorder::Recorder,
 ) {
+    recorder.record();
     let folder = super::repo_root().join("tests/corpus").join(subgraph);
     let mut cases: Vec<_> = std::fs::read_dir(&folder)
         .unwrap_or_else(|error| panic!("{}: {error}", folder.display()))
@@ -34,10 +33,10 @@ pub async fn check(
     let update = std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1");
     let mut failures = Vec::new();
     for case in &cases {
-        let recorded = answer_twice(server, case, round_trips, statements).await;
+        let answered = answer_twice(server, case, recorder).await;
         let golden = case.with_extension("answer.json");
         if update {
-            let text = serde_json::to_string_pretty(&recorded).expect("serializes") + "\n";
+            let text = serde_json::to_string_pretty(&answered).expect("serializes") + "\n";
             std::fs::write(&golden, text).expect("writes the golden answer");
             continue;
         }
@@ -45,9 +44,9 @@ pub async fn check(
             .ok()
             .and_then(|text| serde_json::from_str(&text).ok())
             .unwrap_or_else(|| panic!("{} is missing: run with UPDATE_GOLDEN=1", golden.display()));
-        if recorded != expected {
+        if answered != expected {
             failures.push(format!(
-                "{}:\n expected {expected:#}\n got {recorded:#}",
+                "{}:\n expected {expected:#}\n got {answered:#}",
                 case.display()
             ));
         }
@@ -59,8 +58,7 @@ pub async fn check(
 async fn answer_twice(
     server: &HttpSubgraph,
     case: &Path,
-    round_trips: &dyn Fn() -> u64,
-    statements: &dyn Fn() -> Vec<String>,
+    recorder: &polygraph_subgraph_core::recorder::Recorder,
 ) -> Value {
     let query = std::fs::read_to_string(case).expect("reads the case");
     let variables_file = case.with_extension("variables.json");
@@ -70,12 +68,12 @@ async fn answer_twice(
     let body = json!({ "query": query, "variables": variables });
     let mut answers = Vec::new();
     for _ in 0..2 {
-        statements();
-        let before = round_trips();
+        recorder.recorded();
+        let before = recorder.count();
         let answer = server.post(&body).await;
         answers.push(json!({
-            "round_trips": round_trips() - before,
-            "statements": statements(),
+            "round_trips": recorder.count() - before,
+            "statements": recorder.recorded(),
             "answer": answer,
         }));
     }
