@@ -35,6 +35,18 @@ pub enum Code {
     MaxDepthExceeded,
     /// The operation selects more fields than allowed.
     MaxFieldsExceeded,
+    /// The operation selects more aliased fields than allowed.
+    MaxAliasesExceeded,
+    /// The operation selects more root fields than allowed.
+    MaxRootFieldsExceeded,
+    /// The operation's estimated cost is over the limit.
+    CostEstimatedTooExpensive,
+    /// The response would be larger than allowed.
+    ResponseTooLarge,
+    /// The request's fetches would send more entity representations than allowed.
+    MaxRepresentationsExceeded,
+    /// The request ran out of time before a fetch answered.
+    GatewayTimeout,
     /// A subgraph answered with errors or nothing usable.
     DownstreamServiceError,
     /// A subgraph could not be reached or answered over HTTP with a failure.
@@ -72,6 +84,12 @@ impl Code {
             Self::QueryPlanningFailed => "QUERY_PLANNING_FAILED",
             Self::MaxDepthExceeded => "MAX_DEPTH_EXCEEDED",
             Self::MaxFieldsExceeded => "MAX_FIELDS_EXCEEDED",
+            Self::MaxAliasesExceeded => "MAX_ALIASES_EXCEEDED",
+            Self::MaxRootFieldsExceeded => "MAX_ROOT_FIELDS_EXCEEDED",
+            Self::CostEstimatedTooExpensive => "COST_ESTIMATED_TOO_EXPENSIVE",
+            Self::ResponseTooLarge => "RESPONSE_TOO_LARGE",
+            Self::MaxRepresentationsExceeded => "MAX_REPRESENTATIONS_EXCEEDED",
+            Self::GatewayTimeout => "GATEWAY_TIMEOUT",
             Self::DownstreamServiceError => "DOWNSTREAM_SERVICE_ERROR",
             Self::SubrequestHttpError => "SUBREQUEST_HTTP_ERROR",
             Self::NullForNonNull => "NULL_FOR_NON_NULL",

@@ -361,18 +361,40 @@ struct Returned<'p> {
     answer: Answer,
 }
 
-/// Runs `plan` with the request's coerced `variables`, adds `introspection`'s answers to the
-/// data, and has `write` write the response's `data` from it.
+/// What one run may use.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    /// When fetches still running are given up.
+    pub deadline: tokio::time::Instant,
+    /// Most entity representations all the run's fetches may send.
+    pub max_representations: usize,
+}
+
+/// One request's run of a plan.
+pub struct Inputs<'a> {
+    pub plan: &'a QueryPlan,
+    /// The request's coerced variables.
+    pub variables: &'a JsonMap,
+    pub session: Option<&'a crate::auth::Session>,
+    /// The answers to the operation's introspection fields, added to the data.
+    pub introspection: Option<JsonMap>,
+    pub bounds: Bounds,
+}
+
+/// Runs a plan, and has `write` write the response's `data` from what it put together.
 pub async fn run(
     supergraph: &Supergraph,
     subgraphs: &Subgraphs,
-    plan: &QueryPlan,
-    variables: &JsonMap,
-    session: Option<&crate::auth::Session>,
-    introspection: Option<JsonMap>,
+    inputs: Inputs<'_>,
     write: impl FnOnce(Value<'_>, &mut Vec<GraphqlError>) -> Vec<u8>,
 ) -> Outcome {
-    let caller = subgraphs.caller(session);
+    let (plan, variables, bounds) = (inputs.plan, inputs.variables, inputs.bounds);
+    let caller = subgraphs.caller(inputs.session);
+    // Representations the run may still send; past them fetches are not sent.
+    let mut allowance = Allowance {
+        left: bounds.max_representations,
+        max: bounds.max_representations,
+    };
     let count = plan.fetches.len();
     // The replies the data refers to, kept until the response is written.
     let replies: FrozenVec<Arc<Reply>> = FrozenVec::new();
@@ -402,7 +424,8 @@ pub async fn run(
                     Some(entity) if batching => {
                         let (representations, sent) =
                             representations(supergraph, data.value(), entity);
-                        if representations.count == 0 {
+                        let count = representations.count;
+                        if count == 0 || !spend(&mut allowance, count, &mut errors, fetch, &sent) {
                             done[index] = true;
                             progressed = true;
                             continue;
@@ -414,54 +437,50 @@ pub async fn run(
                         }
                     }
                     _ => {
-                        let Some((body, sent)) =
+                        let Some((body, sent, count)) =
                             request(supergraph, data.value(), fetch, variables)
                         else {
                             done[index] = true;
                             progressed = true;
                             continue;
                         };
+                        if let Some(sent) = &sent
+                            && !spend(&mut allowance, count, &mut errors, fetch, sent)
+                        {
+                            done[index] = true;
+                            progressed = true;
+                            continue;
+                        }
                         let outgoing = subgraphs.outgoing(fetch.subgraph, body, &caller);
                         running.push(subgraphs.send_fetch(index, fetch, outgoing, sent, batching));
                         continue;
                     }
                 };
-                match batches
-                    .iter_mut()
-                    .find(|(subgraph, _)| *subgraph == fetch.subgraph)
-                {
+                match batches.iter_mut().find(|(to, _)| *to == fetch.subgraph) {
                     Some((_, batch)) => batch.push(ready),
                     None => batches.push((fetch.subgraph, vec![ready])),
                 }
             }
-            for (subgraph, batch) in batches {
-                let body = batch_body(plan, &batch, variables);
-                let outgoing = subgraphs.outgoing(subgraph, body, &caller);
-                running.push(subgraphs.send_batch(subgraph, outgoing, batch));
+            for (to, batch) in batches {
+                let outgoing = subgraphs.outgoing(to, batch_body(plan, &batch, variables), &caller);
+                running.push(subgraphs.send_batch(to, outgoing, batch));
             }
         }
-        let Some(returned) = running.next().await else {
+        // Out of time, every fetch still running (or yet to start) is given up.
+        let Ok(next) = tokio::time::timeout_at(bounds.deadline, running.next()).await else {
+            errors.extend(timed_out(plan, subgraphs, &started, &done));
             break;
         };
-        let reply = returned.answer.map(|reply| replies.push_get(reply));
-        cache = cache.restrict(
-            reply
-                .as_ref()
-                .map_or(CachePolicy::NoStore, |reply| reply.cache),
-        );
+        let Some(returned) = next else { break };
         for &(index, _) in &returned.fetches {
             done[index] = true;
         }
-        take_in(
-            plan,
-            subgraphs,
-            &mut data,
-            &mut errors,
-            &reply,
-            returned.fetches,
-        );
+        let reply = returned.answer.map(|reply| replies.push_get(reply));
+        cache = cache.restrict(reply.as_ref().map_or(CachePolicy::NoStore, |r| r.cache));
+        let fetches = returned.fetches;
+        take_in(plan, subgraphs, &mut data, &mut errors, &reply, fetches);
     }
-    if let Some(introspection) = introspection {
+    if let Some(introspection) = inputs.introspection {
         let reply = replies.push_get(Arc::new(Reply {
             body: Doc::of(&JsonValue::Object(introspection)),
             cache: CachePolicy::Unrestricted,
@@ -474,6 +493,67 @@ pub async fn run(
         errors,
         cache,
     }
+}
+
+/// The entity representations a run may still send.
+struct Allowance {
+    left: usize,
+    max: usize,
+}
+
+/// Takes `count` representations from what the run may still send; when that is not enough,
+/// the fetch is not sent and `errors` say why where its data would have been.
+fn spend(
+    allowance: &mut Allowance,
+    count: usize,
+    errors: &mut Vec<GraphqlError>,
+    fetch: &Fetch,
+    sent: &Sent,
+) -> bool {
+    if let Some(left) = allowance.left.checked_sub(count) {
+        allowance.left = left;
+        return true;
+    }
+    let error = GraphqlError::new(
+        format!(
+            "the request would send more than {} entity representations (limits.max_entity_representations)",
+            allowance.max
+        ),
+        Code::MaxRepresentationsExceeded,
+    );
+    errors.extend(at_places(fetch, Some(sent), &error));
+    false
+}
+
+/// The errors for the fetches the deadline cut off: at the root fields of a root fetch; an
+/// entity fetch's (whose places its request holds) without a path.
+fn timed_out(
+    plan: &QueryPlan,
+    subgraphs: &Subgraphs,
+    started: &[bool],
+    done: &[bool],
+) -> Vec<GraphqlError> {
+    let mut errors = Vec::new();
+    for (index, fetch) in plan.fetches.iter().enumerate() {
+        if done[index] || (!started[index] && fetch.entity.is_some()) {
+            continue;
+        }
+        let service = &subgraphs.names[fetch.subgraph];
+        let mut error = GraphqlError::new(
+            format!(
+                "the request ran out of time waiting for subgraph \"{service}\" (request_timeout_ms)"
+            ),
+            Code::GatewayTimeout,
+        );
+        error
+            .extensions
+            .insert("service", JsonValue::from(service.as_str()));
+        match fetch.entity {
+            Some(_) => errors.push(error),
+            None => errors.extend(at_places(fetch, None, &error)),
+        }
+    }
+    errors
 }
 
 /// An `_entities` fetch ready to send: its representations and what they stand for.
@@ -581,15 +661,17 @@ fn request<'p>(
     data: Value<'_>,
     fetch: &'p Fetch,
     variables: &JsonMap,
-) -> Option<(Bytes, Option<Sent<'p>>)> {
+) -> Option<(Bytes, Option<Sent<'p>>, usize)> {
     let mut body = Vec::with_capacity(fetch.operation.len() + 64);
     body.extend_from_slice(b"{\"query\":");
     serde_json::to_writer(&mut body, &fetch.operation).expect("strings serialize");
     body.extend_from_slice(b",\"variables\":{");
     let first = write_variables(&mut body, &fetch.variables, variables, true);
+    let mut count = 0;
     let sent = match &fetch.entity {
         Some(entity) => {
             let (representations, sent) = representations(supergraph, data, entity);
+            count = representations.count;
             if representations.count == 0 {
                 return None;
             }
@@ -603,7 +685,7 @@ fn request<'p>(
         None => None,
     };
     body.extend_from_slice(b"}}");
-    Some((Bytes::from(body), sent))
+    Some((Bytes::from(body), sent, count))
 }
 
 #[cfg(test)]

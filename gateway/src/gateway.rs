@@ -15,6 +15,8 @@ use apollo_compiler::{Name, Node};
 
 use crate::auth::{AuthError, Authenticator, Session};
 use crate::authorize::{self, Guard};
+use crate::coalesce::{Answer, Ask, Coalescer};
+use crate::cost::{self, CostModel};
 use crate::errors::Code;
 use crate::errors::GraphqlError;
 use crate::execute::{self, CachePolicy, Subgraphs};
@@ -180,9 +182,13 @@ pub struct Gateway {
     settings: Settings,
     authenticator: Arc<Authenticator>,
     policies: Option<Arc<Policies>>,
+    /// The supergraph's cost directives.
+    cost: CostModel,
     implementers: apollo_compiler::collections::HashMap<Name, Implementers>,
     documents: RwLock<HashMap<u64, Arc<Document>>>,
     plans: RwLock<HashMap<PlanKey, Arc<Planned>>>,
+    /// HTTP queries in flight, which identical ones join.
+    in_flight: Coalescer<Ask, Answer>,
     hasher: std::collections::hash_map::RandomState,
 }
 
@@ -244,15 +250,18 @@ impl Gateway {
             ),
         );
         let implementers = supergraph.api_schema.implementers_map();
+        let cost = CostModel::of(&supergraph.schema);
         Ok(Self {
             supergraph: Arc::new(supergraph),
             subgraphs,
             settings,
             authenticator,
             policies,
+            cost,
             implementers,
             documents: RwLock::new(HashMap::new()),
             plans: RwLock::new(HashMap::new()),
+            in_flight: Coalescer::default(),
             hasher: std::collections::hash_map::RandomState::new(),
         })
     }
@@ -268,6 +277,11 @@ impl Gateway {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The HTTP queries in flight, which identical ones join.
+    pub fn in_flight(&self) -> &Coalescer<Ask, Answer> {
+        &self.in_flight
     }
 
     /// The public keys subgraphs verify the gateway's claims tokens with (a JWKS).
@@ -301,8 +315,23 @@ impl Gateway {
         self.hasher.hash_one(&parts)
     }
 
+    /// Whether `request` is a query (not a mutation), by its document, prepared now if it was
+    /// not yet; `false` for a request that fails before its operation is known.
+    pub fn is_query(&self, request: &Request) -> bool {
+        let Some(query) = request.query.as_deref() else {
+            return false;
+        };
+        self.document(query).is_ok_and(|document| {
+            document
+                .prepared
+                .operation(request.operation_name.as_deref())
+                .is_ok_and(|operation| operation.operation_type == OperationType::Query)
+        })
+    }
+
     /// Answers one request.
     pub async fn execute(&self, request: Request, options: Options) -> Response {
+        let started = tokio::time::Instant::now();
         let Some(query) = request.query.as_deref().filter(|q| !q.trim().is_empty()) else {
             return Response::request_error(
                 Failure::Malformed,
@@ -336,15 +365,7 @@ impl Gateway {
             &raw_variables,
         ) {
             Ok(variables) => variables,
-            Err(error) => {
-                return Response::request_error(
-                    Failure::BadRequest,
-                    vec![GraphqlError::new(
-                        error.message().to_string(),
-                        Code::BadUserInput,
-                    )],
-                );
-            }
+            Err(error) => return bad_variables(&error),
         };
         let planned = match self.authorized(&document, &operation, &variables, session) {
             Ok(planned) => planned,
@@ -359,17 +380,17 @@ impl Gateway {
         };
         let plan = match &planned.plan {
             Ok(plan) => plan,
-            Err(error) => {
-                let mut data = data_start(0);
-                data.extend_from_slice(b"null");
-                response.data = Some(data);
-                response.errors.push(GraphqlError::new(
-                    error.0.clone(),
-                    Code::QueryPlanningFailed,
-                ));
-                return response;
-            }
+            Err(error) => return unplannable(error),
         };
+        match self.demand(&planned.operation, &variables) {
+            Ok(Some(estimated)) => {
+                response
+                    .extensions
+                    .insert("cost", self.cost_report(estimated));
+            }
+            Ok(None) => {}
+            Err(refused) => return *refused,
+        }
         if options.explain {
             response
                 .extensions
@@ -380,15 +401,19 @@ impl Gateway {
             Ok(introspection) => introspection,
             Err(refused) => return *refused,
         };
-        let outcome = execute::run(
-            &self.supergraph,
-            &self.subgraphs,
+        let inputs = execute::Inputs {
             plan,
-            &variables,
+            variables: &variables,
             session,
             introspection,
-            |data, errors| self.write_data(&planned, data, errors),
-        )
+            bounds: execute::Bounds {
+                deadline: started + Duration::from_millis(self.settings.request_timeout_ms),
+                max_representations: self.settings.limits.max_entity_representations,
+            },
+        };
+        let outcome = execute::run(&self.supergraph, &self.subgraphs, inputs, |data, errors| {
+            self.write_data(&planned, data, errors)
+        })
         .await;
         planned
             .data_size
@@ -471,6 +496,51 @@ impl Gateway {
         Ok(self.planned(document, operation, variables, denied))
     }
 
+    /// The operation's estimated cost, checked against the limit: a refusal when over it and
+    /// enforcing, the estimate when measuring, nothing when off.
+    fn demand(
+        &self,
+        operation: &Normalized,
+        variables: &JsonMap,
+    ) -> Result<Option<u64>, Box<Response>> {
+        let settings = &self.settings.demand_control;
+        if settings.mode == cost::Mode::Off {
+            return Ok(None);
+        }
+        let estimator = cost::Estimator {
+            model: &self.cost,
+            schema: &self.supergraph.api_schema,
+            settings,
+            variables,
+        };
+        let estimated = cost::whole(estimator.estimate(operation));
+        if settings.mode == cost::Mode::Enforce && estimated > settings.max_cost {
+            let mut error = GraphqlError::new(
+                format!(
+                    "the operation's estimated cost is {estimated}, over the limit of {} (demand_control.max_cost)",
+                    settings.max_cost
+                ),
+                Code::CostEstimatedTooExpensive,
+            );
+            error.extensions.insert("cost", self.cost_report(estimated));
+            return Err(Box::new(Response::request_error(
+                Failure::BadRequest,
+                vec![error],
+            )));
+        }
+        Ok((settings.mode == cost::Mode::Measure).then_some(estimated))
+    }
+
+    fn cost_report(&self, estimated: u64) -> JsonValue {
+        let mut report = JsonMap::new();
+        report.insert("estimated", JsonValue::from(estimated));
+        report.insert(
+            "max",
+            JsonValue::from(self.settings.demand_control.max_cost),
+        );
+        JsonValue::Object(report)
+    }
+
     /// The body's start with the response's `data`, written from what the run put together.
     fn write_data(
         &self,
@@ -483,6 +553,23 @@ impl Gateway {
         // buffer.
         let mut out = data_start(size + size / 8 + 256);
         crate::response::write(&self.supergraph, &planned.operation, data, errors, &mut out);
+        let limit = self.settings.limits.max_response_bytes;
+        let written = out.len() - data_start(0).len();
+        if written > limit {
+            tracing::warn!(
+                bytes = written,
+                limit,
+                "response over limits.max_response_bytes"
+            );
+            out = data_start(4);
+            out.extend_from_slice(b"null");
+            errors.push(GraphqlError::new(
+                format!(
+                    "the response would be larger than {limit} bytes (limits.max_response_bytes)"
+                ),
+                Code::ResponseTooLarge,
+            ));
+        }
         out
     }
 
@@ -630,104 +717,143 @@ impl Gateway {
     }
 }
 
+/// The answer to an operation no plan answers: `data` null.
+fn unplannable(error: &plan::PlanError) -> Response {
+    let mut data = data_start(0);
+    data.extend_from_slice(b"null");
+    Response {
+        data: Some(data),
+        errors: vec![GraphqlError::new(
+            error.0.clone(),
+            Code::QueryPlanningFailed,
+        )],
+        extensions: JsonMap::new(),
+        failure: None,
+        cache: CachePolicy::NoStore,
+    }
+}
+
+fn bad_variables(error: &apollo_compiler::request::RequestError) -> Response {
+    Response::request_error(
+        Failure::BadRequest,
+        vec![GraphqlError::new(
+            error.message().to_string(),
+            Code::BadUserInput,
+        )],
+    )
+}
+
 fn from_request(error: RequestError) -> GraphqlError {
     let mut graphql = GraphqlError::new(error.message, error.code);
     graphql.locations = error.locations;
     graphql
 }
 
-/// Rejects operations deeper or wider than the limits, counting fragments where they are used.
-fn check_bounds(document: &ExecutableDocument, limits: &Limits) -> Result<(), Vec<GraphqlError>> {
-    fn measure(
-        document: &ExecutableDocument,
-        set: &executable::SelectionSet,
-        depth: usize,
-        limits: &Limits,
-        fields: &mut usize,
-        deepest: &mut usize,
-        visiting: &mut Vec<Name>,
-    ) {
+/// What one operation selects, fragments counted where they are used.
+#[derive(Default)]
+struct Measured {
+    fields: usize,
+    deepest: usize,
+    aliases: usize,
+    roots: usize,
+}
+
+struct Measure<'a> {
+    document: &'a ExecutableDocument,
+    limits: &'a Limits,
+    measured: Measured,
+    visiting: Vec<Name>,
+}
+
+impl Measure<'_> {
+    fn over(&self) -> bool {
+        let (measured, limits) = (&self.measured, self.limits);
+        measured.fields > limits.max_fields
+            || measured.deepest > limits.max_depth
+            || measured.aliases > limits.max_aliases
+            || measured.roots > limits.max_root_fields
+    }
+
+    fn walk(&mut self, set: &executable::SelectionSet, depth: usize) {
         for selection in &set.selections {
-            if *fields > limits.max_fields || *deepest > limits.max_depth {
+            if self.over() {
                 return;
             }
             match selection {
                 executable::Selection::Field(field) => {
-                    *fields += 1;
+                    self.measured.fields += 1;
+                    self.measured.aliases += usize::from(field.alias.is_some());
+                    self.measured.roots += usize::from(depth == 0);
                     if !field.selection_set.selections.is_empty() {
-                        *deepest = (*deepest).max(depth + 1);
-                        measure(
-                            document,
-                            &field.selection_set,
-                            depth + 1,
-                            limits,
-                            fields,
-                            deepest,
-                            visiting,
-                        );
+                        self.measured.deepest = self.measured.deepest.max(depth + 1);
+                        self.walk(&field.selection_set, depth + 1);
                     }
                 }
                 executable::Selection::InlineFragment(inline) => {
-                    measure(
-                        document,
-                        &inline.selection_set,
-                        depth,
-                        limits,
-                        fields,
-                        deepest,
-                        visiting,
-                    );
+                    self.walk(&inline.selection_set, depth);
                 }
                 executable::Selection::FragmentSpread(spread) => {
-                    if visiting.contains(&spread.fragment_name) {
+                    if self.visiting.contains(&spread.fragment_name) {
                         continue;
                     }
-                    if let Some(fragment) = document.fragments.get(&spread.fragment_name) {
-                        visiting.push(spread.fragment_name.clone());
-                        measure(
-                            document,
-                            &fragment.selection_set,
-                            depth,
-                            limits,
-                            fields,
-                            deepest,
-                            visiting,
-                        );
-                        visiting.pop();
+                    if let Some(fragment) = self.document.fragments.get(&spread.fragment_name) {
+                        self.visiting.push(spread.fragment_name.clone());
+                        self.walk(&fragment.selection_set, depth);
+                        self.visiting.pop();
                     }
                 }
             }
         }
     }
+}
+
+/// Rejects operations deeper or wider than the limits, counting fragments where they are used.
+fn check_bounds(document: &ExecutableDocument, limits: &Limits) -> Result<(), Vec<GraphqlError>> {
     for operation in document.operations.iter() {
-        let (mut fields, mut deepest) = (0, 0);
-        measure(
+        let mut measure = Measure {
             document,
-            &operation.selection_set,
-            0,
             limits,
-            &mut fields,
-            &mut deepest,
-            &mut Vec::new(),
-        );
-        if deepest > limits.max_depth {
-            return Err(vec![GraphqlError::new(
+            measured: Measured::default(),
+            visiting: Vec::new(),
+        };
+        measure.walk(&operation.selection_set, 0);
+        let measured = measure.measured;
+        let refused = if measured.deepest > limits.max_depth {
+            (
                 format!(
-                    "the operation nests deeper than {} levels",
+                    "the operation nests deeper than {} levels (limits.max_depth)",
                     limits.max_depth
                 ),
                 Code::MaxDepthExceeded,
-            )]);
-        }
-        if fields > limits.max_fields {
-            return Err(vec![GraphqlError::new(
+            )
+        } else if measured.fields > limits.max_fields {
+            (
                 format!(
-                    "the operation selects more than {} fields",
+                    "the operation selects more than {} fields (limits.max_fields)",
                     limits.max_fields
                 ),
                 Code::MaxFieldsExceeded,
-            )]);
-        }
+            )
+        } else if measured.aliases > limits.max_aliases {
+            (
+                format!(
+                    "the operation has more than {} aliases (limits.max_aliases)",
+                    limits.max_aliases
+                ),
+                Code::MaxAliasesExceeded,
+            )
+        } else if measured.roots > limits.max_root_fields {
+            (
+                format!(
+                    "the operation selects more than {} root fields (limits.max_root_fields)",
+                    limits.max_root_fields
+                ),
+                Code::MaxRootFieldsExceeded,
+            )
+        } else {
+            continue;
+        };
+        return Err(vec![GraphqlError::new(refused.0, refused.1)]);
     }
     Ok(())
 }

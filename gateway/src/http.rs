@@ -16,6 +16,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use bytes::Bytes;
+use futures::FutureExt as _;
+
 use apollo_compiler::response::{JsonMap, JsonValue};
 use axum::Router;
 use axum::body::Body;
@@ -24,6 +27,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::get;
 
+use crate::coalesce::{Answer, Ask};
 use crate::errors::Code;
 use crate::errors::GraphqlError;
 use crate::execute::CachePolicy;
@@ -41,6 +45,7 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
     let cors = settings.cors.layer(&settings.csrf);
     let router = Router::new()
         .route("/graphql", get(get_graphql).post(post_graphql))
+        .with_state(gateway.clone())
         .route("/health", get(health))
         .route("/.well-known/polygraph-claims.json", get(claims_jwks))
         .route("/", get(graphiql_page))
@@ -173,6 +178,10 @@ fn refuse(status: StatusCode, media: &'static str, message: &str, code: Code) ->
 }
 
 fn finish(response: Response, media: &'static str) -> HttpResponse {
+    finished(response, media).into_http()
+}
+
+fn finished(response: Response, media: &'static str) -> Answer {
     let status = match (response.failure, media) {
         (Some(Failure::NotAllowed), _) => StatusCode::METHOD_NOT_ALLOWED,
         (Some(Failure::Unauthenticated), _) => StatusCode::UNAUTHORIZED,
@@ -185,24 +194,48 @@ fn finish(response: Response, media: &'static str) -> HttpResponse {
     let cacheable = matches!(response.cache, CachePolicy::MaxAge { .. });
     let cache = HeaderValue::from_str(&response.cache.header())
         .unwrap_or(HeaderValue::from_static("no-store"));
-    let mut http = respond(status, media, response.into_bytes());
-    http.headers_mut().insert(header::CACHE_CONTROL, cache);
+    let mut headers = HeaderMap::with_capacity(4);
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+    headers.insert(header::CACHE_CONTROL, cache);
     if cacheable {
         // The same URL answers differently by media type and with the plan attached.
-        http.headers_mut().insert(
+        headers.insert(
             header::VARY,
             HeaderValue::from_static("accept, x-polygraph-explain"),
         );
     }
     if status == StatusCode::METHOD_NOT_ALLOWED {
-        http.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
     }
     if status == StatusCode::UNAUTHORIZED {
-        http.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
-    http
+    Answer {
+        status,
+        headers,
+        body: Bytes::from(response.into_bytes()),
+    }
+}
+
+/// Runs `request`; a query joins an identical one in flight (`ask`) when coalescing is on.
+async fn answer(
+    gateway: Arc<Gateway>,
+    ask: Ask,
+    request: Request,
+    options: Options,
+    media: &'static str,
+) -> HttpResponse {
+    if !gateway.settings().coalesce_requests || !gateway.is_query(&request) {
+        return finish(gateway.execute(request, options).await, media);
+    }
+    let leader = gateway.clone();
+    gateway
+        .in_flight()
+        .run(ask, move || {
+            async move { finished(leader.execute(request, options).await, media) }.boxed()
+        })
+        .await
+        .into_http()
 }
 
 fn options(
@@ -269,10 +302,15 @@ async fn post_graphql(
             return refuse(StatusCode::BAD_REQUEST, media, &message, Code::BadRequest);
         }
     };
-    let response = gateway
-        .execute(request, options(&headers, false, session))
-        .await;
-    finish(response, media)
+    let ask = Ask::new(false, media, &headers, EXPLAIN_HEADER, bytes);
+    answer(
+        gateway,
+        ask,
+        request,
+        options(&headers, false, session),
+        media,
+    )
+    .await
 }
 
 /// A POST body as a request: a JSON object whose parameters have the types the spec says.
@@ -326,8 +364,9 @@ async fn get_graphql(
         Ok(session) => session,
         Err(error) => return unauthorized(&error, media),
     };
+    let raw = raw.unwrap_or_default();
     let mut request = Request::default();
-    for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+    for (name, value) in form_urlencoded::parse(raw.as_bytes()) {
         match name.as_ref() {
             "query" => request.query = Some(value.into_owned()),
             "operationName" => request.operation_name = Some(value.into_owned()),
@@ -346,10 +385,15 @@ async fn get_graphql(
             _ => {}
         }
     }
-    let response = gateway
-        .execute(request, options(&headers, true, session))
-        .await;
-    finish(response, media)
+    let ask = Ask::new(true, media, &headers, EXPLAIN_HEADER, Bytes::from(raw));
+    answer(
+        gateway,
+        ask,
+        request,
+        options(&headers, true, session),
+        media,
+    )
+    .await
 }
 
 const INDEX: &str = include_str!("../assets/graphiql/index.html");

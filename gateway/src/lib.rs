@@ -11,6 +11,8 @@
 
 pub mod auth;
 pub mod authorize;
+pub mod coalesce;
+pub mod cost;
 pub mod data;
 pub mod edge;
 pub mod errors;
@@ -18,6 +20,7 @@ pub mod execute;
 pub mod gateway;
 pub mod http;
 pub mod json;
+mod links;
 pub mod operation;
 pub mod plan;
 pub mod policy;

@@ -288,36 +288,7 @@ pub(crate) fn check_links(schema: &Schema) -> Result<DirectiveNames, String> {
                 implemented.unwrap_or_default().join(", ")
             ));
         }
-        // The directive named like the spec is `@{as}` (or `@{spec}`), unless imported under
-        // another name.
-        let mut name = text("as").unwrap_or_else(|| spec.to_owned());
-        if let Some(imports) = link
-            .specified_argument_by_name("import")
-            .and_then(|value| value.as_list())
-        {
-            for import in imports {
-                match import.as_ref() {
-                    Value::String(imported) if imported.trim_start_matches('@') == spec => {
-                        spec.clone_into(&mut name);
-                    }
-                    Value::Object(fields) => {
-                        let field = |key: &str| {
-                            fields
-                                .iter()
-                                .find(|(name, _)| name == key)
-                                .and_then(|(_, value)| value.as_str())
-                        };
-                        if field("name").map(|n| n.trim_start_matches('@')) == Some(spec) {
-                            field("as")
-                                .unwrap_or(spec)
-                                .trim_start_matches('@')
-                                .clone_into(&mut name);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
+        let name = crate::links::directive_name(link, spec, spec);
         *slot = Some(name);
     }
     Ok(names)

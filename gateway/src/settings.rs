@@ -15,6 +15,15 @@ pub struct Limits {
     pub max_fields: usize,
     /// Most lexical tokens in a query document.
     pub max_tokens: usize,
+    /// Most aliased fields in one operation, fragments expanded.
+    pub max_aliases: usize,
+    /// Most fields at the root of one operation, fragments expanded.
+    pub max_root_fields: usize,
+    /// Largest response `data` (as JSON), in bytes: past it the answer is `null` with an
+    /// error.
+    pub max_response_bytes: usize,
+    /// Most entity representations the fetches of one request may send, in all.
+    pub max_entity_representations: usize,
 }
 
 impl Default for Limits {
@@ -23,6 +32,10 @@ impl Default for Limits {
             max_depth: 48,
             max_fields: 4000,
             max_tokens: 60_000,
+            max_aliases: 500,
+            max_root_fields: 200,
+            max_response_bytes: 32 * 1024 * 1024,
+            max_entity_representations: 100_000,
         }
     }
 }
@@ -32,10 +45,18 @@ impl Default for Limits {
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub limits: Limits,
+    /// What one operation may cost, estimated before anything is fetched.
+    pub demand_control: crate::cost::DemandControl,
     /// How long one subgraph request may take, in milliseconds.
     pub subgraph_timeout_ms: u64,
+    /// How long a whole request may take, every fetch included, in milliseconds: fetches still
+    /// running then are given up and their fields answered `null` with an error.
+    pub request_timeout_ms: u64,
     /// Subgraph URLs to use instead of the supergraph's, by subgraph name.
     pub subgraph_urls: HashMap<String, String>,
+    /// Identical queries in flight at the same time (same request, same credentials) share
+    /// one run and one answer.
+    pub coalesce_requests: bool,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// Most plans kept in memory.
@@ -140,8 +161,11 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             limits: Limits::default(),
+            demand_control: crate::cost::DemandControl::default(),
             subgraph_timeout_ms: 30_000,
+            request_timeout_ms: 60_000,
             subgraph_urls: HashMap::new(),
+            coalesce_requests: true,
             max_body_bytes: 2 * 1024 * 1024,
             plan_cache_size: 2048,
             override_labels: Vec::new(),

@@ -12,6 +12,21 @@ pub(super) fn failed(
     service: &str,
     reason: &str,
 ) -> Vec<GraphqlError> {
+    let mut error = GraphqlError::new(
+        format!("subgraph \"{service}\" failed: {reason}"),
+        Code::SubrequestHttpError,
+    );
+    error.extensions.insert("service", JsonValue::from(service));
+    at_places(fetch, sent, &error)
+}
+
+/// `error` where each part of the response `fetch` would have filled begins: the objects it
+/// sent representations of, or a root fetch's root fields.
+pub(super) fn at_places(
+    fetch: &Fetch,
+    sent: Option<&Sent>,
+    error: &GraphqlError,
+) -> Vec<GraphqlError> {
     let paths: Vec<Vec<Segment>> = match sent {
         Some(sent) => sent.segments(None).into_iter().collect(),
         None => fetch
@@ -22,14 +37,7 @@ pub(super) fn failed(
     };
     paths
         .into_iter()
-        .map(|path| {
-            let mut error = GraphqlError::new(
-                format!("subgraph \"{service}\" failed: {reason}"),
-                Code::SubrequestHttpError,
-            );
-            error.extensions.insert("service", JsonValue::from(service));
-            error.at(path)
-        })
+        .map(|path| error.clone().at(path))
         .collect()
 }
 

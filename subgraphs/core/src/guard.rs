@@ -19,6 +19,9 @@ use crate::config::Write;
 /// The Federation version whose link imports `@authenticated`, `@requiresScopes` and `@policy`.
 const FEDERATION_WITH_POLICY: &str = "https://specs.apollo.dev/federation/v2.6";
 
+/// The Federation version whose link imports the cost spec's `@listSize`.
+const FEDERATION_WITH_COST: &str = "https://specs.apollo.dev/federation/v2.9";
+
 /// Requirements on one type, field or mutation.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -118,25 +121,35 @@ impl Guard {
     }
 }
 
-/// The SDL with the Federation link raised to the version that defines `@authenticated` and
-/// `@policy`, and those imported, when the SDL uses them (async-graphql writes an older link
-/// that imports only `@requiresScopes`).
+/// The SDL with the Federation link raised to the version that defines the directives it
+/// uses beyond what async-graphql links (`@authenticated` and `@policy` from v2.6,
+/// `@listSize` from v2.9), and those imported; unchanged when it uses none of them.
 pub fn link_directives(sdl: &str) -> String {
     let uses = |name: &str| {
         sdl.lines()
             .any(|line| !line.trim_start().starts_with('#') && line.contains(name))
     };
-    if !uses("@authenticated") && !uses("@policy(") {
+    let mut imports = Vec::new();
+    let mut version = "";
+    if uses("@authenticated") || uses("@policy(") {
+        imports.extend(["\"@authenticated\"", "\"@policy\""]);
+        version = FEDERATION_WITH_POLICY;
+    }
+    if uses("@listSize(") {
+        imports.push("\"@listSize\"");
+        version = FEDERATION_WITH_COST;
+    }
+    if imports.is_empty() {
         return sdl.to_owned();
     }
     let Some(start) = sdl.find("url: \"https://specs.apollo.dev/federation/v2.") else {
         return sdl.to_owned();
     };
     let url_end = start + sdl[start..].find("\",").map_or(0, |end| end + 2);
-    let mut linked = String::with_capacity(sdl.len() + 40);
+    let mut linked = String::with_capacity(sdl.len() + 60);
     linked.push_str(&sdl[..start]);
     linked.push_str("url: \"");
-    linked.push_str(FEDERATION_WITH_POLICY);
+    linked.push_str(version);
     linked.push_str("\",");
     let rest = &sdl[url_end..];
     // Imported first in the list, so whatever else it holds they are in it. (Without an
@@ -145,7 +158,10 @@ pub fn link_directives(sdl: &str) -> String {
         .find("import: [")
         .map_or(0, |at| at + "import: [".len());
     linked.push_str(&rest[..at]);
-    linked.push_str("\"@authenticated\", \"@policy\", ");
+    for import in imports {
+        linked.push_str(import);
+        linked.push_str(", ");
+    }
     linked.push_str(&rest[at..]);
     linked
 }
@@ -186,5 +202,15 @@ mod tests {
             "{linked}"
         );
         assert!(linked.ends_with("@policy(policies: [[\"p\"]]) }\n"));
+        let sized = format!("{used}type A {{ b: [Int] @listSize(assumedSize: 3) }}\n");
+        let linked = link_directives(&sized);
+        assert!(
+            linked.contains("url: \"https://specs.apollo.dev/federation/v2.9\","),
+            "{linked}"
+        );
+        assert!(
+            linked.contains("import: [\"@authenticated\", \"@policy\", \"@listSize\", \"@key\""),
+            "{linked}"
+        );
     }
 }

@@ -11,6 +11,7 @@ pub mod aggregate;
 pub mod cache;
 pub mod claims;
 pub mod config;
+pub mod cost;
 pub mod documents;
 pub mod engine;
 pub mod entities;

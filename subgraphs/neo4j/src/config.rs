@@ -94,6 +94,10 @@ pub struct RelationshipConfig {
     pub score: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
+    /// How many related entities the gateway's cost estimate assumes the field returns when
+    /// no `limit` is given (`@listSize(assumedSize:)`); without it, `max_limit`.
+    #[serde(default)]
+    pub assumed_size: Option<u64>,
 }
 
 fn default_listen() -> SocketAddr {

@@ -13,6 +13,8 @@ pub struct Relationship {
     pub field: String,
     pub target: String,
     pub description: Option<String>,
+    /// The list size cost estimates assume without a `limit`.
+    pub assumed_size: u64,
     /// The statement: binds `$keys` (the entities' keys) and `$limit`; returns `key` and
     /// `items` (the related keys, best first).
     pub cypher: String,
@@ -76,27 +78,7 @@ pub fn build(
                 spec.target
             );
         };
-        if !naming::is_graphql_name(&spec.field) {
-            bail!("{}.{} is not a GraphQL name", spec.entity, spec.field);
-        }
-        if !spec.pattern.contains("(n") || !spec.pattern.contains("(m") {
-            bail!(
-                "{}.{}: the pattern must lead from (n) to (m)",
-                spec.entity,
-                spec.field
-            );
-        }
-        if let Some(types) = types {
-            for used in relationship_types(&spec.pattern) {
-                if !types.contains(&used) {
-                    bail!(
-                        "{}.{}: the server has no relationship type {used}",
-                        spec.entity,
-                        spec.field
-                    );
-                }
-            }
-        }
+        check_relationship(spec, config, types)?;
         let score = spec.score.as_deref().unwrap_or("count(*)");
         let cypher = format!(
             "UNWIND $keys AS key MATCH (n:{label} {{{key}: key}}) MATCH {pattern} \
@@ -112,6 +94,7 @@ pub fn build(
             field: spec.field.clone(),
             target: spec.target.clone(),
             description: spec.description.clone(),
+            assumed_size: spec.assumed_size.unwrap_or(config.max_limit),
             cypher,
         });
     }
@@ -144,6 +127,49 @@ pub fn build(
         max_depth: config.max_depth,
         max_complexity: config.max_complexity,
     })
+}
+
+/// Refuses a relationship whose field is not a GraphQL name, whose pattern does not lead from
+/// `(n)` to `(m)`, that names relationship types the server lacks, or that assumes more than
+/// `max_limit` related entities.
+fn check_relationship(
+    spec: &crate::config::RelationshipConfig,
+    config: &Config,
+    types: Option<&[String]>,
+) -> anyhow::Result<()> {
+    if !naming::is_graphql_name(&spec.field) {
+        bail!("{}.{} is not a GraphQL name", spec.entity, spec.field);
+    }
+    if !spec.pattern.contains("(n") || !spec.pattern.contains("(m") {
+        bail!(
+            "{}.{}: the pattern must lead from (n) to (m)",
+            spec.entity,
+            spec.field
+        );
+    }
+    if let Some(types) = types {
+        for used in relationship_types(&spec.pattern) {
+            if !types.contains(&used) {
+                bail!(
+                    "{}.{}: the server has no relationship type {used}",
+                    spec.entity,
+                    spec.field
+                );
+            }
+        }
+    }
+    if spec
+        .assumed_size
+        .is_some_and(|size| size > config.max_limit)
+    {
+        bail!(
+            "{}.{}: assumed_size is more than max_limit ({})",
+            spec.entity,
+            spec.field,
+            config.max_limit
+        );
+    }
+    Ok(())
 }
 
 /// The relationship types a pattern names: `[:FOLLOWS]`, `[b:BOUGHT]`, `[:A|B]`.

@@ -34,7 +34,11 @@ pub fn build(model: &Model) -> Result<Schema, SchemaError> {
                 TypeRef::named_nn_list_nn(&relationship.target),
                 by_engine(),
             )
-            .argument(InputValue::new("limit", TypeRef::named(TypeRef::INT)));
+            .argument(InputValue::new("limit", TypeRef::named(TypeRef::INT)))
+            .directive(polygraph_subgraph_core::cost::list_size(
+                relationship.assumed_size,
+                &["limit"],
+            ));
             if let Some(description) = &relationship.description {
                 field = field.description(description);
             }

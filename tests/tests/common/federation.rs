@@ -22,6 +22,7 @@ pub struct Graph {
     /// The gateway's GraphQL endpoint.
     pub url: String,
     pub address: SocketAddr,
+    pub gateway: Arc<Gateway>,
     subgraphs: HashMap<&'static str, Served>,
 }
 
@@ -66,11 +67,12 @@ pub async fn start_slow(
     let gateway = Arc::new(Gateway::new(supergraph, settings).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let app = polygraph_gateway::http::app(gateway);
+    let app = polygraph_gateway::http::app(gateway.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
     Graph {
         url: format!("http://{address}/graphql"),
         address,
+        gateway,
         subgraphs,
     }
 }
