@@ -21,10 +21,12 @@ use crate::errors::Code;
 use crate::errors::GraphqlError;
 use crate::execute::{self, CachePolicy, Subgraphs};
 use crate::operation::{self, Normalized};
+use crate::persisted::PersistedQueries;
 use crate::plan::{self, QueryPlan};
 use crate::policy::Policies;
 use crate::prepare::{self, RequestError};
 pub use crate::settings::{Access, AuthorizationSettings, ClaimsSettings, Limits, Settings};
+use crate::store::Store;
 use crate::supergraph::Supergraph;
 
 /// A GraphQL request, transport aside.
@@ -35,6 +37,12 @@ pub struct Request {
     pub operation_name: Option<String>,
     pub variables: Option<JsonMap>,
     pub extensions: Option<JsonMap>,
+    /// A persisted document's id (`documentId`, or Relay's `doc_id`).
+    #[serde(alias = "doc_id")]
+    pub document_id: Option<String>,
+    /// The persisted query was resolved already: `query` holds its text.
+    #[serde(skip)]
+    pub resolved: bool,
 }
 
 /// How a request arrived.
@@ -65,6 +73,9 @@ pub enum Failure {
     Unauthenticated,
     /// Refused by authorization (403).
     Forbidden,
+    /// A persisted query the gateway does not know: the client should send its text (200, as
+    /// APQ clients expect).
+    PersistedQueryNotFound,
 }
 
 /// A response, transport aside.
@@ -189,6 +200,8 @@ pub struct Gateway {
     plans: RwLock<HashMap<PlanKey, Arc<Planned>>>,
     /// HTTP queries in flight, which identical ones join.
     in_flight: Coalescer<Ask, Answer>,
+    persisted: PersistedQueries,
+    store: Option<Arc<Store>>,
     hasher: std::collections::hash_map::RandomState,
 }
 
@@ -251,6 +264,8 @@ impl Gateway {
         );
         let implementers = supergraph.api_schema.implementers_map();
         let cost = CostModel::of(&supergraph.schema);
+        let store = Store::open(&settings.redis)?.map(Arc::new);
+        let persisted = PersistedQueries::new(settings.persisted_queries.clone(), store.clone())?;
         Ok(Self {
             supergraph: Arc::new(supergraph),
             subgraphs,
@@ -262,6 +277,8 @@ impl Gateway {
             documents: RwLock::new(HashMap::new()),
             plans: RwLock::new(HashMap::new()),
             in_flight: Coalescer::default(),
+            persisted,
+            store,
             hasher: std::collections::hash_map::RandomState::new(),
         })
     }
@@ -269,6 +286,9 @@ impl Gateway {
     /// Fetches the identity providers' keys and starts refreshing them; starts watching the
     /// policies.
     pub async fn start(&self) {
+        if let Some(store) = &self.store {
+            store.connect().await;
+        }
         self.authenticator.start().await;
         if let Some(policies) = &self.policies {
             policies.watch();
@@ -329,9 +349,48 @@ impl Gateway {
         })
     }
 
+    /// Puts the text of the request's persisted query (APQ hash or document id) in its
+    /// `query`, checks the text against the safelist and registers it by its hash; once.
+    pub async fn resolve(&self, request: &mut Request) -> Result<(), Box<Response>> {
+        if request.resolved {
+            return Ok(());
+        }
+        let ask = crate::persisted::Ask {
+            query: request.query.as_deref(),
+            document_id: request.document_id.as_deref(),
+            persisted_query: request
+                .extensions
+                .as_ref()
+                .and_then(|extensions| extensions.get("persistedQuery")),
+        };
+        match self.persisted.resolve(ask).await {
+            Ok(text) => {
+                if request.query.is_none() {
+                    request.query = text.map(|text| text.to_string());
+                }
+                request.resolved = true;
+                Ok(())
+            }
+            Err(refusal) => {
+                let failure = if refusal.retry_with_text {
+                    Failure::PersistedQueryNotFound
+                } else {
+                    Failure::BadRequest
+                };
+                Err(Box::new(Response::request_error(
+                    failure,
+                    vec![*refusal.error],
+                )))
+            }
+        }
+    }
+
     /// Answers one request.
-    pub async fn execute(&self, request: Request, options: Options) -> Response {
+    pub async fn execute(&self, mut request: Request, options: Options) -> Response {
         let started = tokio::time::Instant::now();
+        if let Err(refused) = self.resolve(&mut request).await {
+            return *refused;
+        }
         let Some(query) = request.query.as_deref().filter(|q| !q.trim().is_empty()) else {
             return Response::request_error(
                 Failure::Malformed,

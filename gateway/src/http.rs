@@ -225,6 +225,10 @@ async fn answer(
     options: Options,
     media: &'static str,
 ) -> HttpResponse {
+    let mut request = request;
+    if let Err(refused) = gateway.resolve(&mut request).await {
+        return finish(*refused, media);
+    }
     if !gateway.settings().coalesce_requests || !gateway.is_query(&request) {
         return finish(gateway.execute(request, options).await, media);
     }
@@ -330,6 +334,14 @@ fn parse_body(bytes: &[u8]) -> Result<Request, String> {
         None | Some(JsonValue::Null) => None,
         Some(_) => return Err("\"operationName\" must be a string".to_owned()),
     };
+    let mut document_id = None;
+    for name in ["documentId", "doc_id"] {
+        match object.remove(name) {
+            Some(JsonValue::String(id)) => document_id = Some(id.as_str().to_owned()),
+            None | Some(JsonValue::Null) => {}
+            Some(_) => return Err(format!("\"{name}\" must be a string")),
+        }
+    }
     let variables = object_parameter("variables", object.remove("variables"))?;
     let extensions = object_parameter("extensions", object.remove("extensions"))?;
     Ok(Request {
@@ -337,6 +349,8 @@ fn parse_body(bytes: &[u8]) -> Result<Request, String> {
         operation_name,
         variables,
         extensions,
+        document_id,
+        resolved: false,
     })
 }
 
@@ -370,6 +384,7 @@ async fn get_graphql(
         match name.as_ref() {
             "query" => request.query = Some(value.into_owned()),
             "operationName" => request.operation_name = Some(value.into_owned()),
+            "documentId" | "doc_id" => request.document_id = Some(value.into_owned()),
             "variables" | "extensions" => {
                 let parsed = serde_json::from_str::<JsonValue>(&value)
                     .map_err(|_| format!("\"{name}\" must be a JSON object"))

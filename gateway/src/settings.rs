@@ -45,6 +45,10 @@ impl Default for Limits {
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub limits: Limits,
+    /// The gateway's Redis, shared by its replicas.
+    pub redis: crate::store::RedisSettings,
+    /// Operations sent by id: APQ, a manifest, a safelist.
+    pub persisted_queries: crate::persisted::PersistedSettings,
     /// What one operation may cost, estimated before anything is fetched.
     pub demand_control: crate::cost::DemandControl,
     /// How long one subgraph request may take, in milliseconds.
@@ -161,6 +165,8 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             limits: Limits::default(),
+            redis: crate::store::RedisSettings::default(),
+            persisted_queries: crate::persisted::PersistedSettings::default(),
             demand_control: crate::cost::DemandControl::default(),
             subgraph_timeout_ms: 30_000,
             request_timeout_ms: 60_000,

@@ -490,3 +490,30 @@ async fn postgres_adds_fields_to_mongodb_reviews_through_requires() {
         assert_eq!(review["product_sales"]["count"], json!(count), "{review}");
     }
 }
+
+#[tokio::test]
+async fn the_fan_out_query_is_refused_by_default_before_any_fetch() {
+    let demo = demo().await;
+    let fan_out = |limit: u32| {
+        json!({ "query": format!(
+            "{{ users(limit: {limit}) {{ follows {{ follows {{ follows {{ follows {{ follows {{ follows {{ follows {{ follows {{ id }} }} }} }} }} }} }} }} }} }}"
+        ) })
+    };
+    let before = demo.requests();
+    let (status, _, body) = post(&demo.url, &fan_out(200)).await;
+    assert_eq!(status, 200, "application/json: a request error is a 200");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "COST_ESTIMATED_TOO_EXPENSIVE",
+        "{body}"
+    );
+    assert!(body.get("data").is_none(), "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("200000"), "names the limit: {message}");
+    assert_eq!(demo.requests(), before, "no subgraph was called");
+    // Two users' eight levels of follows (about 4 each, by the Neo4j subgraph's @listSize)
+    // come in under it, and run.
+    let (status, _, body) = post(&demo.url, &fan_out(2)).await;
+    assert_eq!(status, 200);
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(body["data"]["users"].as_array().unwrap().len(), 2);
+}

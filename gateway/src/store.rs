@@ -1,0 +1,185 @@
+//! The gateway's Redis: where persisted queries (and cached answers) are shared between
+//! replicas. Every call has a short timeout; a Redis that is down, slow or answering garbage
+//! makes calls fail fast (logged and counted), never a client's request. After a failure the
+//! connection is dropped and made again on a later call, at most once a second.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+
+/// Where the gateway's Redis is and how long a call may take.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisSettings {
+    /// `redis://host:port/db`; none: nothing is shared between replicas.
+    pub url: Option<String>,
+    /// How long one call may take before it counts as failed, in milliseconds.
+    pub timeout_ms: u64,
+    /// Prefixed to every key, so that several gateways can share one Redis.
+    pub key_prefix: String,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            timeout_ms: 50,
+            key_prefix: "polygraph:".to_owned(),
+        }
+    }
+}
+
+/// How long after a failed connection the next attempt waits.
+const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+
+pub struct Store {
+    client: redis::Client,
+    timeout: Duration,
+    prefix: String,
+    connection: Mutex<Connection>,
+    /// Calls that failed (timed out, refused, garbled).
+    failures: AtomicU64,
+}
+
+#[derive(Default)]
+struct Connection {
+    current: Option<MultiplexedConnection>,
+    /// A connection is being made.
+    connecting: bool,
+    /// No attempt to connect before this.
+    not_before: Option<Instant>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password: never printed.
+        f.debug_struct("Store")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// The store `settings` name, if any; an error for a URL that does not parse (its text
+    /// left out, as it may hold a password).
+    pub fn open(settings: &RedisSettings) -> Result<Option<Self>, String> {
+        let Some(url) = &settings.url else {
+            return Ok(None);
+        };
+        let client = redis::Client::open(url.as_str())
+            .map_err(|error| format!("redis.url does not parse: {:?}", error.kind()))?;
+        Ok(Some(Self {
+            client,
+            timeout: Duration::from_millis(settings.timeout_ms.max(1)),
+            prefix: settings.key_prefix.clone(),
+            connection: Mutex::default(),
+            failures: AtomicU64::new(0),
+        }))
+    }
+
+    /// `name` with the configured prefix.
+    pub fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// Calls that failed so far.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// The connection, if there is one; if not, one is made in the background (calls meanwhile
+    /// go without Redis rather than wait for it).
+    fn connection(self: &Arc<Self>) -> Option<MultiplexedConnection> {
+        let mut connection = self.connection.lock().expect("not poisoned");
+        if let Some(current) = &connection.current {
+            return Some(current.clone());
+        }
+        if connection.connecting || connection.not_before.is_some_and(|at| Instant::now() < at) {
+            return None;
+        }
+        connection.connecting = true;
+        let store = self.clone();
+        tokio::spawn(async move { store.connect().await });
+        None
+    }
+
+    /// Connects now (waiting at most five seconds).
+    pub async fn connect(&self) {
+        let made = tokio::time::timeout(
+            Duration::from_secs(5),
+            self.client.get_multiplexed_async_connection(),
+        )
+        .await;
+        let made = match made {
+            Ok(Ok(made)) => Some(made),
+            Ok(Err(error)) => {
+                self.failed("connect", &error.to_string());
+                None
+            }
+            Err(_) => {
+                self.failed("connect", "timed out");
+                None
+            }
+        };
+        let mut connection = self.connection.lock().expect("not poisoned");
+        connection.connecting = false;
+        connection.not_before = made.is_none().then(|| Instant::now() + RECONNECT_AFTER);
+        connection.current = made;
+    }
+
+    fn failed(&self, what: &str, reason: &str) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(what, reason, "redis call failed; answering without it");
+    }
+
+    /// Runs `command`, giving `None` when Redis is down, slow or answers something else.
+    pub async fn run<T: redis::FromRedisValue>(
+        self: &Arc<Self>,
+        command: &redis::Cmd,
+    ) -> Option<T> {
+        let mut connection = self.connection()?;
+        let answer = tokio::time::timeout(self.timeout, command.query_async::<T>(&mut connection));
+        self.settle(answer.await)
+    }
+
+    /// Runs `pipeline` (its answers as one value).
+    pub async fn pipeline<T: redis::FromRedisValue>(
+        self: &Arc<Self>,
+        pipeline: &redis::Pipeline,
+    ) -> Option<T> {
+        let mut connection = self.connection()?;
+        let answer = tokio::time::timeout(self.timeout, pipeline.query_async::<T>(&mut connection));
+        self.settle(answer.await)
+    }
+
+    fn settle<T>(
+        &self,
+        answer: Result<redis::RedisResult<T>, tokio::time::error::Elapsed>,
+    ) -> Option<T> {
+        match answer {
+            Ok(Ok(value)) => Some(value),
+            Ok(Err(error)) => {
+                self.failed("call", &error.to_string());
+                if error.is_io_error()
+                    || error.is_connection_dropped()
+                    || error.is_unrecoverable_error()
+                {
+                    self.drop_connection();
+                }
+                None
+            }
+            Err(_) => {
+                self.failed("call", "timed out");
+                None
+            }
+        }
+    }
+
+    fn drop_connection(&self) {
+        let mut connection = self.connection.lock().expect("not poisoned");
+        connection.current = None;
+        connection.not_before = Some(Instant::now() + RECONNECT_AFTER);
+    }
+}
