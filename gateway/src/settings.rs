@@ -63,8 +63,10 @@ pub struct Settings {
     pub coalesce_requests: bool,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// Most plans kept in memory.
-    pub plan_cache_size: usize,
+    /// Most bytes of prepared documents kept in memory (estimated per document).
+    pub document_cache_bytes: u64,
+    /// Most bytes of query plans kept in memory (estimated per plan).
+    pub plan_cache_bytes: u64,
     /// Progressive-override labels to treat as active (`@override(from:, label:)` moves the
     /// field only while its label is listed here).
     pub override_labels: Vec<String>,
@@ -173,7 +175,8 @@ impl Default for Settings {
             subgraph_urls: HashMap::new(),
             coalesce_requests: true,
             max_body_bytes: 2 * 1024 * 1024,
-            plan_cache_size: 2048,
+            document_cache_bytes: 64 * 1024 * 1024,
+            plan_cache_bytes: 64 * 1024 * 1024,
             override_labels: Vec::new(),
             authentication: crate::auth::AuthSettings::default(),
             authorization: AuthorizationSettings::default(),

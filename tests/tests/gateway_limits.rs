@@ -263,3 +263,24 @@ fn only_queries_are_coalesced() {
     );
     assert!(!gateway.is_query(&request("{ nope }", None)));
 }
+
+#[tokio::test]
+async fn document_and_plan_caches_are_bounded_by_bytes() {
+    const BUDGET: u64 = 256 * 1024;
+    let graph = start(|settings| {
+        settings.document_cache_bytes = BUDGET;
+        settings.plan_cache_bytes = BUDGET;
+    })
+    .await;
+    // Sixty distinct queries of about 2 KB: each weighs some 80 KB prepared.
+    for i in 0..60 {
+        let fields: String = (0..40).map(|f| format!(" f{f}: name")).collect();
+        let query = format!("query Q{i} {{ me {{ id{fields} }} }}");
+        let (_, _, body) = post(&graph.url, &json!({ "query": query })).await;
+        assert_eq!(body["data"]["me"]["f39"], "User 1", "{body}");
+    }
+    let (documents, plans) = graph.gateway.cached_bytes();
+    assert!(documents > 0 && plans > 0);
+    assert!(documents <= BUDGET, "documents hold {documents} bytes");
+    assert!(plans <= BUDGET, "plans hold {plans} bytes");
+}
