@@ -233,13 +233,15 @@ async fn auth_stacks(folder: &std::path::Path) -> Stacks {
     ))
     .unwrap();
     guarded.subgraph_urls = urls;
-    let signed_in = Gateway::new(Supergraph::parse(SUPERGRAPH).unwrap(), guarded.clone()).unwrap();
-    let open = Gateway::new(Supergraph::parse(SUPERGRAPH).unwrap(), open).unwrap();
-    let guarded = Gateway::new(Supergraph::parse(&guarded_supergraph()).unwrap(), guarded).unwrap();
+    let signed_in =
+        Arc::new(Gateway::new(Supergraph::parse(SUPERGRAPH).unwrap(), guarded.clone()).unwrap());
+    let open = Arc::new(Gateway::new(Supergraph::parse(SUPERGRAPH).unwrap(), open).unwrap());
+    let guarded =
+        Arc::new(Gateway::new(Supergraph::parse(&guarded_supergraph()).unwrap(), guarded).unwrap());
     signed_in.start().await;
     guarded.start().await;
-    let at = |gateway: Gateway| async move {
-        let address = serve(polygraph_gateway::http::app(Arc::new(gateway))).await;
+    let at = |gateway: Arc<Gateway>| async move {
+        let address = serve(polygraph_gateway::http::app(gateway)).await;
         format!("http://{address}/graphql")
     };
     Stacks {

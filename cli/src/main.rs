@@ -40,6 +40,29 @@ enum Command {
     /// Rego policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// The gateway's response cache.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Subcommand)]
+enum CacheCommand {
+    /// Drop cached answers holding a type (or all of them) on a running gateway, through its
+    /// `POST /admin/cache/invalidate`; the token (`--token` or `POLYGRAPH_TOKEN`) must satisfy the
+    /// gateway's `cache_admin` setting.
+    Invalidate {
+        /// The gateway's address, such as `http://127.0.0.1:4000`.
+        #[arg(long, default_value = "http://127.0.0.1:4000")]
+        gateway: String,
+        /// Drop the answers holding this type.
+        #[arg(long = "type", conflicts_with = "all", required_unless_present = "all")]
+        type_name: Option<String>,
+        /// Drop every cached answer.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, env = "POLYGRAPH_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -183,7 +206,34 @@ fn main() -> ExitCode {
         Command::Gateway(args) => report(runtime.block_on(gateway(&args))),
         Command::Keys(KeysCommand::Generate { dir, force }) => report(generate_keys(&dir, force)),
         Command::Policy(PolicyCommand::Test { dir }) => policy_test(&dir),
+        Command::Cache(CacheCommand::Invalidate {
+            gateway,
+            type_name,
+            all: _,
+            token,
+        }) => report(runtime.block_on(invalidate_cache(&gateway, type_name, token))),
     }
+}
+
+/// Asks the gateway at `gateway` to drop cached answers holding `type_name` (all without it).
+async fn invalidate_cache(
+    gateway: &str,
+    type_name: Option<String>,
+    token: Option<String>,
+) -> anyhow::Result<()> {
+    let url = format!("{}/admin/cache/invalidate", gateway.trim_end_matches('/'));
+    let mut request = reqwest::Client::new()
+        .post(&url)
+        .json(&serde_json::json!({ "type": type_name }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await?;
+    let status = response.status();
+    let body = response.text().await?;
+    anyhow::ensure!(status.is_success(), "{url} answered {status}: {body}");
+    println!("{body}");
+    Ok(())
 }
 
 fn generate_keys(dir: &std::path::Path, force: bool) -> anyhow::Result<()> {

@@ -2,10 +2,10 @@
 //! and callers with an equal key that arrive before it finishes get a copy of its result.
 //! Keys are compared whole, never by hash alone.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -86,6 +86,27 @@ pub struct Ask {
 }
 
 impl Ask {
+    /// Whether the request carries credentials (a token or a cookie).
+    pub fn has_credentials(&self) -> bool {
+        self.authorization.is_some() || self.cookie.is_some()
+    }
+
+    /// Feeds everything the answer depends on to `hasher`, each part delimited.
+    pub fn hash_into(&self, hasher: &mut impl sha2::Digest) {
+        hasher.update([u8::from(self.get)]);
+        for part in [
+            Some(self.media.as_bytes()),
+            self.authorization.as_ref().map(HeaderValue::as_bytes),
+            self.cookie.as_ref().map(HeaderValue::as_bytes),
+            self.explain.as_ref().map(HeaderValue::as_bytes),
+            Some(&self.request[..]),
+        ] {
+            let part = part.unwrap_or_default();
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part);
+        }
+    }
+
     pub fn new(
         get: bool,
         media: &'static str,
@@ -110,6 +131,12 @@ pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// How long it may be kept, and by whom.
+    pub policy: crate::execute::CachePolicy,
+    /// The object, interface and union types its operation selects.
+    pub types: Arc<BTreeSet<String>>,
+    /// It answers a mutation (which changed what those types hold).
+    pub mutation: bool,
 }
 
 impl Answer {
@@ -124,7 +151,6 @@ impl Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use std::sync::atomic::AtomicUsize;
 
     #[tokio::test]

@@ -24,6 +24,7 @@ use crate::persisted::PersistedQueries;
 use crate::plan::{self, QueryPlan};
 use crate::policy::Policies;
 use crate::prepare::{self, RequestError};
+use crate::response_cache::ResponseCache;
 pub use crate::settings::{Access, AuthorizationSettings, ClaimsSettings, Limits, Settings};
 use crate::store::Store;
 use crate::supergraph::Supergraph;
@@ -89,6 +90,10 @@ pub struct Response {
     pub failure: Option<Failure>,
     /// How long the answer may be cached (the `Cache-Control` header).
     pub cache: CachePolicy,
+    /// The object, interface and union types the operation selects (what a cached answer
+    /// holds, what a mutation changed).
+    pub types: Arc<std::collections::BTreeSet<String>>,
+    pub mutation: bool,
 }
 
 /// A response body begun with `{"data":`, with room for `size` more bytes.
@@ -131,6 +136,8 @@ impl Response {
             extensions: JsonMap::new(),
             failure: Some(failure),
             cache: CachePolicy::NoStore,
+            types: Arc::default(),
+            mutation: false,
         }
     }
 
@@ -187,6 +194,8 @@ struct Planned {
     data_size: std::sync::atomic::AtomicUsize,
     /// About how many bytes it holds (measured: about 33 times the query's text, and 2.4 KB).
     weight: u32,
+    /// The object, interface and union types it selects.
+    types: Arc<std::collections::BTreeSet<String>>,
 }
 
 /// The gateway for one supergraph.
@@ -206,6 +215,7 @@ pub struct Gateway {
     /// HTTP queries in flight, which identical ones join.
     in_flight: Coalescer<Ask, Answer>,
     persisted: PersistedQueries,
+    responses: ResponseCache,
     store: Option<Arc<Store>>,
     hasher: std::collections::hash_map::RandomState,
 }
@@ -271,6 +281,11 @@ impl Gateway {
         let cost = CostModel::of(&supergraph.schema);
         let store = Store::open(&settings.redis)?.map(Arc::new);
         let persisted = PersistedQueries::new(settings.persisted_queries.clone(), store.clone())?;
+        let responses = ResponseCache::new(
+            settings.response_cache.clone(),
+            &supergraph.schema.to_string(),
+            store.clone(),
+        );
         let documents = moka::sync::Cache::builder()
             .max_capacity(settings.document_cache_bytes)
             .weigher(|_, document: &Arc<Document>| document.weight)
@@ -291,6 +306,7 @@ impl Gateway {
             plans,
             in_flight: Coalescer::default(),
             persisted,
+            responses,
             store,
             hasher: std::collections::hash_map::RandomState::new(),
         })
@@ -298,9 +314,11 @@ impl Gateway {
 
     /// Fetches the identity providers' keys and starts refreshing them; starts watching the
     /// policies.
-    pub async fn start(&self) {
+    pub async fn start(self: &Arc<Self>) {
         if let Some(store) = &self.store {
             store.connect().await;
+            let gateway = self.clone();
+            tokio::spawn(async move { gateway.responses.listen().await });
         }
         self.authenticator.start().await;
         if let Some(policies) = &self.policies {
@@ -317,6 +335,16 @@ impl Gateway {
         self.documents.run_pending_tasks();
         self.plans.run_pending_tasks();
         (self.documents.weighted_size(), self.plans.weighted_size())
+    }
+
+    /// Whole answers kept to serve again.
+    pub fn responses(&self) -> &ResponseCache {
+        &self.responses
+    }
+
+    /// Failed calls to the gateway's Redis so far.
+    pub fn redis_failures(&self) -> u64 {
+        self.store.as_ref().map_or(0, |store| store.failures())
     }
 
     /// The HTTP queries in flight, which identical ones join.
@@ -456,6 +484,8 @@ impl Gateway {
             extensions: JsonMap::new(),
             failure: None,
             cache: CachePolicy::NoStore,
+            types: planned.types.clone(),
+            mutation: operation.operation_type == OperationType::Mutation,
         };
         let plan = match &planned.plan {
             Ok(plan) => plan,
@@ -759,6 +789,7 @@ impl Gateway {
             plan.fetches.iter().map(|fetch| fetch.operation.len()).sum()
         });
         let planned = Arc::new(Planned {
+            types: Arc::new(selected_types(&operation)),
             operation,
             guards,
             plan,
@@ -806,7 +837,38 @@ fn unplannable(error: &plan::PlanError) -> Response {
         extensions: JsonMap::new(),
         failure: None,
         cache: CachePolicy::NoStore,
+        types: Arc::default(),
+        mutation: false,
     }
+}
+
+/// The object, interface and union types `operation` selects, fragments' included.
+fn selected_types(operation: &Normalized) -> std::collections::BTreeSet<String> {
+    fn field(field: &operation::Field, types: &mut std::collections::BTreeSet<String>) {
+        if matches!(
+            field.kind,
+            operation::Kind::Object | operation::Kind::Abstract
+        ) {
+            types.insert(field.type_name().to_string());
+        }
+        selections(&field.selections, types);
+    }
+    fn selections(under: &[operation::Selection], types: &mut std::collections::BTreeSet<String>) {
+        for selection in under {
+            match selection {
+                operation::Selection::Field(selected) => field(selected, types),
+                operation::Selection::Fragment(fragment) => {
+                    types.insert(fragment.on.to_string());
+                    selections(&fragment.selections, types);
+                }
+            }
+        }
+    }
+    let mut types = std::collections::BTreeSet::new();
+    for selected in &operation.fields {
+        field(selected, &mut types);
+    }
+    types
 }
 
 /// A cache entry's weight in bytes, as the caches count it.

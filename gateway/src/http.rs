@@ -47,6 +47,10 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .route("/graphql", get(get_graphql).post(post_graphql))
         .with_state(gateway.clone())
         .route("/health", get(health))
+        .route(
+            "/admin/cache/invalidate",
+            axum::routing::post(invalidate_cache),
+        )
         .route("/.well-known/polygraph-claims.json", get(claims_jwks))
         .route("/", get(graphiql_page))
         .route("/graphiql", get(graphiql_page))
@@ -130,6 +134,65 @@ fn unauthorized(error: &crate::auth::AuthError, media: &'static str) -> HttpResp
     response
 }
 
+/// `POST /admin/cache/invalidate` with `{"type": "User"}` (or `{}` for everything): drops
+/// cached answers, for callers `cache_admin` allows.
+async fn invalidate_cache(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> HttpResponse {
+    let session = match gateway.authenticate(&headers).await {
+        Ok(session) => session,
+        Err(error) => return unauthorized(&error, JSON),
+    };
+    if !gateway.settings().cache_admin.allows(session.as_deref()) {
+        if session.is_none() {
+            let error = crate::auth::AuthError {
+                message: "dropping cached answers needs a signed-in caller".to_owned(),
+                code: Code::Unauthenticated,
+            };
+            return unauthorized(&error, JSON);
+        }
+        return refuse(
+            StatusCode::FORBIDDEN,
+            JSON,
+            "this caller may not drop cached answers (cache_admin)",
+            Code::Forbidden,
+        );
+    }
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let invalidation: crate::response_cache::Invalidation = match serde_json::from_slice(&body) {
+        Ok(invalidation) if is_json => invalidation,
+        _ => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                JSON,
+                "send Content-Type: application/json and {\"type\": \"TypeName\"} or {}",
+                Code::BadRequest,
+            );
+        }
+    };
+    match gateway.responses().invalidate(&invalidation).await {
+        Ok(dropped) => {
+            tracing::info!(type_name = ?invalidation.type_name, dropped, "cached answers dropped");
+            let body = serde_json::json!({ "dropped": dropped }).to_string();
+            respond(StatusCode::OK, JSON, body.into_bytes())
+        }
+        Err(error) => {
+            tracing::warn!(%error, "dropping cached answers in redis failed");
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                JSON,
+                "cached answers were dropped here but not in Redis; try again",
+                Code::DownstreamServiceError,
+            )
+        }
+    }
+}
+
 async fn health() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, JSON)], "{\"status\":\"pass\"}")
 }
@@ -210,36 +273,79 @@ fn finished(response: Response, media: &'static str) -> Answer {
     if status == StatusCode::UNAUTHORIZED {
         headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
+    let (policy, types, mutation) = (response.cache, response.types.clone(), response.mutation);
     Answer {
         status,
         headers,
         body: Bytes::from(response.into_bytes()),
+        policy,
+        types,
+        mutation,
     }
 }
 
-/// Runs `request`; a query joins an identical one in flight (`ask`) when coalescing is on.
+/// Runs `request`: a query is answered from the response cache when it holds the answer, or
+/// joins an identical one in flight (when coalescing is on); a kept answer is stored, and a
+/// mutation drops the answers holding the types it selects.
 async fn answer(
     gateway: Arc<Gateway>,
     ask: Ask,
-    request: Request,
+    mut request: Request,
     options: Options,
     media: &'static str,
 ) -> HttpResponse {
-    let mut request = request;
     if let Err(refused) = gateway.resolve(&mut request).await {
         return finish(*refused, media);
     }
-    if !gateway.settings().coalesce_requests || !gateway.is_query(&request) {
-        return finish(gateway.execute(request, options).await, media);
+    let query = gateway.is_query(&request);
+    let principal = options.session.as_ref().and_then(|session| {
+        let subject = session.principal.as_deref()?;
+        Some(format!("{}|{subject}", session.issuer))
+    });
+    let responses = gateway.responses();
+    let key = query
+        .then(|| responses.key(&ask, principal.as_deref()))
+        .flatten();
+    if let Some(key) = &key
+        && let Some(hit) = responses.get(key).await
+    {
+        return hit.into_http();
     }
-    let leader = gateway.clone();
-    gateway
-        .in_flight()
-        .run(ask, move || {
-            async move { finished(leader.execute(request, options).await, media) }.boxed()
-        })
-        .await
-        .into_http()
+    let credentials = ask.has_credentials();
+    let mut answer = if query && gateway.settings().coalesce_requests {
+        let leader = gateway.clone();
+        gateway
+            .in_flight()
+            .run(ask, move || {
+                async move { finished(leader.execute(request, options).await, media) }.boxed()
+            })
+            .await
+    } else {
+        finished(gateway.execute(request, options).await, media)
+    };
+    match answer.policy {
+        CachePolicy::MaxAge { seconds, private } if !private || credentials => {
+            if let Some(key) = key {
+                responses.put(key, &answer, seconds, &answer.types).await;
+                answer.headers.insert(
+                    crate::response_cache::CACHE_HEADER,
+                    HeaderValue::from_static("miss"),
+                );
+            }
+        }
+        _ => {}
+    }
+    if answer.mutation && responses.enabled() && answer.status == StatusCode::OK {
+        for type_name in answer.types.iter() {
+            let invalidation = crate::response_cache::Invalidation {
+                type_name: Some(type_name.clone()),
+            };
+            if let Err(error) = responses.invalidate(&invalidation).await {
+                tracing::warn!(%error, type_name, "a mutation could not drop cached answers");
+            }
+        }
+    }
+    answer.into_http()
 }
 
 fn options(

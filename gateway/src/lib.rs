@@ -28,6 +28,7 @@ pub mod policy;
 pub mod prepare;
 pub mod requirements;
 pub mod response;
+pub mod response_cache;
 pub mod settings;
 pub mod store;
 pub mod supergraph;

@@ -47,6 +47,10 @@ pub struct Settings {
     pub limits: Limits,
     /// The gateway's Redis, shared by its replicas.
     pub redis: crate::store::RedisSettings,
+    /// Whole answers kept and served again.
+    pub response_cache: crate::response_cache::ResponseCacheSettings,
+    /// Who may drop cached answers (`POST /admin/cache/invalidate`).
+    pub cache_admin: Access,
     /// Operations sent by id: APQ, a manifest, a safelist.
     pub persisted_queries: crate::persisted::PersistedSettings,
     /// What one operation may cost, estimated before anything is fetched.
@@ -169,6 +173,8 @@ impl Default for Settings {
             limits: Limits::default(),
             redis: crate::store::RedisSettings::default(),
             persisted_queries: crate::persisted::PersistedSettings::default(),
+            response_cache: crate::response_cache::ResponseCacheSettings::default(),
+            cache_admin: Access::Scope("polygraph:admin".to_owned()),
             demand_control: crate::cost::DemandControl::default(),
             subgraph_timeout_ms: 30_000,
             request_timeout_ms: 60_000,

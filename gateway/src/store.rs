@@ -79,6 +79,30 @@ impl Store {
         }))
     }
 
+    /// Delivers each message published on `channel` (prefixed) to `deliver`, for as long as
+    /// the gateway runs: subscribed again a second after Redis goes away.
+    pub async fn listen(self: Arc<Self>, channel: &str, deliver: impl Fn(String)) {
+        use futures::StreamExt as _;
+        let channel = self.key(channel);
+        loop {
+            match self.client.get_async_pubsub().await {
+                Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
+                    Ok(()) => {
+                        let mut messages = pubsub.on_message();
+                        while let Some(message) = messages.next().await {
+                            if let Ok(payload) = message.get_payload::<String>() {
+                                deliver(payload);
+                            }
+                        }
+                    }
+                    Err(error) => self.failed("subscribe", &error.to_string()),
+                },
+                Err(error) => self.failed("subscribe", &error.to_string()),
+            }
+            tokio::time::sleep(RECONNECT_AFTER).await;
+        }
+    }
+
     /// `name` with the configured prefix.
     pub fn key(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)

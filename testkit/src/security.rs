@@ -33,17 +33,23 @@ impl Spec {
     }
 }
 
-/// `sdl` (a supergraph linking join v0.3) linking `specs` too, with their definitions.
+/// `sdl` (a supergraph linking join v0.3 or later) linking `specs` too, with their
+/// definitions.
 pub fn link(sdl: &str, specs: &[Spec]) -> String {
-    const JOIN: &str = "@link(url: \"https://specs.apollo.dev/join/v0.3\", for: EXECUTION)";
-    assert!(sdl.contains(JOIN), "the supergraph links join v0.3");
-    let mut links = String::from(JOIN);
+    let join = ["v0.3", "v0.4", "v0.5"]
+        .iter()
+        .map(|version| {
+            format!("@link(url: \"https://specs.apollo.dev/join/{version}\", for: EXECUTION)")
+        })
+        .find(|link| sdl.contains(link.as_str()))
+        .expect("the supergraph links join v0.3 or later");
+    let mut links = join.clone();
     for spec in specs {
         links.push_str(" @link(url: \"");
         links.push_str(spec.url());
         links.push_str("\", for: SECURITY)");
     }
-    let mut linked = sdl.replacen(JOIN, &links, 1);
+    let mut linked = sdl.replacen(&join, &links, 1);
     linked.push('\n');
     for spec in specs {
         linked.push_str(spec.definitions());

@@ -124,10 +124,11 @@ async fn start_stack(adjust: impl FnOnce(&mut Settings)) -> Stack {
         .subgraph_urls
         .insert("postgres".into(), format!("http://{subgraph}/graphql"));
     adjust(&mut settings);
-    let gateway =
-        Gateway::new(Supergraph::parse(&secured_supergraph()).unwrap(), settings).unwrap();
+    let gateway = Arc::new(
+        Gateway::new(Supergraph::parse(&secured_supergraph()).unwrap(), settings).unwrap(),
+    );
     gateway.start().await;
-    let address = serve(polygraph_gateway::http::app(Arc::new(gateway))).await;
+    let address = serve(polygraph_gateway::http::app(gateway)).await;
     Stack {
         url: format!("http://{address}/graphql"),
         subgraph_url: format!("http://{subgraph}/graphql"),
@@ -435,5 +436,139 @@ fn a_supergraph_with_an_unknown_security_spec_does_not_load() {
     assert!(
         error.contains("https://specs.example.com/rowsecurity/v0.1"),
         "{error}"
+    );
+}
+
+/// POSTs `query` (with `token`) and returns the `x-polygraph-cache` header and the body.
+async fn cached(stack: &Stack, query: &str, token: Option<&str>) -> (Option<String>, Value) {
+    let mut request = stack
+        .client
+        .post(&stack.url)
+        .json(&json!({ "query": query }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let marker = response
+        .headers()
+        .get("x-polygraph-cache")
+        .map(|value| value.to_str().unwrap().to_owned());
+    (marker, response.json().await.unwrap())
+}
+
+async fn invalidate(stack: &Stack, body: &Value, token: Option<&str>) -> (u16, Value) {
+    let url = stack.url.replace("/graphql", "/admin/cache/invalidate");
+    let mut request = stack.client.post(url).json(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn answers_are_cached_in_redis_per_principal_and_dropped_by_writes_and_admins() {
+    let mut redis = common::redis::OwnRedis::start();
+    let url = redis.url();
+    let caching = |settings: &mut Settings| {
+        settings.redis.url = Some(url.clone());
+        settings.response_cache.enabled = true;
+        settings.response_cache.private = true;
+        settings.cache_admin = polygraph_gateway::gateway::Access::Scope("admin".into());
+    };
+    let stack = start_stack(caching).await;
+    let products = r#"{ products(where: {id: {_eq: "1"}}) { id name } }"#;
+    let (marker, first) = cached(&stack, products, None).await;
+    assert_eq!(marker.as_deref(), Some("miss"), "{first}");
+    let (marker, again) = cached(&stack, products, None).await;
+    assert_eq!((marker.as_deref(), &again), (Some("hit"), &first));
+    // Another replica on the same Redis has it too.
+    let replica = start_stack(caching).await;
+    let (marker, shared) = cached(&replica, products, None).await;
+    assert_eq!((marker.as_deref(), &shared), (Some("hit"), &first));
+
+    // Each principal's rows under its own key: never another's.
+    let orders = "{ orders(limit: 3, order_by: {id: ASC}) { id user_id } }";
+    let (alice, admin) = (alice().await, admin().await);
+    let bob = token("bob", "polygraph-demo-secret-bob").await;
+    let (marker, alices) = cached(&stack, orders, Some(&alice)).await;
+    assert_eq!(marker.as_deref(), Some("miss"), "{alices}");
+    let (marker, bobs) = cached(&stack, orders, Some(&bob)).await;
+    assert_eq!(marker.as_deref(), Some("miss"), "{bobs}");
+    assert_eq!(alices["data"]["orders"][0]["user_id"], "1", "{alices}");
+    assert_eq!(bobs["data"]["orders"][0]["user_id"], "2", "{bobs}");
+    assert_eq!(
+        cached(&stack, orders, Some(&alice)).await,
+        (Some("hit".into()), alices.clone())
+    );
+    assert_eq!(
+        cached(&stack, orders, Some(&bob)).await,
+        (Some("hit".into()), bobs)
+    );
+    // Anonymous callers do not get the signed-in callers' answers.
+    let (marker, anonymous) = cached(&stack, orders, None).await;
+    assert_ne!(marker.as_deref(), Some("hit"), "{anonymous}");
+
+    // A write through the gateway drops the answers holding what it returns.
+    let name = first["data"]["products"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let same = format!(
+        r#"mutation {{ update_products(where: {{id: {{_eq: "1"}}}}, _set: {{name: "{name}"}}) {{ affected_rows returning {{ id }} }} }}"#
+    );
+    let (status, body) = stack.post(&same, Some(&admin)).await;
+    assert_eq!(status, 200, "{body}");
+    let (marker, _) = cached(&stack, products, None).await;
+    assert_eq!(marker.as_deref(), Some("miss"), "the write dropped it");
+
+    // The admin endpoint: not for anonymous callers or callers without the scope.
+    let (status, _) = invalidate(&stack, &json!({ "type": "Product" }), None).await;
+    assert_eq!(status, 401);
+    let (status, _) = invalidate(&stack, &json!({ "type": "Product" }), Some(&alice)).await;
+    assert_eq!(status, 403);
+    let (status, body) = invalidate(&stack, &json!({ "type": "Product" }), Some(&admin)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["dropped"].as_u64().unwrap() >= 1, "{body}");
+    let (marker, _) = cached(&replica, products, None).await;
+    assert_eq!(marker.as_deref(), Some("miss"), "dropped in Redis too");
+    let (status, _) = invalidate(&stack, &json!({}), Some(&admin)).await;
+    assert_eq!(status, 200);
+    let (marker, _) = cached(&stack, orders, Some(&alice)).await;
+    assert_eq!(marker.as_deref(), Some("miss"), "everything was dropped");
+
+    // Redis down: the same answers, from memory or the subgraphs; nothing reaches the client.
+    redis.stop();
+    for _ in 0..3 {
+        let (_, body) = cached(&stack, products, None).await;
+        assert_eq!(body, first);
+        let (_, body) = cached(&replica, orders, Some(&alice)).await;
+        assert_eq!(body, alices);
+    }
+}
+
+#[tokio::test]
+async fn a_cached_answer_lives_no_longer_than_its_ttl() {
+    let redis = common::redis::OwnRedis::start();
+    let url = redis.url();
+    let stack = start_stack(|settings| {
+        settings.redis.url = Some(url);
+        settings.response_cache.enabled = true;
+        settings.response_cache.max_ttl_seconds = 1;
+    })
+    .await;
+    let products = r#"{ products(where: {id: {_eq: "2"}}) { id name } }"#;
+    assert_eq!(
+        cached(&stack, products, None).await.0.as_deref(),
+        Some("miss")
+    );
+    assert_eq!(
+        cached(&stack, products, None).await.0.as_deref(),
+        Some("hit")
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert_eq!(
+        cached(&stack, products, None).await.0.as_deref(),
+        Some("miss")
     );
 }

@@ -274,7 +274,10 @@ async fn document_and_plan_caches_are_bounded_by_bytes() {
     .await;
     // Sixty distinct queries of about 2 KB: each weighs some 80 KB prepared.
     for i in 0..60 {
-        let fields: String = (0..40).map(|f| format!(" f{f}: name")).collect();
+        let fields = (0..40)
+            .map(|f| format!(" f{f}: name"))
+            .collect::<Vec<_>>()
+            .concat();
         let query = format!("query Q{i} {{ me {{ id{fields} }} }}");
         let (_, _, body) = post(&graph.url, &json!({ "query": query })).await;
         assert_eq!(body["data"]["me"]["f39"], "User 1", "{body}");

@@ -1,0 +1,344 @@
+//! Whole answers kept and served again: an answer to a query that every subgraph response it
+//! was built from lets be cached publicly (`Cache-Control: max-age`, not `private`), asked
+//! without credentials, is kept for that long, in memory (bounded by bytes) and in the
+//! gateway's Redis for every replica. Answers to callers with credentials are kept only when
+//! `private` is on, and then under their principal, so that no caller ever gets another's.
+//!
+//! Entries are keyed by the supergraph's hash, so a new supergraph never serves an old one's
+//! answers, and indexed by the types they hold: a mutation through the gateway, the admin
+//! endpoint or `polygraph cache invalidate` drops every answer holding a type.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use bytes::Bytes;
+use sha2::Digest as _;
+
+use crate::coalesce::{Answer, Ask};
+use crate::store::Store;
+
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResponseCacheSettings {
+    /// Keep and serve again publicly cacheable answers.
+    pub enabled: bool,
+    /// Also keep answers to signed-in callers, each under its principal.
+    pub private: bool,
+    /// Most bytes of answers kept in memory.
+    pub memory_bytes: u64,
+    /// The longest an answer is kept, in seconds, whatever its `max-age`.
+    pub max_ttl_seconds: u64,
+}
+
+impl Default for ResponseCacheSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            private: false,
+            memory_bytes: 64 * 1024 * 1024,
+            max_ttl_seconds: 3600,
+        }
+    }
+}
+
+/// The Redis channel replicas announce invalidations on (a type name, or `*`).
+const INVALIDATIONS: &str = "rc-invalidations";
+
+/// The header that says whether an answer came from the cache.
+pub const CACHE_HEADER: &str = "x-polygraph-cache";
+
+/// What to drop.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Invalidation {
+    /// Answers holding this type (all answers when absent).
+    #[serde(rename = "type")]
+    pub type_name: Option<String>,
+}
+
+/// One kept answer.
+#[derive(Clone, Debug)]
+struct Kept {
+    body: Bytes,
+    media: HeaderValue,
+    cache_control: HeaderValue,
+    types: Arc<[String]>,
+    until: Instant,
+}
+
+pub struct ResponseCache {
+    settings: ResponseCacheSettings,
+    /// The supergraph's hash, in every key.
+    schema: String,
+    memory: moka::sync::Cache<String, Kept>,
+    store: Option<Arc<Store>>,
+}
+
+impl std::fmt::Debug for ResponseCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseCache")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(64), |mut out, byte| {
+            let _ = write!(out, "{byte:02x}");
+            out
+        })
+}
+
+/// Frames a kept answer for Redis: media type, `Cache-Control`, the types, then the body.
+fn frame(kept: &Kept) -> Vec<u8> {
+    let mut out = Vec::with_capacity(kept.body.len() + 128);
+    for part in [kept.media.as_bytes(), kept.cache_control.as_bytes()] {
+        out.extend_from_slice(part);
+        out.push(b'\n');
+    }
+    out.extend_from_slice(kept.types.join(",").as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(&kept.body);
+    out
+}
+
+fn unframe(bytes: &[u8], ttl: Duration) -> Option<Kept> {
+    let mut parts = bytes.splitn(4, |&b| b == b'\n');
+    let media = HeaderValue::from_bytes(parts.next()?).ok()?;
+    let cache_control = HeaderValue::from_bytes(parts.next()?).ok()?;
+    let types = std::str::from_utf8(parts.next()?).ok()?;
+    let body = Bytes::copy_from_slice(parts.next()?);
+    Some(Kept {
+        body,
+        media,
+        cache_control,
+        types: types
+            .split(',')
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        until: Instant::now() + ttl,
+    })
+}
+
+impl ResponseCache {
+    pub fn new(
+        settings: ResponseCacheSettings,
+        schema_sdl: &str,
+        store: Option<Arc<Store>>,
+    ) -> Self {
+        let memory = moka::sync::Cache::builder()
+            .max_capacity(settings.memory_bytes)
+            .weigher(|key: &String, kept: &Kept| {
+                u32::try_from(key.len() + kept.body.len() + 256).unwrap_or(u32::MAX)
+            })
+            .support_invalidation_closures()
+            .build();
+        Self {
+            schema: hex(&sha2::Sha256::digest(schema_sdl.as_bytes()))[..16].to_owned(),
+            settings,
+            memory,
+            store,
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.settings.enabled
+    }
+
+    /// The key for `ask` from `principal` (`None` for an anonymous request); `None` when such
+    /// answers are not kept (credentials without a principal, or private caching off).
+    pub fn key(&self, ask: &Ask, principal: Option<&str>) -> Option<String> {
+        if !self.settings.enabled || (ask.has_credentials() && !self.settings.private) {
+            return None;
+        }
+        if ask.has_credentials() && principal.is_none() {
+            return None;
+        }
+        let mut hasher = sha2::Sha256::new();
+        ask.hash_into(&mut hasher);
+        hasher.update([0]);
+        hasher.update(principal.unwrap_or_default().as_bytes());
+        Some(format!("{}:{}", self.schema, hex(&hasher.finalize())))
+    }
+
+    fn redis_key(store: &Store, key: &str) -> String {
+        store.key(&format!("rc:{key}"))
+    }
+
+    fn type_key(store: &Store, type_name: &str) -> String {
+        store.key(&format!("rc-type:{type_name}"))
+    }
+
+    /// The kept answer for `key`, from memory or Redis.
+    pub async fn get(&self, key: &str) -> Option<Answer> {
+        let fresh = self
+            .memory
+            .get(key)
+            .filter(|kept| kept.until > Instant::now());
+        let kept = if let Some(kept) = fresh {
+            kept
+        } else {
+            let store = self.store.as_ref()?;
+            let pipeline = redis::pipe()
+                .cmd("GET")
+                .arg(Self::redis_key(store, key))
+                .cmd("PTTL")
+                .arg(Self::redis_key(store, key))
+                .clone();
+            let (bytes, ttl): (Option<Vec<u8>>, i64) = store.pipeline(&pipeline).await?;
+            let ttl = Duration::from_millis(u64::try_from(ttl).ok()?);
+            let kept = unframe(&bytes?, ttl)?;
+            self.memory.insert(key.to_owned(), kept.clone());
+            kept
+        };
+        let mut headers = HeaderMap::with_capacity(4);
+        headers.insert(header::CONTENT_TYPE, kept.media);
+        headers.insert(header::CACHE_CONTROL, kept.cache_control);
+        headers.insert(CACHE_HEADER, HeaderValue::from_static("hit"));
+        Some(Answer {
+            status: StatusCode::OK,
+            headers,
+            body: kept.body,
+            policy: crate::execute::CachePolicy::NoStore,
+            types: Arc::default(),
+            mutation: false,
+        })
+    }
+
+    /// Keeps `answer` under `key` for its `max-age` (at most `max_ttl_seconds`).
+    pub async fn put(&self, key: String, answer: &Answer, seconds: u64, types: &BTreeSet<String>) {
+        let seconds = seconds.min(self.settings.max_ttl_seconds);
+        if seconds == 0 {
+            return;
+        }
+        let (Some(media), Some(cache_control)) = (
+            answer.headers.get(header::CONTENT_TYPE),
+            answer.headers.get(header::CACHE_CONTROL),
+        ) else {
+            return;
+        };
+        let kept = Kept {
+            body: answer.body.clone(),
+            media: media.clone(),
+            cache_control: cache_control.clone(),
+            types: types.iter().cloned().collect(),
+            until: Instant::now() + Duration::from_secs(seconds),
+        };
+        if let Some(store) = &self.store {
+            let mut pipeline = redis::pipe();
+            pipeline
+                .cmd("SET")
+                .arg(Self::redis_key(store, &key))
+                .arg(frame(&kept))
+                .arg("EX")
+                .arg(seconds)
+                .ignore();
+            for type_name in types {
+                let index = Self::type_key(store, type_name);
+                pipeline.cmd("SADD").arg(&index).arg(&key).ignore();
+                pipeline
+                    .cmd("EXPIRE")
+                    .arg(&index)
+                    .arg(self.settings.max_ttl_seconds.max(seconds))
+                    .ignore();
+            }
+            let _: Option<()> = store.pipeline(&pipeline).await;
+        }
+        self.memory.insert(key, kept);
+    }
+
+    /// Drops from memory the answers holding `type_name` (all of them for `*`).
+    fn forget(memory: &moka::sync::Cache<String, Kept>, type_name: &str) {
+        if type_name == "*" {
+            memory.invalidate_all();
+        } else {
+            let type_name = type_name.to_owned();
+            if let Err(error) =
+                memory.invalidate_entries_if(move |_, kept| kept.types.contains(&type_name))
+            {
+                tracing::warn!(%error, "could not drop cached answers from memory");
+                memory.invalidate_all();
+            }
+        }
+    }
+
+    /// Keeps this replica's memory in step with invalidations on every replica (Redis
+    /// pub/sub), for as long as the gateway runs.
+    pub async fn listen(&self) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        let memory = self.memory.clone();
+        store
+            .listen(INVALIDATIONS, move |type_name| {
+                Self::forget(&memory, &type_name);
+            })
+            .await;
+    }
+
+    /// Drops the answers `invalidation` names, here, in Redis and in every replica's memory;
+    /// how many Redis held.
+    pub async fn invalidate(&self, invalidation: &Invalidation) -> Result<u64, String> {
+        let type_name = invalidation.type_name.as_deref().unwrap_or("*");
+        Self::forget(&self.memory, type_name);
+        let Some(store) = &self.store else {
+            return Ok(0);
+        };
+        let mut publish = redis::cmd("PUBLISH");
+        publish.arg(store.key(INVALIDATIONS)).arg(type_name);
+        let _: Option<u64> = store.run(&publish).await;
+        let keys: Vec<String> = match &invalidation.type_name {
+            Some(type_name) => {
+                let mut members = redis::cmd("SMEMBERS");
+                members.arg(Self::type_key(store, type_name));
+                let members: Vec<String> =
+                    store.run(&members).await.ok_or("redis did not answer")?;
+                members
+                    .iter()
+                    .map(|key| Self::redis_key(store, key))
+                    .chain([Self::type_key(store, type_name)])
+                    .collect()
+            }
+            None => self.all_keys(store).await?,
+        };
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let mut unlink = redis::cmd("UNLINK");
+        unlink.arg(&keys);
+        store
+            .run(&unlink)
+            .await
+            .ok_or_else(|| "redis did not answer".to_owned())
+    }
+
+    /// Every response-cache key in Redis (entries and type indexes).
+    async fn all_keys(&self, store: &Arc<Store>) -> Result<Vec<String>, String> {
+        let mut keys = Vec::new();
+        for pattern in [store.key("rc:*"), store.key("rc-type:*")] {
+            let mut cursor = 0u64;
+            loop {
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000);
+                let (next, found): (u64, Vec<String>) =
+                    store.run(&scan).await.ok_or("redis did not answer")?;
+                keys.extend(found);
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(keys)
+    }
+}
