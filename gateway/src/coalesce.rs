@@ -79,10 +79,24 @@ impl<K: Hash + Eq + Clone, V: Clone + Send + Sync + 'static> Coalescer<K, V> {
 pub struct Ask {
     get: bool,
     media: &'static str,
-    authorization: Option<HeaderValue>,
-    cookie: Option<HeaderValue>,
+    /// Every `Authorization` header, joined.
+    authorization: Option<Bytes>,
+    /// Every `Cookie` header, joined: the sign-in cookie may be in any of them.
+    cookie: Option<Bytes>,
     explain: Option<HeaderValue>,
     request: Bytes,
+}
+
+/// Every value of header `name`, joined by newlines (which no header value holds).
+fn all_of(headers: &HeaderMap, name: header::HeaderName) -> Option<Bytes> {
+    let mut values = headers.get_all(name).iter().peekable();
+    values.peek()?;
+    let mut joined = Vec::new();
+    for value in values {
+        joined.extend_from_slice(value.as_bytes());
+        joined.push(b'\n');
+    }
+    Some(Bytes::from(joined))
 }
 
 impl Ask {
@@ -96,8 +110,8 @@ impl Ask {
         hasher.update([u8::from(self.get)]);
         for part in [
             Some(self.media.as_bytes()),
-            self.authorization.as_ref().map(HeaderValue::as_bytes),
-            self.cookie.as_ref().map(HeaderValue::as_bytes),
+            self.authorization.as_deref(),
+            self.cookie.as_deref(),
             self.explain.as_ref().map(HeaderValue::as_bytes),
             Some(&self.request[..]),
         ] {
@@ -117,8 +131,8 @@ impl Ask {
         Self {
             get,
             media,
-            authorization: headers.get(header::AUTHORIZATION).cloned(),
-            cookie: headers.get(header::COOKIE).cloned(),
+            authorization: all_of(headers, header::AUTHORIZATION),
+            cookie: all_of(headers, header::COOKIE),
             explain: headers.get(explain_header).cloned(),
             request,
         }
@@ -137,6 +151,8 @@ pub struct Answer {
     pub types: Arc<BTreeSet<String>>,
     /// It answers a mutation (which changed what those types hold).
     pub mutation: bool,
+    /// It has data and no errors.
+    pub succeeded: bool,
 }
 
 impl Answer {

@@ -217,6 +217,15 @@ impl Estimator<'_> {
                 }
                 Selection::Fragment(fragment) if !fragment.denied => {
                     let cost = self.selections(&fragment.on, &fragment.selections, sized);
+                    // A fragment on an interface or union may apply with any other: counted
+                    // in full. Fragments on object types exclude each other: the costliest.
+                    if !matches!(
+                        self.schema.types.get(&fragment.on),
+                        Some(ExtendedType::Object(_))
+                    ) {
+                        fields += cost;
+                        continue;
+                    }
                     match fragments.iter_mut().find(|(on, _)| **on == fragment.on) {
                         Some((_, total)) => *total += cost,
                         None => fragments.push((&fragment.on, cost)),
@@ -290,26 +299,28 @@ impl Estimator<'_> {
             .map(|definition| &definition.arguments);
         names
             .filter_map(|name| {
-                let value = field
+                // A variable that is missing or null counts as the argument left out.
+                let given = field
                     .arguments
                     .iter()
                     .find(|argument| argument.name == name)
-                    .map(|argument| argument.value.clone())
-                    .or_else(|| {
-                        definition?
-                            .iter()
-                            .find(|argument| argument.name == name)?
-                            .default_value
-                            .clone()
-                    })?;
-                self.number(&value)
+                    .and_then(|argument| self.number(&argument.value));
+                given.or_else(|| {
+                    let default = definition?
+                        .iter()
+                        .find(|argument| argument.name == name)?
+                        .default_value
+                        .as_ref()?;
+                    self.number(default)
+                })
             })
             .fold(None, |largest: Option<f64>, n| {
                 Some(largest.map_or(n, |l| l.max(n)))
             })
     }
 
-    /// An argument's value as a number, variables looked up.
+    /// An argument's value as a number, variables looked up. Below 1 is no bound at all (some
+    /// backends read 0 or -1 as "everything"), so it counts as not given.
     fn number(&self, value: &Node<Value>) -> Option<f64> {
         match value.as_ref() {
             Value::Int(int) => int.try_to_f64().ok(),
@@ -319,7 +330,7 @@ impl Estimator<'_> {
                 .and_then(JsonValue::as_f64),
             _ => None,
         }
-        .map(|n| n.max(0.0))
+        .filter(|n| *n >= 1.0)
     }
 
     /// The weights of the arguments given, and of the input fields with `@cost` in them.
@@ -359,6 +370,10 @@ impl Estimator<'_> {
             return 0.0;
         };
         match value {
+            Value::Variable(name) => self
+                .variables
+                .get(name.as_str())
+                .map_or(0.0, |value| self.input_json(ty, value)),
             Value::List(items) => items.iter().map(|item| self.input(ty, item)).sum(),
             Value::Object(fields) => fields
                 .iter()
@@ -373,6 +388,37 @@ impl Estimator<'_> {
                         .fields
                         .get(name)
                         .map_or(0.0, |field| self.input(field.ty.inner_named_type(), value));
+                    own + nested
+                })
+                .sum(),
+            _ => 0.0,
+        }
+    }
+}
+
+impl Estimator<'_> {
+    /// [`Self::input`] for a value given as a variable.
+    fn input_json(&self, ty: &Name, value: &JsonValue) -> f64 {
+        let Some(ExtendedType::InputObject(input)) = self.schema.types.get(ty) else {
+            return 0.0;
+        };
+        match value {
+            JsonValue::Array(items) => items.iter().map(|item| self.input_json(ty, item)).sum(),
+            JsonValue::Object(fields) => fields
+                .iter()
+                .map(|(name, value)| {
+                    let Ok(name) = Name::new(name.as_str()) else {
+                        return 0.0;
+                    };
+                    let own = self
+                        .model
+                        .input_fields
+                        .get(&(ty.clone(), name.clone()))
+                        .copied()
+                        .unwrap_or(0.0);
+                    let nested = input.fields.get(&name).map_or(0.0, |field| {
+                        self.input_json(field.ty.inner_named_type(), value)
+                    });
                     own + nested
                 })
                 .sum(),
@@ -494,6 +540,45 @@ scalar Score @price(weight: 2)
             ),
             7 + 3 + 5
         );
+    }
+
+    #[test]
+    fn missing_null_or_tiny_slicing_values_do_not_shrink_the_estimate() {
+        let settings = DemandControl::default();
+        // Missing and null variables, and values below 1, count as left out: `limit`'s
+        // default (4) sizes `users`, then `search`'s assumed size (5).
+        for variables in ["{}", r#"{"n": null}"#, r#"{"n": 0}"#, r#"{"n": -1}"#] {
+            assert_eq!(
+                estimate(
+                    "query($n: Int) { users(limit: $n) { id } }",
+                    variables,
+                    &settings
+                ),
+                4,
+                "{variables}"
+            );
+        }
+        // Input fields' weights count when the input comes as a variable too.
+        assert_eq!(
+            estimate(
+                "query($f: Filter) { search(filter: $f) { id } }",
+                r#"{"f": {"deep": true}}"#,
+                &settings
+            ),
+            3 + 5
+        );
+    }
+
+    #[test]
+    fn fragments_on_abstract_types_count_in_full() {
+        let settings = DemandControl::default();
+        let cost = estimate(
+            "{ search { ... on Node { ... on User { friends { id } } } ... on User { friends { id } } } }",
+            "{}",
+            &settings,
+        );
+        // The `Node` fragment may apply with the `User` one: both count.
+        assert_eq!(cost, 5 * (1 + 10 + 10));
     }
 
     #[test]

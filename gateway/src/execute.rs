@@ -26,6 +26,7 @@ use crate::operation;
 use crate::plan::{Fetch, Item, PathElem, QueryPlan};
 use crate::supergraph::Supergraph;
 
+mod cached;
 mod entities;
 mod replies;
 mod transport;
@@ -139,6 +140,8 @@ pub struct Subgraphs {
     /// is in flight waits for that one's answer instead of being sent again.
     in_flight: Arc<std::sync::Mutex<InFlightMap>>,
     hasher: foldhash::fast::RandomState,
+    /// Entities kept from `_entities` answers, when the entity cache is on.
+    entities: Option<Arc<crate::entity_cache::EntityCache>>,
 }
 
 /// Removes an in-flight entry when the request that made it is done or dropped.
@@ -462,8 +465,7 @@ pub async fn run(
                 }
             }
             for (to, batch) in batches {
-                let outgoing = subgraphs.outgoing(to, batch_body(plan, &batch, variables), &caller);
-                running.push(subgraphs.send_batch(to, outgoing, batch));
+                running.push(subgraphs.dispatch(supergraph, plan, variables, &caller, to, batch));
             }
         }
         // Out of time, every fetch still running (or yet to start) is given up.
@@ -572,10 +574,10 @@ fn batch_variable(i: usize) -> String {
 /// One request for several `_entities` fetches to one subgraph: each under its own alias
 /// (`_e0`, `_e1` …) with its own representations variable; the client variables they use are
 /// declared once. A single fetch is sent as planned.
-fn batch_body(plan: &QueryPlan, batch: &[Ready], variables: &JsonMap) -> Bytes {
+fn batch_body(plan: &QueryPlan, batch: &[(usize, &[u8])], variables: &JsonMap) -> Bytes {
     let mut body = Vec::with_capacity(256);
-    if let [only] = batch {
-        let fetch = &plan.fetches[only.index];
+    if let [(only, representations)] = batch {
+        let fetch = &plan.fetches[*only];
         body.extend_from_slice(b"{\"query\":");
         serde_json::to_writer(&mut body, &fetch.operation).expect("strings serialize");
         body.extend_from_slice(b",\"variables\":{");
@@ -584,15 +586,15 @@ fn batch_body(plan: &QueryPlan, batch: &[Ready], variables: &JsonMap) -> Bytes {
             body.push(b',');
         }
         body.extend_from_slice(b"\"representations\":");
-        body.extend_from_slice(&only.representations.json);
+        body.extend_from_slice(representations);
         body.extend_from_slice(b"}}");
         return Bytes::from(body);
     }
     let mut declarations: Vec<String> = Vec::new();
     let mut used: Vec<&Name> = Vec::new();
     let mut fields = String::new();
-    for (i, ready) in batch.iter().enumerate() {
-        let fetch = &plan.fetches[ready.index];
+    for (i, (index, _)) in batch.iter().enumerate() {
+        let fetch = &plan.fetches[*index];
         let entity = fetch.entity.as_ref().expect("batches hold entity fetches");
         declarations.push(format!("${}: [_Any!]!", batch_variable(i)));
         for declaration in &entity.declarations {
@@ -618,14 +620,14 @@ fn batch_body(plan: &QueryPlan, batch: &[Ready], variables: &JsonMap) -> Bytes {
     body.extend_from_slice(b",\"variables\":{");
     let used: Vec<Name> = used.into_iter().cloned().collect();
     let mut first = write_variables(&mut body, &used, variables, true);
-    for (i, ready) in batch.iter().enumerate() {
+    for (i, (_, representations)) in batch.iter().enumerate() {
         if !first {
             body.push(b',');
         }
         first = false;
         serde_json::to_writer(&mut body, &batch_variable(i)).expect("serializes");
         body.push(b':');
-        body.extend_from_slice(&ready.representations.json);
+        body.extend_from_slice(representations);
     }
     body.extend_from_slice(b"}}");
     Bytes::from(body)

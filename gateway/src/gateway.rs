@@ -16,6 +16,7 @@ use crate::auth::{AuthError, Authenticator, Session};
 use crate::authorize::{self, Guard};
 use crate::coalesce::{Answer, Ask, Coalescer};
 use crate::cost::{self, CostModel};
+use crate::entity_cache::EntityCache;
 use crate::errors::Code;
 use crate::errors::GraphqlError;
 use crate::execute::{self, CachePolicy, Subgraphs};
@@ -24,7 +25,7 @@ use crate::persisted::PersistedQueries;
 use crate::plan::{self, QueryPlan};
 use crate::policy::Policies;
 use crate::prepare::{self, RequestError};
-use crate::response_cache::ResponseCache;
+use crate::response_cache::{Invalidation, ResponseCache};
 pub use crate::settings::{Access, AuthorizationSettings, ClaimsSettings, Limits, Settings};
 use crate::store::Store;
 use crate::supergraph::Supergraph;
@@ -43,6 +44,9 @@ pub struct Request {
     /// The persisted query was resolved already: `query` holds its text.
     #[serde(skip)]
     pub resolved: bool,
+    /// The APQ hash to register `query` under once it proves a valid operation.
+    #[serde(skip)]
+    pub register: Option<String>,
 }
 
 /// How a request arrived.
@@ -216,6 +220,7 @@ pub struct Gateway {
     in_flight: Coalescer<Ask, Answer>,
     persisted: PersistedQueries,
     responses: ResponseCache,
+    entities: Arc<EntityCache>,
     store: Option<Arc<Store>>,
     hasher: std::collections::hash_map::RandomState,
 }
@@ -267,6 +272,18 @@ impl Gateway {
             None => polygraph_subgraph_core::claims::Signer::generate(),
         };
         let authenticator = Arc::new(Authenticator::new(settings.authentication.clone())?);
+        let implementers = supergraph.api_schema.implementers_map();
+        let cost = CostModel::of(&supergraph.schema);
+        let store = Store::open(&settings.redis)?.map(Arc::new);
+        let persisted = PersistedQueries::new(settings.persisted_queries.clone(), store.clone())?;
+        let schema_sdl = supergraph.schema.to_string();
+        let responses =
+            ResponseCache::new(settings.response_cache.clone(), &schema_sdl, store.clone());
+        let entities = Arc::new(EntityCache::new(
+            settings.entity_cache.clone(),
+            &schema_sdl,
+            store.clone(),
+        ));
         let subgraphs = Subgraphs::new(
             &supergraph,
             Duration::from_millis(settings.subgraph_timeout_ms),
@@ -276,16 +293,9 @@ impl Gateway {
                 Duration::from_secs(settings.claims.ttl_seconds.max(10)),
                 settings.claims.forward.clone(),
             ),
-        );
-        let implementers = supergraph.api_schema.implementers_map();
-        let cost = CostModel::of(&supergraph.schema);
-        let store = Store::open(&settings.redis)?.map(Arc::new);
-        let persisted = PersistedQueries::new(settings.persisted_queries.clone(), store.clone())?;
-        let responses = ResponseCache::new(
-            settings.response_cache.clone(),
-            &supergraph.schema.to_string(),
-            store.clone(),
-        );
+        )
+        .with_entity_cache(entities.clone());
+
         let documents = moka::sync::Cache::builder()
             .max_capacity(settings.document_cache_bytes)
             .weigher(|_, document: &Arc<Document>| document.weight)
@@ -307,6 +317,7 @@ impl Gateway {
             in_flight: Coalescer::default(),
             persisted,
             responses,
+            entities,
             store,
             hasher: std::collections::hash_map::RandomState::new(),
         })
@@ -319,6 +330,8 @@ impl Gateway {
             store.connect().await;
             let gateway = self.clone();
             tokio::spawn(async move { gateway.responses.listen().await });
+            let gateway = self.clone();
+            tokio::spawn(async move { gateway.entities.listen().await });
         }
         self.authenticator.start().await;
         if let Some(policies) = &self.policies {
@@ -340,6 +353,26 @@ impl Gateway {
     /// Whole answers kept to serve again.
     pub fn responses(&self) -> &ResponseCache {
         &self.responses
+    }
+
+    /// Which policies are in force (what cached answers were authorized under).
+    pub fn policy_revision(&self) -> String {
+        self.policies
+            .as_ref()
+            .map_or_else(String::new, |policies| policies.revision())
+    }
+
+    /// Entities kept from `_entities` answers.
+    pub fn entities(&self) -> &EntityCache {
+        &self.entities
+    }
+
+    /// Drops the cached answers and entities `invalidation` names, on every replica; how many
+    /// Redis held.
+    pub async fn invalidate(&self, invalidation: &Invalidation) -> Result<u64, String> {
+        let answers = self.responses.invalidate(invalidation).await;
+        let entities = self.entities.invalidate(invalidation).await;
+        Ok(answers? + entities?)
     }
 
     /// Failed calls to the gateway's Redis so far.
@@ -412,10 +445,11 @@ impl Gateway {
                 .and_then(|extensions| extensions.get("persistedQuery")),
         };
         match self.persisted.resolve(ask).await {
-            Ok(text) => {
+            Ok(resolved) => {
                 if request.query.is_none() {
-                    request.query = text.map(|text| text.to_string());
+                    request.query = resolved.text.map(|text| text.to_string());
                 }
+                request.register = resolved.register;
                 request.resolved = true;
                 Ok(())
             }
@@ -440,18 +474,15 @@ impl Gateway {
             return *refused;
         }
         let Some(query) = request.query.as_deref().filter(|q| !q.trim().is_empty()) else {
-            return Response::request_error(
-                Failure::Malformed,
-                vec![GraphqlError::new(
-                    "the request has no query: send {\"query\": \"…\"}",
-                    Code::BadRequest,
-                )],
-            );
+            return no_query();
         };
         let document = match self.document(query) {
             Ok(document) => document,
             Err(errors) => return Response::request_error(Failure::BadRequest, errors),
         };
+        if let Some(hash) = request.register.take() {
+            self.persisted.register(hash, query).await;
+        }
         let operation = match document
             .prepared
             .operation(request.operation_name.as_deref())
@@ -822,6 +853,17 @@ impl Gateway {
             )]),
         }
     }
+}
+
+/// The refusal of a request without a query.
+fn no_query() -> Response {
+    Response::request_error(
+        Failure::Malformed,
+        vec![GraphqlError::new(
+            "the request has no query: send {\"query\": \"…\"}",
+            Code::BadRequest,
+        )],
+    )
 }
 
 /// The answer to an operation no plan answers: `data` null.

@@ -164,18 +164,27 @@ async fn invalidate_cache(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    let invalidation: crate::response_cache::Invalidation = match serde_json::from_slice(&body) {
-        Ok(invalidation) if is_json => invalidation,
-        _ => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                JSON,
-                "send Content-Type: application/json and {\"type\": \"TypeName\"} or {}",
-                Code::BadRequest,
-            );
-        }
-    };
-    match gateway.responses().invalidate(&invalidation).await {
+    let invalidation: crate::response_cache::Invalidation =
+        match serde_json::from_slice::<crate::response_cache::Invalidation>(&body) {
+            Ok(invalidation)
+                if is_json
+                    && invalidation
+                        .type_name
+                        .as_deref()
+                        .is_none_or(|name| apollo_compiler::Name::new(name).is_ok()) =>
+            {
+                invalidation
+            }
+            _ => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    JSON,
+                    "send Content-Type: application/json and {\"type\": \"TypeName\"} or {}",
+                    Code::BadRequest,
+                );
+            }
+        };
+    match gateway.invalidate(&invalidation).await {
         Ok(dropped) => {
             tracing::info!(type_name = ?invalidation.type_name, dropped, "cached answers dropped");
             let body = serde_json::json!({ "dropped": dropped }).to_string();
@@ -274,6 +283,7 @@ fn finished(response: Response, media: &'static str) -> Answer {
         headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     let (policy, types, mutation) = (response.cache, response.types.clone(), response.mutation);
+    let succeeded = response.data.is_some() && response.errors.is_empty();
     Answer {
         status,
         headers,
@@ -281,6 +291,7 @@ fn finished(response: Response, media: &'static str) -> Answer {
         policy,
         types,
         mutation,
+        succeeded,
     }
 }
 
@@ -304,7 +315,7 @@ async fn answer(
     });
     let responses = gateway.responses();
     let key = query
-        .then(|| responses.key(&ask, principal.as_deref()))
+        .then(|| responses.key(&ask, principal.as_deref(), &gateway.policy_revision()))
         .flatten();
     if let Some(key) = &key
         && let Some(hit) = responses.get(key).await
@@ -335,12 +346,14 @@ async fn answer(
         }
         _ => {}
     }
-    if answer.mutation && responses.enabled() && answer.status == StatusCode::OK {
+    let caching = responses.enabled() || gateway.entities().enabled();
+    if answer.mutation && caching && answer.succeeded {
         for type_name in answer.types.iter() {
             let invalidation = crate::response_cache::Invalidation {
                 type_name: Some(type_name.clone()),
+                key: None,
             };
-            if let Err(error) = responses.invalidate(&invalidation).await {
+            if let Err(error) = gateway.invalidate(&invalidation).await {
                 tracing::warn!(%error, type_name, "a mutation could not drop cached answers");
             }
         }
@@ -457,6 +470,7 @@ fn parse_body(bytes: &[u8]) -> Result<Request, String> {
         extensions,
         document_id,
         resolved: false,
+        register: None,
     })
 }
 

@@ -15,6 +15,7 @@ pub mod coalesce;
 pub mod cost;
 pub mod data;
 pub mod edge;
+pub mod entity_cache;
 pub mod errors;
 pub mod execute;
 pub mod gateway;

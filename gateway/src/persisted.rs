@@ -79,6 +79,23 @@ pub struct Ask<'a> {
     pub persisted_query: Option<&'a JsonValue>,
 }
 
+/// A request's query text, as [`PersistedQueries::resolve`] finds it.
+#[derive(Debug, Default)]
+pub struct Resolved {
+    pub text: Option<Arc<str>>,
+    /// The APQ hash to register the text under once it validates.
+    pub register: Option<String>,
+}
+
+impl Resolved {
+    fn text(text: Arc<str>) -> Self {
+        Self {
+            text: Some(text),
+            register: None,
+        }
+    }
+}
+
 pub struct PersistedQueries {
     settings: PersistedSettings,
     /// The manifest's operations by id.
@@ -195,10 +212,10 @@ impl PersistedQueries {
         self.manifest.len()
     }
 
-    /// The query text to run: the request's own (checked against its hash, registered, and
-    /// checked against the safelist) or the one its id stands for; `None` when the request
-    /// names none.
-    pub async fn resolve(&self, ask: Ask<'_>) -> Result<Option<Arc<str>>, Refusal> {
+    /// The query text to run: the request's own (checked against its hash and the safelist)
+    /// or the one its id stands for; `None` when the request names none. With it, the hash to
+    /// register the text under once it has proved a valid operation ([`Self::register`]).
+    pub async fn resolve(&self, ask: Ask<'_>) -> Result<Resolved, Refusal> {
         let hash = match ask.persisted_query {
             None => None,
             Some(persisted) => Some(apq_hash(persisted)?),
@@ -232,18 +249,16 @@ impl PersistedQueries {
                     Safelist::Off => {}
                 }
             }
-            if let Some(hash) = hash
-                && self.settings.apq
-            {
-                self.register(hash, query).await;
-            }
-            return Ok(Some(Arc::from(query)));
+            return Ok(Resolved {
+                text: Some(Arc::from(query)),
+                register: hash.filter(|_| self.settings.apq),
+            });
         }
         let Some(id) = ask.document_id.map(str::to_owned).or(hash) else {
-            return Ok(None);
+            return Ok(Resolved::default());
         };
         if let Some(body) = self.manifest.get(&id) {
-            return Ok(Some(body.clone()));
+            return Ok(Resolved::text(body.clone()));
         }
         if self.settings.safelist == Safelist::Enforce {
             return Err(refuse(
@@ -260,7 +275,7 @@ impl PersistedQueries {
             ));
         }
         match self.lookup(&id).await {
-            Some(text) => Ok(Some(text)),
+            Some(text) => Ok(Resolved::text(text)),
             None => Err(refuse(
                 "PersistedQueryNotFound",
                 "PERSISTED_QUERY_NOT_FOUND",
@@ -269,7 +284,8 @@ impl PersistedQueries {
         }
     }
 
-    async fn register(&self, hash: String, query: &str) {
+    /// Keeps `query` under `hash` (checked by [`Self::resolve`]), here and in Redis.
+    pub async fn register(&self, hash: String, query: &str) {
         let text: Arc<str> = Arc::from(query);
         if let Some(store) = &self.store {
             let mut command = redis::cmd("SET");
@@ -365,9 +381,14 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(registered.as_deref(), Some(query));
+        assert_eq!(registered.text.as_deref(), Some(query));
+        assert!(
+            queries.resolve(ask()).await.is_err(),
+            "kept only once the text proves valid"
+        );
+        queries.register(registered.register.unwrap(), query).await;
         assert_eq!(
-            queries.resolve(ask()).await.unwrap().as_deref(),
+            queries.resolve(ask()).await.unwrap().text.as_deref(),
             Some(query)
         );
         let bad = serde_json::from_str(r#"{"version": 2, "sha256Hash": "x"}"#).unwrap();
@@ -411,7 +432,7 @@ mod tests {
                 })
                 .await
                 .unwrap();
-            assert_eq!(by_id.as_deref(), Some(body));
+            assert_eq!(by_id.text.as_deref(), Some(body));
             // The listed text itself runs; any other text, or an unknown id, does not.
             assert!(
                 queries

@@ -112,6 +112,14 @@ impl Policies {
         });
     }
 
+    /// Which policies are in force: changes whenever they are reloaded.
+    pub fn revision(&self) -> String {
+        let set = self.current.load();
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(&set.stamp, &mut hasher);
+        format!("{:016x}", std::hash::Hasher::finish(&hasher))
+    }
+
     /// Runs every `test_*` rule; returns (rule, passed) in order.
     pub fn run_tests(&self) -> Vec<(String, Result<bool, String>)> {
         let set = self.current.load();

@@ -30,6 +30,8 @@ pub struct ResponseCacheSettings {
     pub memory_bytes: u64,
     /// The longest an answer is kept, in seconds, whatever its `max-age`.
     pub max_ttl_seconds: u64,
+    /// Larger answers are not kept.
+    pub max_entry_bytes: usize,
 }
 
 impl Default for ResponseCacheSettings {
@@ -39,6 +41,7 @@ impl Default for ResponseCacheSettings {
             private: false,
             memory_bytes: 64 * 1024 * 1024,
             max_ttl_seconds: 3600,
+            max_entry_bytes: 1024 * 1024,
         }
     }
 }
@@ -49,13 +52,18 @@ const INVALIDATIONS: &str = "rc-invalidations";
 /// The header that says whether an answer came from the cache.
 pub const CACHE_HEADER: &str = "x-polygraph-cache";
 
-/// What to drop.
+/// What to drop: answers holding a type and entities of it (one entity with `key`), or
+/// everything.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Invalidation {
-    /// Answers holding this type (all answers when absent).
+    /// Answers holding this type, and its entities (everything when absent).
     #[serde(rename = "type")]
     pub type_name: Option<String>,
+    /// Only the entity with these key fields (`{"id": "1"}`); answers holding its type are
+    /// dropped all the same.
+    #[serde(default)]
+    pub key: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// One kept answer.
@@ -151,9 +159,10 @@ impl ResponseCache {
         self.settings.enabled
     }
 
-    /// The key for `ask` from `principal` (`None` for an anonymous request); `None` when such
-    /// answers are not kept (credentials without a principal, or private caching off).
-    pub fn key(&self, ask: &Ask, principal: Option<&str>) -> Option<String> {
+    /// The key for `ask` from `principal` (`None` for an anonymous request) under the policies
+    /// in force (their revision); `None` when such answers are not kept (credentials without a
+    /// principal, or private caching off).
+    pub fn key(&self, ask: &Ask, principal: Option<&str>, policies: &str) -> Option<String> {
         if !self.settings.enabled || (ask.has_credentials() && !self.settings.private) {
             return None;
         }
@@ -162,8 +171,10 @@ impl ResponseCache {
         }
         let mut hasher = sha2::Sha256::new();
         ask.hash_into(&mut hasher);
-        hasher.update([0]);
-        hasher.update(principal.unwrap_or_default().as_bytes());
+        for part in [principal.unwrap_or_default(), policies] {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
         Some(format!("{}:{}", self.schema, hex(&hasher.finalize())))
     }
 
@@ -201,6 +212,10 @@ impl ResponseCache {
         headers.insert(header::CONTENT_TYPE, kept.media);
         headers.insert(header::CACHE_CONTROL, kept.cache_control);
         headers.insert(CACHE_HEADER, HeaderValue::from_static("hit"));
+        headers.insert(
+            header::VARY,
+            HeaderValue::from_static("accept, x-polygraph-explain"),
+        );
         Some(Answer {
             status: StatusCode::OK,
             headers,
@@ -208,13 +223,14 @@ impl ResponseCache {
             policy: crate::execute::CachePolicy::NoStore,
             types: Arc::default(),
             mutation: false,
+            succeeded: true,
         })
     }
 
     /// Keeps `answer` under `key` for its `max-age` (at most `max_ttl_seconds`).
     pub async fn put(&self, key: String, answer: &Answer, seconds: u64, types: &BTreeSet<String>) {
         let seconds = seconds.min(self.settings.max_ttl_seconds);
-        if seconds == 0 {
+        if seconds == 0 || answer.body.len() > self.settings.max_entry_bytes {
             return;
         }
         let (Some(media), Some(cache_control)) = (
@@ -239,9 +255,27 @@ impl ResponseCache {
                 .arg("EX")
                 .arg(seconds)
                 .ignore();
+            // Each type's index: the keys holding it, scored by when they expire; the expired
+            // ones pruned on every write, so that it holds no more than the live entries.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis();
+            let expires = now + u128::from(seconds) * 1000;
             for type_name in types {
                 let index = Self::type_key(store, type_name);
-                pipeline.cmd("SADD").arg(&index).arg(&key).ignore();
+                pipeline
+                    .cmd("ZADD")
+                    .arg(&index)
+                    .arg(expires.to_string())
+                    .arg(&key)
+                    .ignore();
+                pipeline
+                    .cmd("ZREMRANGEBYSCORE")
+                    .arg(&index)
+                    .arg("-inf")
+                    .arg(now.to_string())
+                    .ignore();
                 pipeline
                     .cmd("EXPIRE")
                     .arg(&index)
@@ -290,13 +324,11 @@ impl ResponseCache {
         let Some(store) = &self.store else {
             return Ok(0);
         };
-        let mut publish = redis::cmd("PUBLISH");
-        publish.arg(store.key(INVALIDATIONS)).arg(type_name);
-        let _: Option<u64> = store.run(&publish).await;
+
         let keys: Vec<String> = match &invalidation.type_name {
             Some(type_name) => {
-                let mut members = redis::cmd("SMEMBERS");
-                members.arg(Self::type_key(store, type_name));
+                let mut members = redis::cmd("ZRANGE");
+                members.arg(Self::type_key(store, type_name)).arg(0).arg(-1);
                 let members: Vec<String> =
                     store.run(&members).await.ok_or("redis did not answer")?;
                 members
@@ -307,38 +339,28 @@ impl ResponseCache {
             }
             None => self.all_keys(store).await?,
         };
-        if keys.is_empty() {
-            return Ok(0);
-        }
-        let mut unlink = redis::cmd("UNLINK");
-        unlink.arg(&keys);
-        store
-            .run(&unlink)
-            .await
-            .ok_or_else(|| "redis did not answer".to_owned())
+        // Dropped in Redis first, then announced: a replica that misses in memory meanwhile
+        // cannot read the old answer back.
+        let dropped = if keys.is_empty() {
+            0
+        } else {
+            let mut unlink = redis::cmd("UNLINK");
+            unlink.arg(&keys);
+            store
+                .run(&unlink)
+                .await
+                .ok_or_else(|| "redis did not answer".to_owned())?
+        };
+        let mut publish = redis::cmd("PUBLISH");
+        publish.arg(store.key(INVALIDATIONS)).arg(type_name);
+        let _: Option<u64> = store.run(&publish).await;
+        Ok(dropped)
     }
 
     /// Every response-cache key in Redis (entries and type indexes).
     async fn all_keys(&self, store: &Arc<Store>) -> Result<Vec<String>, String> {
-        let mut keys = Vec::new();
-        for pattern in [store.key("rc:*"), store.key("rc-type:*")] {
-            let mut cursor = 0u64;
-            loop {
-                let mut scan = redis::cmd("SCAN");
-                scan.arg(cursor)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(1000);
-                let (next, found): (u64, Vec<String>) =
-                    store.run(&scan).await.ok_or("redis did not answer")?;
-                keys.extend(found);
-                if next == 0 {
-                    break;
-                }
-                cursor = next;
-            }
-        }
+        let mut keys = store.scan(&store.key("rc:*")).await?;
+        keys.extend(store.scan(&store.key("rc-type:*")).await?);
         Ok(keys)
     }
 }

@@ -49,6 +49,8 @@ pub struct Settings {
     pub redis: crate::store::RedisSettings,
     /// Whole answers kept and served again.
     pub response_cache: crate::response_cache::ResponseCacheSettings,
+    /// Entities from `_entities` answers kept and served again.
+    pub entity_cache: crate::entity_cache::EntityCacheSettings,
     /// Who may drop cached answers (`POST /admin/cache/invalidate`).
     pub cache_admin: Access,
     /// Operations sent by id: APQ, a manifest, a safelist.
@@ -174,6 +176,7 @@ impl Default for Settings {
             redis: crate::store::RedisSettings::default(),
             persisted_queries: crate::persisted::PersistedSettings::default(),
             response_cache: crate::response_cache::ResponseCacheSettings::default(),
+            entity_cache: crate::entity_cache::EntityCacheSettings::default(),
             cache_admin: Access::Scope("polygraph:admin".to_owned()),
             demand_control: crate::cost::DemandControl::default(),
             subgraph_timeout_ms: 30_000,

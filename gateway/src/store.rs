@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use redis::aio::MultiplexedConnection;
 
 /// Where the gateway's Redis is and how long a call may take.
-#[derive(Clone, Debug, serde::Deserialize)]
+#[derive(Clone, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisSettings {
     /// `redis://host:port/db`; none: nothing is shared between replicas.
@@ -19,6 +19,17 @@ pub struct RedisSettings {
     pub timeout_ms: u64,
     /// Prefixed to every key, so that several gateways can share one Redis.
     pub key_prefix: String,
+}
+
+impl std::fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password: never printed.
+        f.debug_struct("RedisSettings")
+            .field("url", &self.url.as_ref().map(|_| "<set>"))
+            .field("timeout_ms", &self.timeout_ms)
+            .field("key_prefix", &self.key_prefix)
+            .finish()
+    }
 }
 
 impl Default for RedisSettings {
@@ -84,22 +95,50 @@ impl Store {
     pub async fn listen(self: Arc<Self>, channel: &str, deliver: impl Fn(String)) {
         use futures::StreamExt as _;
         let channel = self.key(channel);
+        let limit = Duration::from_secs(5);
         loop {
-            match self.client.get_async_pubsub().await {
-                Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
-                    Ok(()) => {
-                        let mut messages = pubsub.on_message();
-                        while let Some(message) = messages.next().await {
-                            if let Ok(payload) = message.get_payload::<String>() {
-                                deliver(payload);
+            match tokio::time::timeout(limit, self.client.get_async_pubsub()).await {
+                Err(_) => self.failed("subscribe", "timed out"),
+                Ok(Err(error)) => self.failed("subscribe", &error.to_string()),
+                Ok(Ok(mut pubsub)) => {
+                    match tokio::time::timeout(limit, pubsub.subscribe(&channel)).await {
+                        Err(_) => self.failed("subscribe", "timed out"),
+                        Ok(Ok(())) => {
+                            // What was announced while unsubscribed is unknown: start afresh.
+                            deliver("*".to_owned());
+                            let mut messages = pubsub.on_message();
+                            while let Some(message) = messages.next().await {
+                                if let Ok(payload) = message.get_payload::<String>() {
+                                    deliver(payload);
+                                }
                             }
                         }
+                        Ok(Err(error)) => self.failed("subscribe", &error.to_string()),
                     }
-                    Err(error) => self.failed("subscribe", &error.to_string()),
-                },
-                Err(error) => self.failed("subscribe", &error.to_string()),
+                }
             }
             tokio::time::sleep(RECONNECT_AFTER).await;
+        }
+    }
+
+    /// Every key matching `pattern` (`SCAN`, a thousand at a time).
+    pub async fn scan(self: &Arc<Self>, pattern: &str) -> Result<Vec<String>, String> {
+        let mut keys = Vec::new();
+        let mut cursor = 0u64;
+        loop {
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(1000);
+            let (next, found): (u64, Vec<String>) =
+                self.run(&scan).await.ok_or("redis did not answer")?;
+            keys.extend(found);
+            if next == 0 {
+                return Ok(keys);
+            }
+            cursor = next;
         }
     }
 

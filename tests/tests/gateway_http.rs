@@ -198,14 +198,22 @@ async fn oversized_and_hostile_operations_are_refused() {
         (413, vec!["PAYLOAD_TOO_LARGE".to_owned()])
     );
     // 10,000 aliases.
-    let mut aliases = String::from("{");
+    let mut aliases = String::from("{ me {");
     for index in 0..10_000 {
-        let _ = write!(aliases, " a{index}: __typename");
+        let _ = write!(aliases, " a{index}: id");
     }
-    aliases.push('}');
+    aliases.push_str(" } }");
     let (status, _, body) = post(&graph.url, &json!({ "query": aliases })).await;
     assert_eq!(status, 200);
+    assert_eq!(codes(&body), ["MAX_ALIASES_EXCEEDED"], "{body}");
+    // 5,000 fields without aliases.
+    let wide = format!("{{ me {{ {} }} }}", "id ".repeat(5_000));
+    let (_, _, body) = post(&graph.url, &json!({ "query": wide })).await;
     assert_eq!(codes(&body), ["MAX_FIELDS_EXCEEDED"], "{body}");
+    // 300 root fields.
+    let roots = format!("{{ {} }}", "me { id } ".repeat(300));
+    let (_, _, body) = post(&graph.url, &json!({ "query": roots })).await;
+    assert_eq!(codes(&body), ["MAX_ROOT_FIELDS_EXCEEDED"], "{body}");
     // Deep nesting, within the parser's limits and beyond them.
     let nest = |depth: usize| {
         let mut query = String::from("{ me ");

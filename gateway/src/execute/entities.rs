@@ -9,6 +9,8 @@ pub(super) struct Representations {
     /// `[{…},{…}]`, each distinct representation once.
     pub(super) json: Vec<u8>,
     pub(super) count: usize,
+    /// Where each representation is in `json`.
+    pub(super) spans: Vec<(usize, usize)>,
 }
 
 /// The distinct representations of the objects at the fetch's path, written straight to JSON
@@ -86,7 +88,7 @@ pub(super) fn representations<'p>(
     }
     json.push(b']');
     let count = spans.len();
-    (Representations { json, count }, sent)
+    (Representations { json, count, spans }, sent)
 }
 
 /// Writes the fields `items` name from `object` as `"name":value` members, after those

@@ -37,7 +37,38 @@ impl Subgraphs {
             timeout,
             in_flight: Arc::default(),
             hasher: foldhash::fast::RandomState::default(),
+            entities: None,
         }
+    }
+
+    /// Entity fetches go through `cache` (when it is on).
+    #[must_use]
+    pub fn with_entity_cache(mut self, cache: Arc<crate::entity_cache::EntityCache>) -> Self {
+        self.entities = cache.enabled().then_some(cache);
+        self
+    }
+
+    /// Sends a batch of entity fetches: through the entity cache when it is on.
+    pub(super) fn dispatch<'a>(
+        &'a self,
+        supergraph: &'a Supergraph,
+        plan: &'a QueryPlan,
+        variables: &'a JsonMap,
+        caller: &'a Caller,
+        subgraph: usize,
+        batch: Vec<Ready<'a>>,
+    ) -> BoxFuture<'a, Returned<'a>> {
+        if self.entities.is_some() {
+            return super::cached::send_batch_cached(
+                self, supergraph, plan, variables, caller, subgraph, batch,
+            );
+        }
+        let parts: Vec<(usize, &[u8])> = batch
+            .iter()
+            .map(|ready| (ready.index, ready.representations.json.as_slice()))
+            .collect();
+        let outgoing = self.outgoing(subgraph, batch_body(plan, &parts, variables), caller);
+        self.send_batch(subgraph, outgoing, batch)
     }
 
     /// The public keys of the gateway's claims tokens, as a JWKS.

@@ -1,0 +1,362 @@
+//! Entities kept from `_entities` answers and served again: per subgraph, entity type, key,
+//! selection and caller scope, for as long as the subgraph's `Cache-Control` (or the
+//! configured default) says, in memory (bounded by bytes) in front of the gateway's Redis.
+//! An entity fetch looks all its representations up at once (one `MGET`), sends only the
+//! misses to the subgraph, and writes what comes back in one pipeline.
+//!
+//! Keys hold the entity's type and a hash of its key fields, so that one entity, or a whole
+//! type, can be dropped; and the supergraph's hash, so that a new supergraph never reads an
+//! old one's entities. An entity a subgraph marks `private` is kept only under the caller it
+//! was fetched for; anonymous callers share public entities only.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sha2::Digest as _;
+
+use crate::response_cache::Invalidation;
+use crate::store::Store;
+
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EntityCacheSettings {
+    /// Keep entities from `_entities` answers and serve them again.
+    pub enabled: bool,
+    /// Most bytes of entities kept in memory.
+    pub memory_bytes: u64,
+    /// The longest an entity is kept, in seconds, whatever the subgraph says.
+    pub max_ttl_seconds: u64,
+    /// How long to keep entities from answers without a `max-age` (none: not kept).
+    pub default_ttl_seconds: Option<u64>,
+}
+
+impl Default for EntityCacheSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            memory_bytes: 64 * 1024 * 1024,
+            max_ttl_seconds: 3600,
+            default_ttl_seconds: None,
+        }
+    }
+}
+
+/// The Redis channel replicas announce dropped entities on.
+const INVALIDATIONS: &str = "ec-invalidations";
+
+/// One kept entity: its JSON and the policy it was answered with.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub json: Bytes,
+    pub seconds: u64,
+    pub private: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Held {
+    entry: Entry,
+    until: Instant,
+}
+
+pub struct EntityCache {
+    settings: EntityCacheSettings,
+    schema: String,
+    memory: moka::sync::Cache<String, Held>,
+    store: Option<Arc<Store>>,
+    /// Lookups answered from memory or Redis, and not.
+    hits: std::sync::atomic::AtomicU64,
+    misses: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for EntityCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntityCache")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(64), |mut out, byte| {
+            let _ = write!(out, "{byte:02x}");
+            out
+        })
+}
+
+/// The hash of an entity's key fields, whatever order they come in.
+pub fn key_hash(fields: &serde_json::Map<String, serde_json::Value>) -> String {
+    let sorted: BTreeMap<&String, &serde_json::Value> = fields.iter().collect();
+    let text = serde_json::to_string(&sorted).expect("JSON serializes");
+    hex(&sha2::Sha256::digest(text.as_bytes()))[..16].to_owned()
+}
+
+impl EntityCache {
+    pub fn new(settings: EntityCacheSettings, schema_sdl: &str, store: Option<Arc<Store>>) -> Self {
+        let memory = moka::sync::Cache::builder()
+            .max_capacity(settings.memory_bytes)
+            .weigher(|key: &String, held: &Held| {
+                u32::try_from(key.len() + held.entry.json.len() + 96).unwrap_or(u32::MAX)
+            })
+            .support_invalidation_closures()
+            .build();
+        Self {
+            schema: hex(&sha2::Sha256::digest(schema_sdl.as_bytes()))[..16].to_owned(),
+            settings,
+            memory,
+            store,
+            hits: std::sync::atomic::AtomicU64::new(0),
+            misses: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.settings.enabled
+    }
+
+    /// Entities found and not found so far.
+    pub fn counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.hits.load(Relaxed), self.misses.load(Relaxed))
+    }
+
+    /// The key of one representation's entity as `subgraph` answers `selection` to `scope`.
+    pub fn key(
+        &self,
+        type_name: &str,
+        key_hash: &str,
+        subgraph: &str,
+        selection: &str,
+        representation: &[u8],
+        scope: &str,
+    ) -> String {
+        let mut hasher = sha2::Sha256::new();
+        for part in [
+            self.schema.as_bytes(),
+            subgraph.as_bytes(),
+            selection.as_bytes(),
+            representation,
+            scope.as_bytes(),
+        ] {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part);
+        }
+        format!(
+            "ec:{type_name}:{key_hash}:{}",
+            &hex(&hasher.finalize())[..32]
+        )
+    }
+
+    /// The entities kept under `keys`, in order: from memory, the rest with one `MGET`.
+    pub async fn get_many(&self, keys: &[String]) -> Vec<Option<Entry>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = Instant::now();
+        let mut found: Vec<Option<Entry>> = keys
+            .iter()
+            .map(|key| {
+                self.memory
+                    .get(key)
+                    .filter(|held| held.until > now)
+                    .map(|held| held.entry)
+            })
+            .collect();
+        let missing: Vec<usize> = (0..keys.len()).filter(|&i| found[i].is_none()).collect();
+        if let Some(store) = &self.store
+            && !missing.is_empty()
+        {
+            let mut mget = redis::cmd("MGET");
+            for &i in &missing {
+                mget.arg(store.key(&keys[i]));
+            }
+            let answers: Option<Vec<Option<Vec<u8>>>> = store.run(&mget).await;
+            for (&i, answer) in missing.iter().zip(answers.unwrap_or_default()) {
+                if let Some(entry) = answer.as_deref().and_then(unframe) {
+                    self.memory.insert(
+                        keys[i].clone(),
+                        Held {
+                            entry: entry.clone(),
+                            until: now + Duration::from_secs(entry.seconds),
+                        },
+                    );
+                    found[i] = Some(entry);
+                }
+            }
+        }
+        let hits = found.iter().filter(|entry| entry.is_some()).count() as u64;
+        self.hits.fetch_add(hits, Relaxed);
+        self.misses.fetch_add(keys.len() as u64 - hits, Relaxed);
+        found
+    }
+
+    /// How long an entity answered with `policy` is kept, if at all.
+    pub fn ttl(&self, policy: crate::execute::CachePolicy) -> Option<(u64, bool)> {
+        let (seconds, private) = match policy {
+            crate::execute::CachePolicy::MaxAge { seconds, private } => (seconds, private),
+            _ => (self.settings.default_ttl_seconds?, false),
+        };
+        let seconds = seconds.min(self.settings.max_ttl_seconds);
+        (seconds > 0).then_some((seconds, private))
+    }
+
+    /// Keeps `entries`, in memory and with one pipeline in Redis.
+    pub async fn put_many(&self, entries: Vec<(String, Entry)>) {
+        if entries.is_empty() {
+            return;
+        }
+        if let Some(store) = &self.store {
+            let mut pipeline = redis::pipe();
+            for (key, entry) in &entries {
+                pipeline
+                    .cmd("SET")
+                    .arg(store.key(key))
+                    .arg(frame(entry))
+                    .arg("EX")
+                    .arg(entry.seconds)
+                    .ignore();
+            }
+            let _: Option<()> = store.pipeline(&pipeline).await;
+        }
+        let now = Instant::now();
+        for (key, entry) in entries {
+            let until = now + Duration::from_secs(entry.seconds);
+            self.memory.insert(key, Held { entry, until });
+        }
+    }
+
+    /// The key pattern (after the prefix) `invalidation` names.
+    fn pattern(invalidation: &Invalidation) -> String {
+        match (&invalidation.type_name, &invalidation.key) {
+            (Some(type_name), Some(key)) => format!("ec:{type_name}:{}:", key_hash(key)),
+            (Some(type_name), None) => format!("ec:{type_name}:"),
+            (None, _) => "ec:".to_owned(),
+        }
+    }
+
+    fn forget(memory: &moka::sync::Cache<String, Held>, pattern: &str) {
+        if pattern == "*" {
+            memory.invalidate_all();
+            return;
+        }
+        let pattern = pattern.to_owned();
+        if memory
+            .invalidate_entries_if(move |key, _| key.starts_with(&pattern))
+            .is_err()
+        {
+            memory.invalidate_all();
+        }
+    }
+
+    /// Keeps this replica's memory in step with invalidations on every replica.
+    pub async fn listen(&self) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        let memory = self.memory.clone();
+        store
+            .listen(INVALIDATIONS, move |pattern| {
+                Self::forget(&memory, &pattern);
+            })
+            .await;
+    }
+
+    /// Drops the entities `invalidation` names (one entity, a type, or all), here, in Redis
+    /// and in every replica's memory; how many Redis held.
+    pub async fn invalidate(&self, invalidation: &Invalidation) -> Result<u64, String> {
+        let pattern = Self::pattern(invalidation);
+        Self::forget(&self.memory, &pattern);
+        let Some(store) = &self.store else {
+            return Ok(0);
+        };
+        // Dropped in Redis first, then announced: a replica that misses in memory meanwhile
+        // cannot read the old entity back.
+        let keys = store.scan(&store.key(&format!("{pattern}*"))).await?;
+        let dropped = if keys.is_empty() {
+            0
+        } else {
+            let mut unlink = redis::cmd("UNLINK");
+            unlink.arg(&keys);
+            store
+                .run(&unlink)
+                .await
+                .ok_or_else(|| "redis did not answer".to_owned())?
+        };
+        let mut publish = redis::cmd("PUBLISH");
+        publish.arg(store.key(INVALIDATIONS)).arg(&pattern);
+        let _: Option<u64> = store.run(&publish).await;
+        Ok(dropped)
+    }
+}
+
+/// An entry for Redis: seconds, `p` or `-`, then the JSON.
+fn frame(entry: &Entry) -> Vec<u8> {
+    let mut out = format!(
+        "{}|{}|",
+        entry.seconds,
+        if entry.private { 'p' } else { '-' }
+    )
+    .into_bytes();
+    out.extend_from_slice(&entry.json);
+    out
+}
+
+fn unframe(bytes: &[u8]) -> Option<Entry> {
+    let mut parts = bytes.splitn(3, |&b| b == b'|');
+    let seconds = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
+    let private = parts.next()? == b"p";
+    let json = Bytes::copy_from_slice(parts.next()?);
+    // Only an object is an entity; anything else in Redis is not ours.
+    (json.first() == Some(&b'{')).then_some(Entry {
+        json,
+        seconds,
+        private,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_hold_the_type_and_key_and_entries_survive_framing() {
+        let cache = EntityCache::new(
+            EntityCacheSettings::default(),
+            "type Query { a: Int }",
+            None,
+        );
+        let id: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(r#"{"id": "1", "sku": "a"}"#).unwrap();
+        let reordered = serde_json::from_str(r#"{"sku": "a", "id": "1"}"#).unwrap();
+        assert_eq!(key_hash(&id), key_hash(&reordered));
+        let key = cache.key(
+            "User",
+            &key_hash(&id),
+            "accounts",
+            "{ name }",
+            b"{}",
+            "public",
+        );
+        assert!(key.starts_with(&format!("ec:User:{}:", key_hash(&id))));
+        let other = cache.key("User", &key_hash(&id), "accounts", "{ name }", b"{}", "u:1");
+        assert_ne!(key, other, "scopes never share");
+        let entry = Entry {
+            json: Bytes::from_static(br#"{"name":"a|b"}"#),
+            seconds: 30,
+            private: true,
+        };
+        let back = unframe(&frame(&entry)).unwrap();
+        assert_eq!(
+            (back.json, back.seconds, back.private),
+            (entry.json, 30, true)
+        );
+        assert!(unframe(b"30|-|null").is_none());
+        let invalidation = Invalidation {
+            type_name: Some("User".into()),
+            key: Some(id),
+        };
+        assert!(key.starts_with(&EntityCache::pattern(&invalidation)));
+    }
+}

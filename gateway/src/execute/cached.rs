@@ -1,0 +1,325 @@
+//! A batch of `_entities` fetches through the entity cache: every representation looked up at
+//! once, only the misses sent, the answer put back together as if the subgraph had sent all
+//! of it (so that it merges like any other), and the entities it brought kept.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+use crate::entity_cache::{EntityCache, Entry, key_hash};
+
+/// What one representation is cached under: `None` when it cannot be (no type or key).
+fn entity_key(
+    cache: &EntityCache,
+    supergraph: &Supergraph,
+    subgraph: (usize, &str),
+    selection: &str,
+    representation: &[u8],
+    scope: &str,
+) -> Option<String> {
+    let object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(representation).ok()?;
+    let type_name = object.get("__typename")?.as_str()?;
+    let placement = supergraph
+        .types
+        .get(type_name)?
+        .iter()
+        .find(|placement| placement.subgraph == subgraph.0)?;
+    let fields: serde_json::Map<String, serde_json::Value> = placement
+        .key
+        .as_deref()?
+        .split_whitespace()
+        .filter(|name| !name.contains(['{', '}']))
+        .filter_map(|name| Some((name.to_owned(), object.get(name)?.clone())))
+        .collect();
+    Some(cache.key(
+        type_name,
+        &key_hash(&fields),
+        subgraph.1,
+        selection,
+        representation,
+        scope,
+    ))
+}
+
+/// One fetch of the batch: its representations' keys, what the cache held, and where each
+/// miss went in the request sent.
+struct Looked {
+    keys: Vec<Option<String>>,
+    found: Vec<Option<Entry>>,
+    /// The representations sent, by index into this fetch's.
+    misses: Vec<usize>,
+}
+
+/// Sends `batch` to `subgraph`, asking only for what `cache` does not hold for `caller`.
+pub(super) fn send_batch_cached<'a>(
+    subgraphs: &'a Subgraphs,
+    supergraph: &'a Supergraph,
+    plan: &'a QueryPlan,
+    variables: &'a JsonMap,
+    caller: &'a Caller,
+    subgraph: usize,
+    batch: Vec<Ready<'a>>,
+) -> BoxFuture<'a, Returned<'a>> {
+    async move {
+        let cache = subgraphs
+            .entities
+            .as_deref()
+            .expect("batches come here only with the entity cache on");
+        let name = subgraphs.names[subgraph].as_str();
+        let scope = if caller.claims.is_empty() {
+            "public".to_owned()
+        } else {
+            caller.text.to_string()
+        };
+        let mut keys = Vec::new();
+        let mut sizes = Vec::new();
+        for ready in &batch {
+            let selection = &plan.fetches[ready.index].operation;
+            let json = &ready.representations.json;
+            sizes.push(ready.representations.spans.len());
+            keys.extend(ready.representations.spans.iter().map(|&(start, end)| {
+                entity_key(
+                    cache,
+                    supergraph,
+                    (subgraph, name),
+                    selection,
+                    &json[start..end],
+                    &scope,
+                )
+            }));
+        }
+        let wanted: Vec<String> = keys.iter().flatten().cloned().collect();
+        let mut held = cache.get_many(&wanted).await.into_iter();
+        let mut looked = Vec::with_capacity(batch.len());
+        let mut keys = keys.into_iter();
+        for size in sizes {
+            let keys: Vec<Option<String>> = keys.by_ref().take(size).collect();
+            let found: Vec<Option<Entry>> = keys
+                .iter()
+                .map(|key| key.as_ref().and_then(|_| held.next().flatten()))
+                .collect();
+            let misses = (0..size).filter(|&i| found[i].is_none()).collect();
+            looked.push(Looked {
+                keys,
+                found,
+                misses,
+            });
+        }
+        let answer = fetch_misses(
+            subgraphs, plan, variables, caller, subgraph, &batch, &looked,
+        )
+        .await;
+        let answer = answer.map(|reply| {
+            let (body, cache_policy, kept) = reassemble(cache, &batch, &looked, reply.as_deref());
+            (
+                Arc::new(Reply {
+                    body,
+                    cache: cache_policy,
+                }),
+                kept,
+            )
+        });
+        let answer = match answer {
+            Ok((reply, kept)) => {
+                cache.put_many(kept).await;
+                Ok(reply)
+            }
+            Err(reason) => Err(reason),
+        };
+        Returned {
+            fetches: batch
+                .into_iter()
+                .map(|ready| (ready.index, Some(ready.sent)))
+                .collect(),
+            answer,
+        }
+    }
+    .boxed()
+}
+
+/// Sends the fetches' misses as one request (`None` when the cache held everything).
+async fn fetch_misses(
+    subgraphs: &Subgraphs,
+    plan: &QueryPlan,
+    variables: &JsonMap,
+    caller: &Caller,
+    subgraph: usize,
+    batch: &[Ready<'_>],
+    looked: &[Looked],
+) -> Result<Option<Arc<Reply>>, String> {
+    let mut sending: Vec<(usize, Vec<u8>)> = Vec::new();
+    for (ready, looked) in batch.iter().zip(looked) {
+        if looked.misses.is_empty() {
+            continue;
+        }
+        let json = &ready.representations.json;
+        let mut only = Vec::with_capacity(json.len());
+        only.push(b'[');
+        for (n, &i) in looked.misses.iter().enumerate() {
+            if n > 0 {
+                only.push(b',');
+            }
+            let (start, end) = ready.representations.spans[i];
+            only.extend_from_slice(&json[start..end]);
+        }
+        only.push(b']');
+        sending.push((ready.index, only));
+    }
+    if sending.is_empty() {
+        return Ok(None);
+    }
+    let parts: Vec<(usize, &[u8])> = sending
+        .iter()
+        .map(|(index, json)| (*index, json.as_slice()))
+        .collect();
+    let body = batch_body(plan, &parts, variables);
+    let outgoing = subgraphs.outgoing(subgraph, body, caller);
+    subgraphs.send_shared(subgraph, outgoing).await.map(Some)
+}
+
+/// The answer as if every representation had been sent: per fetch (`_entities` alone, `_eN`
+/// in a batch) the kept entities and the subgraph's, its errors re-pathed to match; with the
+/// entities to keep.
+fn reassemble(
+    cache: &EntityCache,
+    batch: &[Ready<'_>],
+    looked: &[Looked],
+    reply: Option<&Reply>,
+) -> (Doc, CachePolicy, Vec<(String, Entry)>) {
+    let sent_fetches = looked.iter().filter(|l| !l.misses.is_empty()).count();
+    let alias_of = |i: usize, count: usize| {
+        if count > 1 {
+            format!("_e{i}")
+        } else {
+            "_entities".to_owned()
+        }
+    };
+    let mut policy = reply.map_or(CachePolicy::Unrestricted, |reply| reply.cache);
+    let ttl = reply.and_then(|reply| cache.ttl(reply.cache));
+    let data = reply.and_then(|reply| reply.body.root().get("data"));
+    let mut kept = Vec::new();
+    let mut out = Vec::with_capacity(1024);
+    out.extend_from_slice(b"{\"data\":{");
+    // Which alias each fetch's misses were sent under, and where its entities go.
+    let mut sent_as = Vec::with_capacity(batch.len());
+    let mut position = 0;
+    for (i, looked) in looked.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, &alias_of(i, batch.len())).expect("serializes");
+        out.extend_from_slice(b":[");
+        let returned: Vec<DocValue> = if looked.misses.is_empty() {
+            sent_as.push(None);
+            Vec::new()
+        } else {
+            let alias = alias_of(position, sent_fetches);
+            position += 1;
+            let items = data
+                .and_then(|data| data.get(&alias))
+                .map(|entities| entities.items().collect())
+                .unwrap_or_default();
+            sent_as.push(Some(alias));
+            items
+        };
+        let mut next_miss = 0;
+        for (j, found) in looked.found.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            if let Some(entry) = found {
+                out.extend_from_slice(&entry.json);
+                policy = policy.restrict(CachePolicy::MaxAge {
+                    seconds: entry.seconds,
+                    private: entry.private,
+                });
+                continue;
+            }
+            let value = returned.get(next_miss).copied();
+            next_miss += 1;
+            match value {
+                Some(value) => {
+                    let start = out.len();
+                    value.write(&mut out);
+                    if let (true, Some((seconds, private)), Some(key)) =
+                        (value.is_object(), ttl, &looked.keys[j])
+                    {
+                        kept.push((
+                            key.clone(),
+                            Entry {
+                                json: Bytes::copy_from_slice(&out[start..]),
+                                seconds,
+                                private,
+                            },
+                        ));
+                    }
+                }
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        out.push(b']');
+    }
+    out.push(b'}');
+    let errors = reply.and_then(|reply| reply.body.root().get("errors"));
+    let mut failed: Vec<(usize, usize)> = Vec::new();
+    if let Some(errors) = errors {
+        out.extend_from_slice(b",\"errors\":[");
+        for (n, error) in errors.items().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            let mut error = error.to_value();
+            repath_miss(&mut error, batch.len(), looked, &sent_as, &mut failed);
+            serde_json::to_writer(&mut out, &error).expect("serializes");
+        }
+        out.push(b']');
+    }
+    out.push(b'}');
+    // An entity with an error in it is not kept.
+    kept.retain(|(key, _)| {
+        !failed
+            .iter()
+            .any(|&(i, j)| looked[i].keys[j].as_ref() == Some(key))
+    });
+    let doc = Doc::parse(Bytes::from(out)).expect("the reassembled answer is JSON");
+    (doc, policy, kept)
+}
+
+/// Points an error of the request sent (`[alias, m, …]`, `m` among the misses) at the same
+/// entity in the answer as if everything had been sent; notes which entity it was.
+fn repath_miss(
+    error: &mut JsonValue,
+    batch: usize,
+    looked: &[Looked],
+    sent_as: &[Option<String>],
+    failed: &mut Vec<(usize, usize)>,
+) {
+    let Some(path) = error.get_mut("path").and_then(JsonValue::as_array_mut) else {
+        return;
+    };
+    let (Some(alias), Some(m)) = (
+        path.first().and_then(JsonValue::as_str).map(str::to_owned),
+        path.get(1).and_then(JsonValue::as_u64),
+    ) else {
+        return;
+    };
+    let Some(i) = sent_as
+        .iter()
+        .position(|sent| sent.as_deref() == Some(alias.as_str()))
+    else {
+        return;
+    };
+    let Some(&j) = usize::try_from(m)
+        .ok()
+        .and_then(|m| looked[i].misses.get(m))
+    else {
+        return;
+    };
+    failed.push((i, j));
+    path[0] = JsonValue::from(if batch > 1 {
+        format!("_e{i}")
+    } else {
+        "_entities".to_owned()
+    });
+    path[1] = JsonValue::from(j as u64);
+}

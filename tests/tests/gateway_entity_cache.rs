@@ -1,0 +1,128 @@
+//! The entity cache on the benchmark federation with a real Redis this test starts and stops:
+//! `_entities` answers kept per entity, only misses sent, answers unchanged, shared between
+//! replicas, dropped per entity or per type, and nothing lost when Redis goes away.
+
+mod common;
+
+use common::federation::{Graph, post, start};
+use common::redis::OwnRedis;
+use serde_json::json;
+
+/// One user's reviews, through an `_entities` fetch to the reviews subgraph.
+const ONE: &str = r#"{ user(id: "1") { id reviews { id body } } }"#;
+/// Every user's reviews: the same entity selection, ten representations.
+const ALL: &str = "{ users { id reviews { id body } } }";
+
+async fn cached_gateway(redis: &OwnRedis) -> Graph {
+    let url = redis.url();
+    let graph = start(|settings| {
+        settings.redis.url = Some(url);
+        settings.entity_cache.enabled = true;
+        // The benchmark subgraphs send no Cache-Control: keep their entities a minute.
+        settings.entity_cache.default_ttl_seconds = Some(60);
+    })
+    .await;
+    graph.gateway.start().await;
+    graph
+}
+
+async fn data(graph: &Graph, query: &str) -> serde_json::Value {
+    let (status, _, body) = post(&graph.url, &json!({ "query": query })).await;
+    assert_eq!(status, 200);
+    assert!(body.get("errors").is_none(), "{body}");
+    body["data"].clone()
+}
+
+#[tokio::test]
+async fn entities_are_kept_and_only_misses_are_fetched() {
+    let mut redis = OwnRedis::start();
+    let plain = start(|_| {}).await;
+    let expected_one = data(&plain, ONE).await;
+    let expected_all = data(&plain, ALL).await;
+
+    let graph = cached_gateway(&redis).await;
+    let counts = |graph: &Graph| graph.gateway.entities().counts();
+    assert_eq!(data(&graph, ONE).await, expected_one);
+    assert_eq!(counts(&graph), (0, 1), "one miss, then kept");
+    let reviews = graph.requests("reviews");
+    // Ten users: the first one's reviews are kept; nine are fetched, in one request.
+    assert_eq!(data(&graph, ALL).await, expected_all);
+    assert_eq!(counts(&graph), (1, 10));
+    assert_eq!(graph.requests("reviews"), reviews + 1);
+    // All ten kept: the reviews subgraph is not asked again.
+    assert_eq!(data(&graph, ALL).await, expected_all);
+    assert_eq!(counts(&graph), (11, 10));
+    assert_eq!(graph.requests("reviews"), reviews + 1);
+
+    // Another replica reads them from Redis.
+    let replica = cached_gateway(&redis).await;
+    assert_eq!(data(&replica, ALL).await, expected_all);
+    assert_eq!(counts(&replica), (10, 0));
+    assert_eq!(replica.requests("reviews"), 0);
+
+    // One entity dropped (in Redis and, through pub/sub, in every replica's memory): only it
+    // is fetched again.
+    let dropped = graph
+        .gateway
+        .invalidate(&polygraph_gateway::response_cache::Invalidation {
+            type_name: Some("User".into()),
+            key: Some(serde_json::from_str(r#"{"id": "1"}"#).unwrap()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(dropped, 1);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(data(&replica, ALL).await, expected_all);
+    assert_eq!(counts(&replica), (19, 1));
+    // The whole type.
+    graph
+        .gateway
+        .invalidate(&polygraph_gateway::response_cache::Invalidation {
+            type_name: Some("User".into()),
+            key: None,
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(data(&replica, ALL).await, expected_all);
+    assert_eq!(counts(&replica), (19, 11));
+
+    // Redis gone: the same answers, from memory or the subgraph.
+    redis.stop();
+    let fresh = cached_gateway(&redis).await;
+    for graph in [&graph, &replica, &fresh] {
+        assert_eq!(data(graph, ALL).await, expected_all);
+        assert_eq!(data(graph, ONE).await, expected_one);
+    }
+    assert!(fresh.gateway.redis_failures() > 0);
+}
+
+#[tokio::test]
+async fn batched_entity_fetches_answer_the_same_through_the_cache() {
+    let redis = OwnRedis::start();
+    let query =
+        std::fs::read_to_string(common::repo_root().join("bench/load/query.graphql")).unwrap();
+    let plain = start(|_| {}).await;
+    let expected = data(&plain, &query).await;
+    let graph = cached_gateway(&redis).await;
+    let first = data(&graph, &query).await;
+    let (hits, misses) = graph.gateway.entities().counts();
+    assert!(misses > 0, "({hits}, {misses})");
+    assert_eq!(first, expected);
+    let before = subgraph_requests(&graph);
+    assert_eq!(data(&graph, &query).await, expected);
+    let (hits, _) = graph.gateway.entities().counts();
+    assert!(
+        hits >= misses,
+        "every entity kept the first time is found: {hits}"
+    );
+    // Only the root fetches are sent again.
+    assert_eq!(subgraph_requests(&graph) - before, 2);
+}
+
+fn subgraph_requests(graph: &Graph) -> usize {
+    ["accounts", "inventory", "products", "reviews"]
+        .iter()
+        .map(|name| graph.requests(name))
+        .sum()
+}
