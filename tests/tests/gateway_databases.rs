@@ -381,9 +381,10 @@ async fn answers_may_be_cached_as_long_as_every_subgraph_response_they_were_buil
             "{ products(limit: 2) { name reviews { rating author { name } } } }",
             "max-age=60, public",
         ),
+        // Search results (Elasticsearch) for 60 s.
         (
             r#"{ searchProducts(query: "lamp", size: 2) { total } products(limit: 1) { name } }"#,
-            "no-store",
+            "max-age=60, public",
         ),
         ("{ __schema { queryType { name } } }", "no-store"),
     ];

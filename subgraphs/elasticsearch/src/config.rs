@@ -73,6 +73,11 @@ pub struct IndexConfig {
     /// The root search field's name; by default `search` + the plural type name.
     #[serde(default)]
     pub field: Option<String>,
+    /// How long search results (and the entity's fields here) may be cached, as
+    /// `@cacheControl` on the result and entity types: `{ max_age: 60 }`. Without it, answers
+    /// are `no-store`.
+    #[serde(default)]
+    pub cache: Option<polygraph_subgraph_core::cache::CacheHint>,
     /// A row rule on keyword, number or boolean fields (`owner = claims.sub`, `region in
     /// claims.regions`): searches, facets and `_entities` see only the documents the gateway's
     /// claims allow.

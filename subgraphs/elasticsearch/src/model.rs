@@ -100,6 +100,8 @@ pub struct IndexModel {
     pub hit_field: String,
     /// Which documents a request may see, from its claims.
     pub rule: Option<polygraph_subgraph_core::rules::RowRule>,
+    /// `@cacheControl` for the results and the entity.
+    pub cache: Option<polygraph_subgraph_core::cache::CacheHint>,
 }
 
 #[derive(Clone, Debug)]
@@ -237,6 +239,7 @@ fn index_model(
             .unwrap_or_else(|| format!("search{plural}")),
         hit_field: lower_first(&index.type_name),
         rule,
+        cache: index.cache.clone(),
     })
 }
 

@@ -5,6 +5,7 @@
 use async_graphql::dynamic::{
     Enum, EnumItem, Field, InputObject, InputValue, Object, Scalar, Schema, SchemaError, TypeRef,
 };
+use polygraph_subgraph_core::cache::CacheHint;
 use polygraph_subgraph_core::engine::engine_field;
 use polygraph_subgraph_core::engine::{Hook, by_engine};
 use polygraph_subgraph_core::filter::ScalarKind;
@@ -21,8 +22,14 @@ pub fn build(model: &Model) -> Result<Schema, SchemaError> {
     for kind in scalars(model) {
         builder = builder.register(Scalar::new(kind.graphql_name()));
     }
+    // With a cache hint on any index, every type of a search result takes its parent's.
+    let hinted = model.indices.iter().any(|index| index.cache.is_some());
+    let inherit = hinted.then(CacheHint::inherit);
     for object in shared_types() {
-        builder = builder.register(object);
+        builder = builder.register(CacheHint::apply(inherit.as_ref(), object));
+    }
+    if hinted {
+        builder = polygraph_subgraph_core::cache::register(builder);
     }
     builder = builder
         .register(
@@ -80,7 +87,11 @@ pub fn build(model: &Model) -> Result<Schema, SchemaError> {
         if let Some(index) = entity {
             output = output.key(&index.key);
         }
-        builder = builder.register(output);
+        let hint = match entity {
+            Some(index) => index.cache.as_ref(),
+            None => inherit.as_ref(),
+        };
+        builder = builder.register(CacheHint::apply(hint, output));
     }
     let mut query = Object::new("Query");
     for index in 0..model.indices.len() {
@@ -285,7 +296,7 @@ fn search_types(model: &Model, position: usize) -> (Vec<async_graphql::dynamic::
             ))
             .into(),
     );
-    types.extend(result_types(name, &index.hit_field));
+    types.extend(result_types(name, &index.hit_field, index.cache.as_ref()));
     (types, has_facets)
 }
 
@@ -310,9 +321,14 @@ fn filter_input(entity: &crate::model::ObjectModel) -> InputObject {
 }
 
 /// `ProductSearchHit` and `ProductSearchResult`.
-fn result_types(name: &str, hit_field: &str) -> Vec<async_graphql::dynamic::Type> {
+fn result_types(
+    name: &str,
+    hit_field: &str,
+    cache: Option<&CacheHint>,
+) -> Vec<async_graphql::dynamic::Type> {
+    let inherit = cache.map(|_| CacheHint::inherit());
     vec![
-        Object::new(format!("{name}SearchHit"))
+        CacheHint::apply(inherit.as_ref(), Object::new(format!("{name}SearchHit")))
             .field(
                 engine_field("score", TypeRef::named(TypeRef::FLOAT))
                     .description("Relevance; null when sorted by something else."),
@@ -327,7 +343,7 @@ fn result_types(name: &str, hit_field: &str) -> Vec<async_graphql::dynamic::Type
             ))
             .field(engine_field(hit_field, TypeRef::named_nn(name)))
             .into(),
-        Object::new(format!("{name}SearchResult"))
+        CacheHint::apply(cache, Object::new(format!("{name}SearchResult")))
             .field(
                 engine_field("total", TypeRef::named_nn(TypeRef::INT))
                     .description("How many documents match."),
