@@ -239,7 +239,7 @@ fn index_model(
             .unwrap_or_else(|| format!("search{plural}")),
         hit_field: lower_first(&index.type_name),
         rule,
-        cache: index.cache.clone(),
+        cache: index.cache,
     })
 }
 
