@@ -78,21 +78,11 @@ impl std::fmt::Debug for EntityCache {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(64), |mut out, byte| {
-            let _ = write!(out, "{byte:02x}");
-            out
-        })
-}
-
 /// The hash of an entity's key fields, whatever order they come in.
 pub fn key_hash(fields: &serde_json::Map<String, serde_json::Value>) -> String {
     let sorted: BTreeMap<&String, &serde_json::Value> = fields.iter().collect();
     let text = serde_json::to_string(&sorted).expect("JSON serializes");
-    hex(&sha2::Sha256::digest(text.as_bytes()))[..16].to_owned()
+    crate::store::hex(&sha2::Sha256::digest(text.as_bytes()))[..16].to_owned()
 }
 
 impl EntityCache {
@@ -105,7 +95,7 @@ impl EntityCache {
             .support_invalidation_closures()
             .build();
         Self {
-            schema: hex(&sha2::Sha256::digest(schema_sdl.as_bytes()))[..16].to_owned(),
+            schema: crate::store::schema_hash(schema_sdl),
             settings,
             memory,
             store,
@@ -147,7 +137,7 @@ impl EntityCache {
         }
         format!(
             "ec:{type_name}:{key_hash}:{}",
-            &hex(&hasher.finalize())[..32]
+            &crate::store::hex(&hasher.finalize())[..32]
         )
     }
 
@@ -271,23 +261,10 @@ impl EntityCache {
         let Some(store) = &self.store else {
             return Ok(0);
         };
-        // Dropped in Redis first, then announced: a replica that misses in memory meanwhile
-        // cannot read the old entity back.
         let keys = store.scan(&store.key(&format!("{pattern}*"))).await?;
-        let dropped = if keys.is_empty() {
-            0
-        } else {
-            let mut unlink = redis::cmd("UNLINK");
-            unlink.arg(&keys);
-            store
-                .run(&unlink)
-                .await
-                .ok_or_else(|| "redis did not answer".to_owned())?
-        };
-        let mut publish = redis::cmd("PUBLISH");
-        publish.arg(store.key(INVALIDATIONS)).arg(&pattern);
-        let _: Option<u64> = store.run(&publish).await;
-        Ok(dropped)
+        store
+            .drop_and_announce(&keys, INVALIDATIONS, &pattern)
+            .await
     }
 }
 

@@ -127,16 +127,6 @@ fn sha256(text: &str) -> [u8; 32] {
     sha2::Sha256::digest(text.as_bytes()).into()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(64), |mut out, byte| {
-            let _ = write!(out, "{byte:02x}");
-            out
-        })
-}
-
 /// A manifest's operations by id, from Apollo's format or Relay's.
 fn read_manifest(path: &Path) -> Result<HashMap<String, Arc<str>>, String> {
     let text = std::fs::read_to_string(path)
@@ -224,7 +214,7 @@ impl PersistedQueries {
             let digest =
                 (hash.is_some() || self.settings.safelist != Safelist::Off).then(|| sha256(query));
             if let (Some(hash), Some(digest)) = (&hash, &digest)
-                && *hash != hex(digest)
+                && *hash != crate::store::hex(digest)
             {
                 return Err(refuse(
                     "provided sha does not match query",
@@ -244,7 +234,7 @@ impl PersistedQueries {
                         ));
                     }
                     Safelist::Log => {
-                        tracing::warn!(sha256 = %hex(digest), "an operation not in the manifest ran");
+                        tracing::warn!(sha256 = %crate::store::hex(digest), "an operation not in the manifest ran");
                     }
                     Safelist::Off => {}
                 }
@@ -309,7 +299,7 @@ impl PersistedQueries {
         let text: Option<String> = store.run(&command).await.flatten();
         let text = text?;
         // Kept only if it is what the hash says.
-        if hex(&sha256(&text)) != hash {
+        if crate::store::hex(&sha256(&text)) != hash {
             tracing::warn!("redis held a persisted query that does not match its hash");
             return None;
         }
@@ -351,7 +341,7 @@ mod tests {
     async fn apq_registers_text_by_its_hash_and_refuses_a_wrong_hash() {
         let queries = PersistedQueries::new(PersistedSettings::default(), None).unwrap();
         let query = "{ me { id } }";
-        let hash = hex(&sha256(query));
+        let hash = crate::store::hex(&sha256(query));
         let only_hash = persisted(&hash);
         let ask = || Ask {
             persisted_query: Some(&only_hash),

@@ -92,16 +92,6 @@ impl std::fmt::Debug for ResponseCache {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(64), |mut out, byte| {
-            let _ = write!(out, "{byte:02x}");
-            out
-        })
-}
-
 /// Frames a kept answer for Redis: media type, `Cache-Control`, the types, then the body.
 fn frame(kept: &Kept) -> Vec<u8> {
     let mut out = Vec::with_capacity(kept.body.len() + 128);
@@ -148,7 +138,7 @@ impl ResponseCache {
             .support_invalidation_closures()
             .build();
         Self {
-            schema: hex(&sha2::Sha256::digest(schema_sdl.as_bytes()))[..16].to_owned(),
+            schema: crate::store::schema_hash(schema_sdl),
             settings,
             memory,
             store,
@@ -175,7 +165,11 @@ impl ResponseCache {
             hasher.update((part.len() as u64).to_le_bytes());
             hasher.update(part.as_bytes());
         }
-        Some(format!("{}:{}", self.schema, hex(&hasher.finalize())))
+        Some(format!(
+            "{}:{}",
+            self.schema,
+            crate::store::hex(&hasher.finalize())
+        ))
     }
 
     fn redis_key(store: &Store, key: &str) -> String {
@@ -339,22 +333,9 @@ impl ResponseCache {
             }
             None => self.all_keys(store).await?,
         };
-        // Dropped in Redis first, then announced: a replica that misses in memory meanwhile
-        // cannot read the old answer back.
-        let dropped = if keys.is_empty() {
-            0
-        } else {
-            let mut unlink = redis::cmd("UNLINK");
-            unlink.arg(&keys);
-            store
-                .run(&unlink)
-                .await
-                .ok_or_else(|| "redis did not answer".to_owned())?
-        };
-        let mut publish = redis::cmd("PUBLISH");
-        publish.arg(store.key(INVALIDATIONS)).arg(type_name);
-        let _: Option<u64> = store.run(&publish).await;
-        Ok(dropped)
+        store
+            .drop_and_announce(&keys, INVALIDATIONS, type_name)
+            .await
     }
 
     /// Every response-cache key in Redis (entries and type indexes).

@@ -42,6 +42,24 @@ impl Default for RedisSettings {
     }
 }
 
+/// Bytes as lowercase hexadecimal.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(64), |mut out, byte| {
+            let _ = write!(out, "{byte:02x}");
+            out
+        })
+}
+
+/// A supergraph's hash as cache keys hold it: a new supergraph never reads an old one's
+/// entries.
+pub fn schema_hash(sdl: &str) -> String {
+    use sha2::Digest as _;
+    hex(&sha2::Sha256::digest(sdl.as_bytes()))[..16].to_owned()
+}
+
 /// How long after a failed connection the next attempt waits.
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
@@ -140,6 +158,29 @@ impl Store {
             }
             cursor = next;
         }
+    }
+
+    /// Deletes `keys`, then announces `message` on `channel` (in that order, so that a replica
+    /// acting on the announcement cannot read a deleted entry back); how many were deleted.
+    pub async fn drop_and_announce(
+        self: &Arc<Self>,
+        keys: &[String],
+        channel: &str,
+        message: &str,
+    ) -> Result<u64, String> {
+        let dropped = if keys.is_empty() {
+            0
+        } else {
+            let mut unlink = redis::cmd("UNLINK");
+            unlink.arg(keys);
+            self.run(&unlink)
+                .await
+                .ok_or_else(|| "redis did not answer".to_owned())?
+        };
+        let mut publish = redis::cmd("PUBLISH");
+        publish.arg(self.key(channel)).arg(message);
+        let _: Option<u64> = self.run(&publish).await;
+        Ok(dropped)
     }
 
     /// `name` with the configured prefix.
