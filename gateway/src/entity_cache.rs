@@ -16,8 +16,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use sha2::Digest as _;
 
-use crate::response_cache::Invalidation;
-use crate::store::Store;
+use crate::store::{Invalidation, Store};
 
 #[derive(Clone, Debug, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -182,11 +181,11 @@ impl EntityCache {
         found
     }
 
-    /// How long an entity answered with `policy` is kept, if at all.
-    pub fn ttl(&self, policy: crate::execute::CachePolicy) -> Option<(u64, bool)> {
-        let (seconds, private) = match policy {
-            crate::execute::CachePolicy::MaxAge { seconds, private } => (seconds, private),
-            _ => (self.settings.default_ttl_seconds?, false),
+    /// How long an entity answered with `max_age` (seconds, private) is kept, if at all.
+    pub fn ttl(&self, max_age: Option<(u64, bool)>) -> Option<(u64, bool)> {
+        let (seconds, private) = match max_age {
+            Some(max_age) => max_age,
+            None => (self.settings.default_ttl_seconds?, false),
         };
         let seconds = seconds.min(self.settings.max_ttl_seconds);
         (seconds > 0).then_some((seconds, private))

@@ -52,19 +52,7 @@ const INVALIDATIONS: &str = "rc-invalidations";
 /// The header that says whether an answer came from the cache.
 pub const CACHE_HEADER: &str = "x-polygraph-cache";
 
-/// What to drop: answers holding a type and entities of it (one entity with `key`), or
-/// everything.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Invalidation {
-    /// Answers holding this type, and its entities (everything when absent).
-    #[serde(rename = "type")]
-    pub type_name: Option<String>,
-    /// Only the entity with these key fields (`{"id": "1"}`); answers holding its type are
-    /// dropped all the same.
-    #[serde(default)]
-    pub key: Option<serde_json::Map<String, serde_json::Value>>,
-}
+pub use crate::store::Invalidation;
 
 /// One kept answer.
 #[derive(Clone, Debug)]

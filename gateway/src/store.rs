@@ -60,6 +60,20 @@ pub fn schema_hash(sdl: &str) -> String {
     hex(&sha2::Sha256::digest(sdl.as_bytes()))[..16].to_owned()
 }
 
+/// What to drop: answers holding a type and entities of it (one entity with `key`), or
+/// everything.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Invalidation {
+    /// Answers holding this type, and its entities (everything when absent).
+    #[serde(rename = "type")]
+    pub type_name: Option<String>,
+    /// Only the entity with these key fields (`{"id": "1"}`); answers holding its type are
+    /// dropped all the same.
+    #[serde(default)]
+    pub key: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
 /// How long after a failed connection the next attempt waits.
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 

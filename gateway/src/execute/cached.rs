@@ -195,7 +195,12 @@ fn reassemble(
         }
     };
     let mut policy = reply.map_or(CachePolicy::Unrestricted, |reply| reply.cache);
-    let ttl = reply.and_then(|reply| cache.ttl(reply.cache));
+    let ttl = reply.and_then(|reply| {
+        cache.ttl(match reply.cache {
+            CachePolicy::MaxAge { seconds, private } => Some((seconds, private)),
+            _ => None,
+        })
+    });
     let data = reply.and_then(|reply| reply.body.root().get("data"));
     let mut kept = Vec::new();
     let mut out = Vec::with_capacity(1024);
