@@ -245,14 +245,7 @@ impl Estimator<'_> {
         }
         let known = self.model.fields.get(&(parent.clone(), field.name.clone()));
         let named = field.type_name();
-        let weight = known
-            .and_then(|known| known.weight)
-            .or(root)
-            .or_else(|| self.model.types.get(named).copied())
-            .unwrap_or(match field.kind {
-                Kind::Object | Kind::Abstract => 1.0,
-                Kind::Scalar | Kind::Enum => 0.0,
-            });
+        let weight = self.weight(known, field, root);
         let arguments = self.arguments(parent, field, known);
         let list_size = known.and_then(|known| known.list_size.as_ref());
         let sliced = self.slice(parent, field, list_size);
@@ -271,6 +264,85 @@ impl Estimator<'_> {
         } else {
             arguments + weight + below
         }
+    }
+
+    /// What one value of `field` weighs: its `@cost`, a root mutation's 10, its type's `@cost`,
+    /// or 1 for an object and 0 for a scalar.
+    fn weight(&self, known: Option<&FieldCost>, field: &Field, root: Option<f64>) -> f64 {
+        known
+            .and_then(|known| known.weight)
+            .or(root)
+            .or_else(|| self.model.types.get(field.type_name()).copied())
+            .unwrap_or(match field.kind {
+                Kind::Object | Kind::Abstract => 1.0,
+                Kind::Scalar | Kind::Enum => 0.0,
+            })
+    }
+
+    /// What `operation`'s answer `data` actually cost, by the same weights with the lists'
+    /// real lengths (an object's fields from every fragment that selected them).
+    pub fn actual(&self, operation: &Normalized, data: &serde_json::Value) -> f64 {
+        let root = (operation.kind == OperationType::Mutation).then_some(MUTATION_WEIGHT);
+        let Some(object) = data.as_object() else {
+            return 0.0;
+        };
+        operation
+            .fields
+            .iter()
+            .filter_map(|field| {
+                let value = object.get(field.key.as_str())?;
+                Some(self.actual_field(&operation.root_type, field, root, value))
+            })
+            .sum()
+    }
+
+    fn actual_field(
+        &self,
+        parent: &Name,
+        field: &Field,
+        root: Option<f64>,
+        value: &serde_json::Value,
+    ) -> f64 {
+        if field.denied || field.name.starts_with("__") {
+            return 0.0;
+        }
+        let known = self.model.fields.get(&(parent.clone(), field.name.clone()));
+        let weight = self.weight(known, field, root);
+        self.arguments(parent, field, known) + self.actual_value(field, weight, value)
+    }
+
+    fn actual_value(&self, field: &Field, weight: f64, value: &serde_json::Value) -> f64 {
+        match value {
+            serde_json::Value::Null => 0.0,
+            serde_json::Value::Array(items) => items
+                .iter()
+                .map(|item| self.actual_value(field, weight, item))
+                .sum(),
+            serde_json::Value::Object(object) => {
+                weight + self.actual_selections(field.type_name(), &field.selections, object)
+            }
+            _ => weight,
+        }
+    }
+
+    fn actual_selections(
+        &self,
+        parent: &Name,
+        selections: &[Selection],
+        object: &serde_json::Map<String, serde_json::Value>,
+    ) -> f64 {
+        selections
+            .iter()
+            .map(|selection| match selection {
+                Selection::Field(field) => object
+                    .get(field.key.as_str())
+                    .map_or(0.0, |value| self.actual_field(parent, field, None, value)),
+                Selection::Fragment(fragment) if !fragment.denied => {
+                    self.actual_selections(&fragment.on, &fragment.selections, object)
+                }
+                Selection::Fragment(_) => 0.0,
+            })
+            .sum()
     }
 
     /// The size the field's slicing arguments (or `@listSize(assumedSize:)`) give its list,
@@ -615,6 +687,36 @@ scalar Score @price(weight: 2)
             10
         );
         assert_eq!(estimate("{ __typename }", "{}", &settings), 0);
+    }
+
+    #[test]
+    fn the_actual_cost_counts_what_the_answer_holds() {
+        let schema = Schema::parse_and_validate(SCHEMA, "schema.graphql").unwrap();
+        let query = "{ users(limit: 9) { id friends { id score } } }";
+        let document =
+            apollo_compiler::ExecutableDocument::parse_and_validate(&schema, query, "q.graphql")
+                .unwrap();
+        let operation = document.operations.iter().next().unwrap();
+        let variables = JsonMap::new();
+        let normalized = crate::operation::normalize(&schema, &document, operation, &variables);
+        let model = CostModel::of(&schema);
+        let settings = DemandControl::default();
+        let estimator = Estimator {
+            model: &model,
+            schema: &schema,
+            settings: &settings,
+            variables: &variables,
+        };
+        // Two users (not nine), with one and no friends; each friend has a score (weight 2).
+        let data = serde_json::json!({ "users": [
+            { "id": "1", "friends": [{ "id": "2", "score": 5 }] },
+            { "id": "2", "friends": [] }
+        ] });
+        assert_eq!(whole(estimator.actual(&normalized, &data)), 2 + (1 + 2));
+        assert_eq!(
+            whole(estimator.estimate(&normalized)),
+            9 * (1 + 10 * (1 + 2))
+        );
     }
 
     #[test]

@@ -483,14 +483,12 @@ impl Gateway {
         if let Some(hash) = request.register.take() {
             self.persisted.register(hash, query).await;
         }
-        let operation = match document
+        let named = document
             .prepared
-            .operation(request.operation_name.as_deref())
-        {
+            .operation(request.operation_name.as_deref());
+        let operation = match named {
             Ok(operation) => operation.clone(),
-            Err(error) => {
-                return Response::request_error(Failure::BadRequest, vec![from_request(error)]);
-            }
+            Err(error) => return bad_request(error),
         };
         let session = options.session.as_deref();
         if let Err(refused) = self.admit(operation.operation_type, &options) {
@@ -558,6 +556,10 @@ impl Gateway {
         planned
             .data_size
             .store(outcome.data.len(), std::sync::atomic::Ordering::Relaxed);
+        if let Some(JsonValue::Object(cost)) = response.extensions.get_mut("cost") {
+            let actual = self.actual_cost(&planned.operation, &variables, &outcome.data);
+            cost.insert("actual", JsonValue::from(actual));
+        }
         response.data = Some(outcome.data);
         response.errors = outcome.errors;
         if operation.operation_type == OperationType::Query && response.errors.is_empty() {
@@ -669,6 +671,21 @@ impl Gateway {
             )));
         }
         Ok((settings.mode == cost::Mode::Measure).then_some(estimated))
+    }
+
+    /// What the answer written in `body` (`{"data":…`) actually cost (measure mode).
+    fn actual_cost(&self, operation: &Normalized, variables: &JsonMap, body: &[u8]) -> u64 {
+        let data = body.get(data_start(0).len()..).unwrap_or_default();
+        let Ok(data) = serde_json::from_slice::<serde_json::Value>(data) else {
+            return 0;
+        };
+        let estimator = cost::Estimator {
+            model: &self.cost,
+            schema: &self.supergraph.api_schema,
+            settings: &self.settings.demand_control,
+            variables,
+        };
+        cost::whole(estimator.actual(operation, &data))
     }
 
     fn cost_report(&self, estimated: u64) -> JsonValue {
@@ -853,6 +870,11 @@ impl Gateway {
             )]),
         }
     }
+}
+
+/// The refusal of a request whose operation cannot be found.
+fn bad_request(error: RequestError) -> Response {
+    Response::request_error(Failure::BadRequest, vec![from_request(error)])
 }
 
 /// The refusal of a request without a query.

@@ -36,6 +36,19 @@ async fn an_operation_over_the_cost_limit_is_refused_before_any_fetch() {
     // 10 users × (1 + 10 reviews × (1 + product (1 + 10 reviews × 1))), lists sized 10 by default.
     let estimate = body["extensions"]["cost"]["estimated"].as_u64().unwrap();
     assert_eq!(estimate, 10 * (1 + 10 * (1 + (1 + 10))), "{body}");
+    // And what the answer actually held: every user, review and product object once.
+    let users = body["data"]["users"].as_array().unwrap();
+    let mut objects = users.len();
+    for user in users {
+        for review in user["reviews"].as_array().unwrap() {
+            objects += 2 + review["product"]["reviews"].as_array().unwrap().len();
+        }
+    }
+    assert_eq!(
+        body["extensions"]["cost"]["actual"].as_u64(),
+        Some(objects as u64),
+        "{body}"
+    );
 
     let at_limit = start(|settings| settings.demand_control.max_cost = estimate).await;
     let (status, _, body) = post(&at_limit.url, &json!({ "query": DEEP })).await;
