@@ -260,7 +260,10 @@ impl Estimator<'_> {
             let size = size
                 .or(if sized.is_some() { None } else { sliced })
                 .unwrap_or(self.settings.list_size as f64);
-            arguments + size * (weight + below)
+            // Lists of lists: the outer list sized as above, each inner one by default.
+            let inner = (1..list_depth(&field.ty))
+                .fold(1.0, |total, _| total * self.settings.list_size as f64);
+            arguments + size * inner * (weight + below)
         } else {
             arguments + weight + below
         }
@@ -505,6 +508,15 @@ struct Sized<'a> {
     size: f64,
 }
 
+/// How many lists `ty` nests (`[[T!]]` is 2).
+fn list_depth(ty: &apollo_compiler::ast::Type) -> usize {
+    use apollo_compiler::ast::Type;
+    match ty {
+        Type::Named(_) | Type::NonNullNamed(_) => 0,
+        Type::List(inner) | Type::NonNullList(inner) => 1 + list_depth(inner),
+    }
+}
+
 /// The estimate as it is reported: a whole number, saturating.
 pub fn whole(cost: f64) -> u64 {
     if cost.is_finite() && cost < u64::MAX as f64 {
@@ -533,6 +545,7 @@ type Query {
   search(text: String @price(weight: 7), filter: Filter): [Node!]! @listSize(assumedSize: 5)
   page(count: Int): UserPage! @listSize(slicingArguments: ["count"], sizedFields: ["items"])
   heavy: Int @price(weight: 50)
+  matrix: [[User]]
 }
 type Mutation { rename(id: ID!): User }
 input Filter { deep: Boolean @price(weight: 3) }
@@ -664,6 +677,16 @@ scalar Score @price(weight: 2)
         // User: 10 friends; Group: 10 members with 10 friends each; the costlier counts, in
         // each of 5 nodes.
         assert_eq!(cost, 5 * (1 + 10 * (1 + 10)));
+    }
+
+    #[test]
+    fn lists_of_lists_multiply_once_per_level() {
+        let settings = DemandControl {
+            list_size: 3,
+            ..DemandControl::default()
+        };
+        // Three lists of three users.
+        assert_eq!(estimate("{ matrix { id } }", "{}", &settings), 9);
     }
 
     #[test]
