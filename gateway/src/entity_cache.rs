@@ -27,7 +27,8 @@ pub struct EntityCacheSettings {
     pub memory_bytes: u64,
     /// The longest an entity is kept, in seconds, whatever the subgraph says.
     pub max_ttl_seconds: u64,
-    /// How long to keep entities from answers without a `max-age` (none: not kept).
+    /// How long to keep entities from answers without a `max-age`, `no-store` ones included
+    /// (none: not kept). Set it only for subgraphs that send no cache hints at all.
     pub default_ttl_seconds: Option<u64>,
 }
 
