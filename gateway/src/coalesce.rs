@@ -105,15 +105,12 @@ impl Ask {
         self.authorization.is_some() || self.cookie.is_some()
     }
 
-    /// Feeds everything the answer depends on to `hasher`, each part delimited.
-    pub fn hash_into(&self, hasher: &mut impl sha2::Digest) {
-        hasher.update([u8::from(self.get)]);
+    /// Feeds how the answer is presented to `hasher`: its media type and whether the plan is
+    /// attached (the same answer for GET and POST, whatever the text's spacing).
+    pub fn hash_presentation(&self, hasher: &mut impl sha2::Digest) {
         for part in [
             Some(self.media.as_bytes()),
-            self.authorization.as_deref(),
-            self.cookie.as_deref(),
             self.explain.as_ref().map(HeaderValue::as_bytes),
-            Some(&self.request[..]),
         ] {
             let part = part.unwrap_or_default();
             hasher.update((part.len() as u64).to_le_bytes());

@@ -182,6 +182,9 @@ struct Document {
     condition_variables: Vec<Name>,
     /// About how many bytes it holds (measured: 12 to 40 times its text, and 1.4 KB).
     weight: u32,
+    /// The SHA-256 of the document as apollo-compiler prints it: the same for texts that differ
+    /// only in spacing, commas and comments.
+    normalized: [u8; 32],
 }
 
 /// A plan is the same for the same document, operation, `@skip`/`@include` values and
@@ -465,6 +468,40 @@ impl Gateway {
                 )))
             }
         }
+    }
+
+    /// What a query's cached answer is keyed by besides how it is presented: its document
+    /// normalized, its operation name, its variables in a canonical order, and the caller's
+    /// claims (but those that change with every token: `exp`, `iat`, `nbf`, `jti`,
+    /// `auth_time`); `None` when the request does not prepare.
+    pub fn cache_identity(&self, request: &Request, session: Option<&Session>) -> Option<Vec<u8>> {
+        let document = self.document(request.query.as_deref()?).ok()?;
+        let mut identity = Vec::with_capacity(256);
+        identity.extend_from_slice(&document.normalized);
+        identity.push(0);
+        identity.extend_from_slice(
+            request
+                .operation_name
+                .as_deref()
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+        identity.push(0);
+        let variables = serde_json::to_value(request.variables.as_ref()).ok()?;
+        serde_json::to_writer(&mut identity, &canonical(&variables)).ok()?;
+        identity.push(0);
+        if let Some(session) = session {
+            let claims: std::collections::BTreeMap<&String, serde_json::Value> = session
+                .claims
+                .iter()
+                .filter(|(name, _)| {
+                    !["exp", "iat", "nbf", "jti", "auth_time"].contains(&name.as_str())
+                })
+                .map(|(name, value)| (name, canonical(value)))
+                .collect();
+            serde_json::to_writer(&mut identity, &(&session.issuer, claims)).ok()?;
+        }
+        Some(identity)
     }
 
     /// Answers one request.
@@ -794,6 +831,11 @@ impl Gateway {
             key,
             query: query.into(),
             condition_variables: operation::condition_variables(&prepared.document),
+            normalized: sha2::Digest::finalize(sha2::Digest::chain_update(
+                <sha2::Sha256 as sha2::Digest>::new(),
+                prepared.document.to_string().as_bytes(),
+            ))
+            .into(),
             prepared,
             weight: weight(40 * query.len() + 1536),
         });
@@ -869,6 +911,21 @@ impl Gateway {
                 Code::QueryPlanningFailed,
             )]),
         }
+    }
+}
+
+/// `value` with every object's keys in order, so that equal values print alike.
+fn canonical(value: &serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(object) => {
+            let sorted: std::collections::BTreeMap<&String, serde_json::Value> = object
+                .iter()
+                .map(|(key, value)| (key, canonical(value)))
+                .collect();
+            serde_json::to_value(sorted).unwrap_or_default()
+        }
+        serde_json::Value::Array(items) => items.iter().map(canonical).collect(),
+        other => other.clone(),
     }
 }
 

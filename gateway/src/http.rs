@@ -309,14 +309,13 @@ async fn answer(
         return finish(*refused, media);
     }
     let query = gateway.is_query(&request);
-    let principal = options.session.as_ref().and_then(|session| {
-        let subject = session.principal.as_deref()?;
-        Some(format!("{}|{subject}", session.issuer))
-    });
     let responses = gateway.responses();
-    let key = query
-        .then(|| responses.key(&ask, principal.as_deref(), &gateway.policy_revision()))
-        .flatten();
+    let session = options.session.as_deref();
+    let signed_in = session.is_some_and(|session| session.principal.is_some());
+    let key = (query && responses.enabled())
+        .then(|| gateway.cache_identity(&request, session))
+        .flatten()
+        .and_then(|identity| responses.key(&ask, &identity, signed_in, &gateway.policy_revision()));
     if let Some(key) = &key
         && let Some(hit) = responses.get(key).await
     {

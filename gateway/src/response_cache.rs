@@ -137,21 +137,27 @@ impl ResponseCache {
         self.settings.enabled
     }
 
-    /// The key for `ask` from `principal` (`None` for an anonymous request) under the policies
-    /// in force (their revision); `None` when such answers are not kept (credentials without a
-    /// principal, or private caching off).
-    pub fn key(&self, ask: &Ask, principal: Option<&str>, policies: &str) -> Option<String> {
-        if !self.settings.enabled || (ask.has_credentials() && !self.settings.private) {
-            return None;
-        }
-        if ask.has_credentials() && principal.is_none() {
+    /// The key for a query presented as `ask`, whose answer depends on `identity`
+    /// ([`crate::gateway::Gateway::cache_identity`]: the normalized operation, its variables and
+    /// the caller's claims), under the policies in force (their revision); `None` when such
+    /// answers are not kept (credentials that did not sign anyone in, or private caching off).
+    pub fn key(
+        &self,
+        ask: &Ask,
+        identity: &[u8],
+        signed_in: bool,
+        policies: &str,
+    ) -> Option<String> {
+        if !self.settings.enabled
+            || (ask.has_credentials() && !(self.settings.private && signed_in))
+        {
             return None;
         }
         let mut hasher = sha2::Sha256::new();
-        ask.hash_into(&mut hasher);
-        for part in [principal.unwrap_or_default(), policies] {
+        ask.hash_presentation(&mut hasher);
+        for part in [identity, policies.as_bytes()] {
             hasher.update((part.len() as u64).to_le_bytes());
-            hasher.update(part.as_bytes());
+            hasher.update(part);
         }
         Some(format!(
             "{}:{}",

@@ -482,6 +482,19 @@ async fn answers_are_cached_in_redis_per_principal_and_dropped_by_writes_and_adm
     assert_eq!(marker.as_deref(), Some("miss"), "{first}");
     let (marker, again) = cached(&stack, products, None).await;
     assert_eq!((marker.as_deref(), &again), (Some("hit"), &first));
+    // Keyed by the operation, not its text: other spacing, a comment, or GET, find it too.
+    let respaced = "# the first product\n{products(where:{id:{_eq:\"1\"}}){id,name}}";
+    let (marker, same) = cached(&stack, respaced, None).await;
+    assert_eq!((marker.as_deref(), &same), (Some("hit"), &first));
+    let by_get = stack
+        .client
+        .get(&stack.url)
+        .query(&[("query", products)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_get.headers()["x-polygraph-cache"], "hit");
+    assert_eq!(by_get.json::<Value>().await.unwrap(), first);
     // Another replica on the same Redis has it too.
     let replica = start_stack(caching).await;
     let (marker, shared) = cached(&replica, products, None).await;
@@ -499,6 +512,12 @@ async fn answers_are_cached_in_redis_per_principal_and_dropped_by_writes_and_adm
     assert_eq!(bobs["data"]["orders"][0]["user_id"], "2", "{bobs}");
     assert_eq!(
         cached(&stack, orders, Some(&alice)).await,
+        (Some("hit".into()), alices.clone())
+    );
+    // A fresh token for the same caller finds it too.
+    let alice_again = token("alice", "polygraph-demo-secret-alice").await;
+    assert_eq!(
+        cached(&stack, orders, Some(&alice_again)).await,
         (Some("hit".into()), alices.clone())
     );
     assert_eq!(
