@@ -4,8 +4,9 @@
 //! An entity fetch looks all its representations up at once (one `MGET`), sends only the
 //! misses to the subgraph, and writes what comes back in one pipeline.
 //!
-//! Keys hold the entity's type and a hash of its key fields, so that one entity, or a whole
-//! type, can be dropped; and the supergraph's hash, so that a new supergraph never reads an
+//! Keys hold the entity's type and a hash of its key fields, and each type's keys are indexed,
+//! so that one entity, or a whole type, can be dropped without scanning Redis; and the
+//! supergraph's hash, so that a new supergraph never reads an
 //! old one's entities. An entity a subgraph marks `private` is kept only under the caller it
 //! was fetched for; anonymous callers share public entities only.
 
@@ -207,6 +208,16 @@ impl EntityCache {
                     .arg("EX")
                     .arg(entry.seconds)
                     .ignore();
+                // Indexed by type, so that dropping a type or one entity of it reads only that
+                // type's keys rather than scanning Redis.
+                let type_name = key.split(':').nth(1).unwrap_or_default();
+                store.index(
+                    &mut pipeline,
+                    &Self::type_index(type_name),
+                    key,
+                    entry.seconds,
+                    self.settings.max_ttl_seconds,
+                );
             }
             let _: Option<()> = store.pipeline(&pipeline).await;
         }
@@ -215,6 +226,11 @@ impl EntityCache {
             let until = now + Duration::from_secs(entry.seconds);
             self.memory.insert(key, Held { entry, until });
         }
+    }
+
+    /// The index of a type's entities (unprefixed).
+    fn type_index(type_name: &str) -> String {
+        format!("ec-type:{type_name}")
     }
 
     /// The key pattern (after the prefix) `invalidation` names.
@@ -261,7 +277,26 @@ impl EntityCache {
         let Some(store) = &self.store else {
             return Ok(0);
         };
-        let keys = store.scan(&store.key(&format!("{pattern}*"))).await?;
+        let keys = if let Some(type_name) = &invalidation.type_name {
+            // The type's entities (those of one key when it is given), from its index; the
+            // index itself when the whole type goes.
+            let index = Self::type_index(type_name);
+            let mut keys: Vec<String> = store
+                .members(&index)
+                .await?
+                .iter()
+                .filter(|key| key.starts_with(&pattern))
+                .map(|key| store.key(key))
+                .collect();
+            if invalidation.key.is_none() {
+                keys.push(store.key(&index));
+            }
+            keys
+        } else {
+            let mut keys = store.scan(&store.key("ec:*")).await?;
+            keys.extend(store.scan(&store.key("ec-type:*")).await?);
+            keys
+        };
         store
             .drop_and_announce(&keys, INVALIDATIONS, &pattern)
             .await

@@ -170,8 +170,9 @@ impl ResponseCache {
         store.key(&format!("rc:{key}"))
     }
 
-    fn type_key(store: &Store, type_name: &str) -> String {
-        store.key(&format!("rc-type:{type_name}"))
+    /// The index of the answers holding `type_name` (unprefixed).
+    fn type_index(type_name: &str) -> String {
+        format!("rc-type:{type_name}")
     }
 
     /// The kept answer for `key`, from memory or Redis.
@@ -243,32 +244,14 @@ impl ResponseCache {
                 .arg("EX")
                 .arg(seconds)
                 .ignore();
-            // Each type's index: the keys holding it, scored by when they expire; the expired
-            // ones pruned on every write, so that it holds no more than the live entries.
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_millis();
-            let expires = now + u128::from(seconds) * 1000;
             for type_name in types {
-                let index = Self::type_key(store, type_name);
-                pipeline
-                    .cmd("ZADD")
-                    .arg(&index)
-                    .arg(expires.to_string())
-                    .arg(&key)
-                    .ignore();
-                pipeline
-                    .cmd("ZREMRANGEBYSCORE")
-                    .arg(&index)
-                    .arg("-inf")
-                    .arg(now.to_string())
-                    .ignore();
-                pipeline
-                    .cmd("EXPIRE")
-                    .arg(&index)
-                    .arg(self.settings.max_ttl_seconds.max(seconds))
-                    .ignore();
+                store.index(
+                    &mut pipeline,
+                    &Self::type_index(type_name),
+                    &key,
+                    seconds,
+                    self.settings.max_ttl_seconds,
+                );
             }
             let _: Option<()> = store.pipeline(&pipeline).await;
         }
@@ -315,14 +298,12 @@ impl ResponseCache {
 
         let keys: Vec<String> = match &invalidation.type_name {
             Some(type_name) => {
-                let mut members = redis::cmd("ZRANGE");
-                members.arg(Self::type_key(store, type_name)).arg(0).arg(-1);
-                let members: Vec<String> =
-                    store.run(&members).await.ok_or("redis did not answer")?;
+                let index = Self::type_index(type_name);
+                let members = store.members(&index).await?;
                 members
                     .iter()
                     .map(|key| Self::redis_key(store, key))
-                    .chain([Self::type_key(store, type_name)])
+                    .chain([store.key(&index)])
                     .collect()
             }
             None => self.all_keys(store).await?,

@@ -174,6 +174,52 @@ impl Store {
         }
     }
 
+    /// Adds to `pipeline` the writes that put `member` in the index `index` (both unprefixed)
+    /// until it expires in `seconds`: a sorted set scored by expiry, pruned of expired members
+    /// on every write (so that it holds no more than the live entries) and kept `lasts` seconds
+    /// past its last write.
+    pub fn index(
+        &self,
+        pipeline: &mut redis::Pipeline,
+        index: &str,
+        member: &str,
+        seconds: u64,
+        lasts: u64,
+    ) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        let expires = now + u128::from(seconds) * 1000;
+        let index = self.key(index);
+        pipeline
+            .cmd("ZADD")
+            .arg(&index)
+            .arg(expires.to_string())
+            .arg(member)
+            .ignore();
+        pipeline
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(&index)
+            .arg("-inf")
+            .arg(now.to_string())
+            .ignore();
+        pipeline
+            .cmd("EXPIRE")
+            .arg(&index)
+            .arg(lasts.max(seconds))
+            .ignore();
+    }
+
+    /// The members of the index `index` ([`Self::index`]).
+    pub async fn members(self: &Arc<Self>, index: &str) -> Result<Vec<String>, String> {
+        let mut range = redis::cmd("ZRANGE");
+        range.arg(self.key(index)).arg(0).arg(-1);
+        self.run(&range)
+            .await
+            .ok_or_else(|| "redis did not answer".to_owned())
+    }
+
     /// Deletes `keys`, then announces `message` on `channel` (in that order, so that a replica
     /// acting on the announcement cannot read a deleted entry back); how many were deleted.
     pub async fn drop_and_announce(
