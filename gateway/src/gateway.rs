@@ -686,13 +686,7 @@ impl Gateway {
         if settings.mode == cost::Mode::Off {
             return Ok(None);
         }
-        let estimator = cost::Estimator {
-            model: &self.cost,
-            schema: &self.supergraph.api_schema,
-            settings,
-            variables,
-        };
-        let estimated = cost::whole(estimator.estimate(operation));
+        let estimated = cost::whole(self.estimator(variables).estimate(operation));
         if settings.mode == cost::Mode::Enforce && estimated > settings.max_cost {
             let mut error = GraphqlError::new(
                 format!(
@@ -710,19 +704,23 @@ impl Gateway {
         Ok((settings.mode == cost::Mode::Measure).then_some(estimated))
     }
 
+    /// Costs operations with this supergraph's weights and the request's `variables`.
+    fn estimator<'a>(&'a self, variables: &'a JsonMap) -> cost::Estimator<'a> {
+        cost::Estimator {
+            model: &self.cost,
+            schema: &self.supergraph.api_schema,
+            settings: &self.settings.demand_control,
+            variables,
+        }
+    }
+
     /// What the answer written in `body` (`{"data":…`) actually cost (measure mode).
     fn actual_cost(&self, operation: &Normalized, variables: &JsonMap, body: &[u8]) -> u64 {
         let data = body.get(data_start(0).len()..).unwrap_or_default();
         let Ok(data) = serde_json::from_slice::<serde_json::Value>(data) else {
             return 0;
         };
-        let estimator = cost::Estimator {
-            model: &self.cost,
-            schema: &self.supergraph.api_schema,
-            settings: &self.settings.demand_control,
-            variables,
-        };
-        cost::whole(estimator.actual(operation, &data))
+        cost::whole(self.estimator(variables).actual(operation, &data))
     }
 
     fn cost_report(&self, estimated: u64) -> JsonValue {
