@@ -170,19 +170,9 @@ impl Planner<'_> {
         let subgraph = self.groups[group].subgraph;
         let mut options = Vec::new();
         for candidate in self.supergraph.field_subgraphs(parent, &field.name) {
-            if candidate == subgraph {
-                // Resolves it, but only through an entity call (a `@requires`).
-                if self
-                    .supergraph
-                    .resolvable_keys(parent, candidate)
-                    .next()
-                    .is_some()
-                {
-                    options.push((candidate, parent.clone(), None));
-                }
-                continue;
-            }
-            if self.supergraph.placement(parent, candidate).is_some() {
+            // The fetch's own subgraph resolves it only through an entity call (a `@requires`);
+            // another that has the type, through one of its keys.
+            if candidate == subgraph || self.supergraph.placement(parent, candidate).is_some() {
                 if self
                     .supergraph
                     .resolvable_keys(parent, candidate)
