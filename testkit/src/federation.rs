@@ -16,6 +16,8 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
 
+pub mod public;
+
 /// Users, products and reviews in the data set.
 pub const USERS: usize = 10;
 pub const PRODUCTS: usize = 10;
@@ -306,8 +308,33 @@ impl<Q: async_graphql::ObjectType + 'static> Executor
     }
 }
 
-/// The subgraph called `name` (one of [`NAMES`]).
+/// Which data set the four subgraphs serve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// Ours: 10 users with 3 reviews each over 10 products, non-null where the data is.
+    Ours,
+    /// The public graphql-gateways-benchmark's schema and data sizes ([`public`]).
+    Public,
+}
+
+impl Shape {
+    /// `ours` or `public`.
+    pub fn parse(name: &str) -> Option<Shape> {
+        match name {
+            "ours" => Some(Shape::Ours),
+            "public" => Some(Shape::Public),
+            _ => None,
+        }
+    }
+}
+
+/// The subgraph called `name` (one of [`NAMES`]), with our data set.
 pub fn subgraph(name: &str) -> Option<Served> {
+    shaped(Shape::Ours, name)
+}
+
+/// The subgraph called `name` (one of [`NAMES`]) serving `shape`'s data set.
+pub fn shaped(shape: Shape, name: &str) -> Option<Served> {
     fn build<Q: async_graphql::ObjectType + 'static>(query: Q) -> Arc<dyn Executor> {
         Arc::new(
             Schema::build(query, EmptyMutation, EmptySubscription)
@@ -315,11 +342,15 @@ pub fn subgraph(name: &str) -> Option<Served> {
                 .finish(),
         )
     }
-    let schema = match name {
-        "accounts" => build(AccountsQuery),
-        "inventory" => build(InventoryQuery),
-        "products" => build(ProductsQuery),
-        "reviews" => build(ReviewsQuery),
+    let schema = match (shape, name) {
+        (Shape::Ours, "accounts") => build(AccountsQuery),
+        (Shape::Ours, "inventory") => build(InventoryQuery),
+        (Shape::Ours, "products") => build(ProductsQuery),
+        (Shape::Ours, "reviews") => build(ReviewsQuery),
+        (Shape::Public, "accounts") => build(public::AccountsQuery),
+        (Shape::Public, "inventory") => build(public::InventoryQuery),
+        (Shape::Public, "products") => build(public::ProductsQuery),
+        (Shape::Public, "reviews") => build(public::ReviewsQuery),
         _ => return None,
     };
     Some(Served {

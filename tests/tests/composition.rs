@@ -250,30 +250,39 @@ async fn unknown_configured_columns_are_errors() {
 }
 
 /// The benchmark subgraphs' SDL files are what their code serves, and the supergraph the
-/// gateway tests and the load benchmark use is their composition.
+/// gateway tests and the load benchmark use is their composition: for our data set and for
+/// the public gateways benchmark's shape.
 #[test]
-fn the_benchmark_supergraph_is_current() {
-    let folder = repo_root().join("bench/federation");
-    let mut subgraphs = Vec::new();
-    for name in polygraph_testkit::federation::NAMES {
-        let path = folder.join(format!("{name}.graphql"));
-        let served = polygraph_testkit::federation::subgraph(name).unwrap().sdl();
+fn the_benchmark_supergraphs_are_current() {
+    use polygraph_testkit::federation::{NAMES, Shape, shaped};
+    for (shape, flag, folder) in [
+        (Shape::Ours, "ours", "bench/federation"),
+        (Shape::Public, "public", "bench/federation-public"),
+    ] {
+        let folder = repo_root().join(folder);
+        let mut subgraphs = Vec::new();
+        for name in NAMES {
+            let path = folder.join(format!("{name}.graphql"));
+            let served = shaped(shape, name).unwrap().sdl();
+            assert_eq!(
+                std::fs::read_to_string(&path).unwrap(),
+                served,
+                "{} is stale: federation-subgraphs --shape {flag} --print-sdl {name} > {}",
+                path.display(),
+                path.display()
+            );
+            subgraphs.push((name, path));
+        }
+        let borrowed: Vec<(&str, &Path)> =
+            subgraphs.iter().map(|(n, p)| (*n, p.as_path())).collect();
+        let supergraph = compose(&borrowed).unwrap();
         assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            served,
-            "{} is stale: target/debug/federation-subgraphs --print-sdl {name} > {}",
-            path.display(),
-            path.display()
+            std::fs::read_to_string(folder.join("supergraph.graphql")).unwrap(),
+            supergraph,
+            "{}/supergraph.graphql is stale: recompose it with tests/js/compose.mjs",
+            folder.display()
         );
-        subgraphs.push((name, path));
     }
-    let borrowed: Vec<(&str, &Path)> = subgraphs.iter().map(|(n, p)| (*n, p.as_path())).collect();
-    let supergraph = compose(&borrowed).unwrap();
-    assert_eq!(
-        std::fs::read_to_string(folder.join("supergraph.graphql")).unwrap(),
-        supergraph,
-        "bench/federation/supergraph.graphql is stale: recompose it with tests/js/compose.mjs"
-    );
 }
 
 /// Each gateway plan fixture's supergraph is the composition of the subgraph SDLs beside it.

@@ -1,8 +1,9 @@
 //! Serves the four benchmark subgraphs (accounts, inventory, products, reviews) on consecutive
-//! ports, or prints one's SDL.
+//! ports, or prints one's SDL. `--shape public` serves the public graphql-gateways-benchmark's
+//! schema and data sizes instead of ours.
 //!
-//!     federation-subgraphs [--port 4201]        accounts on 4201, inventory 4202, …
-//!     federation-subgraphs --print-sdl reviews
+//!     federation-subgraphs [--shape ours|public] [--port 4201]   accounts on 4201, …
+//!     federation-subgraphs [--shape ours|public] --print-sdl reviews
 
 /// mimalloc, as the `polygraph` binary uses: these subgraphs run with the allocator
 /// Polygraph's own subgraphs have.
@@ -11,26 +12,34 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::net::SocketAddr;
 
-use polygraph_testkit::federation::{NAMES, subgraph};
+use polygraph_testkit::federation::{NAMES, Shape, shaped};
+
+const USAGE: &str =
+    "usage: federation-subgraphs [--shape ours|public] [--port FIRST | --print-sdl NAME]";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    let mut arguments: Vec<String> = std::env::args().skip(1).collect();
+    let mut shape = Shape::Ours;
+    if arguments.first().map(String::as_str) == Some("--shape") && arguments.len() >= 2 {
+        shape = Shape::parse(&arguments[1]).ok_or(USAGE)?;
+        arguments.drain(..2);
+    }
     match arguments.as_slice() {
         [flag, name] if flag == "--print-sdl" => {
-            let served = subgraph(name).ok_or_else(|| format!("no subgraph named {name}"))?;
+            let served = shaped(shape, name).ok_or_else(|| format!("no subgraph named {name}"))?;
             print!("{}", served.sdl());
             return Ok(());
         }
-        [flag, port] if flag == "--port" => serve(port.parse()?).await,
-        [] => serve(4201).await,
-        _ => Err("usage: federation-subgraphs [--port FIRST] | --print-sdl NAME".into()),
+        [flag, port] if flag == "--port" => serve(shape, port.parse()?).await,
+        [] => serve(shape, 4201).await,
+        _ => Err(USAGE.into()),
     }
 }
 
-async fn serve(first: u16) -> Result<(), Box<dyn std::error::Error>> {
+async fn serve(shape: Shape, first: u16) -> Result<(), Box<dyn std::error::Error>> {
     for (offset, name) in NAMES.iter().enumerate() {
-        let served = subgraph(name).expect("NAMES are subgraphs");
+        let served = shaped(shape, name).expect("NAMES are subgraphs");
         let port = first + u16::try_from(offset)?;
         let address = served
             .spawn(SocketAddr::from(([127, 0, 0, 1], port)))
