@@ -453,17 +453,7 @@ impl Estimator<'_> {
             Value::Object(fields) => fields
                 .iter()
                 .map(|(name, value)| {
-                    let own = self
-                        .model
-                        .input_fields
-                        .get(&(ty.clone(), name.clone()))
-                        .copied()
-                        .unwrap_or(0.0);
-                    let nested = input
-                        .fields
-                        .get(name)
-                        .map_or(0.0, |field| self.input(field.ty.inner_named_type(), value));
-                    own + nested
+                    self.input_field(input, ty, name, |field| self.input(field, value))
                 })
                 .sum(),
             _ => 0.0,
@@ -472,6 +462,27 @@ impl Estimator<'_> {
 }
 
 impl Estimator<'_> {
+    /// One field of the input object `ty`: its own `@cost`, and what its value costs as
+    /// `nested` counts it, given the field's type.
+    fn input_field(
+        &self,
+        input: &apollo_compiler::schema::InputObjectType,
+        ty: &Name,
+        name: &Name,
+        nested: impl FnOnce(&Name) -> f64,
+    ) -> f64 {
+        let own = self
+            .model
+            .input_fields
+            .get(&(ty.clone(), name.clone()))
+            .copied()
+            .unwrap_or(0.0);
+        own + input
+            .fields
+            .get(name)
+            .map_or(0.0, |field| nested(field.ty.inner_named_type()))
+    }
+
     /// [`Self::input`] for a value given as a variable.
     fn input_json(&self, ty: &Name, value: &JsonValue) -> f64 {
         let Some(ExtendedType::InputObject(input)) = self.schema.types.get(ty) else {
@@ -485,16 +496,7 @@ impl Estimator<'_> {
                     let Ok(name) = Name::new(name.as_str()) else {
                         return 0.0;
                     };
-                    let own = self
-                        .model
-                        .input_fields
-                        .get(&(ty.clone(), name.clone()))
-                        .copied()
-                        .unwrap_or(0.0);
-                    let nested = input.fields.get(&name).map_or(0.0, |field| {
-                        self.input_json(field.ty.inner_named_type(), value)
-                    });
-                    own + nested
+                    self.input_field(input, ty, &name, |field| self.input_json(field, value))
                 })
                 .sum(),
             _ => 0.0,
