@@ -146,10 +146,6 @@ pub struct Answer {
     pub policy: crate::execute::CachePolicy,
     /// The object, interface and union types its operation selects.
     pub types: Arc<BTreeSet<String>>,
-    /// It answers a mutation (which changed what those types hold).
-    pub mutation: bool,
-    /// It has data and no errors.
-    pub succeeded: bool,
 }
 
 impl Answer {

@@ -10,12 +10,13 @@
 //! old one's entities. An entity a subgraph marks `private` is kept only under the caller it
 //! was fetched for; anonymous callers share public entities only.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sha2::Digest as _;
+use tokio::sync::oneshot;
 
 use crate::store::{Invalidation, Store};
 
@@ -69,6 +70,48 @@ pub struct EntityCache {
     /// Lookups answered from memory or Redis, and not.
     hits: std::sync::atomic::AtomicU64,
     misses: std::sync::atomic::AtomicU64,
+    /// Misses being fetched now, by key, with whoever waits for them: a request that misses
+    /// an entity another request is already fetching waits for that fetch instead of sending
+    /// its own.
+    in_flight: std::sync::Mutex<HashMap<String, Vec<oneshot::Sender<Option<Entry>>>>>,
+    /// Misses answered by another request's fetch.
+    joined: std::sync::atomic::AtomicU64,
+}
+
+/// What a fetch does about one miss: fetch it (and tell the others), or wait for the request
+/// already fetching it.
+pub enum Claim {
+    Mine,
+    Wait(oneshot::Receiver<Option<Entry>>),
+}
+
+/// The misses one fetch has claimed. Each is settled with what the fetch kept, or with
+/// nothing (the waiters then fetch it themselves) if the fetch fails or is dropped first.
+pub struct Claimed<'a> {
+    cache: &'a EntityCache,
+    keys: Vec<String>,
+}
+
+impl Claimed<'_> {
+    pub fn push(&mut self, key: String) {
+        self.keys.push(key);
+    }
+
+    /// Hands each claimed entity to its waiters: the kept entry, or nothing.
+    pub fn settle(mut self, kept: &[(String, Entry)]) {
+        let kept: HashMap<&str, &Entry> = kept.iter().map(|(k, e)| (k.as_str(), e)).collect();
+        for key in std::mem::take(&mut self.keys) {
+            self.cache.settle(&key, kept.get(key.as_str()).copied());
+        }
+    }
+}
+
+impl Drop for Claimed<'_> {
+    fn drop(&mut self) {
+        for key in std::mem::take(&mut self.keys) {
+            self.cache.settle(&key, None);
+        }
+    }
 }
 
 impl std::fmt::Debug for EntityCache {
@@ -77,6 +120,24 @@ impl std::fmt::Debug for EntityCache {
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
+}
+
+/// The top-level field names of a `@key` field set (`"id org { id }"` gives `id`, `org`), the
+/// fields an entity is named by in the cache.
+pub fn key_field_names(key: &str) -> impl Iterator<Item = &str> {
+    let mut depth = 0usize;
+    key.split_inclusive(|c: char| c.is_whitespace() || c == '{' || c == '}' || c == ',')
+        .filter_map(move |token| {
+            let name = token
+                .trim_end_matches(|c: char| c.is_whitespace() || c == '{' || c == '}' || c == ',');
+            let at = depth;
+            match token.chars().last() {
+                Some('{') => depth += 1,
+                Some('}') => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            (at == 0 && !name.is_empty()).then_some(name)
+        })
 }
 
 /// The hash of an entity's key fields, whatever order they come in.
@@ -102,7 +163,51 @@ impl EntityCache {
             store,
             hits: std::sync::atomic::AtomicU64::new(0),
             misses: std::sync::atomic::AtomicU64::new(0),
+            in_flight: std::sync::Mutex::default(),
+            joined: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Claims the miss `key`: [`Claim::Mine`] if no request is fetching it (the caller
+    /// fetches it and settles it through [`Claimed`]), else a wait for that fetch.
+    pub fn claim(&self, key: &str) -> Claim {
+        let mut in_flight = self.in_flight.lock().expect("not poisoned");
+        if let Some(waiters) = in_flight.get_mut(key) {
+            let (sender, receiver) = oneshot::channel();
+            waiters.push(sender);
+            return Claim::Wait(receiver);
+        }
+        in_flight.insert(key.to_owned(), Vec::new());
+        Claim::Mine
+    }
+
+    /// A set of claims to fill with [`Claimed::push`].
+    pub fn claims(&self) -> Claimed<'_> {
+        Claimed {
+            cache: self,
+            keys: Vec::new(),
+        }
+    }
+
+    fn settle(&self, key: &str, entry: Option<&Entry>) {
+        let waiters = self
+            .in_flight
+            .lock()
+            .expect("not poisoned")
+            .remove(key)
+            .unwrap_or_default();
+        if entry.is_some() {
+            self.joined
+                .fetch_add(waiters.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        for waiter in waiters {
+            let _ = waiter.send(entry.cloned());
+        }
+    }
+
+    /// Misses answered by another request's fetch of the same entity.
+    pub fn joined(&self) -> u64 {
+        self.joined.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn enabled(&self) -> bool {
@@ -331,6 +436,15 @@ fn unframe(bytes: &[u8]) -> Option<Entry> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_field_names_are_the_top_level_ones() {
+        let names = |key| key_field_names(key).collect::<Vec<_>>();
+        assert_eq!(names("id"), ["id"]);
+        assert_eq!(names("id org { id }"), ["id", "org"]);
+        assert_eq!(names("org{id} sku"), ["org", "sku"]);
+        assert_eq!(names("a { b { c } d } e"), ["a", "e"]);
+    }
 
     #[test]
     fn keys_hold_the_type_and_key_and_entries_survive_framing() {

@@ -47,6 +47,9 @@ pub struct Request {
     /// The APQ hash to register `query` under once it proves a valid operation.
     #[serde(skip)]
     pub register: Option<String>,
+    /// `query` prepared, once per request however many times it is asked for.
+    #[serde(skip)]
+    pub prepared: Option<Arc<Document>>,
 }
 
 /// How a request arrived.
@@ -95,9 +98,8 @@ pub struct Response {
     /// How long the answer may be cached (the `Cache-Control` header).
     pub cache: CachePolicy,
     /// The object, interface and union types the operation selects (what a cached answer
-    /// holds, what a mutation changed).
+    /// holds).
     pub types: Arc<std::collections::BTreeSet<String>>,
-    pub mutation: bool,
 }
 
 /// A response body begun with `{"data":`, with room for `size` more bytes.
@@ -141,7 +143,6 @@ impl Response {
             failure: Some(failure),
             cache: CachePolicy::NoStore,
             types: Arc::default(),
-            mutation: false,
         }
     }
 
@@ -175,7 +176,7 @@ impl Response {
 
 /// A query text prepared once: cached by the text's hash, and checked against the text itself
 /// on every hit.
-struct Document {
+pub struct Document {
     key: u64,
     query: Box<str>,
     prepared: prepare::Prepared,
@@ -185,6 +186,14 @@ struct Document {
     /// The SHA-256 of the document as apollo-compiler prints it: the same for texts that differ
     /// only in spacing, commas and comments.
     normalized: [u8; 32],
+}
+
+impl std::fmt::Debug for Document {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Document")
+            .field("query", &self.query)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A plan is the same for the same document, operation, `@skip`/`@include` values and
@@ -419,13 +428,26 @@ impl Gateway {
         self.hasher.hash_one(&parts)
     }
 
+    /// The request's document, prepared now if it was not yet, and kept in the request.
+    fn prepared(&self, request: &mut Request) -> Result<Arc<Document>, Vec<GraphqlError>> {
+        let query = request.query.as_deref().unwrap_or_default();
+        if let Some(document) = &request.prepared
+            && *document.query == *query
+        {
+            return Ok(document.clone());
+        }
+        let document = self.document(query)?;
+        request.prepared = Some(document.clone());
+        Ok(document)
+    }
+
     /// Whether `request` is a query (not a mutation), by its document, prepared now if it was
     /// not yet; `false` for a request that fails before its operation is known.
-    pub fn is_query(&self, request: &Request) -> bool {
-        let Some(query) = request.query.as_deref() else {
+    pub fn is_query(&self, request: &mut Request) -> bool {
+        if request.query.is_none() {
             return false;
-        };
-        self.document(query).is_ok_and(|document| {
+        }
+        self.prepared(request).is_ok_and(|document| {
             document
                 .prepared
                 .operation(request.operation_name.as_deref())
@@ -474,8 +496,13 @@ impl Gateway {
     /// normalized, its operation name, its variables in a canonical order, and the caller's
     /// claims (but those that change with every token: `exp`, `iat`, `nbf`, `jti`,
     /// `auth_time`); `None` when the request does not prepare.
-    pub fn cache_identity(&self, request: &Request, session: Option<&Session>) -> Option<Vec<u8>> {
-        let document = self.document(request.query.as_deref()?).ok()?;
+    pub fn cache_identity(
+        &self,
+        request: &mut Request,
+        session: Option<&Session>,
+    ) -> Option<Vec<u8>> {
+        request.query.as_ref()?;
+        let document = self.prepared(request).ok()?;
         let mut identity = Vec::with_capacity(256);
         identity.extend_from_slice(&document.normalized);
         identity.push(0);
@@ -510,13 +537,14 @@ impl Gateway {
         if let Err(refused) = self.resolve(&mut request).await {
             return *refused;
         }
-        let Some(query) = request.query.as_deref().filter(|q| !q.trim().is_empty()) else {
+        if request.query.as_deref().is_none_or(|q| q.trim().is_empty()) {
             return no_query();
-        };
-        let document = match self.document(query) {
+        }
+        let document = match self.prepared(&mut request) {
             Ok(document) => document,
             Err(errors) => return Response::request_error(Failure::BadRequest, errors),
         };
+        let query = &*document.query;
         if let Some(hash) = request.register.take() {
             self.persisted.register(hash, query).await;
         }
@@ -551,7 +579,6 @@ impl Gateway {
             failure: None,
             cache: CachePolicy::NoStore,
             types: planned.types.clone(),
-            mutation: operation.operation_type == OperationType::Mutation,
         };
         let plan = match &planned.plan {
             Ok(plan) => plan,
@@ -593,9 +620,10 @@ impl Gateway {
         planned
             .data_size
             .store(outcome.data.len(), std::sync::atomic::Ordering::Relaxed);
-        if let Some(JsonValue::Object(cost)) = response.extensions.get_mut("cost") {
-            let actual = self.actual_cost(&planned.operation, &variables, &outcome.data);
-            cost.insert("actual", JsonValue::from(actual));
+        self.measured(&mut response, &planned.operation, &variables, &outcome.data);
+        if operation.operation_type == OperationType::Mutation {
+            let failed = !outcome.errors.is_empty();
+            self.forget_changed(&planned, &outcome.data, failed).await;
         }
         response.data = Some(outcome.data);
         response.errors = outcome.errors;
@@ -714,13 +742,61 @@ impl Gateway {
         }
     }
 
-    /// What the answer written in `body` (`{"data":…`) actually cost (measure mode).
-    fn actual_cost(&self, operation: &Normalized, variables: &JsonMap, body: &[u8]) -> u64 {
+    /// After a mutation answered with `body` (`{"data":…`): drops the cached answers holding the
+    /// types it selects, and the cached entities it returned (by key where the answer names
+    /// them, else by type). Failures are logged; the mutation's answer stands.
+    async fn forget_changed(&self, planned: &Planned, body: &[u8], failed: bool) {
+        if !self.responses.enabled() && !self.entities.enabled() {
+            return;
+        }
         let data = body.get(data_start(0).len()..).unwrap_or_default();
-        let Ok(data) = serde_json::from_slice::<serde_json::Value>(data) else {
-            return 0;
+        let data = serde_json::from_slice::<serde_json::Value>(data).unwrap_or_default();
+        let changed = crate::changed::changed(&self.supergraph, &planned.operation, &data, failed);
+        let mut answers: std::collections::BTreeSet<&String> = planned.types.iter().collect();
+        answers.extend(changed.types.iter());
+        answers.extend(changed.entities.iter().map(|(type_name, _)| type_name));
+        for type_name in answers {
+            let invalidation = Invalidation {
+                type_name: Some(type_name.clone()),
+                key: None,
+            };
+            if let Err(error) = self.responses.invalidate(&invalidation).await {
+                tracing::warn!(%error, type_name, "a mutation could not drop cached answers");
+            }
+        }
+        let by_key = changed
+            .entities
+            .into_iter()
+            .map(|(type_name, key)| (type_name, Some(key)));
+        let by_type = changed.types.into_iter().map(|type_name| (type_name, None));
+        for (type_name, key) in by_type.chain(by_key) {
+            let invalidation = Invalidation {
+                type_name: Some(type_name),
+                key,
+            };
+            if let Err(error) = self.entities.invalidate(&invalidation).await {
+                tracing::warn!(%error, ?invalidation, "a mutation could not drop cached entities");
+            }
+        }
+    }
+
+    /// In measure mode, adds what the answer written in `body` (`{"data":…`) actually cost
+    /// to the response's `extensions.cost`.
+    fn measured(
+        &self,
+        response: &mut Response,
+        operation: &Normalized,
+        variables: &JsonMap,
+        body: &[u8],
+    ) {
+        let Some(JsonValue::Object(cost)) = response.extensions.get_mut("cost") else {
+            return;
         };
-        cost::whole(self.estimator(variables).actual(operation, &data))
+        let data = body.get(data_start(0).len()..).unwrap_or_default();
+        let actual = serde_json::from_slice::<serde_json::Value>(data).map_or(0, |data| {
+            cost::whole(self.estimator(variables).actual(operation, &data))
+        });
+        cost.insert("actual", JsonValue::from(actual));
     }
 
     fn cost_report(&self, estimated: u64) -> JsonValue {
@@ -957,7 +1033,6 @@ fn unplannable(error: &plan::PlanError) -> Response {
         failure: None,
         cache: CachePolicy::NoStore,
         types: Arc::default(),
-        mutation: false,
     }
 }
 

@@ -282,22 +282,19 @@ fn finished(response: Response, media: &'static str) -> Answer {
     if status == StatusCode::UNAUTHORIZED {
         headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
-    let (policy, types, mutation) = (response.cache, response.types.clone(), response.mutation);
-    let succeeded = response.data.is_some() && response.errors.is_empty();
+    let (policy, types) = (response.cache, response.types.clone());
     Answer {
         status,
         headers,
         body: Bytes::from(response.into_bytes()),
         policy,
         types,
-        mutation,
-        succeeded,
     }
 }
 
 /// Runs `request`: a query is answered from the response cache when it holds the answer, or
-/// joins an identical one in flight (when coalescing is on); a kept answer is stored, and a
-/// mutation drops the answers holding the types it selects.
+/// joins an identical one in flight (when coalescing is on); a kept answer is stored. (What
+/// a mutation changed is dropped from the caches as it is executed.)
 async fn answer(
     gateway: Arc<Gateway>,
     ask: Ask,
@@ -308,12 +305,12 @@ async fn answer(
     if let Err(refused) = gateway.resolve(&mut request).await {
         return finish(*refused, media);
     }
-    let query = gateway.is_query(&request);
+    let query = gateway.is_query(&mut request);
     let responses = gateway.responses();
     let session = options.session.as_deref();
     let signed_in = session.is_some_and(|session| session.principal.is_some());
     let key = (query && responses.enabled())
-        .then(|| gateway.cache_identity(&request, session))
+        .then(|| gateway.cache_identity(&mut request, session))
         .flatten()
         .and_then(|identity| responses.key(&ask, &identity, signed_in, &gateway.policy_revision()));
     if let Some(key) = &key
@@ -344,18 +341,6 @@ async fn answer(
             }
         }
         _ => {}
-    }
-    let caching = responses.enabled() || gateway.entities().enabled();
-    if answer.mutation && caching && answer.succeeded {
-        for type_name in answer.types.iter() {
-            let invalidation = crate::response_cache::Invalidation {
-                type_name: Some(type_name.clone()),
-                key: None,
-            };
-            if let Err(error) = gateway.invalidate(&invalidation).await {
-                tracing::warn!(%error, type_name, "a mutation could not drop cached answers");
-            }
-        }
     }
     answer.into_http()
 }
@@ -470,6 +455,7 @@ fn parse_body(bytes: &[u8]) -> Result<Request, String> {
         document_id,
         resolved: false,
         register: None,
+        prepared: None,
     })
 }
 

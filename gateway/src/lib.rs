@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod authorize;
+pub mod changed;
 pub mod coalesce;
 pub mod cost;
 pub mod data;

@@ -211,8 +211,6 @@ impl ResponseCache {
             body: kept.body,
             policy: crate::execute::CachePolicy::NoStore,
             types: Arc::default(),
-            mutation: false,
-            succeeded: true,
         })
     }
 

@@ -26,6 +26,7 @@ struct Demo {
     neo4j: polygraph_subgraph_neo4j::Subgraph,
     /// HTTP requests each subgraph received from the gateway.
     requests: HashMap<&'static str, Arc<AtomicU64>>,
+    gateway: Arc<Gateway>,
 }
 
 impl Demo {
@@ -55,6 +56,11 @@ async fn serve_counted(
 /// The six subgraphs as their demo configs set them up, on free ports, and the gateway over
 /// the checked-in supergraph.
 async fn demo() -> Demo {
+    demo_with(|_| {}).await
+}
+
+/// [`demo`] with the gateway's settings adjusted.
+async fn demo_with(adjust: impl FnOnce(&mut Settings)) -> Demo {
     let root = repo_root();
     let postgres_config =
         polygraph_subgraph_postgres::Config::from_file(&root.join("config/postgres.yaml")).unwrap();
@@ -110,9 +116,11 @@ async fn demo() -> Demo {
             .subgraph_urls
             .insert(name.to_owned(), format!("http://{address}/graphql"));
     }
+    adjust(&mut settings);
     let sdl = std::fs::read_to_string(root.join("schema/supergraph.graphql")).unwrap();
     let gateway = Arc::new(Gateway::new(Supergraph::parse(&sdl).unwrap(), settings).unwrap());
-    let address = serve(polygraph_gateway::http::app(gateway)).await;
+    gateway.start().await;
+    let address = serve(polygraph_gateway::http::app(gateway.clone())).await;
     Demo {
         url: format!("http://{address}/graphql"),
         postgres: postgres.executor.clone(),
@@ -122,6 +130,7 @@ async fn demo() -> Demo {
         clickhouse,
         neo4j,
         requests,
+        gateway,
     }
 }
 
@@ -517,4 +526,73 @@ async fn the_fan_out_query_is_refused_by_default_before_any_fetch() {
     assert_eq!(status, 200);
     assert!(body.get("errors").is_none(), "{body}");
     assert_eq!(body["data"]["users"].as_array().unwrap().len(), 2);
+}
+
+/// A write through the gateway drops the cached entities it returns, by key: the products it
+/// names are fetched again, the others still come from the cache. A write that names none of
+/// the products it changed drops them all.
+#[tokio::test]
+async fn a_write_drops_the_cached_entities_it_returns() {
+    let redis = common::redis::OwnRedis::start();
+    let url = redis.url();
+    let demo = demo_with(|settings| {
+        settings.redis.url = Some(url);
+        settings.entity_cache.enabled = true;
+        settings.entity_cache.default_ttl_seconds = Some(60);
+        let issuers = json!([{ "issuer": common::oidc::issuer(), "audiences": ["polygraph"] }]);
+        settings.authentication = serde_json::from_value(json!({ "issuers": issuers })).unwrap();
+    })
+    .await;
+    let admin = common::oidc::token("admin", "polygraph-demo-secret-admin").await;
+    // Products 1 and 2 with their MongoDB reviews: one `_entities` fetch of two products.
+    let query = r#"{ products(where: {id: {_in: ["1", "2"]}}, order_by: [{id: ASC}]) { id name reviews(limit: 1) { rating } } }"#;
+    let read = || async {
+        let (status, _, body) = post(&demo.url, &json!({ "query": query })).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.get("errors").is_none(), "{body}");
+        body
+    };
+    let write = |mutation: String| {
+        let (url, admin) = (demo.url.clone(), admin.clone());
+        async move {
+            let answer = reqwest::Client::new()
+                .post(&url)
+                .bearer_auth(admin)
+                .json(&json!({ "query": mutation }))
+                .send()
+                .await
+                .unwrap();
+            let body: serde_json::Value = answer.json().await.unwrap();
+            assert!(body.get("errors").is_none(), "{body}");
+        }
+    };
+    let counts = || demo.gateway.entities().counts();
+    let first = read().await;
+    let name = first["data"]["products"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(counts(), (0, 2), "both products fetched: {first}");
+    assert_eq!(read().await, first);
+    assert_eq!(counts(), (2, 2), "both from the cache");
+
+    // Product 1 rewritten (to the name it has) and returned by key: only it is dropped.
+    write(format!(
+        r#"mutation {{ update_products(where: {{id: {{_eq: "1"}}}}, _set: {{name: "{name}"}}) {{ returning {{ id }} }} }}"#
+    ))
+    .await;
+    assert_eq!(read().await, first);
+    assert_eq!(
+        counts(),
+        (3, 3),
+        "product 1 fetched again, product 2 from the cache"
+    );
+
+    // A write that returns only a count names no product: every product is dropped.
+    write(format!(
+        r#"mutation {{ update_products(where: {{id: {{_eq: "1"}}}}, _set: {{name: "{name}"}}) {{ affected_rows }} }}"#
+    ))
+    .await;
+    assert_eq!(read().await, first);
+    assert_eq!(counts(), (3, 5), "both fetched again");
 }

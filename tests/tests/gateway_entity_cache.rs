@@ -126,3 +126,44 @@ fn subgraph_requests(graph: &Graph) -> usize {
         .map(|name| graph.requests(name))
         .sum()
 }
+
+/// Concurrent misses for one entity make one subgraph call: nine different requests, each for
+/// user 1 and one other user, arrive while the reviews subgraph is slow. Each sends its other
+/// user; user 1 is fetched by one of them and handed to the other eight. The issue's
+/// "100 identical misses, 1 call" for identical requests is in `gateway_limits`.
+#[tokio::test]
+async fn concurrent_misses_for_one_entity_make_one_fetch() {
+    let redis = OwnRedis::start();
+    let url = redis.url();
+    let slow = [("reviews", std::time::Duration::from_millis(300))];
+    let graph = common::federation::start_slow(&slow, |settings| {
+        settings.redis.url = Some(url);
+        settings.entity_cache.enabled = true;
+        settings.entity_cache.default_ttl_seconds = Some(60);
+    })
+    .await;
+    graph.gateway.start().await;
+    let plain = start(|_| {}).await;
+    let pair = |other: usize| {
+        format!(
+            r#"{{ a: user(id: "1") {{ id reviews {{ id body }} }} b: user(id: "{other}") {{ id reviews {{ id body }} }} }}"#
+        )
+    };
+    let mut expected = Vec::new();
+    for other in 2..=10 {
+        expected.push(data(&plain, &pair(other)).await);
+    }
+    let answers = futures::future::join_all((2..=10).map(|other| {
+        let (graph, query) = (&graph, pair(other));
+        async move { data(graph, &query).await }
+    }))
+    .await;
+    assert_eq!(answers, expected);
+    assert_eq!(graph.requests("reviews"), 9, "one request each");
+    assert_eq!(
+        graph.gateway.entities().joined(),
+        8,
+        "user 1 was fetched once and shared"
+    );
+    assert_eq!(graph.gateway.entities().counts(), (0, 18));
+}

@@ -267,15 +267,15 @@ fn only_queries_are_coalesced() {
         operation_name: name.map(str::to_owned),
         ..Default::default()
     };
-    assert!(gateway.is_query(&request("{ users { id } }", None)));
+    assert!(gateway.is_query(&mut request("{ users { id } }", None)));
     let both = "query Q { users { id } } mutation M { delete_reviews_by_pk(review_id: \"1\") { review_id } }";
-    assert!(gateway.is_query(&request(both, Some("Q"))));
-    assert!(!gateway.is_query(&request(both, Some("M"))));
+    assert!(gateway.is_query(&mut request(both, Some("Q"))));
+    assert!(!gateway.is_query(&mut request(both, Some("M"))));
     assert!(
-        !gateway.is_query(&request(both, None)),
+        !gateway.is_query(&mut request(both, None)),
         "ambiguous: not coalesced"
     );
-    assert!(!gateway.is_query(&request("{ nope }", None)));
+    assert!(!gateway.is_query(&mut request("{ nope }", None)));
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
-use crate::entity_cache::{EntityCache, Entry, key_hash};
+use crate::entity_cache::{Claim, Claimed, EntityCache, Entry, key_field_names, key_hash};
 
 /// What one representation is cached under: `None` when it cannot be (no type or key).
 fn entity_key(
@@ -24,13 +24,10 @@ fn entity_key(
         .get(type_name)?
         .iter()
         .find(|placement| placement.subgraph == subgraph.0)?;
-    let fields: serde_json::Map<String, serde_json::Value> = placement
-        .key
-        .as_deref()?
-        .split_whitespace()
-        .filter(|name| !name.contains(['{', '}']))
-        .filter_map(|name| Some((name.to_owned(), object.get(name)?.clone())))
-        .collect();
+    let fields: serde_json::Map<String, serde_json::Value> =
+        key_field_names(placement.key.as_deref()?)
+            .filter_map(|name| Some((name.to_owned(), object.get(name)?.clone())))
+            .collect();
     Some(cache.key(
         type_name,
         &key_hash(&fields),
@@ -48,9 +45,15 @@ struct Looked {
     found: Vec<Option<Entry>>,
     /// The representations sent, by index into this fetch's.
     misses: Vec<usize>,
+    /// Misses another request is fetching now: neither found nor sent.
+    waiting: Vec<usize>,
 }
 
-/// Sends `batch` to `subgraph`, asking only for what `cache` does not hold for `caller`.
+/// A wait for another request's fetch of the entity at `(fetch, representation)`.
+type Wait = (usize, usize, tokio::sync::oneshot::Receiver<Option<Entry>>);
+
+/// Sends `batch` to `subgraph`, asking only for what `cache` does not hold for `caller`, and
+/// not for what another request is fetching now (it waits for that instead).
 pub(super) fn send_batch_cached<'a>(
     subgraphs: &'a Subgraphs,
     supergraph: &'a Supergraph,
@@ -65,23 +68,98 @@ pub(super) fn send_batch_cached<'a>(
             .entities
             .as_deref()
             .expect("batches come here only with the entity cache on");
-        let name = subgraphs.names[subgraph].as_str();
-        let scope = if caller.claims.is_empty() {
+        let send = BatchRequest {
+            subgraphs,
+            plan,
+            variables,
+            caller,
+            subgraph,
+            batch: &batch,
+        };
+        let mut looked = send.look_up(cache, supergraph).await;
+        let mut claimed = cache.claims();
+        let waits = claim(cache, &mut looked, &mut claimed);
+        let mut answer = send.answer(cache, &mut looked, claimed, waits).await;
+        if answer.is_none() {
+            // A request this one waited for failed to bring an entity: fetch it here, without
+            // waiting for anyone.
+            let mut looked = send.look_up(cache, supergraph).await;
+            answer = send
+                .answer(cache, &mut looked, cache.claims(), Vec::new())
+                .await;
+        }
+        Returned {
+            fetches: batch
+                .into_iter()
+                .map(|ready| (ready.index, Some(ready.sent)))
+                .collect(),
+            answer: answer.expect("a fetch that waits for no one answers"),
+        }
+    }
+    .boxed()
+}
+
+/// Claims each miss: those no request is fetching stay misses (and are `claimed`), the others
+/// are waited for.
+fn claim(cache: &EntityCache, looked: &mut [Looked], claimed: &mut Claimed<'_>) -> Vec<Wait> {
+    let mut waits = Vec::new();
+    for (i, fetch) in looked.iter_mut().enumerate() {
+        let Looked {
+            keys,
+            misses,
+            waiting,
+            ..
+        } = fetch;
+        misses.retain(|&j| {
+            let Some(key) = &keys[j] else {
+                return true;
+            };
+            match cache.claim(key) {
+                Claim::Mine => {
+                    claimed.push(key.clone());
+                    true
+                }
+                Claim::Wait(receiver) => {
+                    waiting.push(j);
+                    waits.push((i, j, receiver));
+                    false
+                }
+            }
+        });
+    }
+    waits
+}
+
+/// One batch's request, as [`send_batch_cached`] sends it.
+struct BatchRequest<'s, 'a> {
+    subgraphs: &'s Subgraphs,
+    plan: &'s QueryPlan,
+    variables: &'s JsonMap,
+    caller: &'s Caller,
+    subgraph: usize,
+    batch: &'s [Ready<'a>],
+}
+
+impl BatchRequest<'_, '_> {
+    /// Every representation's key, and what the cache holds for it.
+    async fn look_up(&self, cache: &EntityCache, supergraph: &Supergraph) -> Vec<Looked> {
+        let name = self.subgraphs.names[self.subgraph].as_str();
+        let scope = if self.caller.claims.is_empty() {
             "public".to_owned()
         } else {
-            caller.text.to_string()
+            self.caller.text.to_string()
         };
         let mut keys = Vec::new();
         let mut sizes = Vec::new();
-        for ready in &batch {
-            let selection = &plan.fetches[ready.index].operation;
+        for ready in self.batch {
+            let selection = &self.plan.fetches[ready.index].operation;
             let json = &ready.representations.json;
             sizes.push(ready.representations.spans.len());
             keys.extend(ready.representations.spans.iter().map(|&(start, end)| {
                 entity_key(
                     cache,
                     supergraph,
-                    (subgraph, name),
+                    (self.subgraph, name),
                     selection,
                     &json[start..end],
                     &scope,
@@ -90,7 +168,7 @@ pub(super) fn send_batch_cached<'a>(
         }
         let wanted: Vec<String> = keys.iter().flatten().cloned().collect();
         let mut held = cache.get_many(&wanted).await.into_iter();
-        let mut looked = Vec::with_capacity(batch.len());
+        let mut looked = Vec::with_capacity(self.batch.len());
         let mut keys = keys.into_iter();
         for size in sizes {
             let keys: Vec<Option<String>> = keys.by_ref().take(size).collect();
@@ -103,50 +181,49 @@ pub(super) fn send_batch_cached<'a>(
                 keys,
                 found,
                 misses,
+                waiting: Vec::new(),
             });
         }
-        let answer = fetch_misses(
-            subgraphs, plan, variables, caller, subgraph, &batch, &looked,
-        )
-        .await;
-        let answer = answer.map(|reply| {
-            let (body, cache_policy, kept) = reassemble(cache, &batch, &looked, reply.as_deref());
-            (
-                Arc::new(Reply {
-                    body,
-                    cache: cache_policy,
-                }),
-                kept,
-            )
-        });
-        let answer = match answer {
-            Ok((reply, kept)) => {
-                cache.put_many(kept).await;
-                Ok(reply)
-            }
-            Err(reason) => Err(reason),
-        };
-        Returned {
-            fetches: batch
-                .into_iter()
-                .map(|ready| (ready.index, Some(ready.sent)))
-                .collect(),
-            answer,
-        }
+        looked
     }
-    .boxed()
+
+    /// Sends the misses; keeps what they brought and hands it to the requests waiting for it;
+    /// then waits for the misses other requests are fetching. `None` when one of those
+    /// brought nothing.
+    async fn answer(
+        &self,
+        cache: &EntityCache,
+        looked: &mut [Looked],
+        claimed: Claimed<'_>,
+        waits: Vec<Wait>,
+    ) -> Option<Result<Arc<Reply>, String>> {
+        let reply = match fetch_misses(self, looked).await {
+            Ok(reply) => reply,
+            Err(reason) => return Some(Err(reason)),
+        };
+        let (mut body, mut policy, kept) = reassemble(cache, self.batch, looked, reply.as_deref());
+        claimed.settle(&kept);
+        cache.put_many(kept).await;
+        if !waits.is_empty() {
+            for (i, j, receiver) in waits {
+                looked[i].found[j] = Some(receiver.await.ok().flatten()?);
+                looked[i].waiting.retain(|&w| w != j);
+            }
+            (body, policy, _) = reassemble(cache, self.batch, looked, reply.as_deref());
+        }
+        Some(Ok(Arc::new(Reply {
+            body,
+            cache: policy,
+        })))
+    }
 }
 
 /// Sends the fetches' misses as one request (`None` when the cache held everything).
 async fn fetch_misses(
-    subgraphs: &Subgraphs,
-    plan: &QueryPlan,
-    variables: &JsonMap,
-    caller: &Caller,
-    subgraph: usize,
-    batch: &[Ready<'_>],
+    send: &BatchRequest<'_, '_>,
     looked: &[Looked],
 ) -> Result<Option<Arc<Reply>>, String> {
+    let batch = send.batch;
     let mut sending: Vec<(usize, Vec<u8>)> = Vec::new();
     for (ready, looked) in batch.iter().zip(looked) {
         if looked.misses.is_empty() {
@@ -172,9 +249,12 @@ async fn fetch_misses(
         .iter()
         .map(|(index, json)| (*index, json.as_slice()))
         .collect();
-    let body = batch_body(plan, &parts, variables);
-    let outgoing = subgraphs.outgoing(subgraph, body, caller);
-    subgraphs.send_shared(subgraph, outgoing).await.map(Some)
+    let body = batch_body(send.plan, &parts, send.variables);
+    let outgoing = send.subgraphs.outgoing(send.subgraph, body, send.caller);
+    send.subgraphs
+        .send_shared(send.subgraph, outgoing)
+        .await
+        .map(Some)
 }
 
 /// The answer as if every representation had been sent: per fetch (`_entities` alone, `_eN`
@@ -232,6 +312,11 @@ fn reassemble(
             if j > 0 {
                 out.push(b',');
             }
+            if looked.waiting.contains(&j) {
+                // Not here yet: this pass only collects what to keep.
+                out.extend_from_slice(b"null");
+                continue;
+            }
             if let Some(entry) = found {
                 out.extend_from_slice(&entry.json);
                 policy = policy.restrict(CachePolicy::MaxAge {
@@ -265,20 +350,7 @@ fn reassemble(
         out.push(b']');
     }
     out.push(b'}');
-    let errors = reply.and_then(|reply| reply.body.root().get("errors"));
-    let mut failed: Vec<(usize, usize)> = Vec::new();
-    if let Some(errors) = errors {
-        out.extend_from_slice(b",\"errors\":[");
-        for (n, error) in errors.items().enumerate() {
-            if n > 0 {
-                out.push(b',');
-            }
-            let mut error = error.to_value();
-            repath_miss(&mut error, batch.len(), looked, &sent_as, &mut failed);
-            serde_json::to_writer(&mut out, &error).expect("serializes");
-        }
-        out.push(b']');
-    }
+    let failed = write_errors(&mut out, reply, batch.len(), looked, &sent_as);
     out.push(b'}');
     // An entity with an error in it is not kept.
     kept.retain(|(key, _)| {
@@ -288,6 +360,32 @@ fn reassemble(
     });
     let doc = Doc::parse(Bytes::from(out)).expect("the reassembled answer is JSON");
     (doc, policy, kept)
+}
+
+/// Writes the reply's errors (`,"errors":[…]`), re-pathed as if everything had been sent;
+/// returns the entities they are about.
+fn write_errors(
+    out: &mut Vec<u8>,
+    reply: Option<&Reply>,
+    batch: usize,
+    looked: &[Looked],
+    sent_as: &[Option<String>],
+) -> Vec<(usize, usize)> {
+    let mut failed = Vec::new();
+    let Some(errors) = reply.and_then(|reply| reply.body.root().get("errors")) else {
+        return failed;
+    };
+    out.extend_from_slice(b",\"errors\":[");
+    for (n, error) in errors.items().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        let mut error = error.to_value();
+        repath_miss(&mut error, batch, looked, sent_as, &mut failed);
+        serde_json::to_writer(&mut *out, &error).expect("serializes");
+    }
+    out.push(b']');
+    failed
 }
 
 /// Points an error of the request sent (`[alias, m, …]`, `m` among the misses) at the same

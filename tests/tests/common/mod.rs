@@ -7,6 +7,7 @@ use std::path::PathBuf;
 pub mod corpus;
 pub mod federation;
 pub mod mongo;
+pub mod oidc;
 pub mod redis;
 pub mod scratch;
 
