@@ -56,11 +56,15 @@ async fn serve_counted(
 /// The six subgraphs as their demo configs set them up, on free ports, and the gateway over
 /// the checked-in supergraph.
 async fn demo() -> Demo {
-    demo_with(|_| {}).await
+    demo_with(|_| server::Trust::default(), |_| {}).await
 }
 
-/// [`demo`] with the gateway's settings adjusted.
-async fn demo_with(adjust: impl FnOnce(&mut Settings)) -> Demo {
+/// [`demo`] with each subgraph trusting what `trust` gives for its name, and the gateway's
+/// settings adjusted.
+async fn demo_with(
+    trust: impl Fn(&str) -> server::Trust,
+    adjust: impl FnOnce(&mut Settings),
+) -> Demo {
     let root = repo_root();
     let postgres_config =
         polygraph_subgraph_postgres::Config::from_file(&root.join("config/postgres.yaml")).unwrap();
@@ -110,7 +114,7 @@ async fn demo_with(adjust: impl FnOnce(&mut Settings)) -> Demo {
     ];
     let mut requests = HashMap::new();
     for (name, schema) in served {
-        let (address, count) = serve_counted(server::app(schema, server::Trust::default())).await;
+        let (address, count) = serve_counted(server::app(schema, trust(name))).await;
         requests.insert(name, count);
         settings
             .subgraph_urls
@@ -535,7 +539,17 @@ async fn the_fan_out_query_is_refused_by_default_before_any_fetch() {
 async fn a_write_drops_the_cached_entities_it_returns() {
     let redis = common::redis::OwnRedis::start();
     let url = redis.url();
-    let demo = demo_with(|settings| {
+    // The gateway signs its callers' claims for the subgraphs; PostgreSQL writes only for a
+    // signed-in caller.
+    let keys = tempfile::tempdir().unwrap();
+    let (pem, jwks) = polygraph_subgraph_core::claims::Signer::generate_pem();
+    std::fs::write(keys.path().join("gateway.pem"), pem).unwrap();
+    let trust = |name: &str| server::Trust {
+        verifier: Some(polygraph_subgraph_core::claims::Verifier::new(&jwks, name).unwrap()),
+        ..server::Trust::default()
+    };
+    let demo = demo_with(trust, |settings| {
+        settings.claims.signing_key_file = Some(keys.path().join("gateway.pem"));
         settings.redis.url = Some(url);
         settings.entity_cache.enabled = true;
         settings.entity_cache.default_ttl_seconds = Some(60);
