@@ -32,6 +32,10 @@ pub struct EntityCacheSettings {
     /// How long to keep entities from answers without a `max-age`, `no-store` ones included
     /// (none: not kept). Set it only for subgraphs that send no cache hints at all.
     pub default_ttl_seconds: Option<u64>,
+    /// Keep queries' root fetches too (a subgraph's whole reply to a root selection, per
+    /// operation, variables and caller), as long as their answers allow; any invalidation
+    /// drops them all.
+    pub root_fetches: bool,
 }
 
 impl Default for EntityCacheSettings {
@@ -41,9 +45,15 @@ impl Default for EntityCacheSettings {
             memory_bytes: 64 * 1024 * 1024,
             max_ttl_seconds: 3600,
             default_ttl_seconds: None,
+            root_fetches: true,
         }
     }
 }
+
+/// Root fetches' keys start with this, under a type name no schema can have; they are
+/// indexed under it too.
+const ROOTS: &str = "ec:(root):";
+const ROOT_TYPE: &str = "(root)";
 
 /// The Redis channel replicas announce dropped entities on.
 const INVALIDATIONS: &str = "ec-invalidations";
@@ -76,6 +86,9 @@ pub struct EntityCache {
     in_flight: std::sync::Mutex<HashMap<String, Vec<oneshot::Sender<Option<Entry>>>>>,
     /// Misses answered by another request's fetch.
     joined: std::sync::atomic::AtomicU64,
+    /// Root fetches answered from the cache, and not.
+    root_hits: std::sync::atomic::AtomicU64,
+    root_misses: std::sync::atomic::AtomicU64,
 }
 
 /// What a fetch does about one miss: fetch it (and tell the others), or wait for the request
@@ -165,7 +178,48 @@ impl EntityCache {
             misses: std::sync::atomic::AtomicU64::new(0),
             in_flight: std::sync::Mutex::default(),
             joined: std::sync::atomic::AtomicU64::new(0),
+            root_hits: std::sync::atomic::AtomicU64::new(0),
+            root_misses: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Whether queries' root fetches are kept as well as entities.
+    pub fn caches_roots(&self) -> bool {
+        self.settings.enabled && self.settings.root_fetches
+    }
+
+    /// The key of `subgraph`'s reply to the request `body` for callers of `scope`.
+    pub fn root_key(&self, subgraph: &str, body: &[u8], scope: &str) -> String {
+        let mut hasher = sha2::Sha256::new();
+        for part in [
+            self.schema.as_bytes(),
+            subgraph.as_bytes(),
+            body,
+            scope.as_bytes(),
+        ] {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part);
+        }
+        format!("{ROOTS}{}", &crate::store::hex(&hasher.finalize())[..32])
+    }
+
+    /// The root fetch reply kept under `key`, if any.
+    pub async fn get_root(&self, key: &str) -> Option<Entry> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let found = self.look_up(&[key.to_owned()]).await.pop().flatten();
+        let counter = if found.is_some() {
+            &self.root_hits
+        } else {
+            &self.root_misses
+        };
+        counter.fetch_add(1, Relaxed);
+        found
+    }
+
+    /// Root fetches answered from the cache, and not, so far.
+    pub fn root_counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.root_hits.load(Relaxed), self.root_misses.load(Relaxed))
     }
 
     /// Claims the miss `key`: [`Claim::Mine`] if no request is fetching it (the caller
@@ -250,6 +304,15 @@ impl EntityCache {
     /// The entities kept under `keys`, in order: from memory, the rest with one `MGET`.
     pub async fn get_many(&self, keys: &[String]) -> Vec<Option<Entry>> {
         use std::sync::atomic::Ordering::Relaxed;
+        let found = self.look_up(keys).await;
+        let hits = found.iter().filter(|entry| entry.is_some()).count() as u64;
+        self.hits.fetch_add(hits, Relaxed);
+        self.misses.fetch_add(keys.len() as u64 - hits, Relaxed);
+        found
+    }
+
+    /// What is kept under `keys`, in order: from memory, the rest with one `MGET`.
+    async fn look_up(&self, keys: &[String]) -> Vec<Option<Entry>> {
         let now = Instant::now();
         let mut found: Vec<Option<Entry>> = keys
             .iter()
@@ -282,9 +345,6 @@ impl EntityCache {
                 }
             }
         }
-        let hits = found.iter().filter(|entry| entry.is_some()).count() as u64;
-        self.hits.fetch_add(hits, Relaxed);
-        self.misses.fetch_add(keys.len() as u64 - hits, Relaxed);
         found
     }
 
@@ -352,9 +412,12 @@ impl EntityCache {
             memory.invalidate_all();
             return;
         }
+        // Root fetches may hold any entity: whatever is dropped, they go too.
         let pattern = pattern.to_owned();
         if memory
-            .invalidate_entries_if(move |key, _| key.starts_with(&pattern))
+            .invalidate_entries_if(move |key, _| {
+                key.starts_with(&pattern) || key.starts_with(ROOTS)
+            })
             .is_err()
         {
             memory.invalidate_all();
@@ -396,6 +459,15 @@ impl EntityCache {
             if invalidation.key.is_none() {
                 keys.push(store.key(&index));
             }
+            let roots = Self::type_index(ROOT_TYPE);
+            keys.extend(
+                store
+                    .members(&roots)
+                    .await?
+                    .iter()
+                    .map(|key| store.key(key)),
+            );
+            keys.push(store.key(&roots));
             keys
         } else {
             let mut keys = store.scan(&store.key("ec:*")).await?;

@@ -454,8 +454,9 @@ pub async fn run(
                             progressed = true;
                             continue;
                         }
-                        let outgoing = subgraphs.outgoing(fetch.subgraph, body, &caller);
-                        running.push(subgraphs.send_fetch(index, fetch, outgoing, sent, batching));
+                        running.push(
+                            subgraphs.send_fetch(index, fetch, body, sent, &caller, batching),
+                        );
                         continue;
                     }
                 };

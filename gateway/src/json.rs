@@ -99,6 +99,11 @@ impl Doc {
     }
 
     /// The document's value.
+    /// The text it was parsed from.
+    pub fn text(&self) -> &Bytes {
+        &self.text
+    }
+
     pub fn root(&self) -> DocValue<'_> {
         DocValue { doc: self, at: 0 }
     }

@@ -51,6 +51,7 @@ struct Stack {
     subgraph_url: String,
     client: reqwest::Client,
     signer_jwks: Value,
+    gateway: Arc<Gateway>,
     _dir: tempfile::TempDir,
 }
 
@@ -89,12 +90,13 @@ async fn start_stack(adjust: impl FnOnce(&mut Settings)) -> Stack {
         Gateway::new(Supergraph::parse(&secured_supergraph()).unwrap(), settings).unwrap(),
     );
     gateway.start().await;
-    let address = serve(polygraph_gateway::http::app(gateway)).await;
+    let address = serve(polygraph_gateway::http::app(gateway.clone())).await;
     Stack {
         url: format!("http://{address}/graphql"),
         subgraph_url: format!("http://{subgraph}/graphql"),
         client: reqwest::Client::new(),
         signer_jwks: jwks,
+        gateway,
         _dir: dir,
     }
 }
@@ -551,4 +553,36 @@ async fn a_cached_answer_lives_no_longer_than_its_ttl() {
         cached(&stack, products, None).await.0.as_deref(),
         Some("miss")
     );
+}
+
+/// The entity cache keeps root fetches per caller too: alice's and bob's orders (rows the
+/// subgraph filters by `claims.sub`) are kept apart, and each repeat gets the caller's own.
+#[tokio::test]
+async fn root_fetches_are_kept_per_principal() {
+    let redis = common::redis::OwnRedis::start();
+    let url = redis.url();
+    let stack = start_stack(|settings| {
+        settings.redis.url = Some(url);
+        settings.entity_cache.enabled = true;
+        settings.entity_cache.default_ttl_seconds = Some(60);
+    })
+    .await;
+    let orders = "{ orders(limit: 3, order_by: {id: ASC}) { id user_id } }";
+    let (alice, bob) = (
+        alice().await,
+        token("bob", "polygraph-demo-secret-bob").await,
+    );
+    let (_, alices) = cached(&stack, orders, Some(&alice)).await;
+    let (_, bobs) = cached(&stack, orders, Some(&bob)).await;
+    assert_eq!(alices["data"]["orders"][0]["user_id"], "1", "{alices}");
+    assert_eq!(bobs["data"]["orders"][0]["user_id"], "2", "{bobs}");
+    for _ in 0..2 {
+        assert_eq!(cached(&stack, orders, Some(&bob)).await.1, bobs);
+        assert_eq!(cached(&stack, orders, Some(&alice)).await.1, alices);
+    }
+    let (_, anonymous) = cached(&stack, orders, None).await;
+    assert_ne!(anonymous, alices);
+    assert_ne!(anonymous, bobs);
+    // Kept once per caller and found on every repeat.
+    assert_eq!(stack.gateway.entities().root_counts(), (4, 3));
 }

@@ -70,7 +70,9 @@ async fn entities_are_kept_and_only_misses_are_fetched() {
         })
         .await
         .unwrap();
-    assert_eq!(dropped, 1);
+    // The entity, and the two root fetches' replies (any of which may hold it) with their
+    // index.
+    assert_eq!(dropped, 4);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(data(&replica, ALL).await, expected_all);
     assert_eq!(counts(&replica), (19, 1));
@@ -116,8 +118,23 @@ async fn batched_entity_fetches_answer_the_same_through_the_cache() {
         hits >= misses,
         "every entity kept the first time is found: {hits}"
     );
-    // Only the root fetches are sent again.
-    assert_eq!(subgraph_requests(&graph) - before, 2);
+    // The root fetches are kept too: nothing is sent again.
+    assert_eq!(subgraph_requests(&graph), before);
+    assert_eq!(graph.gateway.entities().root_counts(), (2, 2));
+
+    // With root fetches left out, only those two are sent again.
+    let url = redis.url();
+    let entities_only = start(|settings| {
+        settings.redis.url = Some(url);
+        settings.entity_cache.enabled = true;
+        settings.entity_cache.default_ttl_seconds = Some(60);
+        settings.entity_cache.root_fetches = false;
+    })
+    .await;
+    entities_only.gateway.start().await;
+    assert_eq!(data(&entities_only, &query).await, expected);
+    assert_eq!(subgraph_requests(&entities_only), 2);
+    assert_eq!(entities_only.gateway.entities().root_counts(), (0, 0));
 }
 
 fn subgraph_requests(graph: &Graph) -> usize {

@@ -38,6 +38,74 @@ fn entity_key(
     ))
 }
 
+/// The scope entries are kept under: shared by anonymous callers, else the caller's claims.
+fn scope(caller: &Caller) -> String {
+    if caller.claims.is_empty() {
+        "public".to_owned()
+    } else {
+        caller.text.to_string()
+    }
+}
+
+/// Sends a query's root fetch through the cache: its whole reply kept per subgraph, request
+/// body (operation and variables) and caller scope, for as long as the subgraph allows, and
+/// dropped by any invalidation.
+pub(super) fn send_root_cached<'a>(
+    subgraphs: &'a Subgraphs,
+    index: usize,
+    fetch: &'a Fetch,
+    outgoing: Outgoing,
+    sent: Option<Sent<'a>>,
+    caller: &'a Caller,
+) -> BoxFuture<'a, Returned<'a>> {
+    async move {
+        let cache = subgraphs
+            .entities
+            .as_deref()
+            .expect("root fetches come here only with the entity cache on");
+        let name = subgraphs.names[fetch.subgraph].as_str();
+        let key = cache.root_key(name, &outgoing.body, &scope(caller));
+        let kept = cache.get_root(&key).await;
+        if let Some(entry) = kept
+            && let Ok(body) = Doc::parse(entry.json.clone())
+        {
+            let policy = CachePolicy::MaxAge {
+                seconds: entry.seconds,
+                private: entry.private,
+            };
+            let reply = Reply {
+                body,
+                cache: policy,
+            };
+            return Returned {
+                fetches: vec![(index, sent)],
+                answer: Ok(Arc::new(reply)),
+            };
+        }
+        let answer = subgraphs.send_shared(fetch.subgraph, outgoing).await;
+        if let Ok(reply) = &answer
+            && reply.body.root().get("errors").is_none()
+            && let Some((seconds, private)) = cache.ttl(match reply.cache {
+                CachePolicy::MaxAge { seconds, private } => Some((seconds, private)),
+                _ => None,
+            })
+        {
+            let json = reply.body.text().clone();
+            let entry = Entry {
+                json,
+                seconds,
+                private,
+            };
+            cache.put_many(vec![(key, entry)]).await;
+        }
+        Returned {
+            fetches: vec![(index, sent)],
+            answer,
+        }
+    }
+    .boxed()
+}
+
 /// One fetch of the batch: its representations' keys, what the cache held, and where each
 /// miss went in the request sent.
 struct Looked {
@@ -144,11 +212,7 @@ impl BatchRequest<'_, '_> {
     /// Every representation's key, and what the cache holds for it.
     async fn look_up(&self, cache: &EntityCache, supergraph: &Supergraph) -> Vec<Looked> {
         let name = self.subgraphs.names[self.subgraph].as_str();
-        let scope = if self.caller.claims.is_empty() {
-            "public".to_owned()
-        } else {
-            self.caller.text.to_string()
-        };
+        let scope = scope(self.caller);
         let mut keys = Vec::new();
         let mut sizes = Vec::new();
         for ready in self.batch {

@@ -134,10 +134,20 @@ impl Subgraphs {
         &'a self,
         index: usize,
         fetch: &'a Fetch,
-        outgoing: Outgoing,
+        body: Bytes,
         sent: Option<Sent<'a>>,
+        caller: &'a Caller,
         share: bool,
     ) -> BoxFuture<'a, Returned<'a>> {
+        let outgoing = self.outgoing(fetch.subgraph, body, caller);
+        if share
+            && self
+                .entities
+                .as_ref()
+                .is_some_and(|cache| cache.caches_roots())
+        {
+            return super::cached::send_root_cached(self, index, fetch, outgoing, sent, caller);
+        }
         async move {
             let answer = if share {
                 self.send_shared(fetch.subgraph, outgoing).await
