@@ -47,9 +47,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum CacheCommand {
-    /// Drop cached answers holding a type (or all of them) on a running gateway, through its
-    /// `POST /admin/cache/invalidate`; the token (`--token` or `POLYGRAPH_TOKEN`) must satisfy the
-    /// gateway's `cache_admin` setting.
+    /// Drop cached answers and entities holding a type, one entity of it, or all of them, on a
+    /// running gateway, through its `POST /admin/cache/invalidate`; the token (`--token` or
+    /// `POLYGRAPH_TOKEN`) must satisfy the gateway's `cache_admin` setting.
     Invalidate {
         /// The gateway's address, such as `http://127.0.0.1:4000`.
         #[arg(long, default_value = "http://127.0.0.1:4000")]
@@ -57,6 +57,10 @@ enum CacheCommand {
         /// Drop the answers holding this type.
         #[arg(long = "type", conflicts_with = "all", required_unless_present = "all")]
         type_name: Option<String>,
+        /// Only the entity with these key fields, as JSON (`'{"id": "1"}'`); answers holding
+        /// its type are dropped all the same.
+        #[arg(long, requires = "type_name")]
+        key: Option<String>,
         /// Drop every cached answer.
         #[arg(long)]
         all: bool,
@@ -209,22 +213,29 @@ fn main() -> ExitCode {
         Command::Cache(CacheCommand::Invalidate {
             gateway,
             type_name,
+            key,
             all: _,
             token,
-        }) => report(runtime.block_on(invalidate_cache(&gateway, type_name, token))),
+        }) => report(runtime.block_on(invalidate_cache(&gateway, type_name, key, token))),
     }
 }
 
-/// Asks the gateway at `gateway` to drop cached answers holding `type_name` (all without it).
+/// Asks the gateway at `gateway` to drop what it keeps of `type_name` (of its entity `key`
+/// alone when given; everything without a type).
 async fn invalidate_cache(
     gateway: &str,
     type_name: Option<String>,
+    key: Option<String>,
     token: Option<String>,
 ) -> anyhow::Result<()> {
     let url = format!("{}/admin/cache/invalidate", gateway.trim_end_matches('/'));
-    let mut request = reqwest::Client::new()
-        .post(&url)
-        .json(&serde_json::json!({ "type": type_name }));
+    let mut body = serde_json::json!({ "type": type_name });
+    if let Some(key) = key {
+        let key: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&key)
+            .map_err(|error| anyhow::anyhow!("--key must be a JSON object ({error})"))?;
+        body["key"] = serde_json::Value::Object(key);
+    }
+    let mut request = reqwest::Client::new().post(&url).json(&body);
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }

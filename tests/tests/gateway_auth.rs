@@ -586,3 +586,63 @@ async fn root_fetches_are_kept_per_principal() {
     // Kept once per caller and found on every repeat.
     assert_eq!(stack.gateway.entities().root_counts(), (4, 3));
 }
+
+/// `polygraph cache invalidate` drops a type, or one entity of it, through the admin endpoint
+/// with the admin's token; a key that is not a JSON object is refused before anything is sent.
+/// (Two worker threads: the CLI runs as a blocking child process while the gateway answers it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_invalidates_by_type_and_key() {
+    let redis = common::redis::OwnRedis::start();
+    let url = redis.url();
+    let stack = start_stack(|settings| {
+        settings.redis.url = Some(url);
+        settings.response_cache.enabled = true;
+        // The dev provider's admin has the `admin` scope.
+        settings.cache_admin = polygraph_gateway::gateway::Access::Scope("admin".into());
+    })
+    .await;
+    let products = r#"{ products(where: {id: {_eq: "3"}}) { id name } }"#;
+    let admin = admin().await;
+    let gateway = stack.url.trim_end_matches("/graphql").to_owned();
+    let cli = |extra: &[&str]| {
+        let output = std::process::Command::new(common::polygraph_binary())
+            .args([
+                "cache",
+                "invalidate",
+                "--gateway",
+                &gateway,
+                "--token",
+                &admin,
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    for extra in [
+        &["--type", "Product"][..],
+        &["--type", "Product", "--key", r#"{"id": "3"}"#][..],
+    ] {
+        assert_eq!(
+            cached(&stack, products, None).await.0.as_deref(),
+            Some("miss")
+        );
+        assert_eq!(
+            cached(&stack, products, None).await.0.as_deref(),
+            Some("hit")
+        );
+        let (ok, out, err) = cli(extra);
+        assert!(ok, "{extra:?}: {out} {err}");
+        let answer: Value = serde_json::from_str(&out).unwrap();
+        assert!(answer["dropped"].as_u64().unwrap() >= 1, "{answer}");
+    }
+    let (ok, _, err) = cli(&["--type", "Product", "--key", "3"]);
+    assert!(!ok);
+    assert!(err.contains("--key must be a JSON object"), "{err}");
+    let (ok, _, _) = cli(&["--key", r#"{"id": "3"}"#]);
+    assert!(!ok, "a key needs a type");
+}
