@@ -28,55 +28,70 @@ pub struct Changed {
     pub types: BTreeSet<String>,
 }
 
-/// What `data`, the answer to the mutation `operation`, changed. With `failed` (the answer
-/// has errors), every entity type the operation selects is dropped whole as well: a field
-/// that failed may have changed what it did not return.
+/// What `data`, the answer to the mutation `operation`, changed, root field by root field
+/// (fields authorization denied ran nothing and change nothing). With `failed` (the answer
+/// has errors), every entity type a field selects is dropped whole as well: a field that
+/// failed may have changed what it did not return.
 pub fn changed(
     supergraph: &Supergraph,
     operation: &Normalized,
     data: &Value,
     failed: bool,
 ) -> Changed {
-    let mut walk = Walk {
-        supergraph,
-        changed: Changed::default(),
-    };
-    if let Some(object) = data.as_object() {
-        walk.fields(&operation.root_type, &operation.fields, object);
-    }
-    if failed {
-        for field in &operation.fields {
+    let mut total = Changed::default();
+    let mut seen = std::collections::HashSet::new();
+    for field in operation.fields.iter().filter(|field| !field.denied) {
+        let mut walk = Walk {
+            supergraph,
+            changed: Changed::default(),
+        };
+        if let Some(value) = data.get(field.key.as_str()) {
+            walk.value(field, value);
+        }
+        if failed {
             walk.everything_under(field);
         }
-    }
-    let named: BTreeSet<&str> = walk
-        .changed
-        .entities
-        .iter()
-        .map(|(t, _)| t.as_str())
-        .collect();
-    let mut near = BTreeSet::new();
-    for field in &operation.fields {
+        // Entity types near the field that its own answer names none of.
+        let named: BTreeSet<&str> = walk
+            .changed
+            .entities
+            .iter()
+            .map(|(type_name, _)| type_name.as_str())
+            .collect();
+        let mut near = BTreeSet::new();
         reachable(supergraph, field.type_name(), 2, &mut near);
+        let unnamed: Vec<String> = near
+            .into_iter()
+            .filter(|type_name| !named.contains(type_name.as_str()))
+            .filter(|type_name| !keys(supergraph, type_name).is_empty())
+            .map(|type_name| type_name.to_string())
+            .collect();
+        total.types.extend(unnamed);
+        total.types.append(&mut walk.changed.types);
+        for (type_name, key) in walk.changed.entities {
+            if seen.insert((type_name.clone(), Value::Object(key.clone()).to_string())) {
+                total.entities.push((type_name, key));
+            }
+        }
     }
-    let unnamed: Vec<String> = near
-        .into_iter()
-        .filter(|type_name| !named.contains(type_name.as_str()))
-        .filter(|type_name| !keys(supergraph, type_name).is_empty())
-        .map(|type_name| type_name.to_string())
-        .collect();
-    walk.changed.types.extend(unnamed);
-    walk.changed.entities.sort_by(|a, b| {
-        (a.0.as_str(), Value::Object(a.1.clone()).to_string())
-            .cmp(&(b.0.as_str(), Value::Object(b.1.clone()).to_string()))
-    });
-    walk.changed.entities.dedup();
-    walk.changed
+    total.entities.sort_by(|a, b| a.0.cmp(&b.0));
+    total
 }
 
 struct Walk<'a> {
     supergraph: &'a Supergraph,
     changed: Changed,
+}
+
+/// The response key the client gave `__typename` among `selections`, if it selected it.
+fn typename_key(selections: &[operation::Selection]) -> Option<&str> {
+    selections.iter().find_map(|selection| match selection {
+        operation::Selection::Field(field) if field.name == "__typename" => {
+            Some(field.key.as_str())
+        }
+        operation::Selection::Field(_) => None,
+        operation::Selection::Fragment(fragment) => typename_key(&fragment.selections),
+    })
 }
 
 /// The object types within `depth` levels of `type_name` (itself, or its members, at level 1).
@@ -167,7 +182,10 @@ impl Walk<'_> {
             }
             Value::Object(object) => match field.kind {
                 Kind::Object => self.object(field.type_name(), &field.selections, object),
-                _ => match object.get("__typename").and_then(Value::as_str) {
+                _ => match typename_key(&field.selections)
+                    .and_then(|key| object.get(key))
+                    .and_then(Value::as_str)
+                {
                     Some(runtime) if self.supergraph.api_schema.types.contains_key(runtime) => {
                         let runtime = Name::new(runtime).expect("a schema type's name");
                         self.object(&runtime, &field.selections, object);
@@ -182,6 +200,9 @@ impl Walk<'_> {
 
     /// Drops every entity type `field` could return, at any depth.
     fn everything_under(&mut self, field: &Field) {
+        if field.denied {
+            return;
+        }
         for runtime in self.supergraph.possible_types(field.type_name()) {
             if !keys(self.supergraph, &runtime).is_empty() {
                 self.changed.types.insert(runtime.to_string());
@@ -250,6 +271,18 @@ mod tests {
             [entity("Order", "7"), entity("Order", "8")]
         );
         assert!(changed.types.is_empty(), "{changed:?}");
+    }
+
+    #[test]
+    fn each_root_field_answers_for_what_it_changed() {
+        // `a` names no order: orders go whole, though `b` names one.
+        let changed = changed_by(
+            r#"mutation { a: placeOrder(item: "lamp") { item } b: placeOrder(item: "mug") { id } }"#,
+            &serde_json::json!({ "a": { "item": "lamp" }, "b": { "id": "8" } }),
+            false,
+        );
+        assert_eq!(changed.entities, [entity("Order", "8")]);
+        assert_eq!(changed.types, BTreeSet::from(["Order".to_owned()]));
     }
 
     #[test]

@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -53,7 +54,8 @@ impl Default for EntityCacheSettings {
 /// Root fetches' keys start with this, under a type name no schema can have; they are
 /// indexed under it too.
 const ROOTS: &str = "ec:(root):";
-const ROOT_TYPE: &str = "(root)";
+/// The index of root fetches, as a type: `invalidate_keys(Some(ROOT_TYPE), &[])` drops them.
+pub const ROOT_TYPE: &str = "(root)";
 
 /// The Redis channel replicas announce dropped entities on.
 const INVALIDATIONS: &str = "ec-invalidations";
@@ -86,6 +88,8 @@ pub struct EntityCache {
     in_flight: std::sync::Mutex<HashMap<String, Vec<oneshot::Sender<Option<Entry>>>>>,
     /// Misses answered by another request's fetch.
     joined: std::sync::atomic::AtomicU64,
+    /// Invalidations seen here or announced by other replicas.
+    generation: Arc<AtomicU64>,
     /// Root fetches answered from the cache, and not.
     root_hits: std::sync::atomic::AtomicU64,
     root_misses: std::sync::atomic::AtomicU64,
@@ -178,6 +182,7 @@ impl EntityCache {
             misses: std::sync::atomic::AtomicU64::new(0),
             in_flight: std::sync::Mutex::default(),
             joined: std::sync::atomic::AtomicU64::new(0),
+            generation: Arc::default(),
             root_hits: std::sync::atomic::AtomicU64::new(0),
             root_misses: std::sync::atomic::AtomicU64::new(0),
         }
@@ -398,25 +403,36 @@ impl EntityCache {
         format!("ec-type:{type_name}")
     }
 
-    /// The key pattern (after the prefix) `invalidation` names.
-    fn pattern(invalidation: &Invalidation) -> String {
-        match (&invalidation.type_name, &invalidation.key) {
-            (Some(type_name), Some(key)) => format!("ec:{type_name}:{}:", key_hash(key)),
-            (Some(type_name), None) => format!("ec:{type_name}:"),
-            (None, _) => "ec:".to_owned(),
+    /// The key patterns (after the prefix) for `keys` of `type_name` (the whole type when
+    /// there are none; everything without a type).
+    fn patterns(
+        type_name: Option<&str>,
+        keys: &[serde_json::Map<String, serde_json::Value>],
+    ) -> Vec<String> {
+        match type_name {
+            Some(type_name) if !keys.is_empty() => keys
+                .iter()
+                .map(|key| format!("ec:{type_name}:{}:", key_hash(key)))
+                .collect(),
+            Some(type_name) => vec![format!("ec:{type_name}:")],
+            None => vec!["ec:".to_owned()],
         }
     }
 
-    fn forget(memory: &moka::sync::Cache<String, Held>, pattern: &str) {
-        if pattern == "*" {
+    /// Drops from `memory` the entries under any of the newline-separated `patterns`, and
+    /// every root fetch (which may hold any entity); counts an invalidation (`*`, everything
+    /// after a resubscription, is not one).
+    fn forget(memory: &moka::sync::Cache<String, Held>, generation: &AtomicU64, patterns: &str) {
+        if patterns == "*" {
+            // (Re)subscribed: what was announced meanwhile is unknown, so memory starts afresh.
             memory.invalidate_all();
             return;
         }
-        // Root fetches may hold any entity: whatever is dropped, they go too.
-        let pattern = pattern.to_owned();
+        generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let patterns: Vec<String> = patterns.lines().map(str::to_owned).collect();
         if memory
             .invalidate_entries_if(move |key, _| {
-                key.starts_with(&pattern) || key.starts_with(ROOTS)
+                key.starts_with(ROOTS) || patterns.iter().any(|pattern| key.starts_with(pattern))
             })
             .is_err()
         {
@@ -424,15 +440,21 @@ impl EntityCache {
         }
     }
 
+    /// How many invalidations this replica has seen: a fetch that began before one keeps
+    /// nothing it brought.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Keeps this replica's memory in step with invalidations on every replica.
     pub async fn listen(&self) {
         let Some(store) = self.store.clone() else {
             return;
         };
-        let memory = self.memory.clone();
+        let (memory, generation) = (self.memory.clone(), self.generation.clone());
         store
-            .listen(INVALIDATIONS, move |pattern| {
-                Self::forget(&memory, &pattern);
+            .listen(INVALIDATIONS, move |patterns| {
+                Self::forget(&memory, &generation, &patterns);
             })
             .await;
     }
@@ -440,42 +462,56 @@ impl EntityCache {
     /// Drops the entities `invalidation` names (one entity, a type, or all), here, in Redis
     /// and in every replica's memory; how many Redis held.
     pub async fn invalidate(&self, invalidation: &Invalidation) -> Result<u64, String> {
-        let pattern = Self::pattern(invalidation);
-        Self::forget(&self.memory, &pattern);
+        let keys: Vec<_> = invalidation.key.iter().cloned().collect();
+        self.invalidate_keys(invalidation.type_name.as_deref(), &keys)
+            .await
+    }
+
+    /// Drops the entities of `type_name` with `keys` (the whole type when there are none;
+    /// everything without a type), and every root fetch, with one read of the type's index and
+    /// one announcement.
+    pub async fn invalidate_keys(
+        &self,
+        type_name: Option<&str>,
+        keys: &[serde_json::Map<String, serde_json::Value>],
+    ) -> Result<u64, String> {
+        let patterns = Self::patterns(type_name, keys);
+        let message = patterns.join("\n");
+        Self::forget(&self.memory, &self.generation, &message);
         let Some(store) = &self.store else {
             return Ok(0);
         };
-        let keys = if let Some(type_name) = &invalidation.type_name {
-            // The type's entities (those of one key when it is given), from its index; the
-            // index itself when the whole type goes.
+        let dropped = if let Some(type_name) = type_name {
+            // The type's entities (those of the keys when given), from its index; the index
+            // itself when the whole type goes.
             let index = Self::type_index(type_name);
-            let mut keys: Vec<String> = store
+            let mut dropped: Vec<String> = store
                 .members(&index)
                 .await?
                 .iter()
-                .filter(|key| key.starts_with(&pattern))
+                .filter(|key| patterns.iter().any(|pattern| key.starts_with(pattern)))
                 .map(|key| store.key(key))
                 .collect();
-            if invalidation.key.is_none() {
-                keys.push(store.key(&index));
+            if keys.is_empty() {
+                dropped.push(store.key(&index));
             }
             let roots = Self::type_index(ROOT_TYPE);
-            keys.extend(
+            dropped.extend(
                 store
                     .members(&roots)
                     .await?
                     .iter()
                     .map(|key| store.key(key)),
             );
-            keys.push(store.key(&roots));
-            keys
+            dropped.push(store.key(&roots));
+            dropped
         } else {
-            let mut keys = store.scan(&store.key("ec:*")).await?;
-            keys.extend(store.scan(&store.key("ec-type:*")).await?);
-            keys
+            let mut dropped = store.scan(&store.key("ec:*")).await?;
+            dropped.extend(store.scan(&store.key("ec-type:*")).await?);
+            dropped
         };
         store
-            .drop_and_announce(&keys, INVALIDATIONS, &pattern)
+            .drop_and_announce(&dropped, INVALIDATIONS, &message)
             .await
     }
 }
@@ -551,10 +587,7 @@ mod tests {
             (entry.json, 30, true)
         );
         assert!(unframe(b"30|-|null").is_none());
-        let invalidation = Invalidation {
-            type_name: Some("User".into()),
-            key: Some(id),
-        };
-        assert!(key.starts_with(&EntityCache::pattern(&invalidation)));
+        let patterns = EntityCache::patterns(Some("User"), &[id]);
+        assert!(key.starts_with(&patterns[0]));
     }
 }

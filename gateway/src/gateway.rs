@@ -85,6 +85,10 @@ pub enum Failure {
     PersistedQueryNotFound,
 }
 
+/// Past this many entities of one type, a mutation drops the whole type from the entity
+/// cache instead of each entity.
+const MAX_KEYS_DROPPED: usize = 100;
+
 /// A response, transport aside.
 #[derive(Debug)]
 pub struct Response {
@@ -743,39 +747,50 @@ impl Gateway {
     }
 
     /// After a mutation answered with `body` (`{"data":…`): drops the cached answers holding the
-    /// types it selects, and the cached entities it returned (by key where the answer names
-    /// them, else by type). Failures are logged; the mutation's answer stands.
+    /// types it selects, the cached entities it returned (by key where the answer names them,
+    /// else by type; by type past [`MAX_KEYS_DROPPED`] of one type) and every kept root fetch,
+    /// with one call per type. A mutation whose fields were all denied ran nothing and drops
+    /// nothing. Failures are logged; the mutation's answer stands.
     async fn forget_changed(&self, planned: &Planned, body: &[u8], failed: bool) {
-        if !self.responses.enabled() && !self.entities.enabled() {
+        if !self.responses.enabled() && !self.entities.enabled()
+            || planned.operation.fields.iter().all(|field| field.denied)
+        {
             return;
         }
         let data = body.get(data_start(0).len()..).unwrap_or_default();
         let data = serde_json::from_slice::<serde_json::Value>(data).unwrap_or_default();
         let changed = crate::changed::changed(&self.supergraph, &planned.operation, &data, failed);
-        let mut answers: std::collections::BTreeSet<&String> = planned.types.iter().collect();
-        answers.extend(changed.types.iter());
-        answers.extend(changed.entities.iter().map(|(type_name, _)| type_name));
+        let mut by_type: std::collections::BTreeMap<&str, Vec<serde_json::Map<_, _>>> = changed
+            .types
+            .iter()
+            .map(|t| (t.as_str(), Vec::new()))
+            .collect();
+        for (type_name, key) in &changed.entities {
+            if !changed.types.contains(type_name) {
+                by_type.entry(type_name).or_default().push(key.clone());
+            }
+        }
+        let mut answers: std::collections::BTreeSet<&str> =
+            planned.types.iter().map(String::as_str).collect();
+        answers.extend(by_type.keys());
         for type_name in answers {
             let invalidation = Invalidation {
-                type_name: Some(type_name.clone()),
+                type_name: Some(type_name.to_owned()),
                 key: None,
             };
             if let Err(error) = self.responses.invalidate(&invalidation).await {
                 tracing::warn!(%error, type_name, "a mutation could not drop cached answers");
             }
         }
-        let by_key = changed
-            .entities
-            .into_iter()
-            .map(|(type_name, key)| (type_name, Some(key)));
-        let by_type = changed.types.into_iter().map(|type_name| (type_name, None));
-        for (type_name, key) in by_type.chain(by_key) {
-            let invalidation = Invalidation {
-                type_name: Some(type_name),
-                key,
-            };
-            if let Err(error) = self.entities.invalidate(&invalidation).await {
-                tracing::warn!(%error, ?invalidation, "a mutation could not drop cached entities");
+        if by_type.is_empty() {
+            by_type.insert(crate::entity_cache::ROOT_TYPE, Vec::new());
+        }
+        for (type_name, mut keys) in by_type {
+            if keys.len() > MAX_KEYS_DROPPED {
+                keys.clear();
+            }
+            if let Err(error) = self.entities.invalidate_keys(Some(type_name), &keys).await {
+                tracing::warn!(%error, type_name, "a mutation could not drop cached entities");
             }
         }
     }

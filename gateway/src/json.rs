@@ -98,12 +98,12 @@ impl Doc {
         Ok(Self { text, nodes, keys })
     }
 
-    /// The document's value.
     /// The text it was parsed from.
     pub fn text(&self) -> &Bytes {
         &self.text
     }
 
+    /// The document's value.
     pub fn root(&self) -> DocValue<'_> {
         DocValue { doc: self, at: 0 }
     }

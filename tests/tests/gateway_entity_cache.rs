@@ -184,3 +184,49 @@ async fn concurrent_misses_for_one_entity_make_one_fetch() {
     );
     assert_eq!(graph.gateway.entities().counts(), (0, 18));
 }
+
+/// A fetch that an invalidation overtakes keeps nothing: what it brings may predate the write
+/// the invalidation is for.
+#[tokio::test]
+async fn a_fetch_overtaken_by_an_invalidation_keeps_nothing() {
+    let redis = OwnRedis::start();
+    let url = redis.url();
+    let slow = [("reviews", std::time::Duration::from_millis(300))];
+    let graph = common::federation::start_slow(&slow, |settings| {
+        settings.redis.url = Some(url);
+        settings.entity_cache.enabled = true;
+        settings.entity_cache.default_ttl_seconds = Some(60);
+    })
+    .await;
+    graph.gateway.start().await;
+    let expected = data(&graph, ONE).await;
+    assert_eq!(graph.gateway.entities().counts(), (0, 1));
+    graph
+        .gateway
+        .invalidate(&polygraph_gateway::response_cache::Invalidation {
+            type_name: Some("User".into()),
+            key: None,
+        })
+        .await
+        .unwrap();
+    // Fetching again; the type is dropped while the reviews subgraph is still answering.
+    let during = async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        graph
+            .gateway
+            .invalidate(&polygraph_gateway::response_cache::Invalidation {
+                type_name: Some("User".into()),
+                key: None,
+            })
+            .await
+            .unwrap();
+    };
+    let (answer, ()) = tokio::join!(data(&graph, ONE), during);
+    assert_eq!(answer, expected);
+    assert_eq!(graph.gateway.entities().counts(), (0, 2));
+    // Not kept: the next request fetches it again (and keeps it this time).
+    assert_eq!(data(&graph, ONE).await, expected);
+    assert_eq!(graph.gateway.entities().counts(), (0, 3));
+    assert_eq!(data(&graph, ONE).await, expected);
+    assert_eq!(graph.gateway.entities().counts(), (1, 3));
+}

@@ -19,15 +19,18 @@ fn entity_key(
     let object: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(representation).ok()?;
     let type_name = object.get("__typename")?.as_str()?;
-    let placement = supergraph
+    // The subgraph's key the planner used: the one whose fields the representation holds.
+    let fields: serde_json::Map<String, serde_json::Value> = supergraph
         .types
         .get(type_name)?
         .iter()
-        .find(|placement| placement.subgraph == subgraph.0)?;
-    let fields: serde_json::Map<String, serde_json::Value> =
-        key_field_names(placement.key.as_deref()?)
-            .filter_map(|name| Some((name.to_owned(), object.get(name)?.clone())))
-            .collect();
+        .filter(|placement| placement.subgraph == subgraph.0)
+        .filter_map(|placement| placement.key.as_deref())
+        .find_map(|key| {
+            key_field_names(key)
+                .map(|name| Some((name.to_owned(), object.get(name)?.clone())))
+                .collect::<Option<_>>()
+        })?;
     Some(cache.key(
         type_name,
         &key_hash(&fields),
@@ -65,6 +68,7 @@ pub(super) fn send_root_cached<'a>(
             .expect("root fetches come here only with the entity cache on");
         let name = subgraphs.names[fetch.subgraph].as_str();
         let key = cache.root_key(name, &outgoing.body, &scope(caller));
+        let generation = cache.generation();
         let kept = cache.get_root(&key).await;
         if let Some(entry) = kept
             && let Ok(body) = Doc::parse(entry.json.clone())
@@ -83,7 +87,9 @@ pub(super) fn send_root_cached<'a>(
             };
         }
         let answer = subgraphs.send_shared(fetch.subgraph, outgoing).await;
+        // Nothing is kept from a fetch an invalidation overtook: it may predate the write.
         if let Ok(reply) = &answer
+            && cache.generation() == generation
             && reply.body.root().get("errors").is_none()
             && let Some((seconds, private)) = cache.ttl(match reply.cache {
                 CachePolicy::MaxAge { seconds, private } => Some((seconds, private)),
@@ -144,16 +150,20 @@ pub(super) fn send_batch_cached<'a>(
             subgraph,
             batch: &batch,
         };
+        let generation = cache.generation();
         let mut looked = send.look_up(cache, supergraph).await;
         let mut claimed = cache.claims();
         let waits = claim(cache, &mut looked, &mut claimed);
-        let mut answer = send.answer(cache, &mut looked, claimed, waits).await;
+        let mut answer = send
+            .answer(cache, &mut looked, (claimed, generation), waits)
+            .await;
         if answer.is_none() {
             // A request this one waited for failed to bring an entity: fetch it here, without
             // waiting for anyone.
+            let generation = cache.generation();
             let mut looked = send.look_up(cache, supergraph).await;
             answer = send
-                .answer(cache, &mut looked, cache.claims(), Vec::new())
+                .answer(cache, &mut looked, (cache.claims(), generation), Vec::new())
                 .await;
         }
         Returned {
@@ -258,14 +268,20 @@ impl BatchRequest<'_, '_> {
         &self,
         cache: &EntityCache,
         looked: &mut [Looked],
-        claimed: Claimed<'_>,
+        (claimed, generation): (Claimed<'_>, u64),
         waits: Vec<Wait>,
     ) -> Option<Result<Arc<Reply>, String>> {
         let reply = match fetch_misses(self, looked).await {
             Ok(reply) => reply,
             Err(reason) => return Some(Err(reason)),
         };
-        let (mut body, mut policy, kept) = reassemble(cache, self.batch, looked, reply.as_deref());
+        let (mut body, mut policy, mut kept) =
+            reassemble(cache, self.batch, looked, reply.as_deref());
+        if cache.generation() != generation {
+            // An invalidation overtook the fetch: what it brought may predate the write, so
+            // nothing is kept or handed on (waiters fetch again).
+            kept.clear();
+        }
         claimed.settle(&kept);
         cache.put_many(kept).await;
         if !waits.is_empty() {
