@@ -150,13 +150,24 @@ fn subgraph_requests(graph: &Graph) -> usize {
 /// "100 identical misses, 1 call" for identical requests is in `gateway_limits`.
 #[tokio::test]
 async fn concurrent_misses_for_one_entity_make_one_fetch() {
+    concurrent_misses(Some(60)).await;
+}
+
+/// The same when the entities may not be kept (the benchmark subgraphs send no cache hints and
+/// no default TTL is set): the fetched entity is still handed to the waiting requests.
+#[tokio::test]
+async fn concurrent_misses_share_one_fetch_of_an_entity_not_kept() {
+    concurrent_misses(None).await;
+}
+
+async fn concurrent_misses(default_ttl_seconds: Option<u64>) {
     let redis = OwnRedis::start();
     let url = redis.url();
     let slow = [("reviews", std::time::Duration::from_millis(300))];
     let graph = common::federation::start_slow(&slow, |settings| {
         settings.redis.url = Some(url);
         settings.entity_cache.enabled = true;
-        settings.entity_cache.default_ttl_seconds = Some(60);
+        settings.entity_cache.default_ttl_seconds = default_ttl_seconds;
     })
     .await;
     graph.gateway.start().await;

@@ -275,15 +275,16 @@ impl BatchRequest<'_, '_> {
             Ok(reply) => reply,
             Err(reason) => return Some(Err(reason)),
         };
-        let (mut body, mut policy, mut kept) =
+        let (mut body, mut policy, mut fetched) =
             reassemble(cache, self.batch, looked, reply.as_deref());
         if cache.generation() != generation {
             // An invalidation overtook the fetch: what it brought may predate the write, so
             // nothing is kept or handed on (waiters fetch again).
-            kept.clear();
+            fetched.clear();
         }
-        claimed.settle(&kept);
-        cache.put_many(kept).await;
+        claimed.settle(&fetched);
+        fetched.retain(|(_, entry)| entry.seconds > 0);
+        cache.put_many(fetched).await;
         if !waits.is_empty() {
             for (i, j, receiver) in waits {
                 looked[i].found[j] = Some(receiver.await.ok().flatten()?);
@@ -339,7 +340,8 @@ async fn fetch_misses(
 
 /// The answer as if every representation had been sent: per fetch (`_entities` alone, `_eN`
 /// in a batch) the kept entities and the subgraph's, its errors re-pathed to match; with the
-/// entities to keep.
+/// entities fetched without errors (those without a TTL have 0 seconds: handed to waiters,
+/// not kept).
 fn reassemble(
     cache: &EntityCache,
     batch: &[Ready<'_>],
@@ -399,9 +401,14 @@ fn reassemble(
             }
             if let Some(entry) = found {
                 out.extend_from_slice(&entry.json);
-                policy = policy.restrict(CachePolicy::MaxAge {
-                    seconds: entry.seconds,
-                    private: entry.private,
+                // (Handed over by another request's fetch without a TTL: not to be cached.)
+                policy = policy.restrict(if entry.seconds == 0 {
+                    CachePolicy::NoStore
+                } else {
+                    CachePolicy::MaxAge {
+                        seconds: entry.seconds,
+                        private: entry.private,
+                    }
                 });
                 continue;
             }
@@ -411,9 +418,10 @@ fn reassemble(
                 Some(value) => {
                     let start = out.len();
                     value.write(&mut out);
-                    if let (true, Some((seconds, private)), Some(key)) =
-                        (value.is_object(), ttl, &looked.keys[j])
-                    {
+                    // Entities without a TTL are collected too, with none, for the requests
+                    // waiting for them; only the others are kept.
+                    if let (true, Some(key)) = (value.is_object(), &looked.keys[j]) {
+                        let (seconds, private) = ttl.unwrap_or((0, true));
                         kept.push((
                             key.clone(),
                             Entry {
