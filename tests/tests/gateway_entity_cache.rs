@@ -26,6 +26,15 @@ async fn cached_gateway(redis: &OwnRedis) -> Graph {
     graph
 }
 
+/// Drops the cached users (the one with `key` alone when given); how many Redis held.
+async fn drop_users(graph: &Graph, key: Option<serde_json::Value>) -> u64 {
+    let invalidation = polygraph_gateway::response_cache::Invalidation {
+        type_name: Some("User".into()),
+        key: key.map(|key| key.as_object().expect("a key is an object").clone()),
+    };
+    graph.gateway.invalidate(&invalidation).await.unwrap()
+}
+
 async fn data(graph: &Graph, query: &str) -> serde_json::Value {
     let (status, _, body) = post(&graph.url, &json!({ "query": query })).await;
     assert_eq!(status, 200);
@@ -62,14 +71,7 @@ async fn entities_are_kept_and_only_misses_are_fetched() {
 
     // One entity dropped (in Redis and, through pub/sub, in every replica's memory): only it
     // is fetched again.
-    let dropped = graph
-        .gateway
-        .invalidate(&polygraph_gateway::response_cache::Invalidation {
-            type_name: Some("User".into()),
-            key: Some(serde_json::from_str(r#"{"id": "1"}"#).unwrap()),
-        })
-        .await
-        .unwrap();
+    let dropped = drop_users(&graph, Some(json!({ "id": "1" }))).await;
     // The entity, and the two root fetches' replies (any of which may hold it) with their
     // index.
     assert_eq!(dropped, 4);
@@ -77,14 +79,7 @@ async fn entities_are_kept_and_only_misses_are_fetched() {
     assert_eq!(data(&replica, ALL).await, expected_all);
     assert_eq!(counts(&replica), (19, 1));
     // The whole type.
-    graph
-        .gateway
-        .invalidate(&polygraph_gateway::response_cache::Invalidation {
-            type_name: Some("User".into()),
-            key: None,
-        })
-        .await
-        .unwrap();
+    drop_users(&graph, None).await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(data(&replica, ALL).await, expected_all);
     assert_eq!(counts(&replica), (19, 11));
@@ -212,25 +207,11 @@ async fn a_fetch_overtaken_by_an_invalidation_keeps_nothing() {
     graph.gateway.start().await;
     let expected = data(&graph, ONE).await;
     assert_eq!(graph.gateway.entities().counts(), (0, 1));
-    graph
-        .gateway
-        .invalidate(&polygraph_gateway::response_cache::Invalidation {
-            type_name: Some("User".into()),
-            key: None,
-        })
-        .await
-        .unwrap();
+    drop_users(&graph, None).await;
     // Fetching again; the type is dropped while the reviews subgraph is still answering.
     let during = async {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        graph
-            .gateway
-            .invalidate(&polygraph_gateway::response_cache::Invalidation {
-                type_name: Some("User".into()),
-                key: None,
-            })
-            .await
-            .unwrap();
+        drop_users(&graph, None).await;
     };
     let (answer, ()) = tokio::join!(data(&graph, ONE), during);
     assert_eq!(answer, expected);
