@@ -985,14 +985,50 @@ impl Gateway {
         query: &str,
         operation_name: Option<&str>,
     ) -> Result<String, Vec<GraphqlError>> {
+        self.explain_inner(query, operation_name, None)
+    }
+
+    /// [`Self::explain`] with variables (coerced as a request's are; they decide
+    /// `@skip`/`@include`): prepares, validates, bounds, estimates the cost of and plans the
+    /// operation without calling any subgraph.
+    pub fn explain_with(
+        &self,
+        query: &str,
+        operation_name: Option<&str>,
+        variables: &JsonMap,
+    ) -> Result<String, Vec<GraphqlError>> {
+        self.explain_inner(query, operation_name, Some(variables))
+    }
+
+    /// The plan, with `variables` coerced and the cost checked when given.
+    fn explain_inner(
+        &self,
+        query: &str,
+        operation_name: Option<&str>,
+        variables: Option<&JsonMap>,
+    ) -> Result<String, Vec<GraphqlError>> {
         let document = self.document(query)?;
         let operation = document
             .prepared
             .operation(operation_name)
             .map_err(|error| vec![from_request(error)])?
             .clone();
-        let variables = JsonMap::new();
-        let planned = self.planned(&document, &operation, &variables, Vec::new());
+        let coerced = match variables {
+            Some(variables) => apollo_compiler::request::coerce_variable_values(
+                &self.supergraph.api_schema,
+                &operation,
+                variables,
+            )
+            .map_err(|error| bad_variables(&error).errors)?
+            .into_inner(),
+            None => JsonMap::new(),
+        };
+        let planned = self.planned(&document, &operation, &coerced, Vec::new());
+        if variables.is_some()
+            && let Err(refused) = self.demand(&planned.operation, &coerced)
+        {
+            return Err(refused.errors);
+        }
         match &planned.plan {
             Ok(plan) => Ok(plan.to_string()),
             Err(error) => Err(vec![GraphqlError::new(
