@@ -116,7 +116,7 @@ impl PartialEq<&str> for Code {
 }
 
 /// One step of a concrete response path.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Segment {
     Key(Name),
     Index(usize),

@@ -337,13 +337,41 @@ impl<'p> Sent<'p> {
         steps
     }
 
-    /// Where the first object that sent `representation` (any object, when `None`) is.
-    fn segments(&self, representation: Option<usize>) -> Option<Vec<Segment>> {
-        let place = self.places.iter().position(|place| {
-            place.representation != NOTHING
-                && representation.is_none_or(|wanted| wanted == place.representation as usize)
-        })?;
-        let place = u32::try_from(place).expect("fewer than 4 billion places");
+    /// For each representation, the first place that sent it (`NOTHING` for none): read once
+    /// per reply with errors, so that each error finds its place without a scan.
+    fn first_places(&self) -> Vec<u32> {
+        let mut first: Vec<u32> = Vec::new();
+        for (at, place) in self.places.iter().enumerate() {
+            if place.representation == NOTHING {
+                continue;
+            }
+            let representation = place.representation as usize;
+            if first.len() <= representation {
+                first.resize(representation + 1, NOTHING);
+            }
+            if first[representation] == NOTHING {
+                first[representation] = u32::try_from(at).expect("fewer than 4 billion places");
+            }
+        }
+        first
+    }
+
+    /// Where the first object that sent `representation` (any object, when `None`) is;
+    /// `first` from [`Self::first_places`] finds it directly.
+    fn segments(
+        &self,
+        representation: Option<usize>,
+        first: Option<&[u32]>,
+    ) -> Option<Vec<Segment>> {
+        let place = if let (Some(wanted), Some(first)) = (representation, first) {
+            *first.get(wanted).filter(|&&at| at != NOTHING)?
+        } else {
+            let place = self.places.iter().position(|place| {
+                place.representation != NOTHING
+                    && representation.is_none_or(|wanted| wanted == place.representation as usize)
+            })?;
+            u32::try_from(place).expect("fewer than 4 billion places")
+        };
         Some(
             self.path(place)
                 .into_iter()

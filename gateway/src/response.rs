@@ -33,6 +33,7 @@ pub fn write(
         errors,
         out,
         denials: 0,
+        covered: Covered::default(),
     };
     if builder
         .object(
@@ -56,6 +57,37 @@ struct Builder<'a> {
     out: &'a mut Vec<u8>,
     /// Errors written for denied selections so far (at most [`DENIALS_REPORTED`]).
     denials: usize,
+    /// The errors' paths, indexed as null errors need them.
+    covered: Covered,
+}
+
+/// The paths of the errors so far (the first `indexed` of them), so that whether a null is
+/// covered by an error at, above or below it takes a lookup per level instead of a scan of
+/// every error (which made many nulls under many errors quadratic).
+#[derive(Default)]
+struct Covered {
+    indexed: usize,
+    /// Every error's path.
+    exact: std::collections::HashSet<Vec<Segment>>,
+    /// Every prefix of every error's path, the paths themselves included.
+    prefixes: std::collections::HashSet<Vec<Segment>>,
+}
+
+impl Covered {
+    /// Whether an error's path starts with `path`, or `path` starts with an error's.
+    fn covers(&mut self, errors: &[GraphqlError], path: &[Segment]) -> bool {
+        for error in &errors[self.indexed..] {
+            if let Some(at) = &error.path {
+                for length in 0..=at.len() {
+                    self.prefixes.insert(at[..length].to_vec());
+                }
+                self.exact.insert(at.clone());
+            }
+        }
+        self.indexed = errors.len();
+        self.prefixes.contains(path)
+            || (0..=path.len()).any(|length| self.exact.contains(&path[..length]))
+    }
 }
 
 /// Most errors one response reports for selections authorization denied: one per place a
@@ -303,13 +335,7 @@ impl Builder<'_> {
     }
     fn null_error(&mut self, field: &Field, path: Path<'_>) {
         let path = path.segments();
-        let covered = self.errors.iter().any(|error| {
-            error
-                .path
-                .as_ref()
-                .is_some_and(|other| other.starts_with(&path) || path.starts_with(other))
-        });
-        if !covered {
+        if !self.covered.covers(self.errors, &path) {
             self.errors.push(
                 GraphqlError::new(
                     format!("Cannot return null for non-nullable field {}", field.name),
@@ -318,5 +344,44 @@ impl Builder<'_> {
                 .at(path),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod covered_tests {
+    use super::*;
+
+    fn path(text: &str) -> Vec<Segment> {
+        text.split('.')
+            .filter(|step| !step.is_empty())
+            .map(|step| match step.parse::<usize>() {
+                Ok(index) => Segment::Index(index),
+                Err(_) => Segment::Key(apollo_compiler::Name::new(step).unwrap()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_null_is_covered_by_an_error_at_above_or_below_it() {
+        let mut errors =
+            vec![GraphqlError::new("a", Code::NullForNonNull).at(path("users.1.name"))];
+        let mut covered = Covered::default();
+        assert!(covered.covers(&errors, &path("users.1.name")), "at it");
+        assert!(covered.covers(&errors, &path("users.1")), "below it");
+        assert!(covered.covers(&errors, &path("users")), "below it, further");
+        assert!(
+            covered.covers(&errors, &path("users.1.name.first")),
+            "above it"
+        );
+        assert!(!covered.covers(&errors, &path("users.2")), "a sibling");
+        assert!(!covered.covers(&errors, &path("products")));
+        // Errors added later are seen too.
+        errors.push(GraphqlError::new("b", Code::NullForNonNull).at(path("products.0")));
+        assert!(covered.covers(&errors, &path("products")));
+        // An error without a path covers nothing; one at the root covers everything.
+        errors.push(GraphqlError::new("c", Code::NullForNonNull));
+        assert!(!covered.covers(&errors, &path("orders")));
+        errors.push(GraphqlError::new("d", Code::NullForNonNull).at(Vec::new()));
+        assert!(covered.covers(&errors, &path("orders")));
     }
 }

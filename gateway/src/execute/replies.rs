@@ -28,7 +28,7 @@ pub(super) fn at_places(
     error: &GraphqlError,
 ) -> Vec<GraphqlError> {
     let paths: Vec<Vec<Segment>> = match sent {
-        Some(sent) => sent.segments(None).into_iter().collect(),
+        Some(sent) => sent.segments(None, None).into_iter().collect(),
         None => fetch
             .root_keys
             .iter()
@@ -95,6 +95,8 @@ pub(super) fn absorb<'r>(
         }
     }
     if let Some(subgraph_errors) = reply.body.root().get("errors") {
+        let first = sent.map(Sent::first_places);
+        let sent = sent.zip(first.as_deref());
         for error in subgraph_errors.items() {
             let error = error.to_value();
             if alias.is_some_and(|(i, batch)| batch_member(&error, batch) != i) {
@@ -117,8 +119,12 @@ pub(super) fn batch_member(error: &JsonValue, batch: usize) -> usize {
 }
 
 /// A subgraph's error, its path moved from `_entities.N…` (or a batch's `_eN.N…`) to where
-/// object N is.
-pub(super) fn repath(error: &JsonValue, sent: Option<&Sent>, service: &str) -> GraphqlError {
+/// object N is (`sent` with its [`Sent::first_places`]).
+pub(super) fn repath(
+    error: &JsonValue,
+    sent: Option<(&Sent, &[u32])>,
+    service: &str,
+) -> GraphqlError {
     let JsonValue::Object(error) = error else {
         return GraphqlError::new(
             format!("subgraph \"{service}\" sent a malformed error"),
@@ -152,19 +158,19 @@ pub(super) fn repath(error: &JsonValue, sent: Option<&Sent>, service: &str) -> G
                 })
                 .collect();
             match (sent, segments.as_slice()) {
-                (Some(sent), [Segment::Key(key), Segment::Index(n), rest @ ..])
+                (Some((sent, first)), [Segment::Key(key), Segment::Index(n), rest @ ..])
                     if is_entities_field(key) =>
                 {
-                    sent.segments(Some(*n)).map(|mut path| {
+                    sent.segments(Some(*n), Some(first)).map(|mut path| {
                         path.extend(rest.iter().cloned());
                         path
                     })
                 }
-                (Some(sent), _) => sent.segments(None),
+                (Some((sent, _)), _) => sent.segments(None, None),
                 (None, _) => Some(segments),
             }
         }
-        _ => sent.and_then(|sent| sent.segments(None)),
+        _ => sent.and_then(|(sent, _)| sent.segments(None, None)),
     };
     GraphqlError {
         message,
