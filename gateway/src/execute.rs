@@ -136,6 +136,8 @@ pub struct Subgraphs {
     urls: Vec<Result<reqwest::Url, String>>,
     names: Vec<String>,
     timeout: Duration,
+    /// Largest reply read, in bytes.
+    max_reply_bytes: usize,
     /// Query requests on their way, by subgraph and body: an identical request made while one
     /// is in flight waits for that one's answer instead of being sent again.
     in_flight: Arc<std::sync::Mutex<InFlightMap>>,

@@ -310,7 +310,8 @@ impl Gateway {
                 settings.claims.forward.clone(),
             ),
         )
-        .with_entity_cache(entities.clone());
+        .with_entity_cache(entities.clone())
+        .with_max_reply_bytes(settings.limits.max_subgraph_reply_bytes);
 
         let documents = moka::sync::Cache::builder()
             .max_capacity(settings.document_cache_bytes)

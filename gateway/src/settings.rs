@@ -24,6 +24,9 @@ pub struct Limits {
     pub max_response_bytes: usize,
     /// Most entity representations the fetches of one request may send, in all.
     pub max_entity_representations: usize,
+    /// Largest reply read from a subgraph, in bytes: a longer one is refused as it arrives
+    /// (its fields answered `null` with an error), never held whole.
+    pub max_subgraph_reply_bytes: usize,
 }
 
 impl Default for Limits {
@@ -36,6 +39,7 @@ impl Default for Limits {
             max_root_fields: 200,
             max_response_bytes: 32 * 1024 * 1024,
             max_entity_representations: 100_000,
+            max_subgraph_reply_bytes: 64 * 1024 * 1024,
         }
     }
 }

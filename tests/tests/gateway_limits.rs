@@ -301,3 +301,73 @@ async fn document_and_plan_caches_are_bounded_by_bytes() {
     assert!(documents <= BUDGET, "documents hold {documents} bytes");
     assert!(plans <= BUDGET, "plans hold {plans} bytes");
 }
+
+/// A subgraph reply longer than `limits.max_subgraph_reply_bytes` is refused as it arrives,
+/// whether its length is announced or it streams in chunks: the fields it would have filled
+/// are errors, and the gateway goes on serving.
+#[tokio::test]
+async fn a_subgraph_reply_over_the_size_limit_is_refused_as_it_arrives() {
+    use axum::body::Body;
+    // Ten users whose names take 2 MB, as one body or as 64 chunks of 32 KB.
+    let users: Vec<serde_json::Value> = (1..=10)
+        .map(|i| json!({ "id": i.to_string(), "username": "u".repeat(200_000), "name": "n" }))
+        .collect();
+    let reply = serde_json::to_vec(&json!({ "data": { "users": users } })).unwrap();
+    let (whole, streamed) = (reply.clone(), reply);
+    let app = axum::Router::new()
+        .route(
+            "/whole",
+            axum::routing::post(move || async move { whole.clone() }),
+        )
+        .route(
+            "/streamed",
+            axum::routing::post(move || async move {
+                let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+                    streamed.chunks(32 * 1024).map(|c| Ok(c.to_vec())).collect();
+                Body::from_stream(futures::stream::iter(chunks))
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let big = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    for path in ["whole", "streamed"] {
+        let graph = start(|settings| {
+            settings.limits.max_subgraph_reply_bytes = 1024 * 1024;
+            settings
+                .subgraph_urls
+                .insert("accounts".into(), format!("http://{big}/{path}"));
+        })
+        .await;
+        let (status, _, body) = post(&graph.url, &json!({ "query": "{ users { id } }" })).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("max_subgraph_reply_bytes")),
+            "{path}: {body}"
+        );
+        assert_eq!(codes(&body), ["SUBREQUEST_HTTP_ERROR"], "{path}: {body}");
+        // Still serving: a query to another subgraph answers in full.
+        let (status, _, body) = post(
+            &graph.url,
+            &json!({ "query": "{ topProducts { upc name } }" }),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    // Under the limit, the same reply is read.
+    let graph = start(|settings| {
+        settings
+            .subgraph_urls
+            .insert("accounts".into(), format!("http://{big}/streamed"));
+    })
+    .await;
+    let (_, _, body) = post(&graph.url, &json!({ "query": "{ users { id } }" })).await;
+    assert_eq!(
+        body["data"]["users"].as_array().map(Vec::len),
+        Some(10),
+        "{body}"
+    );
+}

@@ -35,10 +35,18 @@ impl Subgraphs {
                 .map(|s| s.name.clone())
                 .collect(),
             timeout,
+            max_reply_bytes: usize::MAX,
             in_flight: Arc::default(),
             hasher: foldhash::fast::RandomState::default(),
             entities: None,
         }
+    }
+
+    /// Replies longer than `bytes` are refused as they arrive.
+    #[must_use]
+    pub fn with_max_reply_bytes(mut self, bytes: usize) -> Self {
+        self.max_reply_bytes = bytes;
+        self
     }
 
     /// Entity fetches go through `cache` (when it is on).
@@ -211,10 +219,7 @@ impl Subgraphs {
                 .get(reqwest::header::CACHE_CONTROL)
                 .and_then(|value| value.to_str().ok()),
         );
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|error| format!("reading the response failed: {}", root_cause(&error)))?;
+        let bytes = self.read_reply(response).await?;
         match Doc::parse(bytes) {
             Ok(body)
                 if body.root().get("data").is_some() || body.root().get("errors").is_some() =>
@@ -224,6 +229,40 @@ impl Subgraphs {
             _ if !status.is_success() => Err(format!("answered HTTP {status}")),
             _ => Err("answered something that is not a GraphQL response".to_owned()),
         }
+    }
+}
+
+impl Subgraphs {
+    /// The reply's body, refused as soon as it is longer than `max_reply_bytes` (by its
+    /// `Content-Length`, or as it arrives).
+    async fn read_reply(&self, mut response: reqwest::Response) -> Result<Bytes, String> {
+        let max = self.max_reply_bytes;
+        let too_long =
+            || format!("answered more than {max} bytes (limits.max_subgraph_reply_bytes)");
+        if response
+            .content_length()
+            .is_some_and(|length| length > max as u64)
+        {
+            return Err(too_long());
+        }
+        let mut chunks: Vec<Bytes> = Vec::new();
+        let mut total = 0usize;
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|error| format!("reading the response failed: {}", root_cause(&error)))?
+        {
+            total += chunk.len();
+            if total > max {
+                return Err(too_long());
+            }
+            chunks.push(chunk);
+        }
+        Ok(match chunks.len() {
+            0 => Bytes::new(),
+            1 => chunks.pop().expect("one chunk"),
+            _ => Bytes::from(chunks.concat()),
+        })
     }
 }
 
