@@ -73,13 +73,9 @@ pub(super) fn send_root_cached<'a>(
         if let Some(entry) = kept
             && let Ok(body) = Doc::parse(entry.json.clone())
         {
-            let policy = CachePolicy::MaxAge {
-                seconds: entry.seconds,
-                private: entry.private,
-            };
             let reply = Reply {
                 body,
-                cache: policy,
+                cache: entry.policy(),
             };
             return Returned {
                 fetches: vec![(index, sent)],
@@ -91,10 +87,7 @@ pub(super) fn send_root_cached<'a>(
         if let Ok(reply) = &answer
             && cache.generation() == generation
             && reply.body.root().get("errors").is_none()
-            && let Some((seconds, private)) = cache.ttl(match reply.cache {
-                CachePolicy::MaxAge { seconds, private } => Some((seconds, private)),
-                _ => None,
-            })
+            && let Some((seconds, private)) = cache.ttl(reply.cache)
         {
             let json = reply.body.text().clone();
             let entry = Entry {
@@ -357,12 +350,7 @@ fn reassemble(
         }
     };
     let mut policy = reply.map_or(CachePolicy::Unrestricted, |reply| reply.cache);
-    let ttl = reply.and_then(|reply| {
-        cache.ttl(match reply.cache {
-            CachePolicy::MaxAge { seconds, private } => Some((seconds, private)),
-            _ => None,
-        })
-    });
+    let ttl = reply.and_then(|reply| cache.ttl(reply.cache));
     let data = reply.and_then(|reply| reply.body.root().get("data"));
     let mut kept = Vec::new();
     let mut out = Vec::with_capacity(1024);
@@ -401,15 +389,7 @@ fn reassemble(
             }
             if let Some(entry) = found {
                 out.extend_from_slice(&entry.json);
-                // (Handed over by another request's fetch without a TTL: not to be cached.)
-                policy = policy.restrict(if entry.seconds == 0 {
-                    CachePolicy::NoStore
-                } else {
-                    CachePolicy::MaxAge {
-                        seconds: entry.seconds,
-                        private: entry.private,
-                    }
-                });
+                policy = policy.restrict(entry.policy());
                 continue;
             }
             let value = returned.get(next_miss).copied();
