@@ -19,7 +19,6 @@ use bytes::Bytes;
 use sha2::Digest as _;
 use tokio::sync::oneshot;
 
-use crate::execute::CachePolicy;
 use crate::store::{Invalidation, Store};
 
 #[derive(Clone, Debug, serde::Deserialize)]
@@ -67,21 +66,6 @@ pub struct Entry {
     pub json: Bytes,
     pub seconds: u64,
     pub private: bool,
-}
-
-impl Entry {
-    /// The policy an answer built with it may be cached under: its own, or none at all for an
-    /// entity handed over without a TTL (0 seconds).
-    pub fn policy(&self) -> CachePolicy {
-        if self.seconds == 0 {
-            CachePolicy::NoStore
-        } else {
-            CachePolicy::MaxAge {
-                seconds: self.seconds,
-                private: self.private,
-            }
-        }
-    }
 }
 
 #[derive(Clone, Debug)]
@@ -369,11 +353,11 @@ impl EntityCache {
         found
     }
 
-    /// How long an entity answered under `policy` is kept (seconds, private), if at all.
-    pub fn ttl(&self, policy: CachePolicy) -> Option<(u64, bool)> {
-        let (seconds, private) = match policy {
-            CachePolicy::MaxAge { seconds, private } => (seconds, private),
-            _ => (self.settings.default_ttl_seconds?, false),
+    /// How long an entity answered with `max_age` (seconds, private) is kept, if at all.
+    pub fn ttl(&self, max_age: Option<(u64, bool)>) -> Option<(u64, bool)> {
+        let (seconds, private) = match max_age {
+            Some(max_age) => max_age,
+            None => (self.settings.default_ttl_seconds?, false),
         };
         let seconds = seconds.min(self.settings.max_ttl_seconds);
         (seconds > 0).then_some((seconds, private))

@@ -41,6 +41,28 @@ fn entity_key(
     ))
 }
 
+/// How long `cache` keeps what a subgraph answered under `policy` (seconds, private), if at
+/// all.
+fn ttl_for(cache: &EntityCache, policy: CachePolicy) -> Option<(u64, bool)> {
+    cache.ttl(match policy {
+        CachePolicy::MaxAge { seconds, private } => Some((seconds, private)),
+        _ => None,
+    })
+}
+
+/// The policy an answer built with `entry` may be cached under: its own, or none at all for
+/// an entity handed over without a TTL (0 seconds).
+fn policy_of(entry: &Entry) -> CachePolicy {
+    if entry.seconds == 0 {
+        CachePolicy::NoStore
+    } else {
+        CachePolicy::MaxAge {
+            seconds: entry.seconds,
+            private: entry.private,
+        }
+    }
+}
+
 /// The scope entries are kept under: shared by anonymous callers, else the caller's claims.
 fn scope(caller: &Caller) -> String {
     if caller.claims.is_empty() {
@@ -75,7 +97,7 @@ pub(super) fn send_root_cached<'a>(
         {
             let reply = Reply {
                 body,
-                cache: entry.policy(),
+                cache: policy_of(&entry),
             };
             return Returned {
                 fetches: vec![(index, sent)],
@@ -87,7 +109,7 @@ pub(super) fn send_root_cached<'a>(
         if let Ok(reply) = &answer
             && cache.generation() == generation
             && reply.body.root().get("errors").is_none()
-            && let Some((seconds, private)) = cache.ttl(reply.cache)
+            && let Some((seconds, private)) = ttl_for(cache, reply.cache)
         {
             let json = reply.body.text().clone();
             let entry = Entry {
@@ -350,7 +372,7 @@ fn reassemble(
         }
     };
     let mut policy = reply.map_or(CachePolicy::Unrestricted, |reply| reply.cache);
-    let ttl = reply.and_then(|reply| cache.ttl(reply.cache));
+    let ttl = reply.and_then(|reply| ttl_for(cache, reply.cache));
     let data = reply.and_then(|reply| reply.body.root().get("data"));
     let mut kept = Vec::new();
     let mut out = Vec::with_capacity(1024);
@@ -389,7 +411,7 @@ fn reassemble(
             }
             if let Some(entry) = found {
                 out.extend_from_slice(&entry.json);
-                policy = policy.restrict(entry.policy());
+                policy = policy.restrict(policy_of(entry));
                 continue;
             }
             let value = returned.get(next_miss).copied();
