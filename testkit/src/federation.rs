@@ -16,6 +16,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
 
+pub mod monolith;
 pub mod public;
 
 /// Users, products and reviews in the data set.

@@ -362,3 +362,24 @@ async fn identical_requests_in_flight_share_one_subgraph_request() {
     assert_eq!(body["data"]["topProducts"][0]["name"], "Product 1");
     assert_eq!(graph.requests("products"), 2);
 }
+
+/// Found by the differential test: with every field under an object skipped, the subgraph
+/// was sent `user { }` and the whole answer failed. The object is `{}`, as the spec has it.
+#[tokio::test]
+async fn an_object_whose_fields_are_all_skipped_answers_empty() {
+    let graph = start(|_| {}).await;
+    let (status, _, body) = post(
+        &graph.url,
+        &json!({
+            "query": "query($no: Boolean!) { user(id: \"3\") { name @include(if: $no) } \
+                      topProducts { ... on Product @skip(if: true) { upc } } me { id } }",
+            "variables": { "no": false }
+        }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        json!({ "data": { "user": {}, "topProducts": [{}, {}, {}, {}, {}], "me": { "id": "1" } } }),
+    );
+}

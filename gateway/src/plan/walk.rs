@@ -219,7 +219,12 @@ impl Planner<'_> {
                 None => field,
             };
             let mut sub = Vec::new();
-            if !field.selections.is_empty() {
+            // A composite field keeps a selection even when `@skip`/`@include` left it none
+            // of the client's: the position plans `__typename` there.
+            if matches!(
+                field.kind,
+                operation::Kind::Object | operation::Kind::Abstract
+            ) {
                 let child_provided = match provided
                     .and_then(|provided| provided.iter().find(|p| p.name == field.name))
                 {
