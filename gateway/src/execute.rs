@@ -138,6 +138,8 @@ pub struct Subgraphs {
     timeout: Duration,
     /// Largest reply read, in bytes.
     max_reply_bytes: usize,
+    /// Whether subgraphs' error details reach clients (see [`Subgraphs::with_exposed_errors`]).
+    expose_errors: bool,
     /// Query requests on their way, by subgraph and body: an identical request made while one
     /// is in flight waits for that one's answer instead of being sent again.
     in_flight: Arc<std::sync::Mutex<InFlightMap>>,
@@ -358,6 +360,25 @@ impl<'p> Sent<'p> {
         first
     }
 
+    /// Where the objects that sent a representation are, the first `most` of them.
+    fn object_paths(&self, most: usize) -> Vec<Vec<Segment>> {
+        (0..self.places.len())
+            .filter(|&at| self.places[at].representation != NOTHING)
+            .take(most)
+            .map(|at| self.segments_at(u32::try_from(at).expect("fewer than 4 billion places")))
+            .collect()
+    }
+
+    fn segments_at(&self, place: u32) -> Vec<Segment> {
+        self.path(place)
+            .into_iter()
+            .map(|step| match step {
+                Step::Key(key) => Segment::Key(Name::new_unchecked(key)),
+                Step::Index(index) => Segment::Index(index),
+            })
+            .collect()
+    }
+
     /// Where the first object that sent `representation` (any object, when `None`) is;
     /// `first` from [`Self::first_places`] finds it directly.
     fn segments(
@@ -374,15 +395,7 @@ impl<'p> Sent<'p> {
             })?;
             u32::try_from(place).expect("fewer than 4 billion places")
         };
-        Some(
-            self.path(place)
-                .into_iter()
-                .map(|step| match step {
-                    Step::Key(key) => Segment::Key(Name::new_unchecked(key)),
-                    Step::Index(index) => Segment::Index(index),
-                })
-                .collect(),
-        )
+        Some(self.segments_at(place))
     }
 }
 

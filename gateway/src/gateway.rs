@@ -311,7 +311,8 @@ impl Gateway {
             ),
         )
         .with_entity_cache(entities.clone())
-        .with_max_reply_bytes(settings.limits.max_subgraph_reply_bytes);
+        .with_max_reply_bytes(settings.limits.max_subgraph_reply_bytes)
+        .with_exposed_errors(settings.expose_subgraph_errors);
 
         let documents = moka::sync::Cache::builder()
             .max_capacity(settings.document_cache_bytes)

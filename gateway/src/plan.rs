@@ -96,6 +96,8 @@ pub struct EntityFetch {
     /// selection of `_entities`.
     pub declarations: Vec<String>,
     pub selection: String,
+    /// The data keys of the fields it fills in each object: where its failure shows.
+    pub field_keys: Vec<Name>,
 }
 
 /// A plan: fetches in an order where each comes after those it depends on.

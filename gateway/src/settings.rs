@@ -94,6 +94,11 @@ pub struct Settings {
     pub cors: crate::edge::CorsSettings,
     /// Which requests must show they were not forged by another site.
     pub csrf: crate::edge::CsrfSettings,
+    /// Pass subgraphs' error messages and extensions, and why a subgraph request failed, to
+    /// clients as they are — for development: they can hold SQL states, constraint names,
+    /// validator text and hosts. Off, clients get a code and a message saying what kind of
+    /// failure it was, and the detail goes to the log.
+    pub expose_subgraph_errors: bool,
 }
 
 /// What callers may do beyond what the supergraph's directives say.
@@ -198,6 +203,7 @@ impl Default for Settings {
             explain: Access::Everyone,
             cors: crate::edge::CorsSettings::default(),
             csrf: crate::edge::CsrfSettings::default(),
+            expose_subgraph_errors: false,
         }
     }
 }

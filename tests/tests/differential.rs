@@ -99,8 +99,7 @@ async fn generated_operations_answer_as_the_monolith_does() {
         let theirs = monolith.execute(&operation.query, &operation.variables);
         // As text, so that field order counts: JSON maps compare equal in any order.
         let text = |answer: &Value| serde_json::to_string(&answer["data"]).expect("serializes");
-        let same = text(&ours) == text(&theirs)
-            && error_paths(&ours) == error_paths(&theirs);
+        let same = text(&ours) == text(&theirs) && error_paths(&ours) == error_paths(&theirs);
         errors += usize::from(ours.get("errors").is_some());
         fragments += usize::from(operation.query.contains("..."));
         if !same {

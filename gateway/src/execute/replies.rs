@@ -20,16 +20,33 @@ pub(super) fn failed(
     at_places(fetch, sent, &error)
 }
 
-/// `error` where each part of the response `fetch` would have filled begins: the objects it
-/// sent representations of, or a root fetch's root fields.
+/// Most errors one failed fetch adds: past them, the `null`s speak for themselves.
+const MOST_FAILURE_ERRORS: usize = 100;
+
+/// `error` at each field `fetch` would have filled: in every object it sent a representation
+/// of (`fetch`'s field keys under each), or at a root fetch's root fields.
 pub(super) fn at_places(
     fetch: &Fetch,
     sent: Option<&Sent>,
     error: &GraphqlError,
 ) -> Vec<GraphqlError> {
-    let paths: Vec<Vec<Segment>> = match sent {
-        Some(sent) => sent.segments(None, None).into_iter().collect(),
-        None => fetch
+    let paths: Vec<Vec<Segment>> = match (sent, &fetch.entity) {
+        (Some(sent), Some(entity)) if !entity.field_keys.is_empty() => {
+            let per_object = entity.field_keys.len();
+            sent.object_paths(MOST_FAILURE_ERRORS.div_ceil(per_object))
+                .into_iter()
+                .flat_map(|object| {
+                    entity.field_keys.iter().map(move |key| {
+                        let mut path = object.clone();
+                        path.push(Segment::Key(key.clone()));
+                        path
+                    })
+                })
+                .take(MOST_FAILURE_ERRORS)
+                .collect()
+        }
+        (Some(sent), _) => sent.object_paths(MOST_FAILURE_ERRORS),
+        (None, _) => fetch
             .root_keys
             .iter()
             .map(|key| vec![Segment::Key(key.clone())])
@@ -60,7 +77,8 @@ pub(super) fn take_in<'r>(
             Err(reason) => errors.extend(failed(fetch, sent, service, reason)),
             Ok(reply) => {
                 let alias = (batch > 1).then_some((i, batch));
-                absorb(data, errors, reply, alias, sent, service);
+                let expose = subgraphs.expose_errors;
+                absorb(data, errors, reply, alias, sent, (service, expose));
             }
         }
     }
@@ -70,13 +88,14 @@ pub(super) fn take_in<'r>(
 /// into every object that sent each representation; its errors re-pathed. In a batch
 /// (`alias`: this fetch's place and the batch's size) the fetch's entities are under `_eN`,
 /// and its errors are those whose path starts there (the first fetch's, those without).
+/// Unless `expose` (of `(service, expose)`), the errors are [`redact`]ed.
 pub(super) fn absorb<'r>(
     data: &mut Data<'r>,
     errors: &mut Vec<GraphqlError>,
     reply: &'r Reply,
     alias: Option<(usize, usize)>,
     sent: Option<&Sent>,
-    service: &str,
+    (service, expose): (&str, bool),
 ) {
     let returned = reply.body.root().get("data");
     match sent {
@@ -102,8 +121,58 @@ pub(super) fn absorb<'r>(
             if alias.is_some_and(|(i, batch)| batch_member(&error, batch) != i) {
                 continue;
             }
-            errors.push(repath(&error, sent, service));
+            let error = repath(&error, sent, service);
+            errors.push(if expose {
+                error
+            } else {
+                redact(error, service)
+            });
         }
+    }
+}
+
+/// A subgraph's error as clients see it by default: its path, its code when it reads as one,
+/// and a message that says only what kind of failure it was. The message and extensions it
+/// came with go to the log, since they can hold SQL states, constraint names, validator
+/// text or hosts (`Settings::expose_subgraph_errors` passes them on instead).
+pub(super) fn redact(error: GraphqlError, service: &str) -> GraphqlError {
+    let code = error
+        .extensions
+        .get("code")
+        .and_then(JsonValue::as_str)
+        .filter(|code| {
+            (1..=64).contains(&code.len())
+                && code
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        })
+        .unwrap_or(Code::DownstreamServiceError.as_str())
+        .to_owned();
+    tracing::info!(
+        service,
+        %code,
+        path = ?error.path,
+        message = %error.message,
+        extensions = ?error.extensions,
+        "a subgraph answered with an error (redacted for the client)"
+    );
+    let what = match code.as_str() {
+        "BAD_USER_INPUT" => "refused the request's input",
+        "UNAUTHENTICATED" => "needs a signed-in caller for this",
+        "FORBIDDEN" => "refused this to the caller",
+        "NOT_FOUND" => "found nothing here",
+        "TIMEOUT" | "GATEWAY_TIMEOUT" => "ran out of time",
+        "DATABASE_ERROR" | "SERVICE_UNAVAILABLE" => "could not reach its data",
+        _ => "could not resolve this",
+    };
+    let mut extensions = JsonMap::new();
+    extensions.insert("code", JsonValue::from(code.as_str()));
+    extensions.insert("serviceName", JsonValue::from(service));
+    GraphqlError {
+        message: format!("subgraph \"{service}\" {what}"),
+        path: error.path,
+        locations: error.locations,
+        extensions,
     }
 }
 

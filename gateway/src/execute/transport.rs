@@ -36,6 +36,7 @@ impl Subgraphs {
                 .collect(),
             timeout,
             max_reply_bytes: usize::MAX,
+            expose_errors: false,
             in_flight: Arc::default(),
             hasher: foldhash::fast::RandomState::default(),
             entities: None,
@@ -47,6 +48,25 @@ impl Subgraphs {
     pub fn with_max_reply_bytes(mut self, bytes: usize) -> Self {
         self.max_reply_bytes = bytes;
         self
+    }
+
+    /// Subgraphs' error messages and extensions, and the causes of failed requests, reach
+    /// clients as they are (see `Settings::expose_subgraph_errors`).
+    #[must_use]
+    pub fn with_exposed_errors(mut self, expose: bool) -> Self {
+        self.expose_errors = expose;
+        self
+    }
+
+    /// A failure's text for the client: `safe`, with `detail` only when errors are exposed.
+    /// The detail is logged either way.
+    fn failure(&self, subgraph: usize, safe: &str, detail: &str) -> String {
+        tracing::warn!(subgraph = %self.names[subgraph], %detail, "subgraph request failed: {safe}");
+        if self.expose_errors {
+            format!("{safe}: {detail}")
+        } else {
+            safe.to_owned()
+        }
     }
 
     /// Entity fetches go through `cache` (when it is on).
@@ -190,7 +210,9 @@ impl Subgraphs {
     }
 
     pub(super) async fn send(&self, subgraph: usize, outgoing: Outgoing) -> Result<Reply, String> {
-        let url = self.urls[subgraph].clone()?;
+        let url = self.urls[subgraph]
+            .clone()
+            .map_err(|detail| self.failure(subgraph, "is misconfigured", &detail))?;
         let Outgoing { body, token } = outgoing;
         let response = self
             .client
@@ -209,7 +231,7 @@ impl Subgraphs {
                 if error.is_timeout() {
                     format!("timed out after {} ms", self.timeout.as_millis())
                 } else {
-                    format!("unreachable: {}", root_cause(&error))
+                    self.failure(subgraph, "unreachable", &root_cause(&error))
                 }
             })?;
         let status = response.status();
@@ -219,7 +241,13 @@ impl Subgraphs {
                 .get(reqwest::header::CACHE_CONTROL)
                 .and_then(|value| value.to_str().ok()),
         );
-        let bytes = self.read_reply(response).await?;
+        let bytes = self
+            .read_reply(response)
+            .await
+            .map_err(|failure| match failure {
+                Unread::TooLong(text) => text,
+                Unread::Broken(detail) => self.failure(subgraph, "the reply broke off", &detail),
+            })?;
         match Doc::parse(bytes) {
             Ok(body)
                 if body.root().get("data").is_some() || body.root().get("errors").is_some() =>
@@ -235,10 +263,13 @@ impl Subgraphs {
 impl Subgraphs {
     /// The reply's body, refused as soon as it is longer than `max_reply_bytes` (by its
     /// `Content-Length`, or as it arrives).
-    async fn read_reply(&self, mut response: reqwest::Response) -> Result<Bytes, String> {
+    async fn read_reply(&self, mut response: reqwest::Response) -> Result<Bytes, Unread> {
         let max = self.max_reply_bytes;
-        let too_long =
-            || format!("answered more than {max} bytes (limits.max_subgraph_reply_bytes)");
+        let too_long = || {
+            Unread::TooLong(format!(
+                "answered more than {max} bytes (limits.max_subgraph_reply_bytes)"
+            ))
+        };
         if response
             .content_length()
             .is_some_and(|length| length > max as u64)
@@ -250,7 +281,7 @@ impl Subgraphs {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|error| format!("reading the response failed: {}", root_cause(&error)))?
+            .map_err(|error| Unread::Broken(root_cause(&error)))?
         {
             total += chunk.len();
             if total > max {
@@ -264,6 +295,13 @@ impl Subgraphs {
             _ => Bytes::from(chunks.concat()),
         })
     }
+}
+
+/// Why a reply was not read: too long (safe to say as it is), or broken off (with a cause
+/// that may name hosts).
+enum Unread {
+    TooLong(String),
+    Broken(String),
 }
 
 pub(super) fn root_cause(error: &dyn std::error::Error) -> String {

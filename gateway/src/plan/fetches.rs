@@ -143,26 +143,7 @@ impl Planner<'_> {
                 .map(|(_, declared)| declared.clone())
                 .collect();
             let selection = render_items(&group.items);
-            let operation_text = if group.entity.is_none() {
-                let keyword = match operation.kind {
-                    OperationType::Mutation => "mutation",
-                    OperationType::Subscription => "subscription",
-                    OperationType::Query => "query",
-                };
-                let mut text = keyword.to_owned();
-                if !declared.is_empty() {
-                    let _ = write!(text, "({})", declared.join(", "));
-                }
-                text.push_str(&selection);
-                text
-            } else {
-                let mut declarations = vec!["$representations: [_Any!]!".to_owned()];
-                declarations.extend(declared.iter().cloned());
-                format!(
-                    "query({}) {{ _entities(representations: $representations){selection} }}",
-                    declarations.join(", "),
-                )
-            };
+            let operation_text = operation_text(operation.kind, group, &declared, &selection);
             fetches.push(Fetch {
                 subgraph: group.subgraph,
                 operation: operation_text,
@@ -180,6 +161,7 @@ impl Planner<'_> {
                     types: group.types.clone(),
                     declarations: declared.clone(),
                     selection: selection.clone(),
+                    field_keys: filled_keys(&group.items),
                 }),
                 after: Vec::new(),
                 root_keys: match &group.entity {
@@ -221,5 +203,57 @@ impl Planner<'_> {
                 .map(|subgraph| subgraph.name.clone())
                 .collect(),
         }
+    }
+}
+
+/// The data keys of the fields `items` fill in an object, under any type condition:
+/// `__typename` and the planner's own keys left out.
+fn filled_keys(items: &[Item]) -> Vec<Name> {
+    let mut keys: Vec<Name> = Vec::new();
+    for item in items {
+        match item {
+            Item::Field { key, .. } => {
+                if key != "__typename" && !key.starts_with("_pg_") && !keys.contains(key) {
+                    keys.push(key.clone());
+                }
+            }
+            Item::On { items, .. } => {
+                for key in filled_keys(items) {
+                    if !keys.contains(&key) {
+                        keys.push(key);
+                    }
+                }
+            }
+        }
+    }
+    keys
+}
+
+/// The text of a group's operation: a root operation, or an `_entities` query.
+fn operation_text(
+    kind: OperationType,
+    group: &Group,
+    declared: &[String],
+    selection: &str,
+) -> String {
+    if group.entity.is_none() {
+        let keyword = match kind {
+            OperationType::Mutation => "mutation",
+            OperationType::Subscription => "subscription",
+            OperationType::Query => "query",
+        };
+        let mut text = keyword.to_owned();
+        if !declared.is_empty() {
+            let _ = write!(text, "({})", declared.join(", "));
+        }
+        text.push_str(selection);
+        text
+    } else {
+        let mut declarations = vec!["$representations: [_Any!]!".to_owned()];
+        declarations.extend(declared.iter().cloned());
+        format!(
+            "query({}) {{ _entities(representations: $representations){selection} }}",
+            declarations.join(", "),
+        )
     }
 }
