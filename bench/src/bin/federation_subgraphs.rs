@@ -3,7 +3,11 @@
 //! schema and data sizes instead of ours.
 //!
 //!     federation-subgraphs [--shape ours|public] [--port 4201]   accounts on 4201, …
+//!     federation-subgraphs [--shape ours|public] --only reviews --port 4204
 //!     federation-subgraphs [--shape ours|public] --print-sdl reviews
+//!
+//! `--only` serves one subgraph in a process of its own, which the chaos tests kill and start
+//! again.
 
 /// mimalloc, as the `polygraph` binary uses: these subgraphs run with the allocator
 /// Polygraph's own subgraphs have.
@@ -14,8 +18,8 @@ use std::net::SocketAddr;
 
 use polygraph_testkit::federation::{NAMES, Shape, shaped};
 
-const USAGE: &str =
-    "usage: federation-subgraphs [--shape ours|public] [--port FIRST | --print-sdl NAME]";
+const USAGE: &str = "usage: federation-subgraphs [--shape ours|public] \
+    [--port FIRST | --only NAME --port PORT | --print-sdl NAME]";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,14 +35,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             print!("{}", served.sdl());
             return Ok(());
         }
-        [flag, port] if flag == "--port" => serve(shape, port.parse()?).await,
-        [] => serve(shape, 4201).await,
+        [flag, port] if flag == "--port" => serve(shape, &NAMES, port.parse()?).await,
+        [only, name, flag, port] if only == "--only" && flag == "--port" => {
+            let name = NAMES
+                .iter()
+                .find(|known| *known == name)
+                .ok_or_else(|| format!("no subgraph named {name}"))?;
+            serve(shape, std::slice::from_ref(name), port.parse()?).await
+        }
+        [] => serve(shape, &NAMES, 4201).await,
         _ => Err(USAGE.into()),
     }
 }
 
-async fn serve(shape: Shape, first: u16) -> Result<(), Box<dyn std::error::Error>> {
-    for (offset, name) in NAMES.iter().enumerate() {
+async fn serve(shape: Shape, names: &[&str], first: u16) -> Result<(), Box<dyn std::error::Error>> {
+    for (offset, name) in names.iter().enumerate() {
         let served = shaped(shape, name).expect("NAMES are subgraphs");
         let port = first + u16::try_from(offset)?;
         let address = served

@@ -31,9 +31,16 @@ impl Subgraph {
         let model = Arc::new(model::build(config)?);
         let client =
             redis::Client::open(url.as_str()).with_context(|| format!("the Redis URL {url}"))?;
+        // A connection manager: when Redis goes away, the calls meanwhile fail fast and the
+        // connection is made again by itself once Redis is back.
+        let reconnecting = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(std::time::Duration::from_secs(2)))
+            .set_response_timeout(Some(std::time::Duration::from_secs(5)))
+            .set_number_of_retries(1)
+            .set_max_delay(std::time::Duration::from_millis(500));
         let connection = tokio::time::timeout(
             std::time::Duration::from_secs(5),
-            client.get_multiplexed_async_connection(),
+            redis::aio::ConnectionManager::new_with_config(client, reconnecting),
         )
         .await
         .with_context(|| format!("connecting to Redis at {url}: timed out"))?

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use polygraph_subgraph_core::recorder::Recorder;
-use redis::aio::MultiplexedConnection;
+use redis::aio::ConnectionManager;
 use serde_json::{Map, Value as Json};
 
 use crate::model::Model;
@@ -12,7 +12,7 @@ use crate::model::Model;
 /// The connection and a count of its round trips.
 #[derive(Clone)]
 pub struct Store {
-    pub(crate) connection: MultiplexedConnection,
+    pub(crate) connection: ConnectionManager,
     pub(crate) round_trips: Arc<Recorder>,
 }
 

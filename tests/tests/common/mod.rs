@@ -75,9 +75,14 @@ pub fn gateway_token(audience: &str, claims: &serde_json::Value) -> String {
 
 /// The `polygraph` binary the workspace build produced (scripts/test builds it first).
 pub fn polygraph_binary() -> PathBuf {
+    workspace_binary("polygraph")
+}
+
+/// A binary of the workspace's debug build (scripts/test builds them all first).
+pub fn workspace_binary(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| repo_root().join("target"), PathBuf::from);
-    let binary = target.join("debug/polygraph");
+    let binary = target.join("debug").join(name);
     assert!(
         binary.exists(),
         "{} is missing: build the workspace first (scripts/test does)",
