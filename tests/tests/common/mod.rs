@@ -8,6 +8,7 @@ pub mod corpus;
 pub mod federation;
 pub mod mongo;
 pub mod oidc;
+pub mod postgres;
 pub mod redis;
 pub mod scratch;
 
