@@ -57,6 +57,11 @@ pub struct Shape {
     pub width: usize,
     /// Fields in the whole operation, fragments included.
     pub fields: usize,
+    /// Checks that need no second implementation: some fields get a twin (the same field,
+    /// arguments and selections under the alias `aN_twin` beside `aN`), whose answer must be
+    /// the same, and `__typename` is always aliased, its possible answers listed in
+    /// [`Operation::typenames`].
+    pub twins: bool,
 }
 
 impl Default for Shape {
@@ -65,6 +70,7 @@ impl Default for Shape {
             depth: 4,
             width: 4,
             fields: 24,
+            twins: false,
         }
     }
 }
@@ -74,6 +80,47 @@ impl Default for Shape {
 pub struct Operation {
     pub query: String,
     pub variables: Map<String, Value>,
+    /// With [`Shape::twins`]: each alias of `__typename` and the object types it may answer.
+    pub typenames: Vec<(String, Vec<String>)>,
+}
+
+impl Operation {
+    /// What breaks the checks [`Shape::twins`] makes possible in `data`, an answer to this
+    /// operation: a twin that differs from its field, a `__typename` no object there may have.
+    pub fn broken_invariants(&self, data: &Value) -> Vec<String> {
+        let mut broken = Vec::new();
+        self.check(data, "data", &mut broken);
+        broken
+    }
+
+    fn check(&self, value: &Value, path: &str, broken: &mut Vec<String>) {
+        match value {
+            Value::Object(object) => {
+                for (key, field) in object {
+                    let here = format!("{path}.{key}");
+                    if let Some(original) = key.strip_suffix("_twin")
+                        && object.get(original) != Some(field)
+                    {
+                        broken.push(format!("{here} differs from its field {original}"));
+                    }
+                    if let Some((_, types)) = self.typenames.iter().find(|(alias, _)| alias == key)
+                        && !field
+                            .as_str()
+                            .is_some_and(|ty| types.iter().any(|t| t == ty))
+                    {
+                        broken.push(format!("{here} is {field}, not one of {types:?}"));
+                    }
+                    self.check(field, &here, broken);
+                }
+            }
+            Value::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    self.check(item, &format!("{path}.{index}"), broken);
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// One operation on `schema`'s query type, with choices drawn from `entropy`.
@@ -92,6 +139,7 @@ pub fn generate(schema: &Schema, entropy: &mut dyn Entropy, shape: Shape) -> Ope
         declared: Vec::new(),
         variables: Map::new(),
         fragments: Vec::new(),
+        typenames: Vec::new(),
     };
     let body = generator.selection_set(&root, 0, false);
     let mut query = String::new();
@@ -114,6 +162,7 @@ pub fn generate(schema: &Schema, entropy: &mut dyn Entropy, shape: Shape) -> Ope
     Operation {
         query,
         variables: generator.variables,
+        typenames: generator.typenames,
     }
 }
 
@@ -134,6 +183,7 @@ struct Generator<'a> {
     declared: Vec<String>,
     variables: Map<String, Value>,
     fragments: Vec<Fragment>,
+    typenames: Vec<(String, Vec<String>)>,
 }
 
 impl<'a> Generator<'a> {
@@ -233,6 +283,9 @@ impl<'a> Generator<'a> {
             .collect();
         let pick = self.below(candidates.len() + 1);
         let Some(&field) = candidates.get(pick) else {
+            if self.shape.twins {
+                return self.typename(ty);
+            }
             return self.aliased("__typename", narrowed);
         };
         self.budget = self.budget.saturating_sub(1);
@@ -245,9 +298,10 @@ impl<'a> Generator<'a> {
             }
         }
         let must_alias = narrowed || !field.arguments.is_empty();
+        let mut alias = None;
         if must_alias || self.chance(15) {
             self.aliases += 1;
-            let _ = write!(text, "a{}: ", self.aliases);
+            alias = Some(format!("a{}", self.aliases));
         }
         text.push_str(&field.name);
         if !arguments.is_empty() {
@@ -259,7 +313,34 @@ impl<'a> Generator<'a> {
             let set = self.selection_set(&inner, depth + 1, false);
             let _ = write!(text, " {set}");
         }
-        text
+        let Some(alias) = alias else {
+            return text;
+        };
+        // A twin: the same text under `aN_twin` (its inner aliases may repeat: they sit under
+        // another key).
+        if self.shape.twins && self.chance(30) {
+            format!("{alias}: {text} {alias}_twin: {text}")
+        } else {
+            format!("{alias}: {text}")
+        }
+    }
+
+    /// `aN: __typename`, its possible answers noted.
+    fn typename(&mut self, ty: &Name) -> String {
+        self.aliases += 1;
+        let alias = format!("a{}", self.aliases);
+        let possible: Vec<String> = self
+            .schema
+            .types
+            .iter()
+            .filter(|(name, candidate)| {
+                matches!(candidate, ExtendedType::Object(_))
+                    && (*name == ty || self.schema.is_subtype(ty, name))
+            })
+            .map(|(name, _)| name.to_string())
+            .collect();
+        self.typenames.push((alias.clone(), possible));
+        format!("{alias}: __typename{}", self.directive())
     }
 
     fn aliased(&mut self, name: &str, narrowed: bool) -> String {

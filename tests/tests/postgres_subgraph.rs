@@ -204,6 +204,32 @@ async fn aggregates_match_plain_sql() {
     );
 }
 
+/// Found by the generated operations over the demo: an aggregate that selects only
+/// `__typename` folded no rows, so it was one row per order and PostgreSQL refused it.
+#[tokio::test]
+async fn an_aggregate_of_only_typename_is_one_object() {
+    let subgraph = subgraph().await;
+    let response = data(
+        &subgraph,
+        r#"{ orders_aggregate { __typename }
+             none: orders_aggregate(where: { status: { _eq: "nope" } }) { t: __typename }
+             orders(limit: 2) { order_items_aggregate(limit: 9) { __typename } } }"#,
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        response,
+        json!({
+            "orders_aggregate": { "__typename": "OrderAggregate" },
+            "none": { "t": "OrderAggregate" },
+            "orders": [
+                { "order_items_aggregate": { "__typename": "OrderItemAggregate" } },
+                { "order_items_aggregate": { "__typename": "OrderItemAggregate" } }
+            ]
+        })
+    );
+}
+
 #[tokio::test]
 async fn pages_do_not_overlap_and_follow_the_order() {
     let subgraph = subgraph().await;

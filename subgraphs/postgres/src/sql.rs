@@ -297,7 +297,10 @@ impl<'m> Builder<'m> {
         )?;
         let set = self.alias();
         let document = self.aggregate_document(target, &set, fields);
-        Ok(format!("(SELECT {document} FROM ({rows}) {set})"))
+        // One row, whatever is selected (see `translate::aggregate`).
+        Ok(format!(
+            "(SELECT {document} FROM ({rows}) {set} GROUP BY ())"
+        ))
     }
 
     /// The rows an aggregate runs over: filtered, and limited if the arguments say so.

@@ -165,8 +165,10 @@ pub fn aggregate(
     let inner = builder.filtered_rows(table, &alias, &from, &condition, args)?;
     let set = builder.alias();
     let document = builder.aggregate_document(table, &set, fields);
+    // `GROUP BY ()`: one row even when only `__typename` is selected (no aggregate function
+    // to fold the rows) and when there are no rows.
     Ok(builder.finish(format!(
-        "SELECT {document}::text AS doc FROM ({inner}) {set}"
+        "SELECT {document}::text AS doc FROM ({inner}) {set} GROUP BY ()"
     )))
 }
 
