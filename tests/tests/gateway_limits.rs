@@ -151,7 +151,7 @@ async fn entity_representations_per_request_are_bounded() {
     );
     assert_eq!(
         errors[0]["path"],
-        json!(["users", 0, "reviews", 0, "product"]),
+        json!(["users", 0, "reviews", 0, "product", "price"]),
         "{body}"
     );
     assert_eq!(body["data"]["users"][0]["reviews"][0]["id"], "1", "{body}");
