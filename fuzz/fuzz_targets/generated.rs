@@ -38,6 +38,7 @@ fuzz_target!(|data: &[u8]| {
         depth: 6,
         width: 5,
         fields: 60,
+        twins: true,
     };
     for (gateway, supergraph) in gateways() {
         let operation = generate(&supergraph.api_schema, &mut FromBytes(data), shape);
