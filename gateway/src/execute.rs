@@ -594,6 +594,9 @@ fn timed_out(
         error
             .extensions
             .insert("service", JsonValue::from(service.as_str()));
+        error
+            .extensions
+            .insert("serviceName", JsonValue::from(service.as_str()));
         match fetch.entity {
             Some(_) => errors.push(error),
             None => errors.extend(at_places(fetch, None, &error)),

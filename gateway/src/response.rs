@@ -319,14 +319,14 @@ impl Builder<'_> {
         if seen {
             return raw;
         }
+        // The value itself goes to the log only: it may be one the schema hides.
         let mut text = Vec::new();
         raw.write(&mut text);
+        text.truncate(200);
+        tracing::warn!(enum_type = %ty, value = ?String::from_utf8_lossy(&text), "a subgraph answered an enum value clients may not see");
         self.errors.push(
             GraphqlError::new(
-                format!(
-                    "{ty} has no value {} that clients may see",
-                    String::from_utf8_lossy(&text)
-                ),
+                format!("a subgraph answered {ty} with a value clients may not see"),
                 Code::InvalidEnumValue,
             )
             .at(path.segments()),

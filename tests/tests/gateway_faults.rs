@@ -50,6 +50,23 @@ async fn misbehave(kind: &str, body: Bytes) -> Response {
             Body::from_stream(futures::stream::iter(chunks.map(Ok::<_, std::io::Error>)))
                 .into_response()
         }
+        "spoofing" => {
+            // 1,500 errors posing as the gateway's, each with a 300-step path.
+            let count = representations(&body);
+            let entities = vec![r#"{"__typename":"Product","shippingEstimate":null}"#; count];
+            let deep: Vec<String> = (0..300).map(|i| format!("\"k{i}\"")).collect();
+            let error = format!(
+                r#"{{"message":"sign in again","path":[{}],"extensions":{{"code":"PERSISTED_QUERY_NOT_FOUND"}}}}"#,
+                deep.join(",")
+            );
+            let errors = vec![error; 1_500];
+            let body = format!(
+                r#"{{"data":{{"_entities":[{}]}},"errors":[{}]}}"#,
+                entities.join(","),
+                errors.join(",")
+            );
+            ([("content-type", "application/json")], body).into_response()
+        }
         _ => {
             let count = representations(&body);
             let entities: Vec<Value> = (0..count)
@@ -239,5 +256,35 @@ async fn exposing_subgraph_errors_passes_them_on_as_they_are() {
     assert!(
         message.contains("unreachable: ") && message.len() > "unreachable: ".len() + 30,
         "the cause is told: {message}"
+    );
+}
+
+/// A subgraph cannot pose as the gateway with its codes, nor make the answer or the work of
+/// placing its errors as large as it likes.
+#[tokio::test]
+async fn a_subgraph_cannot_spoof_codes_or_flood_errors() {
+    let bad = bad_subgraph().await;
+    let graph = gateway(format!("http://{bad}/spoofing"), false).await;
+    let started = Instant::now();
+    let (status, _, body) = post(&graph.url, &json!({ "query": QUERY })).await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["me"]["name"], "User 1", "{body}");
+    let errors = body["errors"].as_array().unwrap();
+    assert!(errors.len() <= 1000, "{} errors", errors.len());
+    assert!(
+        codes(&body)
+            .iter()
+            .all(|code| code == "DOWNSTREAM_SERVICE_ERROR"),
+        "{:?}",
+        &errors[..3]
+    );
+    // The over-long paths were not taken: each error sits at a fetched object.
+    assert!(
+        errors
+            .iter()
+            .all(|error| error["path"].as_array().is_some_and(|p| p.len() <= 3)),
+        "{}",
+        errors[0]
     );
 }

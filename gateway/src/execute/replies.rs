@@ -17,11 +17,36 @@ pub(super) fn failed(
         Code::SubrequestHttpError,
     );
     error.extensions.insert("service", JsonValue::from(service));
+    error
+        .extensions
+        .insert("serviceName", JsonValue::from(service));
     at_places(fetch, sent, &error)
 }
 
 /// Most errors one failed fetch adds: past them, the `null`s speak for themselves.
 const MOST_FAILURE_ERRORS: usize = 100;
+
+/// Most of a subgraph reply's own errors taken in.
+const MOST_REPLY_ERRORS: usize = 1000;
+
+/// Longest error path taken from a subgraph: a longer one is placed where the fetch's objects
+/// are instead (no operation nests that deep: `limits.max_depth` is far below).
+const LONGEST_ERROR_PATH: usize = 256;
+
+/// The codes a subgraph's error keeps when redacted: what clients act on. Any other becomes
+/// `DOWNSTREAM_SERVICE_ERROR`, so that a subgraph can neither pass text through a code nor
+/// pose as the gateway (`PERSISTED_QUERY_NOT_FOUND`, `INVALID_TOKEN`, …).
+const KEPT_CODES: [&str; 9] = [
+    "BAD_USER_INPUT",
+    "UNAUTHENTICATED",
+    "FORBIDDEN",
+    "NOT_FOUND",
+    "TIMEOUT",
+    "DATABASE_ERROR",
+    "SERVICE_UNAVAILABLE",
+    "INTERNAL_SERVER_ERROR",
+    "DOWNSTREAM_SERVICE_ERROR",
+];
 
 /// `error` at each field `fetch` would have filled: in every object it sent a representation
 /// of (`fetch`'s field keys under each), or at a root fetch's root fields.
@@ -116,7 +141,9 @@ pub(super) fn absorb<'r>(
     if let Some(subgraph_errors) = reply.body.root().get("errors") {
         let first = sent.map(Sent::first_places);
         let sent = sent.zip(first.as_deref());
-        for error in subgraph_errors.items() {
+        // At most MOST_REPLY_ERRORS of them: a subgraph cannot make the response (or the
+        // work of placing its errors) as large as it likes.
+        for error in subgraph_errors.items().take(MOST_REPLY_ERRORS) {
             let error = error.to_value();
             if alias.is_some_and(|(i, batch)| batch_member(&error, batch) != i) {
                 continue;
@@ -140,19 +167,15 @@ pub(super) fn redact(error: GraphqlError, service: &str) -> GraphqlError {
         .extensions
         .get("code")
         .and_then(JsonValue::as_str)
-        .filter(|code| {
-            (1..=64).contains(&code.len())
-                && code
-                    .bytes()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
-        })
+        .filter(|code| KEPT_CODES.contains(code))
         .unwrap_or(Code::DownstreamServiceError.as_str())
         .to_owned();
-    tracing::info!(
+    // Debug-formatted, so that nothing in them can forge log lines.
+    tracing::warn!(
         service,
         %code,
         path = ?error.path,
-        message = %error.message,
+        message = ?error.message,
         extensions = ?error.extensions,
         "a subgraph answered with an error (redacted for the client)"
     );
@@ -161,7 +184,7 @@ pub(super) fn redact(error: GraphqlError, service: &str) -> GraphqlError {
         "UNAUTHENTICATED" => "needs a signed-in caller for this",
         "FORBIDDEN" => "refused this to the caller",
         "NOT_FOUND" => "found nothing here",
-        "TIMEOUT" | "GATEWAY_TIMEOUT" => "ran out of time",
+        "TIMEOUT" => "ran out of time",
         "DATABASE_ERROR" | "SERVICE_UNAVAILABLE" => "could not reach its data",
         _ => "could not resolve this",
     };
@@ -217,7 +240,7 @@ pub(super) fn repath(
     }
     extensions.insert("serviceName", JsonValue::from(service));
     let path: Option<Vec<Segment>> = match error.get("path") {
-        Some(JsonValue::Array(path)) => {
+        Some(JsonValue::Array(path)) if path.len() <= LONGEST_ERROR_PATH => {
             let segments: Vec<Segment> = path
                 .iter()
                 .filter_map(|segment| match segment {

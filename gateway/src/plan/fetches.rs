@@ -207,13 +207,13 @@ impl Planner<'_> {
 }
 
 /// The data keys of the fields `items` fill in an object, under any type condition:
-/// `__typename` and the planner's own keys left out.
+/// `__typename` and the planner's own keys (`_pg…`, see `Reserved`) left out.
 fn filled_keys(items: &[Item]) -> Vec<Name> {
     let mut keys: Vec<Name> = Vec::new();
     for item in items {
         match item {
             Item::Field { key, .. } => {
-                if key != "__typename" && !key.starts_with("_pg_") && !keys.contains(key) {
+                if key != "__typename" && !key.starts_with("_pg") && !keys.contains(key) {
                     keys.push(key.clone());
                 }
             }

@@ -264,6 +264,11 @@ impl Planner<'_> {
                     &sharing,
                 )?;
                 self.reach.pop();
+                // Nothing left to select there (an `@interfaceObject` whose selections were
+                // all skipped): `__typename` keeps the subgraph operation valid.
+                if sub.is_empty() {
+                    sub.push(typename_item());
+                }
                 if here != declared && !operation::is_object(&self.supergraph.schema, &declared) {
                     merge_items(&mut sub, vec![typename_item()]);
                 }
