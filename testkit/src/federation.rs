@@ -5,13 +5,15 @@
 //! What crosses subgraphs: `User` (key `id`) lives in accounts and gains `reviews` in
 //! reviews; `Product` (key `upc`) lives in products, gains `inStock` and a
 //! `shippingEstimate` that `@requires(fields: "price weight")` in inventory, and `reviews`
-//! in reviews; `Review.author` `@provides(fields: "username")`.
+//! in reviews; `Review.author` `@provides(fields: "username")`. The reviews subgraph's `feed`
+//! is a list of a union (`FeedItem = Review | User | Product`) whose every seventh entry is a
+//! product the products subgraph no longer has: its `name` (non-null) cannot be answered.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use async_graphql::{EmptyMutation, EmptySubscription, ID, Object, Schema, SimpleObject};
+use async_graphql::{EmptyMutation, EmptySubscription, ID, Object, Schema, SimpleObject, Union};
 use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
@@ -251,10 +253,56 @@ impl ReviewProduct {
     }
 }
 
+/// What happened lately: newest review first, each followed by its author and its product.
+#[derive(Union)]
+#[graphql(name = "FeedItem")]
+pub enum FeedItem {
+    Review(Review),
+    User(ReviewUser),
+    Product(ReviewProduct),
+}
+
+/// The feed's entries, `first` of them: entry `n` is about review `30 - n / 3`; every seventh
+/// is product 0 (entries 5, 12, …), which only the reviews subgraph still names.
+pub fn feed_entries(first: usize) -> impl Iterator<Item = FeedEntry> {
+    let total = USERS * REVIEWS_PER_USER;
+    (0..first.min(3 * total)).map(move |n| {
+        let review = review(total - n / 3);
+        if n % 7 == 5 {
+            return FeedEntry::Product(0);
+        }
+        match n % 3 {
+            0 => FeedEntry::Review(total - n / 3),
+            1 => FeedEntry::User(review.author),
+            _ => FeedEntry::Product(review.product),
+        }
+    })
+}
+
+/// A feed entry by index: review, user or product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeedEntry {
+    Review(usize),
+    User(usize),
+    Product(usize),
+}
+
 pub struct ReviewsQuery;
 
 #[Object(name = "Query")]
 impl ReviewsQuery {
+    async fn feed(&self, #[graphql(default = 6)] first: i32) -> Vec<Option<FeedItem>> {
+        feed_entries(usize::try_from(first).unwrap_or(0))
+            .map(|entry| {
+                Some(match entry {
+                    FeedEntry::Review(index) => FeedItem::Review(Review(review(index))),
+                    FeedEntry::User(id) => FeedItem::User(ReviewUser { id }),
+                    FeedEntry::Product(upc) => FeedItem::Product(ReviewProduct { upc }),
+                })
+            })
+            .collect()
+    }
+
     #[graphql(entity)]
     async fn find_user_by_id(&self, id: ID) -> Option<ReviewUser> {
         parse_index(&id, USERS).map(|id| ReviewUser { id })

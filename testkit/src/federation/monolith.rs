@@ -9,7 +9,9 @@ use apollo_compiler::validation::Valid;
 use apollo_compiler::{ExecutableDocument, Schema};
 use serde_json::{Map, Value, json};
 
-use super::{PRODUCTS, USERS, parse_index, product, review, reviews, user};
+use super::{
+    FeedEntry, PRODUCTS, USERS, feed_entries, parse_index, product, review, reviews, user,
+};
 
 /// The graph as one schema: the supergraph's API schema, written out by hand.
 pub const SDL: &str = r"
@@ -18,7 +20,9 @@ type Query {
   user(id: ID!): User
   users: [User!]!
   topProducts(first: Int! = 5): [Product!]!
+  feed(first: Int! = 6): [FeedItem]!
 }
+union FeedItem = Review | User | Product
 type User {
   id: ID!
   name: String!
@@ -110,6 +114,16 @@ impl ObjectValue for Query {
                         .map(|i| ResolvedValue::object(Product(i))),
                 )
             }
+            "feed" => {
+                let first = info.arguments()["first"].as_i64().unwrap_or_default();
+                ResolvedValue::list(feed_entries(usize::try_from(first).unwrap_or(0)).map(
+                    |entry| match entry {
+                        FeedEntry::Review(index) => ResolvedValue::object(Review(index)),
+                        FeedEntry::User(id) => ResolvedValue::object(User(id)),
+                        FeedEntry::Product(upc) => ResolvedValue::object(Product(upc)),
+                    },
+                ))
+            }
             _ => return Err(self.unknown_field_error(info)),
         })
     }
@@ -158,6 +172,9 @@ impl ObjectValue for Product {
         &'a self,
         info: &'a ResolveInfo<'a>,
     ) -> Result<ResolvedValue<'a>, FieldError> {
+        if self.0 == 0 {
+            return Self::gone(info);
+        }
         let data = product(self.0);
         let nullable =
             |value: Option<i32>| value.map_or_else(ResolvedValue::null, ResolvedValue::leaf);
@@ -175,6 +192,24 @@ impl ObjectValue for Product {
             ),
             "reviews" => reviews_where(move |review| review.product == self.0),
             _ => return Err(self.unknown_field_error(info)),
+        })
+    }
+}
+
+impl Product {
+    /// Product 0, which the feed names but the catalogue no longer has: no name, price or
+    /// weight, out of stock, no reviews.
+    fn gone<'a>(info: &'a ResolveInfo<'a>) -> Result<ResolvedValue<'a>, FieldError> {
+        Ok(match info.field_name() {
+            "upc" => ResolvedValue::leaf("0"),
+            "name" => {
+                return Err(FieldError {
+                    message: "product 0 is gone".into(),
+                });
+            }
+            "inStock" => ResolvedValue::leaf(false),
+            "reviews" => ResolvedValue::list(std::iter::empty()),
+            _ => ResolvedValue::null(),
         })
     }
 }
