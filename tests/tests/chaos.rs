@@ -215,6 +215,54 @@ async fn a_subgraph_killed_under_load_costs_its_fields_until_it_is_back() {
     );
 }
 
+/// While a database is down: `ask` answers `DATABASE_ERROR`, twice, each within 7 s, naming
+/// no address.
+async fn errors_while_down<F, Fut>(ask: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Value>,
+{
+    for _ in 0..2 {
+        let started = Instant::now();
+        let answer = ask().await;
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(7), "answered after {took:?}");
+        assert_eq!(
+            answer["errors"][0]["extensions"]["code"], "DATABASE_ERROR",
+            "{answer}"
+        );
+        let text = answer.to_string();
+        assert!(
+            !text.contains("127.0.0.1") && !text.contains("6379"),
+            "an address: {text}"
+        );
+    }
+}
+
+/// Once `what` is back: `ask` answers whole (`data` equal to `whole`) within 10 s, by itself.
+async fn whole_again<F, Fut>(what: &str, ask: F, whole: &Value)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Value>,
+{
+    let back = Instant::now();
+    loop {
+        let answer = ask().await;
+        if answer["data"] == *whole {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(10),
+            "still failing 10 s after {what} came back: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "answering again {:?} after {what} came back",
+        back.elapsed()
+    );
+}
+
 /// The feature-store subgraph over a Redis of this test's own, with user 1's segment in it.
 async fn feature_store(redis: &common::redis::OwnRedis) -> polygraph_subgraph_redis::Subgraph {
     write_segment(redis);
@@ -256,46 +304,13 @@ async fn segment(subgraph: &polygraph_subgraph_redis::Subgraph) -> Value {
 async fn the_feature_store_answers_errors_while_redis_is_down_and_reconnects_by_itself() {
     let mut redis = common::redis::OwnRedis::start();
     let subgraph = feature_store(&redis).await;
-    let answer = segment(&subgraph).await;
-    assert_eq!(
-        answer["data"]["_entities"][0]["onlineFeatures"]["segment"], "loyal",
-        "{answer}"
-    );
-
+    let whole = json!({ "_entities": [{ "onlineFeatures": { "segment": "loyal" } }] });
+    assert_eq!(segment(&subgraph).await["data"], whole);
     redis.stop();
-    for _ in 0..3 {
-        let started = Instant::now();
-        let answer = segment(&subgraph).await;
-        assert!(
-            started.elapsed() < Duration::from_secs(6),
-            "{:?}",
-            started.elapsed()
-        );
-        assert_eq!(
-            answer["errors"][0]["extensions"]["code"], "DATABASE_ERROR",
-            "{answer}"
-        );
-        assert!(!answer.to_string().contains("6379"), "no address: {answer}");
-    }
-
+    errors_while_down(|| segment(&subgraph)).await;
     redis.restart();
     write_segment(&redis);
-    let restarted = Instant::now();
-    loop {
-        let answer = segment(&subgraph).await;
-        if answer["data"]["_entities"][0]["onlineFeatures"]["segment"] == "loyal" {
-            break;
-        }
-        assert!(
-            restarted.elapsed() < Duration::from_secs(10),
-            "still failing 10 s after Redis came back: {answer}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    eprintln!(
-        "answering again {:?} after Redis came back",
-        restarted.elapsed()
-    );
+    whole_again("Redis", || segment(&subgraph), &whole).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -334,42 +349,9 @@ async fn the_postgres_subgraph_answers_errors_while_postgres_is_down_and_reconne
     assert_eq!(ask().await["data"], whole);
 
     postgres.stop();
-    for _ in 0..2 {
-        let started = Instant::now();
-        let answer = ask().await;
-        assert!(
-            started.elapsed() < Duration::from_secs(7),
-            "{:?}",
-            started.elapsed()
-        );
-        assert_eq!(
-            answer["errors"][0]["extensions"]["code"], "DATABASE_ERROR",
-            "{answer}"
-        );
-        assert_eq!(answer["errors"][0]["path"], json!(["items"]), "{answer}");
-        assert!(
-            !answer.to_string().contains("127.0.0.1"),
-            "no address: {answer}"
-        );
-    }
-
+    errors_while_down(&ask).await;
     postgres.restart();
-    let restarted = Instant::now();
-    loop {
-        let answer = ask().await;
-        if answer["data"] == whole {
-            break;
-        }
-        assert!(
-            restarted.elapsed() < Duration::from_secs(10),
-            "still failing 10 s after PostgreSQL came back: {answer}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    eprintln!(
-        "answering again {:?} after PostgreSQL came back",
-        restarted.elapsed()
-    );
+    whole_again("PostgreSQL", &ask, &whole).await;
 }
 
 /// A search server (osmem-server, as scripts/dev installs it) of this test's own, in memory.
@@ -506,40 +488,8 @@ async fn the_search_subgraph_answers_errors_while_the_server_is_down_and_reconne
     assert_eq!(ask().await["data"], whole);
 
     search.stop();
-    for _ in 0..2 {
-        let started = Instant::now();
-        let answer = ask().await;
-        assert!(
-            started.elapsed() < Duration::from_secs(7),
-            "{:?}",
-            started.elapsed()
-        );
-        assert_eq!(
-            answer["errors"][0]["extensions"]["code"], "DATABASE_ERROR",
-            "{answer}"
-        );
-        assert!(
-            !answer.to_string().contains("127.0.0.1"),
-            "no address: {answer}"
-        );
-    }
-
+    errors_while_down(&ask).await;
     search.restart();
     search.fill().await;
-    let restarted = Instant::now();
-    loop {
-        let answer = ask().await;
-        if answer["data"] == whole {
-            break;
-        }
-        assert!(
-            restarted.elapsed() < Duration::from_secs(10),
-            "still failing 10 s after the search server came back: {answer}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    eprintln!(
-        "answering again {:?} after the search server came back",
-        restarted.elapsed()
-    );
+    whole_again("the search server", &ask, &whole).await;
 }
