@@ -596,14 +596,23 @@ impl Parser<'_> {
                         Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
                             self.at += 2;
                         }
-                        Some(b'u')
-                            if self
-                                .text
-                                .get(self.at + 2..self.at + 6)
-                                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) =>
-                        {
-                            self.at += 6;
-                        }
+                        Some(b'u') => match unit_at(self.text, self.at + 2) {
+                            // A surrogate must come in a pair, high then low, as serde_json and
+                            // other strict readers require: one alone would be passed on into
+                            // a response they refuse.
+                            Some(0xD800..=0xDBFF)
+                                if self.text.get(self.at + 6..self.at + 8) == Some(b"\\u")
+                                    && matches!(
+                                        unit_at(self.text, self.at + 8),
+                                        Some(0xDC00..=0xDFFF)
+                                    ) =>
+                            {
+                                self.at += 12;
+                            }
+                            Some(0xD800..=0xDFFF) => return self.error("unpaired surrogate"),
+                            Some(_) => self.at += 6,
+                            None => return self.error("invalid escape"),
+                        },
                         _ => return self.error("invalid escape"),
                     }
                 }
@@ -612,6 +621,15 @@ impl Parser<'_> {
             }
         }
     }
+}
+
+/// The UTF-16 unit of the four hex digits at `at`, if they are there.
+fn unit_at(text: &[u8], at: usize) -> Option<u32> {
+    let digits = text.get(at..at + 4)?;
+    if !digits.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
 }
 
 /// The position of the first quote, backslash or control character in `bytes`, or its length:
@@ -808,6 +826,11 @@ mod tests {
             "\"a\nb\"",
             "\"\\x\"",
             "\"\\u12\"",
+            // Surrogates alone (a reply with one would make the response unreadable to strict
+            // clients: found by the merge fuzz target).
+            "\"\\udfdf\"",
+            "\"\\ud83dx\"",
+            "\"\\ud83d\\u0041\"",
             "tru",
             "nul",
             "[1] 2",
