@@ -22,6 +22,18 @@ pub struct Subgraph {
     /// Answers every operation the schema validates.
     engine: Arc<engine::Analytics>,
     statements: Arc<Recorder>,
+    columns: Introspection,
+}
+
+/// What start-up reads from ClickHouse: each table's columns and their types.
+pub type Introspection = model::Columns;
+
+/// A client of the configured database over the HTTP interface at `url`.
+fn client(config: &Config, url: &str) -> clickhouse::Client {
+    clickhouse::Client::default()
+        .with_url(url)
+        .with_database(config.database())
+        .with_validation(false)
 }
 
 #[derive(clickhouse::Row, serde::Deserialize)]
@@ -36,10 +48,7 @@ impl Subgraph {
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
         let url = config.url();
         let database = config.database();
-        let client = clickhouse::Client::default()
-            .with_url(&url)
-            .with_database(&database)
-            .with_validation(false);
+        let client = client(config, &url);
         let rows: Vec<ColumnRow> = client
             .query("SELECT table, name, type FROM system.columns WHERE database = ?")
             .bind(database.as_str())
@@ -53,6 +62,25 @@ impl Subgraph {
                 .or_default()
                 .push((row.name, row.r#type));
         }
+        Self::assemble(config, columns, client)
+    }
+
+    /// The subgraph from columns read before (as [`Subgraph::introspection`] gives them), its
+    /// client to `url`: what start-up does once the columns are read, and how the fuzz targets
+    /// build the subgraph without a server.
+    pub fn from_introspection(
+        config: &Config,
+        columns: &Introspection,
+        url: &str,
+    ) -> anyhow::Result<Self> {
+        Self::assemble(config, columns.clone(), client(config, url))
+    }
+
+    fn assemble(
+        config: &Config,
+        columns: Introspection,
+        client: clickhouse::Client,
+    ) -> anyhow::Result<Self> {
         let model = Arc::new(model::build(config, &columns)?);
         let statements = Arc::new(Recorder::default());
         let warehouse = warehouse::Warehouse {
@@ -69,7 +97,13 @@ impl Subgraph {
             model,
             engine,
             statements,
+            columns,
         })
+    }
+
+    /// The columns start-up read, for [`Subgraph::from_introspection`].
+    pub fn introspection(&self) -> &Introspection {
+        &self.columns
     }
 
     /// Statements sent since start-up (start-up's own reads not counted).

@@ -4,8 +4,6 @@
 //! client library binds (escaping it), and the SQL is kept to what ClickHouse 18.16 and current
 //! ClickHouse both accept (no window functions, no server-side typed parameters).
 
-use std::collections::HashMap;
-
 use anyhow::{anyhow, bail};
 use indexmap::IndexMap;
 use polygraph_subgraph_core::naming;
@@ -13,7 +11,7 @@ use polygraph_subgraph_core::naming;
 use crate::config::Config;
 
 /// A table's columns and their ClickHouse types.
-pub type Columns = HashMap<String, Vec<(String, String)>>;
+pub type Columns = std::collections::BTreeMap<String, Vec<(String, String)>>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Granularity {

@@ -30,21 +30,31 @@ pub struct Subgraph {
     /// Answers every operation the schema validates.
     engine: Arc<engine::Searches>,
     requests: Arc<Recorder>,
+    mappings: Introspection,
+}
+
+/// What start-up reads from the search server: each configured index's mapping and the
+/// fields its sample documents hold, in the config's order.
+pub type Introspection = Vec<(serde_json::Value, std::collections::BTreeSet<String>)>;
+
+/// A client of the search server at `url`, each request ended at the configured timeout.
+fn client(config: &Config, url: &str) -> anyhow::Result<Elasticsearch> {
+    let pool = SingleNodeConnectionPool::new(
+        url.parse()
+            .with_context(|| format!("the search server URL {url}"))?,
+    );
+    let transport = TransportBuilder::new(pool)
+        .timeout(std::time::Duration::from_millis(config.timeout_ms))
+        .build()
+        .context("building the search client")?;
+    Ok(Elasticsearch::new(transport))
 }
 
 impl Subgraph {
     /// Connects, reads each index's mapping and generates the schema.
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
         let url = config.url();
-        let pool = SingleNodeConnectionPool::new(
-            url.parse()
-                .with_context(|| format!("the search server URL {url}"))?,
-        );
-        let transport = TransportBuilder::new(pool)
-            .timeout(std::time::Duration::from_millis(config.timeout_ms))
-            .build()
-            .context("building the search client")?;
-        let client = Elasticsearch::new(transport);
+        let client = client(config, &url)?;
         let mut mappings = Vec::with_capacity(config.indices.len());
         for name in config.indices.keys() {
             mappings.push(
@@ -53,6 +63,25 @@ impl Subgraph {
                     .with_context(|| format!("reading index {name} at {url}"))?,
             );
         }
+        Self::assemble(config, mappings, client)
+    }
+
+    /// The subgraph from mappings read before (as [`Subgraph::introspection`] gives them), its
+    /// client to `url`: what start-up does once the mappings are read, and how the fuzz targets
+    /// build the subgraph without a search server.
+    pub fn from_introspection(
+        config: &Config,
+        mappings: &Introspection,
+        url: &str,
+    ) -> anyhow::Result<Self> {
+        Self::assemble(config, mappings.clone(), client(config, url)?)
+    }
+
+    fn assemble(
+        config: &Config,
+        mappings: Introspection,
+        client: Elasticsearch,
+    ) -> anyhow::Result<Self> {
         let model = Arc::new(model::build(config, &mappings)?);
         let requests = Arc::new(Recorder::default());
         let schema = schema::build(&model).context("generating the GraphQL schema")?;
@@ -68,7 +97,14 @@ impl Subgraph {
             model,
             engine,
             requests,
+            mappings,
         })
+    }
+
+    /// Each configured index's mapping as start-up read it, for
+    /// [`Subgraph::from_introspection`].
+    pub fn introspection(&self) -> &Introspection {
+        &self.mappings
     }
 
     /// The schema and its engine, ready to serve.

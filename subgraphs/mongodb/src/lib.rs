@@ -42,35 +42,24 @@ const COUNTED: &[&str] = &[
     "getMore",
 ];
 
+/// What start-up reads from MongoDB: each configured collection's shape (a JSON schema), in
+/// the config's order.
+pub type Introspection = Vec<serde_json::Value>;
+
 /// A running subgraph: its schema and the engine that answers it.
 pub struct Subgraph {
     pub schema: async_graphql::dynamic::Schema,
     pub model: Arc<model::Model>,
     engine: Arc<engine::Documents>,
     commands: Arc<Recorder>,
+    shapes: Introspection,
 }
 
 impl Subgraph {
     /// Connects, reads each collection's shape and generates the schema.
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
         let url = config.url();
-        let mut options = ClientOptions::parse(&url)
-            .await
-            .with_context(|| format!("the MongoDB URL {url}"))?;
-        let commands = Arc::new(Recorder::default());
-        let counter = commands.clone();
-        options.command_event_handler = Some(EventHandler::callback(move |event: CommandEvent| {
-            if let CommandEvent::Started(started) = event
-                && COUNTED.contains(&started.command_name.as_str())
-            {
-                counter.note_with(|| described(&started.command_name, &started.command));
-            }
-        }));
-        options.server_selection_timeout = Some(Duration::from_secs(5));
-        options.connect_timeout = Some(Duration::from_secs(5));
-        options.app_name = Some("polygraph-subgraph-mongodb".to_owned());
-        let client = mongodb::Client::with_options(options)?;
-        let database = client.database(&config.database());
+        let (database, commands) = database(config, &url).await?;
         database
             .run_command(doc! { "ping": 1 })
             .await
@@ -85,7 +74,29 @@ impl Subgraph {
             };
             schemas.push(schema);
         }
-        let model = Arc::new(model::build(config, &schemas)?);
+        Self::assemble(config, &schemas, database, commands)
+    }
+
+    /// The subgraph from collection shapes read before (one JSON schema per configured
+    /// collection, in the config's order, as [`Subgraph::introspection`] gives them), its client to
+    /// `url` connecting on first use: what start-up does once the shapes are read, and how the
+    /// fuzz targets build the subgraph without a database.
+    pub async fn from_introspection(
+        config: &Config,
+        schemas: &Introspection,
+        url: &str,
+    ) -> anyhow::Result<Self> {
+        let (database, commands) = database(config, url).await?;
+        Self::assemble(config, schemas, database, commands)
+    }
+
+    fn assemble(
+        config: &Config,
+        schemas: &[serde_json::Value],
+        database: mongodb::Database,
+        commands: Arc<Recorder>,
+    ) -> anyhow::Result<Self> {
+        let model = Arc::new(model::build(config, schemas)?);
         let schema = schema::build(&model).context("generating the GraphQL schema")?;
         let engine = Arc::new(engine::Documents::new(store::Store {
             model: model.clone(),
@@ -96,7 +107,13 @@ impl Subgraph {
             model,
             engine,
             commands,
+            shapes: schemas.to_vec(),
         })
+    }
+
+    /// Each configured collection's shape as start-up read it, for [`Subgraph::from_introspection`].
+    pub fn introspection(&self) -> &Introspection {
+        &self.shapes
     }
 
     /// Database commands that read or wrote documents since start-up.
@@ -121,6 +138,36 @@ impl Subgraph {
     pub fn sdl(&self) -> String {
         polygraph_subgraph_core::server::sdl(&self.schema)
     }
+}
+
+/// A client to `url` (connecting on first use) and the configured database, with a count of
+/// the commands that read or write documents. Server selection and connecting wait 5 s
+/// unless the URL says otherwise.
+async fn database(
+    config: &Config,
+    url: &str,
+) -> anyhow::Result<(mongodb::Database, Arc<Recorder>)> {
+    let mut options = ClientOptions::parse(url)
+        .await
+        .with_context(|| format!("the MongoDB URL {url}"))?;
+    let commands = Arc::new(Recorder::default());
+    let counter = commands.clone();
+    options.command_event_handler = Some(EventHandler::callback(move |event: CommandEvent| {
+        if let CommandEvent::Started(started) = event
+            && COUNTED.contains(&started.command_name.as_str())
+        {
+            counter.note_with(|| described(&started.command_name, &started.command));
+        }
+    }));
+    options
+        .server_selection_timeout
+        .get_or_insert(Duration::from_secs(5));
+    options
+        .connect_timeout
+        .get_or_insert(Duration::from_secs(5));
+    options.app_name = Some("polygraph-subgraph-mongodb".to_owned());
+    let client = mongodb::Client::with_options(options)?;
+    Ok((client.database(&config.database()), commands))
 }
 
 /// A collection's `$jsonSchema` validator, or a schema inferred from its first documents.

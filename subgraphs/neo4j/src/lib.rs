@@ -29,6 +29,28 @@ pub struct Subgraph {
     /// Answers every operation the schema validates.
     engine: Arc<engine::Relationships>,
     statements: Arc<Recorder>,
+    catalog: Introspection,
+}
+
+/// What start-up reads from Neo4j: its labels and relationship types (`None` where the server
+/// has no procedure to list them).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Introspection {
+    pub labels: Option<Vec<String>>,
+    pub types: Option<Vec<String>>,
+}
+
+/// A driver of the server at `url` (connecting on first use) and the threads it runs on.
+fn driver(config: &Config, url: &str) -> anyhow::Result<(Arc<Driver>, pool::BlockingPool)> {
+    let (host, port) = host_port(url)?;
+    let auth = AuthToken::new_basic_auth(config.user(), config.password());
+    let driver = Arc::new(Driver::new(
+        ConnectionConfig::new(Address::from((host.as_str(), port))),
+        DriverConfig::new().with_auth(Arc::new(auth)),
+    ));
+    let pool = pool::BlockingPool::new(config.threads, config.queue.max(1))
+        .context("starting the driver's threads")?;
+    Ok((driver, pool))
 }
 
 fn host_port(url: &str) -> anyhow::Result<(String, u16)> {
@@ -81,14 +103,7 @@ impl Subgraph {
     /// Connects, checks the configured labels against the server's, and generates the schema.
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
         let url = config.url();
-        let (host, port) = host_port(&url)?;
-        let auth = AuthToken::new_basic_auth(config.user(), config.password());
-        let driver = Arc::new(Driver::new(
-            ConnectionConfig::new(Address::from((host.as_str(), port))),
-            DriverConfig::new().with_auth(Arc::new(auth)),
-        ));
-        let pool = pool::BlockingPool::new(config.threads, config.queue.max(1))
-            .context("starting the driver's threads")?;
+        let (driver, pool) = driver(config, &url)?;
         let labels = catalog(&pool, &driver, "CALL db.labels()", "label")
             .await
             .with_context(|| format!("connecting to Neo4j at {url}"))?;
@@ -100,7 +115,32 @@ impl Subgraph {
         )
         .await
         .with_context(|| format!("connecting to Neo4j at {url}"))?;
-        let model = Arc::new(model::build(config, labels.as_deref(), types.as_deref())?);
+        Self::assemble(config, Introspection { labels, types }, driver, pool)
+    }
+
+    /// The subgraph from the catalog read before (as [`Subgraph::introspection`] gives it), its
+    /// driver to `url` connecting on first use: what start-up does once the labels are read,
+    /// and how the fuzz targets build the subgraph without a server.
+    pub fn from_introspection(
+        config: &Config,
+        catalog: &Introspection,
+        url: &str,
+    ) -> anyhow::Result<Self> {
+        let (driver, pool) = driver(config, url)?;
+        Self::assemble(config, catalog.clone(), driver, pool)
+    }
+
+    fn assemble(
+        config: &Config,
+        catalog: Introspection,
+        driver: Arc<Driver>,
+        pool: pool::BlockingPool,
+    ) -> anyhow::Result<Self> {
+        let model = Arc::new(model::build(
+            config,
+            catalog.labels.as_deref(),
+            catalog.types.as_deref(),
+        )?);
         let statements = Arc::new(Recorder::default());
         let graph = Arc::new(graph::Graph {
             driver,
@@ -118,7 +158,14 @@ impl Subgraph {
             model,
             engine,
             statements,
+            catalog,
         })
+    }
+
+    /// The labels and relationship types start-up read, for
+    /// [`Subgraph::from_introspection`].
+    pub fn introspection(&self) -> &Introspection {
+        &self.catalog
     }
 
     /// Statements sent since start-up (start-up's own reads not counted).

@@ -3,14 +3,14 @@
 
 use sqlx::PgPool;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Catalog {
     pub schema: String,
     pub tables: Vec<Table>,
     pub foreign_keys: Vec<ForeignKey>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Table {
     pub name: String,
     pub is_view: bool,
@@ -19,7 +19,7 @@ pub struct Table {
     pub primary_key: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Column {
     pub name: String,
     /// `format_type` of the column, e.g. `numeric(10,2)`, usable in a cast.
@@ -30,7 +30,7 @@ pub struct Column {
     pub comment: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ForeignKey {
     pub name: String,
     pub table: String,

@@ -40,26 +40,21 @@ pub struct Subgraph {
     pub model: Arc<model::Model>,
     pub executor: Arc<execute::Executor>,
     engine: Arc<engine::Tables>,
+    catalog: Introspection,
 }
+
+/// What start-up reads from PostgreSQL: the catalog of the configured schema.
+pub type Introspection = catalog::Catalog;
 
 impl Subgraph {
     /// Connects, introspects and generates the schema.
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
         let url = config.database_url();
-        let options: sqlx::postgres::PgConnectOptions = url
-            .parse()
-            .with_context(|| format!("the PostgreSQL URL {}", redact(&url)))?;
-        let options = options.options([(
-            "statement_timeout",
-            format!("{}ms", config.statement_timeout_ms),
-        )]);
-        let pool = PgPoolOptions::new()
-            .max_connections(config.pool_size)
-            .acquire_timeout(std::time::Duration::from_secs(5))
-            .connect_with(options)
+        let pool = pool(config, &url)?;
+        let catalog = catalog::introspect(&pool, &config.schema)
             .await
-            .with_context(|| format!("connecting to PostgreSQL at {}", redact(&url)))?;
-        Self::with_pool(config, pool).await
+            .with_context(|| format!("reading the catalog of PostgreSQL at {}", redact(&url)))?;
+        Self::assemble(config, &catalog, pool)
     }
 
     /// Introspects through an existing pool and generates the schema.
@@ -67,7 +62,26 @@ impl Subgraph {
         let catalog = catalog::introspect(&pool, &config.schema)
             .await
             .context("reading the database catalog")?;
-        let model = Arc::new(model::build(&catalog, config)?);
+        Self::assemble(config, &catalog, pool)
+    }
+
+    /// The subgraph from a catalog read before (see [`catalog::introspect`]), its pool to
+    /// `url` connecting on first use: what start-up does once the catalog is read, and how the
+    /// fuzz targets build the subgraph without a database.
+    pub fn from_introspection(
+        config: &Config,
+        catalog: &Introspection,
+        url: &str,
+    ) -> anyhow::Result<Self> {
+        Self::assemble(config, catalog, pool(config, url)?)
+    }
+
+    fn assemble(
+        config: &Config,
+        catalog: &Introspection,
+        pool: sqlx::PgPool,
+    ) -> anyhow::Result<Self> {
+        let model = Arc::new(model::build(catalog, config)?);
         let executor = Arc::new(execute::Executor::new(pool.clone()));
         let schema = schema::build(&model).context("generating the GraphQL schema")?;
         let engine = Arc::new(engine::Tables::new(model.clone(), executor.clone()));
@@ -77,6 +91,7 @@ impl Subgraph {
             model,
             executor,
             engine,
+            catalog: catalog.clone(),
         })
     }
 
@@ -88,6 +103,11 @@ impl Subgraph {
         )
     }
 
+    /// The catalog start-up read, for [`Subgraph::from_introspection`].
+    pub fn introspection(&self) -> &Introspection {
+        &self.catalog
+    }
+
     /// Statements run since start-up.
     pub fn statements(&self) -> u64 {
         self.executor.statements()
@@ -97,6 +117,22 @@ impl Subgraph {
     pub fn sdl(&self) -> String {
         polygraph_subgraph_core::server::sdl(&self.schema)
     }
+}
+
+/// A pool of connections to `url`, each made when first needed: a database that is down at
+/// start-up fails the first statement (the catalog's), not the pool.
+fn pool(config: &Config, url: &str) -> anyhow::Result<sqlx::PgPool> {
+    let options: sqlx::postgres::PgConnectOptions = url
+        .parse()
+        .with_context(|| format!("the PostgreSQL URL {}", redact(url)))?;
+    let options = options.options([(
+        "statement_timeout",
+        format!("{}ms", config.statement_timeout_ms),
+    )]);
+    Ok(PgPoolOptions::new()
+        .max_connections(config.pool_size)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .connect_lazy_with(options))
 }
 
 /// A URL without its password, for messages.

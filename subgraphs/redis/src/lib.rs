@@ -25,26 +25,45 @@ pub struct Subgraph {
 }
 
 impl Subgraph {
-    /// Connects and generates the schema from the configured groups.
+    /// Generates the schema from the configured groups and connects. Redis need not be up:
+    /// until it answers, the subgraph serves errors where its features would be, and it
+    /// connects by itself once Redis is back.
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
         let url = config.url();
+        let subgraph = Self::with_url(config, &url)?;
+        let ping = redis::cmd("PING");
+        let mut connection = subgraph.engine.store.connection.clone();
+        match tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            ping.query_async::<String>(&mut connection),
+        )
+        .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::warn!(
+                "Redis at {url} does not answer yet ({error}); serving errors until it does"
+            ),
+            Err(_) => tracing::warn!(
+                "Redis at {url} does not answer within 5 s; serving errors until it does"
+            ),
+        }
+        Ok(subgraph)
+    }
+
+    /// The subgraph over the Redis at `url`, connecting on first use: what start-up does
+    /// before its first `PING`, and how the fuzz targets build the subgraph without Redis.
+    pub fn with_url(config: &Config, url: &str) -> anyhow::Result<Self> {
         let model = Arc::new(model::build(config)?);
-        let client =
-            redis::Client::open(url.as_str()).with_context(|| format!("the Redis URL {url}"))?;
-        // A connection manager: when Redis goes away, the calls meanwhile fail fast and the
-        // connection is made again by itself once Redis is back.
+        let client = redis::Client::open(url).with_context(|| format!("the Redis URL {url}"))?;
+        // A connection manager: when Redis goes away, the calls meanwhile fail at once (one
+        // attempt to connect, no retries to wait for), each failure starts a new attempt in
+        // the background, and the connection is made again by itself once Redis is back.
         let reconnecting = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(std::time::Duration::from_secs(2)))
             .set_response_timeout(Some(std::time::Duration::from_secs(5)))
-            .set_number_of_retries(1)
-            .set_max_delay(std::time::Duration::from_millis(500));
-        let connection = tokio::time::timeout(
-            std::time::Duration::from_secs(5),
-            redis::aio::ConnectionManager::new_with_config(client, reconnecting),
-        )
-        .await
-        .with_context(|| format!("connecting to Redis at {url}: timed out"))?
-        .with_context(|| format!("connecting to Redis at {url}"))?;
+            .set_number_of_retries(0);
+        let connection = redis::aio::ConnectionManager::new_lazy_with_config(client, reconnecting)
+            .with_context(|| format!("connecting to Redis at {url}"))?;
         let round_trips = Arc::new(Recorder::default());
         let store = store::Store {
             connection,
