@@ -820,3 +820,75 @@ async fn the_corpus_answers_as_recorded() {
     let server = common::HttpSubgraph::start(subgraph.served()).await;
     common::corpus::check(&server, "postgres", subgraph.executor.recorder()).await;
 }
+
+/// A body that is no GraphQL request (found by the `subgraph_postgres` fuzz target: variables
+/// that are not an object) is answered with a JSON error and a fitting status, not with the
+/// request parser's text, which names Rust types.
+#[tokio::test]
+async fn bodies_that_are_no_graphql_request_get_json_errors() {
+    use polygraph_subgraph_core::server;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let subgraph = subgraph().await;
+    let trust = server::Trust {
+        max_body_bytes: 4096,
+        ..server::Trust::default()
+    };
+    let address = common::serve(server::app(server::share(subgraph.served()), trust)).await;
+    let url = format!("http://{address}/graphql");
+    let client = reqwest::Client::new();
+    let post = |body: String| {
+        client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let huge = json!({ "query": format!("{{ users {{ id }} }} # {}", "x".repeat(8192)) });
+    for (body, status, code) in [
+        (
+            r#"{"query": "{ users { id } }", "variables": 7}"#.to_owned(),
+            400,
+            "BAD_REQUEST",
+        ),
+        (r#"{"query": 7}"#.to_owned(), 400, "BAD_REQUEST"),
+        ("[1]".to_owned(), 400, "BAD_REQUEST"),
+        ("{".to_owned(), 400, "BAD_REQUEST"),
+        (huge.to_string(), 413, "PAYLOAD_TOO_LARGE"),
+    ] {
+        let answer = post(body.clone()).await.unwrap();
+        assert_eq!(answer.status().as_u16(), status, "{body:.80}");
+        let text = answer.text().await.unwrap();
+        let json: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|error| panic!("{body:.80}: no JSON ({error}): {text}"));
+        assert_eq!(
+            json["errors"][0]["extensions"]["code"], code,
+            "{body:.80}: {json}"
+        );
+        assert!(!text.contains("enum"), "{body:.80}: {text}");
+    }
+    // Chunked, so no length is declared: the limit holds as the body streams in.
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let body = huge.to_string();
+    let request = format!(
+        "POST /graphql HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains(r#""code":"PAYLOAD_TOO_LARGE""#), "{answer}");
+}
+
+/// `@skip`/`@include` on `__typename` with a variable (found by the `subgraph_postgres` fuzz
+/// target): async-graphql's validator skips `__typename`, calling the variable unused; the
+/// subgraph validates with the condition lifted onto a fragment, so the operation runs.
+#[tokio::test]
+async fn conditions_on_typename_take_variables() {
+    let subgraph = subgraph().await;
+    let query = "query($a: Boolean!) { users(limit: 1) { t: __typename @skip(if: $a) id } }";
+    let skipped = data(&subgraph, query, json!({ "a": true })).await;
+    assert!(skipped["users"][0].get("t").is_none(), "{skipped}");
+    let kept = data(&subgraph, query, json!({ "a": false })).await;
+    assert_eq!(kept["users"][0]["t"], "User", "{kept}");
+}

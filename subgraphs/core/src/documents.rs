@@ -83,9 +83,88 @@ impl Documents {
     }
 }
 
+/// `document` as validation should see it, when it differs: every `@skip` and `@include` on a
+/// `__typename` field moved onto an inline fragment around the field. async-graphql's
+/// validator never visits `__typename`, so it would call their variables unused (refusing a
+/// valid operation) and leave their types unchecked; on the fragment it checks both, and what
+/// the operation selects is the same.
+pub fn for_validation(document: &ExecutableDocument) -> Option<ExecutableDocument> {
+    use async_graphql::parser::Positioned;
+    use async_graphql::parser::types::{
+        DocumentOperations, InlineFragment, Selection, SelectionSet,
+    };
+    fn conditional(directive: &Positioned<async_graphql::parser::types::Directive>) -> bool {
+        matches!(directive.node.name.node.as_str(), "skip" | "include")
+    }
+    fn lift(set: &mut SelectionSet) -> bool {
+        let mut lifted = false;
+        for item in &mut set.items {
+            let pos = item.pos;
+            match &mut item.node {
+                Selection::Field(field) if field.node.name.node == "__typename" => {
+                    if !field.node.directives.iter().any(conditional) {
+                        continue;
+                    }
+                    let (conditions, others) = std::mem::take(&mut field.node.directives)
+                        .into_iter()
+                        .partition(conditional);
+                    field.node.directives = others;
+                    let selection_set = SelectionSet {
+                        items: vec![Positioned::new(Selection::Field(field.clone()), pos)],
+                    };
+                    item.node = Selection::InlineFragment(Positioned::new(
+                        InlineFragment {
+                            type_condition: None,
+                            directives: conditions,
+                            selection_set: Positioned::new(selection_set, pos),
+                        },
+                        pos,
+                    ));
+                    lifted = true;
+                }
+                Selection::Field(field) => lifted |= lift(&mut field.node.selection_set.node),
+                Selection::InlineFragment(inline) => {
+                    lifted |= lift(&mut inline.node.selection_set.node);
+                }
+                Selection::FragmentSpread(_) => {}
+            }
+        }
+        lifted
+    }
+    let mut copy = document.clone();
+    let mut lifted = false;
+    match &mut copy.operations {
+        DocumentOperations::Single(operation) => {
+            lifted |= lift(&mut operation.node.selection_set.node);
+        }
+        DocumentOperations::Multiple(operations) => {
+            for operation in operations.values_mut() {
+                lifted |= lift(&mut operation.node.selection_set.node);
+            }
+        }
+    }
+    for fragment in copy.fragments.values_mut() {
+        lifted |= lift(&mut fragment.node.selection_set.node);
+    }
+    lifted.then_some(copy)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conditions_on_typename_are_lifted_for_validation() {
+        let document = async_graphql::parser::parse_query(
+            "query($a: Boolean!) { x { t: __typename @skip(if: $a) y } } fragment F on X { __typename @include(if: $a) }",
+        )
+        .unwrap();
+        let lifted = for_validation(&document).expect("it differs");
+        let text = format!("{lifted:?}");
+        assert_eq!(text.matches("InlineFragment {").count(), 2, "{text}");
+        let plain = async_graphql::parser::parse_query("{ x { __typename y } }").unwrap();
+        assert!(for_validation(&plain).is_none());
+    }
 
     fn parsed(text: &str) -> Arc<ExecutableDocument> {
         Arc::new(async_graphql::parser::parse_query(text).expect("parses"))

@@ -13,8 +13,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
+use async_graphql::ParseRequestError;
 use async_graphql::dynamic::Schema;
 use async_graphql::parser::types::ExecutableDocument;
+use async_graphql_axum::rejection::GraphQLRejection;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 pub use axum::Router;
 use axum::extract::State;
@@ -192,23 +194,21 @@ struct AppState {
 
 /// The subgraph's HTTP app, without a socket, so tests can drive it directly.
 pub fn app(schema: SharedSchema, trust: Trust) -> Router {
-    let limit = trust.max_body_bytes;
     Router::new()
         .route("/graphql", get(graphql).post(graphql))
         .route("/health", get(|| async { "ok" }))
-        .layer(axum::extract::DefaultBodyLimit::max(limit))
         .with_state(AppState {
             schema,
             trust: Arc::new(trust),
         })
 }
 
-async fn graphql(
-    State(state): State<AppState>,
-    method: axum::http::Method,
-    headers: HeaderMap,
-    request: GraphQLRequest,
-) -> Response {
+async fn graphql(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let (method, headers) = (request.method().clone(), request.headers().clone());
+    let request = match limited_request(request, state.trust.max_body_bytes).await {
+        Ok(request) => request,
+        Err(refused) => return *refused,
+    };
     let claims = match verified_claims(&state.trust, &headers) {
         Ok(claims) => claims,
         Err(refused) => return *refused,
@@ -502,7 +502,9 @@ async fn validation(
         request = request.variables(variables.clone());
     }
     if let Some(document) = document {
-        request.set_parsed_query(document.clone());
+        request.set_parsed_query(
+            crate::documents::for_validation(document).unwrap_or_else(|| document.clone()),
+        );
     }
     served.validations.fetch_add(1, Ordering::Relaxed);
     let check = Arc::new(engine::ValidateOnly::default());
@@ -582,7 +584,12 @@ async fn mixed_reply(
     if let Some(name) = asked.operation_name {
         request = request.operation_name(name);
     }
-    request.set_parsed_query(operation.document.clone());
+    // async-graphql validates what it runs: the conditions on `__typename` lifted, as when the
+    // text was first validated (the same selections).
+    request.set_parsed_query(
+        crate::documents::for_validation(operation.document)
+            .unwrap_or_else(|| operation.document.clone()),
+    );
     let response = served.schema.execute(request).await;
     let mut body = serde_json::to_value(&response).unwrap_or_default();
     if !errors.is_empty()
@@ -625,6 +632,55 @@ fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
         (DocumentOperations::Multiple(_), None) => None,
     };
     kind == Some(OperationType::Mutation)
+}
+
+/// The GraphQL request `request` carries, its body read up to `limit` bytes; a JSON error
+/// (413 past the limit, 400 for a body that is no GraphQL request) otherwise.
+async fn limited_request(
+    request: axum::extract::Request,
+    limit: usize,
+) -> Result<GraphQLRequest, Box<Response>> {
+    use axum::extract::FromRequest as _;
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|length| length.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(Box::new(too_large()));
+    }
+    let request =
+        request.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, limit)));
+    GraphQLRequest::<GraphQLRejection>::from_request(request, &())
+        .await
+        .map_err(|rejection| Box::new(not_a_request(&rejection)))
+}
+
+fn too_large() -> Response {
+    refuse(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "the request body is too large",
+        "PAYLOAD_TOO_LARGE",
+    )
+}
+
+/// A body that is no GraphQL request, answered as a JSON error like every other: 413 past the
+/// size limit, 400 otherwise. What the parser said goes to the log; it names Rust types.
+fn not_a_request(rejection: &GraphQLRejection) -> Response {
+    tracing::info!(reason = %rejection.0, "refused a body that is no GraphQL request");
+    // The body limit's error reaches the parser as text only (axum's `LengthLimitError`).
+    let over_limit = match &rejection.0 {
+        ParseRequestError::PayloadTooLarge => true,
+        ParseRequestError::Io(error) => error.to_string().contains("length limit exceeded"),
+        _ => false,
+    };
+    if over_limit {
+        return too_large();
+    }
+    refuse(
+        StatusCode::BAD_REQUEST,
+        "the body is not a GraphQL request: a JSON object with a \"query\" string, and \"variables\" an object when given",
+        "BAD_REQUEST",
+    )
 }
 
 fn refuse(status: StatusCode, message: &str, code: &str) -> Response {
