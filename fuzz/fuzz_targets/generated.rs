@@ -13,18 +13,16 @@ use polygraph_gateway::gateway::{Gateway, Settings};
 use polygraph_gateway::supergraph::Supergraph;
 use polygraph_testkit::operations::{FromBytes, Shape, generate};
 
-fn gateway(path: &str) -> (Gateway, Supergraph) {
+fn gateway(path: &str) -> Gateway {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let sdl = std::fs::read_to_string(root.join(path)).expect("the supergraph is checked in");
     let mut settings = Settings::default();
     settings.authorization.policies = Some(root.join("policies"));
-    let gateway = Gateway::new(Supergraph::parse(&sdl).expect("it loads"), settings)
-        .expect("it starts");
-    (gateway, Supergraph::parse(&sdl).expect("it loads"))
+    Gateway::new(Supergraph::parse(&sdl).expect("it loads"), settings).expect("it starts")
 }
 
-fn gateways() -> &'static [(Gateway, Supergraph); 2] {
-    static GATEWAYS: OnceLock<[(Gateway, Supergraph); 2]> = OnceLock::new();
+fn gateways() -> &'static [Gateway; 2] {
+    static GATEWAYS: OnceLock<[Gateway; 2]> = OnceLock::new();
     GATEWAYS.get_or_init(|| {
         [
             gateway("schema/supergraph.graphql"),
@@ -39,9 +37,14 @@ fuzz_target!(|data: &[u8]| {
         width: 5,
         fields: 60,
         twins: true,
+        ..Shape::default()
     };
-    for (gateway, supergraph) in gateways() {
-        let operation = generate(&supergraph.api_schema, &mut FromBytes(data), shape);
+    for gateway in gateways() {
+        let operation = generate(
+            &gateway.supergraph.api_schema,
+            &mut FromBytes(data),
+            shape,
+        );
         let variables: apollo_compiler::response::JsonMap =
             serde_json::from_value(serde_json::Value::Object(operation.variables))
                 .expect("a JSON object is a JSON map");

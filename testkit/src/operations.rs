@@ -62,6 +62,12 @@ pub struct Shape {
     /// the same, and `__typename` is always aliased, its possible answers listed in
     /// [`Operation::typenames`].
     pub twins: bool,
+    /// A mutation over the schema's mutation type (a query when it has none).
+    pub mutation: bool,
+    /// Argument values a careful client would not send, beside the ordinary ones: the ends of
+    /// `Int` and `Float`, quotes, backslashes, control characters, SQL and query-operator
+    /// text, long strings, encoded cursors.
+    pub hostile: bool,
 }
 
 impl Default for Shape {
@@ -71,6 +77,8 @@ impl Default for Shape {
             width: 4,
             fields: 24,
             twins: false,
+            mutation: false,
+            hostile: false,
         }
     }
 }
@@ -123,47 +131,44 @@ impl Operation {
     }
 }
 
-/// One operation on `schema`'s query type, with choices drawn from `entropy`.
+/// One operation on `schema`'s query type (or its mutation type, see [`Shape::mutation`]),
+/// with choices drawn from `entropy`.
 pub fn generate(schema: &Schema, entropy: &mut dyn Entropy, shape: Shape) -> Operation {
-    let root = schema
-        .schema_definition
-        .query
-        .as_ref()
-        .map_or_else(|| Name::new_unchecked("Query"), |name| name.name.clone());
-    let mut generator = Generator {
-        schema,
-        entropy,
-        shape,
-        budget: shape.fields,
-        aliases: 0,
-        declared: Vec::new(),
-        variables: Map::new(),
-        fragments: Vec::new(),
-        typenames: Vec::new(),
+    let definition = &schema.schema_definition;
+    let (keyword, root) = match (&definition.mutation, &definition.query) {
+        (Some(mutation), _) if shape.mutation => ("mutation", mutation.name.clone()),
+        (_, query) => (
+            "query",
+            query
+                .as_ref()
+                .map_or_else(|| Name::new_unchecked("Query"), |name| name.name.clone()),
+        ),
     };
+    let mut generator = Generator::new(schema, entropy, shape);
     let body = generator.selection_set(&root, 0, false);
-    let mut query = String::new();
-    if generator.declared.is_empty() && generator.below(2) == 0 {
-        query.push_str(&body);
-    } else {
-        query.push_str("query Generated");
-        if !generator.declared.is_empty() {
-            let _ = write!(query, "({})", generator.declared.join(", "));
-        }
-        let _ = write!(query, " {body}");
+    generator.finish(keyword, &body)
+}
+
+/// A federation `_entities` query over a subgraph's `schema`: a `$representations` variable
+/// (the caller fills it in [`Operation::variables`]) and an inline fragment on each of
+/// `types`, its selection drawn from `entropy`.
+pub fn generate_entities(
+    schema: &Schema,
+    types: &[Name],
+    entropy: &mut dyn Entropy,
+    shape: Shape,
+) -> Operation {
+    let mut generator = Generator::new(schema, entropy, shape);
+    generator
+        .declared
+        .push("$representations: [_Any!]!".to_owned());
+    let mut body = String::from("{ _entities(representations: $representations) { __typename");
+    for ty in types {
+        let selection = generator.selection_set(ty, 1, true);
+        let _ = write!(body, " ... on {ty} {selection}");
     }
-    for fragment in &generator.fragments {
-        let _ = write!(
-            query,
-            "\nfragment {} on {} {}",
-            fragment.name, fragment.on, fragment.text
-        );
-    }
-    Operation {
-        query,
-        variables: generator.variables,
-        typenames: generator.typenames,
-    }
+    body.push_str(" } }");
+    generator.finish("query", &body)
 }
 
 struct Fragment {
@@ -187,6 +192,47 @@ struct Generator<'a> {
 }
 
 impl<'a> Generator<'a> {
+    fn new(schema: &'a Schema, entropy: &'a mut dyn Entropy, shape: Shape) -> Self {
+        Generator {
+            schema,
+            entropy,
+            shape,
+            budget: shape.fields,
+            aliases: 0,
+            declared: Vec::new(),
+            variables: Map::new(),
+            fragments: Vec::new(),
+            typenames: Vec::new(),
+        }
+    }
+
+    /// The operation: `body` (the root selection set) under `keyword`, with the variables
+    /// declared and the fragments spread in it.
+    fn finish(mut self, keyword: &str, body: &str) -> Operation {
+        let mut query = String::new();
+        if keyword == "query" && self.declared.is_empty() && self.below(2) == 0 {
+            query.push_str(body);
+        } else {
+            let _ = write!(query, "{keyword} Generated");
+            if !self.declared.is_empty() {
+                let _ = write!(query, "({})", self.declared.join(", "));
+            }
+            let _ = write!(query, " {body}");
+        }
+        for fragment in &self.fragments {
+            let _ = write!(
+                query,
+                "\nfragment {} on {} {}",
+                fragment.name, fragment.on, fragment.text
+            );
+        }
+        Operation {
+            query,
+            variables: self.variables,
+            typenames: self.typenames,
+        }
+    }
+
     fn below(&mut self, n: usize) -> usize {
         if n <= 1 {
             return 0;
@@ -472,6 +518,9 @@ impl<'a> Generator<'a> {
     }
 
     fn scalar(&mut self, name: &str) -> (String, Value) {
+        if self.shape.hostile && self.chance(40) {
+            return self.hostile_scalar(name);
+        }
         match name {
             "Int" => {
                 let value = self.below(14) as i64 - 1;
@@ -488,8 +537,62 @@ impl<'a> Generator<'a> {
             _ => {
                 const STRINGS: [&str; 8] = ["1", "2", "3", "7", "10", "12", "", "x"];
                 let value = STRINGS[self.below(STRINGS.len())];
-                (format!("{value:?}"), Value::String(value.into()))
+                string(value)
             }
         }
     }
+
+    /// A value of scalar `name` from the edges of what it admits (see [`Shape::hostile`]).
+    fn hostile_scalar(&mut self, name: &str) -> (String, Value) {
+        match name {
+            "Int" => {
+                const INTS: [i64; 6] =
+                    [i32::MAX as i64, i32::MIN as i64, 0, -1, 1 << 30, -(1 << 30)];
+                let value = INTS[self.below(INTS.len())];
+                (value.to_string(), Value::from(value))
+            }
+            "Float" => {
+                const FLOATS: [f64; 6] =
+                    [1e308, -1e308, 5e-324, -0.0, 9_007_199_254_740_993.0, 0.1];
+                let value = FLOATS[self.below(FLOATS.len())];
+                (format!("{value:e}"), Value::from(value))
+            }
+            "Boolean" => {
+                let value = self.chance(50);
+                (value.to_string(), Value::Bool(value))
+            }
+            _ => {
+                const STRINGS: [&str; 18] = [
+                    "'",
+                    "\"",
+                    "\\",
+                    "' OR '1'='1",
+                    "1; DROP TABLE users; --",
+                    "%_%",
+                    "\u{0}",
+                    "\u{1b}[31m",
+                    "😀",
+                    "\u{feff}",
+                    "$where",
+                    "{\"$gt\": \"\"}",
+                    "eyJpZCI6MX0",
+                    "////",
+                    "-9223372036854775809",
+                    "1e400",
+                    "2026-02-30T25:61:00Z",
+                    "\r\n",
+                ];
+                if self.chance(10) {
+                    return string(&"ab".repeat(2_000));
+                }
+                string(STRINGS[self.below(STRINGS.len())])
+            }
+        }
+    }
+}
+
+/// A GraphQL string literal of `value` (JSON's escapes are GraphQL's) and its JSON.
+fn string(value: &str) -> (String, Value) {
+    let value = Value::String(value.to_owned());
+    (value.to_string(), value)
 }

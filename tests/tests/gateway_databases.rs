@@ -615,7 +615,9 @@ async fn a_write_drops_the_cached_entities_it_returns() {
 /// twins), checked by invariants that need no monolith: a field's aliased twin answers the
 /// same as the field, every `__typename` names an object type its position may hold, a valid
 /// operation is never refused as invalid, and no argument the caller chose makes a database
-/// fail. `POLYGRAPH_DIFFERENTIAL_SEED` replays a run.
+/// fail — every other operation with hostile argument values (the ends of `Int` and `Float`,
+/// NUL and other control characters, quotes, long strings). `POLYGRAPH_DIFFERENTIAL_SEED`
+/// replays a run.
 #[tokio::test(flavor = "multi_thread")]
 async fn generated_operations_keep_the_demo_invariants() {
     use polygraph_testkit::operations::{Seeded, Shape, generate};
@@ -636,6 +638,7 @@ async fn generated_operations_keep_the_demo_invariants() {
         width: 3,
         fields: 12,
         twins: true,
+        ..Shape::default()
     };
     let (mut answered, mut twins) = (0, 0);
     let mut codes: HashMap<String, usize> = HashMap::new();
@@ -644,6 +647,10 @@ async fn generated_operations_keep_the_demo_invariants() {
         .and_then(|count| count.parse().ok())
         .unwrap_or(200);
     for seed in first..first + count {
+        let shape = Shape {
+            hostile: seed % 2 == 1,
+            ..shape
+        };
         let operation = generate(&api, &mut Seeded(seed), shape);
         let request = json!({ "query": operation.query, "variables": operation.variables });
         let (status, _, body) = post(&demo.url, &request).await;
@@ -678,5 +685,133 @@ async fn generated_operations_keep_the_demo_invariants() {
     assert!(
         answered as u64 > count * 3 / 10 && twins as u64 > count / 7,
         "{answered} answered, {twins} with twins"
+    );
+}
+
+/// The catalog `fuzz/introspection/NAME.json` keeps.
+fn kept<T: serde::de::DeserializeOwned>(name: &str) -> Result<T, String> {
+    let path = repo_root().join(format!("fuzz/introspection/{name}.json"));
+    let text =
+        std::fs::read_to_string(&path).map_err(|error| format!("{}: {error}", path.display()))?;
+    serde_json::from_str(&text).map_err(|error| format!("{}: {error}", path.display()))
+}
+
+/// What is wrong with the kept catalog of `name`: `built`, the subgraph SDL built from it,
+/// must be `live_sdl`, the one start-up made from the database. With
+/// `POLYGRAPH_UPDATE_INTROSPECTION=1`, writes `live` (the catalog start-up read) there instead.
+fn outdated<T: serde::Serialize>(
+    name: &str,
+    live: &T,
+    live_sdl: &str,
+    built: Result<String, String>,
+) -> Option<String> {
+    if std::env::var("POLYGRAPH_UPDATE_INTROSPECTION").is_ok_and(|value| value == "1") {
+        let path = repo_root().join(format!("fuzz/introspection/{name}.json"));
+        std::fs::write(&path, serde_json::to_string_pretty(live).unwrap() + "\n").unwrap();
+        return None;
+    }
+    match built {
+        Ok(sdl) if sdl == live_sdl => None,
+        Ok(_) => Some(format!("the kept {name} catalog builds another schema")),
+        Err(error) => Some(format!("the kept {name} catalog: {error}")),
+    }
+}
+
+/// The fuzz targets build each subgraph from the catalog its database gave
+/// (`fuzz/introspection/`), not from the database; that catalog must still build the schema
+/// the live database does, or they fuzz a subgraph nobody runs.
+#[tokio::test]
+async fn the_fuzz_targets_know_the_demo_databases() {
+    use polygraph_subgraph_clickhouse as clickhouse;
+    use polygraph_subgraph_elasticsearch as elasticsearch;
+    use polygraph_subgraph_mongodb as mongodb;
+    use polygraph_subgraph_neo4j as neo4j;
+    use polygraph_subgraph_postgres as postgres;
+    let root = repo_root();
+    let config = |name: &str| root.join(format!("config/{name}.yaml"));
+    let nowhere = |scheme: &str| format!("{scheme}://127.0.0.1:9");
+    let sdl = |built: anyhow::Result<String>| built.map_err(|error| format!("{error:#}"));
+    let mut outdated_catalogs = Vec::new();
+
+    let settings = postgres::Config::from_file(&config("postgres")).unwrap();
+    let pool = sqlx::PgPool::connect(&endpoints().postgres).await.unwrap();
+    let live = postgres::Subgraph::with_pool(&settings, pool)
+        .await
+        .unwrap();
+    let built = kept("postgres").and_then(|kept| {
+        sdl(
+            postgres::Subgraph::from_introspection(&settings, &kept, &nowhere("postgres"))
+                .map(|built| built.sdl()),
+        )
+    });
+    outdated_catalogs.extend(outdated(
+        "postgres",
+        live.introspection(),
+        &live.sdl(),
+        built,
+    ));
+
+    let settings = mongodb::Config::from_file(&config("mongodb")).unwrap();
+    let live = mongodb::Subgraph::start(&settings).await.unwrap();
+    let built = match kept("mongodb") {
+        Ok(kept) => {
+            sdl(
+                mongodb::Subgraph::from_introspection(&settings, &kept, &nowhere("mongodb"))
+                    .await
+                    .map(|built| built.sdl()),
+            )
+        }
+        Err(error) => Err(error),
+    };
+    outdated_catalogs.extend(outdated(
+        "mongodb",
+        live.introspection(),
+        &live.sdl(),
+        built,
+    ));
+
+    let settings = elasticsearch::Config::from_file(&config("elasticsearch")).unwrap();
+    let live = elasticsearch::Subgraph::start(&settings).await.unwrap();
+    let built = kept("elasticsearch").and_then(|kept| {
+        sdl(
+            elasticsearch::Subgraph::from_introspection(&settings, &kept, &nowhere("http"))
+                .map(|built| built.sdl()),
+        )
+    });
+    outdated_catalogs.extend(outdated(
+        "elasticsearch",
+        live.introspection(),
+        &live.sdl(),
+        built,
+    ));
+
+    let settings = clickhouse::Config::from_file(&config("clickhouse")).unwrap();
+    let live = clickhouse::Subgraph::start(&settings).await.unwrap();
+    let built = kept("clickhouse").and_then(|kept| {
+        sdl(
+            clickhouse::Subgraph::from_introspection(&settings, &kept, &nowhere("http"))
+                .map(|built| built.sdl()),
+        )
+    });
+    outdated_catalogs.extend(outdated(
+        "clickhouse",
+        live.introspection(),
+        &live.sdl(),
+        built,
+    ));
+
+    let settings = neo4j::Config::from_file(&config("neo4j")).unwrap();
+    let live = neo4j::Subgraph::start(&settings).await.unwrap();
+    let built = kept("neo4j").and_then(|kept| {
+        sdl(
+            neo4j::Subgraph::from_introspection(&settings, &kept, &nowhere("bolt"))
+                .map(|built| built.sdl()),
+        )
+    });
+    outdated_catalogs.extend(outdated("neo4j", live.introspection(), &live.sdl(), built));
+
+    assert!(
+        outdated_catalogs.is_empty(),
+        "{outdated_catalogs:?}: run this test with POLYGRAPH_UPDATE_INTROSPECTION=1 to keep the databases' catalogs as they are now"
     );
 }
