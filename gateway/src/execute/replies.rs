@@ -33,19 +33,20 @@ const MOST_REPLY_ERRORS: usize = 1000;
 /// are instead (no operation nests that deep: `limits.max_depth` is far below).
 const LONGEST_ERROR_PATH: usize = 256;
 
-/// The codes a subgraph's error keeps when redacted: what clients act on. Any other becomes
+/// The codes a subgraph's error keeps when redacted (what clients act on), each with what
+/// the redacted message says the subgraph did. Any other code becomes
 /// `DOWNSTREAM_SERVICE_ERROR`, so that a subgraph can neither pass text through a code nor
 /// pose as the gateway (`PERSISTED_QUERY_NOT_FOUND`, `INVALID_TOKEN`, …).
-const KEPT_CODES: [&str; 9] = [
-    "BAD_USER_INPUT",
-    "UNAUTHENTICATED",
-    "FORBIDDEN",
-    "NOT_FOUND",
-    "TIMEOUT",
-    "DATABASE_ERROR",
-    "SERVICE_UNAVAILABLE",
-    "INTERNAL_SERVER_ERROR",
-    "DOWNSTREAM_SERVICE_ERROR",
+const KEPT_CODES: [(&str, &str); 9] = [
+    ("BAD_USER_INPUT", "refused the request's input"),
+    ("UNAUTHENTICATED", "needs a signed-in caller for this"),
+    ("FORBIDDEN", "refused this to the caller"),
+    ("NOT_FOUND", "found nothing here"),
+    ("TIMEOUT", "ran out of time"),
+    ("DATABASE_ERROR", "could not reach its data"),
+    ("SERVICE_UNAVAILABLE", "could not reach its data"),
+    ("INTERNAL_SERVER_ERROR", "could not resolve this"),
+    ("DOWNSTREAM_SERVICE_ERROR", "could not resolve this"),
 ];
 
 /// `error` at each field `fetch` would have filled: in every object it sent a representation
@@ -163,13 +164,15 @@ pub(super) fn absorb<'r>(
 /// came with go to the log, since they can hold SQL states, constraint names, validator
 /// text or hosts (`Settings::expose_subgraph_errors` passes them on instead).
 pub(super) fn redact(error: GraphqlError, service: &str) -> GraphqlError {
-    let code = error
-        .extensions
-        .get("code")
-        .and_then(JsonValue::as_str)
-        .filter(|code| KEPT_CODES.contains(code))
-        .unwrap_or(Code::DownstreamServiceError.as_str())
-        .to_owned();
+    let given = error.extensions.get("code").and_then(JsonValue::as_str);
+    let (code, what) = KEPT_CODES
+        .iter()
+        .find(|(kept, _)| Some(*kept) == given)
+        .copied()
+        .unwrap_or((
+            Code::DownstreamServiceError.as_str(),
+            "could not resolve this",
+        ));
     // Debug-formatted, so that nothing in them can forge log lines.
     tracing::warn!(
         service,
@@ -179,17 +182,8 @@ pub(super) fn redact(error: GraphqlError, service: &str) -> GraphqlError {
         extensions = ?error.extensions,
         "a subgraph answered with an error (redacted for the client)"
     );
-    let what = match code.as_str() {
-        "BAD_USER_INPUT" => "refused the request's input",
-        "UNAUTHENTICATED" => "needs a signed-in caller for this",
-        "FORBIDDEN" => "refused this to the caller",
-        "NOT_FOUND" => "found nothing here",
-        "TIMEOUT" => "ran out of time",
-        "DATABASE_ERROR" | "SERVICE_UNAVAILABLE" => "could not reach its data",
-        _ => "could not resolve this",
-    };
     let mut extensions = JsonMap::new();
-    extensions.insert("code", JsonValue::from(code.as_str()));
+    extensions.insert("code", JsonValue::from(code));
     extensions.insert("serviceName", JsonValue::from(service));
     GraphqlError {
         message: format!("subgraph \"{service}\" {what}"),
