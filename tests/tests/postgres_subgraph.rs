@@ -866,6 +866,12 @@ async fn bodies_that_are_no_graphql_request_get_json_errors() {
         );
         assert!(!text.contains("enum"), "{body:.80}: {text}");
     }
+    // A GET's query string is held to the same limit.
+    let long = format!("{url}?query={}", "%20".repeat(4096));
+    let answer = client.get(&long).send().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 413);
+    let json: Value = answer.json().await.unwrap();
+    assert_eq!(json["errors"][0]["extensions"]["code"], "PAYLOAD_TOO_LARGE");
     // Chunked, so no length is declared: the limit holds as the body streams in.
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
     let body = huge.to_string();
@@ -882,7 +888,8 @@ async fn bodies_that_are_no_graphql_request_get_json_errors() {
 
 /// `@skip`/`@include` on `__typename` with a variable (found by the `subgraph_postgres` fuzz
 /// target): async-graphql's validator skips `__typename`, calling the variable unused; the
-/// subgraph validates with the condition lifted onto a fragment, so the operation runs.
+/// subgraph validates with the condition lifted onto a fragment, so the operation runs, and
+/// checks the types of variables in conditions itself (async-graphql checks none).
 #[tokio::test]
 async fn conditions_on_typename_take_variables() {
     let subgraph = subgraph().await;
@@ -891,4 +898,17 @@ async fn conditions_on_typename_take_variables() {
     assert!(skipped["users"][0].get("t").is_none(), "{skipped}");
     let kept = data(&subgraph, query, json!({ "a": false })).await;
     assert_eq!(kept["users"][0]["t"], "User", "{kept}");
+    for mistyped in [
+        "query($a: String) { users(limit: 1) { __typename @include(if: $a) } }",
+        "query($a: String) { users(limit: 1) { id @include(if: $a) } }",
+    ] {
+        let refused = run(&subgraph, mistyped, json!({ "a": "x" })).await;
+        assert!(refused["data"].is_null(), "{refused}");
+        assert!(
+            refused["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|message| message.contains("\"$a\" of type \"String\"")),
+            "{refused}"
+        );
+    }
 }

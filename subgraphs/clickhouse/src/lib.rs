@@ -13,6 +13,7 @@ use polygraph_subgraph_core::recorder::Recorder;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use polygraph_subgraph_core::config::redacted_url;
 
 pub use config::Config;
 
@@ -54,7 +55,12 @@ impl Subgraph {
             .bind(database.as_str())
             .fetch_all()
             .await
-            .with_context(|| format!("reading the columns of {database} at {url}"))?;
+            .with_context(|| {
+                format!(
+                    "reading the columns of {database} at {}",
+                    redacted_url(&url)
+                )
+            })?;
         let mut columns = model::Columns::new();
         for row in rows {
             columns

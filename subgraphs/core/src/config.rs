@@ -9,6 +9,20 @@ use serde::de::DeserializeOwned;
 
 use crate::cache::CacheHint;
 
+/// `url` without its password, for messages and logs: `scheme://user:***@host…`.
+pub fn redacted_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// A configuration file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -146,6 +160,19 @@ impl<'de> Deserialize<'de> for Mutations {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            super::redacted_url("postgres://app:secret@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(super::redacted_url("redis://:secret@db"), "redis://:***@db");
+        assert_eq!(
+            super::redacted_url("postgres://app@db/x"),
+            "postgres://app@db/x"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -149,9 +149,128 @@ pub fn for_validation(document: &ExecutableDocument) -> Option<ExecutableDocumen
     lifted.then_some(copy)
 }
 
+/// Each variable of `document`'s operations given to `@skip(if:)` or `@include(if:)` whose
+/// declared type cannot be `Boolean!` there (async-graphql checks no variable in a directive's
+/// argument): the message and where the variable is used.
+pub fn mistyped_conditions(
+    document: &ExecutableDocument,
+) -> Vec<(String, async_graphql::parser::Pos)> {
+    use async_graphql::parser::Positioned;
+    use async_graphql::parser::types::{BaseType, Directive, Selection, SelectionSet};
+    use async_graphql_value::Value;
+    /// The variables `list` gives to conditions.
+    fn directives<'a>(
+        list: &'a [Positioned<Directive>],
+        found: &mut Vec<(&'a str, async_graphql::parser::Pos)>,
+    ) {
+        for directive in list {
+            if !matches!(directive.node.name.node.as_str(), "skip" | "include") {
+                continue;
+            }
+            if let Some(Value::Variable(name)) =
+                directive.node.get_argument("if").map(|value| &value.node)
+            {
+                found.push((name.as_str(), directive.pos));
+            }
+        }
+    }
+    /// The variables in the conditions of `set` and of the fragments it spreads.
+    fn conditions<'a>(
+        document: &'a ExecutableDocument,
+        set: &'a SelectionSet,
+        seen: &mut Vec<&'a str>,
+        found: &mut Vec<(&'a str, async_graphql::parser::Pos)>,
+    ) {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => {
+                    directives(&field.node.directives, found);
+                    conditions(document, &field.node.selection_set.node, seen, found);
+                }
+                Selection::InlineFragment(inline) => {
+                    directives(&inline.node.directives, found);
+                    conditions(document, &inline.node.selection_set.node, seen, found);
+                }
+                Selection::FragmentSpread(spread) => {
+                    directives(&spread.node.directives, found);
+                    let name = spread.node.fragment_name.node.as_str();
+                    if seen.contains(&name) {
+                        continue;
+                    }
+                    seen.push(name);
+                    if let Some(fragment) = document.fragments.get(name) {
+                        conditions(document, &fragment.node.selection_set.node, seen, found);
+                    }
+                }
+            }
+        }
+    }
+    let mut mistyped = Vec::new();
+    for (_, operation) in document.operations.iter() {
+        let mut found = Vec::new();
+        conditions(
+            document,
+            &operation.node.selection_set.node,
+            &mut Vec::new(),
+            &mut found,
+        );
+        for (name, pos) in found {
+            let Some(definition) = operation
+                .node
+                .variable_definitions
+                .iter()
+                .find(|definition| definition.node.name.node == name)
+            else {
+                continue; // undefined: async-graphql says so
+            };
+            let ty = &definition.node.var_type.node;
+            let boolean = matches!(&ty.base, BaseType::Named(named) if named == "Boolean");
+            let defaulted =
+                definition.node.default_value.as_ref().is_some_and(|value| {
+                    !matches!(value.node, async_graphql_value::ConstValue::Null)
+                });
+            if !boolean || (ty.nullable && !defaulted) {
+                mistyped.push((
+                    format!(
+                        "Variable \"${name}\" of type \"{ty}\" used in position expecting type \"Boolean!\""
+                    ),
+                    pos,
+                ));
+            }
+        }
+    }
+    mistyped
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn condition_variables_must_be_booleans() {
+        let mistyped = |text: &str| {
+            let document = async_graphql::parser::parse_query(text).unwrap();
+            mistyped_conditions(&document).len()
+        };
+        assert_eq!(
+            mistyped(
+                "query($a: Boolean!) { x @skip(if: $a) ...F } fragment F on Q { y @include(if: $a) }"
+            ),
+            0
+        );
+        assert_eq!(mistyped("query($a: Boolean = true) { x @skip(if: $a) }"), 0);
+        assert_eq!(mistyped("query($a: Boolean) { x @skip(if: $a) }"), 1);
+        assert_eq!(
+            mistyped("query($a: String!) { ... @include(if: $a) { x } }"),
+            1
+        );
+        assert_eq!(
+            mistyped(
+                "query($a: [Boolean!]!) { ...F } fragment F on Q { __typename @skip(if: $a) }"
+            ),
+            1
+        );
+    }
 
     #[test]
     fn conditions_on_typename_are_lifted_for_validation() {
@@ -162,6 +281,20 @@ mod tests {
         let lifted = for_validation(&document).expect("it differs");
         let text = format!("{lifted:?}");
         assert_eq!(text.matches("InlineFragment {").count(), 2, "{text}");
+        // The conditions moved: no field keeps a directive.
+        assert!(
+            !text.contains("directives: [Positioned { pos: Pos(1:47)"),
+            "{text}"
+        );
+        let fields_with_directives = text
+            .split("Field(")
+            .skip(1)
+            .filter(|field| {
+                let own = field.split("selection_set").next().unwrap_or_default();
+                own.contains("Directive {")
+            })
+            .count();
+        assert_eq!(fields_with_directives, 0, "{text}");
         let plain = async_graphql::parser::parse_query("{ x { __typename y } }").unwrap();
         assert!(for_validation(&plain).is_none());
     }

@@ -16,8 +16,7 @@ use arc_swap::ArcSwap;
 use async_graphql::ParseRequestError;
 use async_graphql::dynamic::Schema;
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql_axum::rejection::GraphQLRejection;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql_axum::GraphQLResponse;
 pub use axum::Router;
 use axum::extract::State;
 use axum::http::header::CACHE_CONTROL;
@@ -116,7 +115,9 @@ pub struct Trust {
     pub require_gateway_token: bool,
     /// Let requests whose claims name nobody run mutations (off: nothing anonymous writes).
     pub allow_anonymous_writes: bool,
-    /// The largest request body accepted.
+    /// The largest request body accepted (a GET's query string alike). The gateway sends
+    /// every representation of one entity fetch in one request, so this bounds the largest
+    /// fetch a subgraph takes: keep it above what the gateway's lists can fan out to.
     pub max_body_bytes: usize,
 }
 
@@ -126,7 +127,7 @@ impl Default for Trust {
             verifier: None,
             require_gateway_token: false,
             allow_anonymous_writes: false,
-            max_body_bytes: 2 << 20,
+            max_body_bytes: 16 << 20,
         }
     }
 }
@@ -205,10 +206,7 @@ pub fn app(schema: SharedSchema, trust: Trust) -> Router {
 
 async fn graphql(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let (method, headers) = (request.method().clone(), request.headers().clone());
-    let request = match limited_request(request, state.trust.max_body_bytes).await {
-        Ok(request) => request,
-        Err(refused) => return *refused,
-    };
+    // Who is asking is known from the headers: nothing of a refused caller's body is read.
     let claims = match verified_claims(&state.trust, &headers) {
         Ok(claims) => claims,
         Err(refused) => return *refused,
@@ -220,8 +218,11 @@ async fn graphql(State(state): State<AppState>, request: axum::extract::Request)
             "UNAUTHENTICATED",
         );
     }
+    let request = match limited_request(request, state.trust.max_body_bytes).await {
+        Ok(request) => request,
+        Err(refused) => return *refused,
+    };
     let served = state.schema.load_full();
-    let request = request.into_inner();
     let anonymous = !claims.as_ref().is_some_and(Claims::has_subject);
     let check_writes = anonymous && !state.trust.allow_anonymous_writes;
     if (check_writes || method == axum::http::Method::GET)
@@ -509,7 +510,18 @@ async fn validation(
     served.validations.fetch_add(1, Ordering::Relaxed);
     let check = Arc::new(engine::ValidateOnly::default());
     let response = served.schema.execute(request.data(check.clone())).await;
-    (check.passed() && document.is_some(), response)
+    let passed = check.passed() && document.is_some();
+    let mistyped = document.map(crate::documents::mistyped_conditions);
+    match mistyped.filter(|mistyped| passed && !mistyped.is_empty()) {
+        Some(mistyped) => {
+            let errors = mistyped
+                .into_iter()
+                .map(|(message, pos)| async_graphql::ServerError::new(message, Some(pos)))
+                .collect();
+            (false, async_graphql::Response::from_errors(errors))
+        }
+        None => (passed, response),
+    }
 }
 
 /// Whether some argument of `document` is a list or an input object with a variable inside:
@@ -634,13 +646,22 @@ fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
     kind == Some(OperationType::Mutation)
 }
 
-/// The GraphQL request `request` carries, its body read up to `limit` bytes; a JSON error
-/// (413 past the limit, 400 for a body that is no GraphQL request) otherwise.
+/// The GraphQL request `request` carries: its body (or, over GET, its query string) read up
+/// to `limit` bytes; a JSON error otherwise (413 past the limit, 400 for what is no GraphQL
+/// request). async-graphql's own extractor reads bodies without any limit.
 async fn limited_request(
     request: axum::extract::Request,
     limit: usize,
-) -> Result<GraphQLRequest, Box<Response>> {
-    use axum::extract::FromRequest as _;
+) -> Result<async_graphql::Request, Box<Response>> {
+    use http_body_util::BodyExt as _;
+    if request.method() == axum::http::Method::GET {
+        let query = request.uri().query().unwrap_or_default();
+        if query.len() > limit {
+            return Err(Box::new(too_large()));
+        }
+        return async_graphql::http::parse_query_string(query)
+            .map_err(|error| Box::new(not_a_request(&error)));
+    }
     let declared = request
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
@@ -648,32 +669,48 @@ async fn limited_request(
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(Box::new(too_large()));
     }
-    let request =
-        request.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, limit)));
-    GraphQLRequest::<GraphQLRejection>::from_request(request, &())
+    let content_type = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let body = http_body_util::Limited::new(request.into_body(), limit)
+        .collect()
         .await
-        .map_err(|rejection| Box::new(not_a_request(&rejection)))
+        .map_err(|error| {
+            if error.is::<http_body_util::LengthLimitError>() {
+                Box::new(too_large())
+            } else {
+                Box::new(not_a_request(&ParseRequestError::Io(
+                    std::io::Error::other(error),
+                )))
+            }
+        })?
+        .to_bytes();
+    async_graphql::http::receive_batch_body(
+        content_type,
+        body.as_ref(),
+        async_graphql::http::MultipartOptions::default(),
+    )
+    .await
+    .and_then(async_graphql::BatchRequest::into_single)
+    .map_err(|error| Box::new(not_a_request(&error)))
 }
 
 fn too_large() -> Response {
     refuse(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "the request body is too large",
+        "the request is too large",
         "PAYLOAD_TOO_LARGE",
     )
 }
 
-/// A body that is no GraphQL request, answered as a JSON error like every other: 413 past the
-/// size limit, 400 otherwise. What the parser said goes to the log; it names Rust types.
-fn not_a_request(rejection: &GraphQLRejection) -> Response {
-    tracing::info!(reason = %rejection.0, "refused a body that is no GraphQL request");
-    // The body limit's error reaches the parser as text only (axum's `LengthLimitError`).
-    let over_limit = match &rejection.0 {
-        ParseRequestError::PayloadTooLarge => true,
-        ParseRequestError::Io(error) => error.to_string().contains("length limit exceeded"),
-        _ => false,
-    };
-    if over_limit {
+/// A request that is no GraphQL request, answered as a JSON error like every other. What the
+/// parser said goes to the log (Debug-formatted: nothing in it can forge a log line); it names
+/// Rust types.
+fn not_a_request(error: &ParseRequestError) -> Response {
+    tracing::info!(reason = ?error, "refused a body that is no GraphQL request");
+    if matches!(error, ParseRequestError::PayloadTooLarge) {
         return too_large();
     }
     refuse(

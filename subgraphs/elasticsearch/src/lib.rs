@@ -18,6 +18,7 @@ use anyhow::{Context as _, bail};
 use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use elasticsearch::indices::IndicesGetMappingParts;
 use elasticsearch::{Elasticsearch, SearchParts};
+use polygraph_subgraph_core::config::redacted_url;
 use polygraph_subgraph_core::recorder::Recorder;
 use serde_json::{Value as Json, json};
 
@@ -41,7 +42,7 @@ pub type Introspection = Vec<(serde_json::Value, std::collections::BTreeSet<Stri
 fn client(config: &Config, url: &str) -> anyhow::Result<Elasticsearch> {
     let pool = SingleNodeConnectionPool::new(
         url.parse()
-            .with_context(|| format!("the search server URL {url}"))?,
+            .with_context(|| format!("the search server URL {}", redacted_url(&url)))?,
     );
     let transport = TransportBuilder::new(pool)
         .timeout(std::time::Duration::from_millis(config.timeout_ms))
@@ -60,7 +61,7 @@ impl Subgraph {
             mappings.push(
                 mapping(&client, name, config.sample_size)
                     .await
-                    .with_context(|| format!("reading index {name} at {url}"))?,
+                    .with_context(|| format!("reading index {name} at {}", redacted_url(&url)))?,
             );
         }
         Self::assemble(config, mappings, client)

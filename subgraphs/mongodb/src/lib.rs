@@ -27,6 +27,7 @@ use mongodb::bson::{Document, doc};
 use mongodb::event::EventHandler;
 use mongodb::event::command::CommandEvent;
 use mongodb::options::ClientOptions;
+use polygraph_subgraph_core::config::redacted_url;
 use polygraph_subgraph_core::recorder::Recorder;
 
 pub use config::Config;
@@ -63,7 +64,7 @@ impl Subgraph {
         database
             .run_command(doc! { "ping": 1 })
             .await
-            .with_context(|| format!("connecting to MongoDB at {url}"))?;
+            .with_context(|| format!("connecting to MongoDB at {}", redacted_url(&url)))?;
         let mut schemas = Vec::with_capacity(config.collections.len());
         for (name, collection) in &config.collections {
             let schema = match &collection.schema {
@@ -149,7 +150,7 @@ async fn database(
 ) -> anyhow::Result<(mongodb::Database, Arc<Recorder>)> {
     let mut options = ClientOptions::parse(url)
         .await
-        .with_context(|| format!("the MongoDB URL {url}"))?;
+        .with_context(|| format!("the MongoDB URL {}", redacted_url(&url)))?;
     let commands = Arc::new(Recorder::default());
     let counter = commands.clone();
     options.command_event_handler = Some(EventHandler::callback(move |event: CommandEvent| {

@@ -20,6 +20,7 @@ use neo4j::ValueReceive;
 use neo4j::address::Address;
 use neo4j::driver::auth::AuthToken;
 use neo4j::driver::{ConnectionConfig, Driver, DriverConfig};
+use polygraph_subgraph_core::config::redacted_url;
 
 pub use config::Config;
 
@@ -59,7 +60,8 @@ fn host_port(url: &str) -> anyhow::Result<(String, u16)> {
     let (host, port) = rest.rsplit_once(':').unwrap_or((rest, "7687"));
     Ok((
         host.to_owned(),
-        port.parse().map_err(|_| anyhow!("the port in {url}"))?,
+        port.parse()
+            .map_err(|_| anyhow!("the port in {}", redacted_url(&url)))?,
     ))
 }
 
@@ -106,7 +108,7 @@ impl Subgraph {
         let (driver, pool) = driver(config, &url)?;
         let labels = catalog(&pool, &driver, "CALL db.labels()", "label")
             .await
-            .with_context(|| format!("connecting to Neo4j at {url}"))?;
+            .with_context(|| format!("connecting to Neo4j at {}", redacted_url(&url)))?;
         let types = catalog(
             &pool,
             &driver,
@@ -114,7 +116,7 @@ impl Subgraph {
             "relationshipType",
         )
         .await
-        .with_context(|| format!("connecting to Neo4j at {url}"))?;
+        .with_context(|| format!("connecting to Neo4j at {}", redacted_url(&url)))?;
         Self::assemble(config, Introspection { labels, types }, driver, pool)
     }
 

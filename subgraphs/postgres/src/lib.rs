@@ -29,6 +29,7 @@ mod writes;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use polygraph_subgraph_core::config::redacted_url as redact;
 use sqlx::postgres::PgPoolOptions;
 
 pub use config::Config;
@@ -135,20 +136,6 @@ fn pool(config: &Config, url: &str) -> anyhow::Result<sqlx::PgPool> {
         .connect_lazy_with(options))
 }
 
-/// A URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
 impl polygraph_subgraph_core::subgraph::Subgraph for Subgraph {
     type Config = Config;
     const NAME: &'static str = "postgres";
@@ -198,17 +185,5 @@ async fn reload_on_hangup(
                 "postgres subgraph: reload failed, still serving the old schema: {error:#}"
             ),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            super::redact("postgres://app:secret@db:5432/x"),
-            "postgres://app:***@db:5432/x"
-        );
-        assert_eq!(super::redact("postgres://app@db/x"), "postgres://app@db/x");
     }
 }

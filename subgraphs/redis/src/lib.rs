@@ -12,6 +12,7 @@ mod store;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use polygraph_subgraph_core::config::redacted_url;
 use polygraph_subgraph_core::recorder::Recorder;
 
 pub use config::Config;
@@ -40,11 +41,26 @@ impl Subgraph {
         .await
         {
             Ok(Ok(_)) => {}
+            // Redis answers, but not to us: a configuration mistake to stop on, not an outage.
+            Ok(Err(error))
+                if matches!(
+                    error.kind(),
+                    redis::ErrorKind::AuthenticationFailed
+                        | redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm)
+                ) =>
+            {
+                anyhow::bail!(
+                    "Redis at {} refused this subgraph: {error}",
+                    redacted_url(&url)
+                );
+            }
             Ok(Err(error)) => tracing::warn!(
-                "Redis at {url} does not answer yet ({error}); serving errors until it does"
+                "Redis at {} does not answer yet ({error:?}); serving errors until it does",
+                redacted_url(&url)
             ),
             Err(_) => tracing::warn!(
-                "Redis at {url} does not answer within 5 s; serving errors until it does"
+                "Redis at {} does not answer within 5 s; serving errors until it does",
+                redacted_url(&url)
             ),
         }
         Ok(subgraph)
@@ -54,7 +70,8 @@ impl Subgraph {
     /// before its first `PING`, and how the fuzz targets build the subgraph without Redis.
     pub fn with_url(config: &Config, url: &str) -> anyhow::Result<Self> {
         let model = Arc::new(model::build(config)?);
-        let client = redis::Client::open(url).with_context(|| format!("the Redis URL {url}"))?;
+        let client = redis::Client::open(url)
+            .with_context(|| format!("the Redis URL {}", redacted_url(&url)))?;
         // A connection manager: when Redis goes away, the calls meanwhile fail at once (one
         // attempt to connect, no retries to wait for), each failure starts a new attempt in
         // the background, and the connection is made again by itself once Redis is back.
@@ -63,7 +80,7 @@ impl Subgraph {
             .set_response_timeout(Some(std::time::Duration::from_secs(5)))
             .set_number_of_retries(0);
         let connection = redis::aio::ConnectionManager::new_lazy_with_config(client, reconnecting)
-            .with_context(|| format!("connecting to Redis at {url}"))?;
+            .with_context(|| format!("connecting to Redis at {}", redacted_url(&url)))?;
         let round_trips = Arc::new(Recorder::default());
         let store = store::Store {
             connection,
