@@ -42,7 +42,7 @@ pub type Introspection = Vec<(serde_json::Value, std::collections::BTreeSet<Stri
 fn client(config: &Config, url: &str) -> anyhow::Result<Elasticsearch> {
     let pool = SingleNodeConnectionPool::new(
         url.parse()
-            .with_context(|| format!("the search server URL {}", redacted_url(&url)))?,
+            .with_context(|| format!("the search server URL {}", redacted_url(url)))?,
     );
     let transport = TransportBuilder::new(pool)
         .timeout(std::time::Duration::from_millis(config.timeout_ms))

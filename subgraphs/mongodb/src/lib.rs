@@ -150,7 +150,7 @@ async fn database(
 ) -> anyhow::Result<(mongodb::Database, Arc<Recorder>)> {
     let mut options = ClientOptions::parse(url)
         .await
-        .with_context(|| format!("the MongoDB URL {}", redacted_url(&url)))?;
+        .with_context(|| format!("the MongoDB URL {}", redacted_url(url)))?;
     let commands = Arc::new(Recorder::default());
     let counter = commands.clone();
     options.command_event_handler = Some(EventHandler::callback(move |event: CommandEvent| {

@@ -61,7 +61,7 @@ fn host_port(url: &str) -> anyhow::Result<(String, u16)> {
     Ok((
         host.to_owned(),
         port.parse()
-            .map_err(|_| anyhow!("the port in {}", redacted_url(&url)))?,
+            .map_err(|_| anyhow!("the port in {}", redacted_url(url)))?,
     ))
 }
 

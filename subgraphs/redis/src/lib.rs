@@ -71,7 +71,7 @@ impl Subgraph {
     pub fn with_url(config: &Config, url: &str) -> anyhow::Result<Self> {
         let model = Arc::new(model::build(config)?);
         let client = redis::Client::open(url)
-            .with_context(|| format!("the Redis URL {}", redacted_url(&url)))?;
+            .with_context(|| format!("the Redis URL {}", redacted_url(url)))?;
         // A connection manager: when Redis goes away, the calls meanwhile fail at once (one
         // attempt to connect, no retries to wait for), each failure starts a new attempt in
         // the background, and the connection is made again by itself once Redis is back.
@@ -80,7 +80,7 @@ impl Subgraph {
             .set_response_timeout(Some(std::time::Duration::from_secs(5)))
             .set_number_of_retries(0);
         let connection = redis::aio::ConnectionManager::new_lazy_with_config(client, reconnecting)
-            .with_context(|| format!("connecting to Redis at {}", redacted_url(&url)))?;
+            .with_context(|| format!("connecting to Redis at {}", redacted_url(url)))?;
         let round_trips = Arc::new(Recorder::default());
         let store = store::Store {
             connection,
