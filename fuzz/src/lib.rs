@@ -303,3 +303,17 @@ fn entity_keys(sdl: &str) -> Vec<(Name, Vec<String>)> {
     }
     entities
 }
+
+/// A subgraph fuzz target: the harness of the subgraph `$name`, built once by `$build` (a
+/// closure making its `Served` and federation SDL), and each input run through it.
+#[macro_export]
+macro_rules! subgraph_target {
+    ($name:literal, $build:expr) => {
+        fn harness() -> &'static $crate::Harness {
+            static HARNESS: std::sync::OnceLock<$crate::Harness> = std::sync::OnceLock::new();
+            HARNESS.get_or_init(|| $crate::Harness::new($name, $build))
+        }
+
+        libfuzzer_sys::fuzz_target!(|data: &[u8]| harness().run(data));
+    };
+}
