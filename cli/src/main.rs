@@ -43,6 +43,24 @@ enum Command {
     /// The gateway's response cache.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Schemas: what a change does to clients.
+    #[command(subcommand)]
+    Schema(SchemaCommand),
+}
+
+#[derive(Subcommand)]
+enum SchemaCommand {
+    /// What the API schema of NEW changes for clients of OLD's: each change with its coordinate
+    /// and severity (breaking, dangerous, safe). Either may be a supergraph (its API schema is
+    /// compared) or a plain schema. Exits 1 when a change is breaking, 0 otherwise, 2 when a
+    /// schema cannot be read.
+    Diff {
+        old: std::path::PathBuf,
+        new: std::path::PathBuf,
+        /// One JSON object per change on standard output, instead of lines for people.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -217,7 +235,72 @@ fn main() -> ExitCode {
             all: _,
             token,
         }) => report(runtime.block_on(invalidate_cache(&gateway, type_name, key, token))),
+        Command::Schema(SchemaCommand::Diff { old, new, json }) => schema_diff(&old, &new, json),
     }
+}
+
+/// `polygraph schema diff`: the changes, and whether one is breaking, as the exit code.
+fn schema_diff(old: &std::path::Path, new: &std::path::Path, json: bool) -> ExitCode {
+    use polygraph_schema::diff::{Severity, changes};
+    use std::io::Write as _;
+    let (old, new) = match (api_schema(old), api_schema(new)) {
+        (Ok(old), Ok(new)) => (old, new),
+        (Err(error), _) | (_, Err(error)) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let changes = changes(&old, &new);
+    let mut out = std::io::stdout().lock();
+    for change in &changes {
+        let severity = match change.severity {
+            Severity::Breaking => "breaking",
+            Severity::Dangerous => "dangerous",
+            Severity::Safe => "safe",
+        };
+        let written = if json {
+            let line = serde_json::json!({
+                "severity": severity,
+                "coordinate": change.coordinate,
+                "message": change.message,
+            });
+            writeln!(out, "{line}")
+        } else {
+            writeln!(
+                out,
+                "{severity:<9}  {:<40}  {}",
+                change.coordinate, change.message
+            )
+        };
+        if written.is_err() {
+            break; // the reader went away (`| head`): the exit code still tells
+        }
+    }
+    let breaking = changes
+        .iter()
+        .filter(|change| change.severity == Severity::Breaking)
+        .count();
+    if !json {
+        eprintln!("{} changes, {breaking} breaking", changes.len());
+    }
+    ExitCode::from(u8::from(breaking > 0))
+}
+
+/// The API schema in `path`: a supergraph's (without its join and link machinery, and
+/// `@inaccessible` parts), or a plain schema as it is.
+fn api_schema(
+    path: &std::path::Path,
+) -> anyhow::Result<apollo_compiler::validation::Valid<apollo_compiler::Schema>> {
+    use anyhow::Context as _;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    if text.contains("https://specs.apollo.dev/join/") {
+        return polygraph_gateway::supergraph::Supergraph::parse(&text)
+            .map(|supergraph| supergraph.api_schema)
+            .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()));
+    }
+    apollo_compiler::Schema::parse_and_validate(&text, path)
+        .map_err(|errors| anyhow::anyhow!("{}: {}", path.display(), errors.errors))
 }
 
 /// Asks the gateway at `gateway` to drop what it keeps of `type_name` (of its entity `key`

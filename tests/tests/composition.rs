@@ -453,3 +453,65 @@ async fn extensions_of_other_subgraphs_entities_compose_with_their_owner() {
         );
     }
 }
+
+/// `polygraph schema diff` over supergraphs, as a CI pipeline would run it: exit 0 and no
+/// change for the same supergraph, 1 with the removed field's coordinate for a breaking one,
+/// 2 for a file that cannot be read.
+#[test]
+fn schema_diff_reports_breaking_changes_by_exit_code() {
+    let binary = common::polygraph_binary();
+    let current = repo_root().join("schema/supergraph.graphql");
+    let run = |new: &std::path::Path| {
+        std::process::Command::new(&binary)
+            .args(["schema", "diff", "--json"])
+            .arg(&current)
+            .arg(new)
+            .output()
+            .unwrap()
+    };
+    let same = run(&current);
+    assert_eq!(same.status.code(), Some(0));
+    assert!(
+        same.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&same.stdout)
+    );
+
+    let text = std::fs::read_to_string(&current).unwrap();
+    assert!(
+        text.contains("\n  popularity: Float"),
+        "the demo's products have a popularity"
+    );
+    let candidate =
+        std::env::temp_dir().join(format!("polygraph-diff-{}.graphql", std::process::id()));
+    std::fs::write(
+        &candidate,
+        text.replace("\n  popularity: Float", "\n  popularity_v2: Float"),
+    )
+    .unwrap();
+    let breaking = run(&candidate);
+    let _ = std::fs::remove_file(&candidate);
+    assert_eq!(breaking.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> = String::from_utf8(breaking.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|change| change["coordinate"] == "Product.popularity"
+                && change["severity"] == "breaking"),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|change| change["coordinate"] == "Product.popularity_v2"
+                && change["severity"] == "safe"),
+        "{lines:?}"
+    );
+
+    let missing = run(std::path::Path::new("/nonexistent/supergraph.graphql"));
+    assert_eq!(missing.status.code(), Some(2));
+}
