@@ -83,12 +83,12 @@ impl Documents {
     }
 }
 
-/// `document` as validation should see it, when it differs: every `@skip` and `@include` on a
+/// A copy of `document` as validation should see it: every `@skip` and `@include` on a
 /// `__typename` field moved onto an inline fragment around the field. async-graphql's
 /// validator never visits `__typename`, so it would call their variables unused (refusing a
-/// valid operation) and leave their types unchecked; on the fragment it checks both, and what
-/// the operation selects is the same.
-pub fn for_validation(document: &ExecutableDocument) -> Option<ExecutableDocument> {
+/// valid operation); on the fragment it sees them used, and what the operation selects is the
+/// same. (It checks no directive variable's type anywhere: see [`mistyped_conditions`].)
+pub fn for_validation(document: &ExecutableDocument) -> ExecutableDocument {
     use async_graphql::parser::Positioned;
     use async_graphql::parser::types::{
         DocumentOperations, InlineFragment, Selection, SelectionSet,
@@ -96,8 +96,7 @@ pub fn for_validation(document: &ExecutableDocument) -> Option<ExecutableDocumen
     fn conditional(directive: &Positioned<async_graphql::parser::types::Directive>) -> bool {
         matches!(directive.node.name.node.as_str(), "skip" | "include")
     }
-    fn lift(set: &mut SelectionSet) -> bool {
-        let mut lifted = false;
+    fn lift(set: &mut SelectionSet) {
         for item in &mut set.items {
             let pos = item.pos;
             match &mut item.node {
@@ -120,33 +119,30 @@ pub fn for_validation(document: &ExecutableDocument) -> Option<ExecutableDocumen
                         },
                         pos,
                     ));
-                    lifted = true;
                 }
-                Selection::Field(field) => lifted |= lift(&mut field.node.selection_set.node),
+                Selection::Field(field) => lift(&mut field.node.selection_set.node),
                 Selection::InlineFragment(inline) => {
-                    lifted |= lift(&mut inline.node.selection_set.node);
+                    lift(&mut inline.node.selection_set.node);
                 }
                 Selection::FragmentSpread(_) => {}
             }
         }
-        lifted
     }
     let mut copy = document.clone();
-    let mut lifted = false;
     match &mut copy.operations {
         DocumentOperations::Single(operation) => {
-            lifted |= lift(&mut operation.node.selection_set.node);
+            lift(&mut operation.node.selection_set.node);
         }
         DocumentOperations::Multiple(operations) => {
             for operation in operations.values_mut() {
-                lifted |= lift(&mut operation.node.selection_set.node);
+                lift(&mut operation.node.selection_set.node);
             }
         }
     }
     for fragment in copy.fragments.values_mut() {
-        lifted |= lift(&mut fragment.node.selection_set.node);
+        lift(&mut fragment.node.selection_set.node);
     }
-    lifted.then_some(copy)
+    copy
 }
 
 /// Each variable of `document`'s operations given to `@skip(if:)` or `@include(if:)` whose
@@ -278,7 +274,7 @@ mod tests {
             "query($a: Boolean!) { x { t: __typename @skip(if: $a) y } } fragment F on X { __typename @include(if: $a) }",
         )
         .unwrap();
-        let lifted = for_validation(&document).expect("it differs");
+        let lifted = for_validation(&document);
         let text = format!("{lifted:?}");
         assert_eq!(text.matches("InlineFragment {").count(), 2, "{text}");
         // The conditions moved: no field keeps a directive.
@@ -296,7 +292,11 @@ mod tests {
             .count();
         assert_eq!(fields_with_directives, 0, "{text}");
         let plain = async_graphql::parser::parse_query("{ x { __typename y } }").unwrap();
-        assert!(for_validation(&plain).is_none());
+        // A document with nothing to lift is copied as it is.
+        assert_eq!(
+            format!("{:?}", for_validation(&plain)),
+            format!("{plain:?}")
+        );
     }
 
     fn parsed(text: &str) -> Arc<ExecutableDocument> {

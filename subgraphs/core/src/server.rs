@@ -205,9 +205,10 @@ pub fn app(schema: SharedSchema, trust: Trust) -> Router {
 }
 
 async fn graphql(State(state): State<AppState>, request: axum::extract::Request) -> Response {
-    let (method, headers) = (request.method().clone(), request.headers().clone());
+    let (parts, body) = request.into_parts();
+    let (method, headers) = (&parts.method, &parts.headers);
     // Who is asking is known from the headers: nothing of a refused caller's body is read.
-    let claims = match verified_claims(&state.trust, &headers) {
+    let claims = match verified_claims(&state.trust, headers) {
         Ok(claims) => claims,
         Err(refused) => return *refused,
     };
@@ -218,7 +219,7 @@ async fn graphql(State(state): State<AppState>, request: axum::extract::Request)
             "UNAUTHENTICATED",
         );
     }
-    let request = match limited_request(request, state.trust.max_body_bytes).await {
+    let request = match limited_request(&parts, body, state.trust.max_body_bytes).await {
         Ok(request) => request,
         Err(refused) => return *refused,
     };
@@ -253,7 +254,7 @@ async fn graphql(State(state): State<AppState>, request: axum::extract::Request)
             body: reply.body,
             errors: reply.errors,
         };
-        return written(&served, answer, document.as_deref(), &asked, &headers);
+        return written(&served, answer, document.as_deref(), &asked, headers);
     }
     let document = served
         .cache
@@ -503,9 +504,7 @@ async fn validation(
         request = request.variables(variables.clone());
     }
     if let Some(document) = document {
-        request.set_parsed_query(
-            crate::documents::for_validation(document).unwrap_or_else(|| document.clone()),
-        );
+        request.set_parsed_query(crate::documents::for_validation(document));
     }
     served.validations.fetch_add(1, Ordering::Relaxed);
     let check = Arc::new(engine::ValidateOnly::default());
@@ -598,10 +597,7 @@ async fn mixed_reply(
     }
     // async-graphql validates what it runs: the conditions on `__typename` lifted, as when the
     // text was first validated (the same selections).
-    request.set_parsed_query(
-        crate::documents::for_validation(operation.document)
-            .unwrap_or_else(|| operation.document.clone()),
-    );
+    request.set_parsed_query(crate::documents::for_validation(operation.document));
     let response = served.schema.execute(request).await;
     let mut body = serde_json::to_value(&response).unwrap_or_default();
     if !errors.is_empty()
@@ -646,35 +642,36 @@ fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
     kind == Some(OperationType::Mutation)
 }
 
-/// The GraphQL request `request` carries: its body (or, over GET, its query string) read up
-/// to `limit` bytes; a JSON error otherwise (413 past the limit, 400 for what is no GraphQL
-/// request). async-graphql's own extractor reads bodies without any limit.
+/// The GraphQL request `parts` and `body` carry: the body (or, over GET, the query string)
+/// read up to `limit` bytes; a JSON error otherwise (413 past the limit, 400 for what is no
+/// GraphQL request). async-graphql's own extractor reads bodies without any limit.
 async fn limited_request(
-    request: axum::extract::Request,
+    parts: &axum::http::request::Parts,
+    body: axum::body::Body,
     limit: usize,
 ) -> Result<async_graphql::Request, Box<Response>> {
     use http_body_util::BodyExt as _;
-    if request.method() == axum::http::Method::GET {
-        let query = request.uri().query().unwrap_or_default();
+    if parts.method == axum::http::Method::GET {
+        let query = parts.uri.query().unwrap_or_default();
         if query.len() > limit {
             return Err(Box::new(too_large()));
         }
         return async_graphql::http::parse_query_string(query)
             .map_err(|error| Box::new(not_a_request(&error)));
     }
-    let declared = request
-        .headers()
+    let declared = parts
+        .headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|length| length.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(Box::new(too_large()));
     }
-    let content_type = request
-        .headers()
+    let content_type = parts
+        .headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
-    let body = http_body_util::Limited::new(request.into_body(), limit)
+    let body = http_body_util::Limited::new(body, limit)
         .collect()
         .await
         .map_err(|error| {
