@@ -2,4 +2,5 @@
 //!
 //! [`diff`] says what a candidate API schema changes for the clients of the current one.
 
+pub mod compose;
 pub mod diff;

@@ -515,3 +515,55 @@ fn schema_diff_reports_breaking_changes_by_exit_code() {
     let missing = run(std::path::Path::new("/nonexistent/supergraph.graphql"));
     assert_eq!(missing.status.code(), Some(2));
 }
+
+/// The failing cases our composer is tested on (`schema/tests/failing/`) fail with The Guild's
+/// too, with the same error code: the corpus names real composition errors, not ours alone.
+#[test]
+fn the_failing_cases_fail_the_same_way_in_the_reference_composer() {
+    let dir = repo_root().join("schema/tests/failing");
+    let work = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let code = text
+            .lines()
+            .find_map(|line| line.strip_prefix("# expect: "))
+            .and_then(|expect| expect.split_whitespace().next())
+            .unwrap();
+        let mut files: Vec<(String, std::path::PathBuf)> = Vec::new();
+        let mut current = String::new();
+        for line in text.lines().chain(["# subgraph: (end)"]) {
+            if let Some(name) = line.strip_prefix("# subgraph: ") {
+                if let Some((_, file)) = files.last() {
+                    std::fs::write(file, &current).unwrap();
+                }
+                current.clear();
+                let file = work.path().join(format!("{checked}-{name}.graphql"));
+                files.push((name.to_owned(), file));
+            } else {
+                current.push_str(line);
+                current.push('\n');
+            }
+        }
+        files.pop();
+        let subgraphs: Vec<(&str, &Path)> = files
+            .iter()
+            .map(|(n, p)| (n.as_str(), p.as_path()))
+            .collect();
+        let errors = compose(&subgraphs).expect_err(&path.display().to_string());
+        // graphql-js throws on syntax errors before composition has a code to give.
+        let expected = if code == "INVALID_GRAPHQL" {
+            "Syntax Error"
+        } else {
+            code
+        };
+        assert!(
+            errors.contains(expected),
+            "{}: expected {expected}, The Guild's composer said:\n{errors}",
+            path.display()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} cases");
+}
