@@ -5,6 +5,9 @@
 
 use std::process::ExitCode;
 
+mod compose;
+mod registry;
+
 /// mimalloc: the gateway allocates and frees many small JSON values per request on every
 /// worker thread, where it is markedly faster than the system allocator.
 #[global_allocator]
@@ -43,9 +46,33 @@ enum Command {
     /// The gateway's response cache.
     #[command(subcommand)]
     Cache(CacheCommand),
-    /// Schemas: what a change does to clients.
+    /// Schemas: composition, and what a change does to clients.
     #[command(subcommand)]
     Schema(SchemaCommand),
+    /// Compose subgraphs into a supergraph (the same as `polygraph schema compose`).
+    Compose(ComposeArgs),
+    /// The schema registry.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+}
+
+#[derive(Subcommand)]
+enum RegistryCommand {
+    /// Serve the registry's HTTP API: publish, check, fetch, list, diff, roll back.
+    Serve(registry::ServeArgs),
+}
+
+#[derive(Args)]
+struct ComposeArgs {
+    /// YAML listing the subgraphs: `subgraphs: [{name, url, file?}]`; without `file`, the
+    /// subgraph at `url` is asked for `_service { sdl }`.
+    config: std::path::PathBuf,
+    /// Write the supergraph here instead of to standard output.
+    #[arg(long, short)]
+    out: Option<std::path::PathBuf>,
+    /// Errors as one JSON object per line on standard output.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -54,13 +81,59 @@ enum SchemaCommand {
     /// and severity (breaking, dangerous, safe). Either may be a supergraph (its API schema is
     /// compared) or a plain schema. Exits 1 when a change is breaking, 0 otherwise, 2 when a
     /// schema cannot be read.
+    /// With `--registry`, OLD and NEW are version numbers there.
     Diff {
-        old: std::path::PathBuf,
-        new: std::path::PathBuf,
+        old: String,
+        new: String,
         /// One JSON object per change on standard output, instead of lines for people.
         #[arg(long)]
         json: bool,
+        /// Compare two versions kept in the registry at this address.
+        #[arg(long)]
+        registry: Option<String>,
+        #[arg(long, env = "POLYGRAPH_REGISTRY_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
+    /// Publish a subgraph to the registry. Exits 1 when it does not compose with the others
+    /// (the current version stays).
+    Publish {
+        #[command(flatten)]
+        client: registry::Client,
+        #[command(flatten)]
+        candidate: registry::Candidate,
+    },
+    /// What publishing a subgraph would do: whether it composes, and its changes to the API
+    /// schema. Exits 1 when it does not compose or a change is breaking.
+    Check {
+        #[command(flatten)]
+        client: registry::Client,
+        #[command(flatten)]
+        candidate: registry::Candidate,
+    },
+    /// The current supergraph (or a version's) from the registry.
+    Fetch {
+        #[command(flatten)]
+        client: registry::Client,
+        #[arg(long)]
+        version: Option<i64>,
+        /// Write it here instead of to standard output.
+        #[arg(long, short)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// The registry's versions, newest first.
+    List {
+        #[command(flatten)]
+        client: registry::Client,
+    },
+    /// Make a new version with the subgraphs of an earlier one.
+    Rollback {
+        #[command(flatten)]
+        client: registry::Client,
+        version: i64,
+    },
+    /// Compose subgraphs into a supergraph the gateway loads. Exits 1 when they do not compose
+    /// (each error with its code, subgraph and coordinate), 2 when the input cannot be read.
+    Compose(ComposeArgs),
 }
 
 #[derive(Subcommand)]
@@ -235,8 +308,81 @@ fn main() -> ExitCode {
             all: _,
             token,
         }) => report(runtime.block_on(invalidate_cache(&gateway, type_name, key, token))),
-        Command::Schema(SchemaCommand::Diff { old, new, json }) => schema_diff(&old, &new, json),
+        Command::Schema(SchemaCommand::Diff {
+            old,
+            new,
+            json,
+            registry: Some(address),
+            token,
+        }) => {
+            let client = registry::Client::new(address, token, json);
+            runtime.block_on(registry::run(async {
+                let (Ok(old), Ok(new)) = (old.parse(), new.parse()) else {
+                    anyhow::bail!("with --registry, OLD and NEW are version numbers");
+                };
+                registry::diff(&client, old, new).await
+            }))
+        }
+        Command::Schema(SchemaCommand::Diff { old, new, json, .. }) => {
+            schema_diff(std::path::Path::new(&old), std::path::Path::new(&new), json)
+        }
+        Command::Schema(SchemaCommand::Publish { client, candidate }) => {
+            runtime.block_on(registry::run(registry::publish(&client, &candidate)))
+        }
+        Command::Schema(SchemaCommand::Check { client, candidate }) => {
+            runtime.block_on(registry::run(registry::check(&client, &candidate)))
+        }
+        Command::Schema(SchemaCommand::Fetch {
+            client,
+            version,
+            out,
+        }) => runtime.block_on(registry::run(registry::fetch(
+            &client,
+            version,
+            out.as_deref(),
+        ))),
+        Command::Schema(SchemaCommand::List { client }) => {
+            runtime.block_on(registry::run(registry::list(&client)))
+        }
+        Command::Schema(SchemaCommand::Rollback { client, version }) => {
+            runtime.block_on(registry::run(registry::rollback(&client, version)))
+        }
+        Command::Registry(RegistryCommand::Serve(args)) => {
+            report(runtime.block_on(registry::serve(&args)))
+        }
+        Command::Schema(SchemaCommand::Compose(args)) | Command::Compose(args) => {
+            runtime.block_on(schema_compose(&args))
+        }
     }
+}
+
+/// `polygraph compose`: the supergraph, or why not as the exit code.
+async fn schema_compose(args: &ComposeArgs) -> ExitCode {
+    let inputs = match compose::inputs(&args.config).await {
+        Ok(inputs) => inputs,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let supergraph = match polygraph_schema::compose::compose(&inputs) {
+        Ok(supergraph) => supergraph,
+        Err(errors) => {
+            compose::print_errors(&errors, args.json);
+            return ExitCode::from(1);
+        }
+    };
+    match &args.out {
+        Some(path) => {
+            if let Err(error) = std::fs::write(path, &supergraph) {
+                eprintln!("error: writing {}: {error}", path.display());
+                return ExitCode::from(2);
+            }
+            eprintln!("wrote {} ({} subgraphs)", path.display(), inputs.len());
+        }
+        None => print!("{supergraph}"),
+    }
+    ExitCode::SUCCESS
 }
 
 /// `polygraph schema diff`: the changes, and whether one is breaking, as the exit code.

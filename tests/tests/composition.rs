@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 
@@ -566,4 +567,125 @@ fn the_failing_cases_fail_the_same_way_in_the_reference_composer() {
         checked += 1;
     }
     assert!(checked >= 20, "only {checked} cases");
+}
+
+/// A child process, killed when the test ends however it ends.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `polygraph compose` as the README runs it: the PostgreSQL subgraph asked for its SDL over
+/// HTTP, the other five read from files, the supergraph written with the real URL; a subgraph
+/// that clashes exits 1 with the error's code, and a config that cannot be read exits 2.
+#[tokio::test]
+async fn polygraph_compose_reads_running_subgraphs_and_files() {
+    let root = repo_root();
+    let binary = common::polygraph_binary();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _running = Running(
+        Command::new(&binary)
+            .args(["subgraph", "postgres", "--config"])
+            .arg(root.join("config/postgres.yaml"))
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://127.0.0.1:{port}/graphql");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while reqwest::get(format!("http://127.0.0.1:{port}/health"))
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the subgraph did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut yaml = format!("subgraphs:\n  - name: postgres\n    url: {url}\n");
+    for name in &SUBGRAPHS[1..] {
+        let file = root.join(format!("schema/subgraphs/{name}.graphql"));
+        let _ = writeln!(
+            yaml,
+            "  - name: {name}\n    url: http://{name}.internal/graphql\n    file: {}",
+            file.display()
+        );
+    }
+    let config = dir.path().join("subgraphs.yaml");
+    std::fs::write(&config, &yaml).unwrap();
+    let out = dir.path().join("supergraph.graphql");
+    let composed = Command::new(&binary)
+        .arg("compose")
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        composed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&composed.stderr)
+    );
+    let supergraph = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        supergraph.contains(&format!(
+            "POSTGRES @join__graph(name: \"postgres\", url: \"{url}\")"
+        )),
+        "{supergraph}"
+    );
+    assert!(supergraph.contains("url: \"http://redis.internal/graphql\""));
+
+    // A subgraph that defines the demo's Product.name without sharing it does not compose.
+    let clash = dir.path().join("clash.graphql");
+    std::fs::write(
+        &clash,
+        r#"extend schema @link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key"])
+           type Product @key(fields: "id") { id: ID! name: String! }"#,
+    )
+    .unwrap();
+    let _ = writeln!(
+        yaml,
+        "  - name: clash\n    url: http://clash.internal/graphql\n    file: {}",
+        clash.display()
+    );
+    std::fs::write(&config, &yaml).unwrap();
+    let refused = Command::new(&binary)
+        .args(["compose", "--json"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let errors: Vec<serde_json::Value> = String::from_utf8(refused.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["code"] == "INVALID_FIELD_SHARING" && e["coordinate"] == "Product.name"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn polygraph_compose_exits_2_when_it_cannot_read_its_input() {
+    let unreadable = Command::new(common::polygraph_binary())
+        .args(["compose", "/nonexistent/subgraphs.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(unreadable.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unreadable.stderr).contains("subgraphs.yaml"));
 }
