@@ -89,6 +89,16 @@ pub async fn service_sdl(client: &reqwest::Client, url: &str) -> anyhow::Result<
     }
 }
 
+/// Writes `text` to `path` through a temporary file renamed into place, so a gateway that
+/// re-reads the file never sees half of it.
+pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".new");
+    let temporary = PathBuf::from(temporary);
+    std::fs::write(&temporary, text)?;
+    std::fs::rename(&temporary, path)
+}
+
 /// Prints composition errors, one per line (or one JSON object per line).
 pub fn print_errors(errors: &[Error], json: bool) {
     for error in errors {

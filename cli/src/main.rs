@@ -374,7 +374,7 @@ async fn schema_compose(args: &ComposeArgs) -> ExitCode {
     };
     match &args.out {
         Some(path) => {
-            if let Err(error) = std::fs::write(path, &supergraph) {
+            if let Err(error) = compose::write_atomically(path, &supergraph) {
                 eprintln!("error: writing {}: {error}", path.display());
                 return ExitCode::from(2);
             }

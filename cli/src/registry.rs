@@ -157,9 +157,14 @@ async fn sdl_of(candidate: &Candidate) -> anyhow::Result<String> {
         Some(file) => {
             std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
         }
-        None => crate::compose::service_sdl(&reqwest::Client::new(), &candidate.url)
-            .await
-            .with_context(|| format!("asking {} for _service {{ sdl }}", candidate.url)),
+        None => crate::compose::service_sdl(
+            &reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .build()?,
+            &candidate.url,
+        )
+        .await
+        .with_context(|| format!("asking {} for _service {{ sdl }}", candidate.url)),
     }
 }
 
@@ -303,11 +308,14 @@ pub async fn fetch(
                     &[200],
                 )
                 .await?;
-            answer["supergraph"].as_str().unwrap_or_default().to_owned()
+            answer["supergraph"]
+                .as_str()
+                .ok_or_else(|| anyhow::anyhow!("version {id} came without a supergraph"))?
+                .to_owned()
         }
     };
     match out {
-        Some(path) => std::fs::write(path, supergraph)
+        Some(path) => crate::compose::write_atomically(path, &supergraph)
             .with_context(|| format!("writing {}", path.display()))?,
         None => print!("{supergraph}"),
     }

@@ -155,7 +155,12 @@ pub struct Registry {
     pub store: Store,
     pub tokens: Tokens,
     changing: Mutex<()>,
+    /// Compositions running at once: each takes a core while it runs.
+    composing: tokio::sync::Semaphore,
 }
+
+/// The longest one composition may take before it is given up.
+const COMPOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Registry {
     pub fn new(store: Store, tokens: Tokens) -> Arc<Self> {
@@ -163,11 +168,46 @@ impl Registry {
             store,
             tokens,
             changing: Mutex::new(()),
+            composing: tokio::sync::Semaphore::new(2),
         })
+    }
+
+    /// [`compose`] off the async workers, two at a time, each within [`COMPOSE_TIMEOUT`]; a
+    /// 503 when it cannot run now or in time.
+    async fn compose(
+        &self,
+        current: Option<Version>,
+        subgraphs: Vec<Published>,
+    ) -> Result<Outcome, Response> {
+        let busy = || {
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the registry is busy composing; try again",
+            )
+        };
+        let Ok(_permit) = tokio::time::timeout(COMPOSE_TIMEOUT, self.composing.acquire()).await
+        else {
+            return Err(busy());
+        };
+        let work = tokio::task::spawn_blocking(move || compose(current.as_ref(), &subgraphs));
+        match tokio::time::timeout(COMPOSE_TIMEOUT, work).await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(panicked)) => {
+                tracing::error!(%panicked, "composition failed");
+                Err(error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "composition failed",
+                ))
+            }
+            Err(_) => {
+                tracing::warn!("a composition took longer than {COMPOSE_TIMEOUT:?}");
+                Err(busy())
+            }
+        }
     }
 }
 
-/// The routes, with bodies up to 8 MiB (a large subgraph's SDL).
+/// The routes, with bodies up to 4 MiB (a large subgraph's SDL).
 pub fn router(registry: Arc<Registry>) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok" }))
@@ -179,7 +219,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route("/v1/publish", post(publish))
         .route("/v1/remove", post(remove))
         .route("/v1/rollback", post(rollback))
-        .layer(axum::extract::DefaultBodyLimit::max(8 << 20))
+        .layer(axum::extract::DefaultBodyLimit::max(4 << 20))
         .with_state(registry)
 }
 
@@ -280,7 +320,13 @@ async fn diff(
         Ok(changes) => {
             Json(json!({ "from": query.from, "to": query.to, "changes": changes })).into_response()
         }
-        Err(why) => error(StatusCode::INTERNAL_SERVER_ERROR, &why),
+        Err(why) => {
+            tracing::error!(%why, "a stored supergraph does not load");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "a stored version could not be compared",
+            )
+        }
     }
 }
 
@@ -383,11 +429,8 @@ async fn check(
     if let Err(denied) = registry.tokens.reader(&headers) {
         return denied.into_response();
     }
-    if !valid_name(&candidate.name) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "a subgraph name is 1 to 64 letters, digits, _ or -",
-        );
+    if let Some(invalid) = invalid_candidate(&candidate) {
+        return invalid;
     }
     let current = match registry.store.current().await {
         Ok(current) => current,
@@ -401,29 +444,35 @@ async fn check(
             sdl: candidate.sdl,
         },
     );
-    match compose(current.as_ref(), &subgraphs) {
-        Outcome::Composed { changes, .. } => {
+    match registry.compose(current, subgraphs).await {
+        Err(busy) => busy,
+        Ok(Outcome::Composed { changes, .. }) => {
             let breaking = changes.iter().filter(|c| c.severity == "breaking").count();
             Json(json!({ "composes": true, "breaking": breaking, "changes": changes }))
                 .into_response()
         }
-        Outcome::Refused(errors) => {
+        Ok(Outcome::Refused(errors)) => {
             Json(json!({ "composes": false, "errors": errors })).into_response()
         }
     }
 }
 
-/// Stores the state `subgraphs` as the version after the current one, when it composes.
-async fn change(
-    registry: &Registry,
-    author: String,
-    action: String,
-    subgraphs: Vec<Published>,
-) -> Response {
+/// The subgraphs of the next version, from the current one (read under the change lock, so
+/// two publishes never build on the same version), or why there is none.
+type Next<'a> =
+    Box<dyn FnOnce(Option<&Version>) -> Result<Vec<Published>, Box<Response>> + Send + 'a>;
+
+/// Stores the state `next` makes of the current version as the version after it, when it
+/// composes.
+async fn change(registry: &Registry, author: String, action: String, next: Next<'_>) -> Response {
     let _turn = registry.changing.lock().await;
     let current = match registry.store.current().await {
         Ok(current) => current,
         Err(failure) => return storage(&failure),
+    };
+    let subgraphs = match next(current.as_ref()) {
+        Ok(subgraphs) => subgraphs,
+        Err(response) => return *response,
     };
     if let Some(current) = &current
         && current.subgraphs == subgraphs
@@ -431,12 +480,12 @@ async fn change(
         return Json(json!({ "version": current.id, "unchanged": true, "changes": [] }))
             .into_response();
     }
-    let (supergraph, changes) = match compose(current.as_ref(), &subgraphs) {
-        Outcome::Composed {
+    let (supergraph, changes) = match registry.compose(current.clone(), subgraphs.clone()).await {
+        Ok(Outcome::Composed {
             supergraph,
             changes,
-        } => (supergraph, changes),
-        Outcome::Refused(errors) => {
+        }) => (supergraph, changes),
+        Ok(Outcome::Refused(errors)) => {
             tracing::info!(%author, %action, "refused: the subgraphs do not compose");
             return (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -444,6 +493,7 @@ async fn change(
             )
                 .into_response();
         }
+        Err(busy) => return busy,
     };
     let version = Version {
         id: 0,
@@ -468,6 +518,32 @@ async fn change(
     }
 }
 
+/// Why a candidate cannot be taken as it is: a 400 naming the problem.
+fn invalid_candidate(candidate: &Candidate) -> Option<Response> {
+    if !valid_name(&candidate.name) {
+        return Some(error(
+            StatusCode::BAD_REQUEST,
+            "a subgraph name is 1 to 64 letters, digits, _ or -",
+        ));
+    }
+    // Published URLs reach every reader: plain http(s), and no credentials in them.
+    let url_ok = candidate
+        .url
+        .split_once("://")
+        .is_some_and(|(scheme, rest)| {
+            matches!(scheme, "http" | "https")
+                && !rest.is_empty()
+                && !rest.split('/').next().unwrap_or_default().contains('@')
+        });
+    if !url_ok {
+        return Some(error(
+            StatusCode::BAD_REQUEST,
+            "a subgraph URL is http:// or https://, without credentials in it",
+        ));
+    }
+    None
+}
+
 async fn publish(
     State(registry): State<Arc<Registry>>,
     headers: HeaderMap,
@@ -477,26 +553,17 @@ async fn publish(
         Ok(author) => author,
         Err(denied) => return denied.into_response(),
     };
-    if !valid_name(&candidate.name) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "a subgraph name is 1 to 64 letters, digits, _ or -",
-        );
+    if let Some(invalid) = invalid_candidate(&candidate) {
+        return invalid;
     }
-    let current = match registry.store.current().await {
-        Ok(current) => current,
-        Err(failure) => return storage(&failure),
-    };
     let action = format!("publish {}", candidate.name);
-    let subgraphs = with(
-        current.as_ref(),
-        Published {
-            name: candidate.name,
-            url: candidate.url,
-            sdl: candidate.sdl,
-        },
-    );
-    change(&registry, author, action, subgraphs).await
+    let published = Published {
+        name: candidate.name,
+        url: candidate.url,
+        sdl: candidate.sdl,
+    };
+    let next: Next<'_> = Box::new(move |current| Ok(with(current, published)));
+    change(&registry, author, action, next).await
 }
 
 #[derive(Deserialize)]
@@ -513,30 +580,23 @@ async fn remove(
         Ok(author) => author,
         Err(denied) => return denied.into_response(),
     };
-    let current = match registry.store.current().await {
-        Ok(Some(current)) => current,
-        Ok(None) => return error(StatusCode::NOT_FOUND, "nothing has been published yet"),
-        Err(failure) => return storage(&failure),
-    };
-    if !current.subgraphs.iter().any(|s| s.name == removal.name) {
-        return error(
-            StatusCode::NOT_FOUND,
-            &format!("there is no subgraph {:?}", removal.name),
-        );
-    }
-    let subgraphs = current
-        .subgraphs
-        .iter()
-        .filter(|s| s.name != removal.name)
-        .cloned()
-        .collect();
-    change(
-        &registry,
-        author,
-        format!("remove {}", removal.name),
-        subgraphs,
-    )
-    .await
+    let action = format!("remove {}", removal.name);
+    let next: Next<'_> = Box::new(move |current| {
+        let Some(current) = current.filter(|c| c.subgraphs.iter().any(|s| s.name == removal.name))
+        else {
+            return Err(Box::new(error(
+                StatusCode::NOT_FOUND,
+                &format!("there is no subgraph {:?}", removal.name),
+            )));
+        };
+        Ok(current
+            .subgraphs
+            .iter()
+            .filter(|s| s.name != removal.name)
+            .cloned()
+            .collect())
+    });
+    change(&registry, author, action, next).await
 }
 
 #[derive(Deserialize)]
@@ -563,11 +623,7 @@ async fn rollback(
         }
         Err(failure) => return storage(&failure),
     };
-    change(
-        &registry,
-        author,
-        format!("rollback to {}", target.id),
-        target.subgraphs,
-    )
-    .await
+    let action = format!("rollback to {}", target.id);
+    let next: Next<'_> = Box::new(move |_| Ok(target.subgraphs));
+    change(&registry, author, action, next).await
 }

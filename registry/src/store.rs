@@ -209,7 +209,11 @@ impl Store {
                     return Err(StoreError::Conflict(last.unwrap_or(0)));
                 }
                 versions.push(version.clone());
-                if let Err(error) = write_atomically(path, &versions) {
+                let (path, all) = (path.clone(), versions.clone());
+                let written = tokio::task::spawn_blocking(move || write_atomically(&path, &all))
+                    .await
+                    .unwrap_or_else(|e| Err(StoreError::Storage(e.to_string())));
+                if let Err(error) = written {
                     versions.pop();
                     return Err(error);
                 }
@@ -241,15 +245,27 @@ impl Store {
     }
 }
 
+/// Writes `versions` to a new file readable by its owner only, flushes it to disk, and puts
+/// it in place of `path` (then flushes the folder), so a crash leaves the old file or the new.
 fn write_atomically(path: &std::path::Path, versions: &[Version]) -> Result<(), StoreError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
+    use std::io::Write as _;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir)?;
     let bytes =
         serde_json::to_vec_pretty(versions).map_err(|e| StoreError::Storage(e.to_string()))?;
     let temporary = path.with_extension("json.new");
-    std::fs::write(&temporary, bytes)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&temporary)?;
+    file.write_all(&bytes)?;
+    file.sync_all()?;
     std::fs::rename(&temporary, path)?;
+    std::fs::File::open(dir)?.sync_all()?;
     Ok(())
 }
 

@@ -333,3 +333,32 @@ fn each_failing_case_gives_its_error() {
     }
     assert!(checked >= 20, "only {checked} cases");
 }
+
+/// Alternatives of `@requiresScopes` multiply when an element needs several: past a bound the
+/// composition is refused instead of computed (30 doublings would be a billion).
+#[test]
+fn access_alternatives_that_multiply_past_the_bound_are_refused() {
+    let mut sdl = String::from(
+        "extend schema @link(url: \"https://specs.apollo.dev/federation/v2.7\", import: [\"@key\", \"@requiresScopes\"])\ntype Query { me: Account }\ntype Account { id: ID! }\n",
+    );
+    for i in 0..30 {
+        let _ = writeln!(
+            sdl,
+            "extend type Account @requiresScopes(scopes: [[\"a{i}\"], [\"b{i}\"]])"
+        );
+    }
+    let started = std::time::Instant::now();
+    let errors = compose(&[Input {
+        name: "a".into(),
+        url: "http://a.invalid/graphql".into(),
+        sdl,
+    }])
+    .unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.code == "ACCESS_TOO_COMPLEX" && e.coordinate.as_deref() == Some("Account")),
+        "{errors:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}

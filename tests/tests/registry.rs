@@ -346,6 +346,63 @@ async fn postgresql_keeps_versions() {
     assert_eq!(count, 4);
 }
 
+/// Publishes of different subgraphs at the same time both land: each composes against the
+/// version the other made, never against the one they both started from.
+#[tokio::test]
+async fn concurrent_publishes_keep_each_others_subgraphs() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("registry.json");
+    let (_running, registry) = start(&[("POLYGRAPH_REGISTRY_FILE", file.to_str().unwrap())]).await;
+    let client = reqwest::Client::new();
+    let publishes = (0..6).map(|i| {
+        let body = serde_json::json!({
+            "name": format!("s{i}"),
+            "url": format!("http://s{i}.invalid/graphql"),
+            "sdl": format!("{LINK}\ntype Query {{ field{i}: Int }}"),
+        });
+        client
+            .post(format!("{registry}/v1/publish"))
+            .bearer_auth(PUBLISH)
+            .json(&body)
+            .send()
+    });
+    for response in futures::future::join_all(publishes).await {
+        assert_eq!(response.unwrap().status(), 200);
+    }
+    let supergraph = get(&format!("{registry}/v1/supergraph"), Some(READ), None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    for i in 0..6 {
+        assert!(
+            supergraph.contains(&format!("field{i}: Int")),
+            "s{i} was lost:\n{supergraph}"
+        );
+    }
+}
+
+/// A published URL reaches every reader: credentials in it are refused.
+#[tokio::test]
+async fn urls_with_credentials_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("registry.json");
+    let (_running, registry) = start(&[("POLYGRAPH_REGISTRY_FILE", file.to_str().unwrap())]).await;
+    let response = reqwest::Client::new()
+        .post(format!("{registry}/v1/publish"))
+        .bearer_auth(PUBLISH)
+        .json(&serde_json::json!({
+            "name": "a",
+            "url": "http://user:secret@a.internal/graphql",
+            "sdl": format!("{LINK}\ntype Query {{ a: Int }}"),
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(!response.text().await.unwrap().contains("secret"));
+}
+
 #[tokio::test]
 async fn the_registry_will_not_start_without_a_publish_token() {
     let output = Command::new(polygraph_binary())

@@ -36,14 +36,29 @@ pub(crate) struct Access {
     /// Alternatives (any one may hold), each a set that must all hold.
     pub(crate) scopes: Vec<Vec<String>>,
     pub(crate) policies: Vec<Vec<String>>,
+    /// Requiring both of two sets of alternatives would make more than [`MAX_ALTERNATIVES`]:
+    /// refused (see `validate`) rather than computed, since each product can double them.
+    pub(crate) too_complex: bool,
 }
+
+/// The most alternatives one element's `@requiresScopes` or `@policy` may come to.
+pub(crate) const MAX_ALTERNATIVES: usize = 64;
 
 impl Access {
     /// Both must be satisfied: the product of the alternatives.
     pub(crate) fn require(&mut self, other: &Self) {
         self.authenticated |= other.authenticated;
-        self.scopes = both(&self.scopes, &other.scopes);
-        self.policies = both(&self.policies, &other.policies);
+        self.too_complex |= other.too_complex;
+        for (mine, theirs) in [
+            (&mut self.scopes, &other.scopes),
+            (&mut self.policies, &other.policies),
+        ] {
+            if mine.len().saturating_mul(theirs.len()) > MAX_ALTERNATIVES {
+                self.too_complex = true;
+            } else {
+                *mine = both(mine, theirs);
+            }
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 use super::error::Error;
 use super::fieldset;
 use super::merge::Merged;
-use super::model::{Kind, Subgraph};
+use super::model::{Kind, MAX_ALTERNATIVES, Subgraph};
 
 /// What is wrong with one subgraph's keys, `@requires`, `@provides` and `@external`s.
 pub(crate) fn subgraph(subgraph: &Subgraph) -> Vec<Error> {
@@ -216,6 +216,24 @@ pub(crate) fn merged(merged: &Merged) -> Vec<Error> {
             "NO_QUERIES",
             "no queries found in any subgraph: a supergraph must have a query root type",
         ));
+    }
+    for (type_name, ty) in &merged.types {
+        let complex = std::iter::once((type_name.to_string(), &ty.marks)).chain(
+            ty.fields
+                .iter()
+                .map(|(field, f)| (format!("{type_name}.{field}"), &f.marks)),
+        );
+        for (coordinate, _) in complex.filter(|(_, m)| m.access.too_complex) {
+            errors.push(
+                Error::new(
+                    "ACCESS_TOO_COMPLEX",
+                    format!(
+                        "the @requiresScopes or @policy alternatives on {coordinate} come to more than {MAX_ALTERNATIVES} when combined"
+                    ),
+                )
+                .at(coordinate),
+            );
+        }
     }
     let hidden = |name: &str| merged.types.get(name).is_some_and(|t| t.marks.inaccessible);
     for (type_name, ty) in &merged.types {
