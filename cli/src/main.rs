@@ -184,9 +184,17 @@ enum PolicyCommand {
 
 #[derive(Args)]
 struct GatewayArgs {
-    /// The supergraph SDL: a file, or an http(s) URL to fetch it from.
+    /// The supergraph SDL: a file, or an http(s) URL to fetch it from (such as the registry's
+    /// `/v1/supergraph`).
     #[arg(long, env = "POLYGRAPH_SUPERGRAPH")]
     supergraph: String,
+    /// Check the supergraph for changes this often and serve a new one without a restart
+    /// (a URL is polled with its entity tag). Default: every 10 s for a URL, never for a file.
+    #[arg(long, env = "POLYGRAPH_SUPERGRAPH_POLL_SECONDS")]
+    poll_seconds: Option<u64>,
+    /// Bearer token for fetching the supergraph from a URL (a registry read token).
+    #[arg(long, env = "POLYGRAPH_SUPERGRAPH_TOKEN", hide_env_values = true)]
+    supergraph_token: Option<String>,
     /// Address to serve on (HOST:PORT).
     #[arg(long, env = "POLYGRAPH_LISTEN", default_value = "127.0.0.1:4000")]
     listen: std::net::SocketAddr,
@@ -544,6 +552,7 @@ fn policy_test(dir: &std::path::Path) -> ExitCode {
 async fn gateway(args: &GatewayArgs) -> anyhow::Result<()> {
     use anyhow::Context as _;
     use polygraph_gateway::gateway::{Gateway, Settings};
+    use polygraph_gateway::live::{Live, Source, fetch};
     let settings: Settings = match &args.config {
         Some(path) => serde_yaml::from_str(
             &std::fs::read_to_string(path)
@@ -552,22 +561,19 @@ async fn gateway(args: &GatewayArgs) -> anyhow::Result<()> {
         .with_context(|| format!("{} is not valid gateway settings", path.display()))?,
         None => Settings::default(),
     };
-    let sdl = if args.supergraph.starts_with("http://") || args.supergraph.starts_with("https://") {
-        let response = reqwest::get(&args.supergraph)
-            .await
-            .with_context(|| format!("fetching the supergraph from {}", args.supergraph))?;
-        let status = response.status();
-        let text = response.text().await?;
-        anyhow::ensure!(
-            status.is_success(),
-            "fetching the supergraph from {} answered HTTP {status}",
-            args.supergraph
-        );
-        text
+    let remote = args.supergraph.starts_with("http://") || args.supergraph.starts_with("https://");
+    let source = if remote {
+        Source::Url {
+            url: args.supergraph.clone(),
+            token: args.supergraph_token.clone(),
+        }
     } else {
-        std::fs::read_to_string(&args.supergraph)
-            .with_context(|| format!("reading the supergraph {}", args.supergraph))?
+        Source::File(args.supergraph.clone().into())
     };
+    let sdl = fetch(&reqwest::Client::new(), &source, &mut None)
+        .await
+        .map_err(anyhow::Error::msg)?
+        .unwrap_or_default();
     let supergraph = polygraph_gateway::supergraph::Supergraph::parse(&sdl)?;
     let gateway =
         std::sync::Arc::new(Gateway::new(supergraph, settings).map_err(anyhow::Error::msg)?);
@@ -585,7 +591,12 @@ async fn gateway(args: &GatewayArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    polygraph_gateway::http::serve(polygraph_gateway::http::app(gateway), args.listen).await
+    let live = Live::new(gateway, &sdl);
+    let every = args.poll_seconds.unwrap_or(if remote { 10 } else { 0 });
+    if every > 0 {
+        live.follow(source, std::time::Duration::from_secs(every));
+    }
+    polygraph_gateway::http::serve(polygraph_gateway::http::app_live(live), args.listen).await
 }
 
 fn report(result: anyhow::Result<()>) -> ExitCode {

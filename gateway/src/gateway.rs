@@ -234,11 +234,38 @@ pub struct Gateway {
     plans: moka::sync::Cache<PlanKey, Arc<Planned>>,
     /// HTTP queries in flight, which identical ones join.
     in_flight: Coalescer<Ask, Answer>,
-    persisted: PersistedQueries,
+    persisted: Arc<PersistedQueries>,
     responses: ResponseCache,
     entities: Arc<EntityCache>,
     store: Option<Arc<Store>>,
     hasher: std::collections::hash_map::RandomState,
+    /// Tasks listening for cache invalidations, stopped when a newer supergraph takes over.
+    listeners: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+/// Whether every policy the supergraph names is among `policies`.
+fn check_policy_names(
+    policies: Option<&Policies>,
+    names: &std::collections::BTreeSet<String>,
+) -> Result<(), String> {
+    match policies {
+        Some(policies) => policies.check_names(names),
+        None if !names.is_empty() => Err(format!(
+            "the supergraph names policies ({}) but no policies folder is configured (authorization.policies)",
+            names.iter().cloned().collect::<Vec<_>>().join(", ")
+        )),
+        None => Ok(()),
+    }
+}
+
+/// What a gateway keeps when its supergraph changes.
+struct Kept {
+    authenticator: Arc<Authenticator>,
+    policies: Option<Arc<Policies>>,
+    store: Option<Arc<Store>>,
+    persisted: Arc<PersistedQueries>,
+    /// Its claims signing and HTTP client (URLs are the new supergraph's).
+    subgraphs: Subgraphs,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -257,27 +284,15 @@ impl Gateway {
             .active_labels
             .extend(settings.override_labels.iter().cloned());
         settings.cors.check()?;
-        let requirements = &supergraph.requirements;
         let policies = match &settings.authorization.policies {
             Some(folder) => {
-                let policies = Policies::load(folder)
-                    .map_err(|error| format!("the policies in {}: {error}", folder.display()))?;
-                policies.check_names(&requirements.policy_names)?;
-                Some(Arc::new(policies))
-            }
-            None if !requirements.policy_names.is_empty() => {
-                return Err(format!(
-                    "the supergraph names policies ({}) but no policies folder is configured (authorization.policies)",
-                    requirements
-                        .policy_names
-                        .iter()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
+                Some(Arc::new(Policies::load(folder).map_err(|error| {
+                    format!("the policies in {}: {error}", folder.display())
+                })?))
             }
             None => None,
         };
+        check_policy_names(policies.as_deref(), &supergraph.requirements.policy_names)?;
         let signer = match &settings.claims.signing_key_file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -288,18 +303,11 @@ impl Gateway {
             None => polygraph_subgraph_core::claims::Signer::generate(),
         };
         let authenticator = Arc::new(Authenticator::new(settings.authentication.clone())?);
-        let implementers = supergraph.api_schema.implementers_map();
-        let cost = CostModel::of(&supergraph.schema);
         let store = Store::open(&settings.redis)?.map(Arc::new);
-        let persisted = PersistedQueries::new(settings.persisted_queries.clone(), store.clone())?;
-        let schema_sdl = supergraph.schema.to_string();
-        let responses =
-            ResponseCache::new(settings.response_cache.clone(), &schema_sdl, store.clone());
-        let entities = Arc::new(EntityCache::new(
-            settings.entity_cache.clone(),
-            &schema_sdl,
+        let persisted = Arc::new(PersistedQueries::new(
+            settings.persisted_queries.clone(),
             store.clone(),
-        ));
+        )?);
         let subgraphs = Subgraphs::new(
             &supergraph,
             Duration::from_millis(settings.subgraph_timeout_ms),
@@ -310,10 +318,58 @@ impl Gateway {
                 settings.claims.forward.clone(),
             ),
         )
-        .with_entity_cache(entities.clone())
         .with_max_reply_bytes(settings.limits.max_subgraph_reply_bytes)
         .with_exposed_errors(settings.expose_subgraph_errors);
+        let kept = Kept {
+            authenticator,
+            policies,
+            store,
+            persisted,
+            subgraphs,
+        };
+        Ok(Self::assemble(supergraph, settings, kept))
+    }
 
+    /// A gateway for another supergraph that keeps this one's settings, sign-in, policies,
+    /// claims key, Redis and HTTP connections; its caches start empty (their keys hold the
+    /// schema anyway). Refused when the supergraph names policies the gateway does not have.
+    pub fn with_supergraph(&self, mut supergraph: Supergraph) -> Result<Self, String> {
+        supergraph
+            .active_labels
+            .extend(self.settings.override_labels.iter().cloned());
+        check_policy_names(
+            self.policies.as_deref(),
+            &supergraph.requirements.policy_names,
+        )?;
+        let kept = Kept {
+            authenticator: self.authenticator.clone(),
+            policies: self.policies.clone(),
+            store: self.store.clone(),
+            persisted: self.persisted.clone(),
+            subgraphs: self.subgraphs.clone(),
+        };
+        Ok(Self::assemble(supergraph, self.settings.clone(), kept))
+    }
+
+    /// The gateway from its supergraph and the parts that outlive one supergraph.
+    fn assemble(supergraph: Supergraph, settings: Settings, kept: Kept) -> Self {
+        let implementers = supergraph.api_schema.implementers_map();
+        let cost = CostModel::of(&supergraph.schema);
+        let schema_sdl = supergraph.schema.to_string();
+        let responses = ResponseCache::new(
+            settings.response_cache.clone(),
+            &schema_sdl,
+            kept.store.clone(),
+        );
+        let entities = Arc::new(EntityCache::new(
+            settings.entity_cache.clone(),
+            &schema_sdl,
+            kept.store.clone(),
+        ));
+        let subgraphs = kept
+            .subgraphs
+            .for_supergraph(&supergraph, &settings.subgraph_urls)
+            .with_entity_cache(entities.clone());
         let documents = moka::sync::Cache::builder()
             .max_capacity(settings.document_cache_bytes)
             .weigher(|_, document: &Arc<Document>| document.weight)
@@ -322,23 +378,24 @@ impl Gateway {
             .max_capacity(settings.plan_cache_bytes)
             .weigher(|_, planned: &Arc<Planned>| planned.weight)
             .build();
-        Ok(Self {
+        Self {
             supergraph: Arc::new(supergraph),
             subgraphs,
             settings,
-            authenticator,
-            policies,
+            authenticator: kept.authenticator,
+            policies: kept.policies,
             cost,
             implementers,
             documents,
             plans,
             in_flight: Coalescer::default(),
-            persisted,
+            persisted: kept.persisted,
             responses,
             entities,
-            store,
+            store: kept.store,
             hasher: std::collections::hash_map::RandomState::new(),
-        })
+            listeners: std::sync::Mutex::default(),
+        }
     }
 
     /// Fetches the identity providers' keys and starts refreshing them; starts watching the
@@ -346,14 +403,37 @@ impl Gateway {
     pub async fn start(self: &Arc<Self>) {
         if let Some(store) = &self.store {
             store.connect().await;
-            let gateway = self.clone();
-            tokio::spawn(async move { gateway.responses.listen().await });
-            let gateway = self.clone();
-            tokio::spawn(async move { gateway.entities.listen().await });
         }
+        self.listen();
         self.authenticator.start().await;
         if let Some(policies) = &self.policies {
             policies.watch();
+        }
+    }
+
+    /// Starts listening for other replicas' cache invalidations (with Redis); a gateway made
+    /// by [`Gateway::with_supergraph`] calls this itself before it serves.
+    pub fn listen(self: &Arc<Self>) {
+        if self.store.is_none() {
+            return;
+        }
+        let Ok(mut listeners) = self.listeners.lock() else {
+            return;
+        };
+        let gateway = self.clone();
+        listeners
+            .push(tokio::spawn(async move { gateway.responses.listen().await }).abort_handle());
+        let gateway = self.clone();
+        listeners.push(tokio::spawn(async move { gateway.entities.listen().await }).abort_handle());
+    }
+
+    /// Stops [`Gateway::listen`]'s tasks, which hold the gateway: once a newer one serves, the
+    /// old one is dropped when its last request finishes.
+    pub fn stop_listening(&self) {
+        if let Ok(mut listeners) = self.listeners.lock() {
+            for listener in listeners.drain(..) {
+                listener.abort();
+            }
         }
     }
 

@@ -32,6 +32,7 @@ use crate::errors::Code;
 use crate::errors::GraphqlError;
 use crate::execute::CachePolicy;
 use crate::gateway::{Failure, Gateway, Options, Request, Response};
+use crate::live::Live;
 
 /// The header that asks for the query plan in `extensions.queryPlan`.
 pub const EXPLAIN_HEADER: &str = "x-polygraph-explain";
@@ -39,13 +40,19 @@ pub const EXPLAIN_HEADER: &str = "x-polygraph-explain";
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json; charset=utf-8";
 const JSON: &str = "application/json; charset=utf-8";
 
-/// The gateway's routes.
+/// The gateway's routes, over one supergraph for good.
 pub fn app(gateway: Arc<Gateway>) -> Router {
+    app_live(Live::new(gateway, ""))
+}
+
+/// The gateway's routes, over the supergraph `live` serves at the time each request arrives.
+pub fn app_live(live: Arc<Live>) -> Router {
+    let gateway = live.current();
     let settings = gateway.settings();
     let cors = settings.cors.layer(&settings.csrf);
     let router = Router::new()
         .route("/graphql", get(get_graphql).post(post_graphql))
-        .with_state(gateway.clone())
+        .with_state(live.clone())
         .route("/health", get(health))
         .route(
             "/admin/cache/invalidate",
@@ -56,7 +63,7 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .route("/graphiql", get(graphiql_page))
         .route("/graphiql/", get(graphiql_page))
         .route("/graphiql/{file}", get(graphiql_asset))
-        .with_state(gateway);
+        .with_state(live);
     match cors {
         Some(cors) => router.layer(cors),
         None => router,
@@ -110,7 +117,8 @@ async fn shutdown() {
     let _ = interrupt.await;
 }
 
-async fn claims_jwks(State(gateway): State<Arc<Gateway>>) -> HttpResponse {
+async fn claims_jwks(State(live): State<Arc<Live>>) -> HttpResponse {
+    let gateway = live.current();
     respond(
         StatusCode::OK,
         JSON,
@@ -137,10 +145,11 @@ fn unauthorized(error: &crate::auth::AuthError, media: &'static str) -> HttpResp
 /// `POST /admin/cache/invalidate` with `{"type": "User"}` (or `{}` for everything): drops
 /// cached answers, for callers `cache_admin` allows.
 async fn invalidate_cache(
-    State(gateway): State<Arc<Gateway>>,
+    State(live): State<Arc<Live>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> HttpResponse {
+    let gateway = live.current();
     let session = match gateway.authenticate(&headers).await {
         Ok(session) => session,
         Err(error) => return unauthorized(&error, JSON),
@@ -363,10 +372,11 @@ fn options(
 }
 
 async fn post_graphql(
-    State(gateway): State<Arc<Gateway>>,
+    State(live): State<Arc<Live>>,
     headers: HeaderMap,
     body: Body,
 ) -> HttpResponse {
+    let gateway = live.current();
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
     };
@@ -469,10 +479,11 @@ fn object_parameter(name: &str, value: Option<JsonValue>) -> Result<Option<JsonM
 }
 
 async fn get_graphql(
-    State(gateway): State<Arc<Gateway>>,
+    State(live): State<Arc<Live>>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> HttpResponse {
+    let gateway = live.current();
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
     };

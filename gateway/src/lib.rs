@@ -23,6 +23,7 @@ pub mod gateway;
 pub mod http;
 pub mod json;
 mod links;
+pub mod live;
 pub mod operation;
 pub mod persisted;
 pub mod plan;

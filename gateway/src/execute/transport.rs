@@ -43,6 +43,34 @@ impl Subgraphs {
         }
     }
 
+    /// The same signing, client and limits for another supergraph's subgraphs.
+    #[must_use]
+    pub fn for_supergraph(
+        &self,
+        supergraph: &Supergraph,
+        overrides: &HashMap<String, String>,
+    ) -> Self {
+        Self {
+            urls: supergraph
+                .subgraphs
+                .iter()
+                .map(|s| {
+                    let url = overrides.get(&s.name).unwrap_or(&s.url);
+                    reqwest::Url::parse(url)
+                        .map_err(|error| format!("invalid URL {url:?}: {error}"))
+                })
+                .collect(),
+            names: supergraph
+                .subgraphs
+                .iter()
+                .map(|s| s.name.clone())
+                .collect(),
+            in_flight: Arc::default(),
+            entities: None,
+            ..self.clone()
+        }
+    }
+
     /// Replies longer than `bytes` are refused as they arrive.
     #[must_use]
     pub fn with_max_reply_bytes(mut self, bytes: usize) -> Self {
