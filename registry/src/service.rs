@@ -340,12 +340,10 @@ fn changes(old: Option<&str>, new: &str) -> Result<Vec<Recorded>, String> {
             .map_err(|e| e.to_string())
     };
     let new = api(new)?;
+    // The first version changes nothing for anyone: everything in it is an addition.
     let old = match old {
-        Some(old) => api(old)?,
-        None => {
-            apollo_compiler::Schema::parse_and_validate("type Query { _: Int }", "empty.graphql")
-                .map_err(|e| e.errors.to_string())?
-        }
+        Some(old) => api(old)?.into_inner(),
+        None => apollo_compiler::Schema::new(),
     };
     Ok(polygraph_schema::diff::changes(&old, &new)
         .into_iter()

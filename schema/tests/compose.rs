@@ -37,6 +37,22 @@ fn inputs(dir: &Path) -> Vec<Input> {
     inputs
 }
 
+fn fields_and_interfaces<'a>(
+    fields: impl IntoIterator<
+        Item = (
+            &'a apollo_compiler::Name,
+            &'a apollo_compiler::schema::Component<apollo_compiler::schema::FieldDefinition>,
+        ),
+    >,
+    interfaces: impl IntoIterator<Item = &'a apollo_compiler::schema::ComponentName>,
+) -> Vec<String> {
+    fields
+        .into_iter()
+        .map(|(_, f)| f.to_string())
+        .chain(interfaces.into_iter().map(|i| format!("implements {i}")))
+        .collect()
+}
+
 /// The API schema with its types, fields and members in name order, one type per block.
 fn api(supergraph: &Supergraph) -> String {
     let schema = &supergraph.api_schema;
@@ -47,26 +63,10 @@ fn api(supergraph: &Supergraph) -> String {
         }
         let mut text = format!("{name}");
         let mut parts: Vec<String> = match ty {
-            ExtendedType::Object(o) => o
-                .fields
-                .values()
-                .map(|f| f.to_string())
-                .chain(
-                    o.implements_interfaces
-                        .iter()
-                        .map(|i| format!("implements {i}")),
-                )
-                .collect(),
-            ExtendedType::Interface(o) => o
-                .fields
-                .values()
-                .map(|f| f.to_string())
-                .chain(
-                    o.implements_interfaces
-                        .iter()
-                        .map(|i| format!("implements {i}")),
-                )
-                .collect(),
+            ExtendedType::Object(o) => fields_and_interfaces(&o.fields, &o.implements_interfaces),
+            ExtendedType::Interface(i) => {
+                fields_and_interfaces(&i.fields, &i.implements_interfaces)
+            }
             ExtendedType::InputObject(o) => o.fields.values().map(|f| f.to_string()).collect(),
             ExtendedType::Enum(e) => e.values.values().map(|v| v.to_string()).collect(),
             ExtendedType::Union(u) => u.members.iter().map(ToString::to_string).collect(),

@@ -296,6 +296,10 @@ async fn history(registry: &str, sdls: &Sdls, supergraph: &str) {
         versions[0]["breaking"], 1,
         "rolling back removed User.age: {versions}"
     );
+    assert_eq!(
+        versions[3]["breaking"], 0,
+        "the first version breaks nothing: {versions}"
+    );
 
     // Who may do what: a read token cannot publish, nobody anonymous reads.
     let denied = publish(registry, READ, "accounts", with_age);

@@ -4,6 +4,21 @@
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
+/// Each subgraph's URL (an override where settings give one), parsed.
+fn urls(
+    supergraph: &Supergraph,
+    overrides: &HashMap<String, String>,
+) -> Vec<Result<reqwest::Url, String>> {
+    supergraph
+        .subgraphs
+        .iter()
+        .map(|s| {
+            let url = overrides.get(&s.name).unwrap_or(&s.url);
+            reqwest::Url::parse(url).map_err(|error| format!("invalid URL {url:?}: {error}"))
+        })
+        .collect()
+}
+
 impl Subgraphs {
     pub fn new(
         supergraph: &Supergraph,
@@ -20,15 +35,7 @@ impl Subgraphs {
         Self {
             signing: Arc::new(signing),
             client,
-            urls: supergraph
-                .subgraphs
-                .iter()
-                .map(|s| {
-                    let url = overrides.get(&s.name).unwrap_or(&s.url);
-                    reqwest::Url::parse(url)
-                        .map_err(|error| format!("invalid URL {url:?}: {error}"))
-                })
-                .collect(),
+            urls: urls(supergraph, overrides),
             names: supergraph
                 .subgraphs
                 .iter()
@@ -51,15 +58,7 @@ impl Subgraphs {
         overrides: &HashMap<String, String>,
     ) -> Self {
         Self {
-            urls: supergraph
-                .subgraphs
-                .iter()
-                .map(|s| {
-                    let url = overrides.get(&s.name).unwrap_or(&s.url);
-                    reqwest::Url::parse(url)
-                        .map_err(|error| format!("invalid URL {url:?}: {error}"))
-                })
-                .collect(),
+            urls: urls(supergraph, overrides),
             names: supergraph
                 .subgraphs
                 .iter()
