@@ -103,8 +103,12 @@ pub struct Candidate {
     #[arg(long)]
     url: String,
     /// Its SDL; without it, `--url` is asked for `_service { sdl }`.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from_url")]
     file: Option<std::path::PathBuf>,
+    /// Ask the running subgraph at `--url` for `_service { sdl }` (what happens without
+    /// `--file`; this says so explicitly).
+    #[arg(long)]
+    from_url: bool,
 }
 
 impl Client {
