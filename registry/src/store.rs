@@ -101,6 +101,8 @@ pub enum Store {
     File {
         path: PathBuf,
         versions: Mutex<Vec<Version>>,
+        /// `PATH.lock`, held exclusively while the store is open: one registry per file.
+        _lock: std::fs::File,
     },
     Postgres(PgPool),
 }
@@ -118,6 +120,22 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS polygraph_registry_versions (
 impl Store {
     /// The file store at `path` (created on the first append).
     pub fn file(path: PathBuf) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let lock_path = path.with_extension("lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)?;
+        if lock.try_lock().is_err() {
+            return Err(StoreError::Storage(format!(
+                "{} is in use by another registry (its lock {} is held)",
+                path.display(),
+                lock_path.display()
+            )));
+        }
         let versions = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| StoreError::Storage(format!("{}: {e}", path.display())))?,
@@ -127,6 +145,7 @@ impl Store {
         Ok(Self::File {
             path,
             versions: Mutex::new(versions),
+            _lock: lock,
         })
     }
 
@@ -181,8 +200,12 @@ impl Store {
                 .map(Summary::from)
                 .collect()),
             Self::Postgres(pool) => {
+                // Names only: a listing need not load every SDL ever published.
                 let rows: Vec<Row> = sqlx::query_as(
-                    "SELECT id, created_at, author, action, subgraphs, '' AS supergraph, changes
+                    "SELECT id, created_at, author, action,
+                            (SELECT coalesce(jsonb_agg(jsonb_build_object('name', s->'name', 'url', '', 'sdl', '')), '[]'::jsonb)
+                             FROM jsonb_array_elements(subgraphs) AS s) AS subgraphs,
+                            '' AS supergraph, changes
                      FROM polygraph_registry_versions ORDER BY id DESC",
                 )
                 .fetch_all(pool)
@@ -202,7 +225,7 @@ impl Store {
     ) -> Result<Version, StoreError> {
         version.id = after.unwrap_or(0) + 1;
         match self {
-            Self::File { path, versions } => {
+            Self::File { path, versions, .. } => {
                 let mut versions = versions.lock().await;
                 let last = versions.last().map(|v| v.id);
                 if last != after {

@@ -334,6 +334,20 @@ async fn the_embedded_file_store_keeps_versions_across_restarts() {
     let (_running, registry) = start(&store).await;
     let fetched = get(&format!("{registry}/v1/supergraph"), Some(READ), None).await;
     assert_eq!(fetched.headers()["x-polygraph-version"], "4");
+
+    // A second registry on the same file would overwrite the first's history: it will not start.
+    let second = Command::new(polygraph_binary())
+        .args(["registry", "serve", "--listen", "127.0.0.1:0"])
+        .env("POLYGRAPH_REGISTRY_FILE", &file)
+        .env("POLYGRAPH_REGISTRY_PUBLISH_TOKENS", format!("ci={PUBLISH}"))
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    assert!(
+        text(&second).contains("in use by another registry"),
+        "{}",
+        text(&second)
+    );
 }
 
 #[tokio::test]
