@@ -91,6 +91,10 @@ enum SchemaCommand {
         /// Compare two versions kept in the registry at this address.
         #[arg(long)]
         registry: Option<String>,
+        /// The operations clients send (a persisted-document manifest, Apollo's or Relay's):
+        /// a breaking change none of them can notice is reported as safe.
+        #[arg(long, conflicts_with = "registry")]
+        operations: Option<std::path::PathBuf>,
         #[arg(long, env = "POLYGRAPH_REGISTRY_TOKEN", hide_env_values = true)]
         token: Option<String>,
     },
@@ -109,6 +113,10 @@ enum SchemaCommand {
         client: registry::Client,
         #[command(flatten)]
         candidate: registry::Candidate,
+        /// The operations clients send (a persisted-document manifest): a breaking change none
+        /// of them can notice is reported as safe.
+        #[arg(long)]
+        operations: Option<std::path::PathBuf>,
     },
     /// The current supergraph (or a version's) from the registry.
     Fetch {
@@ -316,50 +324,10 @@ fn main() -> ExitCode {
             all: _,
             token,
         }) => report(runtime.block_on(invalidate_cache(&gateway, type_name, key, token))),
-        Command::Schema(SchemaCommand::Diff {
-            old,
-            new,
-            json,
-            registry: Some(address),
-            token,
-        }) => {
-            let client = registry::Client::new(address, token, json);
-            runtime.block_on(registry::run(async {
-                let (Ok(old), Ok(new)) = (old.parse(), new.parse()) else {
-                    anyhow::bail!("with --registry, OLD and NEW are version numbers");
-                };
-                registry::diff(&client, old, new).await
-            }))
-        }
-        Command::Schema(SchemaCommand::Diff { old, new, json, .. }) => {
-            schema_diff(std::path::Path::new(&old), std::path::Path::new(&new), json)
-        }
-        Command::Schema(SchemaCommand::Publish { client, candidate }) => {
-            runtime.block_on(registry::run(registry::publish(&client, &candidate)))
-        }
-        Command::Schema(SchemaCommand::Check { client, candidate }) => {
-            runtime.block_on(registry::run(registry::check(&client, &candidate)))
-        }
-        Command::Schema(SchemaCommand::Fetch {
-            client,
-            version,
-            out,
-        }) => runtime.block_on(registry::run(registry::fetch(
-            &client,
-            version,
-            out.as_deref(),
-        ))),
-        Command::Schema(SchemaCommand::List { client }) => {
-            runtime.block_on(registry::run(registry::list(&client)))
-        }
-        Command::Schema(SchemaCommand::Rollback { client, version }) => {
-            runtime.block_on(registry::run(registry::rollback(&client, version)))
-        }
+        Command::Schema(command) => schema_command(&runtime, command),
+        Command::Compose(args) => runtime.block_on(schema_compose(&args)),
         Command::Registry(RegistryCommand::Serve(args)) => {
             report(runtime.block_on(registry::serve(&args)))
-        }
-        Command::Schema(SchemaCommand::Compose(args)) | Command::Compose(args) => {
-            runtime.block_on(schema_compose(&args))
         }
     }
 }
@@ -393,8 +361,73 @@ async fn schema_compose(args: &ComposeArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `polygraph schema …`.
+fn schema_command(runtime: &tokio::runtime::Runtime, command: SchemaCommand) -> ExitCode {
+    match command {
+        SchemaCommand::Compose(args) => runtime.block_on(schema_compose(&args)),
+        SchemaCommand::Diff {
+            old,
+            new,
+            json,
+            registry: Some(address),
+            token,
+            ..
+        } => {
+            let client = registry::Client::new(address, token, json);
+            runtime.block_on(registry::run(async {
+                let (Ok(old), Ok(new)) = (old.parse(), new.parse()) else {
+                    anyhow::bail!("with --registry, OLD and NEW are version numbers");
+                };
+                registry::diff(&client, old, new).await
+            }))
+        }
+        SchemaCommand::Diff {
+            old,
+            new,
+            json,
+            operations,
+            ..
+        } => schema_diff(
+            std::path::Path::new(&old),
+            std::path::Path::new(&new),
+            json,
+            operations.as_deref(),
+        ),
+        SchemaCommand::Publish { client, candidate } => {
+            runtime.block_on(registry::run(registry::publish(&client, &candidate)))
+        }
+        SchemaCommand::Check {
+            client,
+            candidate,
+            operations,
+        } => runtime.block_on(registry::run(registry::check(
+            &client,
+            &candidate,
+            operations.as_deref(),
+        ))),
+        SchemaCommand::Fetch {
+            client,
+            version,
+            out,
+        } => runtime.block_on(registry::run(registry::fetch(
+            &client,
+            version,
+            out.as_deref(),
+        ))),
+        SchemaCommand::List { client } => runtime.block_on(registry::run(registry::list(&client))),
+        SchemaCommand::Rollback { client, version } => {
+            runtime.block_on(registry::run(registry::rollback(&client, version)))
+        }
+    }
+}
+
 /// `polygraph schema diff`: the changes, and whether one is breaking, as the exit code.
-fn schema_diff(old: &std::path::Path, new: &std::path::Path, json: bool) -> ExitCode {
+fn schema_diff(
+    old: &std::path::Path,
+    new: &std::path::Path,
+    json: bool,
+    operations: Option<&std::path::Path>,
+) -> ExitCode {
     use polygraph_schema::diff::{Severity, changes};
     use std::io::Write as _;
     let (old, new) = match (api_schema(old), api_schema(new)) {
@@ -404,7 +437,16 @@ fn schema_diff(old: &std::path::Path, new: &std::path::Path, json: bool) -> Exit
             return ExitCode::from(2);
         }
     };
-    let changes = changes(&old, &new);
+    let mut changes = changes(&old, &new);
+    if let Some(manifest) = operations {
+        match usage(&old, manifest) {
+            Ok(usage) => changes = usage.judge(changes),
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let mut out = std::io::stdout().lock();
     for change in &changes {
         let severity = match change.severity {
@@ -438,6 +480,19 @@ fn schema_diff(old: &std::path::Path, new: &std::path::Path, json: bool) -> Exit
         eprintln!("{} changes, {breaking} breaking", changes.len());
     }
     ExitCode::from(u8::from(breaking > 0))
+}
+
+/// What the operations in the manifest at `path` use of `schema`.
+pub(crate) fn usage(
+    schema: &apollo_compiler::validation::Valid<apollo_compiler::Schema>,
+    path: &std::path::Path,
+) -> anyhow::Result<polygraph_schema::usage::Usage> {
+    let manifest = polygraph_gateway::persisted::read_manifest(path).map_err(anyhow::Error::msg)?;
+    polygraph_schema::usage::Usage::of(
+        schema,
+        manifest.iter().map(|(id, text)| (id.as_str(), &**text)),
+    )
+    .map_err(anyhow::Error::msg)
 }
 
 /// The API schema in `path`: a supergraph's (without its join and link machinery, and

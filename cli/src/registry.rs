@@ -260,10 +260,14 @@ pub async fn publish(client: &Client, candidate: &Candidate) -> anyhow::Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn check(client: &Client, candidate: &Candidate) -> anyhow::Result<ExitCode> {
+pub async fn check(
+    client: &Client,
+    candidate: &Candidate,
+    operations: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
     let body =
         json!({ "name": candidate.name, "url": candidate.url, "sdl": sdl_of(candidate).await? });
-    let (_, answer) = client
+    let (_, mut answer) = client
         .call(
             client
                 .request(reqwest::Method::POST, "/v1/check")
@@ -271,6 +275,11 @@ pub async fn check(client: &Client, candidate: &Candidate) -> anyhow::Result<Exi
             &[200],
         )
         .await?;
+    if let Some(manifest) = operations
+        && answer["composes"] == true
+    {
+        judge(client, manifest, &mut answer).await?;
+    }
     let composes = answer["composes"] == true;
     let breaking = answer["breaking"].as_u64().unwrap_or(0);
     if client.json {
@@ -283,6 +292,64 @@ pub async fn check(client: &Client, candidate: &Candidate) -> anyhow::Result<Exi
         eprintln!("{} does not compose", candidate.name);
     }
     Ok(ExitCode::from(u8::from(!composes || breaking > 0)))
+}
+
+/// Judges a check's changes by what the manifest's operations use of the current API schema
+/// (when something is published).
+async fn judge(
+    client: &Client,
+    manifest: &std::path::Path,
+    answer: &mut Value,
+) -> anyhow::Result<()> {
+    use polygraph_schema::diff::{Change, Severity};
+    let response = client
+        .request(reqwest::Method::GET, "/v1/supergraph")
+        .send()
+        .await?;
+    if response.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(());
+    }
+    anyhow::ensure!(
+        response.status().is_success(),
+        "fetching the current supergraph answered {}",
+        response.status()
+    );
+    let current = polygraph_gateway::supergraph::Supergraph::parse(&response.text().await?)
+        .map_err(|error| anyhow::anyhow!("the current supergraph: {error}"))?;
+    let usage = crate::usage(&current.api_schema, manifest)?;
+    let severity = |text: &str| match text {
+        "breaking" => Severity::Breaking,
+        "dangerous" => Severity::Dangerous,
+        _ => Severity::Safe,
+    };
+    let changes: Vec<Change> = answer["changes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| Change {
+            severity: severity(c["severity"].as_str().unwrap_or_default()),
+            coordinate: c["coordinate"].as_str().unwrap_or_default().to_owned(),
+            message: c["message"].as_str().unwrap_or_default().to_owned(),
+        })
+        .collect();
+    let judged = usage.judge(changes);
+    let breaking = judged
+        .iter()
+        .filter(|c| c.severity == Severity::Breaking)
+        .count();
+    answer["breaking"] = json!(breaking);
+    answer["changes"] = judged
+        .iter()
+        .map(|c| {
+            let severity = match c.severity {
+                Severity::Breaking => "breaking",
+                Severity::Dangerous => "dangerous",
+                Severity::Safe => "safe",
+            };
+            json!({ "severity": severity, "coordinate": c.coordinate, "message": c.message })
+        })
+        .collect();
+    Ok(())
 }
 
 pub async fn fetch(

@@ -128,7 +128,7 @@ fn sha256(text: &str) -> [u8; 32] {
 }
 
 /// A manifest's operations by id, from Apollo's format or Relay's.
-fn read_manifest(path: &Path) -> Result<HashMap<String, Arc<str>>, String> {
+pub fn read_manifest(path: &Path) -> Result<HashMap<String, Arc<str>>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|error| format!("reading {}: {error}", path.display()))?;
     let value: serde_json::Value = serde_json::from_str(&text)

@@ -689,3 +689,74 @@ fn polygraph_compose_exits_2_when_it_cannot_read_its_input() {
     assert_eq!(unreadable.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unreadable.stderr).contains("subgraphs.yaml"));
 }
+
+/// `polygraph schema diff --operations`: a removed field that no recorded operation selects is
+/// safe for those clients (exit 0, said why); one an operation selects stays breaking (exit 1);
+/// a manifest with an operation that does not validate today is an error (exit 2).
+#[test]
+fn schema_diff_judges_breaking_changes_by_recorded_operations() {
+    let binary = common::polygraph_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let current = repo_root().join("schema/supergraph.graphql");
+    let candidate = dir.path().join("candidate.graphql");
+    let text = std::fs::read_to_string(&current).unwrap();
+    std::fs::write(
+        &candidate,
+        text.replace("\n  popularity: Float", "\n  popularity_v2: Float"),
+    )
+    .unwrap();
+    let run = |operations: &serde_json::Value| {
+        let manifest = dir.path().join("manifest.json");
+        std::fs::write(&manifest, operations.to_string()).unwrap();
+        Command::new(&binary)
+            .args(["schema", "diff", "--json", "--operations"])
+            .arg(&manifest)
+            .arg(&current)
+            .arg(&candidate)
+            .output()
+            .unwrap()
+    };
+    let lines = |output: &std::process::Output| -> Vec<serde_json::Value> {
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    };
+    let popularity = |changes: &[serde_json::Value]| {
+        changes
+            .iter()
+            .find(|c| c["coordinate"] == "Product.popularity")
+            .cloned()
+            .unwrap_or_else(|| panic!("{changes:?}"))
+    };
+
+    let unused = run(&serde_json::json!({
+        "format": "apollo-persisted-query-manifest",
+        "version": 1,
+        "operations": [{ "id": "a", "name": "Names", "type": "query",
+                         "body": "query Names { products(limit: 3) { name price } }" }],
+    }));
+    assert_eq!(
+        unused.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&unused.stderr)
+    );
+    let change = popularity(&lines(&unused));
+    assert_eq!(change["severity"], "safe");
+    assert!(
+        change["message"]
+            .as_str()
+            .unwrap()
+            .contains("no recorded operation uses it")
+    );
+
+    let used =
+        run(&serde_json::json!({ "b": "{ products_by_pk(id: \"1\") { name popularity } }" }));
+    assert_eq!(used.status.code(), Some(1));
+    assert_eq!(popularity(&lines(&used))["severity"], "breaking");
+
+    let invalid = run(&serde_json::json!({ "c": "{ products { nope } }" }));
+    assert_eq!(invalid.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&invalid.stderr).contains("recorded operation c"));
+}

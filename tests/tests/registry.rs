@@ -226,6 +226,30 @@ async fn publish_fetch_and_refuse(registry: &str, sdls: &Sdls) -> String {
     );
     assert_eq!(check.status.code(), Some(1), "{}", text(&check));
     assert!(text(&check).contains("User.email"), "{}", text(&check));
+    // … unless no operation the clients send selects the field.
+    let manifest = without_email.with_file_name("manifest.json");
+    std::fs::write(&manifest, r#"{"names": "{ me { name } }"}"#).unwrap();
+    let judged = schema(
+        registry,
+        READ,
+        &[
+            "check",
+            "--name",
+            "accounts",
+            "--url",
+            "http://accounts.invalid/graphql",
+            "--file",
+            without_email.to_str().unwrap(),
+            "--operations",
+            manifest.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(judged.status.code(), Some(0), "{}", text(&judged));
+    assert!(
+        text(&judged).contains("no recorded operation uses it"),
+        "{}",
+        text(&judged)
+    );
 
     // A publish that does not compose is refused with the reason, and the version stays.
     let refused = publish(registry, PUBLISH, "reviews", clashing);
