@@ -362,3 +362,39 @@ fn access_alternatives_that_multiply_past_the_bound_are_refused() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+/// `@cacheControl` kept through `@composeDirective` by two subgraphs with different hints for
+/// one type: the supergraph has one, the strictest (The Guild's composer prints both, which a
+/// non-repeatable directive does not allow).
+#[test]
+fn composed_cache_hints_merge_to_the_strictest() {
+    let subgraph = |name: &str, hint: &str| Input {
+        name: name.to_owned(),
+        url: format!("http://{name}.invalid/graphql"),
+        sdl: format!(
+            r#"extend schema
+                 @link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key", "@composeDirective"])
+                 @link(url: "https://example.dev/cache/v1.0", import: ["@cacheControl"])
+                 @composeDirective(name: "@cacheControl")
+               enum CacheControlScope {{ PUBLIC PRIVATE }}
+               directive @cacheControl(maxAge: Int, scope: CacheControlScope, inheritMaxAge: Boolean) on FIELD_DEFINITION | OBJECT | INTERFACE | UNION
+               type Product @key(fields: "id") @cacheControl({hint}) {{ id: ID! {name}: String }}
+               type Query {{ {name}: Product }}"#
+        ),
+    };
+    let supergraph = compose(&[
+        subgraph("a", "maxAge: 30"),
+        subgraph("b", "maxAge: 60, scope: PRIVATE"),
+    ])
+    .unwrap();
+    let product = supergraph
+        .lines()
+        .find(|line| line.starts_with("type Product"))
+        .unwrap();
+    assert_eq!(product.matches("@cacheControl").count(), 1, "{product}");
+    assert!(
+        product.contains("@cacheControl(maxAge: 30, scope: PRIVATE)"),
+        "{product}"
+    );
+    Supergraph::parse(&supergraph).unwrap();
+}

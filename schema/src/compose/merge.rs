@@ -149,6 +149,7 @@ pub(crate) fn merge(subgraphs: &[Subgraph]) -> Result<Merged, Vec<Error>> {
     }
     let mut merged = Merged { types };
     interface_objects(subgraphs, &mut merged);
+    super::composed::settle(subgraphs, &mut merged);
     if errors.is_empty() {
         Ok(merged)
     } else {

@@ -6,12 +6,14 @@
 //! it imported them as; [`validate`] checks its field sets; [`merge`] (with [`fields`]) merges
 //! types by the federation rules; [`validate`] checks the result; [`render`] prints it.
 
+mod composed;
 mod error;
 mod fields;
 mod fieldset;
 mod ingest;
 mod merge;
 mod model;
+mod reach;
 mod render;
 mod validate;
 
@@ -64,7 +66,8 @@ pub fn compose(subgraphs: &[Input]) -> Result<String, Vec<Error>> {
         return Err(errors);
     }
     let merged = merge::merge(&read)?;
-    let errors = validate::merged(&merged);
+    let mut errors = validate::merged(&merged);
+    errors.extend(reach::check(&read, &merged));
     if !errors.is_empty() {
         return Err(errors);
     }
