@@ -131,6 +131,20 @@ impl Client {
         }
     }
 
+    /// POSTs `body` to `path`; see [`Client::call`].
+    async fn post(
+        &self,
+        path: &str,
+        body: &Value,
+        accepted: &[u16],
+    ) -> anyhow::Result<(u16, Value)> {
+        self.call(
+            self.request(reqwest::Method::POST, path).json(body),
+            accepted,
+        )
+        .await
+    }
+
     /// Sends, and returns the status and JSON body (an error for statuses other than the
     /// `accepted` ones).
     async fn call(
@@ -222,14 +236,7 @@ pub async fn run(work: impl Future<Output = anyhow::Result<ExitCode>>) -> ExitCo
 pub async fn publish(client: &Client, candidate: &Candidate) -> anyhow::Result<ExitCode> {
     let body =
         json!({ "name": candidate.name, "url": candidate.url, "sdl": sdl_of(candidate).await? });
-    let (status, answer) = client
-        .call(
-            client
-                .request(reqwest::Method::POST, "/v1/publish")
-                .json(&body),
-            &[200, 422],
-        )
-        .await?;
+    let (status, answer) = client.post("/v1/publish", &body, &[200, 422]).await?;
     if client.json {
         println!("{answer}");
     }
@@ -267,14 +274,7 @@ pub async fn check(
 ) -> anyhow::Result<ExitCode> {
     let body =
         json!({ "name": candidate.name, "url": candidate.url, "sdl": sdl_of(candidate).await? });
-    let (_, mut answer) = client
-        .call(
-            client
-                .request(reqwest::Method::POST, "/v1/check")
-                .json(&body),
-            &[200],
-        )
-        .await?;
+    let (_, mut answer) = client.post("/v1/check", &body, &[200]).await?;
     if let Some(manifest) = operations
         && answer["composes"] == true
     {
@@ -437,14 +437,7 @@ pub async fn diff(client: &Client, from: i64, to: i64) -> anyhow::Result<ExitCod
 
 pub async fn rollback(client: &Client, version: i64) -> anyhow::Result<ExitCode> {
     let body = json!({ "version": version });
-    let (status, answer) = client
-        .call(
-            client
-                .request(reqwest::Method::POST, "/v1/rollback")
-                .json(&body),
-            &[200, 422],
-        )
-        .await?;
+    let (status, answer) = client.post("/v1/rollback", &body, &[200, 422]).await?;
     if client.json {
         println!("{answer}");
     } else if status == 422 {

@@ -35,12 +35,8 @@ impl Subgraphs {
         Self {
             signing: Arc::new(signing),
             client,
-            urls: urls(supergraph, overrides),
-            names: supergraph
-                .subgraphs
-                .iter()
-                .map(|s| s.name.clone())
-                .collect(),
+            urls: Vec::new(),
+            names: Vec::new(),
             timeout,
             max_reply_bytes: usize::MAX,
             expose_errors: false,
@@ -48,6 +44,7 @@ impl Subgraphs {
             hasher: foldhash::fast::RandomState::default(),
             entities: None,
         }
+        .for_supergraph(supergraph, overrides)
     }
 
     /// The same signing, client and limits for another supergraph's subgraphs.
