@@ -449,11 +449,7 @@ fn schema_diff(
     }
     let mut out = std::io::stdout().lock();
     for change in &changes {
-        let severity = match change.severity {
-            Severity::Breaking => "breaking",
-            Severity::Dangerous => "dangerous",
-            Severity::Safe => "safe",
-        };
+        let severity = change.severity.as_str();
         let written = if json {
             let line = serde_json::json!({
                 "severity": severity,

@@ -317,17 +317,13 @@ async fn judge(
     let current = polygraph_gateway::supergraph::Supergraph::parse(&response.text().await?)
         .map_err(|error| anyhow::anyhow!("the current supergraph: {error}"))?;
     let usage = crate::usage(&current.api_schema, manifest)?;
-    let severity = |text: &str| match text {
-        "breaking" => Severity::Breaking,
-        "dangerous" => Severity::Dangerous,
-        _ => Severity::Safe,
-    };
     let changes: Vec<Change> = answer["changes"]
         .as_array()
         .into_iter()
         .flatten()
         .map(|c| Change {
-            severity: severity(c["severity"].as_str().unwrap_or_default()),
+            severity: Severity::parse(c["severity"].as_str().unwrap_or_default())
+                .unwrap_or(Severity::Safe),
             coordinate: c["coordinate"].as_str().unwrap_or_default().to_owned(),
             message: c["message"].as_str().unwrap_or_default().to_owned(),
         })
@@ -341,12 +337,7 @@ async fn judge(
     answer["changes"] = judged
         .iter()
         .map(|c| {
-            let severity = match c.severity {
-                Severity::Breaking => "breaking",
-                Severity::Dangerous => "dangerous",
-                Severity::Safe => "safe",
-            };
-            json!({ "severity": severity, "coordinate": c.coordinate, "message": c.message })
+            json!({ "severity": c.severity.as_str(), "coordinate": c.coordinate, "message": c.message })
         })
         .collect();
     Ok(())

@@ -333,7 +333,6 @@ async fn diff(
 /// The changes in the API schema from `old` (none: everything is new) to `new`.
 fn changes(old: Option<&str>, new: &str) -> Result<Vec<Recorded>, String> {
     use polygraph_gateway::supergraph::Supergraph;
-    use polygraph_schema::diff::Severity;
     let api = |sdl: &str| {
         Supergraph::parse(sdl)
             .map(|s| s.api_schema)
@@ -348,12 +347,7 @@ fn changes(old: Option<&str>, new: &str) -> Result<Vec<Recorded>, String> {
     Ok(polygraph_schema::diff::changes(&old, &new)
         .into_iter()
         .map(|change| Recorded {
-            severity: match change.severity {
-                Severity::Breaking => "breaking",
-                Severity::Dangerous => "dangerous",
-                Severity::Safe => "safe",
-            }
-            .to_owned(),
+            severity: change.severity.as_str().to_owned(),
             coordinate: change.coordinate,
             message: change.message,
         })
@@ -445,7 +439,10 @@ async fn check(
     match registry.compose(current, subgraphs).await {
         Err(busy) => busy,
         Ok(Outcome::Composed { changes, .. }) => {
-            let breaking = changes.iter().filter(|c| c.severity == "breaking").count();
+            let breaking = changes
+                .iter()
+                .filter(|c| c.severity == polygraph_schema::diff::Severity::Breaking.as_str())
+                .count();
             Json(json!({ "composes": true, "breaking": breaking, "changes": changes }))
                 .into_response()
         }

@@ -67,7 +67,7 @@ impl From<&Version> for Summary {
             breaking: version
                 .changes
                 .iter()
-                .filter(|c| c.severity == "breaking")
+                .filter(|c| c.severity == polygraph_schema::diff::Severity::Breaking.as_str())
                 .count(),
             changes: version.changes.len(),
         }

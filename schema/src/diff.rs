@@ -24,6 +24,24 @@ pub enum Severity {
     Breaking,
 }
 
+impl Severity {
+    /// `breaking`, `dangerous` or `safe`: how reports and the registry's JSON name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Breaking => "breaking",
+            Self::Dangerous => "dangerous",
+            Self::Safe => "safe",
+        }
+    }
+
+    /// The severity [`Severity::as_str`] names.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Breaking, Self::Dangerous, Self::Safe]
+            .into_iter()
+            .find(|severity| severity.as_str() == name)
+    }
+}
+
 /// One change between two schemas.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change {
