@@ -1,0 +1,70 @@
+//! Observing GraphQL requests as they are served: a span per request (continuing the caller's
+//! trace), the request counter and latency histogram, requests in flight, and, when asked, one
+//! log line per operation.
+
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument as _;
+use tracing::field::Empty;
+
+use crate::metrics::{Outcome, metrics};
+use crate::traces::{OPERATIONS_TARGET, continue_trace};
+
+/// What a GraphQL handler tells the observer about its answer, as a response extension.
+#[derive(Clone, Debug, Default)]
+pub struct Answered {
+    /// The operation's name, as the request gave it.
+    pub operation: Option<String>,
+    /// Whether the response carries errors.
+    pub errors: bool,
+}
+
+/// Middleware for a GraphQL route: the request's span, metrics and operation log line.
+pub async fn observe(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let _in_flight = metrics().in_flight();
+    let span = tracing::info_span!(
+        "graphql request",
+        otel.kind = "server",
+        otel.status_code = Empty,
+        http.request.method = %request.method(),
+        url.path = %request.uri().path(),
+        http.response.status_code = Empty,
+        graphql.operation.name = Empty,
+        trace_id = Empty,
+    );
+    if !span.is_disabled() {
+        continue_trace(&span, request.headers());
+        crate::traces::record_trace_id(&span);
+    }
+    let response = next.run(request).instrument(span.clone()).await;
+    let took = started.elapsed();
+    let answered = response.extensions().get::<Answered>();
+    let status = response.status().as_u16();
+    let outcome = Outcome::of_status(status, answered.is_some_and(|a| a.errors));
+    let operation = answered.and_then(|a| a.operation.as_deref());
+    metrics().request(operation, outcome, took);
+    if !span.is_disabled() {
+        span.record("http.response.status_code", status);
+        if let Some(name) = operation {
+            span.record("graphql.operation.name", name);
+            crate::traces::rename(&span, format!("graphql {name}"));
+        }
+        if matches!(outcome, Outcome::Failed | Outcome::Errors) {
+            span.record("otel.status_code", "ERROR");
+        }
+    }
+    tracing::info!(
+        target: OPERATIONS_TARGET,
+        parent: &span,
+        operation = operation.unwrap_or_default(),
+        duration_ms = took.as_secs_f64() * 1000.0,
+        status,
+        outcome = outcome.as_str(),
+        "operation"
+    );
+    response
+}

@@ -1,0 +1,10 @@
+//! What every Polygraph service reports: Prometheus metrics at `/metrics` ([`metrics`]),
+//! OpenTelemetry traces over OTLP and log lines ([`traces`]), and the middleware that observes
+//! each GraphQL request ([`http`]).
+
+pub mod http;
+pub mod metrics;
+pub mod serve;
+pub mod traces;
+
+pub use metrics::{Outcome, metrics};

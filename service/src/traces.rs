@@ -1,0 +1,275 @@
+//! Logs and traces: the process's `tracing` subscriber (text or JSON lines on stderr, with the
+//! trace id of the span an event is in), OpenTelemetry spans exported over OTLP (HTTP with
+//! protobuf, or gRPC) with head sampling, and W3C trace context read from requests and written
+//! to the requests a process sends.
+
+use std::time::Duration;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// For people: one readable line per event.
+    #[default]
+    Text,
+    /// For log pipelines: one JSON object per line, with the span's fields and trace id.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            other => Err(format!("log format {other:?}: use text or json")),
+        }
+    }
+}
+
+/// How spans travel to the collector.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// OTLP/HTTP with protobuf bodies (`/v1/traces`), port 4318 by convention.
+    #[default]
+    HttpProtobuf,
+    /// OTLP/gRPC, port 4317 by convention.
+    Grpc,
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "http/protobuf" | "http" => Ok(Self::HttpProtobuf),
+            "grpc" => Ok(Self::Grpc),
+            other => Err(format!(
+                "OTLP protocol {other:?}: use http/protobuf or grpc"
+            )),
+        }
+    }
+}
+
+/// What a process logs and where its spans go.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The `service.name` of its spans (`polygraph-gateway`, `polygraph-subgraph-postgres`).
+    pub service: String,
+    pub log_format: LogFormat,
+    /// `tracing` directives for log lines (as `RUST_LOG`); `None`: warnings and errors.
+    pub log_filter: Option<String>,
+    /// One info line per GraphQL operation (name, duration, status, subgraphs).
+    pub log_operations: bool,
+    /// Where to send spans; `None`: no tracing. For HTTP, the base URL (`/v1/traces` is
+    /// added) or the full traces URL.
+    pub otlp_endpoint: Option<String>,
+    pub otlp_protocol: Protocol,
+    /// The share of traces started here that are kept, from 0 to 1; a trace started by a
+    /// caller follows the caller's decision (its `traceparent` flag).
+    pub sampling: f64,
+}
+
+impl Settings {
+    /// Logs warnings in text, no traces.
+    pub fn new(service: impl Into<String>) -> Self {
+        Self {
+            service: service.into(),
+            log_format: LogFormat::Text,
+            log_filter: None,
+            log_operations: false,
+            otlp_endpoint: None,
+            otlp_protocol: Protocol::HttpProtobuf,
+            sampling: 1.0,
+        }
+    }
+}
+
+impl Settings {
+    /// From the environment, as OpenTelemetry's SDKs read it: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
+    /// or `OTEL_EXPORTER_OTLP_ENDPOINT` (no tracing without one), `OTEL_EXPORTER_OTLP_PROTOCOL`
+    /// (`http/protobuf` or `grpc`), `OTEL_TRACES_SAMPLER_ARG` (the share of traces kept, 1
+    /// by default), `OTEL_SERVICE_NAME`; and `RUST_LOG` (log directives),
+    /// `POLYGRAPH_LOG_FORMAT` (`text` or `json`), `POLYGRAPH_LOG_OPERATIONS` (`true`: a line
+    /// per operation).
+    pub fn from_env(service: &str) -> anyhow::Result<Self> {
+        let var = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|value| !value.trim().is_empty())
+        };
+        let mut settings =
+            Self::new(var("OTEL_SERVICE_NAME").unwrap_or_else(|| service.to_owned()));
+        settings.log_filter = var("RUST_LOG");
+        if let Some(format) = var("POLYGRAPH_LOG_FORMAT") {
+            settings.log_format = format.trim().parse().map_err(anyhow::Error::msg)?;
+        }
+        settings.log_operations = var("POLYGRAPH_LOG_OPERATIONS")
+            .is_some_and(|value| matches!(value.trim(), "1" | "true" | "yes" | "on"));
+        settings.otlp_endpoint = var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .or_else(|| var("OTEL_EXPORTER_OTLP_ENDPOINT"));
+        if let Some(protocol) = var("OTEL_EXPORTER_OTLP_PROTOCOL") {
+            settings.otlp_protocol = protocol.trim().parse().map_err(anyhow::Error::msg)?;
+        }
+        if let Some(ratio) = var("OTEL_TRACES_SAMPLER_ARG") {
+            settings.sampling = ratio.trim().parse().map_err(|_| {
+                anyhow::anyhow!("OTEL_TRACES_SAMPLER_ARG={ratio:?} is not a share between 0 and 1")
+            })?;
+        }
+        Ok(settings)
+    }
+}
+
+/// Keeps the span exporter running; dropping it sends the spans still buffered.
+#[derive(Debug, Default)]
+pub struct Guard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take()
+            && let Err(error) = provider.shutdown_with_timeout(Duration::from_secs(5))
+        {
+            eprintln!("sending the last spans failed: {error}");
+        }
+    }
+}
+
+/// The target of the one line per operation.
+pub const OPERATIONS_TARGET: &str = "polygraph::operations";
+
+/// Installs the process's subscriber. Must run inside a Tokio runtime when spans go over gRPC.
+pub fn init(settings: &Settings) -> anyhow::Result<Guard> {
+    use tracing_subscriber::EnvFilter;
+    let mut directives = settings
+        .log_filter
+        .clone()
+        .unwrap_or_else(|| "warn".to_owned());
+    if settings.log_operations {
+        directives.push(',');
+        directives.push_str(OPERATIONS_TARGET);
+        directives.push_str("=info");
+    }
+    let filter = EnvFilter::try_new(&directives)
+        .map_err(|error| anyhow::anyhow!("log filter {directives:?}: {error}"))?;
+    let lines = match settings.log_format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed(),
+    };
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    let (spans, provider) = match &settings.otlp_endpoint {
+        Some(endpoint) => {
+            let provider = provider(settings, endpoint)?;
+            let tracer = provider.tracer("polygraph");
+            let layer = tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_location(false)
+                .with_threads(false)
+                .with_tracked_inactivity(false)
+                .with_filter(tracing_subscriber::filter::filter_fn(|metadata| {
+                    metadata.target().starts_with("polygraph")
+                        && *metadata.level() <= tracing::Level::INFO
+                }));
+            (Some(layer), Some(provider))
+        }
+        None => (None, None),
+    };
+    tracing_subscriber::registry()
+        .with(lines)
+        .with(spans)
+        .try_init()
+        .map_err(|error| anyhow::anyhow!("a log subscriber is already installed: {error}"))?;
+    Ok(Guard { provider })
+}
+
+fn provider(settings: &Settings, endpoint: &str) -> anyhow::Result<SdkTracerProvider> {
+    use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
+    if !(0.0..=1.0).contains(&settings.sampling) {
+        anyhow::bail!(
+            "trace sampling {} is not a share between 0 and 1",
+            settings.sampling
+        );
+    }
+    let exporter = match settings.otlp_protocol {
+        Protocol::HttpProtobuf => {
+            let url = if endpoint.trim_end_matches('/').ends_with("/v1/traces") {
+                endpoint.to_owned()
+            } else {
+                format!("{}/v1/traces", endpoint.trim_end_matches('/'))
+            };
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_endpoint(url)
+                .with_timeout(Duration::from_secs(10))
+                .with_headers(std::collections::HashMap::new())
+                .build()?
+        }
+        Protocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint)
+            .with_timeout(Duration::from_secs(10))
+            .build()?,
+    };
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(settings.service.clone())
+        .build();
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+            settings.sampling,
+        ))))
+        .with_resource(resource)
+        .build())
+}
+
+/// Makes `span` a child of the trace a request's `traceparent` header names, if any.
+pub fn continue_trace(span: &tracing::Span, headers: &axum::http::HeaderMap) {
+    if headers.contains_key("traceparent") {
+        let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+            propagator.extract(&opentelemetry_http::HeaderExtractor(headers))
+        });
+        let _ = span.set_parent(parent);
+    }
+}
+
+/// Writes `span`'s trace context into the headers of a request about to be sent.
+pub fn propagate(span: &tracing::Span, headers: &mut axum::http::HeaderMap) {
+    let context = span.context();
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&context, &mut opentelemetry_http::HeaderInjector(headers));
+    });
+}
+
+/// Puts the span's trace id in its `trace_id` field, for log lines written inside it.
+pub fn record_trace_id(span: &tracing::Span) {
+    use opentelemetry::trace::TraceContextExt as _;
+    let context = span.context();
+    let trace_id = context.span().span_context().trace_id();
+    if trace_id != opentelemetry::trace::TraceId::INVALID {
+        span.record("trace_id", tracing::field::display(trace_id));
+    }
+}
+
+/// Renames `span` once its OpenTelemetry span exists (`otel.name` is read only at its start).
+pub fn rename(span: &tracing::Span, name: String) {
+    use opentelemetry::trace::TraceContextExt as _;
+    span.context().span().update_name(name);
+}
