@@ -280,16 +280,37 @@ impl SpecArgs {
     }
 }
 
+/// The `service.name` a command's spans carry.
+fn service_name(command: &Command) -> &'static str {
+    match command {
+        Command::Gateway(_) => "polygraph-gateway",
+        Command::Registry(_) => "polygraph-registry",
+        Command::Subgraph(SubgraphCommand::Postgres(_)) => "polygraph-subgraph-postgres",
+        Command::Subgraph(SubgraphCommand::Mongodb(_)) => "polygraph-subgraph-mongodb",
+        Command::Subgraph(SubgraphCommand::Elasticsearch(_)) => "polygraph-subgraph-elasticsearch",
+        Command::Subgraph(SubgraphCommand::Redis(_)) => "polygraph-subgraph-redis",
+        Command::Subgraph(SubgraphCommand::Clickhouse(_)) => "polygraph-subgraph-clickhouse",
+        Command::Subgraph(SubgraphCommand::Neo4j(_)) => "polygraph-subgraph-neo4j",
+        _ => "polygraph",
+    }
+}
+
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().expect("a Tokio runtime");
+    // Logs and traces as the environment says; spans over gRPC need the runtime entered.
+    let telemetry = {
+        let _entered = runtime.enter();
+        polygraph_service::traces::Settings::from_env(service_name(&cli.command))
+            .and_then(|settings| polygraph_service::traces::init(&settings))
+    };
+    let _telemetry = match telemetry {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
     match cli.command {
         Command::Demo(DemoCommand::Load(args)) => runtime.block_on(demo_load(&args)),
         Command::Demo(DemoCommand::Counts(args)) => {
@@ -647,7 +668,13 @@ async fn gateway(args: &GatewayArgs) -> anyhow::Result<()> {
     if every > 0 {
         live.follow(source, std::time::Duration::from_secs(every));
     }
-    polygraph_gateway::http::serve(polygraph_gateway::http::app_live(live), args.listen).await
+    let limits = live.current().settings().server.clone();
+    polygraph_gateway::http::serve(
+        polygraph_gateway::http::app_live(live),
+        args.listen,
+        &limits,
+    )
+    .await
 }
 
 fn report(result: anyhow::Result<()>) -> ExitCode {

@@ -387,7 +387,9 @@ impl Authenticator {
             if self.issuers[index].secret.is_some() {
                 continue;
             }
-            if let Err(error) = self.refresh(index).await {
+            let refreshed = self.refresh(index).await;
+            polygraph_service::metrics().key_refresh(refreshed.is_ok());
+            if let Err(error) = refreshed {
                 tracing::error!(issuer = %self.issuers[index].settings.issuer, %error, "fetching the issuer's keys failed; its tokens are refused until a refresh succeeds");
             }
             let weak: Weak<Self> = Arc::downgrade(self);
@@ -396,7 +398,9 @@ impl Authenticator {
                 loop {
                     tokio::time::sleep(every).await;
                     let Some(this) = weak.upgrade() else { return };
-                    if let Err(error) = this.refresh(index).await {
+                    let refreshed = this.refresh(index).await;
+                    polygraph_service::metrics().key_refresh(refreshed.is_ok());
+                    if let Err(error) = refreshed {
                         tracing::warn!(issuer = %this.issuers[index].settings.issuer, %error, "refreshing the issuer's keys failed; keeping the keys fetched before");
                     }
                 }

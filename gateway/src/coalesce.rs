@@ -146,6 +146,8 @@ pub struct Answer {
     pub policy: crate::execute::CachePolicy,
     /// The object, interface and union types its operation selects.
     pub types: Arc<BTreeSet<String>>,
+    /// Whether the body carries GraphQL errors.
+    pub errors: bool,
 }
 
 impl Answer {

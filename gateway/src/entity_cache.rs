@@ -212,6 +212,8 @@ impl EntityCache {
     pub async fn get_root(&self, key: &str) -> Option<Entry> {
         use std::sync::atomic::Ordering::Relaxed;
         let found = self.look_up(&[key.to_owned()]).await.pop().flatten();
+        let hit = u64::from(found.is_some());
+        polygraph_service::metrics().cache_counts("root", hit, 1 - hit);
         let counter = if found.is_some() {
             &self.root_hits
         } else {
@@ -313,10 +315,12 @@ impl EntityCache {
         let hits = found.iter().filter(|entry| entry.is_some()).count() as u64;
         self.hits.fetch_add(hits, Relaxed);
         self.misses.fetch_add(keys.len() as u64 - hits, Relaxed);
+        polygraph_service::metrics().cache_counts("entity", hits, keys.len() as u64 - hits);
         found
     }
 
     /// What is kept under `keys`, in order: from memory, the rest with one `MGET`.
+    #[tracing::instrument(name = "cache lookup", skip_all, fields(keys = keys.len()))]
     async fn look_up(&self, keys: &[String]) -> Vec<Option<Entry>> {
         let now = Instant::now();
         let mut found: Vec<Option<Entry>> = keys

@@ -437,6 +437,11 @@ impl Gateway {
         }
     }
 
+    /// The subgraphs that do not answer now (see [`Subgraphs::unreachable`]).
+    pub async fn unreachable_subgraphs(&self) -> Vec<String> {
+        self.subgraphs.unreachable().await
+    }
+
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
@@ -777,6 +782,7 @@ impl Gateway {
         if denied.is_empty() {
             return Ok(planned);
         }
+        polygraph_service::metrics().denied();
         if self.settings.authorization.reject_unauthorized {
             return Err(Box::new(Response::request_error(
                 Failure::Forbidden,
@@ -989,8 +995,10 @@ impl Gateway {
         if let Some(document) = self.documents.get(&key)
             && *document.query == *query
         {
+            polygraph_service::metrics().cache("document", true);
             return Ok(document.clone());
         }
+        polygraph_service::metrics().cache("document", false);
         let prepared = prepare::prepare_with_limits(
             &self.supergraph.api_schema,
             query,
@@ -1028,8 +1036,11 @@ impl Gateway {
             .collect();
         let key = (document.key, operation.name.clone(), conditions, denied);
         if let Some(planned) = self.plans.get(&key) {
+            polygraph_service::metrics().cache("plan", true);
             return planned;
         }
+        polygraph_service::metrics().cache("plan", false);
+        let _span = tracing::info_span!("graphql plan").entered();
         let normalized = operation::normalize(
             &self.supergraph.schema,
             &document.prepared.document,

@@ -50,10 +50,14 @@ pub fn app_live(live: Arc<Live>) -> Router {
     let gateway = live.current();
     let settings = gateway.settings();
     let cors = settings.cors.layer(&settings.csrf);
-    let router = Router::new()
+    let graphql = Router::new()
         .route("/graphql", get(get_graphql).post(post_graphql))
         .with_state(live.clone())
+        .layer(axum::middleware::from_fn(polygraph_service::http::observe));
+    let router = Router::new()
         .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(polygraph_service::metrics::handler))
         .route(
             "/admin/cache/invalidate",
             axum::routing::post(invalidate_cache),
@@ -63,7 +67,8 @@ pub fn app_live(live: Arc<Live>) -> Router {
         .route("/graphiql", get(graphiql_page))
         .route("/graphiql/", get(graphiql_page))
         .route("/graphiql/{file}", get(graphiql_asset))
-        .with_state(live);
+        .with_state(live)
+        .merge(settings.server.shed(graphql));
     match cors {
         Some(cors) => router.layer(cors),
         None => router,
@@ -85,8 +90,13 @@ fn forged(gateway: &Gateway, headers: &HeaderMap, media: &'static str) -> Option
     })
 }
 
-/// Serves `app` on `listen` until SIGINT or SIGTERM, then finishes requests in flight.
-pub async fn serve(app: Router, listen: SocketAddr) -> anyhow::Result<()> {
+/// Serves `app` on `listen` until SIGINT or SIGTERM, then finishes requests in flight within
+/// the settings' grace period.
+pub async fn serve(
+    app: Router,
+    listen: SocketAddr,
+    limits: &polygraph_service::serve::Limits,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|error| anyhow::anyhow!("cannot listen on {listen}: {error}"))?;
@@ -95,26 +105,7 @@ pub async fn serve(app: Router, listen: SocketAddr) -> anyhow::Result<()> {
         listener.local_addr()?,
         listener.local_addr()?
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await?;
-    Ok(())
-}
-
-async fn shutdown() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("a SIGTERM handler installs");
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
+    polygraph_service::serve::serve(listener, app, limits).await
 }
 
 async fn claims_jwks(State(live): State<Arc<Live>>) -> HttpResponse {
@@ -215,6 +206,22 @@ async fn health() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, JSON)], "{\"status\":\"pass\"}")
 }
 
+/// `GET /ready`: 200 when the supergraph is loaded and every subgraph answers HTTP, 503 with
+/// the ones that do not otherwise (their names only; addresses go to the log).
+async fn ready(State(live): State<Arc<Live>>) -> HttpResponse {
+    let gateway = live.current();
+    let unreachable = gateway.unreachable_subgraphs().await;
+    let (status, body) = if unreachable.is_empty() {
+        (StatusCode::OK, serde_json::json!({ "status": "pass" }))
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({ "status": "fail", "unreachable": unreachable }),
+        )
+    };
+    respond(status, JSON, body.to_string().into_bytes())
+}
+
 /// The media type to answer with, from the `Accept` header; `None` when neither is acceptable.
 fn negotiate(headers: &HeaderMap) -> Option<&'static str> {
     let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
@@ -292,7 +299,9 @@ fn finished(response: Response, media: &'static str) -> Answer {
         headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     let (policy, types) = (response.cache, response.types.clone());
+    let errors = !response.errors.is_empty();
     Answer {
+        errors,
         status,
         headers,
         body: Bytes::from(response.into_bytes()),
@@ -305,6 +314,26 @@ fn finished(response: Response, media: &'static str) -> Answer {
 /// joins an identical one in flight (when coalescing is on); a kept answer is stored. (What
 /// a mutation changed is dropped from the caches as it is executed.)
 async fn answer(
+    gateway: Arc<Gateway>,
+    ask: Ask,
+    request: Request,
+    options: Options,
+    media: &'static str,
+) -> HttpResponse {
+    let operation = request.operation_name.clone();
+    let mut response = answered(gateway, ask, request, options, media).await;
+    let errors = response.extensions().get::<Errors>().is_some();
+    response
+        .extensions_mut()
+        .insert(polygraph_service::http::Answered { operation, errors });
+    response
+}
+
+/// Marks a response whose body carries GraphQL errors (for metrics and traces).
+#[derive(Clone, Copy, Debug)]
+struct Errors;
+
+async fn answered(
     gateway: Arc<Gateway>,
     ask: Ask,
     mut request: Request,
@@ -322,10 +351,12 @@ async fn answer(
         .then(|| gateway.cache_identity(&mut request, session))
         .flatten()
         .and_then(|identity| responses.key(&ask, &identity, signed_in, &gateway.policy_revision()));
-    if let Some(key) = &key
-        && let Some(hit) = responses.get(key).await
-    {
-        return hit.into_http();
+    if let Some(key) = &key {
+        let hit = responses.get(key).await;
+        polygraph_service::metrics().cache("response", hit.is_some());
+        if let Some(hit) = hit {
+            return hit.into_http();
+        }
     }
     let credentials = ask.has_credentials();
     let mut answer = if query && gateway.settings().coalesce_requests {
@@ -351,7 +382,12 @@ async fn answer(
         }
         _ => {}
     }
-    answer.into_http()
+    let errors = answer.errors;
+    let mut response = answer.into_http();
+    if errors {
+        response.extensions_mut().insert(Errors);
+    }
+    response
 }
 
 fn options(

@@ -94,6 +94,7 @@ impl Live {
             Ok(next) => Arc::new(next),
             Err(error) => {
                 self.refused.fetch_add(1, Ordering::Relaxed);
+                polygraph_service::metrics().reload(false);
                 self.refused_hash.store(text_hash, Ordering::Release);
                 tracing::error!(%error, "refused a new supergraph; the current one keeps serving");
                 return Err(error);
@@ -104,6 +105,7 @@ impl Live {
         self.text_hash.store(text_hash, Ordering::Release);
         old.stop_listening();
         self.replaced.fetch_add(1, Ordering::Relaxed);
+        polygraph_service::metrics().reload(true);
         tracing::info!("serving a new supergraph");
         eprintln!("polygraph gateway: serving a new supergraph");
         Ok(true)

@@ -54,14 +54,17 @@ pub fn prepare_with_limits(
     query: &str,
     max_tokens: usize,
 ) -> Result<Prepared, Vec<RequestError>> {
-    let ast = apollo_compiler::parser::Parser::new()
-        .token_limit(max_tokens)
-        .recursion_limit(RECURSION_LIMIT)
-        .parse_ast(query, "operation.graphql")
-        .map_err(|with_errors| errors(Code::GraphqlParseFailed, &with_errors.errors))?;
-    let document = ast
-        .to_executable_validate(api_schema)
-        .map_err(|with_errors| errors(Code::GraphqlValidationFailed, &with_errors.errors))?;
+    let ast = tracing::info_span!("graphql parse").in_scope(|| {
+        apollo_compiler::parser::Parser::new()
+            .token_limit(max_tokens)
+            .recursion_limit(RECURSION_LIMIT)
+            .parse_ast(query, "operation.graphql")
+            .map_err(|with_errors| errors(Code::GraphqlParseFailed, &with_errors.errors))
+    })?;
+    let document = tracing::info_span!("graphql validate").in_scope(|| {
+        ast.to_executable_validate(api_schema)
+            .map_err(|with_errors| errors(Code::GraphqlValidationFailed, &with_errors.errors))
+    })?;
     reserved_aliases(&document)?;
     Ok(Prepared { document })
 }

@@ -211,6 +211,7 @@ impl ResponseCache {
             body: kept.body,
             policy: crate::execute::CachePolicy::NoStore,
             types: Arc::default(),
+            errors: false,
         })
     }
 

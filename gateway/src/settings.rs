@@ -73,6 +73,8 @@ pub struct Settings {
     pub coalesce_requests: bool,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Connections and requests in flight: header-read timeout, load shedding, shutdown grace.
+    pub server: polygraph_service::serve::Limits,
     /// Most bytes of prepared documents kept in memory (estimated per document).
     pub document_cache_bytes: u64,
     /// Most bytes of query plans kept in memory (estimated per plan).
@@ -193,6 +195,7 @@ impl Default for Settings {
             subgraph_urls: HashMap::new(),
             coalesce_requests: true,
             max_body_bytes: 2 * 1024 * 1024,
+            server: polygraph_service::serve::Limits::default(),
             document_cache_bytes: 64 * 1024 * 1024,
             plan_cache_bytes: 64 * 1024 * 1024,
             override_labels: Vec::new(),

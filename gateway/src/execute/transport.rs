@@ -93,6 +93,43 @@ impl Subgraphs {
         }
     }
 
+    /// The names of the subgraphs that do not answer HTTP within 2 s (any status below 500
+    /// counts as an answer: a subgraph may refuse a bare GET).
+    pub async fn unreachable(&self) -> Vec<String> {
+        let probes = self
+            .urls
+            .iter()
+            .zip(&self.names)
+            .map(|(url, name)| async move {
+                let answered = match url {
+                    Ok(url) => self
+                        .client
+                        .get(url.clone())
+                        .timeout(Duration::from_secs(2))
+                        .send()
+                        .await
+                        .map_err(|error| root_cause(&error))
+                        .and_then(|reply| {
+                            if reply.status().is_server_error() {
+                                Err(format!("answered HTTP {}", reply.status()))
+                            } else {
+                                Ok(())
+                            }
+                        }),
+                    Err(detail) => Err(detail.clone()),
+                };
+                answered.err().map(|detail| {
+                    tracing::warn!(subgraph = %name, %detail, "subgraph not ready");
+                    name.clone()
+                })
+            });
+        futures::future::join_all(probes)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
     /// Entity fetches go through `cache` (when it is on).
     #[must_use]
     pub fn with_entity_cache(mut self, cache: Arc<crate::entity_cache::EntityCache>) -> Self {
@@ -234,13 +271,52 @@ impl Subgraphs {
     }
 
     pub(super) async fn send(&self, subgraph: usize, outgoing: Outgoing) -> Result<Reply, String> {
-        let url = self.urls[subgraph]
-            .clone()
-            .map_err(|detail| self.failure(subgraph, "is misconfigured", &detail))?;
+        use tracing::Instrument as _;
+        let name = &self.names[subgraph];
+        let span = tracing::info_span!(
+            "subgraph fetch",
+            otel.kind = "client",
+            otel.name = %format_args!("fetch {name}"),
+            otel.status_code = tracing::field::Empty,
+            subgraph.name = %name,
+        );
+        let started = std::time::Instant::now();
+        let sent = self
+            .exchange(subgraph, outgoing, &span)
+            .instrument(span.clone())
+            .await;
+        let metrics = polygraph_service::metrics();
+        metrics.fetch(name, started.elapsed());
+        sent.map_err(|(kind, message)| {
+            metrics.fetch_error(name, kind);
+            span.record("otel.status_code", "ERROR");
+            message
+        })
+    }
+
+    /// [`Subgraphs::send`] without its span and metrics; a failure's kind (`unreachable`,
+    /// `timeout`, `status`, `invalid`) with its message.
+    async fn exchange(
+        &self,
+        subgraph: usize,
+        outgoing: Outgoing,
+        span: &tracing::Span,
+    ) -> Result<Reply, (&'static str, String)> {
+        let url = self.urls[subgraph].clone().map_err(|detail| {
+            (
+                "unreachable",
+                self.failure(subgraph, "is misconfigured", &detail),
+            )
+        })?;
         let Outgoing { body, token } = outgoing;
+        let mut context = reqwest::header::HeaderMap::new();
+        if !span.is_disabled() {
+            polygraph_service::traces::propagate(span, &mut context);
+        }
         let response = self
             .client
             .post(url)
+            .headers(context)
             .header("content-type", "application/json")
             .header(polygraph_subgraph_core::claims::HEADER, &*token)
             .header(
@@ -253,9 +329,15 @@ impl Subgraphs {
             .await
             .map_err(|error| {
                 if error.is_timeout() {
-                    format!("timed out after {} ms", self.timeout.as_millis())
+                    (
+                        "timeout",
+                        format!("timed out after {} ms", self.timeout.as_millis()),
+                    )
                 } else {
-                    self.failure(subgraph, "unreachable", &root_cause(&error))
+                    (
+                        "unreachable",
+                        self.failure(subgraph, "unreachable", &root_cause(&error)),
+                    )
                 }
             })?;
         let status = response.status();
@@ -269,8 +351,11 @@ impl Subgraphs {
             .read_reply(response)
             .await
             .map_err(|failure| match failure {
-                Unread::TooLong(text) => text,
-                Unread::Broken(detail) => self.failure(subgraph, "the reply broke off", &detail),
+                Unread::TooLong(text) => ("invalid", text),
+                Unread::Broken(detail) => (
+                    "unreachable",
+                    self.failure(subgraph, "the reply broke off", &detail),
+                ),
             })?;
         match Doc::parse(bytes) {
             Ok(body)
@@ -278,8 +363,11 @@ impl Subgraphs {
             {
                 Ok(Reply { body, cache })
             }
-            _ if !status.is_success() => Err(format!("answered HTTP {status}")),
-            _ => Err("answered something that is not a GraphQL response".to_owned()),
+            _ if !status.is_success() => Err(("status", format!("answered HTTP {status}"))),
+            _ => Err((
+                "invalid",
+                "answered something that is not a GraphQL response".to_owned(),
+            )),
         }
     }
 }

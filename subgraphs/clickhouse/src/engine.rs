@@ -23,6 +23,17 @@ pub(crate) struct Analytics {
 }
 
 impl Engine for Analytics {
+    fn ping(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            self.warehouse
+                .client
+                .query("SELECT 1")
+                .execute()
+                .await
+                .map_err(|error| error.to_string())
+        })
+    }
+
     fn resolve<'a>(
         &'a self,
         operation: &'a Operation<'a>,

@@ -88,7 +88,7 @@ impl Subgraph {
         client: clickhouse::Client,
     ) -> anyhow::Result<Self> {
         let model = Arc::new(model::build(config, &columns)?);
-        let statements = Arc::new(Recorder::default());
+        let statements = Arc::new(Recorder::new("clickhouse", "clickhouse"));
         let warehouse = warehouse::Warehouse {
             client,
             statements: statements.clone(),

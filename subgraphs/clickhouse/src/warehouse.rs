@@ -63,10 +63,11 @@ impl Warehouse {
         query: clickhouse::query::Query,
     ) -> Result<Vec<Json>, FieldError> {
         self.statements.note(sql);
-        let bytes = query
-            .fetch_bytes("JSONEachRow")
-            .map_err(|error| database_error(&error))?
-            .collect()
+        let bytes = self
+            .statements
+            .round_trip(sql, async {
+                query.fetch_bytes("JSONEachRow")?.collect().await
+            })
             .await
             .map_err(|error| database_error(&error))?;
         bytes

@@ -38,6 +38,10 @@ pub trait Engine: Send + Sync {
         operation: &'a Operation<'a>,
         field: &'a SelectedField<'a>,
     ) -> BoxFuture<'a, Resolved>;
+
+    /// Asks the database something trivial, for `/ready`; the error says why it did not
+    /// answer (for the log, never for callers).
+    fn ping(&self) -> BoxFuture<'_, Result<(), String>>;
 }
 
 /// A validated operation with its checked variables, as the engine runs it.

@@ -1,18 +1,71 @@
 //! Counting what a subgraph sends its database, and, when asked, keeping the text of each
-//! statement: the corpus tests snapshot what every request runs.
+//! statement: the corpus tests snapshot what every request runs. Each round trip is also
+//! timed into the process's metrics and traced as a client span that names the statement's
+//! shape (its text with parameters bound separately, never their values).
 
+use std::future::Future;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use tracing::Instrument as _;
 
 /// Statements sent so far, and their texts while recording.
 #[derive(Debug, Default)]
 pub struct Recorder {
+    /// The subgraph and its database system (`postgresql`, `redis`, ...), for metrics.
+    subgraph: &'static str,
+    system: &'static str,
     count: AtomicU64,
     recording: AtomicBool,
     recorded: Mutex<Vec<String>>,
 }
 
 impl Recorder {
+    /// A recorder for subgraph `subgraph` over a database of `system` (as OpenTelemetry's
+    /// `db.system.name` spells it).
+    pub fn new(subgraph: &'static str, system: &'static str) -> Self {
+        Self {
+            subgraph,
+            system,
+            ..Self::default()
+        }
+    }
+
+    /// Runs one round trip to the database: timed into the metrics, and traced as a `db` span
+    /// whose `db.query.text` is `shape` (written only when the span is recorded).
+    pub async fn round_trip<T, E>(
+        &self,
+        shape: &str,
+        trip: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        let span = tracing::info_span!(
+            "db",
+            otel.kind = "client",
+            otel.name = %format_args!("{} {}", self.system, self.subgraph),
+            otel.status_code = tracing::field::Empty,
+            db.system.name = self.system,
+            db.query.text = %shape,
+        );
+        let started = Instant::now();
+        let result = trip.instrument(span.clone()).await;
+        polygraph_service::metrics().round_trip(
+            self.subgraph,
+            self.system,
+            started.elapsed(),
+            result.is_ok(),
+        );
+        if result.is_err() {
+            span.record("otel.status_code", "ERROR");
+        }
+        result
+    }
+
+    /// A round trip that took `took` and ended `ok`, timed by the driver (no span).
+    pub fn timed(&self, took: std::time::Duration, ok: bool) {
+        polygraph_service::metrics().round_trip(self.subgraph, self.system, took, ok);
+    }
+
     /// Counts one statement; keeps `text` while recording.
     pub fn note(&self, text: &str) {
         self.note_with(|| text.to_owned());

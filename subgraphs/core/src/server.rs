@@ -195,13 +195,54 @@ struct AppState {
 
 /// The subgraph's HTTP app, without a socket, so tests can drive it directly.
 pub fn app(schema: SharedSchema, trust: Trust) -> Router {
-    Router::new()
+    let state = AppState {
+        schema,
+        trust: Arc::new(trust),
+    };
+    let graphql = Router::new()
         .route("/graphql", get(graphql).post(graphql))
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn(polygraph_service::http::observe));
+    Router::new()
         .route("/health", get(|| async { "ok" }))
-        .with_state(AppState {
-            schema,
-            trust: Arc::new(trust),
-        })
+        .route("/ready", get(ready))
+        .route("/metrics", get(polygraph_service::metrics::handler))
+        .with_state(state)
+        .merge(polygraph_service::serve::Limits::default().shed(graphql))
+}
+
+/// `GET /ready`: 200 when the database answers within 2 s, 503 otherwise (why goes to the
+/// log, not to the caller).
+async fn ready(State(state): State<AppState>) -> Response {
+    let served = state.schema.load_full();
+    let answered = match &served.engine {
+        None => Ok(()),
+        Some(engine) => tokio::time::timeout(std::time::Duration::from_secs(2), engine.ping())
+            .await
+            .unwrap_or_else(|_| Err("no answer within 2 s".to_owned())),
+    };
+    match answered {
+        Ok(()) => (StatusCode::OK, "{\"status\":\"pass\"}").into_response(),
+        Err(reason) => {
+            tracing::warn!(%reason, "not ready: the database does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{\"status\":\"fail\",\"reason\":\"the database does not answer\"}",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Tells the request's observer its operation name and whether the answer has errors.
+fn answered(mut response: Response, operation: Option<&str>, errors: bool) -> Response {
+    response
+        .extensions_mut()
+        .insert(polygraph_service::http::Answered {
+            operation: operation.map(str::to_owned),
+            errors,
+        });
+    response
 }
 
 async fn graphql(State(state): State<AppState>, request: axum::extract::Request) -> Response {
@@ -250,11 +291,13 @@ async fn graphql(State(state): State<AppState>, request: axum::extract::Request)
         };
         let reply = engine_reply(&served, engine.as_ref(), &asked, claims.as_ref()).await;
         let document = reply.document.clone();
+        let errors = reply.errors;
         let answer = engine::Answer {
             body: reply.body,
-            errors: reply.errors,
+            errors,
         };
-        return written(&served, answer, document.as_deref(), &asked, headers);
+        let response = written(&served, answer, document.as_deref(), &asked, headers);
+        return answered(response, asked.operation_name, errors);
     }
     let document = served
         .cache
@@ -271,13 +314,14 @@ async fn graphql(State(state): State<AppState>, request: axum::extract::Request)
         operation_name: operation_name.as_deref(),
         variables: &variables,
     };
-    let document = document.filter(|_| response.errors.is_empty());
+    let errors = !response.errors.is_empty();
+    let document = document.filter(|_| !errors);
     let mut answer = GraphQLResponse::from(response).into_response();
     answer.headers_mut().insert(
         CACHE_CONTROL,
         cache_control(&served, document.as_ref(), &asked),
     );
-    answer
+    answered(answer, operation_name.as_deref(), errors)
 }
 
 /// The claims the request's header carries, verified; none without a header (or without a
@@ -739,30 +783,9 @@ pub async fn serve(app: Router, listen: SocketAddr, name: &str) -> anyhow::Resul
     serve_on(listener, app).await
 }
 
-/// Serves `app` on a bound listener until Ctrl-C or SIGTERM.
+/// Serves `app` on a bound listener until Ctrl-C or SIGTERM, then finishes the requests in
+/// flight (see [`polygraph_service::serve`]).
 pub async fn serve_on(listener: tokio::net::TcpListener, app: Router) -> anyhow::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        if let Ok(mut signal) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            signal.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
+    polygraph_service::serve::serve(listener, app, &polygraph_service::serve::Limits::default())
+        .await
 }

@@ -29,7 +29,8 @@ impl Client {
         >,
     ) -> Result<Json, FieldError> {
         self.requests.note_with(describe);
-        let response = request.await.map_err(|error| {
+        let response = self.requests.round_trip("search request", request).await;
+        let response = response.map_err(|error| {
             tracing::warn!(%error, "search server unreachable");
             database_error("the search server could not be reached")
         })?;

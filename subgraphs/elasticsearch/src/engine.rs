@@ -18,6 +18,23 @@ pub(crate) struct Searches {
 }
 
 impl Engine for Searches {
+    fn ping(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let response = self
+                .client
+                .server
+                .ping()
+                .send()
+                .await
+                .map_err(|error| error.to_string())?;
+            if response.status_code().is_success() {
+                Ok(())
+            } else {
+                Err(format!("answered HTTP {}", response.status_code()))
+            }
+        })
+    }
+
     fn resolve<'a>(
         &'a self,
         operation: &'a Operation<'a>,

@@ -84,7 +84,7 @@ impl Subgraph {
         client: Elasticsearch,
     ) -> anyhow::Result<Self> {
         let model = Arc::new(model::build(config, &mappings)?);
-        let requests = Arc::new(Recorder::default());
+        let requests = Arc::new(Recorder::new("elasticsearch", "elasticsearch"));
         let schema = schema::build(&model).context("generating the GraphQL schema")?;
         let engine = Arc::new(engine::Searches {
             client: client::Client {

@@ -59,6 +59,17 @@ impl Documents {
 }
 
 impl Engine for Documents {
+    fn ping(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            self.store
+                .database
+                .run_command(doc! { "ping": 1 })
+                .await
+                .map(drop)
+                .map_err(|error| error.to_string())
+        })
+    }
+
     fn resolve<'a>(
         &'a self,
         operation: &'a Operation<'a>,

@@ -151,13 +151,21 @@ async fn database(
     let mut options = ClientOptions::parse(url)
         .await
         .with_context(|| format!("the MongoDB URL {}", redacted_url(url)))?;
-    let commands = Arc::new(Recorder::default());
+    let commands = Arc::new(Recorder::new("mongodb", "mongodb"));
     let counter = commands.clone();
     options.command_event_handler = Some(EventHandler::callback(move |event: CommandEvent| {
-        if let CommandEvent::Started(started) = event
-            && COUNTED.contains(&started.command_name.as_str())
-        {
-            counter.note_with(|| described(&started.command_name, &started.command));
+        match event {
+            CommandEvent::Started(started) if COUNTED.contains(&started.command_name.as_str()) => {
+                counter.note_with(|| described(&started.command_name, &started.command));
+            }
+            // The driver times each command; spans are not made here (the event comes after).
+            CommandEvent::Succeeded(done) if COUNTED.contains(&done.command_name.as_str()) => {
+                counter.timed(done.duration, true);
+            }
+            CommandEvent::Failed(failed) if COUNTED.contains(&failed.command_name.as_str()) => {
+                counter.timed(failed.duration, false);
+            }
+            _ => {}
         }
     }));
     options

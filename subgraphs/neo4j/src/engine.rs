@@ -25,6 +25,10 @@ pub(crate) struct Relationships {
 }
 
 impl Engine for Relationships {
+    fn ping(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(self.graph.ping())
+    }
+
     fn resolve<'a>(
         &'a self,
         operation: &'a Operation<'a>,

@@ -32,6 +32,20 @@ const TIMEOUT_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 pub(crate) type Related = HashMap<RelatedKey, Arc<Vec<String>>>;
 
 impl Graph {
+    /// Checks that the server answers (a connection made or reused), for readiness.
+    pub(crate) async fn ping(&self) -> Result<(), String> {
+        let driver = self.driver.clone();
+        let check = move || {
+            driver
+                .verify_connectivity()
+                .map_err(|error| error.to_string())
+        };
+        match self.pool.run(check).await {
+            Ok(answered) => answered,
+            Err(error) => Err(format!("{error:?}")),
+        }
+    }
+
     /// Runs `cypher` with `parameters` on a driver thread; returns each record's `key` and
     /// `items`.
     #[allow(clippy::result_large_err)] // the driver's own error type, in its own callbacks
@@ -41,6 +55,7 @@ impl Graph {
         parameters: HashMap<String, ValueSend>,
     ) -> Result<Vec<(ValueReceive, Vec<ValueReceive>)>, FieldError> {
         self.statements.note(&cypher);
+        let shape = cypher.clone();
         let driver = self.driver.clone();
         let timeout = self.timeout;
         let millis = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
@@ -58,14 +73,17 @@ impl Graph {
         });
         // Dropping `work` (the caller went away, or the wait ended) cancels it if no thread
         // has taken it yet.
-        let records = match tokio::time::timeout(timeout + TIMEOUT_GRACE, work).await {
-            Err(_) => return Err(timed_out(timeout)),
-            Ok(Err(PoolError::Busy)) => return Err(busy()),
-            Ok(Err(error)) => return Err(database_error(&error)),
-            Ok(Ok(Err(error))) if is_timeout(&error) => return Err(timed_out(timeout)),
-            Ok(Ok(Err(error))) => return Err(database_error(&error)),
-            Ok(Ok(Ok(records))) => records,
+        let trip = async {
+            match tokio::time::timeout(timeout + TIMEOUT_GRACE, work).await {
+                Err(_) => Err(timed_out(timeout)),
+                Ok(Err(PoolError::Busy)) => Err(busy()),
+                Ok(Err(error)) => Err(database_error(&error)),
+                Ok(Ok(Err(error))) if is_timeout(&error) => Err(timed_out(timeout)),
+                Ok(Ok(Err(error))) => Err(database_error(&error)),
+                Ok(Ok(Ok(records))) => Ok(records),
+            }
         };
+        let records = self.statements.round_trip(&shape, trip).await?;
         Ok(records
             .into_iter()
             .map(|mut record| {

@@ -143,7 +143,7 @@ impl Subgraph {
             catalog.labels.as_deref(),
             catalog.types.as_deref(),
         )?);
-        let statements = Arc::new(Recorder::default());
+        let statements = Arc::new(Recorder::new("neo4j", "neo4j"));
         let graph = Arc::new(graph::Graph {
             driver,
             pool,

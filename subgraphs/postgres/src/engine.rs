@@ -66,6 +66,10 @@ impl Tables {
 }
 
 impl Engine for Tables {
+    fn ping(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(self.state.executor.ping())
+    }
+
     fn resolve<'a>(
         &'a self,
         operation: &'a Operation<'a>,

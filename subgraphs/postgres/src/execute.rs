@@ -30,7 +30,7 @@ impl Executor {
     pub fn new(pool: PgPool) -> Self {
         Self {
             pool,
-            recorder: Recorder::default(),
+            recorder: Recorder::new("postgres", "postgresql"),
         }
     }
 
@@ -42,6 +42,15 @@ impl Executor {
     /// Counts statements, and keeps their texts while a test asks it to.
     pub fn recorder(&self) -> &Recorder {
         &self.recorder
+    }
+
+    /// `SELECT 1`, for readiness.
+    pub async fn ping(&self) -> Result<(), String> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(|error| error.to_string())
     }
 
     fn pool(&self, sql: &str) -> &PgPool {
@@ -75,8 +84,12 @@ pub async fn document_texts(
 ) -> Result<Vec<Option<String>>, sqlx::Error> {
     use sqlx::Row as _;
     tracing::debug!(sql = %statement.sql, "query");
-    let rows = bind(statement)
-        .fetch_all(executor.pool(&statement.sql))
+    let rows = executor
+        .recorder
+        .round_trip(
+            &statement.sql,
+            bind(statement).fetch_all(executor.pool(&statement.sql)),
+        )
         .await?;
     rows.iter().map(|row| row.try_get("doc")).collect()
 }
@@ -89,8 +102,12 @@ pub async fn keyed_documents(
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
     use sqlx::Row as _;
     tracing::debug!(sql = %statement.sql, "entities query");
-    let rows = bind(statement)
-        .fetch_all(executor.pool(&statement.sql))
+    let rows = executor
+        .recorder
+        .round_trip(
+            &statement.sql,
+            bind(statement).fetch_all(executor.pool(&statement.sql)),
+        )
         .await?;
     rows.iter()
         .map(|row| Ok((row.try_get("key")?, row.try_get("doc")?)))

@@ -156,9 +156,17 @@ impl polygraph_subgraph_core::subgraph::Subgraph for Subgraph {
         self.model.tables.iter().any(|table| table.rule.is_some())
     }
 
-    #[cfg(unix)]
     fn alongside(&self, config: &Config, schema: polygraph_subgraph_core::server::SharedSchema) {
+        let pool = self.pool.clone();
+        let max = u64::from(config.pool_size);
+        polygraph_service::metrics().sample_on_scrape(move |metrics| {
+            let (size, idle) = (u64::from(pool.size()), pool.num_idle() as u64);
+            metrics.pool("postgres", idle, size.saturating_sub(idle), max);
+        });
+        #[cfg(unix)]
         tokio::spawn(reload_on_hangup(config.clone(), self.pool.clone(), schema));
+        #[cfg(not(unix))]
+        let _ = schema;
     }
 }
 

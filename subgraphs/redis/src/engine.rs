@@ -29,6 +29,16 @@ pub(crate) struct Features {
 }
 
 impl Engine for Features {
+    fn ping(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            redis::cmd("PING")
+                .query_async::<String>(&mut self.store.connection.clone())
+                .await
+                .map(drop)
+                .map_err(|error| error.to_string())
+        })
+    }
+
     fn resolve<'a>(
         &'a self,
         operation: &'a Operation<'a>,

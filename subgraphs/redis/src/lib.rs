@@ -81,7 +81,7 @@ impl Subgraph {
             .set_number_of_retries(0);
         let connection = redis::aio::ConnectionManager::new_lazy_with_config(client, reconnecting)
             .with_context(|| format!("connecting to Redis at {}", redacted_url(url)))?;
-        let round_trips = Arc::new(Recorder::default());
+        let round_trips = Arc::new(Recorder::new("redis", "redis"));
         let store = store::Store {
             connection,
             round_trips: round_trips.clone(),

@@ -50,8 +50,13 @@ impl Store {
                     .collect();
                 commands.join("; ")
             });
-            let chunk_rows: Vec<Vec<Option<String>>> =
-                pipe.query_async(&mut self.connection.clone()).await?;
+            let chunk_rows: Vec<Vec<Option<String>>> = self
+                .round_trips
+                .round_trip(
+                    &format!("HMGET x{}", chunk.len()),
+                    pipe.query_async(&mut self.connection.clone()),
+                )
+                .await?;
             rows.extend(chunk_rows);
         }
         Ok(rows)
@@ -122,7 +127,13 @@ impl Store {
         if !writes.is_empty() {
             self.round_trips
                 .note_with(|| format!("HSET {id}: {} groups", writes.len()));
-            let () = pipe.query_async(&mut self.connection.clone()).await?;
+            let () = self
+                .round_trips
+                .round_trip(
+                    &format!("MULTI HSET x{} EXEC", writes.len()),
+                    pipe.query_async(&mut self.connection.clone()),
+                )
+                .await?;
         }
         Ok(expires)
     }
