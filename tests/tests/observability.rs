@@ -1,0 +1,495 @@
+//! What a platform team sees of a running Polygraph: Prometheus scraping the gateway and a
+//! subgraph (the real Prometheus server, read back through its HTTP query API), one
+//! OpenTelemetry trace from the caller through the gateway and two subgraphs down to their
+//! databases (spans received over OTLP/HTTP by a receiver here, decoded with OpenTelemetry's
+//! own protobuf types), and readiness that looks at subgraphs and databases. Real binaries: the
+//! PostgreSQL and Redis subgraphs over the demo data, and the gateway over the demo supergraph.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{polygraph_binary, repo_root};
+use serde_json::{Value, json};
+
+/// Users from PostgreSQL with their online features from Redis: two subgraphs, two steps.
+const QUERY: &str = r#"query UserFeatures { users(where: {id: {_in: ["1", "2", "3"]}}, order_by: [{id: ASC}]) { id name onlineFeatures { segment } } }"#;
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_healthy(base: &str, process: &mut Running) {
+    let deadline = Instant::now() + Duration::from_mins(1);
+    while reqwest::get(format!("{base}/health")).await.is_err() {
+        if let Ok(Some(status)) = process.0.try_wait() {
+            panic!("{base} exited with {status} before it served");
+        }
+        assert!(Instant::now() < deadline, "{base} did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn spawn(args: &[&str], env: &[(&str, String)]) -> Running {
+    let mut command = Command::new(polygraph_binary());
+    command
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    Running(command.spawn().unwrap())
+}
+
+/// The PostgreSQL and Redis subgraphs and a gateway routing the demo supergraph's `postgres`
+/// and `redis` to them (the other four are left unreachable); the processes and base URLs.
+struct Services {
+    _processes: Vec<Running>,
+    gateway: String,
+    postgres: String,
+    redis: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn services(env: &[(&str, String)]) -> Services {
+    let dir = tempfile::tempdir().unwrap();
+    let mut processes = Vec::new();
+    let mut bases = Vec::new();
+    for name in ["postgres", "redis"] {
+        let port = free_port();
+        let config = repo_root().join(format!("config/{name}.yaml"));
+        let listen = format!("127.0.0.1:{port}");
+        let mut process = spawn(
+            &[
+                "subgraph",
+                name,
+                "--config",
+                config.to_str().unwrap(),
+                "--listen",
+                &listen,
+            ],
+            &[env, &[("OTEL_SERVICE_NAME", format!("subgraph-{name}"))]].concat(),
+        );
+        let base = format!("http://{listen}");
+        wait_healthy(&base, &mut process).await;
+        processes.push(process);
+        bases.push(base);
+    }
+    let settings = dir.path().join("gateway.yaml");
+    std::fs::write(
+        &settings,
+        format!(
+            "subgraph_urls:\n  postgres: {}/graphql\n  redis: {}/graphql\nauthorization:\n  policies: {}\n",
+            bases[0],
+            bases[1],
+            repo_root().join("policies").display()
+        ),
+    )
+    .unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let supergraph = repo_root().join("schema/supergraph.graphql");
+    let mut gateway = spawn(
+        &[
+            "gateway",
+            "--supergraph",
+            supergraph.to_str().unwrap(),
+            "--config",
+            settings.to_str().unwrap(),
+            "--listen",
+            &listen,
+        ],
+        &[env, &[("OTEL_SERVICE_NAME", "gateway".to_owned())]].concat(),
+    );
+    let base = format!("http://{listen}");
+    wait_healthy(&base, &mut gateway).await;
+    processes.push(gateway);
+    Services {
+        _processes: processes,
+        gateway: base,
+        postgres: bases[0].clone(),
+        redis: bases[1].clone(),
+        _dir: dir,
+    }
+}
+
+async fn ask(gateway: &str, traceparent: Option<&str>) -> Value {
+    let mut request = reqwest::Client::new()
+        .post(format!("{gateway}/graphql"))
+        .json(&json!({ "query": QUERY, "operationName": "UserFeatures" }));
+    if let Some(traceparent) = traceparent {
+        request = request.header("traceparent", traceparent);
+    }
+    let body: Value = request.send().await.unwrap().json().await.unwrap();
+    assert!(body.get("errors").is_none(), "{body:#}");
+    assert_eq!(body["data"]["users"].as_array().unwrap().len(), 3, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn readiness_names_what_does_not_answer() {
+    let services = services(&[]).await;
+    for subgraph in [&services.postgres, &services.redis] {
+        let ready = reqwest::get(format!("{subgraph}/ready")).await.unwrap();
+        assert_eq!(ready.status(), 200, "{subgraph}: its database answers");
+    }
+    // The demo supergraph's four other subgraphs are not running.
+    let ready = reqwest::get(format!("{}/ready", services.gateway))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: Value = ready.json().await.unwrap();
+    let mut unreachable: Vec<&str> = body["unreachable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|name| name.as_str().unwrap())
+        .collect();
+    unreachable.sort_unstable();
+    assert_eq!(
+        unreachable,
+        ["clickhouse", "elasticsearch", "mongodb", "neo4j"],
+        "{body}"
+    );
+    assert!(
+        !body.to_string().contains(".invalid"),
+        "no addresses: {body}"
+    );
+    // Liveness does not depend on any of that.
+    let health = reqwest::get(format!("{}/health", services.gateway))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+/// Debian's Prometheus, as `scripts/dev` unpacks it into the cache (or one on the PATH).
+fn prometheus_binary() -> std::path::PathBuf {
+    let cache = std::env::var("POLYGRAPH_CACHE").map_or_else(
+        |_| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/polygraph")
+        },
+        std::path::PathBuf::from,
+    );
+    let unpacked = cache.join("prometheus/usr/bin/prometheus");
+    if unpacked.exists() {
+        return unpacked;
+    }
+    let found = Command::new("sh")
+        .args(["-c", "command -v prometheus"])
+        .output()
+        .unwrap();
+    assert!(
+        found.status.success(),
+        "Prometheus is not installed: `scripts/dev up` unpacks it into {}",
+        cache.display()
+    );
+    String::from_utf8(found.stdout).unwrap().trim().into()
+}
+
+/// One number Prometheus answers for `query`, once it has one.
+async fn prometheus_value(base: &str, query: &str, at_least: f64) -> f64 {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_mins(1);
+    let mut last = Value::Null;
+    while Instant::now() < deadline {
+        if let Ok(response) = client
+            .get(format!("{base}/api/v1/query"))
+            .query(&[("query", query)])
+            .send()
+            .await
+            && let Ok(body) = response.json::<Value>().await
+        {
+            if let Some(value) = body["data"]["result"][0]["value"][1]
+                .as_str()
+                .and_then(|text| text.parse::<f64>().ok())
+                && value >= at_least
+            {
+                return value;
+            }
+            last = body;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("Prometheus never answered {query} with at least {at_least}: {last}");
+}
+
+#[tokio::test]
+async fn prometheus_scrapes_request_counters_and_latency_histograms() {
+    let services = services(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let host = |base: &str| base.trim_start_matches("http://").to_owned();
+    let config = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: gateway\n    static_configs: [{{targets: ['{}']}}]\n  - job_name: postgres\n    static_configs: [{{targets: ['{}']}}]\n",
+        host(&services.gateway),
+        host(&services.postgres)
+    );
+    std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut prometheus = Running(
+        Command::new(prometheus_binary())
+            .arg(format!(
+                "--config.file={}",
+                dir.path().join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address={listen}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://{listen}");
+    let deadline = Instant::now() + Duration::from_mins(1);
+    while reqwest::get(format!("{base}/-/ready"))
+        .await
+        .is_ok_and(|response| !response.status().is_success())
+        || reqwest::get(format!("{base}/-/ready")).await.is_err()
+    {
+        if let Ok(Some(status)) = prometheus.0.try_wait() {
+            panic!("prometheus exited with {status}");
+        }
+        assert!(Instant::now() < deadline, "Prometheus did not start");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for _ in 0..20 {
+        ask(&services.gateway, None).await;
+    }
+    let requests = prometheus_value(
+        &base,
+        r#"sum(polygraph_graphql_requests_total{job="gateway",operation="UserFeatures",outcome="ok"})"#,
+        20.0,
+    )
+    .await;
+    assert!(requests >= 20.0);
+    // The latency histogram: every request in a bucket no wider than 30 s, and a median.
+    prometheus_value(
+        &base,
+        r#"sum(polygraph_graphql_request_duration_seconds_bucket{job="gateway",operation="UserFeatures",le="30.0"})"#,
+        20.0,
+    )
+    .await;
+    let median = prometheus_value(
+        &base,
+        r#"histogram_quantile(0.5, sum by (le) (polygraph_graphql_request_duration_seconds_bucket{job="gateway"}))"#,
+        0.0,
+    )
+    .await;
+    assert!(median > 0.0 && median < 30.0, "{median}");
+    // Each request fetched from PostgreSQL once: the gateway's fetch histogram and the
+    // subgraph's own request counter and database round trips agree.
+    prometheus_value(
+        &base,
+        r#"sum(polygraph_subgraph_fetch_duration_seconds_count{job="gateway",subgraph="postgres"})"#,
+        20.0,
+    )
+    .await;
+    prometheus_value(
+        &base,
+        r#"sum(polygraph_graphql_requests_total{job="postgres",outcome="ok"})"#,
+        20.0,
+    )
+    .await;
+    prometheus_value(
+        &base,
+        r#"sum(polygraph_database_round_trip_duration_seconds_count{job="postgres",system="postgresql"})"#,
+        20.0,
+    )
+    .await;
+    prometheus_value(
+        &base,
+        r#"sum(polygraph_database_pool_connections{job="postgres",state="max"})"#,
+        1.0,
+    )
+    .await;
+    prometheus_value(
+        &base,
+        r#"sum(polygraph_cache_lookups_total{job="gateway",cache="plan",result="hit"})"#,
+        19.0,
+    )
+    .await;
+}
+
+type Spans = Arc<Mutex<Vec<(String, opentelemetry_proto::tonic::trace::v1::Span)>>>;
+
+/// An OTLP/HTTP receiver on a free port: every span it is sent, with its service's name.
+async fn receiver() -> (String, Spans) {
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+    };
+    use prost::Message as _;
+    let spans: Spans = Arc::default();
+    let kept = spans.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let kept = kept.clone();
+            async move {
+                let request = ExportTraceServiceRequest::decode(body).expect("an OTLP request");
+                for resource in request.resource_spans {
+                    let service = resource
+                        .resource
+                        .iter()
+                        .flat_map(|resource| &resource.attributes)
+                        .find(|attribute| attribute.key == "service.name")
+                        .and_then(|attribute| attribute.value.as_ref())
+                        .and_then(|value| match &value.value {
+                            Some(opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(name)) => Some(name.clone()),
+                            _ => None,
+                        })
+                        .unwrap_or_default();
+                    for scope in resource.scope_spans {
+                        for span in scope.spans {
+                            kept.lock().unwrap().push((service.clone(), span));
+                        }
+                    }
+                }
+                (
+                    [("content-type", "application/x-protobuf")],
+                    ExportTraceServiceResponse::default().encode_to_vec(),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{address}"), spans)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut text, byte| {
+        let _ = write!(text, "{byte:02x}");
+        text
+    })
+}
+
+#[tokio::test]
+async fn one_trace_runs_from_the_caller_through_the_gateway_and_subgraphs_to_the_databases() {
+    let (endpoint, spans) = receiver().await;
+    let services = services(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".to_owned()),
+        ("OTEL_TRACES_SAMPLER_ARG", "1".to_owned()),
+        // Spans are sent every second rather than every five.
+        ("OTEL_BSP_SCHEDULE_DELAY", "1000".to_owned()),
+    ])
+    .await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_span = "00f067aa0ba902b7";
+    ask(
+        &services.gateway,
+        Some(&format!("00-{trace_id}-{caller_span}-01")),
+    )
+    .await;
+    // Gateway, PostgreSQL and Redis each send their spans within a few seconds.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let trace = loop {
+        let trace: Vec<(String, opentelemetry_proto::tonic::trace::v1::Span)> = spans
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, span)| hex(&span.trace_id) == trace_id)
+            .cloned()
+            .collect();
+        let has = |service: &str, name: &str| {
+            trace
+                .iter()
+                .any(|(s, span)| s == service && span.name.starts_with(name))
+        };
+        if has("gateway", "graphql")
+            && has("subgraph-postgres", "postgresql")
+            && has("subgraph-redis", "redis")
+        {
+            break trace;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the trace never completed: {:#?}",
+            trace
+                .iter()
+                .map(|(service, span)| format!("{service}: {}", span.name))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let by_id: HashMap<String, &(String, opentelemetry_proto::tonic::trace::v1::Span)> = trace
+        .iter()
+        .map(|entry| (hex(&entry.1.span_id), entry))
+        .collect();
+    let parent = |span: &opentelemetry_proto::tonic::trace::v1::Span| {
+        by_id.get(&hex(&span.parent_span_id)).copied()
+    };
+    // The gateway's request span is the caller's child.
+    let request = trace
+        .iter()
+        .find(|(service, span)| service == "gateway" && hex(&span.parent_span_id) == caller_span)
+        .expect("the gateway's request span, child of the caller's span");
+    assert_eq!(request.1.name, "graphql UserFeatures");
+    for (subgraph, system) in [("postgres", "postgresql"), ("redis", "redis")] {
+        let service = format!("subgraph-{subgraph}");
+        // A database span in the subgraph; up its parents: the subgraph's request span, the
+        // gateway's fetch of that subgraph, then the gateway's request span.
+        let database = trace
+            .iter()
+            .find(|(s, span)| *s == service && span.name.starts_with(system))
+            .unwrap_or_else(|| panic!("no {system} span"));
+        let mut chain = vec![database];
+        while let Some(up) = parent(&chain.last().unwrap().1) {
+            chain.push(up);
+        }
+        let described: Vec<String> = chain
+            .iter()
+            .map(|(service, span)| format!("{service}: {}", span.name))
+            .collect();
+        let served = chain
+            .iter()
+            .position(|(s, span)| *s == service && span.name.starts_with("graphql"))
+            .unwrap_or_else(|| {
+                panic!("no {service} request span above its database span: {described:?}")
+            });
+        let fetch = chain
+            .iter()
+            .position(|(s, span)| s == "gateway" && span.name == format!("fetch {subgraph}"))
+            .unwrap_or_else(|| panic!("no fetch of {subgraph} above: {described:?}"));
+        assert_eq!(
+            fetch,
+            served + 1,
+            "the subgraph's span is the fetch's child: {described:?}"
+        );
+        assert_eq!(
+            hex(&chain.last().unwrap().1.span_id),
+            hex(&request.1.span_id),
+            "the chain ends at the gateway's request span: {described:?}"
+        );
+        // The statement's shape is there; no value of the request is.
+        let text = database
+            .1
+            .attributes
+            .iter()
+            .find(|attribute| attribute.key == "db.query.text")
+            .map(|attribute| format!("{:?}", attribute.value))
+            .unwrap_or_default();
+        assert!(!text.is_empty(), "{system} span without db.query.text");
+    }
+}
