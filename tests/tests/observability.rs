@@ -2,70 +2,34 @@
 //! subgraph (the real Prometheus server, read back through its HTTP query API), one
 //! OpenTelemetry trace from the caller through the gateway and two subgraphs down to their
 //! databases (spans received over OTLP/HTTP by a receiver here, decoded with OpenTelemetry's
-//! own protobuf types), and readiness that looks at subgraphs and databases. Real binaries: the
+//! own protobuf types), readiness that looks at subgraphs and databases, and a graceful stop on
+//! SIGTERM under load. Real binaries: the
 //! PostgreSQL and Redis subgraphs over the demo data, and the gateway over the demo supergraph.
 
 mod common;
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{polygraph_binary, repo_root};
+use common::processes::{Running, free_port, spawn, wait_healthy};
+use common::repo_root;
 use serde_json::{Value, json};
 
 /// Users from PostgreSQL with their online features from Redis: two subgraphs, two steps.
 const QUERY: &str = r#"query UserFeatures { users(where: {id: {_in: ["1", "2", "3"]}}, order_by: [{id: ASC}]) { id name onlineFeatures { segment } } }"#;
 
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_healthy(base: &str, process: &mut Running) {
-    let deadline = Instant::now() + Duration::from_mins(1);
-    while reqwest::get(format!("{base}/health")).await.is_err() {
-        if let Ok(Some(status)) = process.0.try_wait() {
-            panic!("{base} exited with {status} before it served");
-        }
-        assert!(Instant::now() < deadline, "{base} did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn spawn(args: &[&str], env: &[(&str, String)]) -> Running {
-    let mut command = Command::new(polygraph_binary());
-    command
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    Running(command.spawn().unwrap())
-}
-
 /// The PostgreSQL and Redis subgraphs and a gateway routing the demo supergraph's `postgres`
 /// and `redis` to them (the other four are left unreachable); the processes and base URLs.
 struct Services {
-    _processes: Vec<Running>,
+    /// The subgraphs', then the gateway's.
+    processes: Vec<Running>,
     gateway: String,
     postgres: String,
     redis: String,
-    _dir: tempfile::TempDir,
+    /// Where each process's log is (`gateway.log`, `postgres.log`, `redis.log`).
+    dir: tempfile::TempDir,
 }
 
 async fn services(env: &[(&str, String)]) -> Services {
@@ -86,9 +50,10 @@ async fn services(env: &[(&str, String)]) -> Services {
                 &listen,
             ],
             &[env, &[("OTEL_SERVICE_NAME", format!("subgraph-{name}"))]].concat(),
+            &dir.path().join(format!("{name}.log")),
         );
         let base = format!("http://{listen}");
-        wait_healthy(&base, &mut process).await;
+        wait_healthy(&base, &mut process, &dir.path().join(format!("{name}.log"))).await;
         processes.push(process);
         bases.push(base);
     }
@@ -116,16 +81,17 @@ async fn services(env: &[(&str, String)]) -> Services {
             &listen,
         ],
         &[env, &[("OTEL_SERVICE_NAME", "gateway".to_owned())]].concat(),
+        &dir.path().join("gateway.log"),
     );
     let base = format!("http://{listen}");
-    wait_healthy(&base, &mut gateway).await;
+    wait_healthy(&base, &mut gateway, &dir.path().join("gateway.log")).await;
     processes.push(gateway);
     Services {
-        _processes: processes,
+        processes,
         gateway: base,
         postgres: bases[0].clone(),
         redis: bases[1].clone(),
-        _dir: dir,
+        dir,
     }
 }
 
@@ -492,4 +458,115 @@ async fn one_trace_runs_from_the_caller_through_the_gateway_and_subgraphs_to_the
             .unwrap_or_default();
         assert!(!text.is_empty(), "{system} span without db.query.text");
     }
+}
+
+/// What the load saw of one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Seen {
+    /// 200 with data and no errors.
+    Answered,
+    /// The connection was refused: the request never reached the gateway.
+    Refused,
+    /// Anything else: an error status or body, or a connection broken after it was made.
+    Broken,
+}
+
+async fn one_request(client: &reqwest::Client, gateway: &str) -> Seen {
+    let sent = client
+        .post(format!("{gateway}/graphql"))
+        .json(&json!({ "query": QUERY, "operationName": "UserFeatures" }))
+        .send()
+        .await;
+    match sent {
+        Err(error) if error.is_connect() => Seen::Refused,
+        Err(_) => Seen::Broken,
+        Ok(response) if response.status() != 200 => Seen::Broken,
+        Ok(response) => match response.json::<Value>().await {
+            Ok(body) if body.get("errors").is_none() && body["data"]["users"].is_array() => {
+                Seen::Answered
+            }
+            _ => Seen::Broken,
+        },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_under_load_finishes_every_accepted_request_and_refuses_new_connections() {
+    let mut services = services(&[
+        ("POLYGRAPH_LOG_OPERATIONS", "true".to_owned()),
+        ("RUST_LOG", "warn,polygraph_service=info".to_owned()),
+    ])
+    .await;
+    let gateway = services.gateway.clone();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for _ in 0..16 {
+        let (gateway, stop) = (gateway.clone(), stop.clone());
+        load.push(tokio::spawn(async move {
+            // A new connection for every request: after SIGTERM, each one tests whether the
+            // gateway still accepts connections.
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap();
+            let mut seen = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                seen.push(one_request(&client, &gateway).await);
+            }
+            seen
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pid = services.processes.last().unwrap().0.id();
+    let signalled = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = services.processes.last_mut().unwrap().0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the gateway did not stop within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // The load goes on a moment against the stopped gateway.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut seen = Vec::new();
+    for task in load {
+        seen.extend(task.await.unwrap());
+    }
+    assert!(status.success(), "the gateway's exit: {status}");
+    let count = |kind: Seen| seen.iter().filter(|s| **s == kind).count();
+    let answered = count(Seen::Answered);
+    assert!(
+        answered > 50,
+        "only {answered} requests answered before the stop"
+    );
+    assert!(
+        count(Seen::Refused) > 0,
+        "no connection was refused after SIGTERM"
+    );
+    // Every request the gateway took in (one log line each, written as its answer is made)
+    // reached its caller whole.
+    let log = std::fs::read_to_string(services.dir.path().join("gateway.log")).unwrap();
+    let taken = log
+        .lines()
+        .filter(|line| line.contains("polygraph::operations"))
+        .count();
+    assert_eq!(
+        taken,
+        answered,
+        "requests the gateway answered ({taken}) vs. answers received ({answered}); broken: {}",
+        count(Seen::Broken)
+    );
+    assert!(
+        log.contains("finishing requests in flight") || log.contains("requests in flight finished"),
+        "{log}"
+    );
 }

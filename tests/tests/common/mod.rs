@@ -9,6 +9,7 @@ pub mod federation;
 pub mod mongo;
 pub mod oidc;
 pub mod postgres;
+pub mod processes;
 pub mod redis;
 pub mod scratch;
 
