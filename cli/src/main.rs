@@ -296,6 +296,9 @@ fn service_name(command: &Command) -> &'static str {
 }
 
 fn main() -> ExitCode {
+    // One TLS crypto backend (aws-lc-rs) for every client that takes the process default:
+    // with two compiled in, rustls would otherwise refuse to pick.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().expect("a Tokio runtime");
     // Logs and traces as the environment says; spans over gRPC need the runtime entered.
@@ -304,6 +307,10 @@ fn main() -> ExitCode {
         polygraph_service::traces::Settings::from_env(service_name(&cli.command))
             .and_then(|settings| polygraph_service::traces::init(&settings))
     };
+    if let Ok(value) = std::env::var("POLYGRAPH_METRICS") {
+        let off = matches!(value.trim(), "0" | "false" | "no" | "off");
+        polygraph_service::metrics().set_enabled(!off);
+    }
     let _telemetry = match telemetry {
         Ok(guard) => guard,
         Err(error) => {

@@ -32,6 +32,12 @@ pub struct Config {
     /// `POLYGRAPH_CLICKHOUSE_DATABASE` overrides it.
     #[serde(default)]
     pub database: Option<String>,
+    /// The user to sign in as; `POLYGRAPH_CLICKHOUSE_USER` overrides it (`default` when unset).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Better from `POLYGRAPH_CLICKHOUSE_PASSWORD` than in the file; it overrides this.
+    #[serde(default)]
+    pub password: Option<String>,
     #[serde(default)]
     pub series: Vec<SeriesConfig>,
     #[serde(default)]
@@ -117,6 +123,15 @@ impl Config {
             "POLYGRAPH_CLICKHOUSE_URL",
             self.url.as_deref(),
             "http://127.0.0.1:58123",
+        )
+    }
+
+    /// The user and password to sign in with, where given.
+    pub fn credentials(&self) -> (Option<String>, Option<String>) {
+        let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        (
+            var("POLYGRAPH_CLICKHOUSE_USER").or_else(|| self.user.clone()),
+            var("POLYGRAPH_CLICKHOUSE_PASSWORD").or_else(|| self.password.clone()),
         )
     }
 

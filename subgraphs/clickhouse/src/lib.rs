@@ -31,10 +31,18 @@ pub type Introspection = model::Columns;
 
 /// A client of the configured database over the HTTP interface at `url`.
 fn client(config: &Config, url: &str) -> clickhouse::Client {
-    clickhouse::Client::default()
+    let mut client = clickhouse::Client::default()
         .with_url(url)
         .with_database(config.database())
-        .with_validation(false)
+        .with_validation(false);
+    let (user, password) = config.credentials();
+    if let Some(user) = user {
+        client = client.with_user(user);
+    }
+    if let Some(password) = password {
+        client = client.with_password(password);
+    }
+    client
 }
 
 #[derive(clickhouse::Row, serde::Deserialize)]

@@ -39,15 +39,31 @@ pub struct Subgraph {
 pub type Introspection = Vec<(serde_json::Value, std::collections::BTreeSet<String>)>;
 
 /// A client of the search server at `url`, each request ended at the configured timeout.
+/// With `POLYGRAPH_ELASTICSEARCH_API_KEY` (the encoded key, as the server hands it out) it
+/// signs in with that key; with a user and password in the URL, with those (basic auth).
 fn client(config: &Config, url: &str) -> anyhow::Result<Elasticsearch> {
-    let pool = SingleNodeConnectionPool::new(
-        url.parse()
-            .with_context(|| format!("the search server URL {}", redacted_url(url)))?,
-    );
-    let transport = TransportBuilder::new(pool)
-        .timeout(std::time::Duration::from_millis(config.timeout_ms))
-        .build()
-        .context("building the search client")?;
+    use elasticsearch::auth::Credentials;
+    let mut parsed: elasticsearch::http::Url = url
+        .parse()
+        .with_context(|| format!("the search server URL {}", redacted_url(url)))?;
+    let basic = (!parsed.username().is_empty()).then(|| {
+        Credentials::Basic(
+            parsed.username().to_owned(),
+            parsed.password().unwrap_or_default().to_owned(),
+        )
+    });
+    let _ = parsed.set_username("");
+    let _ = parsed.set_password(None);
+    let api_key = std::env::var("POLYGRAPH_ELASTICSEARCH_API_KEY")
+        .ok()
+        .filter(|key| !key.is_empty())
+        .map(Credentials::EncodedApiKey);
+    let mut transport = TransportBuilder::new(SingleNodeConnectionPool::new(parsed))
+        .timeout(std::time::Duration::from_millis(config.timeout_ms));
+    if let Some(credentials) = api_key.or(basic) {
+        transport = transport.auth(credentials);
+    }
+    let transport = transport.build().context("building the search client")?;
     Ok(Elasticsearch::new(transport))
 }
 

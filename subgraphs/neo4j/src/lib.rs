@@ -45,8 +45,18 @@ pub struct Introspection {
 fn driver(config: &Config, url: &str) -> anyhow::Result<(Arc<Driver>, pool::BlockingPool)> {
     let (host, port) = host_port(url)?;
     let auth = AuthToken::new_basic_auth(config.user(), config.password());
+    let mut connection = ConnectionConfig::new(Address::from((host.as_str(), port)));
+    // `neo4j+s://` and `bolt+s://`: TLS, the server's certificate checked against
+    // `POLYGRAPH_NEO4J_CA_FILE` when given, the system's roots otherwise.
+    if url.starts_with("neo4j+s://") || url.starts_with("bolt+s://") {
+        connection = match std::env::var_os("POLYGRAPH_NEO4J_CA_FILE").filter(|v| !v.is_empty()) {
+            Some(ca_file) => connection.with_encryption_trust_custom_cas(&[ca_file]),
+            None => connection.with_encryption_trust_default_cas(),
+        }
+        .map_err(|error| anyhow!("TLS to Neo4j at {}: {error}", redacted_url(url)))?;
+    }
     let driver = Arc::new(Driver::new(
-        ConnectionConfig::new(Address::from((host.as_str(), port))),
+        connection,
         DriverConfig::new().with_auth(Arc::new(auth)),
     ));
     let pool = pool::BlockingPool::new(config.threads, config.queue.max(1))

@@ -24,9 +24,13 @@ use serde::Deserialize;
 pub struct Config {
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
-    /// The server; `POLYGRAPH_REDIS_URL` overrides it.
+    /// The server; `POLYGRAPH_REDIS_URL` overrides it. `rediss://` for TLS.
     #[serde(default)]
     pub url: Option<String>,
+    /// PEM certificates of the CAs a `rediss://` server's certificate must chain to (the
+    /// system's roots when not given); `POLYGRAPH_REDIS_CA_FILE` overrides it.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
     /// Feature groups by name.
     pub groups: IndexMap<String, GroupConfig>,
     /// The most entities one `featureVector` may ask for.
@@ -94,5 +98,13 @@ impl Config {
             self.url.as_deref(),
             "redis://127.0.0.1:56379",
         )
+    }
+
+    /// The CA file for TLS: the environment wins over the file.
+    pub fn ca_file(&self) -> Option<std::path::PathBuf> {
+        std::env::var_os("POLYGRAPH_REDIS_CA_FILE")
+            .filter(|value| !value.is_empty())
+            .map(Into::into)
+            .or_else(|| self.ca_file.clone())
     }
 }

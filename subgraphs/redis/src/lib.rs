@@ -70,8 +70,19 @@ impl Subgraph {
     /// before its first `PING`, and how the fuzz targets build the subgraph without Redis.
     pub fn with_url(config: &Config, url: &str) -> anyhow::Result<Self> {
         let model = Arc::new(model::build(config)?);
-        let client = redis::Client::open(url)
-            .with_context(|| format!("the Redis URL {}", redacted_url(url)))?;
+        let client = match config.ca_file() {
+            Some(ca_file) => {
+                let root_cert = std::fs::read(&ca_file)
+                    .with_context(|| format!("reading the Redis CA file {}", ca_file.display()))?;
+                let certificates = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                };
+                redis::Client::build_with_tls(url, certificates)
+            }
+            None => redis::Client::open(url),
+        }
+        .with_context(|| format!("the Redis URL {}", redacted_url(url)))?;
         // A connection manager: when Redis goes away, the calls meanwhile fail at once (one
         // attempt to connect, no retries to wait for), each failure starts a new attempt in
         // the background, and the connection is made again by itself once Redis is back.
