@@ -6,6 +6,7 @@
 //! distinct names are kept, later ones are counted under `other`.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, Mutex, RwLock};
 use std::time::Duration;
 
@@ -132,6 +133,8 @@ pub struct Metrics {
     denials: Counter,
     operations: RwLock<HashSet<String>>,
     samplers: Mutex<Vec<Sampler>>,
+    /// Off: the hot paths (requests, fetches, caches, round trips) record nothing.
+    enabled: AtomicBool,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -249,7 +252,17 @@ impl Metrics {
             denials,
             operations: RwLock::default(),
             samplers: Mutex::default(),
+            enabled: AtomicBool::new(true),
         }
+    }
+
+    /// Turns recording on or off (`POLYGRAPH_METRICS=false`: for measuring what metrics cost).
+    pub fn set_enabled(&self, enabled: bool) {
+        self.enabled.store(enabled, Ordering::Relaxed);
+    }
+
+    fn on(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
     }
 
     /// The label value for an operation name: the name itself while fewer than
@@ -276,6 +289,9 @@ impl Metrics {
 
     /// One GraphQL request answered.
     pub fn request(&self, operation: Option<&str>, outcome: Outcome, took: Duration) {
+        if !self.on() {
+            return;
+        }
         let labels = RequestLabels {
             operation: self.operation_label(operation),
             outcome: outcome.as_str(),
@@ -288,8 +304,11 @@ impl Metrics {
 
     /// A request is being answered until the returned guard drops.
     pub fn in_flight(&self) -> InFlight {
+        if !self.on() {
+            return InFlight(None);
+        }
         self.in_flight.inc();
-        InFlight(self.in_flight.clone())
+        InFlight(Some(self.in_flight.clone()))
     }
 
     /// A request refused because too many were in flight.
@@ -299,6 +318,9 @@ impl Metrics {
 
     /// One HTTP request to a subgraph answered (whatever the answer).
     pub fn fetch(&self, subgraph: &str, took: Duration) {
+        if !self.on() {
+            return;
+        }
         let labels = SubgraphLabels {
             subgraph: subgraph.to_owned(),
         };
@@ -309,6 +331,9 @@ impl Metrics {
 
     /// One HTTP request to a subgraph failed: `kind` is unreachable, timeout, status or invalid.
     pub fn fetch_error(&self, subgraph: &str, kind: &'static str) {
+        if !self.on() {
+            return;
+        }
         let labels = FetchErrorLabels {
             subgraph: subgraph.to_owned(),
             kind,
@@ -318,6 +343,9 @@ impl Metrics {
 
     /// One cache lookup.
     pub fn cache(&self, cache: &'static str, hit: bool) {
+        if !self.on() {
+            return;
+        }
         let result = if hit { "hit" } else { "miss" };
         self.cache
             .get_or_create(&CacheLabels { cache, result })
@@ -326,6 +354,9 @@ impl Metrics {
 
     /// Lookups of many keys at once: `hits` found, `misses` not.
     pub fn cache_counts(&self, cache: &'static str, hits: u64, misses: u64) {
+        if !self.on() {
+            return;
+        }
         for (result, count) in [("hit", hits), ("miss", misses)] {
             if count > 0 {
                 self.cache
@@ -343,6 +374,9 @@ impl Metrics {
         took: Duration,
         ok: bool,
     ) {
+        if !self.on() {
+            return;
+        }
         let labels = DatabaseLabels { subgraph, system };
         self.database_seconds
             .get_or_create(&labels)
@@ -403,11 +437,13 @@ impl Metrics {
 
 /// Counts a request in flight until dropped.
 #[derive(Debug)]
-pub struct InFlight(Gauge);
+pub struct InFlight(Option<Gauge>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.dec();
+        if let Some(gauge) = &self.0 {
+            gauge.dec();
+        }
     }
 }
 
