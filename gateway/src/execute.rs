@@ -146,7 +146,12 @@ pub struct Subgraphs {
     hasher: foldhash::fast::RandomState,
     /// Entities kept from `_entities` answers, when the entity cache is on.
     entities: Option<Arc<crate::entity_cache::EntityCache>>,
+    /// When subgraphs were last asked whether they answer, and which did not.
+    readiness: Readiness,
 }
+
+/// When subgraphs were last asked whether they answer, and the names of those that did not.
+type Readiness = Arc<tokio::sync::Mutex<Option<(std::time::Instant, Vec<String>)>>>;
 
 /// Removes an in-flight entry when the request that made it is done or dropped.
 struct Leaving<'a> {

@@ -15,6 +15,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::FutureExt as _;
@@ -57,7 +58,6 @@ pub fn app_live(live: Arc<Live>) -> Router {
     let router = Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .route("/metrics", get(polygraph_service::metrics::handler))
         .route(
             "/admin/cache/invalidate",
             axum::routing::post(invalidate_cache),
@@ -69,6 +69,7 @@ pub fn app_live(live: Arc<Live>) -> Router {
         .route("/graphiql/{file}", get(graphiql_asset))
         .with_state(live)
         .merge(settings.server.shed(graphql));
+    let router = settings.server.with_metrics(router);
     match cors {
         Some(cors) => router.layer(cors),
         None => router,
@@ -206,12 +207,17 @@ async fn health() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, JSON)], "{\"status\":\"pass\"}")
 }
 
-/// `GET /ready`: 200 when the supergraph is loaded and every subgraph answers HTTP, 503 with
-/// the ones that do not otherwise (their names only; addresses go to the log).
+/// `GET /ready`: 200 when the supergraph is loaded and (unless `ready_requires_subgraphs` is
+/// off) every subgraph answers HTTP; 503 with how many do not otherwise (which, and why, goes
+/// to the log). Subgraphs are asked at most once every 2 s, however often this is called.
 async fn ready(State(live): State<Arc<Live>>) -> HttpResponse {
     let gateway = live.current();
-    let unreachable = gateway.unreachable_subgraphs().await;
-    let (status, body) = if unreachable.is_empty() {
+    let unreachable = if gateway.settings().ready_requires_subgraphs {
+        gateway.unreachable_subgraphs().await.len()
+    } else {
+        0
+    };
+    let (status, body) = if unreachable == 0 {
         (StatusCode::OK, serde_json::json!({ "status": "pass" }))
     } else {
         (
@@ -441,7 +447,16 @@ async fn post_graphql(
         );
     }
     let limit = gateway.settings().max_body_bytes;
-    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+    let patience = Duration::from_millis(gateway.settings().server.body_read_timeout_ms);
+    let Ok(read) = tokio::time::timeout(patience, axum::body::to_bytes(body, limit)).await else {
+        return refuse(
+            StatusCode::REQUEST_TIMEOUT,
+            media,
+            "the request body did not arrive in time",
+            Code::BadRequest,
+        );
+    };
+    let Ok(bytes) = read else {
         return refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
             media,

@@ -75,6 +75,10 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Connections and requests in flight: header-read timeout, load shedding, shutdown grace.
     pub server: polygraph_service::serve::Limits,
+    /// `/ready` answers 503 while a subgraph does not answer. Off: ready once the supergraph is
+    /// loaded, so that one subgraph down does not take every replica out of a load balancer
+    /// (the fields it serves fail, the rest answer).
+    pub ready_requires_subgraphs: bool,
     /// Most bytes of prepared documents kept in memory (estimated per document).
     pub document_cache_bytes: u64,
     /// Most bytes of query plans kept in memory (estimated per plan).
@@ -196,6 +200,7 @@ impl Default for Settings {
             coalesce_requests: true,
             max_body_bytes: 2 * 1024 * 1024,
             server: polygraph_service::serve::Limits::default(),
+            ready_requires_subgraphs: true,
             document_cache_bytes: 64 * 1024 * 1024,
             plan_cache_bytes: 64 * 1024 * 1024,
             override_labels: Vec::new(),

@@ -22,6 +22,16 @@ pub struct Answered {
     pub errors: bool,
 }
 
+/// Whether `name` is a GraphQL name (`[_A-Za-z][_0-9A-Za-z]*`) of at most 64 characters.
+pub fn is_operation_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    name.len() <= 64
+        && bytes
+            .next()
+            .is_some_and(|first| first == b'_' || first.is_ascii_alphabetic())
+        && bytes.all(|byte| byte == b'_' || byte.is_ascii_alphanumeric())
+}
+
 /// Middleware for a GraphQL route: the request's span, metrics and operation log line.
 pub async fn observe(request: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -45,7 +55,12 @@ pub async fn observe(request: Request, next: Next) -> Response {
     let answered = response.extensions().get::<Answered>();
     let status = response.status().as_u16();
     let outcome = Outcome::of_status(status, answered.is_some_and(|a| a.errors));
-    let operation = answered.and_then(|a| a.operation.as_deref());
+    // A name the client sent is used only when it names an operation that ran, and only when
+    // it is a GraphQL name of at most 64 characters: label values and span names stay small.
+    let operation = answered
+        .filter(|_| matches!(outcome, Outcome::Ok | Outcome::Errors))
+        .and_then(|a| a.operation.as_deref())
+        .filter(|name| is_operation_name(name));
     metrics().request(operation, outcome, took);
     if !span.is_disabled() {
         span.record("http.response.status_code", status);
@@ -67,4 +82,17 @@ pub async fn observe(request: Request, next: Next) -> Response {
         "operation"
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn operation_names_are_short_graphql_names() {
+        assert!(super::is_operation_name("UserFeatures"));
+        assert!(super::is_operation_name("_q1"));
+        assert!(!super::is_operation_name(""));
+        assert!(!super::is_operation_name("1st"));
+        assert!(!super::is_operation_name("a b"));
+        assert!(!super::is_operation_name(&"a".repeat(65)));
+    }
 }

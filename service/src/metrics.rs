@@ -271,10 +271,13 @@ impl Metrics {
         let Some(name) = name.filter(|name| !name.is_empty()) else {
             return String::new();
         };
-        if let Ok(known) = self.operations.read()
-            && known.contains(name)
-        {
-            return name.to_owned();
+        if let Ok(known) = self.operations.read() {
+            if known.contains(name) {
+                return name.to_owned();
+            }
+            if known.len() >= MAX_OPERATION_NAMES {
+                return "other".to_owned();
+            }
         }
         let Ok(mut known) = self.operations.write() else {
             return "other".to_owned();

@@ -70,9 +70,12 @@ pub struct Settings {
     /// added) or the full traces URL.
     pub otlp_endpoint: Option<String>,
     pub otlp_protocol: Protocol,
-    /// The share of traces started here that are kept, from 0 to 1; a trace started by a
-    /// caller follows the caller's decision (its `traceparent` flag).
+    /// The share of traces kept, from 0 to 1, decided where a trace enters.
     pub sampling: f64,
+    /// Whether a caller's `traceparent` decides sampling (and its `tracestate` is kept): yes
+    /// for services only the gateway calls, no at the edge, where callers are anyone (their
+    /// trace id is still continued, for correlation).
+    pub trust_callers: bool,
 }
 
 impl Settings {
@@ -86,6 +89,7 @@ impl Settings {
             otlp_endpoint: None,
             otlp_protocol: Protocol::HttpProtobuf,
             sampling: 1.0,
+            trust_callers: true,
         }
     }
 }
@@ -115,6 +119,9 @@ impl Settings {
             .or_else(|| var("OTEL_EXPORTER_OTLP_ENDPOINT"));
         if let Some(protocol) = var("OTEL_EXPORTER_OTLP_PROTOCOL") {
             settings.otlp_protocol = protocol.trim().parse().map_err(anyhow::Error::msg)?;
+        }
+        if let Some(trust) = var("POLYGRAPH_TRACE_TRUST_CALLERS") {
+            settings.trust_callers = matches!(trust.trim(), "1" | "true" | "yes" | "on");
         }
         if let Some(ratio) = var("OTEL_TRACES_SAMPLER_ARG") {
             settings.sampling = ratio.trim().parse().map_err(|_| {
@@ -160,6 +167,7 @@ pub fn init(settings: &Settings) -> anyhow::Result<Guard> {
         .map_err(|error| anyhow::anyhow!("log filter {directives:?}: {error}"))?;
     let lines = match settings.log_format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_writer(std::io::stderr)
             .with_filter(filter)
             .boxed(),
@@ -171,6 +179,7 @@ pub fn init(settings: &Settings) -> anyhow::Result<Guard> {
             .with_filter(filter)
             .boxed(),
     };
+    TRUST_CALLERS.store(settings.trust_callers, std::sync::atomic::Ordering::Relaxed);
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
@@ -233,21 +242,88 @@ fn provider(settings: &Settings, endpoint: &str) -> anyhow::Result<SdkTracerProv
         .build();
     Ok(SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
-        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-            settings.sampling,
-        ))))
+        .with_sampler(Sampling {
+            ratio: Sampler::TraceIdRatioBased(settings.sampling),
+            trust_callers: settings.trust_callers,
+        })
         .with_resource(resource)
         .build())
 }
 
-/// Makes `span` a child of the trace a request's `traceparent` header names, if any.
-pub fn continue_trace(span: &tracing::Span, headers: &axum::http::HeaderMap) {
-    if headers.contains_key("traceparent") {
-        let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
-            propagator.extract(&opentelemetry_http::HeaderExtractor(headers))
-        });
-        let _ = span.set_parent(parent);
+/// Head sampling: a span whose parent is in this process, or (when callers are trusted) in
+/// the caller, follows its parent's decision; a new trace, or one an untrusted caller started,
+/// is kept at the configured ratio of trace ids.
+#[derive(Clone, Debug)]
+struct Sampling {
+    ratio: Sampler,
+    trust_callers: bool,
+}
+
+impl opentelemetry_sdk::trace::ShouldSample for Sampling {
+    fn should_sample(
+        &self,
+        parent_context: Option<&opentelemetry::Context>,
+        trace_id: opentelemetry::trace::TraceId,
+        name: &str,
+        span_kind: &opentelemetry::trace::SpanKind,
+        attributes: &[opentelemetry::KeyValue],
+        links: &[opentelemetry::trace::Link],
+    ) -> opentelemetry_sdk::trace::SamplingResult {
+        use opentelemetry::trace::TraceContextExt as _;
+        use opentelemetry_sdk::trace::{SamplingDecision, SamplingResult};
+        let parent = parent_context
+            .map(|context| context.span().span_context().clone())
+            .filter(opentelemetry::trace::SpanContext::is_valid);
+        match parent {
+            Some(parent) if !parent.is_remote() || self.trust_callers => SamplingResult {
+                decision: if parent.is_sampled() {
+                    SamplingDecision::RecordAndSample
+                } else {
+                    SamplingDecision::Drop
+                },
+                attributes: Vec::new(),
+                trace_state: parent.trace_state().clone(),
+            },
+            _ => self.ratio.should_sample(
+                parent_context,
+                trace_id,
+                name,
+                span_kind,
+                attributes,
+                links,
+            ),
+        }
     }
+}
+
+/// Whether callers' trace context is trusted (see [`Settings::trust_callers`]).
+static TRUST_CALLERS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Makes `span` a child of the trace a request's `traceparent` header names, if any. From an
+/// untrusted caller only the trace and span ids are taken: not its `tracestate`, not its
+/// sampling decision.
+pub fn continue_trace(span: &tracing::Span, headers: &axum::http::HeaderMap) {
+    use opentelemetry::trace::TraceContextExt as _;
+    if !headers.contains_key("traceparent") {
+        return;
+    }
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&opentelemetry_http::HeaderExtractor(headers))
+    });
+    let parent = if TRUST_CALLERS.load(std::sync::atomic::Ordering::Relaxed) {
+        parent
+    } else {
+        let remote = parent.span().span_context().clone();
+        let bare = opentelemetry::trace::SpanContext::new(
+            remote.trace_id(),
+            remote.span_id(),
+            remote.trace_flags(),
+            true,
+            opentelemetry::trace::TraceState::default(),
+        );
+        opentelemetry::Context::new().with_remote_span_context(bare)
+    };
+    let _ = span.set_parent(parent);
 }
 
 /// Writes `span`'s trace context into the headers of a request about to be sent.

@@ -43,6 +43,7 @@ impl Subgraphs {
             in_flight: Arc::default(),
             hasher: foldhash::fast::RandomState::default(),
             entities: None,
+            readiness: Arc::default(),
         }
         .for_supergraph(supergraph, overrides)
     }
@@ -63,6 +64,7 @@ impl Subgraphs {
                 .collect(),
             in_flight: Arc::default(),
             entities: None,
+            readiness: Arc::default(),
             ..self.clone()
         }
     }
@@ -94,8 +96,21 @@ impl Subgraphs {
     }
 
     /// The names of the subgraphs that do not answer HTTP within 2 s (any status below 500
-    /// counts as an answer: a subgraph may refuse a bare GET).
+    /// counts as an answer: a subgraph may refuse a bare GET); asked at most every 2 s, callers
+    /// meanwhile given the last answer.
     pub async fn unreachable(&self) -> Vec<String> {
+        let mut last = self.readiness.lock().await;
+        if let Some((asked, unreachable)) = &*last
+            && asked.elapsed() < Duration::from_secs(2)
+        {
+            return unreachable.clone();
+        }
+        let unreachable = self.probe().await;
+        *last = Some((std::time::Instant::now(), unreachable.clone()));
+        unreachable
+    }
+
+    async fn probe(&self) -> Vec<String> {
         let probes = self
             .urls
             .iter()
