@@ -203,12 +203,13 @@ pub fn app(schema: SharedSchema, trust: Trust) -> Router {
         .route("/graphql", get(graphql).post(graphql))
         .with_state(state.clone())
         .layer(axum::middleware::from_fn(polygraph_service::http::observe));
-    Router::new()
+    let limits = polygraph_service::serve::Limits::default();
+    let router = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
-        .route("/metrics", get(polygraph_service::metrics::handler))
         .with_state(state)
-        .merge(polygraph_service::serve::Limits::default().shed(graphql))
+        .merge(limits.shed(graphql));
+    limits.with_metrics(router)
 }
 
 /// `GET /ready`: 200 when the database answers within 2 s, 503 otherwise (why goes to the
@@ -715,9 +716,20 @@ async fn limited_request(
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
-    let body = http_body_util::Limited::new(body, limit)
-        .collect()
-        .await
+    // A body that does not arrive within 10 s holds a request slot for nothing.
+    let collected = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        http_body_util::Limited::new(body, limit).collect(),
+    )
+    .await
+    .map_err(|_| {
+        Box::new(refuse(
+            StatusCode::REQUEST_TIMEOUT,
+            "the request body did not arrive in time",
+            "BAD_REQUEST",
+        ))
+    })?;
+    let body = collected
         .map_err(|error| {
             if error.is::<http_body_util::LengthLimitError>() {
                 Box::new(too_large())

@@ -46,10 +46,15 @@ fn client(config: &Config, url: &str) -> anyhow::Result<Elasticsearch> {
     let mut parsed: elasticsearch::http::Url = url
         .parse()
         .with_context(|| format!("the search server URL {}", redacted_url(url)))?;
+    let decoded = |text: &str| {
+        percent_encoding::percent_decode_str(text)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
     let basic = (!parsed.username().is_empty()).then(|| {
         Credentials::Basic(
-            parsed.username().to_owned(),
-            parsed.password().unwrap_or_default().to_owned(),
+            decoded(parsed.username()),
+            decoded(parsed.password().unwrap_or_default()),
         )
     });
     let _ = parsed.set_username("");

@@ -48,7 +48,20 @@ fn driver(config: &Config, url: &str) -> anyhow::Result<(Arc<Driver>, pool::Bloc
     let mut connection = ConnectionConfig::new(Address::from((host.as_str(), port)));
     // `neo4j+s://` and `bolt+s://`: TLS, the server's certificate checked against
     // `POLYGRAPH_NEO4J_CA_FILE` when given, the system's roots otherwise.
-    if url.starts_with("neo4j+s://") || url.starts_with("bolt+s://") {
+    let scheme = url
+        .split_once("://")
+        .map_or("", |(scheme, _)| scheme)
+        .to_ascii_lowercase();
+    if !matches!(
+        scheme.as_str(),
+        "" | "neo4j" | "bolt" | "neo4j+s" | "bolt+s"
+    ) {
+        // `+ssc` would accept any certificate: not offered; anything else is a mistake.
+        return Err(anyhow!(
+            "the Neo4j URL scheme {scheme:?}: use neo4j://, bolt://, neo4j+s:// or bolt+s://"
+        ));
+    }
+    if scheme.ends_with("+s") {
         connection = match std::env::var_os("POLYGRAPH_NEO4J_CA_FILE").filter(|v| !v.is_empty()) {
             Some(ca_file) => connection.with_encryption_trust_custom_cas(&[ca_file]),
             None => connection.with_encryption_trust_default_cas(),

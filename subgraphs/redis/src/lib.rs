@@ -71,6 +71,12 @@ impl Subgraph {
     pub fn with_url(config: &Config, url: &str) -> anyhow::Result<Self> {
         let model = Arc::new(model::build(config)?);
         let client = match config.ca_file() {
+            Some(_) if !url.starts_with("rediss://") => {
+                anyhow::bail!(
+                    "a Redis CA file is given but {} is not a rediss:// (TLS) URL",
+                    redacted_url(url)
+                );
+            }
             Some(ca_file) => {
                 let root_cert = std::fs::read(&ca_file)
                     .with_context(|| format!("reading the Redis CA file {}", ca_file.display()))?;
