@@ -304,8 +304,18 @@ fn main() -> ExitCode {
     // Logs and traces as the environment says; spans over gRPC need the runtime entered.
     let telemetry = {
         let _entered = runtime.enter();
-        polygraph_service::traces::Settings::from_env(service_name(&cli.command))
-            .and_then(|settings| polygraph_service::traces::init(&settings))
+        polygraph_service::traces::Settings::from_env(service_name(&cli.command)).and_then(
+            |mut settings| {
+                // The gateway is the edge: callers' sampling decisions are not taken unless
+                // POLYGRAPH_TRACE_TRUST_CALLERS says so.
+                if matches!(cli.command, Command::Gateway(_))
+                    && std::env::var_os("POLYGRAPH_TRACE_TRUST_CALLERS").is_none()
+                {
+                    settings.trust_callers = false;
+                }
+                polygraph_service::traces::init(&settings)
+            },
+        )
     };
     if let Ok(value) = std::env::var("POLYGRAPH_METRICS") {
         let off = matches!(value.trim(), "0" | "false" | "no" | "off");
