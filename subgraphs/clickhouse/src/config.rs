@@ -37,7 +37,7 @@ pub struct Config {
     pub user: Option<String>,
     /// Better from `POLYGRAPH_CLICKHOUSE_PASSWORD` than in the file; it overrides this.
     #[serde(default)]
-    pub password: Option<String>,
+    pub password: Option<polygraph_subgraph_core::config::Secret>,
     #[serde(default)]
     pub series: Vec<SeriesConfig>,
     #[serde(default)]
@@ -131,7 +131,8 @@ impl Config {
         let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
         (
             var("POLYGRAPH_CLICKHOUSE_USER").or_else(|| self.user.clone()),
-            var("POLYGRAPH_CLICKHOUSE_PASSWORD").or_else(|| self.password.clone()),
+            var("POLYGRAPH_CLICKHOUSE_PASSWORD")
+                .or_else(|| self.password.as_ref().map(|secret| secret.0.clone())),
         )
     }
 

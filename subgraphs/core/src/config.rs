@@ -9,6 +9,17 @@ use serde::de::DeserializeOwned;
 
 use crate::cache::CacheHint;
 
+/// A password or key from a configuration file: its `Debug` never shows it.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
 /// `url` without its password, for messages and logs: `scheme://user:***@host…`.
 pub fn redacted_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -185,5 +196,15 @@ mod tests {
         assert!(!insert_only.allows(Write::Update) && !insert_only.allows(Write::Delete));
         let error = parse("[upsert]").unwrap_err().to_string();
         assert!(error.contains("insert, update, delete"), "{error}");
+    }
+}
+
+#[cfg(test)]
+mod secret_tests {
+    #[test]
+    fn a_secret_is_read_but_never_printed() {
+        let secret: super::Secret = serde_yaml::from_str("hunter2").unwrap();
+        assert_eq!(secret.0, "hunter2");
+        assert!(!format!("{secret:?}").contains("hunter2"));
     }
 }

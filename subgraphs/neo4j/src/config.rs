@@ -32,7 +32,7 @@ pub struct Config {
     #[serde(default)]
     pub user: Option<String>,
     #[serde(default)]
-    pub password: Option<String>,
+    pub password: Option<polygraph_subgraph_core::config::Secret>,
     /// Entity types by name: the node label and key property.
     pub entities: IndexMap<String, EntityConfig>,
     pub relationships: Vec<RelationshipConfig>,
@@ -158,7 +158,7 @@ impl Config {
     pub fn password(&self) -> String {
         setting(
             "POLYGRAPH_NEO4J_PASSWORD",
-            self.password.as_deref(),
+            self.password.as_ref().map(|secret| secret.0.as_str()),
             "polygraph",
         )
     }
