@@ -271,10 +271,6 @@ fn refuse(status: StatusCode, media: &'static str, message: &str, code: Code) ->
     respond(status, media, response.into_bytes())
 }
 
-fn finish(response: Response, media: &'static str) -> HttpResponse {
-    finished(response, media).into_http()
-}
-
 fn finished(response: Response, media: &'static str) -> Answer {
     let status = match (response.failure, media) {
         (Some(Failure::NotAllowed), _) => StatusCode::METHOD_NOT_ALLOWED,
@@ -327,17 +323,15 @@ async fn answer(
     media: &'static str,
 ) -> HttpResponse {
     let operation = request.operation_name.clone();
-    let mut response = answered(gateway, ask, request, options, media).await;
-    let errors = response.extensions().get::<Errors>().is_some();
+    let answer = answered(gateway, ask, request, options, media).await;
+    // The request's observer learns its operation name and whether the answer has errors.
+    let errors = answer.errors;
+    let mut response = answer.into_http();
     response
         .extensions_mut()
         .insert(polygraph_service::http::Answered { operation, errors });
     response
 }
-
-/// Marks a response whose body carries GraphQL errors (for metrics and traces).
-#[derive(Clone, Copy, Debug)]
-struct Errors;
 
 async fn answered(
     gateway: Arc<Gateway>,
@@ -345,9 +339,9 @@ async fn answered(
     mut request: Request,
     options: Options,
     media: &'static str,
-) -> HttpResponse {
+) -> Answer {
     if let Err(refused) = gateway.resolve(&mut request).await {
-        return finish(*refused, media);
+        return finished(*refused, media);
     }
     let query = gateway.is_query(&mut request);
     let responses = gateway.responses();
@@ -361,7 +355,7 @@ async fn answered(
         let hit = responses.get(key).await;
         polygraph_service::metrics().cache("response", hit.is_some());
         if let Some(hit) = hit {
-            return hit.into_http();
+            return hit;
         }
     }
     let credentials = ask.has_credentials();
@@ -388,12 +382,7 @@ async fn answered(
         }
         _ => {}
     }
-    let errors = answer.errors;
-    let mut response = answer.into_http();
-    if errors {
-        response.extensions_mut().insert(Errors);
-    }
-    response
+    answer
 }
 
 fn options(

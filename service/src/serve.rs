@@ -4,7 +4,6 @@
 //! SIGTERM or Ctrl-C a graceful stop: the listener closes at once (new connections are
 //! refused), requests in flight finish within a deadline, then the process moves on.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -99,16 +98,6 @@ async fn shed(permits: Arc<tokio::sync::Semaphore>, request: Request, next: Next
 
 /// Serves `app` on `listener` until SIGTERM or Ctrl-C, then stops as the module says.
 pub async fn serve(listener: TcpListener, app: Router, limits: &Limits) -> anyhow::Result<()> {
-    serve_until(listener, app, limits, signalled()).await
-}
-
-/// Serves `app` on `listener` until `stop` completes, then stops as the module says.
-pub async fn serve_until(
-    listener: TcpListener,
-    app: Router,
-    limits: &Limits,
-    stop: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     if let Some(address) = limits.metrics_listen() {
         let metrics = TcpListener::bind(address)
@@ -139,7 +128,7 @@ pub async fn serve_until(
         .keep_alive_timeout(Duration::from_secs(20))
         .max_concurrent_streams(256);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut stop = std::pin::pin!(stop);
+    let mut stop = std::pin::pin!(signalled());
     loop {
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -190,7 +179,7 @@ pub async fn serve_until(
 }
 
 /// Completes on SIGTERM or Ctrl-C.
-pub async fn signalled() {
+async fn signalled() {
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
     };
