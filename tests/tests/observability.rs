@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::processes::{Running, free_port, spawn, wait_healthy};
+use common::processes::{Running, free_port, spawn, subgraph, wait_healthy};
 use common::repo_root;
 use serde_json::{Value, json};
 
@@ -41,20 +41,11 @@ async fn services(env: &[(&str, String)]) -> Services {
     // Each process serves /metrics on a port of its own, not on its public one.
     let mut metrics = Vec::new();
     for name in ["postgres", "redis"] {
-        let port = free_port();
         let metrics_listen = format!("127.0.0.1:{}", free_port());
         metrics.push(format!("http://{metrics_listen}"));
-        let config = repo_root().join(format!("config/{name}.yaml"));
-        let listen = format!("127.0.0.1:{port}");
-        let mut process = spawn(
-            &[
-                "subgraph",
-                name,
-                "--config",
-                config.to_str().unwrap(),
-                "--listen",
-                &listen,
-            ],
+        let (process, base) = subgraph(
+            name,
+            &repo_root().join(format!("config/{name}.yaml")),
             &[
                 env,
                 &[
@@ -64,9 +55,8 @@ async fn services(env: &[(&str, String)]) -> Services {
             ]
             .concat(),
             &dir.path().join(format!("{name}.log")),
-        );
-        let base = format!("http://{listen}");
-        wait_healthy(&base, &mut process, &dir.path().join(format!("{name}.log"))).await;
+        )
+        .await;
         processes.push(process);
         bases.push(base);
     }

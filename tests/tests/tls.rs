@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::processes::{Running, free_port, spawn, wait_healthy};
+use common::processes::{Running, free_port, subgraph};
 use serde_json::{Value, json};
 
 /// A CA and a server certificate it signed for `localhost` and `127.0.0.1`, as PEM files.
@@ -166,15 +166,9 @@ fn tls_postgres(dir: &Path, authority: &Authority) -> TlsPostgres {
 }
 
 async fn graphql(base: &str, query: &str) -> Value {
-    reqwest::Client::new()
-        .post(format!("{base}/graphql"))
-        .json(&json!({ "query": query }))
-        .send()
+    common::federation::post(&format!("{base}/graphql"), &json!({ "query": query }))
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+        .2
 }
 
 #[tokio::test]
@@ -212,22 +206,14 @@ async fn the_postgres_subgraph_reaches_a_tls_only_postgresql() {
         "schema: public\ntables:\n  widgets: { type: Widget, entity: true }\n",
     )
     .unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
     let log = dir.path().join("subgraph.log");
-    let mut subgraph = spawn(
-        &[
-            "subgraph",
-            "postgres",
-            "--config",
-            config.to_str().unwrap(),
-            "--listen",
-            &listen,
-        ],
+    let (_subgraph, subgraph_url) = subgraph(
+        "postgres",
+        &config,
         &[("POLYGRAPH_POSTGRES_URL", tls.clone())],
         &log,
-    );
-    let subgraph_url = format!("http://{listen}");
-    wait_healthy(&subgraph_url, &mut subgraph, &log).await;
+    )
+    .await;
     let body = graphql(
         &subgraph_url,
         "{ widgets(order_by: [{id: ASC}]) { id name } }",
@@ -336,18 +322,10 @@ async fn the_redis_subgraph_reaches_a_tls_only_redis() {
         "Redis answered in plain text"
     );
 
-    let listen = format!("127.0.0.1:{}", free_port());
     let log = dir.path().join("subgraph.log");
-    let config = common::repo_root().join("config/redis.yaml");
-    let mut subgraph = spawn(
-        &[
-            "subgraph",
-            "redis",
-            "--config",
-            config.to_str().unwrap(),
-            "--listen",
-            &listen,
-        ],
+    let (_subgraph, subgraph_url) = subgraph(
+        "redis",
+        &common::repo_root().join("config/redis.yaml"),
         &[
             ("POLYGRAPH_REDIS_URL", url.clone()),
             (
@@ -356,9 +334,8 @@ async fn the_redis_subgraph_reaches_a_tls_only_redis() {
             ),
         ],
         &log,
-    );
-    let subgraph_url = format!("http://{listen}");
-    wait_healthy(&subgraph_url, &mut subgraph, &log).await;
+    )
+    .await;
     let body = graphql(
         &subgraph_url,
         r#"{ _entities(representations: [{__typename: "User", id: "1"}]) { ... on User { onlineFeatures { segment orders_30d } } } }"#,

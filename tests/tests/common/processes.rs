@@ -49,3 +49,26 @@ pub async fn wait_healthy(base: &str, process: &mut Running, log: &Path) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// `polygraph subgraph NAME --config CONFIG` on a free port with `env`, its log in `log`,
+/// once it serves: the process and its base URL.
+pub async fn subgraph(
+    name: &str,
+    config: &Path,
+    env: &[(&str, String)],
+    log: &Path,
+) -> (Running, String) {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let args = [
+        "subgraph",
+        name,
+        "--config",
+        config.to_str().unwrap(),
+        "--listen",
+        &listen,
+    ];
+    let mut process = spawn(&args, env, log);
+    let base = format!("http://{listen}");
+    wait_healthy(&base, &mut process, log).await;
+    (process, base)
+}
