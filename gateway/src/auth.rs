@@ -29,7 +29,7 @@ use crate::errors::Code;
 const FETCH_LIMIT: usize = 1 << 20;
 
 /// How the gateway authenticates requests (`authentication:` in its settings).
-#[derive(Clone, Debug, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
     /// The identity providers whose tokens are accepted.
@@ -63,7 +63,7 @@ impl Default for AuthSettings {
 }
 
 /// One trusted identity provider.
-#[derive(Clone, Debug, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IssuerSettings {
     /// The `iss` its tokens carry; discovery is at `{issuer}/.well-known/openid-configuration`.

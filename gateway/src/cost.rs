@@ -31,7 +31,7 @@ const COST_SPEC: &str = "https://specs.apollo.dev/cost";
 const MUTATION_WEIGHT: f64 = 10.0;
 
 /// How demand control estimates and what it does with the estimate.
-#[derive(Clone, Debug, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct DemandControl {
     pub mode: Mode,
@@ -57,7 +57,7 @@ impl Default for DemandControl {
 }
 
 /// What to do with the estimate.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Refuse operations over `max_cost` before anything is fetched.

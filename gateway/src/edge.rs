@@ -16,7 +16,7 @@ use serde::Deserialize;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// Cross-origin calls from browsers.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct CorsSettings {
     /// Origins whose pages may call the gateway (`https://shop.example.com`), or `["*"]` for
@@ -39,7 +39,7 @@ impl Default for CorsSettings {
 }
 
 /// Which requests must show they were preflighted.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum CsrfCheck {
     /// Those carrying the sign-in cookie (`authentication.cookie`): the one credential a
@@ -53,7 +53,7 @@ pub enum CsrfCheck {
 }
 
 /// Cross-site request forgery prevention.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct CsrfSettings {
     pub check: CsrfCheck,

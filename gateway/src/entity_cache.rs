@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 
 use crate::store::{Invalidation, Store};
 
-#[derive(Clone, Debug, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct EntityCacheSettings {
     /// Keep entities from `_entities` answers and serve them again.

@@ -21,7 +21,7 @@ use sha2::Digest as _;
 use crate::errors::{Code, GraphqlError};
 use crate::store::Store;
 
-#[derive(Clone, Debug, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct PersistedSettings {
     /// Accept automatic persisted queries (APQ).
@@ -48,7 +48,7 @@ impl Default for PersistedSettings {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Safelist {
     /// Every operation runs.

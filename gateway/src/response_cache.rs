@@ -19,7 +19,7 @@ use sha2::Digest as _;
 use crate::coalesce::{Answer, Ask};
 use crate::store::Store;
 
-#[derive(Clone, Debug, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ResponseCacheSettings {
     /// Keep and serve again publicly cacheable answers.

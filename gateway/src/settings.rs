@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use crate::auth::Session;
 
 /// Bounds on what one request may ask.
-#[derive(Clone, Debug, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Deepest field nesting, fragments expanded.
@@ -45,7 +45,7 @@ impl Default for Limits {
 }
 
 /// The gateway's settings beyond the supergraph.
-#[derive(Clone, Debug, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub limits: Limits,
@@ -108,7 +108,7 @@ pub struct Settings {
 }
 
 /// What callers may do beyond what the supergraph's directives say.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthorizationSettings {
     /// The folder of Rego policies `@policy` names (every `.rego` file in it).
@@ -121,7 +121,7 @@ pub struct AuthorizationSettings {
 }
 
 /// How the gateway vouches for callers to subgraphs.
-#[derive(Clone, Debug, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClaimsSettings {
     /// The Ed25519 private key (PKCS#8 PEM, as `polygraph keys generate` writes it). Without
@@ -154,6 +154,20 @@ pub enum Access {
     /// Callers whose token holds this scope.
     Scope(String),
     Nobody,
+}
+
+impl schemars::JsonSchema for Access {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Access".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "everyone, authenticated (a valid token), nobody, or scope:NAME",
+            "type": "string",
+            "pattern": "^(everyone|authenticated|nobody|scope:.+)$"
+        })
+    }
 }
 
 impl<'de> serde::Deserialize<'de> for Access {
@@ -212,6 +226,29 @@ impl Default for Settings {
             cors: crate::edge::CorsSettings::default(),
             csrf: crate::edge::CsrfSettings::default(),
             expose_subgraph_errors: false,
+        }
+    }
+}
+
+/// The prefix of environment variables that override the gateway's settings:
+/// `POLYGRAPH_GATEWAY__REDIS__URL=rediss://cache:6380/1` sets `redis.url`.
+pub const ENV_PREFIX: &str = "POLYGRAPH_GATEWAY";
+
+impl Settings {
+    /// The settings in the YAML file at `path` (`${NAME}` expanded), with
+    /// `POLYGRAPH_GATEWAY__…` overrides from the environment; or, without a file, the
+    /// defaults with those overrides.
+    pub fn load(
+        path: Option<&std::path::Path>,
+    ) -> Result<Self, polygraph_service::config::ConfigError> {
+        match path {
+            Some(path) => polygraph_service::config::from_file(path, ENV_PREFIX),
+            None => polygraph_service::config::from_text(
+                "",
+                "(default settings)",
+                &|name| std::env::var(name).ok(),
+                &polygraph_service::config::overrides(ENV_PREFIX, std::env::vars()),
+            ),
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use redis::aio::MultiplexedConnection;
 
 /// Where the gateway's Redis is and how long a call may take.
-#[derive(Clone, serde::Deserialize)]
+#[derive(Clone, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisSettings {
     /// `redis://host:port/db`; none: nothing is shared between replicas.
@@ -62,7 +62,7 @@ pub fn schema_hash(sdl: &str) -> String {
 
 /// What to drop: answers holding a type and entities of it (one entity with `key`), or
 /// everything.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Invalidation {
     /// Answers holding this type, and its entities (everything when absent).

@@ -1,7 +1,8 @@
 //! What every Polygraph service reports: Prometheus metrics at `/metrics` ([`metrics`]),
 //! OpenTelemetry traces over OTLP and log lines ([`traces`]), and the middleware that observes
-//! each GraphQL request ([`http`]).
+//! each GraphQL request ([`http`]), and reading configuration files ([`config`]).
 
+pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod serve;

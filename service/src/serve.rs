@@ -15,8 +15,9 @@ use axum::response::{IntoResponse as _, Response};
 use tokio::net::TcpListener;
 
 /// Bounds of a served app (the `server` settings of every service).
-#[derive(Clone, Debug, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
+#[schemars(rename = "ServerLimits")]
 pub struct Limits {
     /// Milliseconds a connection has to send a request's headers, counted from when it starts
     /// waiting for one: a slow sender and an idle keep-alive connection are both closed.

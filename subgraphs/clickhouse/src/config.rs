@@ -21,11 +21,15 @@ use std::path::Path;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Connections and requests in flight: timeouts, load shedding, shutdown grace, and
+    /// where `/metrics` is served.
+    #[serde(default)]
+    pub server: polygraph_service::serve::Limits,
     /// The server's HTTP interface; `POLYGRAPH_CLICKHOUSE_URL` overrides it.
     #[serde(default)]
     pub url: Option<String>,
@@ -51,7 +55,7 @@ pub struct Config {
     pub max_complexity: usize,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SeriesConfig {
     /// The entity type extended (owned by another subgraph), keyed by `id`.
@@ -69,7 +73,7 @@ pub struct SeriesConfig {
     pub cache: Option<polygraph_subgraph_core::cache::CacheHint>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MeasureConfig {
     /// `count`, `uniq`, `sum`, `avg`, `min` or `max`.
@@ -80,7 +84,7 @@ pub struct MeasureConfig {
 }
 
 /// A long table of feature values over time: one row per entity, feature and time.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrainingConfig {
     pub table: String,

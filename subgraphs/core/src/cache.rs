@@ -39,7 +39,7 @@ pub fn with_definition(sdl: &str) -> String {
 }
 
 /// Who may cache an answer: any cache, or only the asking client's own.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     #[default]
@@ -59,7 +59,7 @@ impl Scope {
 }
 
 /// One `@cacheControl`, as configured: `{ max_age: 60, scope: private }`.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct CacheHint {
     /// Seconds the answer may be cached.

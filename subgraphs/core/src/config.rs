@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use crate::cache::CacheHint;
 
 /// A password or key from a configuration file: its `Debug` never shows it.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(transparent)]
 pub struct Secret(pub String);
 
@@ -34,31 +34,16 @@ pub fn redacted_url(url: &str) -> String {
     }
 }
 
-/// A configuration file that cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("reading {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path}: {source}")]
-    Parse {
-        path: String,
-        source: serde_yaml::Error,
-    },
-}
+pub use polygraph_service::config::ConfigError;
 
-/// Reads and parses the YAML file at `path`; errors name the file.
+/// The prefix of environment variables that override a subgraph's settings:
+/// `POLYGRAPH_SUBGRAPH__LISTEN=0.0.0.0:4001` sets `listen`.
+pub const ENV_PREFIX: &str = "POLYGRAPH_SUBGRAPH";
+
+/// Reads and parses the YAML file at `path`, `${NAME}` expanded and `POLYGRAPH_SUBGRAPH__…`
+/// overrides applied; errors name the file, the key and the line.
 pub fn from_file<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
-    serde_yaml::from_str(&text).map_err(|source| ConfigError::Parse {
-        path: path.display().to_string(),
-        source,
-    })
+    polygraph_service::config::from_file(path, ENV_PREFIX)
 }
 
 /// A connection setting: the environment variable `variable` wins when set and not empty,
@@ -78,7 +63,7 @@ pub fn default_key() -> String {
 
 /// An entity another subgraph owns, given fields by this one (`extends: { Review: … }`);
 /// `F` is what each database says of one added field.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Extension<F> {
     /// The entity's key field (a single `ID`), as its owner declares it.
@@ -93,7 +78,7 @@ pub struct Extension<F> {
 
 /// One kind of generated mutation: `insert_t`/`insert_t_one`, `update_t`/`update_t_by_pk`,
 /// `delete_t`/`delete_t_by_pk`.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Write {
     Insert,
@@ -144,6 +129,26 @@ impl Mutations {
     /// Whether any mutation is generated.
     pub fn any(self) -> bool {
         self.insert || self.update || self.delete
+    }
+}
+
+impl schemars::JsonSchema for Mutations {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Mutations".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "true (every generated mutation), false (none), or a list",
+            "anyOf": [
+                { "type": "boolean" },
+                {
+                    "type": "array",
+                    "items": { "enum": ["insert", "update", "delete"] },
+                    "uniqueItems": true
+                }
+            ]
+        })
     }
 }
 

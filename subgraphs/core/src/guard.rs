@@ -23,7 +23,7 @@ const FEDERATION_WITH_POLICY: &str = "https://specs.apollo.dev/federation/v2.6";
 const FEDERATION_WITH_COST: &str = "https://specs.apollo.dev/federation/v2.9";
 
 /// Requirements on one type, field or mutation.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Guard {
     /// `@authenticated`: callers with a valid token only.
@@ -38,7 +38,7 @@ pub struct Guard {
 }
 
 /// Guards on a table's or collection's generated mutations, by kind.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct WriteGuards {
     #[serde(default)]

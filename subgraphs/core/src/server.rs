@@ -195,6 +195,15 @@ struct AppState {
 
 /// The subgraph's HTTP app, without a socket, so tests can drive it directly.
 pub fn app(schema: SharedSchema, trust: Trust) -> Router {
+    app_with(schema, trust, &polygraph_service::serve::Limits::default())
+}
+
+/// [`app`] with the configuration's `server` limits (load shedding, where metrics are).
+pub fn app_with(
+    schema: SharedSchema,
+    trust: Trust,
+    limits: &polygraph_service::serve::Limits,
+) -> Router {
     let state = AppState {
         schema,
         trust: Arc::new(trust),
@@ -203,7 +212,6 @@ pub fn app(schema: SharedSchema, trust: Trust) -> Router {
         .route("/graphql", get(graphql).post(graphql))
         .with_state(state.clone())
         .layer(axum::middleware::from_fn(polygraph_service::http::observe));
-    let limits = polygraph_service::serve::Limits::default();
     let router = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
@@ -786,13 +794,18 @@ fn refuse(status: StatusCode, message: &str, code: &str) -> Response {
 }
 
 /// Binds `listen` and serves `app` until Ctrl-C or SIGTERM.
-pub async fn serve(app: Router, listen: SocketAddr, name: &str) -> anyhow::Result<()> {
+pub async fn serve(
+    app: Router,
+    listen: SocketAddr,
+    name: &str,
+    limits: &polygraph_service::serve::Limits,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|error| anyhow::anyhow!("binding {listen}: {error}"))?;
     tracing::info!(subgraph = name, %listen, "serving");
     eprintln!("{name} subgraph listening on http://{listen}/graphql");
-    serve_on(listener, app).await
+    polygraph_service::serve::serve(listener, app, limits).await
 }
 
 /// Serves `app` on a bound listener until Ctrl-C or SIGTERM, then finishes the requests in

@@ -22,6 +22,9 @@ pub trait Subgraph: Sized + Send + Sync + 'static {
     /// The address the configuration says to listen on.
     fn listen(config: &Self::Config) -> SocketAddr;
 
+    /// The configuration's `server` settings: timeouts, load shedding, shutdown grace.
+    fn server(config: &Self::Config) -> &polygraph_service::serve::Limits;
+
     /// Connects to the database and generates the schema.
     fn start(config: &Self::Config) -> impl Future<Output = anyhow::Result<Self>> + Send;
 
@@ -64,6 +67,8 @@ pub async fn run<S: Subgraph>(
             "row rules are configured but POLYGRAPH_GATEWAY_JWKS is not: ruled data is refused to every request"
         );
     }
-    let app = crate::server::app(schema, trust);
-    crate::server::serve(app, listen.unwrap_or(S::listen(&config)), S::NAME).await
+    let limits = S::server(&config);
+    let app = crate::server::app_with(schema, trust, limits);
+    let listen = listen.unwrap_or(S::listen(&config));
+    crate::server::serve(app, listen, S::NAME, limits).await
 }

@@ -18,12 +18,16 @@ use std::path::Path;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Where the subgraph listens.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Connections and requests in flight: timeouts, load shedding, shutdown grace, and
+    /// where `/metrics` is served.
+    #[serde(default)]
+    pub server: polygraph_service::serve::Limits,
     /// The server; `POLYGRAPH_ELASTICSEARCH_URL` overrides it.
     #[serde(default)]
     pub url: Option<String>,
@@ -49,7 +53,7 @@ pub struct Config {
     pub timeout_ms: u64,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IndexConfig {
     /// The entity type of the documents.

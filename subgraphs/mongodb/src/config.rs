@@ -28,12 +28,16 @@ use polygraph_subgraph_core::config::Mutations;
 use polygraph_subgraph_core::guard::{Guard, WriteGuards};
 use serde::Deserialize;
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Where the subgraph listens.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Connections and requests in flight: timeouts, load shedding, shutdown grace, and
+    /// where `/metrics` is served.
+    #[serde(default)]
+    pub server: polygraph_service::serve::Limits,
     /// The server; `POLYGRAPH_MONGODB_URL` overrides it.
     #[serde(default)]
     pub url: Option<String>,
@@ -63,7 +67,7 @@ pub struct Config {
     pub operation_timeout_ms: u64,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CollectionConfig {
     /// The GraphQL type name; defaults to the singular, `PascalCase` collection name.
@@ -110,7 +114,7 @@ pub struct CollectionConfig {
 }
 
 /// `product: { type: Product, field: product_id }` gives `Review.product: Product`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReferenceConfig {
     #[serde(rename = "type")]
@@ -123,7 +127,7 @@ pub type ExtensionConfig = polygraph_subgraph_core::config::Extension<ExtensionF
 
 /// A field added to another subgraph's entity: the documents of `collection` whose
 /// `foreign_key` equals the entity's key, or an aggregate over them.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExtensionFieldConfig {
     pub collection: String,

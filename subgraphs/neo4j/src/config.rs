@@ -20,11 +20,15 @@ use std::path::Path;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Connections and requests in flight: timeouts, load shedding, shutdown grace, and
+    /// where `/metrics` is served.
+    #[serde(default)]
+    pub server: polygraph_service::serve::Limits,
     /// `POLYGRAPH_NEO4J_URL`, `POLYGRAPH_NEO4J_USER` and `POLYGRAPH_NEO4J_PASSWORD` override
     /// these.
     #[serde(default)]
@@ -62,7 +66,7 @@ pub struct Config {
     pub max_complexity: usize,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EntityConfig {
     pub label: String,
@@ -81,7 +85,7 @@ pub struct EntityConfig {
     pub rule: Option<String>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RelationshipConfig {
     pub entity: String,

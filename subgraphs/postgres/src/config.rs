@@ -19,12 +19,16 @@ use polygraph_subgraph_core::config::Mutations;
 use polygraph_subgraph_core::guard::{Guard, WriteGuards};
 use serde::Deserialize;
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Where the subgraph listens.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Connections and requests in flight: timeouts, load shedding, shutdown grace, and
+    /// where `/metrics` is served.
+    #[serde(default)]
+    pub server: polygraph_service::serve::Limits,
     /// The database; `POLYGRAPH_POSTGRES_URL` overrides it.
     #[serde(default)]
     pub url: Option<String>,
@@ -70,7 +74,7 @@ pub struct Config {
 /// declared `@external` and the field `@requires` it, so the gateway fetches it first.
 pub type ExtensionConfig = polygraph_subgraph_core::config::Extension<ExtensionFieldConfig>;
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExtensionFieldConfig {
     /// The table whose rows the field lists.
@@ -88,7 +92,7 @@ pub struct ExtensionFieldConfig {
     pub cache: Option<CacheHint>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TableConfig {
     /// The GraphQL type name; defaults to the singular, `PascalCase` table name.
@@ -142,7 +146,7 @@ pub struct TableConfig {
 /// `provides` names the entity's fields this table keeps a copy of (field: column): they are
 /// `@external` here and the field `@provides` them, so the gateway takes them from this row
 /// instead of asking the entity's owner.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReferenceConfig {
     #[serde(rename = "type")]
@@ -157,7 +161,7 @@ pub struct ReferenceConfig {
 }
 
 /// Federation directives a type or field can carry.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Directives {
     /// `@shareable`: other subgraphs may resolve it too.

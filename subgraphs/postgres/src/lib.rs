@@ -144,6 +144,10 @@ impl polygraph_subgraph_core::subgraph::Subgraph for Subgraph {
         config.listen
     }
 
+    fn server(config: &Config) -> &polygraph_service::serve::Limits {
+        &config.server
+    }
+
     async fn start(config: &Config) -> anyhow::Result<Self> {
         Subgraph::start(config).await
     }

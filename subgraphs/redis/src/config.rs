@@ -19,11 +19,15 @@ use std::path::Path;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Connections and requests in flight: timeouts, load shedding, shutdown grace, and
+    /// where `/metrics` is served.
+    #[serde(default)]
+    pub server: polygraph_service::serve::Limits,
     /// The server; `POLYGRAPH_REDIS_URL` overrides it. `rediss://` for TLS.
     #[serde(default)]
     pub url: Option<String>,
@@ -42,7 +46,7 @@ pub struct Config {
     pub max_complexity: usize,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupConfig {
     /// The entity type the features describe (owned by another subgraph), keyed by `id`.
