@@ -11,7 +11,7 @@ use tracing::Instrument as _;
 use tracing::field::Empty;
 
 use crate::metrics::{Outcome, metrics};
-use crate::traces::{OPERATIONS_TARGET, continue_trace};
+use crate::traces::{self, OPERATIONS_TARGET};
 
 /// What a GraphQL handler tells the observer about its answer, as a response extension.
 #[derive(Clone, Debug, Default)]
@@ -36,21 +36,37 @@ pub fn is_operation_name(name: &str) -> bool {
 pub async fn observe(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let _in_flight = metrics().in_flight();
-    let span = tracing::info_span!(
-        "graphql request",
-        otel.kind = "server",
-        otel.status_code = Empty,
-        http.request.method = %request.method(),
-        url.path = %request.uri().path(),
-        http.response.status_code = Empty,
-        graphql.operation.name = Empty,
-        trace_id = Empty,
-    );
-    if !span.is_disabled() {
-        continue_trace(&span, request.headers());
-        crate::traces::record_trace_id(&span);
-    }
-    let response = next.run(request).instrument(span.clone()).await;
+    let decision = traces::decide(request.headers());
+    let sampled = decision.as_ref().is_some_and(|decision| decision.sampled);
+    let span = traces::request_span(sampled, || {
+        tracing::info_span!(
+            "graphql request",
+            otel.kind = "server",
+            otel.status_code = Empty,
+            http.request.method = %request.method(),
+            url.path = %request.uri().path(),
+            http.response.status_code = Empty,
+            graphql.operation.name = Empty,
+            trace_id = Empty,
+        )
+    });
+    let work = next.run(request).instrument(span.clone());
+    let response = match decision {
+        Some(decision) if decision.sampled => {
+            if let Some(parent) = decision.parent {
+                let _ = tracing_opentelemetry::OpenTelemetrySpanExt::set_parent(&span, parent);
+            }
+            traces::record_trace_id(&span);
+            work.await
+        }
+        Some(decision) => {
+            if !span.is_disabled() {
+                span.record("trace_id", tracing::field::display(decision.trace_id));
+            }
+            traces::unsampled(decision.trace_id, work).await
+        }
+        None => work.await,
+    };
     let took = started.elapsed();
     let answered = response.extensions().get::<Answered>();
     let status = response.status().as_u16();
@@ -66,7 +82,9 @@ pub async fn observe(request: Request, next: Next) -> Response {
         span.record("http.response.status_code", status);
         if let Some(name) = operation {
             span.record("graphql.operation.name", name);
-            crate::traces::rename(&span, format!("graphql {name}"));
+            if sampled {
+                traces::rename(&span, format!("graphql {name}"));
+            }
         }
         if matches!(outcome, Outcome::Failed | Outcome::Errors) {
             span.record("otel.status_code", "ERROR");

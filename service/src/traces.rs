@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -192,10 +192,12 @@ pub fn init(settings: &Settings) -> anyhow::Result<Guard> {
                 .with_location(false)
                 .with_threads(false)
                 .with_tracked_inactivity(false)
-                .with_filter(tracing_subscriber::filter::filter_fn(|metadata| {
-                    metadata.target().starts_with("polygraph")
-                        && *metadata.level() <= tracing::Level::INFO
-                }));
+                .with_filter(tracing_subscriber::filter::dynamic_filter_fn(traced));
+            SAMPLING_RATIO.store(
+                settings.sampling.to_bits(),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            TRACING.store(true, std::sync::atomic::Ordering::Relaxed);
             (Some(layer), Some(provider))
         }
         None => (None, None),
@@ -243,19 +245,18 @@ fn provider(settings: &Settings, endpoint: &str) -> anyhow::Result<SdkTracerProv
     Ok(SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
         .with_sampler(Sampling {
-            ratio: Sampler::TraceIdRatioBased(settings.sampling),
             trust_callers: settings.trust_callers,
         })
         .with_resource(resource)
         .build())
 }
 
-/// Head sampling: a span whose parent is in this process, or (when callers are trusted) in
-/// the caller, follows its parent's decision; a new trace, or one an untrusted caller started,
-/// is kept at the configured ratio of trace ids.
+/// Head sampling, decided where a trace enters: by the request middleware ([`decide`]), whose
+/// span exists for OpenTelemetry only when the request is sampled ([`traced`]). A span whose
+/// parent is in this process, or (when callers are trusted) in the caller, follows its parent's
+/// decision; any other span got past the filter, so it is kept.
 #[derive(Clone, Debug)]
 struct Sampling {
-    ratio: Sampler,
     trust_callers: bool,
 }
 
@@ -263,11 +264,11 @@ impl opentelemetry_sdk::trace::ShouldSample for Sampling {
     fn should_sample(
         &self,
         parent_context: Option<&opentelemetry::Context>,
-        trace_id: opentelemetry::trace::TraceId,
-        name: &str,
-        span_kind: &opentelemetry::trace::SpanKind,
-        attributes: &[opentelemetry::KeyValue],
-        links: &[opentelemetry::trace::Link],
+        _trace_id: opentelemetry::trace::TraceId,
+        _name: &str,
+        _span_kind: &opentelemetry::trace::SpanKind,
+        _attributes: &[opentelemetry::KeyValue],
+        _links: &[opentelemetry::trace::Link],
     ) -> opentelemetry_sdk::trace::SamplingResult {
         use opentelemetry::trace::TraceContextExt as _;
         use opentelemetry_sdk::trace::{SamplingDecision, SamplingResult};
@@ -284,51 +285,168 @@ impl opentelemetry_sdk::trace::ShouldSample for Sampling {
                 attributes: Vec::new(),
                 trace_state: parent.trace_state().clone(),
             },
-            _ => self.ratio.should_sample(
-                parent_context,
-                trace_id,
-                name,
-                span_kind,
-                attributes,
-                links,
-            ),
+            _ => SamplingResult {
+                decision: SamplingDecision::RecordAndSample,
+                attributes: Vec::new(),
+                trace_state: opentelemetry::trace::TraceState::default(),
+            },
         }
     }
 }
 
 /// Whether callers' trace context is trusted (see [`Settings::trust_callers`]).
 static TRUST_CALLERS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+/// Whether spans are exported at all (an OTLP endpoint is set).
+static TRACING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// The share of new traces kept, as `f64` bits.
+static SAMPLING_RATIO: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Makes `span` a child of the trace a request's `traceparent` header names, if any. From an
-/// untrusted caller only the trace and span ids are taken: not its `tracestate`, not its
-/// sampling decision.
-pub fn continue_trace(span: &tracing::Span, headers: &axum::http::HeaderMap) {
-    use opentelemetry::trace::TraceContextExt as _;
-    if !headers.contains_key("traceparent") {
-        return;
+/// The name of the span [`crate::http::observe`] opens for each request.
+pub(crate) const REQUEST_SPAN: &str = "graphql request";
+
+thread_local! {
+    /// Whether the request span about to be opened on this thread is sampled.
+    static REQUEST_SAMPLED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+tokio::task_local! {
+    /// The trace of a request that is not sampled: its subgraph requests still carry it, marked
+    /// not sampled, so that the subgraphs do not start traces of their own.
+    static UNSAMPLED: opentelemetry::trace::TraceId;
+}
+
+/// Which spans and events become OpenTelemetry spans: a request span when its request is
+/// sampled, and anything inside a span that is. Nothing else: a request that is not sampled
+/// costs no span at all (at 1% sampling, that is what keeps tracing cheap).
+fn traced<S>(
+    metadata: &tracing::Metadata<'_>,
+    context: &tracing_subscriber::layer::Context<'_, S>,
+) -> bool
+where
+    S: tracing::Subscriber + for<'lookup> tracing_subscriber::registry::LookupSpan<'lookup>,
+{
+    if !metadata.target().starts_with("polygraph") || *metadata.level() > tracing::Level::INFO {
+        return false;
     }
-    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
-        propagator.extract(&opentelemetry_http::HeaderExtractor(headers))
-    });
-    let parent = if TRUST_CALLERS.load(std::sync::atomic::Ordering::Relaxed) {
-        parent
-    } else {
-        let remote = parent.span().span_context().clone();
-        let bare = opentelemetry::trace::SpanContext::new(
-            remote.trace_id(),
-            remote.span_id(),
-            remote.trace_flags(),
-            true,
-            opentelemetry::trace::TraceState::default(),
-        );
-        opentelemetry::Context::new().with_remote_span_context(bare)
+    if metadata.is_span() && metadata.name() == REQUEST_SPAN {
+        return REQUEST_SAMPLED.with(std::cell::Cell::get);
+    }
+    context
+        .current_span()
+        .id()
+        .is_some_and(|current| context.span(current).is_some())
+}
+
+/// How one request is traced, decided as it arrives.
+pub(crate) struct Decision {
+    /// Whether its spans are kept.
+    pub sampled: bool,
+    /// Its trace id: the caller's, or a new one.
+    pub trace_id: opentelemetry::trace::TraceId,
+    /// The caller's span, to continue from (its `tracestate` and sampling flag dropped when
+    /// callers are not trusted).
+    pub parent: Option<opentelemetry::Context>,
+}
+
+/// Decides whether a request is sampled: a trusted caller's `traceparent` says so; otherwise
+/// its trace id (the caller's, or a new one) falls in the configured share or not. `None` when
+/// spans go nowhere.
+pub(crate) fn decide(headers: &axum::http::HeaderMap) -> Option<Decision> {
+    use opentelemetry::trace::TraceContextExt as _;
+    use std::sync::atomic::Ordering::Relaxed;
+    if !TRACING.load(Relaxed) {
+        return None;
+    }
+    let remote = headers
+        .contains_key("traceparent")
+        .then(|| {
+            opentelemetry::global::get_text_map_propagator(|propagator| {
+                propagator.extract(&opentelemetry_http::HeaderExtractor(headers))
+            })
+            .span()
+            .span_context()
+            .clone()
+        })
+        .filter(opentelemetry::trace::SpanContext::is_valid);
+    let trust = TRUST_CALLERS.load(Relaxed);
+    let trace_id = remote.as_ref().map_or_else(
+        || opentelemetry::trace::TraceId::from(rand::random::<u128>()),
+        opentelemetry::trace::SpanContext::trace_id,
+    );
+    let sampled = match &remote {
+        Some(remote) if trust => remote.is_sampled(),
+        _ => in_share(trace_id, f64::from_bits(SAMPLING_RATIO.load(Relaxed))),
     };
-    let _ = span.set_parent(parent);
+    let parent = remote.map(|remote| {
+        let remote = if trust {
+            remote
+        } else {
+            opentelemetry::trace::SpanContext::new(
+                remote.trace_id(),
+                remote.span_id(),
+                remote.trace_flags(),
+                true,
+                opentelemetry::trace::TraceState::default(),
+            )
+        };
+        opentelemetry::Context::new().with_remote_span_context(remote)
+    });
+    Some(Decision {
+        sampled,
+        trace_id,
+        parent,
+    })
+}
+
+/// Whether `trace_id` is among the `ratio` share of trace ids kept (its low 63 bits below the
+/// ratio's share of them, so every service deciding on the same id agrees).
+fn in_share(trace_id: opentelemetry::trace::TraceId, ratio: f64) -> bool {
+    if ratio >= 1.0 {
+        return true;
+    }
+    if ratio <= 0.0 {
+        return false;
+    }
+    let low = u64::from_be_bytes(trace_id.to_bytes()[8..].try_into().expect("8 bytes")) >> 1;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let bound = (ratio * (1u64 << 63) as f64) as u64;
+    low < bound
+}
+
+/// Opens the request span with `open`, for OpenTelemetry only if `sampled`.
+pub(crate) fn request_span(sampled: bool, open: impl FnOnce() -> tracing::Span) -> tracing::Span {
+    REQUEST_SAMPLED.with(|cell| cell.set(sampled));
+    let span = open();
+    REQUEST_SAMPLED.with(|cell| cell.set(false));
+    span
+}
+
+/// Runs `work` (a request that is not sampled) with `trace_id` as its trace, for the
+/// `traceparent` its subgraph requests carry.
+pub(crate) async fn unsampled<F: std::future::Future>(
+    trace_id: opentelemetry::trace::TraceId,
+    work: F,
+) -> F::Output {
+    UNSAMPLED.scope(trace_id, work).await
 }
 
 /// Writes `span`'s trace context into the headers of a request about to be sent.
+/// In a request that is not sampled, the header says so (flags `00`), with the request's
+/// trace id, so that the receiver does not sample it either.
 pub fn propagate(span: &tracing::Span, headers: &mut axum::http::HeaderMap) {
+    use opentelemetry::trace::TraceContextExt as _;
+    if let Ok(trace_id) = UNSAMPLED.try_with(|trace_id| *trace_id) {
+        let span_id = opentelemetry::trace::SpanId::from(rand::random::<u64>().max(1));
+        let value = format!("00-{trace_id}-{span_id}-00");
+        if let Ok(value) = axum::http::HeaderValue::from_str(&value) {
+            headers.insert("traceparent", value);
+        }
+        return;
+    }
     let context = span.context();
+    if !context.span().span_context().is_valid() {
+        return;
+    }
     opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.inject_context(&context, &mut opentelemetry_http::HeaderInjector(headers));
     });
@@ -348,4 +466,23 @@ pub fn record_trace_id(span: &tracing::Span) {
 pub fn rename(span: &tracing::Span, name: String) {
     use opentelemetry::trace::TraceContextExt as _;
     span.context().span().update_name(name);
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::TraceId;
+
+    #[test]
+    fn a_share_of_trace_ids_is_kept_and_the_same_id_always_decides_alike() {
+        let kept = (0..10_000u128)
+            .map(|n| TraceId::from(n.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835)))
+            .filter(|id| super::in_share(*id, 0.1))
+            .count();
+        assert!((800..1200).contains(&kept), "{kept} of 10000 kept at 10%");
+        let id = TraceId::from(0x0123_4567_89ab_cdef_0123_4567_89ab_cdefu128);
+        assert_eq!(super::in_share(id, 0.3), super::in_share(id, 0.3));
+        assert!(super::in_share(id, 1.0));
+        assert!(!super::in_share(id, 0.0));
+        assert!(!super::in_share(TraceId::from(u128::MAX), 0.999));
+    }
 }

@@ -35,6 +35,11 @@ struct Services {
 }
 
 async fn services(env: &[(&str, String)]) -> Services {
+    services_with(env, &[]).await
+}
+
+/// [`services`], with `gateway_env` for the gateway alone (after `env`, so it wins).
+async fn services_with(env: &[(&str, String)], gateway_env: &[(&str, String)]) -> Services {
     let dir = tempfile::tempdir().unwrap();
     let mut processes = Vec::new();
     let mut bases = Vec::new();
@@ -87,6 +92,7 @@ async fn services(env: &[(&str, String)]) -> Services {
         ],
         &[
             env,
+            gateway_env,
             &[
                 ("OTEL_SERVICE_NAME", "gateway".to_owned()),
                 ("POLYGRAPH_METRICS_LISTEN", metrics_listen),
@@ -152,13 +158,7 @@ async fn readiness_names_what_does_not_answer() {
 
 /// Debian's Prometheus, as `scripts/dev` unpacks it into the cache (or one on the PATH).
 fn prometheus_binary() -> std::path::PathBuf {
-    let cache = std::env::var("POLYGRAPH_CACHE").map_or_else(
-        |_| {
-            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/polygraph")
-        },
-        std::path::PathBuf::from,
-    );
+    let cache = common::cache_dir();
     let unpacked = cache.join("prometheus/usr/bin/prometheus");
     if unpacked.exists() {
         return unpacked;
@@ -472,6 +472,39 @@ async fn one_trace_runs_from_the_caller_through_the_gateway_and_subgraphs_to_the
             .unwrap_or_default();
         assert!(!text.is_empty(), "{system} span without db.query.text");
     }
+}
+
+/// A request the gateway does not sample leaves no span anywhere: its subgraph requests say
+/// "not sampled" (with its trace id), so subgraphs that would trace every request of their
+/// own do not start traces of their own for it.
+#[tokio::test]
+async fn a_request_the_gateway_does_not_sample_leaves_no_spans_anywhere() {
+    let (endpoint, spans) = receiver().await;
+    let services = services_with(
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+            ("OTEL_TRACES_SAMPLER_ARG", "1".to_owned()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "200".to_owned()),
+        ],
+        &[("OTEL_TRACES_SAMPLER_ARG", "0".to_owned())],
+    )
+    .await;
+    ask(&services.gateway, None).await;
+    // A caller's "sampled" flag is not trusted at the edge.
+    ask(
+        &services.gateway,
+        Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+    )
+    .await;
+    // Spans would have been sent within 200 ms of ending; give them ten times that.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let seen: Vec<String> = spans
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(service, span)| format!("{service}: {}", span.name))
+        .collect();
+    assert!(seen.is_empty(), "spans of unsampled requests: {seen:?}");
 }
 
 /// What the load saw of one request.

@@ -44,6 +44,14 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Where `scripts/dev` keeps what it installs: `POLYGRAPH_CACHE`, or `~/.cache/polygraph`.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("POLYGRAPH_CACHE").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/polygraph"),
+        PathBuf::from,
+    )
+}
+
 /// A hint appended to connection failures, so a missing server fails loudly and helpfully.
 pub const SERVERS_HINT: &str =
     "is the server up? `scripts/dev up` starts it and `scripts/test` does so before testing";
