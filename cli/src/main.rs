@@ -6,6 +6,7 @@
 use std::process::ExitCode;
 
 mod compose;
+mod config;
 mod registry;
 
 /// mimalloc: the gateway allocates and frees many small JSON values per request on every
@@ -54,6 +55,20 @@ enum Command {
     /// The schema registry.
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Configuration files: each service's JSON Schema, and checking a file.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// Exit 0 when URL answers a GET with a 2xx status: a health check for images without curl.
+    Probe(ProbeArgs),
+}
+
+#[derive(Args)]
+struct ProbeArgs {
+    /// What to ask, e.g. `http://127.0.0.1:4000/ready`.
+    url: String,
+    /// Give up after this many milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    timeout_ms: u64,
 }
 
 #[derive(Subcommand)]
@@ -269,6 +284,9 @@ struct LoadArgs {
     /// Reload even where the same seed and scale are already loaded.
     #[arg(long)]
     force: bool,
+    /// Load only this database (a subgraph's init container loads its own before it starts).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(polygraph_demo::load::DATABASES))]
+    only: Option<String>,
 }
 
 impl SpecArgs {
@@ -330,6 +348,8 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Demo(DemoCommand::Load(args)) => runtime.block_on(demo_load(&args)),
+        Command::Probe(args) => runtime.block_on(probe(&args)),
+        Command::Config(command) => config::run(&command),
         Command::Demo(DemoCommand::Counts(args)) => {
             println!("{:#?}", args.spec().counts());
             ExitCode::SUCCESS
@@ -639,17 +659,9 @@ fn policy_test(dir: &std::path::Path) -> ExitCode {
 }
 
 async fn gateway(args: &GatewayArgs) -> anyhow::Result<()> {
-    use anyhow::Context as _;
     use polygraph_gateway::gateway::{Gateway, Settings};
     use polygraph_gateway::live::{Live, Source, fetch};
-    let settings: Settings = match &args.config {
-        Some(path) => serde_yaml::from_str(
-            &std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?,
-        )
-        .with_context(|| format!("{} is not valid gateway settings", path.display()))?,
-        None => Settings::default(),
-    };
+    let settings = Settings::load(args.config.as_deref())?;
     let remote = args.supergraph.starts_with("http://") || args.supergraph.starts_with("https://");
     let source = if remote {
         Source::Url {
@@ -711,11 +723,44 @@ async fn subgraph<S: polygraph_subgraph_core::subgraph::Subgraph>(
     polygraph_subgraph_core::subgraph::run::<S>(&args.config, args.listen, args.print_sdl).await
 }
 
+async fn probe(args: &ProbeArgs) -> ExitCode {
+    let client = match reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(args.timeout_ms))
+        .build()
+    {
+        Ok(client) => client,
+        Err(error) => {
+            eprintln!("polygraph probe: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match client.get(&args.url).send().await {
+        Ok(response) if response.status().is_success() => ExitCode::SUCCESS,
+        Ok(response) => {
+            eprintln!(
+                "polygraph probe: {} answered {}",
+                args.url,
+                response.status()
+            );
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("polygraph probe: {}: {error}", args.url);
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn demo_load(args: &LoadArgs) -> ExitCode {
     let spec = args.spec.spec();
     let endpoints = Endpoints::from_env();
     let options = LoadOptions {
         force: args.force,
+        only: args.only.as_deref().and_then(|only| {
+            polygraph_demo::load::DATABASES
+                .into_iter()
+                .find(|database| *database == only)
+        }),
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
     eprintln!(

@@ -26,6 +26,16 @@ use crate::spec::DemoSpec;
 /// Bumped whenever the generator or a layout changes, so stale demo data is reloaded.
 pub const DATA_VERSION: i64 = 1;
 
+/// The databases `load_all` fills, in the order it reports them.
+pub const DATABASES: [&str; 6] = [
+    "postgres",
+    "mongodb",
+    "elasticsearch",
+    "redis",
+    "clickhouse",
+    "neo4j",
+];
+
 /// What `load` does besides loading.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LoadOptions {
@@ -33,6 +43,9 @@ pub struct LoadOptions {
     pub force: bool,
     /// Draw progress bars (on a terminal) instead of staying quiet until the report.
     pub progress: bool,
+    /// Load only this database (one of [`DATABASES`]); each one's data stands alone, so a
+    /// subgraph can load its own before it starts.
+    pub only: Option<&'static str>,
 }
 
 /// How one database's load went.
@@ -129,10 +142,15 @@ pub async fn load_all(
     });
     let run = |database: &'static str| (database, Progress::new(database, &multi));
 
+    let wanted = |database: &str| options.only.is_none_or(|only| only == database);
     let (name, progress) = run("postgres");
     let postgres = finish(
         name,
-        timed(postgres::load(spec, endpoints, options, &progress)).await,
+        timed(
+            wanted(name),
+            postgres::load(spec, endpoints, options, &progress),
+        )
+        .await,
         progress,
     );
     // PostgreSQL goes first on its own: it is the system of record, and a failure there usually
@@ -144,11 +162,14 @@ pub async fn load_all(
         let (n4, p4) = run("clickhouse");
         let (n5, p5) = run("neo4j");
         let (r1, r2, r3, r4, r5) = tokio::join!(
-            timed(mongodb::load(spec, endpoints, options, &p1)),
-            timed(elasticsearch::load(spec, endpoints, options, &p2)),
-            timed(redis::load(spec, endpoints, options, &p3)),
-            timed(clickhouse::load(spec, endpoints, options, &p4)),
-            timed(neo4j::load(spec, endpoints, options, &p5)),
+            timed(wanted(n1), mongodb::load(spec, endpoints, options, &p1)),
+            timed(
+                wanted(n2),
+                elasticsearch::load(spec, endpoints, options, &p2)
+            ),
+            timed(wanted(n3), redis::load(spec, endpoints, options, &p3)),
+            timed(wanted(n4), clickhouse::load(spec, endpoints, options, &p4)),
+            timed(wanted(n5), neo4j::load(spec, endpoints, options, &p5)),
         );
         (
             finish(n1, r1, p1),
@@ -162,8 +183,9 @@ pub async fn load_all(
     let mut errors = Vec::new();
     for result in [postgres, mongo, search, redis, clickhouse, neo4j] {
         match result {
-            Ok(report) => reports.push(report),
-            Err(error) => errors.push(error),
+            Some(Ok(report)) => reports.push(report),
+            Some(Err(error)) => errors.push(error),
+            None => {}
         }
     }
     if errors.is_empty() {
@@ -173,26 +195,35 @@ pub async fn load_all(
     }
 }
 
-/// Runs a loader and notes how long it took by itself, before it waits on the others.
+/// Runs a loader if its database is wanted and notes how long it took by itself, before it
+/// waits on the others.
 async fn timed(
+    wanted: bool,
     loader: impl std::future::Future<Output = anyhow::Result<Outcome>>,
-) -> (anyhow::Result<Outcome>, Instant) {
+) -> Option<(anyhow::Result<Outcome>, Instant)> {
+    if !wanted {
+        return None;
+    }
     let result = loader.await;
-    (result, Instant::now())
+    Some((result, Instant::now()))
 }
 
 fn finish(
     database: &'static str,
-    (result, finished): (anyhow::Result<Outcome>, Instant),
+    ran: Option<(anyhow::Result<Outcome>, Instant)>,
     progress: Progress,
-) -> Result<Report, LoadError> {
-    match result {
+) -> Option<Result<Report, LoadError>> {
+    let Some((result, finished)) = ran else {
+        progress.bar.finish_and_clear();
+        return None;
+    };
+    Some(match result {
         Ok(outcome) => Ok(progress.finish(matches!(outcome, Outcome::AlreadyLoaded), finished)),
         Err(source) => {
             progress.bar.abandon_with_message("failed");
             Err(LoadError { database, source })
         }
-    }
+    })
 }
 
 /// The reports as a plain-text table, one line per database.
