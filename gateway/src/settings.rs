@@ -179,9 +179,9 @@ impl<'de> serde::Deserialize<'de> for Access {
             "nobody" => Ok(Self::Nobody),
             other => match other.strip_prefix("scope:") {
                 Some(scope) if !scope.is_empty() => Ok(Self::Scope(scope.to_owned())),
-                _ => Err(serde::de::Error::custom(format!(
-                    "{other:?}: expected everyone, authenticated, nobody or scope:NAME"
-                ))),
+                _ => Err(serde::de::Error::custom(
+                    "expected everyone, authenticated, nobody or scope:NAME",
+                )),
             },
         }
     }
@@ -247,7 +247,10 @@ impl Settings {
                 "",
                 "(default settings)",
                 &|name| std::env::var(name).ok(),
-                &polygraph_service::config::overrides(ENV_PREFIX, std::env::vars()),
+                &polygraph_service::config::overrides(
+                    ENV_PREFIX,
+                    polygraph_service::config::environment(),
+                ),
             ),
         }
     }

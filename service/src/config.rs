@@ -70,21 +70,37 @@ fn describe(path: &str, key: &str, origin: &Origin, message: &str) -> String {
 }
 
 /// Reads the YAML file at `path` into `T`: `${NAME}` expanded, `PREFIX__…` overrides from the
-/// process environment applied.
+/// process environment applied (their names, never their values, are logged).
 pub fn from_file<T: DeserializeOwned>(path: &Path, prefix: &str) -> Result<T, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.display().to_string(),
         source,
     })?;
+    let overrides = overrides(prefix, environment());
+    if !overrides.is_empty() {
+        let names: Vec<&str> = overrides.iter().map(|(name, _)| name.as_str()).collect();
+        tracing::info!(file = %path.display(), overrides = ?names, "configuration overrides");
+    }
     from_text(
         &text,
         &path.display().to_string(),
         &|name| std::env::var(name).ok(),
-        &overrides(prefix, std::env::vars()),
+        &overrides,
     )
 }
 
-/// The `PREFIX__…` variables among `vars`, as (variable, lower-case key path) pairs, sorted.
+/// The process environment; a value that is not UTF-8 is read lossily (a setting it reaches
+/// then fails to parse, by name), and never makes reading the environment panic.
+pub fn environment() -> impl Iterator<Item = (String, String)> {
+    std::env::vars_os().map(|(name, value)| {
+        (
+            name.to_string_lossy().into_owned(),
+            value.to_string_lossy().into_owned(),
+        )
+    })
+}
+
+/// The `PREFIX__…` variables among `vars`, as (variable, value) pairs, sorted.
 pub fn overrides(
     prefix: &str,
     vars: impl IntoIterator<Item = (String, String)>,
@@ -100,36 +116,37 @@ pub fn overrides(
 
 /// Parses `text` (named `path` in errors) into `T`, with `env` for `${NAME}` and `overrides`
 /// as (variable, value) pairs whose variables start with a prefix and `__`.
+///
+/// The YAML's structure is read first; `${NAME}` is then replaced inside string values only,
+/// so an environment value can never add keys or change the document's shape. A value that is
+/// exactly one `${NAME}` takes the variable's number or `true`/`false` as that, for numeric
+/// and boolean settings. Error messages say what kind of value was wrong, never the value.
 pub fn from_text<T: DeserializeOwned>(
     text: &str,
     path: &str,
     env: &dyn Fn(&str) -> Option<String>,
     overrides: &[(String, String)],
 ) -> Result<T, ConfigError> {
-    let expanded = expand(text, env).map_err(|(line, message)| ConfigError::Invalid {
-        path: path.to_owned(),
-        key: String::new(),
-        origin: Origin::File {
-            line: Some(line),
-            column: None,
-        },
-        message,
-    })?;
-    // An empty file is an empty mapping: every setting at its default.
-    let expanded = if expanded.trim().is_empty() {
-        "{}".to_owned()
-    } else {
-        expanded
-    };
-    let typed = typed_from_text::<T>(&expanded, path);
-    if overrides.is_empty() {
-        return typed;
+    let text = if text.trim().is_empty() { "{}" } else { text };
+    if !text.contains("${") && overrides.is_empty() {
+        return typed_from_text::<T>(text, path);
     }
     let mut tree: serde_yaml::Value =
-        serde_yaml::from_str(&expanded).map_err(|error| located(path, String::new(), &error))?;
+        serde_yaml::from_str(text).map_err(|error| located(path, String::new(), &error))?;
     if tree.is_null() {
         tree = serde_yaml::Value::Mapping(serde_yaml::Mapping::new());
     }
+    expand_values(&mut tree, env, &mut Vec::new()).map_err(|(key, message)| {
+        ConfigError::Invalid {
+            path: path.to_owned(),
+            origin: Origin::File {
+                line: line_of(text, &key),
+                column: None,
+            },
+            key,
+            message,
+        }
+    })?;
     for (variable, value) in overrides {
         apply(&mut tree, variable, value).map_err(|message| ConfigError::Invalid {
             path: path.to_owned(),
@@ -138,28 +155,126 @@ pub fn from_text<T: DeserializeOwned>(
             message,
         })?;
     }
-    match serde_path_to_error::deserialize::<_, T>(tree) {
-        Ok(value) => Ok(value),
-        Err(error) => {
-            let key = error.path().to_string();
-            let key = if key == "." { String::new() } else { key };
-            // The file alone was wrong at a line: say so. Else an override made it wrong.
-            typed?;
+    // Read back through YAML text, as a file is read: a number where a string is wanted (a
+    // password of digits) is then that string.
+    let regenerated = serde_yaml::to_string(&tree).expect("a YAML value is printable");
+    typed_from_text::<T>(&regenerated, path).map_err(|error| match error {
+        ConfigError::Invalid { key, message, .. } => {
             let variable = overrides
                 .iter()
                 .map(|(variable, _)| variable)
-                .find(|variable| key.starts_with(&key_of(variable)) || key.is_empty())
-                .or_else(|| overrides.first().map(|(variable, _)| variable))
-                .cloned()
-                .unwrap_or_default();
-            Err(ConfigError::Invalid {
+                .find(|variable| {
+                    let set = key_of(variable);
+                    key == set
+                        || key.starts_with(&format!("{set}."))
+                        || key.starts_with(&format!("{set}["))
+                        || (set.starts_with(&format!("{key}."))
+                            && message.contains("unknown field"))
+                });
+            let origin = variable.map_or_else(
+                || Origin::File {
+                    line: line_of(text, &key),
+                    column: None,
+                },
+                |variable| Origin::Environment(variable.clone()),
+            );
+            ConfigError::Invalid {
                 path: path.to_owned(),
                 key,
-                origin: Origin::Environment(variable),
-                message: error.into_inner().to_string(),
-            })
+                origin,
+                message,
+            }
+        }
+        read @ ConfigError::Read { .. } => read,
+    })
+}
+
+/// Replaces `${NAME}` in every string value under `node` (keys are left alone); `at` is the
+/// key path so far. Errors give the key path and what is wrong.
+fn expand_values(
+    node: &mut serde_yaml::Value,
+    env: &dyn Fn(&str) -> Option<String>,
+    at: &mut Vec<String>,
+) -> Result<(), (String, String)> {
+    match node {
+        serde_yaml::Value::String(text) if text.contains("${") => {
+            let expanded = expand(text, env).map_err(|(_, message)| (at.join("."), message))?;
+            let whole =
+                text.starts_with("${") && text.ends_with('}') && text.matches("${").count() == 1;
+            *node = match serde_yaml::from_str::<serde_yaml::Value>(&expanded) {
+                Ok(typed @ (serde_yaml::Value::Number(_) | serde_yaml::Value::Bool(_)))
+                    if whole =>
+                {
+                    typed
+                }
+                _ => serde_yaml::Value::String(expanded),
+            };
+        }
+        serde_yaml::Value::Sequence(items) => {
+            for (index, item) in items.iter_mut().enumerate() {
+                at.push(format!("[{index}]"));
+                let result = expand_values(item, env, at);
+                at.pop();
+                result?;
+            }
+        }
+        serde_yaml::Value::Mapping(mapping) => {
+            for (key, value) in mapping.iter_mut() {
+                at.push(key.as_str().unwrap_or("?").to_owned());
+                let result = expand_values(value, env, at);
+                at.pop();
+                result?;
+            }
+        }
+        serde_yaml::Value::Tagged(tagged) => expand_values(&mut tagged.value, env, at)?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The 1-based line of the deepest key of `key` (`limits.max_depth`, `series[0].entity`) in
+/// block-style YAML, as far as it can be followed; sequence positions are not told apart.
+fn line_of(text: &str, key: &str) -> Option<usize> {
+    let wanted: Vec<&str> = key
+        .split('.')
+        .map(|part| part.split('[').next().unwrap_or_default())
+        .filter(|part| !part.is_empty())
+        .collect();
+    if wanted.is_empty() {
+        return None;
+    }
+    let mut stack: Vec<(usize, String)> = Vec::new();
+    let mut best: Option<(usize, usize)> = None;
+    for (index, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let mut indent = line.len() - trimmed.len();
+        let mut body = trimmed;
+        while let Some(rest) = body.strip_prefix("- ") {
+            let rest_trimmed = rest.trim_start();
+            indent += body.len() - rest_trimmed.len();
+            body = rest_trimmed;
+        }
+        let Some((name, _)) = body.split_once(':') else {
+            continue;
+        };
+        let name = name.trim().trim_matches(|c| c == '"' || c == '\'');
+        while stack.last().is_some_and(|(depth, _)| *depth >= indent) {
+            stack.pop();
+        }
+        stack.push((indent, name.to_owned()));
+        let matched = stack.len() <= wanted.len()
+            && stack
+                .iter()
+                .zip(&wanted)
+                .all(|((_, name), want)| name == want);
+        if matched && best.is_none_or(|(depth, _)| stack.len() > depth) {
+            best = Some((stack.len(), index + 1));
         }
     }
+    best.map(|(_, line)| line)
 }
 
 fn typed_from_text<T: DeserializeOwned>(text: &str, path: &str) -> Result<T, ConfigError> {
@@ -192,8 +307,34 @@ fn located(path: &str, key: String, error: &serde_yaml::Error) -> ConfigError {
             line: location.as_ref().map(serde_yaml::Location::line),
             column: location.as_ref().map(serde_yaml::Location::column),
         },
-        message,
+        message: without_values(&message),
     }
+}
+
+/// `message` without the value it quotes: a value can be a password from the environment.
+/// `invalid type: string "hunter2", expected u16` → `invalid type: string, expected u16`.
+fn without_values(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: ", "unknown variant "] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            let (found, expected) = rest.split_once(", expected").unwrap_or((rest, ""));
+            let kind = found
+                .split(['"', '`'])
+                .next()
+                .unwrap_or_default()
+                .trim_end();
+            let expected = if expected.is_empty() {
+                String::new()
+            } else {
+                format!(", expected{expected}")
+            };
+            return if kind.is_empty() {
+                format!("{}{expected}", prefix.trim_end().trim_end_matches(':'))
+            } else {
+                format!("{prefix}{kind}{expected}")
+            };
+        }
+    }
+    message.to_owned()
 }
 
 /// `POLYGRAPH_GATEWAY__LIMITS__MAX_DEPTH` → `limits.max_depth`.
@@ -267,7 +408,7 @@ pub fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String
                 None => (inner, None),
             };
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err((number, format!("`${{{inner}}}` is not a variable name")));
+                return Err((number, "`${…}` does not name a variable".to_owned()));
             }
             let value = match (env(name).filter(|value| !value.is_empty()), fallback) {
                 (Some(value), _) => value,
@@ -279,9 +420,6 @@ pub fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String
                     ));
                 }
             };
-            if value.contains('\n') {
-                return Err((number, format!("{name} holds a line break")));
-            }
             out.push_str(&value);
             rest = &rest[at + end + 1..];
         }
@@ -342,7 +480,7 @@ mod tests {
         let error = parse("# one\nurl: ${MISSING}\n", &[]).unwrap_err();
         assert_eq!(
             error.to_string(),
-            "gateway.yaml:2: the environment variable MISSING is not set"
+            "gateway.yaml:2: `url`: the environment variable MISSING is not set"
         );
         assert!(parse("url: ${NOT CLOSED\n", &[]).is_err());
         assert!(parse("url: ${a-b}\n", &[]).is_err());
@@ -365,6 +503,51 @@ mod tests {
         );
         let syntax = parse("limits: [\n", &[]).unwrap_err().to_string();
         assert!(syntax.starts_with("gateway.yaml:"), "{syntax}");
+    }
+
+    #[test]
+    fn an_environment_value_never_becomes_structure_or_an_error_message() {
+        let env = |name: &str| match name {
+            "PW" => Some("x\rlimits: {max_depth: 1}".to_owned()),
+            "FLOW" => Some("a, limits: {max_depth: 1}}".to_owned()),
+            "DIGITS" => Some("12345678".to_owned()),
+            "DEPTH" => Some("7".to_owned()),
+            _ => None,
+        };
+        for (text, url) in [
+            ("url: ${PW}\n", "x\rlimits: {max_depth: 1}"),
+            ("url: \"${FLOW}\"\n", "a, limits: {max_depth: 1}}"),
+            ("url: pre-${DIGITS}\n", "pre-12345678"),
+            ("url: ${DIGITS}\n", "12345678"),
+        ] {
+            let settings: Settings = from_text(text, "g.yaml", &env, &[]).unwrap();
+            assert_eq!(settings.url, url, "{text}");
+            assert_eq!(settings.limits.max_depth, 10, "{text}");
+            // The same with an override present (the file then goes through a YAML tree).
+            let overrides = [("P__LIMITS__NAMES".to_owned(), "[a]".to_owned())];
+            let settings: Settings = from_text(text, "g.yaml", &env, &overrides).unwrap();
+            assert_eq!(settings.url, url, "{text}");
+        }
+        let depth: Settings =
+            from_text("limits:\n  max_depth: ${DEPTH}\n", "g.yaml", &env, &[]).unwrap();
+        assert_eq!(depth.limits.max_depth, 7);
+        let wrong =
+            from_text::<Settings>("url: x\nlimits:\n  max_depth: ${PW}\n", "g.yaml", &env, &[])
+                .unwrap_err()
+                .to_string();
+        assert!(
+            wrong.starts_with("g.yaml:3")
+                && wrong.contains("`limits.max_depth`")
+                && !wrong.contains("x\r"),
+            "{wrong}"
+        );
+        let secret = parse("limits:\n  max_depth: hunter2\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !secret.contains("hunter2") && secret.contains("invalid type: string"),
+            "{secret}"
+        );
     }
 
     #[test]

@@ -349,8 +349,8 @@ pub(crate) struct Decision {
 }
 
 /// Decides whether a request is sampled: a trusted caller's `traceparent` says so; otherwise
-/// its trace id (the caller's, or a new one) falls in the configured share or not. `None` when
-/// spans go nowhere.
+/// the configured share of requests is, by a draw of this process's own (never by an id the
+/// caller chose, which could force every request to be traced). `None` when spans go nowhere.
 pub(crate) fn decide(headers: &axum::http::HeaderMap) -> Option<Decision> {
     use opentelemetry::trace::TraceContextExt as _;
     use std::sync::atomic::Ordering::Relaxed;
@@ -373,9 +373,15 @@ pub(crate) fn decide(headers: &axum::http::HeaderMap) -> Option<Decision> {
         || opentelemetry::trace::TraceId::from(rand::random::<u128>()),
         opentelemetry::trace::SpanContext::trace_id,
     );
+    let ratio = f64::from_bits(SAMPLING_RATIO.load(Relaxed));
     let sampled = match &remote {
         Some(remote) if trust => remote.is_sampled(),
-        _ => in_share(trace_id, f64::from_bits(SAMPLING_RATIO.load(Relaxed))),
+        // An untrusted caller chooses its trace id, so the id must not decide: a draw of our own.
+        Some(_) => in_share(
+            opentelemetry::trace::TraceId::from(rand::random::<u128>()),
+            ratio,
+        ),
+        None => in_share(trace_id, ratio),
     };
     let parent = remote.map(|remote| {
         let remote = if trust {

@@ -170,6 +170,10 @@ fn check_workloads(objects: &[Value], overlay: &str) {
             pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault",
             "{overlay}: {workload} has no RuntimeDefault seccomp profile"
         );
+        assert_eq!(
+            pod["automountServiceAccountToken"], false,
+            "{overlay}: {workload} mounts a service account token it does not need"
+        );
         let containers = pod["containers"].as_array().unwrap();
         let init = pod["initContainers"]
             .as_array()
@@ -332,6 +336,11 @@ fn check_volumes(objects: &[Value], overlay: &str, external: &[&str]) {
             for source in container["envFrom"].as_array().into_iter().flatten() {
                 let secret = source["secretRef"]["name"].as_str().unwrap();
                 assert!(secrets.contains(secret), "{overlay}: {workload}: {secret}");
+            }
+            for variable in container["env"].as_array().into_iter().flatten() {
+                if let Some(secret) = variable["valueFrom"]["secretKeyRef"]["name"].as_str() {
+                    assert!(secrets.contains(secret), "{overlay}: {workload}: {secret}");
+                }
             }
         }
     }

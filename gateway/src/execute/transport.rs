@@ -325,9 +325,8 @@ impl Subgraphs {
         })?;
         let Outgoing { body, token } = outgoing;
         let mut context = reqwest::header::HeaderMap::new();
-        if !span.is_disabled() {
-            polygraph_service::traces::propagate(span, &mut context);
-        }
+        // Also when the span is disabled: an unsampled request still says so to the subgraph.
+        polygraph_service::traces::propagate(span, &mut context);
         let response = self
             .client
             .post(url)
