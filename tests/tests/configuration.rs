@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use common::processes::{free_port, spawn, wait_healthy};
@@ -23,22 +22,6 @@ fn polygraph(args: &[&str], env: &[(&str, &str)]) -> Output {
         command.env(name, value);
     }
     command.output().unwrap()
-}
-
-/// The Python of the virtualenv `scripts/dev` makes (it has `jsonschema`).
-fn python() -> PathBuf {
-    let cache = common::cache_dir();
-    std::fs::read_dir(&cache)
-        .unwrap()
-        .filter_map(Result::ok)
-        .map(|entry| entry.path().join("bin/python"))
-        .find(|path| path.exists() && path.parent().unwrap().join("kubernetes-validate").exists())
-        .unwrap_or_else(|| {
-            panic!(
-                "no virtualenv in {}: `scripts/dev up` makes it",
-                cache.display()
-            )
-        })
 }
 
 #[test]
@@ -61,7 +44,7 @@ fn every_shipped_file_matches_its_schema_and_checks_clean() {
                 String::from_utf8_lossy(&checked.stderr)
             );
             // The same file against the published schema, by an independent validator.
-            let validated = Command::new(python())
+            let validated = Command::new(common::venv_program("python"))
                 .args([
                     "-c",
                     "import json, sys, yaml, jsonschema\n\
@@ -100,7 +83,7 @@ fn the_schema_rejects_what_the_service_rejects() {
         std::fs::write(&file, bad).unwrap();
         let checked = polygraph(&["config", "check", "gateway", file.to_str().unwrap()], &[]);
         assert!(!checked.status.success(), "{bad}");
-        let validated = Command::new(python())
+        let validated = Command::new(common::venv_program("python"))
             .args([
                 "-c",
                 "import json, sys, yaml, jsonschema\n\

@@ -34,22 +34,6 @@ fn kustomize() -> PathBuf {
     binary
 }
 
-/// `kubernetes-validate` from the virtualenv `scripts/dev` makes in the cache.
-fn kubernetes_validate() -> PathBuf {
-    let cache = common::cache_dir();
-    let found = std::fs::read_dir(&cache)
-        .unwrap_or_else(|error| panic!("{}: {error}", cache.display()))
-        .filter_map(Result::ok)
-        .map(|entry| entry.path().join("bin/kubernetes-validate"))
-        .find(|path| path.exists());
-    found.unwrap_or_else(|| {
-        panic!(
-            "kubernetes-validate is missing: `scripts/dev up` installs it into {}/venv-*",
-            cache.display()
-        )
-    })
-}
-
 /// `k8s/` copied into a scratch folder, with the gateway keys the dev overlay's Secret reads
 /// (`polygraph keys generate`, as the overlay's instructions say).
 fn k8s_with_keys(scratch: &Path) -> PathBuf {
@@ -96,7 +80,7 @@ fn render(dir: &Path, scratch: &Path) -> Vec<Value> {
     let rendered = scratch.join("rendered.yaml");
     std::fs::write(&rendered, &output.stdout).unwrap();
     for version in KUBERNETES_VERSIONS {
-        let check = Command::new(kubernetes_validate())
+        let check = Command::new(common::venv_program("kubernetes-validate"))
             .args(["--strict", "--quiet", "--kubernetes-version", version])
             .arg(&rendered)
             .output()

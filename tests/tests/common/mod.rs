@@ -52,6 +52,22 @@ pub fn cache_dir() -> PathBuf {
     )
 }
 
+/// A program of the virtualenv `scripts/dev up` makes in the cache (`venv-*/bin/NAME`).
+pub fn venv_program(name: &str) -> PathBuf {
+    let cache = cache_dir();
+    std::fs::read_dir(&cache)
+        .unwrap_or_else(|error| panic!("{}: {error}", cache.display()))
+        .filter_map(Result::ok)
+        .map(|entry| entry.path().join("bin").join(name))
+        .find(|path| path.exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} is missing: `scripts/dev up` installs it into {}/venv-*",
+                cache.display()
+            )
+        })
+}
+
 /// A hint appended to connection failures, so a missing server fails loudly and helpfully.
 pub const SERVERS_HINT: &str =
     "is the server up? `scripts/dev up` starts it and `scripts/test` does so before testing";
