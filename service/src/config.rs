@@ -69,6 +69,20 @@ fn describe(path: &str, key: &str, origin: &Origin, message: &str) -> String {
     out
 }
 
+/// `url` without its password, for messages and logs: `scheme://user:***@host…`.
+pub fn redacted_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// Reads the YAML file at `path` into `T`: `${NAME}` expanded, `PREFIX__…` overrides from the
 /// process environment applied (their names, never their values, are logged).
 pub fn from_file<T: DeserializeOwned>(path: &Path, prefix: &str) -> Result<T, ConfigError> {
@@ -376,12 +390,36 @@ fn apply(tree: &mut serde_yaml::Value, variable: &str, value: &str) -> Result<()
         };
         let key = serde_yaml::Value::String(part.clone());
         if index + 1 == path.len() {
-            mapping.insert(key, parsed);
+            match mapping.get_mut(&key) {
+                // A section set whole is merged into the file's: the keys it does not name keep
+                // the file's values (a limit left out is not silently lifted).
+                Some(existing) => merge(existing, parsed),
+                None => {
+                    mapping.insert(key, parsed);
+                }
+            }
             return Ok(());
         }
         node = mapping.entry(key).or_insert(serde_yaml::Value::Null);
     }
     Ok(())
+}
+
+/// Writes `value` over `into`: mappings key by key (recursively), anything else whole.
+fn merge(into: &mut serde_yaml::Value, value: serde_yaml::Value) {
+    match (into, value) {
+        (serde_yaml::Value::Mapping(into), serde_yaml::Value::Mapping(value)) => {
+            for (key, value) in value {
+                match into.get_mut(&key) {
+                    Some(existing) => merge(existing, value),
+                    None => {
+                        into.insert(key, value);
+                    }
+                }
+            }
+        }
+        (into, value) => *into = value,
+    }
 }
 
 /// Replaces `${NAME}` and `${NAME:-fallback}` in `text`; `$${` stays a literal `${`. Errors
@@ -567,6 +605,21 @@ mod tests {
         // An empty file and a section the file lacks.
         let fresh = parse("", &[("POLYGRAPH_GATEWAY__LIMITS__MAX_DEPTH", "7")]).unwrap();
         assert_eq!(fresh.limits.max_depth, 7);
+    }
+
+    #[test]
+    fn a_section_set_whole_keeps_the_keys_it_does_not_name() {
+        let settings = parse(
+            "url: x\nlimits:\n  max_depth: 3\n  names: [a]\n",
+            &[("POLYGRAPH_GATEWAY__LIMITS", "{names: [b, c]}")],
+        )
+        .unwrap();
+        assert_eq!(settings.limits.max_depth, 3, "the file's limit stays");
+        assert_eq!(
+            settings.limits.names,
+            ["b", "c"],
+            "a list is replaced whole"
+        );
     }
 
     #[test]

@@ -119,7 +119,12 @@ pub(super) async fn load(
         .bind(clickhouse::sql::Identifier(&endpoints.clickhouse_database))
         .execute()
         .await
-        .with_context(|| format!("connecting to {}", endpoints.clickhouse))?;
+        .with_context(|| {
+            format!(
+                "connecting to {}",
+                polygraph_service::config::redacted_url(&endpoints.clickhouse)
+            )
+        })?;
     let client = client(endpoints);
     for (name, ddl) in TABLES {
         client

@@ -21,8 +21,12 @@ pub(super) async fn load(
     options: LoadOptions,
     progress: &Progress,
 ) -> anyhow::Result<Outcome> {
-    let transport = Transport::single_node(&endpoints.elasticsearch)
-        .with_context(|| format!("POLYGRAPH_ELASTICSEARCH_URL {}", endpoints.elasticsearch))?;
+    let transport = Transport::single_node(&endpoints.elasticsearch).with_context(|| {
+        format!(
+            "POLYGRAPH_ELASTICSEARCH_URL {}",
+            polygraph_service::config::redacted_url(&endpoints.elasticsearch)
+        )
+    })?;
     let client = Elasticsearch::new(transport);
     progress.set_total(spec.products());
 
@@ -31,7 +35,12 @@ pub(super) async fn load(
         .get(GetParts::IndexId(MARKER_INDEX, "demo"))
         .send()
         .await
-        .with_context(|| format!("connecting to {}", endpoints.elasticsearch))?;
+        .with_context(|| {
+            format!(
+                "connecting to {}",
+                polygraph_service::config::redacted_url(&endpoints.elasticsearch)
+            )
+        })?;
     if marker.status_code().is_success() {
         let body: Value = marker.json().await?;
         if !options.force && body["_source"] == wanted {

@@ -21,7 +21,12 @@ pub(super) async fn load(
 ) -> anyhow::Result<Outcome> {
     let client = Client::with_uri_str(&endpoints.mongodb)
         .await
-        .with_context(|| format!("connecting to {}", endpoints.mongodb))?;
+        .with_context(|| {
+            format!(
+                "connecting to {}",
+                polygraph_service::config::redacted_url(&endpoints.mongodb)
+            )
+        })?;
     let database = client.database(&endpoints.mongodb_database);
     progress.set_total(spec.reviews());
 

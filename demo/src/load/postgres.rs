@@ -30,7 +30,12 @@ pub(super) async fn load(
         .max_connections(2)
         .connect_with(connect)
         .await
-        .with_context(|| format!("connecting to {}", endpoints.postgres))?;
+        .with_context(|| {
+            format!(
+                "connecting to {}",
+                polygraph_service::config::redacted_url(&endpoints.postgres)
+            )
+        })?;
     MIGRATOR.run(&pool).await.context("applying migrations")?;
 
     let counts = spec.counts();

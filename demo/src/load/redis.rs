@@ -21,7 +21,12 @@ pub(super) async fn load(
     let mut connection = client
         .get_multiplexed_async_connection()
         .await
-        .with_context(|| format!("connecting to {}", endpoints.redis))?;
+        .with_context(|| {
+            format!(
+                "connecting to {}",
+                polygraph_service::config::redacted_url(&endpoints.redis)
+            )
+        })?;
     progress.set_total(spec.users() + spec.products());
 
     let wanted = format!(

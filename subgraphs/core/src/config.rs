@@ -20,21 +20,7 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// `url` without its password, for messages and logs: `scheme://user:***@host…`.
-pub fn redacted_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
-pub use polygraph_service::config::ConfigError;
+pub use polygraph_service::config::{ConfigError, redacted_url};
 
 /// The prefix of environment variables that override a subgraph's settings:
 /// `POLYGRAPH_SUBGRAPH__LISTEN=0.0.0.0:4001` sets `listen`.
