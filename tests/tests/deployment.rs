@@ -119,6 +119,27 @@ fn selects(selector: &Value, labels: &Value) -> bool {
     })
 }
 
+/// Whether a pod selector (`matchLabels`, `matchExpressions` with `In` or `Exists`) selects a
+/// pod with `labels`; an empty selector is taken as a mistake here, not as "every pod".
+fn selects_pods(selector: &Value, labels: &Value) -> bool {
+    let by_labels = selector["matchLabels"]
+        .as_object()
+        .is_none_or(|pairs| pairs.iter().all(|(key, value)| labels[key] == *value));
+    let by_expressions = selector["matchExpressions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .all(|expression| {
+            let value = &labels[expression["key"].as_str().unwrap()];
+            match expression["operator"].as_str() {
+                Some("In") => expression["values"].as_array().unwrap().contains(value),
+                Some("Exists") => !value.is_null(),
+                other => panic!("operator {other:?} is not checked here"),
+            }
+        });
+    selector.as_object().is_some_and(|s| !s.is_empty()) && by_labels && by_expressions
+}
+
 /// The pod templates of every workload, by workload name.
 fn pod_templates(objects: &[Value]) -> Vec<(String, &Value)> {
     objects
@@ -276,15 +297,35 @@ fn check_references(objects: &[Value], overlay: &str, external: &[&str]) {
         );
     }
     for policy in named(objects, "NetworkPolicy") {
-        for value in policy["spec"]["podSelector"]["matchExpressions"][0]["values"]
+        let spec = &policy["spec"];
+        // Every name the policy lists is a pod's, and every peer it admits selects pods.
+        for expression in spec["podSelector"]["matchExpressions"]
             .as_array()
-            .unwrap()
+            .into_iter()
+            .flatten()
         {
-            let selector = serde_json::json!({ "app.kubernetes.io/name": value });
-            assert!(!labels_of(&selector).is_empty(), "{overlay}: {value}");
+            let key = expression["key"].as_str().unwrap();
+            for value in expression["values"].as_array().unwrap() {
+                let selector = serde_json::json!({ key: value });
+                assert!(
+                    !labels_of(&selector).is_empty(),
+                    "{overlay}: NetworkPolicy {}: {value}",
+                    name(policy)
+                );
+            }
         }
-        let from = &policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"];
-        assert!(!labels_of(from).is_empty(), "{overlay}: NetworkPolicy from");
+        for rule in spec["ingress"].as_array().unwrap() {
+            for peer in rule["from"].as_array().into_iter().flatten() {
+                assert!(
+                    templates.iter().any(|(_, template)| selects_pods(
+                        &peer["podSelector"],
+                        &template["metadata"]["labels"]
+                    )),
+                    "{overlay}: NetworkPolicy {} admits pods that do not exist: {peer}",
+                    name(policy)
+                );
+            }
+        }
     }
     for ingress in named(objects, "Ingress") {
         let backend = &ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"];
@@ -316,6 +357,15 @@ fn check_volumes(objects: &[Value], overlay: &str, external: &[&str]) {
             for source in container["envFrom"].as_array().into_iter().flatten() {
                 let secret = source["secretRef"]["name"].as_str().unwrap();
                 assert!(secrets.contains(secret), "{overlay}: {workload}: {secret}");
+                // A subgraph's pod (its init container too) reads its own database's Secret
+                // and no other's.
+                if let Some(database) = workload.strip_suffix("-subgraph") {
+                    assert_eq!(
+                        secret,
+                        format!("polygraph-{database}-database"),
+                        "{overlay}: {workload}"
+                    );
+                }
             }
             for variable in container["env"].as_array().into_iter().flatten() {
                 if let Some(secret) = variable["valueFrom"]["secretKeyRef"]["name"].as_str() {
@@ -363,10 +413,18 @@ fn check_hosts(objects: &[Value], overlay: &str, with_databases: bool) {
             .map(|url| url.as_str().unwrap().to_owned()),
     );
     if with_databases {
-        let secret = named(objects, "Secret")
-            .find(|secret| name(secret) == "polygraph-databases")
-            .expect("the dev overlay makes the databases' Secret");
-        for (key, value) in secret["data"].as_object().unwrap() {
+        let secrets: Vec<&Value> = named(objects, "Secret")
+            .filter(|secret| name(secret).ends_with("-database"))
+            .collect();
+        assert_eq!(
+            secrets.len(),
+            DATABASES.len(),
+            "the dev overlay makes the databases' Secrets"
+        );
+        for (key, value) in secrets
+            .iter()
+            .flat_map(|secret| secret["data"].as_object().unwrap())
+        {
             if key.ends_with("_URL") {
                 // kustomize folds long values over lines.
                 let folded: String = value.as_str().unwrap().split_whitespace().collect();
@@ -399,10 +457,15 @@ fn every_overlay_renders_validates_and_hangs_together() {
 
     let base = render(&k8s.join("base"), scratch.path());
     check_workloads(&base, "base");
+    let database_secrets: Vec<String> = DATABASES
+        .iter()
+        .map(|database| format!("polygraph-{database}-database"))
+        .collect();
+    let database_secrets: Vec<&str> = database_secrets.iter().map(String::as_str).collect();
     check_references(
         &base,
         "base",
-        &["polygraph-databases", "polygraph-gateway-keys"],
+        &[&database_secrets[..], &["polygraph-gateway-keys"]].concat(),
     );
 
     let dev = render(&k8s.join("overlays/dev"), scratch.path());
@@ -417,12 +480,15 @@ fn every_overlay_renders_validates_and_hangs_together() {
         &production,
         "production",
         &[
-            "polygraph-databases",
-            "polygraph-database-ca",
-            "polygraph-gateway-redis",
-            "polygraph-gateway-tls",
-            gateway_keys[0],
-        ],
+            &database_secrets[..],
+            &[
+                "polygraph-database-ca",
+                "polygraph-gateway-redis",
+                "polygraph-gateway-tls",
+                gateway_keys[0],
+            ],
+        ]
+        .concat(),
     );
     check_hosts(&production, "production", false);
     check_production(&production);
@@ -447,6 +513,11 @@ fn check_dev(objects: &[Value]) {
             let init = &pod["initContainers"][0];
             assert_eq!(init["image"], "polygraph:dev", "{workload}");
             assert_eq!(
+                init["envFrom"][0]["secretRef"]["name"],
+                format!("polygraph-{database}-database"),
+                "{workload}"
+            );
+            assert_eq!(
                 init["args"],
                 serde_json::json!(["demo", "load", "--only", "$(POLYGRAPH_DATABASE)"])
             );
@@ -458,6 +529,19 @@ fn check_dev(objects: &[Value]) {
     }
     for deployment in named(objects, "Deployment") {
         assert_eq!(deployment["spec"]["replicas"], 1, "{}", name(deployment));
+    }
+    // Every database pod is behind a policy that admits only Polygraph's pods.
+    let policy = named(objects, "NetworkPolicy")
+        .find(|policy| name(policy) == "databases-from-polygraph-only")
+        .expect("the databases' NetworkPolicy");
+    for (workload, template) in pod_templates(objects) {
+        let labels = &template["metadata"]["labels"];
+        let database = !workload.ends_with("-subgraph") && workload != "gateway";
+        assert_eq!(
+            selects_pods(&policy["spec"]["podSelector"], labels),
+            database,
+            "{workload}"
+        );
     }
 }
 
@@ -486,6 +570,7 @@ fn check_production(objects: &[Value]) {
         }
     }
     let ingress = named(objects, "Ingress").next().expect("an Ingress");
+    assert!(ingress["spec"]["ingressClassName"].is_string(), "{ingress}");
     assert_eq!(
         ingress["spec"]["tls"][0]["secretName"],
         "polygraph-gateway-tls"
