@@ -2,6 +2,8 @@
 //! trace), the request counter and latency histogram, requests in flight, and, when asked, one
 //! log line per operation.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::Request;
@@ -32,14 +34,35 @@ pub fn is_operation_name(name: &str) -> bool {
         && bytes.all(|byte| byte == b'_' || byte.is_ascii_alphanumeric())
 }
 
+/// Whether each operation gets its log line (see [`crate::traces::Settings::log_operations`]).
+pub(crate) static LOG_OPERATIONS: AtomicBool = AtomicBool::new(false);
+
+tokio::task_local! {
+    /// The subgraphs the request being served has fetched from, for its operation log line.
+    static TOUCHED: Arc<Mutex<Vec<String>>>;
+}
+
+/// Notes that the request being served fetched from `subgraph` (for its operation log line;
+/// nothing when operations are not logged).
+pub fn touched(subgraph: &str) {
+    let _ = TOUCHED.try_with(|touched| {
+        if let Ok(mut touched) = touched.lock()
+            && !touched.iter().any(|seen| seen == subgraph)
+        {
+            touched.push(subgraph.to_owned());
+        }
+    });
+}
+
 /// Middleware for a GraphQL route: the request's span, metrics and operation log line.
 pub async fn observe(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let _in_flight = metrics().in_flight();
     let decision = traces::decide(request.headers());
-    let sampled = decision.as_ref().is_some_and(|decision| decision.sampled);
+    let sampled = decision.sampled;
     let span = traces::request_span(sampled, || {
         tracing::info_span!(
+            target: traces::REQUEST_TARGET,
             "graphql request",
             otel.kind = "server",
             otel.status_code = Empty,
@@ -50,22 +73,31 @@ pub async fn observe(request: Request, next: Next) -> Response {
             trace_id = Empty,
         )
     });
+    let touched = LOG_OPERATIONS
+        .load(Ordering::Relaxed)
+        .then(|| Arc::new(Mutex::new(Vec::new())));
     let work = next.run(request).instrument(span.clone());
-    let response = match decision {
-        Some(decision) if decision.sampled => {
-            if let Some(parent) = decision.parent {
-                let _ = tracing_opentelemetry::OpenTelemetrySpanExt::set_parent(&span, parent);
-            }
-            traces::record_trace_id(&span);
+    let work = async {
+        match &touched {
+            Some(touched) => TOUCHED.scope(touched.clone(), work).await,
+            None => work.await,
+        }
+    };
+    let response = if sampled {
+        if let Some(parent) = decision.parent {
+            let _ = tracing_opentelemetry::OpenTelemetrySpanExt::set_parent(&span, parent);
+        }
+        traces::record_trace_id(&span);
+        work.await
+    } else {
+        if !span.is_disabled() {
+            span.record("trace_id", tracing::field::display(decision.trace_id));
+        }
+        if decision.tracing {
+            traces::unsampled(decision.trace_id, work).await
+        } else {
             work.await
         }
-        Some(decision) => {
-            if !span.is_disabled() {
-                span.record("trace_id", tracing::field::display(decision.trace_id));
-            }
-            traces::unsampled(decision.trace_id, work).await
-        }
-        None => work.await,
     };
     let took = started.elapsed();
     let answered = response.extensions().get::<Answered>();
@@ -90,15 +122,20 @@ pub async fn observe(request: Request, next: Next) -> Response {
             span.record("otel.status_code", "ERROR");
         }
     }
-    tracing::info!(
-        target: OPERATIONS_TARGET,
-        parent: &span,
-        operation = operation.unwrap_or_default(),
-        duration_ms = took.as_secs_f64() * 1000.0,
-        status,
-        outcome = outcome.as_str(),
-        "operation"
-    );
+    if let Some(touched) = touched {
+        let mut subgraphs = touched.lock().map(|t| t.clone()).unwrap_or_default();
+        subgraphs.sort_unstable();
+        tracing::info!(
+            target: OPERATIONS_TARGET,
+            parent: &span,
+            operation = operation.unwrap_or_default(),
+            duration_ms = took.as_secs_f64() * 1000.0,
+            status,
+            outcome = outcome.as_str(),
+            subgraphs = subgraphs.join(","),
+            "operation"
+        );
+    }
     response
 }
 

@@ -64,7 +64,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `tracing` directives for log lines (as `RUST_LOG`); `None`: warnings and errors.
     pub log_filter: Option<String>,
-    /// One info line per GraphQL operation (name, duration, status, subgraphs).
+    /// One info line per GraphQL operation (name, duration, status, outcome, the subgraphs it
+    /// fetched from).
     pub log_operations: bool,
     /// Where to send spans; `None`: no tracing. For HTTP, the base URL (`/v1/traces` is
     /// added) or the full traces URL.
@@ -163,6 +164,11 @@ pub fn init(settings: &Settings) -> anyhow::Result<Guard> {
         directives.push_str(OPERATIONS_TARGET);
         directives.push_str("=info");
     }
+    // The request span is always in the log's view, so that every line logged while serving a
+    // request carries its fields and trace id (it prints nothing of its own).
+    directives.push(',');
+    directives.push_str(REQUEST_TARGET);
+    directives.push_str("=info");
     let filter = EnvFilter::try_new(&directives)
         .map_err(|error| anyhow::anyhow!("log filter {directives:?}: {error}"))?;
     let lines = match settings.log_format {
@@ -179,6 +185,10 @@ pub fn init(settings: &Settings) -> anyhow::Result<Guard> {
             .with_filter(filter)
             .boxed(),
     };
+    crate::http::LOG_OPERATIONS.store(
+        settings.log_operations,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     TRUST_CALLERS.store(settings.trust_callers, std::sync::atomic::Ordering::Relaxed);
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
@@ -308,6 +318,8 @@ static SAMPLING_RATIO: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU
 
 /// The name of the span [`crate::http::observe`] opens for each request.
 pub(crate) const REQUEST_SPAN: &str = "graphql request";
+/// Its target.
+pub(crate) const REQUEST_TARGET: &str = "polygraph::request";
 
 thread_local! {
     /// Whether the request span about to be opened on this thread is sampled.
@@ -357,17 +369,18 @@ pub(crate) struct Decision {
     /// The caller's span, to continue from (its `tracestate` and sampling flag dropped when
     /// callers are not trusted).
     pub parent: Option<opentelemetry::Context>,
+    /// Whether spans are exported at all: only then do subgraph requests say "not sampled".
+    pub tracing: bool,
 }
 
 /// Decides whether a request is sampled: a trusted caller's `traceparent` says so; otherwise
 /// the configured share of requests is, by a draw of this process's own (never by an id the
-/// caller chose, which could force every request to be traced). `None` when spans go nowhere.
-pub(crate) fn decide(headers: &axum::http::HeaderMap) -> Option<Decision> {
+/// caller chose, which could force every request to be traced). Not sampled when spans go
+/// nowhere; the trace id is there all the same, for log lines.
+pub(crate) fn decide(headers: &axum::http::HeaderMap) -> Decision {
     use opentelemetry::trace::TraceContextExt as _;
     use std::sync::atomic::Ordering::Relaxed;
-    if !TRACING.load(Relaxed) {
-        return None;
-    }
+    let tracing = TRACING.load(Relaxed);
     let remote = headers
         .contains_key("traceparent")
         .then(|| {
@@ -385,15 +398,16 @@ pub(crate) fn decide(headers: &axum::http::HeaderMap) -> Option<Decision> {
         opentelemetry::trace::SpanContext::trace_id,
     );
     let ratio = f64::from_bits(SAMPLING_RATIO.load(Relaxed));
-    let sampled = match &remote {
-        Some(remote) if trust => remote.is_sampled(),
-        // An untrusted caller chooses its trace id, so the id must not decide: a draw of our own.
-        Some(_) => in_share(
-            opentelemetry::trace::TraceId::from(rand::random::<u128>()),
-            ratio,
-        ),
-        None => in_share(trace_id, ratio),
-    };
+    let sampled = tracing
+        && match &remote {
+            Some(remote) if trust => remote.is_sampled(),
+            // An untrusted caller chooses its trace id, so the id must not decide: a draw of our own.
+            Some(_) => in_share(
+                opentelemetry::trace::TraceId::from(rand::random::<u128>()),
+                ratio,
+            ),
+            None => in_share(trace_id, ratio),
+        };
     let parent = remote.map(|remote| {
         let remote = if trust {
             remote
@@ -408,11 +422,12 @@ pub(crate) fn decide(headers: &axum::http::HeaderMap) -> Option<Decision> {
         };
         opentelemetry::Context::new().with_remote_span_context(remote)
     });
-    Some(Decision {
+    Decision {
         sampled,
         trace_id,
         parent,
-    })
+        tracing,
+    }
 }
 
 /// Whether `trace_id` is among the `ratio` share of trace ids kept (its low 63 bits below the

@@ -198,6 +198,8 @@ impl Subgraphs {
     /// shares an answer.
     pub(super) async fn send_shared(&self, subgraph: usize, outgoing: Outgoing) -> Answer {
         use futures::FutureExt as _;
+        // Joining another request's fetch still touches the subgraph, for this one's log.
+        polygraph_service::http::touched(&self.names[subgraph]);
         let key = (
             subgraph,
             std::hash::BuildHasher::hash_one(
@@ -288,6 +290,7 @@ impl Subgraphs {
     pub(super) async fn send(&self, subgraph: usize, outgoing: Outgoing) -> Result<Reply, String> {
         use tracing::Instrument as _;
         let name = &self.names[subgraph];
+        polygraph_service::http::touched(name);
         let span = tracing::info_span!(
             "subgraph fetch",
             otel.kind = "client",
