@@ -39,14 +39,7 @@ impl Recorder {
         shape: &str,
         trip: impl Future<Output = Result<T, E>>,
     ) -> Result<T, E> {
-        let span = tracing::info_span!(
-            "db",
-            otel.kind = "client",
-            otel.name = %format_args!("{} {}", self.system, self.subgraph),
-            otel.status_code = tracing::field::Empty,
-            db.system.name = self.system,
-            db.query.text = %shape,
-        );
+        let span = span(self.system, self.subgraph, &shape);
         let started = Instant::now();
         let result = trip.instrument(span.clone()).await;
         polygraph_service::metrics().round_trip(
@@ -55,10 +48,12 @@ impl Recorder {
             started.elapsed(),
             result.is_ok(),
         );
-        if result.is_err() {
-            span.record("otel.status_code", "ERROR");
-        }
-        result
+        ended(&span, result)
+    }
+
+    /// The `db` span of one round trip (see [`span`]).
+    pub fn span(&self, shape: &dyn std::fmt::Display) -> tracing::Span {
+        span(self.system, self.subgraph, shape)
     }
 
     /// A round trip that took `took` and ended `ok`, timed by the driver (no span).
@@ -103,6 +98,29 @@ impl Recorder {
         taken.sort();
         taken
     }
+}
+
+/// A client span for one round trip of subgraph `subgraph` to its database of `system`, whose
+/// `db.query.text` is `shape`: the statement with every value left out (bound parameters, or
+/// `?` in their place). `shape` is written only when the span is recorded, so a lazy
+/// [`std::fmt::Display`] costs nothing on a request that is not traced.
+pub fn span(system: &str, subgraph: &str, shape: &dyn std::fmt::Display) -> tracing::Span {
+    tracing::info_span!(
+        "db",
+        otel.kind = "client",
+        otel.name = %format_args!("{system} {subgraph}"),
+        otel.status_code = tracing::field::Empty,
+        db.system.name = system,
+        db.query.text = %shape,
+    )
+}
+
+/// Marks `span` failed when `result` is an error; gives `result` back.
+pub fn ended<T, E>(span: &tracing::Span, result: Result<T, E>) -> Result<T, E> {
+    if result.is_err() {
+        span.record("otel.status_code", "ERROR");
+    }
+    result
 }
 
 #[cfg(test)]

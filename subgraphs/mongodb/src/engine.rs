@@ -22,6 +22,7 @@ use crate::errors::bad_input;
 use crate::store::{Store, Window, both};
 use crate::translate::{self, Accumulate};
 use crate::writes::{self, Kind, Written};
+use tracing::Instrument as _;
 
 /// The documents engine.
 pub(crate) struct Documents {
@@ -345,6 +346,13 @@ impl Documents {
         collection: usize,
         kind: Kind,
     ) -> Result<Json, FieldError> {
+        // One span for the write's commands (a write may read back what it wrote).
+        let command = match kind {
+            Kind::Insert | Kind::InsertOne => "insert",
+            Kind::Update | Kind::UpdateByKey => "update",
+            Kind::Delete | Kind::DeleteByKey => "delete",
+        };
+        let span = self.store.span(command, collection, &[]);
         let written = writes::run(
             &self.store,
             collection,
@@ -352,7 +360,9 @@ impl Documents {
             &field.arguments,
             operation.claims,
         )
-        .await?;
+        .instrument(span.clone())
+        .await;
+        let written = polygraph_subgraph_core::recorder::ended(&span, written)?;
         let (affected, documents) = match written {
             Written::One(None) => return Ok(Json::Null),
             Written::One(Some(document)) => {

@@ -14,6 +14,7 @@ mod engine;
 mod errors;
 pub mod model;
 pub mod schema;
+mod shape;
 mod store;
 pub mod translate;
 mod writes;
@@ -25,6 +26,7 @@ use anyhow::Context as _;
 use futures::TryStreamExt as _;
 use mongodb::bson::{Document, doc};
 use mongodb::event::EventHandler;
+use mongodb::event::cmap::CmapEvent;
 use mongodb::event::command::CommandEvent;
 use mongodb::options::ClientOptions;
 use polygraph_subgraph_core::config::redacted_url;
@@ -168,6 +170,9 @@ async fn database(
             _ => {}
         }
     }));
+    options.cmap_event_handler = Some(pool_gauge(u64::from(
+        options.max_pool_size.unwrap_or(DRIVER_MAX_POOL_SIZE),
+    )));
     options
         .server_selection_timeout
         .get_or_insert(Duration::from_secs(5));
@@ -177,6 +182,32 @@ async fn database(
     options.app_name = Some("polygraph-subgraph-mongodb".to_owned());
     let client = mongodb::Client::with_options(options)?;
     Ok((client.database(&config.database()), commands))
+}
+
+/// The driver's pool size per server when the URL sets none (`maxPoolSize`).
+const DRIVER_MAX_POOL_SIZE: u32 = 10;
+
+/// Follows the driver's connection pool through its events (open and checked-out
+/// connections), for the pool gauge read at each scrape; `max` is the pool's size per server.
+fn pool_gauge(max: u64) -> EventHandler<CmapEvent> {
+    use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
+    let counts: Arc<[AtomicI64; 2]> = Arc::new([AtomicI64::new(0), AtomicI64::new(0)]);
+    let read = counts.clone();
+    polygraph_service::metrics().sample_on_scrape(move |metrics| {
+        let [open, in_use] =
+            [&read[0], &read[1]].map(|count| count.load(Relaxed).max(0).cast_unsigned());
+        metrics.pool("mongodb", open.saturating_sub(in_use), in_use, max);
+    });
+    EventHandler::callback(move |event: CmapEvent| {
+        let (count, change) = match event {
+            CmapEvent::ConnectionCreated(_) => (0, 1),
+            CmapEvent::ConnectionClosed(_) => (0, -1),
+            CmapEvent::ConnectionCheckedOut(_) => (1, 1),
+            CmapEvent::ConnectionCheckedIn(_) => (1, -1),
+            _ => return,
+        };
+        counts[count].fetch_add(change, Relaxed);
+    })
 }
 
 /// A collection's `$jsonSchema` validator, or a schema inferred from its first documents.

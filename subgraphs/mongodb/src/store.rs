@@ -18,6 +18,7 @@ use serde_json::Value as Json;
 use crate::convert::{key_text, to_bson, to_json};
 use crate::errors::{bad_input, database_error, timed_out};
 use crate::model::{Aggregate, Model};
+use crate::shape::Shape;
 use crate::translate::{self, Accumulate};
 
 /// The model and the database it describes.
@@ -48,14 +49,38 @@ impl Store {
     /// Runs a read within the model's operation timeout: the read itself asks the server to
     /// stop there (`max_time`), and the subgraph stops waiting there whatever the server does,
     /// so one slow read cannot hold a request (or the connection it waits on) for longer.
+    /// The read is traced in `span` (see [`Store::span`]).
     pub(crate) async fn within<T>(
         &self,
+        span: tracing::Span,
         read: impl Future<Output = mongodb::error::Result<T>>,
     ) -> Result<T, FieldError> {
-        match tokio::time::timeout(self.model.operation_timeout, read).await {
+        use tracing::Instrument as _;
+        let read = tokio::time::timeout(self.model.operation_timeout, read);
+        let answer = match read.instrument(span.clone()).await {
             Ok(answer) => answer.map_err(|error| database_error(&error)),
             Err(_) => Err(timed_out(&self.model)),
-        }
+        };
+        polygraph_subgraph_core::recorder::ended(&span, answer)
+    }
+
+    /// The trace span of `command` on `collection` with a filter or pipeline of `documents`
+    /// (their shape only: see [`Shape`]).
+    pub(crate) fn span(
+        &self,
+        command: &'static str,
+        collection: usize,
+        documents: &[Document],
+    ) -> tracing::Span {
+        polygraph_subgraph_core::recorder::span(
+            "mongodb",
+            "mongodb",
+            &Shape {
+                command,
+                collection: &self.model.collections[collection].collection,
+                documents,
+            },
+        )
     }
 
     /// The documents matching `filter`, in `window`'s order and range.
@@ -65,6 +90,7 @@ impl Store {
         filter: Document,
         window: &Window,
     ) -> Result<Vec<Document>, FieldError> {
+        let span = self.span("find", collection, std::slice::from_ref(&filter));
         let read = async {
             self.handle(collection)
                 .find(filter)
@@ -77,7 +103,7 @@ impl Store {
                 .try_collect::<Vec<Document>>()
                 .await
         };
-        self.within(read).await
+        self.within(span, read).await
     }
 
     /// The first document matching `filter`, if any.
@@ -87,11 +113,12 @@ impl Store {
         filter: Document,
     ) -> Result<Option<Document>, FieldError> {
         let handle = self.handle(collection);
+        let span = self.span("find", collection, std::slice::from_ref(&filter));
         let read = handle
             .find_one(filter)
             .max_time(self.model.operation_timeout)
             .into_future();
-        self.within(read).await
+        self.within(span, read).await
     }
 
     /// The one group an aggregate `pipeline` computes (none: no documents matched).
@@ -100,6 +127,7 @@ impl Store {
         collection: usize,
         pipeline: Vec<Document>,
     ) -> Result<Option<Document>, FieldError> {
+        let span = self.span("aggregate", collection, &pipeline);
         let read = async {
             self.handle(collection)
                 .aggregate(pipeline)
@@ -108,7 +136,7 @@ impl Store {
                 .try_next()
                 .await
         };
-        self.within(read).await
+        self.within(span, read).await
     }
 
     /// The documents of `collection` whose entity key is one of `keys`, by key text.
@@ -123,19 +151,21 @@ impl Store {
             .key
             .expect("entities have keys")];
         let count = keys.len() as u64;
+        let filter = both(
+            doc! { key_field.path.clone(): { "$in": keys } },
+            restriction,
+        );
+        let span = self.span("find", collection, std::slice::from_ref(&filter));
         let read = async {
             self.handle(collection)
-                .find(both(
-                    doc! { key_field.path.clone(): { "$in": keys } },
-                    restriction,
-                ))
+                .find(filter)
                 .batch_size(batch(count))
                 .max_time(model.operation_timeout)
                 .await?
                 .try_collect::<Vec<Document>>()
                 .await
         };
-        let documents = self.within(read).await?;
+        let documents = self.within(span, read).await?;
         Ok(documents
             .into_iter()
             .filter_map(|document| Some((key_text(document.get(&key_field.path)?)?, document)))
@@ -245,6 +275,7 @@ impl Store {
             self.where_filter(spec.object, arguments.get("where"))?,
         );
         let window = self.window(spec.object, arguments)?;
+        let span = self.span("find", extension.collection, std::slice::from_ref(&filter));
         let read = async {
             self.handle(extension.collection)
                 .find(filter)
@@ -256,7 +287,7 @@ impl Store {
                 .await
         };
         let mut grouped: HashMap<String, Vec<Document>> = HashMap::new();
-        for document in self.within(read).await? {
+        for document in self.within(span, read).await? {
             if let Some(key) = document.get(&foreign_key.path).and_then(key_text) {
                 let documents = grouped.entry(key).or_default();
                 // Past the window: read, but not kept.
@@ -302,6 +333,7 @@ impl Store {
             },
         };
         let pipeline = translate::aggregate_pipeline(by_keys, Some(group_by), &[accumulate]);
+        let span = self.span("aggregate", collection, &pipeline);
         let read = async {
             self.handle(collection)
                 .aggregate(pipeline)
@@ -310,7 +342,7 @@ impl Store {
                 .try_collect::<Vec<Document>>()
                 .await
         };
-        let groups = self.within(read).await?;
+        let groups = self.within(span, read).await?;
         let values: HashMap<String, Json> = groups
             .iter()
             .filter_map(|group| {

@@ -74,6 +74,15 @@ fn driver(config: &Config, url: &str) -> anyhow::Result<(Arc<Driver>, pool::Bloc
     ));
     let pool = pool::BlockingPool::new(config.threads, config.queue.max(1))
         .context("starting the driver's threads")?;
+    // The pool gauge counts the driver's threads: a busy one holds a connection.
+    let (threads, busy) = pool.usage();
+    polygraph_service::metrics().sample_on_scrape(move |metrics| {
+        let (threads, busy) = (
+            threads as u64,
+            busy.load(std::sync::atomic::Ordering::Relaxed) as u64,
+        );
+        metrics.pool("neo4j", threads.saturating_sub(busy), busy, threads);
+    });
     Ok((driver, pool))
 }
 

@@ -3,6 +3,7 @@
 //! bounded (a request beyond it is refused as busy), and work whose caller has gone away by
 //! the time a thread takes it is skipped.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
@@ -10,6 +11,9 @@ type Job = Box<dyn FnOnce() + Send>;
 
 pub struct BlockingPool {
     jobs: mpsc::SyncSender<Job>,
+    threads: usize,
+    /// Threads running a job now.
+    busy: Arc<AtomicUsize>,
 }
 
 /// Why work did not run.
@@ -26,8 +30,10 @@ impl BlockingPool {
     pub fn new(threads: usize, queue: usize) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::sync_channel::<Job>(queue);
         let queue = Arc::new(Mutex::new(queue));
-        for index in 0..threads.max(1) {
-            let queue = queue.clone();
+        let busy = Arc::new(AtomicUsize::new(0));
+        let threads = threads.max(1);
+        for index in 0..threads {
+            let (queue, running) = (queue.clone(), busy.clone());
             std::thread::Builder::new()
                 .name(format!("neo4j-{index}"))
                 .spawn(move || {
@@ -38,13 +44,27 @@ impl BlockingPool {
                             Err(_) => return,
                         };
                         match job {
-                            Ok(job) => job(),
+                            Ok(job) => {
+                                running.fetch_add(1, Ordering::Relaxed);
+                                job();
+                                running.fetch_sub(1, Ordering::Relaxed);
+                            }
                             Err(_) => return, // the pool was dropped
                         }
                     }
                 })?;
         }
-        Ok(Self { jobs })
+        Ok(Self {
+            jobs,
+            threads,
+            busy,
+        })
+    }
+
+    /// How many threads there are, and a count of those running a job now (each holds at most
+    /// one of the driver's connections while it does).
+    pub fn usage(&self) -> (usize, Arc<AtomicUsize>) {
+        (self.threads, self.busy.clone())
     }
 
     /// Runs `work` on a pool thread and waits for it without blocking the runtime. Dropping
@@ -83,6 +103,41 @@ mod tests {
         assert!(name.unwrap().starts_with("neo4j-"));
         let sums = futures::future::join_all((0..8).map(|n| pool.run(move || n * 2))).await;
         assert_eq!(sums.into_iter().map(Result::unwrap).sum::<i32>(), 56);
+    }
+
+    #[tokio::test]
+    async fn usage_counts_the_threads_running_work() {
+        let pool = BlockingPool::new(2, 4).unwrap();
+        let (threads, busy) = pool.usage();
+        assert_eq!((threads, busy.load(Ordering::SeqCst)), (2, 0));
+        let (started, wait) = (
+            Arc::new(std::sync::Barrier::new(2)),
+            std::sync::mpsc::channel::<()>(),
+        );
+        let (release, hold) = (wait.0, Arc::new(Mutex::new(wait.1)));
+        let running = {
+            let (started, hold) = (started.clone(), hold.clone());
+            pool.run(move || {
+                started.wait();
+                let _ = hold.lock().unwrap().recv();
+            })
+        };
+        let waiting = tokio::task::spawn_blocking(move || started.wait());
+        let (ran, ()) = tokio::join!(running, async {
+            waiting.await.unwrap();
+            assert_eq!(busy.load(Ordering::SeqCst), 1);
+            release.send(()).unwrap();
+        });
+        ran.unwrap();
+        // The thread counts itself free just after its answer is sent.
+        let free = pool.usage().1;
+        for _ in 0..1000 {
+            if free.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(free.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test]
