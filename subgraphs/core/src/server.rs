@@ -211,7 +211,11 @@ pub fn app_with(
     let graphql = Router::new()
         .route("/graphql", get(graphql).post(graphql))
         .with_state(state.clone())
-        .layer(axum::middleware::from_fn(polygraph_service::http::observe));
+        .layer(axum::middleware::from_fn(polygraph_service::http::observe))
+        .layer(axum::middleware::from_fn_with_state(
+            state.trust.clone(),
+            admit,
+        ));
     let router = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
@@ -254,13 +258,47 @@ fn answered(mut response: Response, operation: Option<&str>, errors: bool) -> Re
     response
 }
 
+/// The request's claims header as [`admit`] found it: verified claims, none, or why it does not
+/// verify.
+#[derive(Clone)]
+struct Admitted(Result<Option<Claims>, String>);
+
+/// Verifies the claims header before the request is observed: when the subgraph knows the
+/// gateway's keys, only a request whose header verifies may carry trace context in. Anyone
+/// else's `traceparent` is dropped, so it can neither force its requests to be traced nor
+/// join the gateway's traces; its request is sampled by the subgraph's own draw.
+async fn admit(
+    State(trust): State<Arc<Trust>>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let admitted = verify(&trust, request.headers());
+    if trust.verifier.is_some() && !matches!(admitted, Ok(Some(_))) {
+        request.headers_mut().remove("traceparent");
+        request.headers_mut().remove("tracestate");
+    }
+    request.extensions_mut().insert(Admitted(admitted));
+    next.run(request).await
+}
+
 async fn graphql(State(state): State<AppState>, request: axum::extract::Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let (method, headers) = (&parts.method, &parts.headers);
+    let (mut parts, body) = request.into_parts();
     // Who is asking is known from the headers: nothing of a refused caller's body is read.
-    let claims = match verified_claims(&state.trust, headers) {
+    let admitted = parts.extensions.remove::<Admitted>().map_or_else(
+        || verify(&state.trust, &parts.headers),
+        |admitted| admitted.0,
+    );
+    let (method, headers) = (&parts.method, &parts.headers);
+    let claims = match admitted {
         Ok(claims) => claims,
-        Err(refused) => return *refused,
+        Err(reason) => {
+            tracing::info!(%reason, "refused a request with an invalid claims header");
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "invalid claims header",
+                "UNAUTHENTICATED",
+            );
+        }
     };
     if claims.is_none() && state.trust.require_gateway_token {
         return refuse(
@@ -334,23 +372,16 @@ async fn graphql(State(state): State<AppState>, request: axum::extract::Request)
 }
 
 /// The claims the request's header carries, verified; none without a header (or without a
-/// verifier); a 401 response for a header that does not verify.
-fn verified_claims(trust: &Trust, headers: &HeaderMap) -> Result<Option<Claims>, Box<Response>> {
+/// verifier); why, for a header that does not verify.
+fn verify(trust: &Trust, headers: &HeaderMap) -> Result<Option<Claims>, String> {
     let (Some(token), Some(verifier)) = (headers.get(HEADER), &trust.verifier) else {
         return Ok(None);
     };
-    let outcome = token
+    token
         .to_str()
         .map_err(|_| "not text".to_owned())
-        .and_then(|token| verifier.verify(token).map_err(|error| error.0));
-    outcome.map(Some).map_err(|reason| {
-        tracing::info!(%reason, "refused a request with an invalid claims header");
-        Box::new(refuse(
-            StatusCode::UNAUTHORIZED,
-            "invalid claims header",
-            "UNAUTHENTICATED",
-        ))
-    })
+        .and_then(|token| verifier.verify(token).map_err(|error| error.0))
+        .map(Some)
 }
 
 /// The `Cache-Control` header of an answer without errors to `asked` (whose parsed text is
@@ -813,4 +844,61 @@ pub async fn serve(
 pub async fn serve_on(listener: tokio::net::TcpListener, app: Router) -> anyhow::Result<()> {
     polygraph_service::serve::serve(listener, app, &polygraph_service::serve::Limits::default())
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt as _;
+
+    /// Whether a request with a sampled `traceparent` (and `token` as its claims header) still
+    /// carries it past [`admit`].
+    async fn keeps_trace_context(trust: Trust, token: Option<String>) -> bool {
+        let app =
+            Router::new()
+                .route(
+                    "/graphql",
+                    get(|headers: HeaderMap| async move {
+                        headers.contains_key("traceparent").to_string()
+                    }),
+                )
+                .layer(axum::middleware::from_fn_with_state(Arc::new(trust), admit));
+        let mut request = axum::http::Request::get("/graphql").header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        );
+        if let Some(token) = token {
+            request = request.header(HEADER, token);
+        }
+        let response = app
+            .oneshot(request.body(axum::body::Body::empty()).unwrap())
+            .await
+            .unwrap();
+        axum::body::to_bytes(response.into_body(), 64)
+            .await
+            .unwrap()
+            == "true"
+    }
+
+    #[tokio::test]
+    async fn only_the_gateway_brings_trace_context_in_once_its_keys_are_known() {
+        let gateway = crate::claims::Signer::generate();
+        let trusting = || Trust {
+            verifier: Some(Verifier::new(&gateway.jwks(), "postgres").unwrap()),
+            ..Trust::default()
+        };
+        let ttl = std::time::Duration::from_mins(1);
+        let signed = gateway.sign("postgres", &serde_json::Map::new(), ttl);
+        assert!(keeps_trace_context(trusting(), Some(signed)).await);
+        assert!(!keeps_trace_context(trusting(), None).await);
+        assert!(!keeps_trace_context(trusting(), Some("forged".to_owned())).await);
+        let stranger = crate::claims::Signer::generate();
+        let signed_by_a_stranger = stranger.sign("postgres", &serde_json::Map::new(), ttl);
+        assert!(!keeps_trace_context(trusting(), Some(signed_by_a_stranger)).await);
+        let for_another_subgraph = gateway.sign("redis", &serde_json::Map::new(), ttl);
+        assert!(!keeps_trace_context(trusting(), Some(for_another_subgraph)).await);
+        // Without the gateway's keys no caller can be told apart from another: trace context
+        // is taken as the tracing settings say (`POLYGRAPH_TRACE_TRUST_CALLERS`).
+        assert!(keeps_trace_context(Trust::default(), None).await);
+    }
 }
