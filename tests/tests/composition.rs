@@ -29,15 +29,9 @@ async fn postgres_sdl() -> String {
         .sdl()
 }
 
-/// The demo's subgraphs, in the order the supergraph composes them.
-const SUBGRAPHS: [&str; 6] = [
-    "postgres",
-    "mongodb",
-    "elasticsearch",
-    "redis",
-    "clickhouse",
-    "neo4j",
-];
+/// The demo's subgraphs, in the order the supergraph composes them (the order the demo loads
+/// their databases).
+use polygraph_demo::load::DATABASES as SUBGRAPHS;
 
 #[tokio::test]
 async fn composes_alone_and_with_a_subgraph_extending_its_entities() {

@@ -1,8 +1,8 @@
 //! What a platform team sees of a running Polygraph: Prometheus scraping the gateway and a
 //! subgraph (the real Prometheus server, read back through its HTTP query API), one
 //! OpenTelemetry trace from the caller through the gateway and two subgraphs down to their
-//! databases (spans received over OTLP/HTTP by a receiver here, decoded with OpenTelemetry's
-//! own protobuf types), readiness that looks at subgraphs and databases, and a graceful stop on
+//! databases (spans received over OTLP/HTTP and over OTLP/gRPC by receivers here, decoded with
+//! OpenTelemetry's own protobuf types), JSON log lines that carry the trace id, readiness that looks at subgraphs and databases, and a graceful stop on
 //! SIGTERM under load. Real binaries: the
 //! PostgreSQL and Redis subgraphs over the demo data, and the gateway over the demo supergraph.
 
@@ -40,12 +40,22 @@ async fn services(env: &[(&str, String)]) -> Services {
 
 /// [`services`], with `gateway_env` for the gateway alone (after `env`, so it wins).
 async fn services_with(env: &[(&str, String)], gateway_env: &[(&str, String)]) -> Services {
+    services_of(&["postgres", "redis"], env, gateway_env).await
+}
+
+/// The subgraphs `names` (the first two are [`Services::postgres`] and [`Services::redis`],
+/// whatever they are) and a gateway routing the demo supergraph's to them.
+async fn services_of(
+    names: &[&str],
+    env: &[(&str, String)],
+    gateway_env: &[(&str, String)],
+) -> Services {
     let dir = tempfile::tempdir().unwrap();
     let mut processes = Vec::new();
     let mut bases = Vec::new();
     // Each process serves /metrics on a port of its own, not on its public one.
     let mut metrics = Vec::new();
-    for name in ["postgres", "redis"] {
+    for &name in names {
         let metrics_listen = format!("127.0.0.1:{}", free_port());
         metrics.push(format!("http://{metrics_listen}"));
         let (process, base) = subgraph(
@@ -66,12 +76,18 @@ async fn services_with(env: &[(&str, String)], gateway_env: &[(&str, String)]) -
         bases.push(base);
     }
     let settings = dir.path().join("gateway.yaml");
+    let urls = names
+        .iter()
+        .zip(&bases)
+        .fold(String::new(), |mut urls, (name, base)| {
+            use std::fmt::Write as _;
+            let _ = writeln!(urls, "  {name}: {base}/graphql");
+            urls
+        });
     std::fs::write(
         &settings,
         format!(
-            "subgraph_urls:\n  postgres: {}/graphql\n  redis: {}/graphql\nauthorization:\n  policies: {}\n",
-            bases[0],
-            bases[1],
+            "subgraph_urls:\n{urls}authorization:\n  policies: {}\n",
             repo_root().join("policies").display()
         ),
     )
@@ -311,6 +327,32 @@ async fn prometheus_scrapes_request_counters_and_latency_histograms() {
 
 type Spans = Arc<Mutex<Vec<(String, opentelemetry_proto::tonic::trace::v1::Span)>>>;
 
+/// Keeps every span of `request`, with its service's name.
+fn keep(
+    kept: &Spans,
+    request: opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+) {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+    for resource in request.resource_spans {
+        let service = resource
+            .resource
+            .iter()
+            .flat_map(|resource| &resource.attributes)
+            .find(|attribute| attribute.key == "service.name")
+            .and_then(|attribute| attribute.value.as_ref())
+            .and_then(|value| match &value.value {
+                Some(Any::StringValue(name)) => Some(name.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        for scope in resource.scope_spans {
+            for span in scope.spans {
+                kept.lock().unwrap().push((service.clone(), span));
+            }
+        }
+    }
+}
+
 /// An OTLP/HTTP receiver on a free port: every span it is sent, with its service's name.
 async fn receiver() -> (String, Spans) {
     use opentelemetry_proto::tonic::collector::trace::v1::{
@@ -324,25 +366,10 @@ async fn receiver() -> (String, Spans) {
         axum::routing::post(move |body: axum::body::Bytes| {
             let kept = kept.clone();
             async move {
-                let request = ExportTraceServiceRequest::decode(body).expect("an OTLP request");
-                for resource in request.resource_spans {
-                    let service = resource
-                        .resource
-                        .iter()
-                        .flat_map(|resource| &resource.attributes)
-                        .find(|attribute| attribute.key == "service.name")
-                        .and_then(|attribute| attribute.value.as_ref())
-                        .and_then(|value| match &value.value {
-                            Some(opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(name)) => Some(name.clone()),
-                            _ => None,
-                        })
-                        .unwrap_or_default();
-                    for scope in resource.scope_spans {
-                        for span in scope.spans {
-                            kept.lock().unwrap().push((service.clone(), span));
-                        }
-                    }
-                }
+                keep(
+                    &kept,
+                    ExportTraceServiceRequest::decode(body).expect("an OTLP request"),
+                );
                 (
                     [("content-type", "application/x-protobuf")],
                     ExportTraceServiceResponse::default().encode_to_vec(),
@@ -356,6 +383,63 @@ async fn receiver() -> (String, Spans) {
     (format!("http://{address}"), spans)
 }
 
+/// The OTLP/gRPC trace service, keeping what it is sent.
+struct GrpcReceiver(Spans);
+
+#[tonic::async_trait]
+impl opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService
+    for GrpcReceiver
+{
+    async fn export(
+        &self,
+        request: tonic::Request<
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+        >,
+    ) -> Result<
+        tonic::Response<
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse,
+        >,
+        tonic::Status,
+    > {
+        keep(&self.0, request.into_inner());
+        Ok(tonic::Response::new(
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse::default(),
+        ))
+    }
+}
+
+/// An OTLP/gRPC receiver (tonic's server, HTTP/2) on a free port.
+async fn grpc_receiver() -> (String, Spans) {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
+    let spans: Spans = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let service = TraceServiceServer::new(GrpcReceiver(spans.clone()));
+    tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(futures::stream::unfold(listener, |listener| async move {
+                Some((listener.accept().await.map(|(stream, _)| stream), listener))
+            }))
+            .await
+    });
+    (format!("http://{address}"), spans)
+}
+
+/// A database span's `db.query.text` (empty without one).
+fn query_text(span: &opentelemetry_proto::tonic::trace::v1::Span) -> String {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+    span.attributes
+        .iter()
+        .find(|attribute| attribute.key == "db.query.text")
+        .and_then(|attribute| attribute.value.as_ref())
+        .and_then(|value| match &value.value {
+            Some(Any::StringValue(text)) => Some(text.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     bytes.iter().fold(String::new(), |mut text, byte| {
@@ -367,9 +451,21 @@ fn hex(bytes: &[u8]) -> String {
 #[tokio::test]
 async fn one_trace_runs_from_the_caller_through_the_gateway_and_subgraphs_to_the_databases() {
     let (endpoint, spans) = receiver().await;
+    one_trace(endpoint, "http/protobuf", &spans).await;
+}
+
+#[tokio::test]
+async fn spans_travel_over_otlp_grpc_as_well() {
+    let (endpoint, spans) = grpc_receiver().await;
+    one_trace(endpoint, "grpc", &spans).await;
+}
+
+/// Sends one traced request through the gateway and both subgraphs, whose spans go to
+/// `endpoint` over `protocol`, and checks the trace that arrives in `spans`.
+async fn one_trace(endpoint: String, protocol: &str, spans: &Spans) {
     let services = services(&[
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".to_owned()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_owned()),
         ("OTEL_TRACES_SAMPLER_ARG", "1".to_owned()),
         // Spans are sent every second rather than every five.
         ("OTEL_BSP_SCHEDULE_DELAY", "1000".to_owned()),
@@ -462,15 +558,105 @@ async fn one_trace_runs_from_the_caller_through_the_gateway_and_subgraphs_to_the
             hex(&request.1.span_id),
             "the chain ends at the gateway's request span: {described:?}"
         );
-        // The statement's shape is there; no value of the request is.
-        let text = database
-            .1
-            .attributes
-            .iter()
-            .find(|attribute| attribute.key == "db.query.text")
-            .map(|attribute| format!("{:?}", attribute.value))
-            .unwrap_or_default();
-        assert!(!text.is_empty(), "{system} span without db.query.text");
+        // The statement's shape is there.
+        assert!(
+            !query_text(&database.1).is_empty(),
+            "{system} span without db.query.text"
+        );
+    }
+}
+
+/// MongoDB's and Neo4j's subgraphs trace their round trips too (MongoDB's with the command's
+/// shape, its values left out), and report round trips and the use of their pools: MongoDB's
+/// connections, and Neo4j's driver threads.
+#[tokio::test]
+async fn mongodb_and_neo4j_trace_their_round_trips_and_report_their_pools() {
+    let (endpoint, spans) = receiver().await;
+    let services = services_of(
+        &["mongodb", "neo4j"],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+            ("OTEL_TRACES_SAMPLER_ARG", "1".to_owned()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "200".to_owned()),
+        ],
+        &[],
+    )
+    .await;
+    let query = r#"query Reviews { reviews(where: {title: {_eq: "needle-4f1c"}}, limit: 2) { review_id } top: reviews(order_by: [{review_id: ASC}], limit: 2) { review_id product { id boughtTogether(limit: 1) { id } } } }"#;
+    let body: Value = reqwest::Client::new()
+        .post(format!("{}/graphql", services.gateway))
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(body.get("errors").is_none(), "{body:#}");
+    assert_eq!(body["data"]["top"].as_array().unwrap().len(), 2, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (mongodb, neo4j) = loop {
+        let texts = |service: &str, name: &str| -> Vec<String> {
+            spans
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(s, span)| s == service && span.name == name)
+                .map(|(_, span)| query_text(span))
+                .collect()
+        };
+        let (mongodb, neo4j) = (
+            texts("subgraph-mongodb", "mongodb mongodb"),
+            texts("subgraph-neo4j", "neo4j neo4j"),
+        );
+        if (!mongodb.is_empty() && !neo4j.is_empty()) || Instant::now() > deadline {
+            break (mongodb, neo4j);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        mongodb.iter().any(|text| text.starts_with("find reviews") && text.contains(r#""title": {"$eq": ?}"#)),
+        "a MongoDB span with the shape of the filter: {mongodb:?}"
+    );
+    assert!(
+        mongodb.iter().all(|text| !text.contains("needle-4f1c")),
+        "a value of the request in a MongoDB span: {mongodb:?}"
+    );
+    assert!(!neo4j.is_empty(), "no Neo4j span");
+    for (metrics, subgraph) in services.metrics.iter().zip(["mongodb", "neo4j"]) {
+        let text = reqwest::get(format!("{metrics}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let value = |series: &str| -> f64 {
+            text.lines()
+                .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no {series} in {subgraph}'s metrics:\n{text}"))
+        };
+        let max = value(&format!(
+            "polygraph_database_pool_connections{{subgraph=\"{subgraph}\",state=\"max\"}}"
+        ));
+        let idle = value(&format!(
+            "polygraph_database_pool_connections{{subgraph=\"{subgraph}\",state=\"idle\"}}"
+        ));
+        let in_use = value(&format!(
+            "polygraph_database_pool_connections{{subgraph=\"{subgraph}\",state=\"in_use\"}}"
+        ));
+        assert!(
+            max >= 1.0 && in_use >= 0.0 && idle + in_use <= max,
+            "{subgraph}: {text}"
+        );
+        if subgraph == "mongodb" {
+            // The reads left their connections open in the pool, now idle.
+            assert!(idle >= 1.0, "{subgraph}: no open connection: {text}");
+        }
+        // Both name their database system as they name themselves.
+        let trips = value(&format!(
+            "polygraph_database_round_trip_duration_seconds_count{{subgraph=\"{subgraph}\",system=\"{subgraph}\"}}"
+        ));
+        assert!(trips >= 1.0, "{subgraph}: {text}");
     }
 }
 
@@ -505,6 +691,83 @@ async fn a_request_the_gateway_does_not_sample_leaves_no_spans_anywhere() {
         .map(|(service, span)| format!("{service}: {}", span.name))
         .collect();
     assert!(seen.is_empty(), "spans of unsampled requests: {seen:?}");
+}
+
+/// The JSON log lines of the process that logged to `path`.
+fn json_lines(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
+
+/// In JSON logs, each operation has one line naming it, its status, outcome, duration and the
+/// subgraphs it fetched from, inside the request's span with its trace id; the subgraphs'
+/// lines for the same request carry the same trace id, so one id finds them all. Sampled or
+/// not: the trace id is there either way.
+#[tokio::test]
+async fn json_operation_lines_carry_the_trace_id_and_the_subgraphs_fetched_from() {
+    let (endpoint, _spans) = receiver().await;
+    let services = services_with(
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+            ("POLYGRAPH_LOG_FORMAT", "json".to_owned()),
+            ("POLYGRAPH_LOG_OPERATIONS", "true".to_owned()),
+        ],
+        &[("OTEL_TRACES_SAMPLER_ARG", "0".to_owned())],
+    )
+    .await;
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    ask(
+        &services.gateway,
+        Some(&format!("00-{trace_id}-b7ad6b7169203331-01")),
+    )
+    .await;
+    let operation_lines = |name: &str| -> Vec<Value> {
+        json_lines(&services.dir.path().join(format!("{name}.log")))
+            .into_iter()
+            .filter(|line| {
+                line["target"] == "polygraph::operations" && line["span"]["trace_id"] == trace_id
+            })
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let gateway = loop {
+        let lines = operation_lines("gateway");
+        if !lines.is_empty() || Instant::now() > deadline {
+            break lines;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        gateway.len(),
+        1,
+        "one operation line with the caller's trace id: {gateway:#?}\n{}",
+        std::fs::read_to_string(services.dir.path().join("gateway.log")).unwrap_or_default()
+    );
+    let fields = &gateway[0]["fields"];
+    assert_eq!(fields["message"], "operation", "{fields}");
+    assert_eq!(fields["operation"], "UserFeatures", "{fields}");
+    assert_eq!(fields["status"], 200, "{fields}");
+    assert_eq!(fields["outcome"], "ok", "{fields}");
+    assert_eq!(fields["subgraphs"], "postgres,redis", "{fields}");
+    assert!(
+        fields["duration_ms"].as_f64().is_some_and(|ms| ms > 0.0),
+        "{fields}"
+    );
+    assert_eq!(gateway[0]["level"], "INFO");
+    // Each subgraph logged its part of the request under the same trace id.
+    for subgraph in ["postgres", "redis"] {
+        let lines = operation_lines(subgraph);
+        assert!(
+            !lines.is_empty(),
+            "no {subgraph} operation line with trace id {trace_id}: {}",
+            std::fs::read_to_string(services.dir.path().join(format!("{subgraph}.log")))
+                .unwrap_or_default()
+        );
+        assert_eq!(lines[0]["fields"]["status"], 200, "{}", lines[0]);
+    }
 }
 
 /// What the load saw of one request.
