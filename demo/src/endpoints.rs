@@ -78,9 +78,12 @@ impl Endpoints {
             .map_or(self.neo4j.as_str(), |(_, rest)| rest);
         let rest = rest.split('/').next().unwrap_or(rest);
         let (host, port) = rest.rsplit_once(':').unwrap_or((rest, "7687"));
-        let port = port
-            .parse()
-            .map_err(|_| format!("bad port in POLYGRAPH_NEO4J_URL {:?}", self.neo4j))?;
+        let port = port.parse().map_err(|_| {
+            format!(
+                "bad port in POLYGRAPH_NEO4J_URL {:?}",
+                polygraph_service::config::redacted_url(&self.neo4j)
+            )
+        })?;
         Ok((host.to_owned(), port))
     }
 }

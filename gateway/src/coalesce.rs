@@ -13,8 +13,11 @@ use bytes::Bytes;
 use futures::FutureExt as _;
 use futures::future::{BoxFuture, Shared};
 
+/// A result, with the subgraphs its work fetched from (for each caller's operation log).
+type Touched<V> = (V, Arc<[String]>);
+
 pub struct Coalescer<K, V: Clone> {
-    in_flight: Mutex<HashMap<K, Shared<BoxFuture<'static, V>>>>,
+    in_flight: Mutex<HashMap<K, Shared<BoxFuture<'static, Touched<V>>>>>,
     /// Callers that got another's result.
     joined: AtomicU64,
 }
@@ -54,7 +57,7 @@ impl<K: Hash + Eq + Clone, V: Clone + Send + Sync + 'static> Coalescer<K, V> {
                 self.joined.fetch_add(1, Ordering::Relaxed);
                 (shared.clone(), None)
             } else {
-                let shared = work().shared();
+                let shared = polygraph_service::http::touching(work()).boxed().shared();
                 in_flight.insert(key.clone(), shared.clone());
                 (shared, Some(key))
             }
@@ -63,7 +66,10 @@ impl<K: Hash + Eq + Clone, V: Clone + Send + Sync + 'static> Coalescer<K, V> {
             coalescer: self,
             key: leaving,
         };
-        shared.await
+        let (value, touched) = shared.await;
+        // Every caller's log names what the work it shared fetched from.
+        polygraph_service::http::touched_all(&touched);
+        value
     }
 
     /// How many callers so far got another caller's result.

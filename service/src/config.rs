@@ -69,18 +69,60 @@ fn describe(path: &str, key: &str, origin: &Origin, message: &str) -> String {
     out
 }
 
-/// `url` without its password, for messages and logs: `scheme://user:***@host…`.
+/// `url` without its secrets, for messages and logs: `scheme://user:***@host…`. A user alone
+/// (`https://TOKEN@host`) may be a token and is hidden too, as are the values of query keys
+/// that name a password, secret, token, key or credential. Userinfo runs to the last `@`, so
+/// a password with `/`, `?` or `#` in it is hidden whole.
 pub fn redacted_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
+    let Some(scheme) = url.find("://") else {
+        // Not a URL: kept, unless it could hold credentials.
+        return if url.contains('@') {
+            "***".to_owned()
+        } else {
+            url.to_owned()
+        };
+    };
+    let (start, rest) = url.split_at(scheme + 3);
+    let (userinfo, rest) = match rest.rfind('@') {
+        Some(at) => {
+            let user = rest[..at].split_once(':').map(|(user, _)| user);
+            (
+                Some(user.map_or_else(|| "***".to_owned(), |user| format!("{user}:***"))),
+                &rest[at..],
+            )
         }
-        _ => url.to_owned(),
-    }
+        None => (None, rest),
+    };
+    let rest = match rest.split_once('?') {
+        Some((before, query)) => {
+            let pairs: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if is_secret_key(key) => format!("{key}=***"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{before}?{}", pairs.join("&"))
+        }
+        None => rest.to_owned(),
+    };
+    format!("{start}{}{rest}", userinfo.unwrap_or_default())
+}
+
+/// Whether a URL's query key names a secret (`password`, `sslpassword`, `api_key`, `token`,
+/// MongoDB's `authMechanismProperties`, which can carry a session token).
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "pass",
+        "secret",
+        "token",
+        "key",
+        "credential",
+        "authmechanismproperties",
+    ]
+    .iter()
+    .any(|word| key.contains(word))
 }
 
 /// Reads the YAML file at `path` into `T`: `${NAME}` expanded, `PREFIX__…` overrides from the
@@ -390,36 +432,14 @@ fn apply(tree: &mut serde_yaml::Value, variable: &str, value: &str) -> Result<()
         };
         let key = serde_yaml::Value::String(part.clone());
         if index + 1 == path.len() {
-            match mapping.get_mut(&key) {
-                // A section set whole is merged into the file's: the keys it does not name keep
-                // the file's values (a limit left out is not silently lifted).
-                Some(existing) => merge(existing, parsed),
-                None => {
-                    mapping.insert(key, parsed);
-                }
-            }
+            // A section set whole replaces the file's, as in YAML: that is how a map of
+            // tables or subgraphs is narrowed (the keys it leaves out take their defaults).
+            mapping.insert(key, parsed);
             return Ok(());
         }
         node = mapping.entry(key).or_insert(serde_yaml::Value::Null);
     }
     Ok(())
-}
-
-/// Writes `value` over `into`: mappings key by key (recursively), anything else whole.
-fn merge(into: &mut serde_yaml::Value, value: serde_yaml::Value) {
-    match (into, value) {
-        (serde_yaml::Value::Mapping(into), serde_yaml::Value::Mapping(value)) => {
-            for (key, value) in value {
-                match into.get_mut(&key) {
-                    Some(existing) => merge(existing, value),
-                    None => {
-                        into.insert(key, value);
-                    }
-                }
-            }
-        }
-        (into, value) => *into = value,
-    }
 }
 
 /// Replaces `${NAME}` and `${NAME:-fallback}` in `text`; `$${` stays a literal `${`. Errors
@@ -608,17 +628,16 @@ mod tests {
     }
 
     #[test]
-    fn a_section_set_whole_keeps_the_keys_it_does_not_name() {
+    fn a_section_set_whole_replaces_the_files() {
         let settings = parse(
             "url: x\nlimits:\n  max_depth: 3\n  names: [a]\n",
             &[("POLYGRAPH_GATEWAY__LIMITS", "{names: [b, c]}")],
         )
         .unwrap();
-        assert_eq!(settings.limits.max_depth, 3, "the file's limit stays");
+        assert_eq!(settings.limits.names, ["b", "c"]);
         assert_eq!(
-            settings.limits.names,
-            ["b", "c"],
-            "a list is replaced whole"
+            settings.limits.max_depth, 10,
+            "a key left out takes its default"
         );
     }
 

@@ -54,11 +54,39 @@ pub fn touched(subgraph: &str) {
     });
 }
 
+/// Notes every subgraph of `subgraphs` as [`touched`].
+pub fn touched_all(subgraphs: &[String]) {
+    for subgraph in subgraphs {
+        touched(subgraph);
+    }
+}
+
+/// Runs `work` (shared by several requests) with a list of its own of the subgraphs it
+/// fetches from, and gives that list with its output, for each request to take as its own with
+/// [`touched_all`]. Empty when operations are not logged.
+pub async fn touching<F: std::future::Future>(work: F) -> (F::Output, Arc<[String]>) {
+    if !LOG_OPERATIONS.load(Ordering::Relaxed) {
+        return (work.await, Arc::from([]));
+    }
+    let touched = Arc::new(Mutex::new(Vec::new()));
+    let output = TOUCHED.scope(touched.clone(), work).await;
+    let list = touched.lock().map(|list| list.clone()).unwrap_or_default();
+    (output, list.into())
+}
+
+/// Marks a request that must not be sampled whatever its headers say (a subgraph's caller
+/// whose claims token did not verify), as a request extension.
+#[derive(Clone, Copy, Debug)]
+pub struct NeverSample;
+
 /// Middleware for a GraphQL route: the request's span, metrics and operation log line.
 pub async fn observe(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let _in_flight = metrics().in_flight();
-    let decision = traces::decide(request.headers());
+    let mut decision = traces::decide(request.headers());
+    if request.extensions().get::<NeverSample>().is_some() {
+        decision.sampled = false;
+    }
     let sampled = decision.sampled;
     let span = traces::request_span(sampled, || {
         tracing::info_span!(
@@ -93,11 +121,9 @@ pub async fn observe(request: Request, next: Next) -> Response {
         if !span.is_disabled() {
             span.record("trace_id", tracing::field::display(decision.trace_id));
         }
-        if decision.tracing {
-            traces::unsampled(decision.trace_id, work).await
-        } else {
-            work.await
-        }
+        // Tracing or not, the subgraphs learn the trace id (and that it is not sampled), so
+        // their log lines carry the same id as this one's.
+        traces::unsampled(decision.trace_id, work).await
     };
     let took = started.elapsed();
     let answered = response.extensions().get::<Answered>();

@@ -369,8 +369,6 @@ pub(crate) struct Decision {
     /// The caller's span, to continue from (its `tracestate` and sampling flag dropped when
     /// callers are not trusted).
     pub parent: Option<opentelemetry::Context>,
-    /// Whether spans are exported at all: only then do subgraph requests say "not sampled".
-    pub tracing: bool,
 }
 
 /// Decides whether a request is sampled: a trusted caller's `traceparent` says so; otherwise
@@ -426,7 +424,6 @@ pub(crate) fn decide(headers: &axum::http::HeaderMap) -> Decision {
         sampled,
         trace_id,
         parent,
-        tracing,
     }
 }
 

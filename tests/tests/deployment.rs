@@ -298,6 +298,14 @@ fn check_references(objects: &[Value], overlay: &str, external: &[&str]) {
     }
     for policy in named(objects, "NetworkPolicy") {
         let spec = &policy["spec"];
+        assert!(
+            templates.iter().any(|(_, template)| selects_pods(
+                &spec["podSelector"],
+                &template["metadata"]["labels"]
+            )),
+            "{overlay}: NetworkPolicy {} applies to no pod",
+            name(policy)
+        );
         // Every name the policy lists is a pod's, and every peer it admits selects pods.
         for expression in spec["podSelector"]["matchExpressions"]
             .as_array()
@@ -530,18 +538,45 @@ fn check_dev(objects: &[Value]) {
     for deployment in named(objects, "Deployment") {
         assert_eq!(deployment["spec"]["replicas"], 1, "{}", name(deployment));
     }
-    // Every database pod is behind a policy that admits only Polygraph's pods.
-    let policy = named(objects, "NetworkPolicy")
-        .find(|policy| name(policy) == "databases-from-polygraph-only")
-        .expect("the databases' NetworkPolicy");
-    for (workload, template) in pod_templates(objects) {
-        let labels = &template["metadata"]["labels"];
-        let database = !workload.ends_with("-subgraph") && workload != "gateway";
-        assert_eq!(
-            selects_pods(&policy["spec"]["podSelector"], labels),
-            database,
-            "{workload}"
-        );
+    // Every database pod is behind one policy that admits the subgraph serving it and, for
+    // Redis, the gateway: no other pod.
+    let templates = pod_templates(objects);
+    for (workload, template) in &templates {
+        if workload.ends_with("-subgraph") || workload == "gateway" {
+            continue;
+        }
+        let database = if workload == "opensearch" {
+            "elasticsearch"
+        } else {
+            workload.as_str()
+        };
+        let policies: Vec<&Value> = named(objects, "NetworkPolicy")
+            .filter(|policy| {
+                selects_pods(
+                    &policy["spec"]["podSelector"],
+                    &template["metadata"]["labels"],
+                )
+            })
+            .collect();
+        assert_eq!(policies.len(), 1, "{workload}: {policies:#?}");
+        let admitted: BTreeSet<&str> = policies[0]["spec"]["ingress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|rule| rule["from"].as_array().unwrap())
+            .flat_map(|peer| {
+                templates.iter().filter(|(_, other)| {
+                    selects_pods(&peer["podSelector"], &other["metadata"]["labels"])
+                })
+            })
+            .map(|(other, _)| other.as_str())
+            .collect();
+        let mut expected = BTreeSet::from([format!("{database}-subgraph")]);
+        if database == "redis" {
+            expected.insert("gateway".to_owned());
+        }
+        let expected: BTreeSet<&str> = expected.iter().map(String::as_str).collect();
+        assert_eq!(admitted, expected, "{workload}");
     }
 }
 

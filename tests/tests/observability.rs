@@ -709,16 +709,20 @@ fn json_lines(path: &std::path::Path) -> Vec<Value> {
 #[tokio::test]
 async fn json_operation_lines_carry_the_trace_id_and_the_subgraphs_fetched_from() {
     let (endpoint, _spans) = receiver().await;
-    let services = services_with(
-        &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
-            ("POLYGRAPH_LOG_FORMAT", "json".to_owned()),
-            ("POLYGRAPH_LOG_OPERATIONS", "true".to_owned()),
-        ],
-        &[("OTEL_TRACES_SAMPLER_ARG", "0".to_owned())],
-    )
-    .await;
-    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    // Traced but not sampled, then not traced at all.
+    operation_lines_of_one_request(Some(endpoint), "0af7651916cd43dd8448eb211c80319c").await;
+    operation_lines_of_one_request(None, "1bf7651916cd43dd8448eb211c80319d").await;
+}
+
+/// Sends one request with trace id `trace_id` through the gateway and two subgraphs (spans to
+/// `endpoint`, the gateway sampling none) and checks their JSON operation lines.
+async fn operation_lines_of_one_request(endpoint: Option<String>, trace_id: &str) {
+    let mut env = vec![
+        ("POLYGRAPH_LOG_FORMAT", "json".to_owned()),
+        ("POLYGRAPH_LOG_OPERATIONS", "true".to_owned()),
+    ];
+    env.extend(endpoint.map(|endpoint| ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)));
+    let services = services_with(&env, &[("OTEL_TRACES_SAMPLER_ARG", "0".to_owned())]).await;
     ask(
         &services.gateway,
         Some(&format!("00-{trace_id}-b7ad6b7169203331-01")),

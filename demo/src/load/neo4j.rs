@@ -40,7 +40,7 @@ pub(super) async fn load(
     progress: &Progress,
 ) -> anyhow::Result<Outcome> {
     let driver = driver(endpoints)?;
-    let address = endpoints.neo4j.clone();
+    let address = polygraph_service::config::redacted_url(&endpoints.neo4j);
     let bar = progress.bar.clone();
     tokio::task::spawn_blocking(move || load_blocking(spec, &driver, options, &bar))
         .await?

@@ -170,9 +170,21 @@ mod tests {
         );
         assert_eq!(super::redacted_url("redis://:secret@db"), "redis://:***@db");
         assert_eq!(
-            super::redacted_url("postgres://app@db/x"),
-            "postgres://app@db/x"
+            super::redacted_url("https://TOKEN@db/x"),
+            "https://***@db/x"
         );
+        assert_eq!(
+            super::redacted_url("postgres://app:p/a?s#s@db/x?sslmode=require&password=two"),
+            "postgres://app:***@db/x?sslmode=require&password=***"
+        );
+        assert_eq!(
+            super::redacted_url(
+                "mongodb://u:p@h1:27017,h2:27017/?authMechanismProperties=AWS_SESSION_TOKEN:t"
+            ),
+            "mongodb://u:***@h1:27017,h2:27017/?authMechanismProperties=***"
+        );
+        assert_eq!(super::redacted_url("http://db:8123"), "http://db:8123");
+        assert_eq!(super::redacted_url("u:p@db"), "***");
     }
 
     use super::*;

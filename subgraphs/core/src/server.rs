@@ -264,9 +264,9 @@ fn answered(mut response: Response, operation: Option<&str>, errors: bool) -> Re
 struct Admitted(Result<Option<Claims>, String>);
 
 /// Verifies the claims header before the request is observed: when the subgraph knows the
-/// gateway's keys, only a request whose header verifies may carry trace context in. Anyone
-/// else's `traceparent` is dropped, so it can neither force its requests to be traced nor
-/// join the gateway's traces; its request is sampled by the subgraph's own draw.
+/// gateway's keys, only a request whose header verifies may carry trace context in and be
+/// traced. Anyone else's `traceparent` is dropped and the request is never sampled, so it can
+/// neither make spans nor join the gateway's traces.
 async fn admit(
     State(trust): State<Arc<Trust>>,
     mut request: axum::extract::Request,
@@ -276,6 +276,9 @@ async fn admit(
     if trust.verifier.is_some() && !matches!(admitted, Ok(Some(_))) {
         request.headers_mut().remove("traceparent");
         request.headers_mut().remove("tracestate");
+        request
+            .extensions_mut()
+            .insert(polygraph_service::http::NeverSample);
     }
     request.extensions_mut().insert(Admitted(admitted));
     next.run(request).await
@@ -852,17 +855,22 @@ mod tests {
     use tower::ServiceExt as _;
 
     /// Whether a request with a sampled `traceparent` (and `token` as its claims header) still
-    /// carries it past [`admit`].
+    /// carries it past [`admit`] and may be sampled (both or neither).
     async fn keeps_trace_context(trust: Trust, token: Option<String>) -> bool {
-        let app =
-            Router::new()
-                .route(
-                    "/graphql",
-                    get(|headers: HeaderMap| async move {
-                        headers.contains_key("traceparent").to_string()
-                    }),
-                )
-                .layer(axum::middleware::from_fn_with_state(Arc::new(trust), admit));
+        let app = Router::new()
+            .route(
+                "/graphql",
+                get(|request: axum::extract::Request| async move {
+                    let kept = request.headers().contains_key("traceparent");
+                    let sampled = request
+                        .extensions()
+                        .get::<polygraph_service::http::NeverSample>()
+                        .is_none();
+                    assert_eq!(kept, sampled, "trace context dropped, sampling left open");
+                    kept.to_string()
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(Arc::new(trust), admit));
         let mut request = axum::http::Request::get("/graphql").header(
             "traceparent",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",

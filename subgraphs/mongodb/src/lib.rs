@@ -187,26 +187,41 @@ async fn database(
 /// The driver's pool size per server when the URL sets none (`maxPoolSize`).
 const DRIVER_MAX_POOL_SIZE: u32 = 10;
 
-/// Follows the driver's connection pool through its events (open and checked-out
-/// connections), for the pool gauge read at each scrape; `max` is the pool's size per server.
+/// The driver's pools as its events tell them, process-wide: open connections, connections
+/// checked out, and pools (one per server).
+static POOL: [std::sync::atomic::AtomicI64; 3] =
+    [const { std::sync::atomic::AtomicI64::new(0) }; 3];
+
+/// Follows the driver's connection pools through their events, for the pool gauge read at each
+/// scrape (registered once per process, however many clients are made); `max` is a pool's
+/// size, so the gauge's max is that times the servers.
 fn pool_gauge(max: u64) -> EventHandler<CmapEvent> {
-    use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
-    let counts: Arc<[AtomicI64; 2]> = Arc::new([AtomicI64::new(0), AtomicI64::new(0)]);
-    let read = counts.clone();
-    polygraph_service::metrics().sample_on_scrape(move |metrics| {
-        let [open, in_use] =
-            [&read[0], &read[1]].map(|count| count.load(Relaxed).max(0).cast_unsigned());
-        metrics.pool("mongodb", open.saturating_sub(in_use), in_use, max);
+    use std::sync::atomic::Ordering::Relaxed;
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    REGISTERED.call_once(|| {
+        polygraph_service::metrics().sample_on_scrape(move |metrics| {
+            let [open, in_use, pools] = POOL
+                .each_ref()
+                .map(|count| count.load(Relaxed).max(0).cast_unsigned());
+            metrics.pool(
+                "mongodb",
+                open.saturating_sub(in_use),
+                in_use,
+                max * pools.max(1),
+            );
+        });
     });
-    EventHandler::callback(move |event: CmapEvent| {
+    EventHandler::callback(|event: CmapEvent| {
         let (count, change) = match event {
             CmapEvent::ConnectionCreated(_) => (0, 1),
             CmapEvent::ConnectionClosed(_) => (0, -1),
             CmapEvent::ConnectionCheckedOut(_) => (1, 1),
             CmapEvent::ConnectionCheckedIn(_) => (1, -1),
+            CmapEvent::PoolCreated(_) => (2, 1),
+            CmapEvent::PoolClosed(_) => (2, -1),
             _ => return,
         };
-        counts[count].fetch_add(change, Relaxed);
+        POOL[count].fetch_add(change, Relaxed);
     })
 }
 

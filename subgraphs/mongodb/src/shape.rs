@@ -25,6 +25,21 @@ impl fmt::Display for Shape<'_> {
     }
 }
 
+/// Operators and stages whose operands are documents of field names and operators (from the
+/// schema), walked into; any other operator's operand (`$eq`, `$in`, an accumulator) is a
+/// value, and may be a caller's, however it is built: `?`.
+const STRUCTURAL: &[&str] = &[
+    "$and",
+    "$or",
+    "$nor",
+    "$not",
+    "$elemMatch",
+    "$match",
+    "$group",
+    "$sort",
+    "$project",
+];
+
 fn document_shape(document: &Document, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     f.write_str("{")?;
     for (index, (key, value)) in document.iter().enumerate() {
@@ -32,13 +47,17 @@ fn document_shape(document: &Document, f: &mut fmt::Formatter<'_>) -> fmt::Resul
             f.write_str(", ")?;
         }
         write!(f, "{key:?}: ")?;
-        value_shape(value, f)?;
+        if key.starts_with('$') && !STRUCTURAL.contains(&key.as_str()) {
+            f.write_str("?")?;
+        } else {
+            value_shape(value, f)?;
+        }
     }
     f.write_str("}")
 }
 
-/// Documents and arrays of documents keep their keys (field names and operators, which come
-/// from the schema); any other value is `?`.
+/// A field's or structural operator's operand: documents and arrays of documents keep their
+/// keys; any other value is `?`.
 fn value_shape(value: &Bson, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     match value {
         Bson::Document(document) => document_shape(document, f),
@@ -77,5 +96,31 @@ mod tests {
             r#"find products {"$and": [{"category": {"$in": ?}}, {"price": {"$gt": ?}}], "owner": ?}"#
         );
         assert!(!shape.contains("secret"));
+    }
+
+    #[test]
+    fn a_document_a_caller_wrote_is_a_value_too() {
+        // A JSON field compared with an object: its keys are the caller's.
+        let filter = doc! { "meta": { "$eq": { "alice@example.com": true } } };
+        let pipeline = [
+            doc! { "$match": { "$or": [{ "meta": { "$ne": { "k": 1 } } }] } },
+            doc! { "$group": { "_id": "$product_id", "a0": { "$avg": "$rating" } } },
+        ];
+        let shape = |command, documents: &[mongodb::bson::Document]| {
+            super::Shape {
+                command,
+                collection: "reviews",
+                documents,
+            }
+            .to_string()
+        };
+        assert_eq!(
+            shape("find", &[filter]),
+            r#"find reviews {"meta": {"$eq": ?}}"#
+        );
+        assert_eq!(
+            shape("aggregate", &pipeline),
+            r#"aggregate reviews {"$match": {"$or": [{"meta": {"$ne": ?}}]}} {"$group": {"_id": ?, "a0": {"$avg": ?}}}"#
+        );
     }
 }

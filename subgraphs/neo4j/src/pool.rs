@@ -16,6 +16,15 @@ pub struct BlockingPool {
     busy: Arc<AtomicUsize>,
 }
 
+/// Counts a thread free again when dropped.
+struct Free<'a>(&'a AtomicUsize);
+
+impl Drop for Free<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Why work did not run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PoolError {
@@ -46,8 +55,9 @@ impl BlockingPool {
                         match job {
                             Ok(job) => {
                                 running.fetch_add(1, Ordering::Relaxed);
+                                // Counted free again however the job ends, a panic included.
+                                let _free = Free(&running);
                                 job();
-                                running.fetch_sub(1, Ordering::Relaxed);
                             }
                             Err(_) => return, // the pool was dropped
                         }
