@@ -2,7 +2,7 @@
 //! trace), the request counter and latency histogram, requests in flight, and, when asked, one
 //! log line per operation.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -34,9 +34,6 @@ pub fn is_operation_name(name: &str) -> bool {
         && bytes.all(|byte| byte == b'_' || byte.is_ascii_alphanumeric())
 }
 
-/// Whether each operation gets its log line (see [`crate::traces::Settings::log_operations`]).
-pub(crate) static LOG_OPERATIONS: AtomicBool = AtomicBool::new(false);
-
 tokio::task_local! {
     /// The subgraphs the request being served has fetched from, for its operation log line.
     static TOUCHED: Arc<Mutex<Vec<String>>>;
@@ -65,7 +62,7 @@ pub fn touched_all(subgraphs: &[String]) {
 /// fetches from, and gives that list with its output, for each request to take as its own with
 /// [`touched_all`]. Empty when operations are not logged.
 pub async fn touching<F: std::future::Future>(work: F) -> (F::Output, Arc<[String]>) {
-    if !LOG_OPERATIONS.load(Ordering::Relaxed) {
+    if !traces::LOG_OPERATIONS.load(Ordering::Relaxed) {
         return (work.await, Arc::from([]));
     }
     let touched = Arc::new(Mutex::new(Vec::new()));
@@ -101,7 +98,7 @@ pub async fn observe(request: Request, next: Next) -> Response {
             trace_id = Empty,
         )
     });
-    let touched = LOG_OPERATIONS
+    let touched = traces::LOG_OPERATIONS
         .load(Ordering::Relaxed)
         .then(|| Arc::new(Mutex::new(Vec::new())));
     let work = next.run(request).instrument(span.clone());

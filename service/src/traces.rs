@@ -185,7 +185,7 @@ pub fn init(settings: &Settings) -> anyhow::Result<Guard> {
             .with_filter(filter)
             .boxed(),
     };
-    crate::http::LOG_OPERATIONS.store(
+    LOG_OPERATIONS.store(
         settings.log_operations,
         std::sync::atomic::Ordering::Relaxed,
     );
@@ -309,6 +309,9 @@ impl opentelemetry_sdk::trace::ShouldSample for Sampling {
     }
 }
 
+/// Whether each operation gets its log line (see [`Settings::log_operations`]).
+pub(crate) static LOG_OPERATIONS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 /// Whether callers' trace context is trusted (see [`Settings::trust_callers`]).
 static TRUST_CALLERS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 /// Whether spans are exported at all (an OTLP endpoint is set).
