@@ -58,9 +58,9 @@ pub fn touched_all(subgraphs: &[String]) {
     }
 }
 
-/// Runs `work` (shared by several requests) with a list of its own of the subgraphs it
-/// fetches from, and gives that list with its output, for each request to take as its own with
-/// [`touched_all`]. Empty when operations are not logged.
+/// Runs `work` (a request, or work several requests share) with a list of its own of the
+/// subgraphs it fetches from, and gives that list with its output (a sharer takes it as its own
+/// with [`touched_all`]). Empty when operations are not logged.
 pub async fn touching<F: std::future::Future>(work: F) -> (F::Output, Arc<[String]>) {
     if !traces::LOG_OPERATIONS.load(Ordering::Relaxed) {
         return (work.await, Arc::from([]));
@@ -98,17 +98,8 @@ pub async fn observe(request: Request, next: Next) -> Response {
             trace_id = Empty,
         )
     });
-    let touched = traces::LOG_OPERATIONS
-        .load(Ordering::Relaxed)
-        .then(|| Arc::new(Mutex::new(Vec::new())));
-    let work = next.run(request).instrument(span.clone());
-    let work = async {
-        match &touched {
-            Some(touched) => TOUCHED.scope(touched.clone(), work).await,
-            None => work.await,
-        }
-    };
-    let response = if sampled {
+    let work = touching(next.run(request).instrument(span.clone()));
+    let (response, touched) = if sampled {
         if let Some(parent) = decision.parent {
             let _ = tracing_opentelemetry::OpenTelemetrySpanExt::set_parent(&span, parent);
         }
@@ -145,8 +136,8 @@ pub async fn observe(request: Request, next: Next) -> Response {
             span.record("otel.status_code", "ERROR");
         }
     }
-    if let Some(touched) = touched {
-        let mut subgraphs = touched.lock().map(|t| t.clone()).unwrap_or_default();
+    if traces::LOG_OPERATIONS.load(Ordering::Relaxed) {
+        let mut subgraphs = touched.to_vec();
         subgraphs.sort_unstable();
         tracing::info!(
             target: OPERATIONS_TARGET,

@@ -122,9 +122,7 @@ fn selects(selector: &Value, labels: &Value) -> bool {
 /// Whether a pod selector (`matchLabels`, `matchExpressions` with `In` or `Exists`) selects a
 /// pod with `labels`; an empty selector is taken as a mistake here, not as "every pod".
 fn selects_pods(selector: &Value, labels: &Value) -> bool {
-    let by_labels = selector["matchLabels"]
-        .as_object()
-        .is_none_or(|pairs| pairs.iter().all(|(key, value)| labels[key] == *value));
+    let by_labels = selector["matchLabels"].is_null() || selects(&selector["matchLabels"], labels);
     let by_expressions = selector["matchExpressions"]
         .as_array()
         .into_iter()
@@ -296,13 +294,15 @@ fn check_references(objects: &[Value], overlay: &str, external: &[&str]) {
             "{overlay}: PDB selects no pods"
         );
     }
+    let selects_any = |selector: &Value| {
+        templates
+            .iter()
+            .any(|(_, template)| selects_pods(selector, &template["metadata"]["labels"]))
+    };
     for policy in named(objects, "NetworkPolicy") {
         let spec = &policy["spec"];
         assert!(
-            templates.iter().any(|(_, template)| selects_pods(
-                &spec["podSelector"],
-                &template["metadata"]["labels"]
-            )),
+            selects_any(&spec["podSelector"]),
             "{overlay}: NetworkPolicy {} applies to no pod",
             name(policy)
         );
@@ -325,10 +325,7 @@ fn check_references(objects: &[Value], overlay: &str, external: &[&str]) {
         for rule in spec["ingress"].as_array().unwrap() {
             for peer in rule["from"].as_array().into_iter().flatten() {
                 assert!(
-                    templates.iter().any(|(_, template)| selects_pods(
-                        &peer["podSelector"],
-                        &template["metadata"]["labels"]
-                    )),
+                    selects_any(&peer["podSelector"]),
                     "{overlay}: NetworkPolicy {} admits pods that do not exist: {peer}",
                     name(policy)
                 );

@@ -583,15 +583,11 @@ async fn mongodb_and_neo4j_trace_their_round_trips_and_report_their_pools() {
     )
     .await;
     let query = r#"query Reviews { reviews(where: {title: {_eq: "needle-4f1c"}}, limit: 2) { review_id } top: reviews(order_by: [{review_id: ASC}], limit: 2) { review_id product { id boughtTogether(limit: 1) { id } } } }"#;
-    let body: Value = reqwest::Client::new()
-        .post(format!("{}/graphql", services.gateway))
-        .json(&json!({ "query": query }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, _, body) = common::federation::post(
+        &format!("{}/graphql", services.gateway),
+        &json!({ "query": query }),
+    )
+    .await;
     assert!(body.get("errors").is_none(), "{body:#}");
     assert_eq!(body["data"]["top"].as_array().unwrap().len(), 2, "{body}");
     let deadline = Instant::now() + Duration::from_secs(30);

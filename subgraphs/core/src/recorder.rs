@@ -51,11 +51,6 @@ impl Recorder {
         ended(&span, result)
     }
 
-    /// The `db` span of one round trip (see [`span`]).
-    pub fn span(&self, shape: &dyn std::fmt::Display) -> tracing::Span {
-        span(self.system, self.subgraph, shape)
-    }
-
     /// A round trip that took `took` and ended `ok`, timed by the driver (no span).
     pub fn timed(&self, took: std::time::Duration, ok: bool) {
         polygraph_service::metrics().round_trip(self.subgraph, self.system, took, ok);
