@@ -168,6 +168,7 @@ pub async fn serve(listener: TcpListener, app: Router, limits: &Limits) -> anyho
         });
     }
     drop(listener);
+    stop_streams();
     tracing::info!("stopping: no new connections; finishing requests in flight");
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("requests in flight finished"),
@@ -177,6 +178,25 @@ pub async fn serve(listener: TcpListener, app: Router, limits: &Limits) -> anyho
         ),
     }
     Ok(())
+}
+
+/// Whether the process is stopping, for what outlives a request: WebSocket connections and
+/// streamed responses end (close 1001, an error event) instead of holding the stop up.
+fn stopping_flag() -> &'static tokio::sync::watch::Sender<bool> {
+    static STOPPING: std::sync::OnceLock<tokio::sync::watch::Sender<bool>> =
+        std::sync::OnceLock::new();
+    STOPPING.get_or_init(|| tokio::sync::watch::Sender::new(false))
+}
+
+/// Tells every stream to end: the server is stopping.
+pub fn stop_streams() {
+    stopping_flag().send_replace(true);
+}
+
+/// Completes once the server is stopping.
+pub async fn stopping() {
+    let mut stopping = stopping_flag().subscribe();
+    let _ = stopping.wait_for(|stopping| *stopping).await;
 }
 
 /// Completes on SIGTERM or Ctrl-C.
