@@ -24,6 +24,7 @@ use async_graphql::parser::types::{
 use async_graphql::registry::{MetaType, Registry};
 use async_graphql::{ServerResult, Variables};
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use serde_json::{Map, Value as Json};
 
 use crate::claims::Claims;
@@ -42,6 +43,18 @@ pub trait Engine: Send + Sync {
     /// Asks the database something trivial, for `/ready`; the error says why it did not
     /// answer (for the log, never for callers).
     fn ping(&self) -> BoxFuture<'_, Result<(), String>>;
+
+    /// The events of the subscription field `field`: its value for each change, shaped as the
+    /// response wants it, skipping changes the caller may not see. An event with errors and
+    /// no value ends the subscription. `None` when the engine has no such field.
+    fn subscribe<'a>(
+        &'a self,
+        operation: &'a Operation<'a>,
+        field: &'a SelectedField<'a>,
+    ) -> Option<BoxStream<'a, Resolved>> {
+        let _ = (operation, field);
+        None
+    }
 }
 
 /// A validated operation with its checked variables, as the engine runs it.
@@ -300,7 +313,8 @@ impl Resolved {
         self
     }
 
-    fn is_null(&self) -> bool {
+    /// Whether the value is null.
+    pub fn is_null(&self) -> bool {
         self.written
             .as_deref()
             .map_or(self.value.is_null(), |text| text == "null")
@@ -504,16 +518,41 @@ pub async fn resolve_root<'a>(
 
 /// Runs `operation` on `engine`: every root field, then one response body.
 pub async fn run(engine: &dyn Engine, operation: &Operation<'_>) -> Answer {
-    let root = operation.root_type();
-    let fields = match operation
-        .walker()
-        .collect(&[&operation.definition.selection_set.node], root)
-    {
+    let fields = match root_fields(operation) {
         Ok(fields) => fields,
-        Err(error) => return request_error(&error.0, "BAD_USER_INPUT"),
+        Err(refused) => return refused,
     };
     let answers = resolve_root(engine, operation, &fields).await;
     write(operation, &fields, &answers)
+}
+
+/// The root fields of `operation`, collected through its fragments; the answer that refuses
+/// it when its arguments do not fit.
+pub fn root_fields<'a>(operation: &Operation<'a>) -> Result<Vec<SelectedField<'a>>, Answer> {
+    operation
+        .walker()
+        .collect(
+            &[&operation.definition.selection_set.node],
+            operation.root_type(),
+        )
+        .map_err(|error| request_error(&error.0, "BAD_USER_INPUT"))
+}
+
+/// The events of the subscription `operation` (its one root field is `fields`), each written
+/// as a response body like [`run`]'s; `None` when the engine has no such field.
+pub fn events<'a>(
+    engine: &'a dyn Engine,
+    operation: &'a Operation<'a>,
+    fields: &'a [SelectedField<'a>],
+) -> Option<BoxStream<'a, Answer>> {
+    use futures::StreamExt as _;
+    let field = fields.first()?;
+    let resolved = engine.subscribe(operation, field)?;
+    Some(
+        resolved
+            .map(move |answer| write(operation, fields, std::slice::from_ref(&answer)))
+            .boxed(),
+    )
 }
 
 /// The body for root `fields` and their `answers`: `data` (null when a non-null root field

@@ -28,6 +28,7 @@ use crate::cache::CacheRules;
 use crate::claims::{Claims, ClaimsError, HEADER, RequestClaims, Verifier};
 use crate::documents::Documents;
 use crate::engine::{self, Engine, Operation};
+use polygraph_service::ws;
 
 /// Bytes of validated documents kept per schema.
 const DOCUMENTS_BUDGET: usize = 32 << 20;
@@ -83,7 +84,8 @@ pub fn sdl(schema: &Schema) -> String {
             .federation()
             .compose_directive(),
     );
-    let text = crate::guard::link_directives(&text);
+    let mut text = crate::guard::link_directives(&text);
+    text.push_str(&subscription_sdl(schema.registry()));
     if schema
         .registry()
         .types
@@ -93,6 +95,41 @@ pub fn sdl(schema: &Schema) -> String {
     } else {
         text
     }
+}
+
+/// The `Subscription` type's definition, which async-graphql leaves out of a dynamic
+/// schema's federation SDL (it has no switch for it); empty without one.
+fn subscription_sdl(registry: &async_graphql::registry::Registry) -> String {
+    use std::fmt::Write as _;
+    let Some(async_graphql::registry::MetaType::Object { name, fields, .. }) = registry
+        .subscription_type
+        .as_deref()
+        .and_then(|name| registry.types.get(name))
+    else {
+        return String::new();
+    };
+    let quoted = |text: &str| serde_json::Value::from(text).to_string();
+    let mut out = format!("\ntype {name} {{\n");
+    for field in fields.values() {
+        if let Some(description) = &field.description {
+            let _ = writeln!(out, "\t{}", quoted(description));
+        }
+        let _ = write!(out, "\t{}", field.name);
+        if !field.args.is_empty() {
+            let args: Vec<String> = field
+                .args
+                .values()
+                .map(|arg| match &arg.default_value {
+                    Some(default) => format!("{}: {} = {default}", arg.name, arg.ty),
+                    None => format!("{}: {}", arg.name, arg.ty),
+                })
+                .collect();
+            let _ = write!(out, "({})", args.join(", "));
+        }
+        let _ = writeln!(out, ": {}", field.ty);
+    }
+    out.push_str("}\n");
+    out
 }
 
 /// Shares what is served, for serving and swapping.
@@ -310,6 +347,13 @@ async fn graphql(State(state): State<AppState>, request: axum::extract::Request)
             "UNAUTHENTICATED",
         );
     }
+    if parts
+        .headers
+        .get(axum::http::header::UPGRADE)
+        .is_some_and(|upgrade| upgrade.as_bytes().eq_ignore_ascii_case(b"websocket"))
+    {
+        return sockets(state, parts, claims).await;
+    }
     let request = match limited_request(&parts, body, state.trust.max_body_bytes).await {
         Ok(request) => request,
         Err(refused) => return *refused,
@@ -372,6 +416,185 @@ async fn graphql(State(state): State<AppState>, request: axum::extract::Request)
         cache_control(&served, document.as_ref(), &asked),
     );
     answered(answer, operation_name.as_deref(), errors)
+}
+
+/// GraphQL over WebSocket (`graphql-transport-ws`), how the gateway subscribes: the
+/// connection's claims are the upgrade request's, verified like any request's.
+async fn sockets(
+    state: AppState,
+    mut parts: axum::http::request::Parts,
+    claims: Option<Claims>,
+) -> Response {
+    use axum::extract::FromRequestParts as _;
+    let upgrade =
+        match axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+            Ok(upgrade) => upgrade,
+            Err(rejection) => return rejection.into_response(),
+        };
+    let refuse_writes =
+        !claims.as_ref().is_some_and(Claims::has_subject) && !state.trust.allow_anonymous_writes;
+    let max_message = state.trust.max_body_bytes;
+    let handler = Arc::new(Sockets {
+        schema: state.schema,
+        claims,
+        refuse_writes,
+    });
+    upgrade
+        .protocols([ws::PROTOCOL])
+        .max_message_size(max_message)
+        .on_upgrade(move |socket| {
+            ws::serve(
+                socket,
+                handler,
+                ws::Limits::default(),
+                polygraph_service::serve::stopping(),
+            )
+        })
+}
+
+/// One WebSocket connection's operations.
+struct Sockets {
+    schema: SharedSchema,
+    claims: Option<Claims>,
+    refuse_writes: bool,
+}
+
+impl ws::Handler for Sockets {
+    type Connection = ();
+
+    fn init(
+        &self,
+        _payload: Option<serde_json::Value>,
+    ) -> futures::future::BoxFuture<'_, Result<(), String>> {
+        // Who is asking was settled by the upgrade request's claims header.
+        Box::pin(async { Ok(()) })
+    }
+
+    fn subscribe(
+        &self,
+        _connection: Arc<()>,
+        payload: serde_json::Value,
+    ) -> futures::future::BoxFuture<'static, futures::stream::BoxStream<'static, ws::Event>> {
+        use futures::StreamExt as _;
+        let served = self.schema.load_full();
+        let (claims, refuse_writes) = (self.claims.clone(), self.refuse_writes);
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            socket_operation(&served, claims.as_ref(), refuse_writes, payload, &sender).await;
+        });
+        Box::pin(async move { futures::stream::poll_fn(move |cx| receiver.poll_recv(cx)).boxed() })
+    }
+}
+
+/// A `subscribe` message's payload.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SocketRequest {
+    query: String,
+    #[serde(default)]
+    operation_name: Option<String>,
+    #[serde(default)]
+    variables: Option<serde_json::Value>,
+}
+
+/// The errors (a JSON array) of a body that failed.
+fn errors_of(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|body| body.get("errors").cloned())
+        .unwrap_or_else(|| serde_json::json!([{ "message": "the operation failed" }]))
+        .to_string()
+}
+
+fn socket_error(message: &str, code: &str) -> ws::Event {
+    ws::Event::Error(
+        serde_json::json!([{ "message": message, "extensions": { "code": code } }]).to_string(),
+    )
+}
+
+/// Runs one operation that came over WebSocket, its events sent to `sender` until it ends or
+/// the client stops listening: a query or mutation answers once, a subscription with each
+/// change.
+async fn socket_operation(
+    served: &Served,
+    claims: Option<&Claims>,
+    refuse_writes: bool,
+    payload: serde_json::Value,
+    sender: &tokio::sync::mpsc::Sender<ws::Event>,
+) {
+    use async_graphql::parser::types::OperationType;
+    use futures::StreamExt as _;
+    let request: SocketRequest = match serde_json::from_value(payload) {
+        Ok(request) => request,
+        Err(error) => {
+            let message = format!("the subscribe payload is not a GraphQL request: {error}");
+            let _ = sender.send(socket_error(&message, "BAD_REQUEST")).await;
+            return;
+        }
+    };
+    let variables =
+        async_graphql::Variables::from_json(request.variables.unwrap_or(serde_json::Value::Null));
+    let asked = Asked {
+        query: &request.query,
+        operation_name: request.operation_name.as_deref(),
+        variables: &variables,
+    };
+    if refuse_writes && is_mutation(asked.query, asked.operation_name) {
+        let refusal = socket_error("mutations need a signed-in caller", "UNAUTHENTICATED");
+        let _ = sender.send(refusal).await;
+        return;
+    }
+    let Some(engine) = &served.engine else {
+        let refusal = socket_error("this subgraph answers over HTTP only", "BAD_REQUEST");
+        let _ = sender.send(refusal).await;
+        return;
+    };
+    let (document, variables) = match prepared(served, &asked).await {
+        Ok(prepared) => prepared,
+        Err(reply) => {
+            let _ = sender.send(ws::Event::Error(errors_of(&reply.body))).await;
+            return;
+        }
+    };
+    let definition = engine::operation_named(&document, asked.operation_name)
+        .expect("a prepared document has the operation");
+    if definition.ty != OperationType::Subscription {
+        let reply = engine_reply(served, engine.as_ref(), &asked, claims).await;
+        let _ = sender.send(ws::Event::Next(reply.body)).await;
+        return;
+    }
+    let operation = Operation {
+        document: &document,
+        definition,
+        variables: &variables,
+        claims,
+        registry: served.schema.registry(),
+    };
+    let fields = match engine::root_fields(&operation) {
+        Ok(fields) => fields,
+        Err(refused) => {
+            let _ = sender
+                .send(ws::Event::Error(errors_of(&refused.body)))
+                .await;
+            return;
+        }
+    };
+    let Some(mut events) = engine::events(engine.as_ref(), &operation, &fields) else {
+        let refusal = socket_error("this subgraph has no events for that field", "BAD_REQUEST");
+        let _ = sender.send(refusal).await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            () = sender.closed() => return,
+            event = events.next() => {
+                let Some(answer) = event else { return };
+                if sender.send(ws::Event::Next(answer.body)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// The claims the request's header carries, verified; none without a header (or without a
@@ -513,6 +736,32 @@ async fn engine_reply(
     asked: &Asked<'_>,
     claims: Option<&Claims>,
 ) -> Reply {
+    let (document, variables) = match prepared(served, asked).await {
+        Ok(prepared) => prepared,
+        Err(refused) => return refused,
+    };
+    let definition = engine::operation_named(&document, asked.operation_name)
+        .expect("a prepared document has the operation");
+    let operation = Operation {
+        document: &document,
+        definition,
+        variables: &variables,
+        claims,
+        registry: served.schema.registry(),
+    };
+    if engine::introspects(&document, definition) {
+        return mixed_reply(served, engine, &operation, asked, claims).await;
+    }
+    let answer = engine::run(engine, &operation).await;
+    Reply::of(answer, Some(document.clone()))
+}
+
+/// The request's document, validated the first time its text is seen and kept, with its
+/// variables checked against their types; the reply that refuses it otherwise.
+async fn prepared(
+    served: &Served,
+    asked: &Asked<'_>,
+) -> Result<(Arc<ExecutableDocument>, async_graphql::Variables), Reply> {
     let kept = served.documents.get(asked.query);
     let first_sight = kept.is_none();
     let document = match kept {
@@ -520,18 +769,18 @@ async fn engine_reply(
         None => match async_graphql::parser::parse_query(asked.query) {
             Ok(document) => Arc::new(document),
             // async-graphql says where it does not parse.
-            Err(_) => return refused(served, asked, None).await,
+            Err(_) => return Err(refused(served, asked, None).await),
         },
     };
     let Some(definition) = engine::operation_named(&document, asked.operation_name) else {
         if first_sight {
-            return refused(served, asked, Some(&document)).await;
+            return Err(refused(served, asked, Some(&document)).await);
         }
         let answer = engine::request_error(
             "the request names no operation of its document",
             "BAD_REQUEST",
         );
-        return Reply::of(answer, None);
+        return Err(Reply::of(answer, None));
     };
     let registry = served.schema.registry();
     let variables =
@@ -543,10 +792,13 @@ async fn engine_reply(
                 if first_sight {
                     let (passed, response) = validation(served, asked, Some(&document), None).await;
                     if !passed {
-                        return Reply::from_response(&response);
+                        return Err(Reply::from_response(&response));
                     }
                 }
-                return Reply::of(engine::request_error(&error.0, "BAD_USER_INPUT"), None);
+                return Err(Reply::of(
+                    engine::request_error(&error.0, "BAD_USER_INPUT"),
+                    None,
+                ));
             }
         };
     if first_sight {
@@ -554,22 +806,11 @@ async fn engine_reply(
         let with = mixes_literals_and_variables(&document).then_some(&variables);
         let (passed, response) = validation(served, asked, Some(&document), with).await;
         if !passed {
-            return Reply::from_response(&response);
+            return Err(Reply::from_response(&response));
         }
         served.documents.insert(asked.query, document.clone());
     }
-    let operation = Operation {
-        document: &document,
-        definition,
-        variables: &variables,
-        claims,
-        registry,
-    };
-    if engine::introspects(&document, definition) {
-        return mixed_reply(served, engine, &operation, asked, claims).await;
-    }
-    let answer = engine::run(engine, &operation).await;
-    Reply::of(answer, Some(document.clone()))
+    Ok((document, variables))
 }
 
 /// async-graphql's validation of `asked` (parsed as `document`, where it parses), with

@@ -92,6 +92,8 @@ pub struct ExtensionFieldConfig {
     pub cache: Option<CacheHint>,
 }
 
+// Plain YAML switches, each read on its own.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Clone, Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TableConfig {
@@ -133,6 +135,12 @@ pub struct TableConfig {
     /// e.g. `{ max_age: 60 }`; private whatever it says when the table has a row rule.
     #[serde(default)]
     pub cache: Option<CacheHint>,
+    /// A subscription field, `<list>_changed`, with the row after each insert or update: the
+    /// subgraph installs a trigger on the table that notifies it (`LISTEN`/`NOTIFY`) with the
+    /// row's primary key, and reads the row as the subscriber may see it. Needs a primary key,
+    /// and the right to create functions and triggers in the schema.
+    #[serde(default)]
+    pub changes: bool,
     /// Per column: federation directives on its field.
     #[serde(default)]
     pub columns: IndexMap<String, Directives>,

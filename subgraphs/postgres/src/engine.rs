@@ -8,9 +8,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use polygraph_subgraph_core::engine::{Engine, FieldError, Operation, Resolved};
 use polygraph_subgraph_core::selection::SelectedField;
 
+use crate::changes::Changes;
 use crate::errors::{bad_input, database_error, input};
 use crate::execute::{self, Executor};
 use crate::lowering::{access, aggregate_outputs, by_key, list_args, outputs};
@@ -26,6 +28,9 @@ pub(crate) struct Tables {
     reads: HashMap<String, Root>,
     /// What each `Mutation` field does, by name.
     writes: HashMap<String, Root>,
+    /// The table of each `Subscription` field, by name.
+    subscriptions: HashMap<String, usize>,
+    changes: Arc<Changes>,
 }
 
 #[derive(Clone, Copy)]
@@ -38,10 +43,14 @@ enum Root {
 }
 
 impl Tables {
-    pub(crate) fn new(model: Arc<Model>, executor: Arc<Executor>) -> Self {
+    pub(crate) fn new(model: Arc<Model>, executor: Arc<Executor>, changes: Arc<Changes>) -> Self {
         let mut reads = HashMap::new();
         let mut writes = HashMap::new();
+        let mut subscriptions = HashMap::new();
         for (index, table) in model.tables.iter().enumerate() {
+            if let Some(field) = &table.changed_field {
+                subscriptions.insert(field.clone(), index);
+            }
             let list = &table.list_field;
             reads.insert(list.clone(), Root::List(index));
             reads.insert(table.aggregate_field.clone(), Root::Aggregate(index));
@@ -61,6 +70,8 @@ impl Tables {
             state: State { model, executor },
             reads,
             writes,
+            subscriptions,
+            changes,
         }
     }
 }
@@ -68,6 +79,45 @@ impl Tables {
 impl Engine for Tables {
     fn ping(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(self.state.executor.ping())
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        operation: &'a Operation<'a>,
+        field: &'a SelectedField<'a>,
+    ) -> Option<BoxStream<'a, Resolved>> {
+        use futures::StreamExt as _;
+        use tokio::sync::broadcast::error::RecvError;
+        let table = *self.subscriptions.get(field.name)?;
+        let receiver = self
+            .changes
+            .subscribe(&self.state.model.tables[table].table);
+        let events = futures::stream::unfold(Some(receiver), move |receiver| async move {
+            let mut receiver = receiver?;
+            loop {
+                match receiver.recv().await {
+                    Ok(key) => {
+                        let keyed = self.keyed(field, table, &key);
+                        let resolved = self.rows(operation, &keyed, Root::ByKey(table)).await;
+                        // A row this caller may not see (or gone again) is not an event.
+                        if resolved.is_null() && resolved.errors.is_empty() {
+                            continue;
+                        }
+                        let failed = resolved.is_null();
+                        return Some((resolved, (!failed).then_some(receiver)));
+                    }
+                    Err(RecvError::Lagged(missed)) => {
+                        let message = format!(
+                            "{missed} changes were dropped because this subscriber fell behind"
+                        );
+                        let error = FieldError::new(message).code("SUBSCRIPTION_LAGGED");
+                        return Some((Resolved::failed(error), None));
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        });
+        Some(events.boxed())
     }
 
     fn resolve<'a>(
@@ -101,6 +151,32 @@ impl Engine for Tables {
 }
 
 impl Tables {
+    /// `field` asking for the row of `table` with primary key `key` (by column name), as a
+    /// lookup by key would.
+    fn keyed<'a>(
+        &self,
+        field: &SelectedField<'a>,
+        table: usize,
+        key: &crate::changes::Key,
+    ) -> SelectedField<'a> {
+        let columns = &self.state.model.tables[table].columns;
+        let arguments = key
+            .iter()
+            .filter_map(|(column, value)| {
+                let column = columns.iter().find(|c| c.column == *column)?;
+                let value = async_graphql::Value::from_json(value.clone()).ok()?;
+                Some((async_graphql::Name::new(&column.field), value))
+            })
+            .collect();
+        SelectedField {
+            response_key: field.response_key,
+            name: field.name,
+            arguments,
+            selection_sets: field.selection_sets.clone(),
+            position: field.position,
+        }
+    }
+
     /// A list, an aggregate or a lookup by key: one statement, its documents as written.
     async fn rows(
         &self,

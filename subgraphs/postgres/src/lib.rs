@@ -7,6 +7,7 @@
 //! parameters ([`execute`]).
 
 pub mod catalog;
+mod changes;
 pub mod config;
 mod connection;
 mod engine;
@@ -42,6 +43,8 @@ pub struct Subgraph {
     pub executor: Arc<execute::Executor>,
     engine: Arc<engine::Tables>,
     catalog: Introspection,
+    /// Where the change listener hands changes to subscribers; kept across reloads.
+    changes: Arc<changes::Changes>,
 }
 
 /// What start-up reads from PostgreSQL: the catalog of the configured schema.
@@ -55,15 +58,24 @@ impl Subgraph {
         let catalog = catalog::introspect(&pool, &config.schema)
             .await
             .with_context(|| format!("reading the catalog of PostgreSQL at {}", redact(&url)))?;
-        Self::assemble(config, &catalog, pool)
+        Self::assemble(config, &catalog, pool, Arc::default())
     }
 
     /// Introspects through an existing pool and generates the schema.
     pub async fn with_pool(config: &Config, pool: sqlx::PgPool) -> anyhow::Result<Self> {
+        Self::reload(config, pool, Arc::default()).await
+    }
+
+    /// [`Subgraph::with_pool`], its subscribers fed by `changes`.
+    async fn reload(
+        config: &Config,
+        pool: sqlx::PgPool,
+        changes: Arc<changes::Changes>,
+    ) -> anyhow::Result<Self> {
         let catalog = catalog::introspect(&pool, &config.schema)
             .await
             .context("reading the database catalog")?;
-        Self::assemble(config, &catalog, pool)
+        Self::assemble(config, &catalog, pool, changes)
     }
 
     /// The subgraph from a catalog read before (see [`catalog::introspect`]), its pool to
@@ -74,18 +86,23 @@ impl Subgraph {
         catalog: &Introspection,
         url: &str,
     ) -> anyhow::Result<Self> {
-        Self::assemble(config, catalog, pool(config, url)?)
+        Self::assemble(config, catalog, pool(config, url)?, Arc::default())
     }
 
     fn assemble(
         config: &Config,
         catalog: &Introspection,
         pool: sqlx::PgPool,
+        changes: Arc<changes::Changes>,
     ) -> anyhow::Result<Self> {
         let model = Arc::new(model::build(catalog, config)?);
         let executor = Arc::new(execute::Executor::new(pool.clone()));
         let schema = schema::build(&model).context("generating the GraphQL schema")?;
-        let engine = Arc::new(engine::Tables::new(model.clone(), executor.clone()));
+        let engine = Arc::new(engine::Tables::new(
+            model.clone(),
+            executor.clone(),
+            changes.clone(),
+        ));
         Ok(Self {
             schema,
             pool,
@@ -93,7 +110,15 @@ impl Subgraph {
             executor,
             engine,
             catalog: catalog.clone(),
+            changes,
         })
+    }
+
+    /// Installs the change triggers, then listens for changes and hands them to the
+    /// subscription fields' subscribers until the process ends (at once done without
+    /// `changes: true` tables). Serving with `polygraph subgraph` runs it.
+    pub fn changes_listener(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        changes::listen(self.pool.clone(), self.model.clone(), self.changes.clone())
     }
 
     /// The schema and its engine, ready to serve and to swap on reload.
@@ -167,8 +192,14 @@ impl polygraph_subgraph_core::subgraph::Subgraph for Subgraph {
             let (size, idle) = (u64::from(pool.size()), pool.num_idle() as u64);
             metrics.pool("postgres", idle, size.saturating_sub(idle), max);
         });
+        tokio::spawn(self.changes_listener());
         #[cfg(unix)]
-        tokio::spawn(reload_on_hangup(config.clone(), self.pool.clone(), schema));
+        tokio::spawn(reload_on_hangup(
+            config.clone(),
+            self.pool.clone(),
+            schema,
+            self.changes.clone(),
+        ));
         #[cfg(not(unix))]
         let _ = schema;
     }
@@ -181,6 +212,7 @@ async fn reload_on_hangup(
     config: Config,
     pool: sqlx::PgPool,
     schema: polygraph_subgraph_core::server::SharedSchema,
+    changes: Arc<changes::Changes>,
 ) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hangups) = signal(SignalKind::hangup()) else {
@@ -188,7 +220,7 @@ async fn reload_on_hangup(
         return;
     };
     while hangups.recv().await.is_some() {
-        match Subgraph::with_pool(&config, pool.clone()).await {
+        match Subgraph::reload(&config, pool.clone(), changes.clone()).await {
             Ok(reloaded) => {
                 schema.store(Arc::new(reloaded.served()));
                 tracing::info!("postgres subgraph: schema reloaded from the database");

@@ -79,6 +79,8 @@ pub struct TableModel {
     pub list_field: String,
     pub by_pk_field: String,
     pub aggregate_field: String,
+    /// The subscription field with the row after each change, when the table has one.
+    pub changed_field: Option<String>,
     pub description: Option<String>,
     /// Views get no mutations.
     pub is_view: bool,
@@ -205,6 +207,8 @@ pub enum ModelError {
     MissingColumn { table: String, column: String },
     #[error("table {0:?} is an entity but has no primary key; give its `key` in the config")]
     EntityWithoutKey(String),
+    #[error("table {0:?}: `changes` needs a table (not a view) with a primary key")]
+    ChangesWithoutKey(String),
     #[error("two tables are both named {0:?} in GraphQL; rename one with `type`")]
     DuplicateType(String),
     #[error("extends.{entity}: table {table:?} references {entity}, so it cannot also be extended")]
@@ -422,6 +426,22 @@ fn is_key_column(catalog: &Catalog, table: &str, column: &str) -> bool {
 }
 
 /// One table's type: its fields, keys, rule and directives (relationships come later).
+/// The subscription field of a table configured with `changes`.
+fn changed_field(
+    table: &crate::catalog::Table,
+    table_config: Option<&crate::config::TableConfig>,
+    primary_key: &[usize],
+    list_field: &str,
+) -> Result<Option<String>, ModelError> {
+    if !table_config.is_some_and(|c| c.changes) {
+        return Ok(None);
+    }
+    if primary_key.is_empty() || table.is_view {
+        return Err(ModelError::ChangesWithoutKey(table.name.clone()));
+    }
+    Ok(Some(format!("{list_field}_changed")))
+}
+
 fn table_model(
     catalog: &Catalog,
     table: &crate::catalog::Table,
@@ -482,9 +502,11 @@ fn table_model(
         _ => None,
     };
     let list_field = naming::field_name(&table.name);
+    let changed_field = changed_field(table, table_config, &primary_key, &list_field)?;
     let mut model = TableModel {
         by_pk_field: format!("{list_field}_by_pk"),
         aggregate_field: format!("{list_field}_aggregate"),
+        changed_field,
         list_field,
         table: table.name.clone(),
         type_name,

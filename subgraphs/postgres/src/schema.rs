@@ -3,7 +3,8 @@
 //! answer (`engine.rs`).
 
 use async_graphql::dynamic::{
-    Field, InputValue, Object, Scalar, Schema, SchemaBuilder, SchemaError, TypeRef,
+    Field, InputValue, Object, Scalar, Schema, SchemaBuilder, SchemaError, Subscription,
+    SubscriptionField, SubscriptionFieldFuture, TypeRef,
 };
 use polygraph_subgraph_core::aggregate::aggregate_type;
 use polygraph_subgraph_core::engine::{Hook, by_engine};
@@ -22,10 +23,19 @@ fn build_with(model: &Model) -> Result<Schema, SchemaError> {
     let mut query = Object::new("Query");
     let mut mutation = Object::new("Mutation");
     let has_mutations = model.tables.iter().any(|table| table.mutations.any());
-    let mut builder = Schema::build("Query", has_mutations.then_some("Mutation"), None)
-        .enable_federation()
-        .limit_depth(model.max_depth)
-        .limit_complexity(model.max_complexity);
+    let mut subscription = Subscription::new("Subscription");
+    let has_changes = model
+        .tables
+        .iter()
+        .any(|table| table.changed_field.is_some());
+    let mut builder = Schema::build(
+        "Query",
+        has_mutations.then_some("Mutation"),
+        has_changes.then_some("Subscription"),
+    )
+    .enable_federation()
+    .limit_depth(model.max_depth)
+    .limit_complexity(model.max_complexity);
 
     let hinted = model.tables.iter().any(|table| {
         table.directives.cache.is_some()
@@ -86,6 +96,9 @@ fn build_with(model: &Model) -> Result<Schema, SchemaError> {
                 builder = builder.register(cached(object, table));
             }
         }
+        if let Some(name) = &table.changed_field {
+            subscription = subscription.field(changed(table, name));
+        }
         if table.mutations.any() {
             let (types, fields) = crate::mutations::for_table(model, index);
             builder = types
@@ -98,11 +111,30 @@ fn build_with(model: &Model) -> Result<Schema, SchemaError> {
     if has_mutations {
         builder = builder.register(mutation);
     }
+    if has_changes {
+        builder = builder.register(subscription);
+    }
     builder
         .extension(Hook)
         .register(query)
         .entity_resolver(by_engine())
         .finish()
+}
+
+/// `<list>_changed`: the row after each insert or update (the engine's events; async-graphql
+/// only validates).
+fn changed(table: &TableModel, name: &str) -> SubscriptionField {
+    SubscriptionField::new(name, TypeRef::named_nn(&table.type_name), |_| {
+        SubscriptionFieldFuture::new(async {
+            Ok(futures::stream::empty::<
+                async_graphql::Result<async_graphql::Value>,
+            >())
+        })
+    })
+    .description(format!(
+        "Each {} after it is inserted or updated, as this caller may see it.",
+        table.type_name
+    ))
 }
 
 fn scalar_description(kind: ScalarKind) -> &'static str {
