@@ -65,6 +65,16 @@ pub enum Code {
     PayloadTooLarge,
     /// A request a browser could have sent unasked, with the sign-in cookie.
     CsrfPrevented,
+    /// More subscriptions than the gateway or the connection may hold.
+    TooManySubscriptions,
+    /// The subscription's client did not read its events fast enough.
+    SubscriptionBufferFull,
+    /// A newer supergraph serves: subscribe again.
+    SubscriptionSchemaReload,
+    /// The gateway is stopping.
+    SubscriptionServerShutdown,
+    /// A subscription needs a streaming transport.
+    SubscriptionTransport,
 }
 
 impl Code {
@@ -99,6 +109,11 @@ impl Code {
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::CsrfPrevented => "CSRF_PREVENTED",
+            Self::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
+            Self::SubscriptionBufferFull => "SUBSCRIPTION_BUFFER_FULL",
+            Self::SubscriptionSchemaReload => "SUBSCRIPTION_SCHEMA_RELOAD",
+            Self::SubscriptionServerShutdown => "SUBSCRIPTION_SERVER_SHUTDOWN",
+            Self::SubscriptionTransport => "SUBSCRIPTION_TRANSPORT_UNSUPPORTED",
         }
     }
 }

@@ -29,7 +29,10 @@ use crate::supergraph::Supergraph;
 mod cached;
 mod entities;
 mod replies;
+mod subscribe;
 mod transport;
+
+pub use subscribe::Upstream;
 
 #[allow(clippy::wildcard_imports)]
 use entities::*;
@@ -430,6 +433,9 @@ pub struct Inputs<'a> {
     /// The answers to the operation's introspection fields, added to the data.
     pub introspection: Option<JsonMap>,
     pub bounds: Bounds,
+    /// The root fetch's reply, already in: a subscription's event (the first fetch is not
+    /// sent).
+    pub event: Option<Bytes>,
 }
 
 /// Runs a plan, and has `write` write the response's `data` from what it put together.
@@ -439,13 +445,11 @@ pub async fn run(
     inputs: Inputs<'_>,
     write: impl FnOnce(Value<'_>, &mut Vec<GraphqlError>) -> Vec<u8>,
 ) -> Outcome {
-    let (plan, variables, bounds) = (inputs.plan, inputs.variables, inputs.bounds);
+    let (plan, variables, bounds, mut event) =
+        (inputs.plan, inputs.variables, inputs.bounds, inputs.event);
     let caller = subgraphs.caller(inputs.session);
     // Representations the run may still send; past them fetches are not sent.
-    let mut allowance = Allowance {
-        left: bounds.max_representations,
-        max: bounds.max_representations,
-    };
+    let mut allowance = Allowance::of(bounds.max_representations);
     let count = plan.fetches.len();
     // The replies the data refers to, kept until the response is written.
     let replies: FrozenVec<Arc<Reply>> = FrozenVec::new();
@@ -486,6 +490,10 @@ pub async fn run(
                             representations,
                             sent,
                         }
+                    }
+                    None if index == 0 && event.is_some() => {
+                        running.push(subgraphs.given(index, fetch, event.take()));
+                        continue;
                     }
                     _ => {
                         let Some((body, sent, count)) =
@@ -532,11 +540,7 @@ pub async fn run(
         take_in(plan, subgraphs, &mut data, &mut errors, &reply, fetches);
     }
     if let Some(introspection) = inputs.introspection {
-        let reply = replies.push_get(Arc::new(Reply {
-            body: Doc::of(&JsonValue::Object(introspection)),
-            cache: CachePolicy::Unrestricted,
-        }));
-        data.merge(reply.body.root());
+        with_introspection(&replies, &mut data, introspection);
     }
     let data = write(data.value(), &mut errors);
     Outcome {
@@ -546,10 +550,29 @@ pub async fn run(
     }
 }
 
+/// Adds the answers to the operation's introspection fields to `data`.
+fn with_introspection<'r>(
+    replies: &'r FrozenVec<Arc<Reply>>,
+    data: &mut Data<'r>,
+    introspection: JsonMap,
+) {
+    let reply = replies.push_get(Arc::new(Reply {
+        body: Doc::of(&JsonValue::Object(introspection)),
+        cache: CachePolicy::Unrestricted,
+    }));
+    data.merge(reply.body.root());
+}
+
 /// The entity representations a run may still send.
 struct Allowance {
     left: usize,
     max: usize,
+}
+
+impl Allowance {
+    fn of(max: usize) -> Self {
+        Self { left: max, max }
+    }
 }
 
 /// Takes `count` representations from what the run may still send; when that is not enough,
@@ -705,6 +728,12 @@ fn write_variables(
         }
     }
     first
+}
+
+/// The body of a root `fetch`'s request (a subscription's, for its subscribe message).
+pub fn root_body(supergraph: &Supergraph, fetch: &Fetch, variables: &JsonMap) -> Option<Bytes> {
+    let data = Data::empty_object();
+    request(supergraph, data.value(), fetch, variables).map(|(body, _, _)| body)
 }
 
 /// The body of `fetch`'s request, written directly: the query text, the variables it uses

@@ -204,7 +204,37 @@ impl std::fmt::Debug for Document {
 /// selections denied by authorization.
 type PlanKey = (u64, Option<Name>, Vec<Option<bool>>, Vec<u32>);
 
-struct Planned {
+/// A request checked, authorized and planned, ready to run.
+struct Ready {
+    document: Arc<Document>,
+    operation: Node<executable::Operation>,
+    variables: apollo_compiler::validation::Valid<JsonMap>,
+    planned: Arc<Planned>,
+    /// The response begun: its cost and plan extensions.
+    response: Response,
+}
+
+/// One client operation's responses, for transports that stream them.
+pub type Responses = futures::stream::BoxStream<'static, Response>;
+
+/// What [`Gateway::subscribe`] gives a streaming transport.
+pub enum Subscribed {
+    /// Refused before it ran: one response, with its [`Failure`].
+    Refused(Response),
+    /// Its responses: one for a query or mutation, one per event for a subscription.
+    Streaming(Responses),
+}
+
+impl std::fmt::Debug for Subscribed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refused(response) => f.debug_tuple("Refused").field(response).finish(),
+            Self::Streaming(_) => f.write_str("Streaming"),
+        }
+    }
+}
+
+pub(crate) struct Planned {
     /// The operation as the response is written from: denied selections marked.
     operation: Normalized,
     /// The selections with requirements to check per request.
@@ -241,6 +271,8 @@ pub struct Gateway {
     hasher: std::collections::hash_map::RandomState,
     /// Tasks listening for cache invalidations, stopped when a newer supergraph takes over.
     listeners: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
+    /// Set when a newer supergraph takes over: its subscriptions end.
+    retired: tokio::sync::watch::Sender<bool>,
 }
 
 /// Whether every policy the supergraph names is among `policies`.
@@ -395,6 +427,7 @@ impl Gateway {
             store: kept.store,
             hasher: std::collections::hash_map::RandomState::new(),
             listeners: std::sync::Mutex::default(),
+            retired: tokio::sync::watch::Sender::new(false),
         }
     }
 
@@ -430,6 +463,7 @@ impl Gateway {
     /// Stops [`Gateway::listen`]'s tasks, which hold the gateway: once a newer one serves, the
     /// old one is dropped when its last request finishes.
     pub fn stop_listening(&self) {
+        self.retired.send_replace(true);
         if let Ok(mut listeners) = self.listeners.lock() {
             for listener in listeners.drain(..) {
                 listener.abort();
@@ -628,67 +662,19 @@ impl Gateway {
         if let Err(refused) = self.resolve(&mut request).await {
             return *refused;
         }
-        if request.query.as_deref().is_none_or(|q| q.trim().is_empty()) {
-            return no_query();
-        }
-        let document = match self.prepared(&mut request) {
-            Ok(document) => document,
-            Err(errors) => return Response::request_error(Failure::BadRequest, errors),
+        let ready = match self.ready(&mut request, &options).await {
+            Ok(ready) => ready,
+            Err(refused) => return *refused,
         };
-        let query = &*document.query;
-        if let Some(hash) = request.register.take() {
-            self.persisted.register(hash, query).await;
-        }
-        let named = document
-            .prepared
-            .operation(request.operation_name.as_deref());
-        let operation = match named {
-            Ok(operation) => operation.clone(),
-            Err(error) => return bad_request(error),
-        };
+        let Ready {
+            document,
+            operation,
+            variables,
+            planned,
+            mut response,
+        } = ready;
+        let plan = planned.plan.as_ref().expect("a ready operation has a plan");
         let session = options.session.as_deref();
-        if let Err(refused) = self.admit(operation.operation_type, &options) {
-            return *refused;
-        }
-        let raw_variables = request.variables.unwrap_or_default();
-        let variables = match apollo_compiler::request::coerce_variable_values(
-            &self.supergraph.api_schema,
-            &operation,
-            &raw_variables,
-        ) {
-            Ok(variables) => variables,
-            Err(error) => return bad_variables(&error),
-        };
-        let planned = match self.authorized(&document, &operation, &variables, session) {
-            Ok(planned) => planned,
-            Err(refused) => return *refused,
-        };
-        let mut response = Response {
-            data: None,
-            errors: Vec::new(),
-            extensions: JsonMap::new(),
-            failure: None,
-            cache: CachePolicy::NoStore,
-            types: planned.types.clone(),
-        };
-        let plan = match &planned.plan {
-            Ok(plan) => plan,
-            Err(error) => return unplannable(error),
-        };
-        match self.demand(&planned.operation, &variables) {
-            Ok(Some(estimated)) => {
-                response
-                    .extensions
-                    .insert("cost", self.cost_report(estimated));
-            }
-            Ok(None) => {}
-            Err(refused) => return *refused,
-        }
-        if options.explain {
-            response
-                .extensions
-                .insert("queryPlan", JsonValue::from(plan.to_string()));
-        }
         let document = &document.prepared.document;
         let introspection = match self.introspect(document, &operation, &variables, session) {
             Ok(introspection) => introspection,
@@ -699,10 +685,8 @@ impl Gateway {
             variables: &variables,
             session,
             introspection,
-            bounds: execute::Bounds {
-                deadline: started + Duration::from_millis(self.settings.request_timeout_ms),
-                max_representations: self.settings.limits.max_entity_representations,
-            },
+            bounds: self.bounds(started),
+            event: None,
         };
         let outcome = execute::run(&self.supergraph, &self.subgraphs, inputs, |data, errors| {
             self.write_data(&planned, data, errors)
@@ -722,6 +706,210 @@ impl Gateway {
             response.cache = client_cache(outcome.cache, options.credentials);
         }
         response
+    }
+
+    /// What a run may use, from `started`.
+    fn bounds(&self, started: tokio::time::Instant) -> execute::Bounds {
+        execute::Bounds {
+            deadline: started + Duration::from_millis(self.settings.request_timeout_ms),
+            max_representations: self.settings.limits.max_entity_representations,
+        }
+    }
+
+    /// A request (its persisted query resolved) checked, authorized and planned, or the
+    /// response that refuses it.
+    async fn ready(
+        &self,
+        request: &mut Request,
+        options: &Options,
+    ) -> Result<Ready, Box<Response>> {
+        if request.query.as_deref().is_none_or(|q| q.trim().is_empty()) {
+            return Err(Box::new(no_query()));
+        }
+        let document = self
+            .prepared(request)
+            .map_err(|errors| Box::new(Response::request_error(Failure::BadRequest, errors)))?;
+        if let Some(hash) = request.register.take() {
+            self.persisted.register(hash, &document.query).await;
+        }
+        let operation = document
+            .prepared
+            .operation(request.operation_name.as_deref())
+            .map_err(|error| Box::new(bad_request(error)))?
+            .clone();
+        let session = options.session.as_deref();
+        self.admit(operation.operation_type, options)?;
+        let raw_variables = request.variables.take().unwrap_or_default();
+        let variables = apollo_compiler::request::coerce_variable_values(
+            &self.supergraph.api_schema,
+            &operation,
+            &raw_variables,
+        )
+        .map_err(|error| Box::new(bad_variables(&error)))?;
+        let planned = self.authorized(&document, &operation, &variables, session)?;
+        let mut response = Response {
+            data: None,
+            errors: Vec::new(),
+            extensions: JsonMap::new(),
+            failure: None,
+            cache: CachePolicy::NoStore,
+            types: planned.types.clone(),
+        };
+        let plan = match &planned.plan {
+            Ok(plan) => plan,
+            Err(error) => return Err(Box::new(unplannable(error))),
+        };
+        if let Some(estimated) = self.demand(&planned.operation, &variables)? {
+            response
+                .extensions
+                .insert("cost", self.cost_report(estimated));
+        }
+        if options.explain {
+            response
+                .extensions
+                .insert("queryPlan", JsonValue::from(plan.to_string()));
+        }
+        Ok(Ready {
+            document,
+            operation,
+            variables,
+            planned,
+            response,
+        })
+    }
+
+    /// The kind of operation `request` runs, by its document, prepared now if it was not yet;
+    /// `None` for a request that fails before its operation is known.
+    pub fn operation_type(&self, request: &mut Request) -> Option<OperationType> {
+        request.query.as_ref()?;
+        let document = self.prepared(request).ok()?;
+        let operation = document
+            .prepared
+            .operation(request.operation_name.as_deref())
+            .ok()?;
+        Some(operation.operation_type)
+    }
+
+    /// A subscription's responses: one per event of the subgraph that owns its root field,
+    /// each completed from the other subgraphs through the plan. Anything else has one
+    /// response; a request refused before it runs (a subscription that cannot start) has its
+    /// refusal instead.
+    pub async fn subscribe(self: &Arc<Self>, mut request: Request, options: Options) -> Subscribed {
+        use futures::StreamExt as _;
+        if let Err(refused) = self.resolve(&mut request).await {
+            return Subscribed::Refused(*refused);
+        }
+        if self.operation_type(&mut request) != Some(OperationType::Subscription) {
+            let response = self.execute(request, options).await;
+            if response.failure.is_some() {
+                return Subscribed::Refused(response);
+            }
+            return Subscribed::Streaming(futures::stream::once(async { response }).boxed());
+        }
+        match self.start_subscription(request, options).await {
+            Ok(responses) => Subscribed::Streaming(responses),
+            Err(refused) => Subscribed::Refused(*refused),
+        }
+    }
+
+    async fn start_subscription(
+        self: &Arc<Self>,
+        mut request: Request,
+        options: Options,
+    ) -> Result<Responses, Box<Response>> {
+        let ready = self.ready(&mut request, &options).await?;
+        let settings = &self.settings.subscriptions;
+        let Some(seat) = crate::subscriptions::Seat::take(settings.max_subscriptions) else {
+            return Err(Box::new(Response::request_error(
+                Failure::BadRequest,
+                vec![GraphqlError::new(
+                    format!(
+                        "the gateway already serves {} subscriptions, the most it may (subscriptions.max_subscriptions)",
+                        settings.max_subscriptions
+                    ),
+                    Code::TooManySubscriptions,
+                )],
+            )));
+        };
+        let plan = ready
+            .planned
+            .plan
+            .as_ref()
+            .expect("a ready operation has a plan");
+        let (root, body) = plan
+            .fetches
+            .first()
+            .filter(|fetch| fetch.entity.is_none())
+            .and_then(|fetch| {
+                execute::root_body(&self.supergraph, fetch, &ready.variables)
+                    .map(|body| (fetch.subgraph, body))
+            })
+            .ok_or_else(|| {
+                Box::new(unplannable(&plan::PlanError(
+                    "no subgraph subscription".to_owned(),
+                )))
+            })?;
+        let caller = self.subgraphs.caller(options.session.as_deref());
+        let upstream = self
+            .subgraphs
+            .subscribe(root, body, &caller)
+            .await
+            .map_err(|message| {
+                Box::new(Response::request_error(
+                    Failure::BadRequest,
+                    vec![GraphqlError::new(message, Code::SubrequestHttpError)],
+                ))
+            })?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(settings.buffer.max(1));
+        let feed = crate::subscriptions::Feed {
+            gateway: self.clone(),
+            planned: ready.planned,
+            variables: ready.variables,
+            session: options.session,
+            extensions: ready.response.extensions,
+            seat,
+        };
+        tokio::spawn(feed.run(upstream, sender));
+        Ok(crate::subscriptions::responses(receiver))
+    }
+
+    /// One event's response: the rest of the plan run with the event as the root fetch's
+    /// reply.
+    pub(crate) async fn event_response(
+        &self,
+        planned: &Planned,
+        variables: &JsonMap,
+        session: Option<&Session>,
+        event: bytes::Bytes,
+    ) -> Response {
+        let plan = planned.plan.as_ref().expect("a ready operation has a plan");
+        let inputs = execute::Inputs {
+            plan,
+            variables,
+            session,
+            introspection: None,
+            bounds: self.bounds(tokio::time::Instant::now()),
+            event: Some(event),
+        };
+        let outcome = execute::run(&self.supergraph, &self.subgraphs, inputs, |data, errors| {
+            self.write_data(planned, data, errors)
+        })
+        .await;
+        Response {
+            data: Some(outcome.data),
+            errors: outcome.errors,
+            extensions: JsonMap::new(),
+            failure: None,
+            cache: CachePolicy::NoStore,
+            types: planned.types.clone(),
+        }
+    }
+
+    /// Completes once a newer supergraph serves instead of this one (or at once when one
+    /// does already).
+    pub async fn retired(&self) {
+        let mut retired = self.retired.subscribe();
+        let _ = retired.wait_for(|retired| *retired).await;
     }
 
     /// Refuses mutations over GET, anonymous mutations (unless allowed) and plans asked for by callers who may

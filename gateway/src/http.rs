@@ -20,6 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::FutureExt as _;
 
+use apollo_compiler::ast::OperationType;
 use apollo_compiler::response::{JsonMap, JsonValue};
 use axum::Router;
 use axum::body::Body;
@@ -408,7 +409,8 @@ async fn post_graphql(
     body: Body,
 ) -> HttpResponse {
     let gateway = live.current();
-    let Some(media) = negotiate(&headers) else {
+    let streaming = crate::streams::streaming(&headers);
+    let Some(media) = negotiate(&headers).or(streaming.map(|_| JSON)) else {
         return not_acceptable();
     };
     if let Some(refusal) = forged(&gateway, &headers, media) {
@@ -453,21 +455,37 @@ async fn post_graphql(
             Code::PayloadTooLarge,
         );
     };
-    let request = match parse_body(&bytes) {
+    let mut request = match parse_body(&bytes) {
         Ok(request) => request,
         Err(message) => {
             return refuse(StatusCode::BAD_REQUEST, media, &message, Code::BadRequest);
         }
     };
+    let options = options(&headers, false, session);
+    let subscription = streaming.is_some() && {
+        if let Err(refused) = gateway.resolve(&mut request).await {
+            return finished(*refused, media).into_http();
+        }
+        gateway.operation_type(&mut request) == Some(OperationType::Subscription)
+    };
+    if let Some(streaming) = streaming
+        && (subscription || streaming == crate::streams::Streaming::Sse)
+    {
+        let keepalive = Duration::from_millis(gateway.settings().subscriptions.keepalive_ms.max(1));
+        let subscribed = gateway.subscribe(request, options).await;
+        return crate::streams::over_http(subscribed, streaming, keepalive)
+            .unwrap_or_else(|refused| finished(*refused, media).into_http());
+    }
+    if gateway.operation_type(&mut request) == Some(OperationType::Subscription) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            media,
+            "subscriptions are answered over WebSocket (graphql-transport-ws), with Accept: text/event-stream, or with Accept: multipart/mixed;subscriptionSpec=1.0",
+            Code::SubscriptionTransport,
+        );
+    }
     let ask = Ask::new(false, media, &headers, EXPLAIN_HEADER, bytes);
-    answer(
-        gateway,
-        ask,
-        request,
-        options(&headers, false, session),
-        media,
-    )
-    .await
+    answer(gateway, ask, request, options, media).await
 }
 
 /// A POST body as a request: a JSON object whose parameters have the types the spec says.
@@ -520,9 +538,16 @@ fn object_parameter(name: &str, value: Option<JsonValue>) -> Result<Option<JsonM
 
 async fn get_graphql(
     State(live): State<Arc<Live>>,
+    upgrade: Result<
+        axum::extract::ws::WebSocketUpgrade,
+        axum::extract::ws::rejection::WebSocketUpgradeRejection,
+    >,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> HttpResponse {
+    if let Ok(upgrade) = upgrade {
+        return crate::streams::socket(live, upgrade, &headers);
+    }
     let gateway = live.current();
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();

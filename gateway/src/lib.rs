@@ -34,4 +34,6 @@ pub mod response;
 pub mod response_cache;
 pub mod settings;
 pub mod store;
+pub mod streams;
+pub mod subscriptions;
 pub mod supergraph;

@@ -105,6 +105,8 @@ pub struct Settings {
     /// validator text and hosts. Off, clients get a code and a message saying what kind of
     /// failure it was, and the detail goes to the log.
     pub expose_subgraph_errors: bool,
+    /// What subscriptions may hold: how many, their buffers, keep-alives.
+    pub subscriptions: crate::subscriptions::SubscriptionSettings,
 }
 
 /// What callers may do beyond what the supergraph's directives say.
@@ -226,6 +228,7 @@ impl Default for Settings {
             cors: crate::edge::CorsSettings::default(),
             csrf: crate::edge::CsrfSettings::default(),
             expose_subgraph_errors: false,
+            subscriptions: crate::subscriptions::SubscriptionSettings::default(),
         }
     }
 }

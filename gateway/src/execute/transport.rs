@@ -86,7 +86,7 @@ impl Subgraphs {
 
     /// A failure's text for the client: `safe`, with `detail` only when errors are exposed.
     /// The detail is logged either way.
-    fn failure(&self, subgraph: usize, safe: &str, detail: &str) -> String {
+    pub(super) fn failure(&self, subgraph: usize, safe: &str, detail: &str) -> String {
         tracing::warn!(subgraph = %self.names[subgraph], %detail, "subgraph request failed: {safe}");
         if self.expose_errors {
             format!("{safe}: {detail}")

@@ -1,0 +1,375 @@
+//! Subscriptions through the gateway, over the real servers: the PostgreSQL subgraph (a
+//! `polygraph subgraph` process) sends each change of a `changes: true` table, from the
+//! trigger it installs; the gateway completes every event from MongoDB through the plan; real
+//! client libraries receive it over WebSocket (graphql-ws), Server-Sent Events (graphql-sse)
+//! and multipart HTTP (Apollo Client). A write to PostgreSQL causes each event.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::processes::{Running, subgraph};
+use common::{endpoints, repo_root, serve};
+use futures::{SinkExt as _, StreamExt as _};
+use polygraph_gateway::gateway::{Gateway, Settings};
+use polygraph_gateway::live::Live;
+use polygraph_gateway::supergraph::Supergraph;
+use polygraph_subgraph_core::server;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+const PRODUCT: &str = "subscription { products_changed { id name reviews(limit: 2) { rating } } }";
+
+struct Stack {
+    /// `http://…/graphql`.
+    url: String,
+    live: Arc<Live>,
+    pool: sqlx::PgPool,
+    postgres: Running,
+    _logs: tempfile::TempDir,
+}
+
+impl Stack {
+    fn ws_url(&self) -> String {
+        self.url.replacen("http://", "ws://", 1)
+    }
+
+    /// Touches product `id` (no value changes) every 200 ms until `until` completes: each
+    /// touch is a change its subscribers hear of.
+    async fn touching<T>(&self, id: i64, until: impl std::future::Future<Output = T>) -> T {
+        let pool = self.pool.clone();
+        let writer = tokio::spawn(async move {
+            loop {
+                sqlx::query("UPDATE products SET name = name WHERE id = $1")
+                    .bind(id)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        let result = until.await;
+        writer.abort();
+        result
+    }
+}
+
+/// The PostgreSQL subgraph as a process and MongoDB's in process, and the gateway over the
+/// checked-in supergraph, with `adjust`ed settings.
+async fn stack(adjust: impl FnOnce(&mut Settings)) -> Stack {
+    let root = repo_root();
+    let logs = tempfile::tempdir().unwrap();
+    let (postgres, base) = subgraph(
+        "postgres",
+        &root.join("config/postgres.yaml"),
+        &[("POLYGRAPH_POSTGRES_URL", endpoints().postgres)],
+        &logs.path().join("postgres.log"),
+    )
+    .await;
+    let mongodb = polygraph_subgraph_mongodb::Subgraph::start(
+        &polygraph_subgraph_mongodb::Config::from_file(&root.join("config/mongodb.yaml")).unwrap(),
+    )
+    .await
+    .unwrap();
+    let mongodb = serve(server::app(
+        server::share(mongodb.served()),
+        server::Trust::default(),
+    ))
+    .await;
+    let mut settings = Settings::default();
+    settings.authorization.policies = Some(root.join("policies"));
+    settings
+        .subgraph_urls
+        .insert("postgres".to_owned(), format!("{base}/graphql"));
+    settings
+        .subgraph_urls
+        .insert("mongodb".to_owned(), format!("http://{mongodb}/graphql"));
+    adjust(&mut settings);
+    let sdl = std::fs::read_to_string(root.join("schema/supergraph.graphql")).unwrap();
+    let gateway = Arc::new(Gateway::new(Supergraph::parse(&sdl).unwrap(), settings).unwrap());
+    gateway.start().await;
+    let live = Live::new(gateway, &sdl);
+    let address = serve(polygraph_gateway::http::app_live(live.clone())).await;
+    Stack {
+        url: format!("http://{address}/graphql"),
+        live,
+        pool: sqlx::PgPool::connect(&endpoints().postgres).await.unwrap(),
+        postgres,
+        _logs: logs,
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket to the gateway offering graphql-transport-ws.
+async fn socket(stack: &Stack) -> Socket {
+    let mut request = stack.ws_url().into_client_request().unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(
+        response.headers()["sec-websocket-protocol"],
+        "graphql-transport-ws"
+    );
+    socket
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket
+        .send(Message::Text(message.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// The next protocol message (pings answered on the way), or the close frame's code.
+async fn receive(socket: &mut Socket) -> Result<Value, u16> {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(20), socket.next())
+            .await
+            .expect("a message within 20 s");
+        match message {
+            Some(Ok(Message::Text(text))) => {
+                let value: Value = serde_json::from_str(text.as_str()).unwrap();
+                if value["type"] == "ping" {
+                    send(socket, json!({ "type": "pong" })).await;
+                    continue;
+                }
+                return Ok(value);
+            }
+            Some(Ok(Message::Close(frame))) => return Err(frame.map_or(0, |f| u16::from(f.code))),
+            Some(Ok(_)) => {}
+            other => panic!("the connection ended without a close frame: {other:?}"),
+        }
+    }
+}
+
+async fn initialized(stack: &Stack) -> Socket {
+    let mut socket = socket(stack).await;
+    send(&mut socket, json!({ "type": "connection_init" })).await;
+    assert_eq!(
+        receive(&mut socket).await.unwrap()["type"],
+        "connection_ack"
+    );
+    socket
+}
+
+#[tokio::test]
+async fn a_postgres_write_reaches_a_websocket_subscriber_completed_from_mongodb() {
+    let stack = stack(|_| {}).await;
+    let mut socket = initialized(&stack).await;
+    send(
+        &mut socket,
+        json!({ "id": "a", "type": "subscribe", "payload": { "query": PRODUCT } }),
+    )
+    .await;
+    let event = stack.touching(3, receive(&mut socket)).await.unwrap();
+    assert_eq!(event["type"], "next", "{event}");
+    assert_eq!(event["id"], "a");
+    let product = &event["payload"]["data"]["products_changed"];
+    assert_eq!(product["id"], "3", "{event}");
+    assert!(product["name"].is_string(), "{event}");
+    // Reviews come from MongoDB: the gateway ran the rest of the plan for the event.
+    assert!(product["reviews"].is_array(), "{event}");
+    assert!(event["payload"].get("errors").is_none(), "{event}");
+    // `complete` from the client ends it; the same id may then start again.
+    send(&mut socket, json!({ "id": "a", "type": "complete" })).await;
+    send(
+        &mut socket,
+        json!({ "id": "a", "type": "subscribe", "payload": { "query": "{ products(limit: 1) { id } }" } }),
+    )
+    .await;
+    let next = receive(&mut socket).await.unwrap();
+    assert_eq!(next["type"], "next", "{next}");
+    assert_eq!(next["payload"]["data"]["products"][0]["id"], "1");
+    assert_eq!(receive(&mut socket).await.unwrap()["type"], "complete");
+}
+
+#[tokio::test]
+async fn the_websocket_protocol_is_enforced_with_its_close_codes() {
+    let stack = stack(|settings| settings.subscriptions.init_timeout_ms = 300).await;
+    // Subscribing before connection_init: 4401.
+    let mut early = socket(&stack).await;
+    send(
+        &mut early,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": PRODUCT } }),
+    )
+    .await;
+    assert_eq!(receive(&mut early).await, Err(4401));
+    // A message outside the protocol: 4400.
+    let mut garbled = socket(&stack).await;
+    send(&mut garbled, json!({ "type": "hello" })).await;
+    assert_eq!(receive(&mut garbled).await, Err(4400));
+    // No connection_init in time: 4408.
+    let mut silent = socket(&stack).await;
+    assert_eq!(receive(&mut silent).await, Err(4408));
+    // Two subscriptions with one id: 4409.
+    let mut twice = initialized(&stack).await;
+    for _ in 0..2 {
+        send(
+            &mut twice,
+            json!({ "id": "x", "type": "subscribe", "payload": { "query": PRODUCT } }),
+        )
+        .await;
+    }
+    assert_eq!(receive(&mut twice).await, Err(4409));
+    // An invalid operation is an `error` for that id, and the connection stays.
+    let mut invalid = initialized(&stack).await;
+    send(
+        &mut invalid,
+        json!({ "id": "v", "type": "subscribe", "payload": { "query": "subscription { nope }" } }),
+    )
+    .await;
+    let error = receive(&mut invalid).await.unwrap();
+    assert_eq!(error["type"], "error", "{error}");
+    assert_eq!(error["id"], "v");
+    assert_eq!(
+        error["payload"][0]["extensions"]["code"],
+        "GRAPHQL_VALIDATION_FAILED"
+    );
+    send(&mut invalid, json!({ "type": "ping" })).await;
+    assert_eq!(receive(&mut invalid).await.unwrap()["type"], "pong");
+}
+
+#[tokio::test]
+async fn a_bad_token_closes_the_connection_and_anonymous_writes_are_refused() {
+    let stack = stack(|settings| {
+        let issuer = format!(
+            "{{ issuer: '{}', audiences: [polygraph] }}",
+            common::oidc::issuer()
+        );
+        settings.authentication.issuers = vec![serde_yaml::from_str(&issuer).unwrap()];
+    })
+    .await;
+    let mut forged = socket(&stack).await;
+    send(
+        &mut forged,
+        json!({ "type": "connection_init", "payload": { "Authorization": "Bearer not-a-token" } }),
+    )
+    .await;
+    assert_eq!(receive(&mut forged).await, Err(4403));
+    let mut anonymous = initialized(&stack).await;
+    send(
+        &mut anonymous,
+        json!({ "id": "w", "type": "subscribe", "payload": {
+            "query": "mutation { update_products_by_pk(id: 1, _set: {name: \"x\"}) { id } }"
+        } }),
+    )
+    .await;
+    let refused = receive(&mut anonymous).await.unwrap();
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"],
+        "UNAUTHENTICATED"
+    );
+}
+
+#[tokio::test]
+async fn a_new_supergraph_ends_subscriptions_with_an_error() {
+    let stack = stack(|_| {}).await;
+    let mut socket = initialized(&stack).await;
+    send(
+        &mut socket,
+        json!({ "id": "r", "type": "subscribe", "payload": { "query": PRODUCT } }),
+    )
+    .await;
+    let first = stack.touching(4, receive(&mut socket)).await.unwrap();
+    assert_eq!(first["type"], "next", "{first}");
+    let sdl = std::fs::read_to_string(repo_root().join("schema/supergraph.graphql")).unwrap();
+    assert!(stack.live.replace(&format!("{sdl}\n# reloaded\n")).unwrap());
+    let ended = receive(&mut socket).await.unwrap();
+    assert_eq!(ended["type"], "error", "{ended}");
+    assert_eq!(
+        ended["payload"][0]["extensions"]["code"],
+        "SUBSCRIPTION_SCHEMA_RELOAD"
+    );
+}
+
+#[tokio::test]
+async fn a_subgraph_that_goes_away_ends_the_subscription_with_an_error() {
+    let mut stack = stack(|_| {}).await;
+    let mut socket = initialized(&stack).await;
+    send(
+        &mut socket,
+        json!({ "id": "g", "type": "subscribe", "payload": { "query": PRODUCT } }),
+    )
+    .await;
+    let first = stack.touching(5, receive(&mut socket)).await.unwrap();
+    assert_eq!(first["type"], "next", "{first}");
+    stack.postgres.0.kill().unwrap();
+    let ended = receive(&mut socket).await.unwrap();
+    assert_eq!(ended["type"], "error", "{ended}");
+    assert_eq!(
+        ended["payload"][0]["extensions"]["code"],
+        "SUBREQUEST_HTTP_ERROR"
+    );
+    assert!(
+        ended["payload"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("postgres"),
+        "{ended}"
+    );
+}
+
+#[tokio::test]
+async fn subscriptions_over_plain_json_are_refused_with_the_transports_to_use() {
+    let stack = stack(|_| {}).await;
+    let (status, _, body) =
+        common::federation::post(&stack.url, &json!({ "query": PRODUCT })).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        common::federation::codes(&body),
+        ["SUBSCRIPTION_TRANSPORT_UNSUPPORTED"]
+    );
+}
+
+/// Runs `tests/js/subscribe.mjs` with `transport` while product 6 is touched: the first event
+/// its client library received.
+async fn client_event(stack: &Stack, transport: &str, url: &str) -> Value {
+    let script = repo_root().join("tests/js/subscribe.mjs");
+    let run = tokio::process::Command::new("node")
+        .arg(&script)
+        .args([transport, url, PRODUCT])
+        .output();
+    let output = stack.touching(6, run).await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{transport}: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed: Value = serde_json::from_str(&stdout).unwrap();
+    printed["event"].clone()
+}
+
+fn assert_product_event(event: &Value, transport: &str) {
+    let product = &event["data"]["products_changed"];
+    assert_eq!(product["id"], "6", "{transport}: {event}");
+    assert!(product["reviews"].is_array(), "{transport}: {event}");
+}
+
+#[tokio::test]
+async fn graphql_ws_receives_events() {
+    let stack = stack(|_| {}).await;
+    let event = client_event(&stack, "graphql-ws", &stack.ws_url()).await;
+    assert_product_event(&event, "graphql-ws");
+}
+
+#[tokio::test]
+async fn graphql_sse_receives_events() {
+    let stack = stack(|_| {}).await;
+    let event = client_event(&stack, "graphql-sse", &stack.url).await;
+    assert_product_event(&event, "graphql-sse");
+}
+
+#[tokio::test]
+async fn apollo_client_receives_events_over_multipart_http() {
+    let stack = stack(|_| {}).await;
+    let event = client_event(&stack, "apollo", &stack.url).await;
+    assert_product_event(&event, "apollo");
+}
