@@ -205,33 +205,13 @@ impl std::fmt::Debug for Document {
 type PlanKey = (u64, Option<Name>, Vec<Option<bool>>, Vec<u32>);
 
 /// A request checked, authorized and planned, ready to run.
-struct Ready {
-    document: Arc<Document>,
-    operation: Node<executable::Operation>,
-    variables: apollo_compiler::validation::Valid<JsonMap>,
-    planned: Arc<Planned>,
+pub(crate) struct Ready {
+    pub document: Arc<Document>,
+    pub operation: Node<executable::Operation>,
+    pub variables: apollo_compiler::validation::Valid<JsonMap>,
+    pub planned: Arc<Planned>,
     /// The response begun: its cost and plan extensions.
-    response: Response,
-}
-
-/// One client operation's responses, for transports that stream them.
-pub type Responses = futures::stream::BoxStream<'static, Response>;
-
-/// What [`Gateway::subscribe`] gives a streaming transport.
-pub enum Subscribed {
-    /// Refused before it ran: one response, with its [`Failure`].
-    Refused(Response),
-    /// Its responses: one for a query or mutation, one per event for a subscription.
-    Streaming(Responses),
-}
-
-impl std::fmt::Debug for Subscribed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Refused(response) => f.debug_tuple("Refused").field(response).finish(),
-            Self::Streaming(_) => f.write_str("Streaming"),
-        }
-    }
+    pub response: Response,
 }
 
 pub(crate) struct Planned {
@@ -239,7 +219,7 @@ pub(crate) struct Planned {
     operation: Normalized,
     /// The selections with requirements to check per request.
     guards: Vec<Guard>,
-    plan: Result<Arc<QueryPlan>, plan::PlanError>,
+    pub(crate) plan: Result<Arc<QueryPlan>, plan::PlanError>,
     /// The size of the last response's `data`: room to write the next one in without growing.
     data_size: std::sync::atomic::AtomicUsize,
     /// About how many bytes it holds (measured: about 33 times the query's text, and 2.4 KB).
@@ -251,7 +231,7 @@ pub(crate) struct Planned {
 /// The gateway for one supergraph.
 pub struct Gateway {
     pub supergraph: Arc<Supergraph>,
-    subgraphs: Subgraphs,
+    pub(crate) subgraphs: Subgraphs,
     settings: Settings,
     authenticator: Arc<Authenticator>,
     policies: Option<Arc<Policies>>,
@@ -718,7 +698,7 @@ impl Gateway {
 
     /// A request (its persisted query resolved) checked, authorized and planned, or the
     /// response that refuses it.
-    async fn ready(
+    pub(crate) async fn ready(
         &self,
         request: &mut Request,
         options: &Options,
@@ -788,89 +768,6 @@ impl Gateway {
             .operation(request.operation_name.as_deref())
             .ok()?;
         Some(operation.operation_type)
-    }
-
-    /// A subscription's responses: one per event of the subgraph that owns its root field,
-    /// each completed from the other subgraphs through the plan. Anything else has one
-    /// response; a request refused before it runs (a subscription that cannot start) has its
-    /// refusal instead.
-    pub async fn subscribe(self: &Arc<Self>, mut request: Request, options: Options) -> Subscribed {
-        use futures::StreamExt as _;
-        if let Err(refused) = self.resolve(&mut request).await {
-            return Subscribed::Refused(*refused);
-        }
-        if self.operation_type(&mut request) != Some(OperationType::Subscription) {
-            let response = self.execute(request, options).await;
-            if response.failure.is_some() {
-                return Subscribed::Refused(response);
-            }
-            return Subscribed::Streaming(futures::stream::once(async { response }).boxed());
-        }
-        match self.start_subscription(request, options).await {
-            Ok(responses) => Subscribed::Streaming(responses),
-            Err(refused) => Subscribed::Refused(*refused),
-        }
-    }
-
-    async fn start_subscription(
-        self: &Arc<Self>,
-        mut request: Request,
-        options: Options,
-    ) -> Result<Responses, Box<Response>> {
-        let ready = self.ready(&mut request, &options).await?;
-        let settings = &self.settings.subscriptions;
-        let Some(seat) = crate::subscriptions::Seat::take(settings.max_subscriptions) else {
-            return Err(Box::new(Response::request_error(
-                Failure::BadRequest,
-                vec![GraphqlError::new(
-                    format!(
-                        "the gateway already serves {} subscriptions, the most it may (subscriptions.max_subscriptions)",
-                        settings.max_subscriptions
-                    ),
-                    Code::TooManySubscriptions,
-                )],
-            )));
-        };
-        let plan = ready
-            .planned
-            .plan
-            .as_ref()
-            .expect("a ready operation has a plan");
-        let (root, body) = plan
-            .fetches
-            .first()
-            .filter(|fetch| fetch.entity.is_none())
-            .and_then(|fetch| {
-                execute::root_body(&self.supergraph, fetch, &ready.variables)
-                    .map(|body| (fetch.subgraph, body))
-            })
-            .ok_or_else(|| {
-                Box::new(unplannable(&plan::PlanError(
-                    "no subgraph subscription".to_owned(),
-                )))
-            })?;
-        let caller = self.subgraphs.caller(options.session.as_deref());
-        let upstream = self
-            .subgraphs
-            .subscribe(root, body, &caller)
-            .await
-            .map_err(|message| {
-                Box::new(Response::request_error(
-                    Failure::BadRequest,
-                    vec![GraphqlError::new(message, Code::SubrequestHttpError)],
-                ))
-            })?;
-        let (sender, receiver) = tokio::sync::mpsc::channel(settings.buffer.max(1));
-        let feed = crate::subscriptions::Feed {
-            gateway: self.clone(),
-            planned: ready.planned,
-            variables: ready.variables,
-            session: options.session,
-            extensions: ready.response.extensions,
-            seat,
-        };
-        tokio::spawn(feed.run(upstream, sender));
-        Ok(crate::subscriptions::responses(receiver))
     }
 
     /// One event's response: the rest of the plan run with the event as the root fetch's
@@ -1352,7 +1249,7 @@ fn no_query() -> Response {
 }
 
 /// The answer to an operation no plan answers: `data` null.
-fn unplannable(error: &plan::PlanError) -> Response {
+pub(crate) fn unplannable(error: &plan::PlanError) -> Response {
     let mut data = data_start(0);
     data.extend_from_slice(b"null");
     Response {

@@ -106,7 +106,7 @@ pub struct Settings {
     /// failure it was, and the detail goes to the log.
     pub expose_subgraph_errors: bool,
     /// What subscriptions may hold: how many, their buffers, keep-alives.
-    pub subscriptions: crate::subscriptions::SubscriptionSettings,
+    pub subscriptions: SubscriptionSettings,
 }
 
 /// What callers may do beyond what the supergraph's directives say.
@@ -228,7 +228,7 @@ impl Default for Settings {
             cors: crate::edge::CorsSettings::default(),
             csrf: crate::edge::CsrfSettings::default(),
             expose_subgraph_errors: false,
-            subscriptions: crate::subscriptions::SubscriptionSettings::default(),
+            subscriptions: SubscriptionSettings::default(),
         }
     }
 }
@@ -255,6 +255,39 @@ impl Settings {
                     polygraph_service::config::environment(),
                 ),
             ),
+        }
+    }
+}
+
+/// What subscriptions may hold.
+#[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct SubscriptionSettings {
+    /// Subscriptions the gateway serves at once, over every transport.
+    pub max_subscriptions: usize,
+    /// Operations one WebSocket connection may run at once.
+    pub max_per_connection: usize,
+    /// WebSocket connections the gateway holds at once.
+    pub max_connections: usize,
+    /// Responses kept for a client that has not read them yet; one more ends the
+    /// subscription with `SUBSCRIPTION_BUFFER_FULL`.
+    pub buffer: usize,
+    /// How often a stream that has nothing to say shows it is alive, in milliseconds: a
+    /// WebSocket ping, an SSE comment, a multipart `{}` part.
+    pub keepalive_ms: u64,
+    /// How long a WebSocket client has to send `connection_init`, in milliseconds.
+    pub init_timeout_ms: u64,
+}
+
+impl Default for SubscriptionSettings {
+    fn default() -> Self {
+        Self {
+            max_subscriptions: 20_000,
+            max_per_connection: 100,
+            max_connections: 20_000,
+            buffer: 64,
+            keepalive_ms: 5_000,
+            init_timeout_ms: 3_000,
         }
     }
 }

@@ -30,8 +30,9 @@ use futures::stream::BoxStream;
 use polygraph_service::ws;
 
 use crate::auth::Session;
-use crate::gateway::{Options, Request, Response, Responses, Subscribed};
+use crate::gateway::{Options, Request, Response};
 use crate::live::Live;
+use crate::subscriptions::{Responses, Seat, Subscribed};
 
 /// How a client asks for its responses to be streamed over HTTP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,8 +106,6 @@ fn streamed(
             async move { Bytes::from_static(end) },
         ))
         .map(Ok::<_, std::convert::Infallible>);
-    // The client stops reading when the gateway stops: the stream ends then.
-    let body = body.take_until(polygraph_service::serve::stopping());
     let mut response = HttpResponse::new(Body::from_stream(body));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
@@ -195,14 +194,44 @@ pub fn over_http(
     })
 }
 
+/// WebSocket connections open now.
+static SOCKETS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A JSON error response.
+fn refusal(status: StatusCode, message: &str, code: crate::errors::Code) -> HttpResponse {
+    let refusal = Response::request_error(
+        crate::gateway::Failure::BadRequest,
+        vec![crate::errors::GraphqlError::new(message, code)],
+    );
+    let mut response = HttpResponse::new(Body::from(refusal.into_bytes()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}
+
 /// Upgrades to GraphQL over WebSocket.
 pub fn socket(live: Arc<Live>, upgrade: WebSocketUpgrade, headers: &HeaderMap) -> HttpResponse {
     let gateway = live.current();
     let settings = &gateway.settings().subscriptions;
+    let Some(seat) = Seat::among(&SOCKETS, settings.max_connections) else {
+        return refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!(
+                "the gateway already holds {} WebSocket connections, the most it may (subscriptions.max_connections)",
+                settings.max_connections
+            ),
+            crate::errors::Code::TooManySubscriptions,
+        );
+    };
+    let keepalive = Duration::from_millis(settings.keepalive_ms.max(1));
     let limits = ws::Limits {
         init_timeout: Duration::from_millis(settings.init_timeout_ms),
         max_operations: settings.max_per_connection,
-        keepalive: Duration::from_millis(settings.keepalive_ms.max(1)),
+        keepalive,
+        write_timeout: (keepalive * 2).max(Duration::from_secs(10)),
     };
     let handler = Arc::new(Sockets {
         live,
@@ -211,13 +240,15 @@ pub fn socket(live: Arc<Live>, upgrade: WebSocketUpgrade, headers: &HeaderMap) -
     let mut response = upgrade
         .protocols([ws::PROTOCOL])
         .max_message_size(gateway.settings().max_body_bytes)
-        .on_upgrade(move |socket| {
+        .on_upgrade(move |socket| async move {
             ws::serve(
                 socket,
                 handler,
                 limits,
                 polygraph_service::serve::stopping(),
             )
+            .await;
+            drop(seat);
         });
     if response.status() == StatusCode::SWITCHING_PROTOCOLS
         && !response
@@ -225,18 +256,10 @@ pub fn socket(live: Arc<Live>, upgrade: WebSocketUpgrade, headers: &HeaderMap) -
             .contains_key(header::SEC_WEBSOCKET_PROTOCOL)
     {
         // The client offered no subprotocol we speak.
-        let refusal = Response::request_error(
-            crate::gateway::Failure::BadRequest,
-            vec![crate::errors::GraphqlError::new(
-                "offer the graphql-transport-ws subprotocol (Sec-WebSocket-Protocol)",
-                crate::errors::Code::BadRequest,
-            )],
-        );
-        response = HttpResponse::new(Body::from(refusal.into_bytes()));
-        *response.status_mut() = StatusCode::BAD_REQUEST;
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
+        response = refusal(
+            StatusCode::BAD_REQUEST,
+            "offer the graphql-transport-ws subprotocol (Sec-WebSocket-Protocol)",
+            crate::errors::Code::BadRequest,
         );
     }
     response
@@ -296,6 +319,10 @@ impl ws::Handler for Sockets {
         })
     }
 
+    fn expires(&self, session: &Self::Connection) -> Option<std::time::SystemTime> {
+        crate::subscriptions::expiry(session.as_deref())
+    }
+
     fn subscribe(
         &self,
         session: Arc<Self::Connection>,
@@ -303,6 +330,14 @@ impl ws::Handler for Sockets {
     ) -> BoxFuture<'static, BoxStream<'static, ws::Event>> {
         let gateway = self.live.current();
         Box::pin(async move {
+            if crate::subscriptions::expired(session.as_deref()) {
+                let errors = serde_json::json!([{
+                    "message": "the token expired: connect again with a fresh one",
+                    "extensions": { "code": "UNAUTHENTICATED" },
+                }]);
+                let event = ws::Event::Error(errors.to_string());
+                return futures::stream::once(async { event }).boxed();
+            }
             let request: Request = match serde_json::from_value(payload) {
                 Ok(request) => request,
                 Err(error) => {

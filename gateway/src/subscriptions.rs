@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use crate::auth::Session;
 use crate::errors::{Code, GraphqlError};
 use crate::execute::{CachePolicy, Upstream};
-use crate::gateway::{Gateway, Planned, Response, Responses};
+use crate::gateway::{Failure, Gateway, Options, Planned, Request, Response, unplannable};
 
 /// Subscriptions being served now, over every transport and supergraph.
 static ACTIVE: AtomicUsize = AtomicUsize::new(0);
@@ -28,55 +28,33 @@ pub fn active() -> usize {
     ACTIVE.load(Ordering::Relaxed)
 }
 
-/// What subscriptions may hold.
-#[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
-#[serde(default, deny_unknown_fields)]
-pub struct SubscriptionSettings {
-    /// Subscriptions the gateway serves at once, over every transport.
-    pub max_subscriptions: usize,
-    /// Operations one WebSocket connection may run at once.
-    pub max_per_connection: usize,
-    /// Responses kept for a client that has not read them yet; one more ends the
-    /// subscription with `SUBSCRIPTION_BUFFER_FULL`.
-    pub buffer: usize,
-    /// How often a stream that has nothing to say shows it is alive, in milliseconds: a
-    /// WebSocket ping, an SSE comment, a multipart `{}` part.
-    pub keepalive_ms: u64,
-    /// How long a WebSocket client has to send `connection_init`, in milliseconds.
-    pub init_timeout_ms: u64,
-}
+/// How long a subscription that ends with an error waits for its client to take that error.
+const LAST_WORD: std::time::Duration = std::time::Duration::from_secs(10);
 
-impl Default for SubscriptionSettings {
-    fn default() -> Self {
-        Self {
-            max_subscriptions: 20_000,
-            max_per_connection: 100,
-            buffer: 64,
-            keepalive_ms: 5_000,
-            init_timeout_ms: 3_000,
-        }
-    }
-}
-
-/// One of the subscriptions the gateway may hold, given back when dropped.
+/// One of a bounded number of places (subscriptions, connections), given back when dropped.
 #[derive(Debug)]
-pub struct Seat(());
+pub struct Seat(&'static AtomicUsize);
 
 impl Seat {
-    /// A seat, when fewer than `max` are taken.
+    /// A subscription's seat, when fewer than `max` are taken.
     pub fn take(max: usize) -> Option<Self> {
-        ACTIVE
+        Self::among(&ACTIVE, max)
+    }
+
+    /// A seat counted by `taken`, when fewer than `max` are.
+    pub fn among(taken: &'static AtomicUsize, max: usize) -> Option<Self> {
+        taken
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |active| {
                 (active < max).then_some(active + 1)
             })
             .ok()
-            .map(|_| Self(()))
+            .map(|_| Self(taken))
     }
 }
 
 impl Drop for Seat {
     fn drop(&mut self) {
-        ACTIVE.fetch_sub(1, Ordering::AcqRel);
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -92,15 +70,16 @@ fn ending(code: Code, message: impl Into<String>) -> Response {
     }
 }
 
-/// Whether the caller's token has expired (`exp`, in seconds since 1970).
-fn expired(session: Option<&Session>) -> bool {
-    let Some(exp) = session.and_then(|s| s.claims.get("exp")?.as_f64()) else {
-        return false;
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |since| since.as_secs_f64());
-    now >= exp
+/// When the caller's token expires (`exp`), if it says.
+pub(crate) fn expiry(session: Option<&Session>) -> Option<std::time::SystemTime> {
+    let exp = session?.claims.get("exp")?.as_f64()?;
+    let exp = std::time::Duration::try_from_secs_f64(exp.max(0.0)).ok()?;
+    std::time::UNIX_EPOCH.checked_add(exp)
+}
+
+/// Whether the caller's token has expired.
+pub(crate) fn expired(session: Option<&Session>) -> bool {
+    expiry(session).is_some_and(|exp| std::time::SystemTime::now() >= exp)
 }
 
 /// One subscription's task: what it needs to complete each event.
@@ -163,15 +142,123 @@ impl Feed {
             }
         };
         upstream.stop().await;
+        drop(self.seat);
         if let Some(ending) = ending {
-            // Room for it once the client reads one more, however long that takes; not past
-            // the client going away.
+            // Room for it once the client reads one more; not past the client going away, or
+            // a client that reads nothing more.
             tokio::select! {
                 () = sender.closed() => {}
+                () = tokio::time::sleep(LAST_WORD) => {}
                 _ = sender.send(ending) => {}
             }
         }
-        drop(self.seat);
+    }
+}
+
+/// One client operation's responses, for transports that stream them.
+pub type Responses = futures::stream::BoxStream<'static, Response>;
+
+/// What [`Gateway::subscribe`] gives a streaming transport.
+pub enum Subscribed {
+    /// Refused before it ran: one response, with its [`Failure`].
+    Refused(Response),
+    /// Its responses: one for a query or mutation, one per event for a subscription.
+    Streaming(Responses),
+}
+
+impl std::fmt::Debug for Subscribed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refused(response) => f.debug_tuple("Refused").field(response).finish(),
+            Self::Streaming(_) => f.write_str("Streaming"),
+        }
+    }
+}
+
+impl Gateway {
+    /// A subscription's responses: one per event of the subgraph that owns its root field,
+    /// each completed from the other subgraphs through the plan. Anything else has one
+    /// response; a request refused before it runs (a subscription that cannot start) has its
+    /// refusal instead.
+    pub async fn subscribe(self: &Arc<Self>, mut request: Request, options: Options) -> Subscribed {
+        use futures::StreamExt as _;
+        if let Err(refused) = self.resolve(&mut request).await {
+            return Subscribed::Refused(*refused);
+        }
+        if self.operation_type(&mut request)
+            != Some(apollo_compiler::ast::OperationType::Subscription)
+        {
+            let response = self.execute(request, options).await;
+            if response.failure.is_some() {
+                return Subscribed::Refused(response);
+            }
+            return Subscribed::Streaming(futures::stream::once(async { response }).boxed());
+        }
+        match self.start_subscription(request, options).await {
+            Ok(responses) => Subscribed::Streaming(responses),
+            Err(refused) => Subscribed::Refused(*refused),
+        }
+    }
+
+    async fn start_subscription(
+        self: &Arc<Self>,
+        mut request: Request,
+        options: Options,
+    ) -> Result<Responses, Box<Response>> {
+        let ready = self.ready(&mut request, &options).await?;
+        let settings = &self.settings().subscriptions;
+        let Some(seat) = Seat::take(settings.max_subscriptions) else {
+            return Err(Box::new(Response::request_error(
+                Failure::BadRequest,
+                vec![GraphqlError::new(
+                    format!(
+                        "the gateway already serves {} subscriptions, the most it may (subscriptions.max_subscriptions)",
+                        settings.max_subscriptions
+                    ),
+                    Code::TooManySubscriptions,
+                )],
+            )));
+        };
+        let plan = ready
+            .planned
+            .plan
+            .as_ref()
+            .expect("a ready operation has a plan");
+        let (root, body) = plan
+            .fetches
+            .first()
+            .filter(|fetch| fetch.entity.is_none())
+            .and_then(|fetch| {
+                crate::execute::root_body(&self.supergraph, fetch, &ready.variables)
+                    .map(|body| (fetch.subgraph, body))
+            })
+            .ok_or_else(|| {
+                Box::new(unplannable(&crate::plan::PlanError(
+                    "no subgraph subscription".to_owned(),
+                )))
+            })?;
+        let caller = self.subgraphs.caller(options.session.as_deref());
+        let upstream = self
+            .subgraphs
+            .subscribe(root, body, &caller)
+            .await
+            .map_err(|message| {
+                Box::new(Response::request_error(
+                    Failure::BadRequest,
+                    vec![GraphqlError::new(message, Code::SubrequestHttpError)],
+                ))
+            })?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(settings.buffer.max(1));
+        let feed = Feed {
+            gateway: self.clone(),
+            planned: ready.planned,
+            variables: ready.variables,
+            session: options.session,
+            extensions: ready.response.extensions,
+            seat,
+        };
+        tokio::spawn(feed.run(upstream, sender));
+        Ok(responses(receiver))
     }
 }
 

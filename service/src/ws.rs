@@ -79,6 +79,12 @@ pub trait Handler: Send + Sync + 'static {
     /// (4403).
     fn init(&self, payload: Option<Value>) -> BoxFuture<'_, Result<Self::Connection, String>>;
 
+    /// When the connection's credentials expire: it is closed then (4403).
+    fn expires(&self, connection: &Self::Connection) -> Option<std::time::SystemTime> {
+        let _ = connection;
+        None
+    }
+
     /// The events of one operation (`subscribe`'s payload); a stream that ends sends
     /// `complete`, one whose last event is [`Event::Error`] does not.
     fn subscribe(
@@ -97,6 +103,9 @@ pub struct Limits {
     pub max_operations: usize,
     /// How often the server pings.
     pub keepalive: Duration,
+    /// How long one message may take to be written: a client that reads nothing for that
+    /// long is disconnected, so that it holds nothing.
+    pub write_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -105,6 +114,7 @@ impl Default for Limits {
             init_timeout: Duration::from_secs(3),
             max_operations: 100,
             keepalive: Duration::from_secs(12),
+            write_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -135,10 +145,15 @@ fn text(kind: &str, id: Option<&str>, payload: Option<&str>) -> Utf8Bytes {
     Utf8Bytes::from(out)
 }
 
+/// A close frame; its reason cut to the 123 bytes a control frame has room for.
 fn closing(code: u16, reason: &str) -> Message {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
     Message::Close(Some(CloseFrame {
         code,
-        reason: Utf8Bytes::from(reason),
+        reason: Utf8Bytes::from(&reason[..end]),
     }))
 }
 
@@ -153,6 +168,24 @@ struct Connection<H: Handler> {
     running: HashMap<Arc<str>, (u64, tokio::task::AbortHandle)>,
     generation: u64,
     events: tokio::sync::mpsc::Sender<Outgoing>,
+    /// When the credentials `connection_init` brought expire.
+    expires: Option<tokio::time::Instant>,
+}
+
+/// Completes at `at`, never without one.
+async fn expiry(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The instant `time` is at, now if it passed.
+fn until(time: std::time::SystemTime) -> tokio::time::Instant {
+    let left = time
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    tokio::time::Instant::now() + left
 }
 
 /// What a client message calls for: a reply, nothing, or closing the connection (with a
@@ -179,7 +212,10 @@ impl<H: Handler> Connection<H> {
                 }
                 self.init_seen = true;
                 match self.handler.init(payload).await {
-                    Ok(accepted) => self.accepted = Some(Arc::new(accepted)),
+                    Ok(accepted) => {
+                        self.expires = self.handler.expires(&accepted).map(until);
+                        self.accepted = Some(Arc::new(accepted));
+                    }
                     Err(reason) => return Answer::Close(Some(closing(close::FORBIDDEN, &reason))),
                 }
                 Answer::Reply(text("connection_ack", None, None))
@@ -266,6 +302,7 @@ pub async fn serve<H: Handler>(
         running: HashMap::new(),
         generation: 0,
         events,
+        expires: None,
     };
     let init_deadline = tokio::time::sleep(limits.init_timeout);
     tokio::pin!(init_deadline);
@@ -279,6 +316,9 @@ pub async fn serve<H: Handler>(
             () = &mut shutdown => break Some(closing(close::GOING_AWAY, "the server is shutting down")),
             () = &mut init_deadline, if !connection.init_seen => {
                 break Some(closing(close::INIT_TIMEOUT, "Connection initialisation timeout"));
+            }
+            () = expiry(connection.expires) => {
+                break Some(closing(close::FORBIDDEN, "the token expired: connect again with a fresh one"));
             }
             _ = keepalive.tick() => {
                 quiet_ticks += 1;
@@ -305,19 +345,20 @@ pub async fn serve<H: Handler>(
                 }
             }
         };
-        if let Some(reply) = reply
-            && sink.send(Message::Text(reply)).await.is_err()
-        {
-            break None;
+        if let Some(reply) = reply {
+            let sent = tokio::time::timeout(limits.write_timeout, sink.send(Message::Text(reply)));
+            if !matches!(sent.await, Ok(Ok(()))) {
+                break None;
+            }
         }
     };
     for (_, task) in connection.running.into_values() {
         task.abort();
     }
     if let Some(close) = close {
-        let _ = sink.send(close).await;
+        let _ = tokio::time::timeout(limits.write_timeout, sink.send(close)).await;
     }
-    let _ = sink.close().await;
+    let _ = tokio::time::timeout(limits.write_timeout, sink.close()).await;
 }
 
 /// Runs one operation, handing its events to the connection.
@@ -366,6 +407,16 @@ mod tests {
         ));
         assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"next","id":"1"}"#).is_err());
         assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"subscribe"}"#).is_err());
+    }
+
+    #[test]
+    fn close_reasons_fit_a_control_frame() {
+        let Message::Close(Some(frame)) = closing(close::SUBSCRIBER_EXISTS, &"é".repeat(100))
+        else {
+            panic!("a close frame");
+        };
+        assert!(frame.reason.len() <= 123);
+        assert!(frame.reason.as_str().chars().all(|c| c == 'é'));
     }
 
     #[test]

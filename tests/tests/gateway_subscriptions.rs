@@ -25,6 +25,8 @@ const PRODUCT: &str = "subscription { products_changed { id name reviews(limit: 
 struct Stack {
     /// `http://…/graphql`.
     url: String,
+    /// The PostgreSQL subgraph's `http://…`.
+    postgres_base: String,
     live: Arc<Live>,
     pool: sqlx::PgPool,
     postgres: Running,
@@ -94,6 +96,7 @@ async fn stack(adjust: impl FnOnce(&mut Settings)) -> Stack {
     let address = serve(polygraph_gateway::http::app_live(live.clone())).await;
     Stack {
         url: format!("http://{address}/graphql"),
+        postgres_base: base,
         live,
         pool: sqlx::PgPool::connect(&endpoints().postgres).await.unwrap(),
         postgres,
@@ -106,7 +109,11 @@ type Socket =
 
 /// A WebSocket to the gateway offering graphql-transport-ws.
 async fn socket(stack: &Stack) -> Socket {
-    let mut request = stack.ws_url().into_client_request().unwrap();
+    socket_to(&stack.ws_url()).await
+}
+
+async fn socket_to(url: &str) -> Socket {
+    let mut request = url.into_client_request().unwrap();
     request.headers_mut().insert(
         "sec-websocket-protocol",
         "graphql-transport-ws".parse().unwrap(),
@@ -266,6 +273,29 @@ async fn a_bad_token_closes_the_connection_and_anonymous_writes_are_refused() {
         refused["payload"][0]["extensions"]["code"],
         "UNAUTHENTICATED"
     );
+}
+
+#[tokio::test]
+async fn a_subgraph_socket_answers_subscriptions_only() {
+    let stack = stack(|_| {}).await;
+    let url = format!(
+        "{}/graphql",
+        stack.postgres_base.replacen("http://", "ws://", 1)
+    );
+    let mut socket = socket_to(&url).await;
+    send(&mut socket, json!({ "type": "connection_init" })).await;
+    assert_eq!(
+        receive(&mut socket).await.unwrap()["type"],
+        "connection_ack"
+    );
+    send(
+        &mut socket,
+        json!({ "id": "q", "type": "subscribe", "payload": { "query": "{ products(limit: 1) { id } }" } }),
+    )
+    .await;
+    let refused = receive(&mut socket).await.unwrap();
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["payload"][0]["extensions"]["code"], "BAD_REQUEST");
 }
 
 #[tokio::test]

@@ -16,6 +16,10 @@ type Socket =
 /// How long connecting and the protocol's handshake may take.
 const HANDSHAKE: Duration = Duration::from_secs(5);
 
+/// How long a subgraph may send nothing, not even a ping (ours ping every 12 s), before its
+/// subscription counts as broken off.
+const SILENCE: Duration = Duration::from_secs(40);
+
 /// A subscription's events from its subgraph.
 pub struct Upstream {
     socket: Socket,
@@ -47,7 +51,10 @@ impl Upstream {
     pub async fn next(&mut self) -> Result<Option<Bytes>, String> {
         use futures::SinkExt as _;
         while !self.ended {
-            let message = match self.socket.next().await {
+            let Ok(received) = tokio::time::timeout(SILENCE, self.socket.next()).await else {
+                return Err(self.broke("sent nothing, not even a ping, for 40 s"));
+            };
+            let message = match received {
                 Some(Ok(Message::Text(text))) => text,
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                 Some(Ok(Message::Binary(_))) => {
@@ -136,9 +143,13 @@ impl Subgraphs {
             headers.insert(polygraph_subgraph_core::claims::HEADER, token);
         }
         let handshake = async {
-            let (mut socket, _) = tokio_tungstenite::connect_async(request)
-                .await
-                .map_err(|error| root_cause(&error))?;
+            let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+                .max_message_size(Some(self.max_reply_bytes))
+                .max_frame_size(Some(self.max_reply_bytes));
+            let (mut socket, _) =
+                tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+                    .await
+                    .map_err(|error| root_cause(&error))?;
             handshake(&mut socket, &body).await?;
             Ok::<_, String>(socket)
         };

@@ -431,22 +431,24 @@ async fn sockets(
             Ok(upgrade) => upgrade,
             Err(rejection) => return rejection.into_response(),
         };
-    let refuse_writes =
-        !claims.as_ref().is_some_and(Claims::has_subject) && !state.trust.allow_anonymous_writes;
     let max_message = state.trust.max_body_bytes;
     let handler = Arc::new(Sockets {
         schema: state.schema,
         claims,
-        refuse_writes,
     });
     upgrade
         .protocols([ws::PROTOCOL])
         .max_message_size(max_message)
         .on_upgrade(move |socket| {
+            // The gateway opens one connection per subscription.
+            let limits = ws::Limits {
+                max_operations: 1,
+                ..ws::Limits::default()
+            };
             ws::serve(
                 socket,
                 handler,
-                ws::Limits::default(),
+                limits,
                 polygraph_service::serve::stopping(),
             )
         })
@@ -456,7 +458,6 @@ async fn sockets(
 struct Sockets {
     schema: SharedSchema,
     claims: Option<Claims>,
-    refuse_writes: bool,
 }
 
 impl ws::Handler for Sockets {
@@ -477,10 +478,10 @@ impl ws::Handler for Sockets {
     ) -> futures::future::BoxFuture<'static, futures::stream::BoxStream<'static, ws::Event>> {
         use futures::StreamExt as _;
         let served = self.schema.load_full();
-        let (claims, refuse_writes) = (self.claims.clone(), self.refuse_writes);
+        let claims = self.claims.clone();
         let (sender, mut receiver) = tokio::sync::mpsc::channel(16);
         tokio::spawn(async move {
-            socket_operation(&served, claims.as_ref(), refuse_writes, payload, &sender).await;
+            socket_operation(&served, claims.as_ref(), payload, &sender).await;
         });
         Box::pin(async move { futures::stream::poll_fn(move |cx| receiver.poll_recv(cx)).boxed() })
     }
@@ -512,13 +513,12 @@ fn socket_error(message: &str, code: &str) -> ws::Event {
     )
 }
 
-/// Runs one operation that came over WebSocket, its events sent to `sender` until it ends or
-/// the client stops listening: a query or mutation answers once, a subscription with each
-/// change.
+/// Runs one subscription that came over WebSocket, its events sent to `sender` until it ends
+/// or the client stops listening (queries and mutations are refused: the gateway sends them
+/// over HTTP).
 async fn socket_operation(
     served: &Served,
     claims: Option<&Claims>,
-    refuse_writes: bool,
     payload: serde_json::Value,
     sender: &tokio::sync::mpsc::Sender<ws::Event>,
 ) {
@@ -539,11 +539,6 @@ async fn socket_operation(
         operation_name: request.operation_name.as_deref(),
         variables: &variables,
     };
-    if refuse_writes && is_mutation(asked.query, asked.operation_name) {
-        let refusal = socket_error("mutations need a signed-in caller", "UNAUTHENTICATED");
-        let _ = sender.send(refusal).await;
-        return;
-    }
     let Some(engine) = &served.engine else {
         let refusal = socket_error("this subgraph answers over HTTP only", "BAD_REQUEST");
         let _ = sender.send(refusal).await;
@@ -559,8 +554,11 @@ async fn socket_operation(
     let definition = engine::operation_named(&document, asked.operation_name)
         .expect("a prepared document has the operation");
     if definition.ty != OperationType::Subscription {
-        let reply = engine_reply(served, engine.as_ref(), &asked, claims).await;
-        let _ = sender.send(ws::Event::Next(reply.body)).await;
+        let refusal = socket_error(
+            "only subscriptions are answered over WebSocket; send queries and mutations over HTTP",
+            "BAD_REQUEST",
+        );
+        let _ = sender.send(refusal).await;
         return;
     }
     let operation = Operation {
