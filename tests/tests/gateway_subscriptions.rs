@@ -113,7 +113,18 @@ async fn socket(stack: &Stack) -> Socket {
 }
 
 async fn socket_to(url: &str) -> Socket {
+    socket_with(url, None).await
+}
+
+/// A WebSocket to `url`, with a gateway claims token when given.
+async fn socket_with(url: &str, claims: Option<&str>) -> Socket {
     let mut request = url.into_client_request().unwrap();
+    if let Some(claims) = claims {
+        request.headers_mut().insert(
+            polygraph_subgraph_core::claims::HEADER,
+            claims.parse().unwrap(),
+        );
+    }
     request.headers_mut().insert(
         "sec-websocket-protocol",
         "graphql-transport-ws".parse().unwrap(),
@@ -402,4 +413,63 @@ async fn apollo_client_receives_events_over_multipart_http() {
     let stack = stack(|_| {}).await;
     let event = client_event(&stack, "apollo", &stack.url).await;
     assert_product_event(&event, "apollo");
+}
+
+#[tokio::test]
+async fn mongodb_change_streams_reach_subscribers_as_their_rules_allow() {
+    use mongodb::bson::doc;
+    let scratch = common::mongo::Scratch::with(vec![
+        doc! { "item_id": "seed", "owner": "nobody", "name": "seed" },
+    ])
+    .await;
+    let subgraph = scratch
+        .subgraph(
+            "{ items: { type: Item, key: item_id, rule: owner = claims.sub, changes: true } }",
+        )
+        .await;
+    let listener = tokio::spawn(subgraph.changes_listener());
+    let address = serve(server::app(
+        server::share(subgraph.served()),
+        common::trusting("mongodb"),
+    ))
+    .await;
+    let claims = common::gateway_token("mongodb", &json!({ "sub": "a" }));
+    let mut socket = socket_with(&format!("ws://{address}/graphql"), Some(&claims)).await;
+    send(&mut socket, json!({ "type": "connection_init" })).await;
+    assert_eq!(
+        receive(&mut socket).await.unwrap()["type"],
+        "connection_ack"
+    );
+    send(
+        &mut socket,
+        json!({ "id": "m", "type": "subscribe", "payload": {
+            "query": "subscription { items_changed { item_id owner } }"
+        } }),
+    )
+    .await;
+    // Each round writes one of b's items, then one of a's: only a's may reach a.
+    let items = scratch
+        .database
+        .collection::<mongodb::bson::Document>("items");
+    let writer = tokio::spawn(async move {
+        for round in 0.. {
+            for owner in ["b", "a"] {
+                let item =
+                    doc! { "item_id": format!("{owner}-{round}"), "owner": owner, "name": "x" };
+                items.insert_one(item).await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let event = receive(&mut socket).await.unwrap();
+    writer.abort();
+    listener.abort();
+    assert_eq!(event["type"], "next", "{event}");
+    let item = &event["payload"]["data"]["items_changed"];
+    assert_eq!(item["owner"], "a", "{event}");
+    assert!(
+        item["item_id"].as_str().unwrap().starts_with("a-"),
+        "{event}"
+    );
+    scratch.drop().await;
 }

@@ -9,6 +9,7 @@
 
 pub mod aggregate;
 pub mod cache;
+pub mod changes;
 pub mod claims;
 pub mod config;
 pub mod cost;

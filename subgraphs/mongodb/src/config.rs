@@ -111,6 +111,11 @@ pub struct CollectionConfig {
     /// e.g. `{ max_age: 60 }`.
     #[serde(default)]
     pub cache: Option<CacheHint>,
+    /// A subscription field, `<list>_changed`, with the document after each insert, update or
+    /// replace: the subgraph follows the collection's change stream (the server must run as a
+    /// replica set) and reads each changed document as the subscriber may see it.
+    #[serde(default)]
+    pub changes: bool,
 }
 
 /// `product: { type: Product, field: product_id }` gives `Review.product: Product`.

@@ -29,6 +29,9 @@ pub(crate) struct Documents {
     pub(crate) store: Store,
     /// What each root field does.
     roots: HashMap<String, Root>,
+    /// The collection of each `Subscription` field, by name.
+    subscriptions: HashMap<String, usize>,
+    changes: std::sync::Arc<crate::changes::Changes>,
 }
 
 #[derive(Clone, Copy)]
@@ -41,9 +44,13 @@ enum Root {
 }
 
 impl Documents {
-    pub(crate) fn new(store: Store) -> Self {
+    pub(crate) fn new(store: Store, changes: std::sync::Arc<crate::changes::Changes>) -> Self {
         let mut roots = HashMap::new();
+        let mut subscriptions = HashMap::new();
         for (index, collection) in store.model.collections.iter().enumerate() {
+            if let Some(field) = &collection.changed_field {
+                subscriptions.insert(field.clone(), index);
+            }
             let list = &collection.list_field;
             roots.insert(list.clone(), Root::List(index));
             roots.insert(format!("{list}_connection"), Root::Page(index));
@@ -55,7 +62,12 @@ impl Documents {
                 }
             }
         }
-        Self { store, roots }
+        Self {
+            store,
+            roots,
+            subscriptions,
+            changes,
+        }
     }
 }
 
@@ -69,6 +81,20 @@ impl Engine for Documents {
                 .map(drop)
                 .map_err(|error| error.to_string())
         })
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        operation: &'a Operation<'a>,
+        field: &'a SelectedField<'a>,
+    ) -> Option<futures::stream::BoxStream<'a, Resolved>> {
+        let collection = *self.subscriptions.get(field.name)?;
+        let name = &self.store.model.collections[collection].collection;
+        let receiver = self.changes.subscribe(name);
+        Some(polygraph_subgraph_core::changes::follow(
+            receiver,
+            move |id: Bson| async move { self.changed(operation, field, collection, id).await.into() },
+        ))
     }
 
     fn resolve<'a>(
@@ -152,6 +178,27 @@ impl Documents {
             .shaped(operation, collection, &documents, &field.selection_sets)
             .await?;
         Ok(Json::Array(shaped))
+    }
+
+    /// A changed document, by its `_id`, as the subscriber may see it (null when not).
+    async fn changed(
+        &self,
+        operation: &Operation<'_>,
+        field: &SelectedField<'_>,
+        collection: usize,
+        id: Bson,
+    ) -> Result<Json, FieldError> {
+        let filter = both(
+            doc! { "_id": { "$eq": id } },
+            self.store.restriction(collection, operation.claims)?,
+        );
+        let Some(document) = self.store.find_one(collection, filter).await? else {
+            return Ok(Json::Null);
+        };
+        let mut shaped = self
+            .shaped(operation, collection, &[document], &field.selection_sets)
+            .await?;
+        Ok(shaped.pop().unwrap_or(Json::Null))
     }
 
     /// `reviews_by_pk(review_id)`: the document with that key, or null.

@@ -6,6 +6,7 @@
 //! one operation per root field, per `_entities` type, and per batch of extension fields
 //! ([`loader`]).
 
+mod changes;
 pub mod config;
 pub mod convert;
 mod cursor;
@@ -56,6 +57,7 @@ pub struct Subgraph {
     engine: Arc<engine::Documents>,
     commands: Arc<Recorder>,
     shapes: Introspection,
+    changes: Arc<changes::Changes>,
 }
 
 impl Subgraph {
@@ -101,17 +103,33 @@ impl Subgraph {
     ) -> anyhow::Result<Self> {
         let model = Arc::new(model::build(config, schemas)?);
         let schema = schema::build(&model).context("generating the GraphQL schema")?;
-        let engine = Arc::new(engine::Documents::new(store::Store {
-            model: model.clone(),
-            database,
-        }));
+        let changes = Arc::new(changes::Changes::default());
+        let engine = Arc::new(engine::Documents::new(
+            store::Store {
+                model: model.clone(),
+                database,
+            },
+            changes.clone(),
+        ));
         Ok(Self {
             schema,
             model,
             engine,
             commands,
             shapes: schemas.to_vec(),
+            changes,
         })
+    }
+
+    /// Follows the change streams of the collections with subscription fields, handing each
+    /// change to their subscribers, until the process ends (at once done without
+    /// `changes: true` collections). Serving with `polygraph subgraph` runs it.
+    pub fn changes_listener(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        changes::listen(
+            self.engine.store.database.clone(),
+            self.model.clone(),
+            self.changes.clone(),
+        )
     }
 
     /// Each configured collection's shape as start-up read it, for [`Subgraph::from_introspection`].
@@ -284,6 +302,10 @@ impl polygraph_subgraph_core::subgraph::Subgraph for Subgraph {
             .collections
             .iter()
             .any(|collection| collection.rule.is_some())
+    }
+
+    fn alongside(&self, _config: &Config, _schema: polygraph_subgraph_core::server::SharedSchema) {
+        tokio::spawn(self.changes_listener());
     }
 }
 

@@ -149,6 +149,8 @@ pub struct CollectionModel {
     pub list_field: String,
     pub by_key_field: String,
     pub aggregate_field: String,
+    /// The subscription field with the document after each change, when it has one.
+    pub changed_field: Option<String>,
     /// The entity key field (index into the object's fields), if the type is an entity.
     pub key: Option<usize>,
     /// The field `…_by_pk` looks documents up by: the key, or `_id`.
@@ -353,6 +355,7 @@ fn add_collection(
         object,
         by_key_field: format!("{list_field}_by_pk"),
         aggregate_field: format!("{list_field}_aggregate"),
+        changed_field: collection.changes.then(|| format!("{list_field}_changed")),
         list_field,
         key,
         lookup,

@@ -23,11 +23,16 @@ pub(crate) const PAGE_INFO: &str = "PageInfo";
 /// The schema for `model`'s collections.
 pub fn build(model: &Model) -> Result<Schema, SchemaError> {
     let has_mutations = model.collections.iter().any(|c| c.mutations.any());
-    let mut builder = Schema::build("Query", has_mutations.then_some("Mutation"), None)
-        .enable_federation()
-        .extension(Hook)
-        .limit_depth(model.max_depth)
-        .limit_complexity(model.max_complexity);
+    let has_changes = model.collections.iter().any(|c| c.changed_field.is_some());
+    let mut builder = Schema::build(
+        "Query",
+        has_mutations.then_some("Mutation"),
+        has_changes.then_some("Subscription"),
+    )
+    .enable_federation()
+    .extension(Hook)
+    .limit_depth(model.max_depth)
+    .limit_complexity(model.max_complexity);
     let kinds: Vec<(ScalarKind, bool)> = model
         .objects
         .iter()
@@ -72,8 +77,12 @@ pub fn build(model: &Model) -> Result<Schema, SchemaError> {
     builder = register_objects(builder, model, inherit.as_ref());
     let mut query = Object::new("Query");
     let mut mutation = Object::new("Mutation");
+    let mut subscription = async_graphql::dynamic::Subscription::new("Subscription");
     for (index, collection) in model.collections.iter().enumerate() {
         let object = model.object_of(index);
+        if let Some(name) = &collection.changed_field {
+            subscription = subscription.field(changed_field(name, &object.type_name));
+        }
         for output in aggregate::types(&object.type_name, "documents", &object.filter_fields())
             .into_iter()
             .chain(connection_types(&object.type_name))
@@ -101,10 +110,21 @@ pub fn build(model: &Model) -> Result<Schema, SchemaError> {
     if has_mutations {
         builder = builder.register(mutation);
     }
+    if has_changes {
+        builder = builder.register(subscription);
+    }
     builder
         .register(query)
         .entity_resolver(by_engine())
         .finish()
+}
+
+/// `<list>_changed`: each document after it is written.
+fn changed_field(name: &str, type_name: &str) -> async_graphql::dynamic::SubscriptionField {
+    let description = format!(
+        "Each {type_name} after it is inserted, updated or replaced, as this caller may see it."
+    );
+    polygraph_subgraph_core::changes::field(name, type_name, description)
 }
 
 /// A type derived from a collection's documents (aggregates, connections): the collection's

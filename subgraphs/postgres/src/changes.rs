@@ -7,13 +7,11 @@
 //! transaction. Those sent while the listening connection is lost (before it reconnects) are
 //! lost: the log says so, and subscribers see the next change.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value as Json};
 use sqlx::PgPool;
-use tokio::sync::broadcast;
 
 use crate::model::Model;
 use crate::sql::quote;
@@ -21,44 +19,11 @@ use crate::sql::quote;
 /// The channel every trigger of ours notifies.
 const CHANNEL: &str = "polygraph_changes";
 
-/// Changes queued per table for subscribers that have not read them yet; one that falls
-/// further behind loses its subscription (with an error), never the subgraph's memory.
-const BUFFER: usize = 1024;
-
 /// One changed row: its primary key, by column name.
 pub(crate) type Key = Arc<Map<String, Json>>;
 
-/// Where changes go: a channel per table, made when the first subscriber comes.
-#[derive(Default)]
-pub struct Changes {
-    tables: Mutex<HashMap<String, broadcast::Sender<Key>>>,
-}
-
-impl std::fmt::Debug for Changes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Changes").finish_non_exhaustive()
-    }
-}
-
-impl Changes {
-    /// The changes of `table` from now on.
-    pub(crate) fn subscribe(&self, table: &str) -> broadcast::Receiver<Key> {
-        let mut tables = self.tables.lock().expect("not poisoned");
-        tables
-            .entry(table.to_owned())
-            .or_insert_with(|| broadcast::channel(BUFFER).0)
-            .subscribe()
-    }
-
-    /// Hands a change of `table` to its subscribers, if it has any.
-    fn publish(&self, table: &str, key: Key) {
-        let tables = self.tables.lock().expect("not poisoned");
-        if let Some(sender) = tables.get(table) {
-            // No receiver left is not an error: nobody is listening right now.
-            let _ = sender.send(key);
-        }
-    }
-}
+/// Where the listener hands changes to subscribers, by table name.
+pub type Changes = polygraph_subgraph_core::changes::Hub<Key>;
 
 /// The trigger function and a trigger per table with changes, replaced in place, under a lock
 /// so that replicas starting together do not trip over each other.
@@ -179,7 +144,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn changes_reach_only_their_tables_subscribers() {
+    fn notifications_reach_only_their_tables_subscribers() {
         let model = Model {
             schema: "public".to_owned(),
             tables: Vec::new(),

@@ -86,38 +86,17 @@ impl Engine for Tables {
         operation: &'a Operation<'a>,
         field: &'a SelectedField<'a>,
     ) -> Option<BoxStream<'a, Resolved>> {
-        use futures::StreamExt as _;
-        use tokio::sync::broadcast::error::RecvError;
         let table = *self.subscriptions.get(field.name)?;
         let receiver = self
             .changes
             .subscribe(&self.state.model.tables[table].table);
-        let events = futures::stream::unfold(Some(receiver), move |receiver| async move {
-            let mut receiver = receiver?;
-            loop {
-                match receiver.recv().await {
-                    Ok(key) => {
-                        let keyed = self.keyed(field, table, &key);
-                        let resolved = self.rows(operation, &keyed, Root::ByKey(table)).await;
-                        // A row this caller may not see (or gone again) is not an event.
-                        if resolved.is_null() && resolved.errors.is_empty() {
-                            continue;
-                        }
-                        let failed = resolved.is_null();
-                        return Some((resolved, (!failed).then_some(receiver)));
-                    }
-                    Err(RecvError::Lagged(missed)) => {
-                        let message = format!(
-                            "{missed} changes were dropped because this subscriber fell behind"
-                        );
-                        let error = FieldError::new(message).code("SUBSCRIPTION_LAGGED");
-                        return Some((Resolved::failed(error), None));
-                    }
-                    Err(RecvError::Closed) => return None,
-                }
-            }
-        });
-        Some(events.boxed())
+        Some(polygraph_subgraph_core::changes::follow(
+            receiver,
+            move |key| async move {
+                let keyed = self.keyed(field, table, &key);
+                self.rows(operation, &keyed, Root::ByKey(table)).await
+            },
+        ))
     }
 
     fn resolve<'a>(

@@ -4,7 +4,7 @@
 
 use async_graphql::dynamic::{
     Field, InputValue, Object, Scalar, Schema, SchemaBuilder, SchemaError, Subscription,
-    SubscriptionField, SubscriptionFieldFuture, TypeRef,
+    SubscriptionField, TypeRef,
 };
 use polygraph_subgraph_core::aggregate::aggregate_type;
 use polygraph_subgraph_core::engine::{Hook, by_engine};
@@ -121,20 +121,16 @@ fn build_with(model: &Model) -> Result<Schema, SchemaError> {
         .finish()
 }
 
-/// `<list>_changed`: the row after each insert or update (the engine's events; async-graphql
-/// only validates).
+/// `<list>_changed`: the row after each insert or update.
 fn changed(table: &TableModel, name: &str) -> SubscriptionField {
-    SubscriptionField::new(name, TypeRef::named_nn(&table.type_name), |_| {
-        SubscriptionFieldFuture::new(async {
-            Ok(futures::stream::empty::<
-                async_graphql::Result<async_graphql::Value>,
-            >())
-        })
-    })
-    .description(format!(
-        "Each {} after it is inserted or updated, as this caller may see it.",
-        table.type_name
-    ))
+    polygraph_subgraph_core::changes::field(
+        name,
+        &table.type_name,
+        format!(
+            "Each {} after it is inserted or updated, as this caller may see it.",
+            table.type_name
+        ),
+    )
 }
 
 fn scalar_description(kind: ScalarKind) -> &'static str {
