@@ -30,6 +30,7 @@ struct Stack {
     live: Arc<Live>,
     pool: sqlx::PgPool,
     postgres: Running,
+    _redis_listener: AbortOnDrop,
     _logs: tempfile::TempDir,
 }
 
@@ -80,8 +81,22 @@ async fn stack(adjust: impl FnOnce(&mut Settings)) -> Stack {
         server::Trust::default(),
     ))
     .await;
+    let redis = polygraph_subgraph_redis::Subgraph::start(
+        &polygraph_subgraph_redis::Config::from_file(&root.join("config/redis.yaml")).unwrap(),
+    )
+    .await
+    .unwrap();
+    let redis_listener = tokio::spawn(redis.changes_listener());
+    let redis = serve(server::app(
+        server::share(redis.served()),
+        server::Trust::default(),
+    ))
+    .await;
     let mut settings = Settings::default();
     settings.authorization.policies = Some(root.join("policies"));
+    settings
+        .subgraph_urls
+        .insert("redis".to_owned(), format!("http://{redis}/graphql"));
     settings
         .subgraph_urls
         .insert("postgres".to_owned(), format!("{base}/graphql"));
@@ -100,7 +115,17 @@ async fn stack(adjust: impl FnOnce(&mut Settings)) -> Stack {
         live,
         pool: sqlx::PgPool::connect(&endpoints().postgres).await.unwrap(),
         postgres,
+        _redis_listener: AbortOnDrop(redis_listener),
         _logs: logs,
+    }
+}
+
+/// A task stopped with the test.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -472,4 +497,46 @@ async fn mongodb_change_streams_reach_subscribers_as_their_rules_allow() {
         "{event}"
     );
     scratch.drop().await;
+}
+
+#[tokio::test]
+async fn a_feature_write_in_redis_reaches_subscribers_with_the_users_postgres_fields() {
+    let stack = stack(|_| {}).await;
+    let mut socket = initialized(&stack).await;
+    send(
+        &mut socket,
+        json!({ "id": "f", "type": "subscribe", "payload": {
+            "query": "subscription { user_online_changed { id name onlineFeatures { segment } } }"
+        } }),
+    )
+    .await;
+    // Each touch writes user 7's segment as it is: a keyspace notification, no change of data.
+    let client = redis::Client::open(endpoints().redis.as_str()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let segment: String = redis::cmd("HGET")
+        .arg("features:user:7")
+        .arg("segment")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let writer = tokio::spawn(async move {
+        loop {
+            let _: () = redis::cmd("HSET")
+                .arg("features:user:7")
+                .arg("segment")
+                .arg(&segment)
+                .query_async(&mut redis)
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let event = receive(&mut socket).await.unwrap();
+    writer.abort();
+    assert_eq!(event["type"], "next", "{event}");
+    let user = &event["payload"]["data"]["user_online_changed"];
+    assert_eq!(user["id"], "7", "{event}");
+    // The name comes from PostgreSQL, the segment from Redis.
+    assert!(user["name"].is_string(), "{event}");
+    assert!(user["onlineFeatures"]["segment"].is_string(), "{event}");
 }

@@ -68,6 +68,11 @@ pub struct GroupConfig {
     /// is read and written only for the entities the gateway's claims allow.
     #[serde(default)]
     pub rule: Option<String>,
+    /// A subscription field, `<group>_changed`, with the entity after each write to its hash,
+    /// from Redis keyspace notifications (the subgraph turns on the hash events it needs when
+    /// the server allows `CONFIG SET`).
+    #[serde(default)]
+    pub changes: bool,
 }
 
 fn default_listen() -> SocketAddr {

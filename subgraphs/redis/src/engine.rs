@@ -26,6 +26,7 @@ use crate::store::{GroupKey, GroupValues, Store};
 pub(crate) struct Features {
     pub(crate) model: Arc<Model>,
     pub(crate) store: Store,
+    pub(crate) changes: Arc<crate::changes::Changes>,
 }
 
 impl Engine for Features {
@@ -37,6 +38,24 @@ impl Engine for Features {
                 .map(drop)
                 .map_err(|error| error.to_string())
         })
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        operation: &'a Operation<'a>,
+        field: &'a SelectedField<'a>,
+    ) -> Option<futures::stream::BoxStream<'a, Resolved>> {
+        let (index, group) = self
+            .model
+            .groups
+            .iter()
+            .enumerate()
+            .find(|(_, group)| group.changed_field.as_deref() == Some(field.name))?;
+        let receiver = self.changes.subscribe(&group.name);
+        Some(polygraph_subgraph_core::changes::follow(
+            receiver,
+            move |id: String| async move { self.changed(operation, field, index, id).await.into() },
+        ))
     }
 
     fn resolve<'a>(
@@ -72,8 +91,40 @@ impl Features {
     ) -> Result<Json, FieldError> {
         let references =
             polygraph_subgraph_core::entities::references_of(field, &self.model.entities, "id")?;
+        self.shaped(operation, &field.selection_sets, references)
+            .await
+            .map(Json::Array)
+    }
+
+    /// The entity `id` after a write to its `group` hash, as the subscriber may see it: null
+    /// when the group is hidden from this caller.
+    async fn changed(
+        &self,
+        operation: &Operation<'_>,
+        field: &SelectedField<'_>,
+        group: usize,
+        id: String,
+    ) -> Result<Json, FieldError> {
+        // A group this caller may not read is no event of theirs.
+        if !allowed(&self.model, group, &id, operation.claims)? {
+            return Ok(Json::Null);
+        }
+        let entity = self.model.groups[group].entity.clone();
+        let mut shaped = self
+            .shaped(operation, &field.selection_sets, vec![(entity, id)])
+            .await?;
+        Ok(shaped.pop().unwrap_or(Json::Null))
+    }
+
+    /// `references` (type, id) shaped for the selection `sets`, every group they read fetched
+    /// in one pipeline.
+    async fn shaped(
+        &self,
+        operation: &Operation<'_>,
+        sets: &[&SelectionSet],
+        references: Vec<(String, String)>,
+    ) -> Result<Vec<Json>, FieldError> {
         let walker = operation.walker();
-        let sets = &field.selection_sets;
         let entities = self
             .read_ahead(&walker, sets, references, operation.claims)
             .await?;
@@ -94,7 +145,7 @@ impl Features {
             }
             items.push(shaper.shape_with(&typename, &Json::Object(document), &raw)?);
         }
-        Ok(Json::Array(items))
+        Ok(items)
     }
 
     /// `features(names:)` of an entity whose groups `object` holds by their fields: each

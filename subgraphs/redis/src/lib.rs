@@ -2,6 +2,7 @@
 //! other subgraphs' entities (`User.onlineFeatures`), `featureVector` serves matrices to ML
 //! services, `putFeatures` writes online updates.
 
+mod changes;
 pub mod config;
 mod engine;
 mod errors;
@@ -23,6 +24,8 @@ pub struct Subgraph {
     engine: Arc<engine::Features>,
     pub model: Arc<model::Model>,
     round_trips: Arc<Recorder>,
+    client: redis::Client,
+    changes: Arc<changes::Changes>,
 }
 
 impl Subgraph {
@@ -96,24 +99,40 @@ impl Subgraph {
             .set_connection_timeout(Some(std::time::Duration::from_secs(2)))
             .set_response_timeout(Some(std::time::Duration::from_secs(5)))
             .set_number_of_retries(0);
-        let connection = redis::aio::ConnectionManager::new_lazy_with_config(client, reconnecting)
-            .with_context(|| format!("connecting to Redis at {}", redacted_url(url)))?;
+        let connection =
+            redis::aio::ConnectionManager::new_lazy_with_config(client.clone(), reconnecting)
+                .with_context(|| format!("connecting to Redis at {}", redacted_url(url)))?;
         let round_trips = Arc::new(Recorder::new("redis", "redis"));
         let store = store::Store {
             connection,
             round_trips: round_trips.clone(),
         };
         let schema = schema::build(&model).context("generating the GraphQL schema")?;
+        let changes = Arc::new(changes::Changes::default());
         let engine = Arc::new(engine::Features {
             model: model.clone(),
             store,
+            changes: changes.clone(),
         });
         Ok(Self {
             schema,
             engine,
             model,
             round_trips,
+            client,
+            changes,
         })
+    }
+
+    /// Listens for writes to the hashes of the groups with subscription fields, handing each
+    /// to their subscribers, until the process ends (at once done without `changes: true`
+    /// groups). Serving with `polygraph subgraph` runs it.
+    pub fn changes_listener(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        changes::listen(
+            self.client.clone(),
+            self.model.clone(),
+            self.changes.clone(),
+        )
     }
 
     /// The schema and its engine, ready to serve.
@@ -161,5 +180,9 @@ impl polygraph_subgraph_core::subgraph::Subgraph for Subgraph {
 
     fn has_rules(&self) -> bool {
         self.model.groups.iter().any(|group| group.rule.is_some())
+    }
+
+    fn alongside(&self, _config: &Config, _schema: polygraph_subgraph_core::server::SharedSchema) {
+        tokio::spawn(self.changes_listener());
     }
 }

@@ -109,6 +109,8 @@ pub struct Group {
     pub cache: Option<polygraph_subgraph_core::cache::CacheHint>,
     /// Which entities' features a request may read and write, from its claims.
     pub rule: Option<polygraph_subgraph_core::rules::RowRule>,
+    /// The subscription field with the entity after each write to its hash, when it has one.
+    pub changed_field: Option<String>,
 }
 
 impl Group {
@@ -116,6 +118,13 @@ impl Group {
     /// characters of a key no pattern ever matches against.
     pub fn key(&self, id: &str) -> String {
         format!("{}{id}{}", self.prefix, self.suffix)
+    }
+
+    /// The entity id in the hash key `key`, when it is one of this group's.
+    pub fn id_of<'k>(&self, key: &'k str) -> Option<&'k str> {
+        key.strip_prefix(self.prefix.as_str())?
+            .strip_suffix(self.suffix.as_str())
+            .filter(|id| !id.is_empty())
     }
 
     pub fn feature(&self, name: &str) -> Option<&Feature> {
@@ -205,6 +214,7 @@ pub fn build(config: &Config) -> anyhow::Result<Model> {
             features,
             cache,
             rule,
+            changed_field: group.changes.then(|| format!("{name}_changed")),
         });
     }
     for entity in &entities {

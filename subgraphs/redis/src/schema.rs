@@ -23,7 +23,15 @@ fn matrix_type() -> TypeRef {
 pub fn build(model: &Model) -> Result<Schema, SchemaError> {
     let hinted = model.groups.iter().any(|group| group.cache.is_some());
     let inherit = hinted.then(CacheHint::inherit);
-    let mut builder = Schema::build("Query", Some("Mutation"), None)
+    let has_changes = model
+        .groups
+        .iter()
+        .any(|group| group.changed_field.is_some());
+    let mut builder = Schema::build(
+        "Query",
+        Some("Mutation"),
+        has_changes.then_some("Subscription"),
+    )
         .enable_federation()
         .extension(Hook)
         .limit_depth(model.max_depth)
@@ -87,6 +95,23 @@ pub fn build(model: &Model) -> Result<Schema, SchemaError> {
     }
     if hinted {
         builder = polygraph_subgraph_core::cache::register(builder);
+    }
+    if has_changes {
+        let mut subscription = async_graphql::dynamic::Subscription::new("Subscription");
+        for group in &model.groups {
+            if let Some(name) = &group.changed_field {
+                let description = format!(
+                    "Each {} after a write to its {} features, as this caller may see them.",
+                    group.entity, group.name
+                );
+                subscription = subscription.field(polygraph_subgraph_core::changes::field(
+                    name,
+                    &group.entity,
+                    description,
+                ));
+            }
+        }
+        builder = builder.register(subscription);
     }
     builder
         .register(Object::new("Query").field(feature_vector()))
