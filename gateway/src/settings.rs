@@ -277,6 +277,10 @@ pub struct SubscriptionSettings {
     pub keepalive_ms: u64,
     /// How long a WebSocket client has to send `connection_init`, in milliseconds.
     pub init_timeout_ms: u64,
+    /// How many times to subscribe again to a subgraph whose subscription broke off (waiting
+    /// 250 ms, then twice as long each time, at most 5 s) before the client gets the error;
+    /// 0 ends it at once. Events while it was away are not replayed.
+    pub resubscribe_attempts: u32,
 }
 
 impl Default for SubscriptionSettings {
@@ -288,6 +292,7 @@ impl Default for SubscriptionSettings {
             buffer: 64,
             keepalive_ms: 5_000,
             init_timeout_ms: 3_000,
+            resubscribe_attempts: 0,
         }
     }
 }

@@ -91,56 +91,18 @@ pub(crate) struct Feed {
     /// The first response's extensions (cost, plan).
     pub extensions: JsonMap,
     pub seat: Seat,
+    /// The subgraph subscribed to and the request it was sent, to subscribe again.
+    pub root: (usize, bytes::Bytes),
 }
 
 impl Feed {
     /// Completes each event of `upstream` into a response for `sender`, until the
     /// subscription ends.
     pub async fn run(mut self, mut upstream: Upstream, sender: mpsc::Sender<Response>) {
-        let session = self.session.clone();
-        let ending = loop {
-            let event = tokio::select! {
-                () = sender.closed() => break None,
-                () = self.gateway.retired() => break Some(ending(
-                    Code::SubscriptionSchemaReload,
-                    "a new supergraph serves now: subscribe again",
-                )),
-                () = polygraph_service::serve::stopping() => break Some(ending(
-                    Code::SubscriptionServerShutdown,
-                    "the gateway is stopping: subscribe again",
-                )),
-                event = upstream.next() => event,
-            };
-            let body = match event {
-                Ok(Some(body)) => body,
-                Ok(None) => break None,
-                Err(message) => break Some(ending(Code::SubrequestHttpError, message)),
-            };
-            if expired(session.as_deref()) {
-                break Some(ending(
-                    Code::Unauthenticated,
-                    "the token expired: subscribe again with a fresh one",
-                ));
-            }
-            let mut response = self
-                .gateway
-                .event_response(&self.planned, &self.variables, session.as_deref(), body)
-                .await;
-            response.extensions = std::mem::take(&mut self.extensions);
-            match sender.try_send(response) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Closed(_)) => break None,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    break Some(ending(
-                        Code::SubscriptionBufferFull,
-                        format!(
-                            "the client did not read {} events in time (subscriptions.buffer): subscribe again",
-                            sender.max_capacity()
-                        ),
-                    ));
-                }
-            }
-        };
+        let metrics = polygraph_service::metrics();
+        metrics.subscription_started();
+        let (reason, ending) = self.feed(&mut upstream, &sender).await;
+        metrics.subscription_ended(reason);
         upstream.stop().await;
         drop(self.seat);
         if let Some(ending) = ending {
@@ -152,6 +114,102 @@ impl Feed {
                 _ = sender.send(ending) => {}
             }
         }
+    }
+
+    /// Feeds `sender` until the subscription ends: why (for the metrics), and the error the
+    /// client gets, if any.
+    async fn feed(
+        &mut self,
+        upstream: &mut Upstream,
+        sender: &mpsc::Sender<Response>,
+    ) -> (&'static str, Option<Response>) {
+        let session = self.session.clone();
+        let attempts = self.gateway.settings().subscriptions.resubscribe_attempts;
+        let mut attempts_left = attempts;
+        loop {
+            let event = tokio::select! {
+                () = sender.closed() => return ("client_left", None),
+                () = self.gateway.retired() => return ("schema_reload", Some(ending(
+                    Code::SubscriptionSchemaReload,
+                    "a new supergraph serves now: subscribe again",
+                ))),
+                () = polygraph_service::serve::stopping() => return ("shutdown", Some(ending(
+                    Code::SubscriptionServerShutdown,
+                    "the gateway is stopping: subscribe again",
+                ))),
+                event = upstream.next() => event,
+            };
+            let body = match event {
+                Ok(Some(body)) => {
+                    attempts_left = attempts;
+                    body
+                }
+                Ok(None) => return ("completed", None),
+                Err(message) => {
+                    let Some(again) = self.resubscribed(&mut attempts_left, sender).await else {
+                        let error = ending(Code::SubrequestHttpError, message);
+                        return ("subgraph_error", Some(error));
+                    };
+                    *upstream = again;
+                    continue;
+                }
+            };
+            if expired(session.as_deref()) {
+                let error = ending(
+                    Code::Unauthenticated,
+                    "the token expired: subscribe again with a fresh one",
+                );
+                return ("token_expired", Some(error));
+            }
+            let mut response = self
+                .gateway
+                .event_response(&self.planned, &self.variables, session.as_deref(), body)
+                .await;
+            response.extensions = std::mem::take(&mut self.extensions);
+            match sender.try_send(response) {
+                Ok(()) => polygraph_service::metrics().subscription_event(),
+                Err(mpsc::error::TrySendError::Closed(_)) => return ("client_left", None),
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    let message = format!(
+                        "the client did not read {} events in time (subscriptions.buffer): subscribe again",
+                        sender.max_capacity()
+                    );
+                    let error = ending(Code::SubscriptionBufferFull, message);
+                    return ("buffer_full", Some(error));
+                }
+            }
+        }
+    }
+
+    /// The subscription made again after its subgraph's broke off, within
+    /// `subscriptions.resubscribe_attempts` (waiting 250 ms, then twice as long each time, at
+    /// most 5 s); `None` once they are spent or the client has gone.
+    async fn resubscribed(
+        &self,
+        attempts_left: &mut u32,
+        sender: &mpsc::Sender<Response>,
+    ) -> Option<Upstream> {
+        let mut wait = std::time::Duration::from_millis(250);
+        while *attempts_left > 0 {
+            *attempts_left -= 1;
+            tokio::select! {
+                () = sender.closed() => return None,
+                () = tokio::time::sleep(wait) => {}
+            }
+            wait = (wait * 2).min(std::time::Duration::from_secs(5));
+            let caller = self.gateway.subgraphs.caller(self.session.as_deref());
+            let (subgraph, body) = &self.root;
+            if let Ok(again) = self
+                .gateway
+                .subgraphs
+                .subscribe(*subgraph, body.clone(), &caller)
+                .await
+            {
+                tracing::info!("resubscribed to a subgraph after its subscription broke off");
+                return Some(again);
+            }
+        }
+        None
     }
 }
 
@@ -240,7 +298,7 @@ impl Gateway {
         let caller = self.subgraphs.caller(options.session.as_deref());
         let upstream = self
             .subgraphs
-            .subscribe(root, body, &caller)
+            .subscribe(root, body.clone(), &caller)
             .await
             .map_err(|message| {
                 Box::new(Response::request_error(
@@ -256,6 +314,7 @@ impl Gateway {
             session: options.session,
             extensions: ready.response.extensions,
             seat,
+            root: (root, body),
         };
         tokio::spawn(feed.run(upstream, sender));
         Ok(responses(receiver))

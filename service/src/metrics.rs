@@ -131,6 +131,9 @@ pub struct Metrics {
     reloads: Family<ResultLabels, Counter>,
     key_refreshes: Family<ResultLabels, Counter>,
     denials: Counter,
+    subscriptions: Gauge,
+    subscription_events: Counter,
+    subscription_ends: Family<ResultLabels, Counter>,
     operations: RwLock<HashSet<String>>,
     samplers: Mutex<Vec<Sampler>>,
     /// Off: the hot paths (requests, fetches, caches, round trips) record nothing.
@@ -235,6 +238,24 @@ impl Metrics {
             "Requests with fields refused by @authenticated, @requiresScopes or @policy",
             denials.clone(),
         );
+        let subscriptions = Gauge::default();
+        registry.register(
+            "subscriptions",
+            "Subscriptions being served",
+            subscriptions.clone(),
+        );
+        let subscription_events = Counter::default();
+        registry.register(
+            "subscription_events",
+            "Subscription events completed and handed to clients",
+            subscription_events.clone(),
+        );
+        let subscription_ends = Family::default();
+        registry.register(
+            "subscription_ends",
+            "Subscriptions ended, by why (completed, client_left, buffer_full, schema_reload, shutdown, subgraph_error, token_expired)",
+            subscription_ends.clone(),
+        );
         Self {
             registry,
             requests,
@@ -250,6 +271,9 @@ impl Metrics {
             reloads,
             key_refreshes,
             denials,
+            subscriptions,
+            subscription_events,
+            subscription_ends,
             operations: RwLock::default(),
             samplers: Mutex::default(),
             enabled: AtomicBool::new(true),
@@ -415,6 +439,24 @@ impl Metrics {
     /// Fields or a request refused by an authorization directive.
     pub fn denied(&self) {
         self.denials.inc();
+    }
+
+    /// A subscription started.
+    pub fn subscription_started(&self) {
+        self.subscriptions.inc();
+    }
+
+    /// A subscription event reached its client's queue.
+    pub fn subscription_event(&self) {
+        self.subscription_events.inc();
+    }
+
+    /// A subscription ended, for `result`.
+    pub fn subscription_ended(&self, result: &'static str) {
+        self.subscriptions.dec();
+        self.subscription_ends
+            .get_or_create(&ResultLabels { result })
+            .inc();
     }
 
     /// Runs `sample` each time the metrics are written.

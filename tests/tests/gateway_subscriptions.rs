@@ -31,7 +31,7 @@ struct Stack {
     pool: sqlx::PgPool,
     postgres: Running,
     _redis_listener: AbortOnDrop,
-    _logs: tempfile::TempDir,
+    logs: tempfile::TempDir,
 }
 
 impl Stack {
@@ -116,7 +116,7 @@ async fn stack(adjust: impl FnOnce(&mut Settings)) -> Stack {
         pool: sqlx::PgPool::connect(&endpoints().postgres).await.unwrap(),
         postgres,
         _redis_listener: AbortOnDrop(redis_listener),
-        _logs: logs,
+        logs,
     }
 }
 
@@ -191,6 +191,31 @@ async fn receive(socket: &mut Socket) -> Result<Value, u16> {
     }
 }
 
+/// The next event of `field` for the object with `id`, skipping the others' (tests running
+/// beside this one change other rows of the same tables).
+async fn event_of(socket: &mut Socket, field: &str, id: &str) -> Value {
+    loop {
+        let message = receive(socket).await.unwrap();
+        let other = message["type"] == "next"
+            && message["payload"]["data"][field]["id"]
+                .as_str()
+                .is_some_and(|other| other != id);
+        if !other {
+            return message;
+        }
+    }
+}
+
+/// The next message that is not an event (an error, a completion, the close code).
+async fn not_an_event(socket: &mut Socket) -> Result<Value, u16> {
+    loop {
+        let message = receive(socket).await?;
+        if message["type"] != "next" {
+            return Ok(message);
+        }
+    }
+}
+
 async fn initialized(stack: &Stack) -> Socket {
     let mut socket = socket(stack).await;
     send(&mut socket, json!({ "type": "connection_init" })).await;
@@ -210,7 +235,9 @@ async fn a_postgres_write_reaches_a_websocket_subscriber_completed_from_mongodb(
         json!({ "id": "a", "type": "subscribe", "payload": { "query": PRODUCT } }),
     )
     .await;
-    let event = stack.touching(3, receive(&mut socket)).await.unwrap();
+    let event = stack
+        .touching(3, event_of(&mut socket, "products_changed", "3"))
+        .await;
     assert_eq!(event["type"], "next", "{event}");
     assert_eq!(event["id"], "a");
     let product = &event["payload"]["data"]["products_changed"];
@@ -259,7 +286,7 @@ async fn the_websocket_protocol_is_enforced_with_its_close_codes() {
         )
         .await;
     }
-    assert_eq!(receive(&mut twice).await, Err(4409));
+    assert_eq!(not_an_event(&mut twice).await, Err(4409));
     // An invalid operation is an `error` for that id, and the connection stays.
     let mut invalid = initialized(&stack).await;
     send(
@@ -343,11 +370,13 @@ async fn a_new_supergraph_ends_subscriptions_with_an_error() {
         json!({ "id": "r", "type": "subscribe", "payload": { "query": PRODUCT } }),
     )
     .await;
-    let first = stack.touching(4, receive(&mut socket)).await.unwrap();
+    let first = stack
+        .touching(4, event_of(&mut socket, "products_changed", "4"))
+        .await;
     assert_eq!(first["type"], "next", "{first}");
     let sdl = std::fs::read_to_string(repo_root().join("schema/supergraph.graphql")).unwrap();
     assert!(stack.live.replace(&format!("{sdl}\n# reloaded\n")).unwrap());
-    let ended = receive(&mut socket).await.unwrap();
+    let ended = not_an_event(&mut socket).await.unwrap();
     assert_eq!(ended["type"], "error", "{ended}");
     assert_eq!(
         ended["payload"][0]["extensions"]["code"],
@@ -364,10 +393,12 @@ async fn a_subgraph_that_goes_away_ends_the_subscription_with_an_error() {
         json!({ "id": "g", "type": "subscribe", "payload": { "query": PRODUCT } }),
     )
     .await;
-    let first = stack.touching(5, receive(&mut socket)).await.unwrap();
+    let first = stack
+        .touching(5, event_of(&mut socket, "products_changed", "5"))
+        .await;
     assert_eq!(first["type"], "next", "{first}");
     stack.postgres.0.kill().unwrap();
-    let ended = receive(&mut socket).await.unwrap();
+    let ended = not_an_event(&mut socket).await.unwrap();
     assert_eq!(ended["type"], "error", "{ended}");
     assert_eq!(
         ended["payload"][0]["extensions"]["code"],
@@ -380,6 +411,46 @@ async fn a_subgraph_that_goes_away_ends_the_subscription_with_an_error() {
             .contains("postgres"),
         "{ended}"
     );
+}
+
+#[tokio::test]
+async fn the_gateway_resubscribes_to_a_subgraph_that_comes_back_when_configured() {
+    let mut stack = stack(|settings| settings.subscriptions.resubscribe_attempts = 40).await;
+    let mut socket = initialized(&stack).await;
+    send(
+        &mut socket,
+        json!({ "id": "b", "type": "subscribe", "payload": { "query": PRODUCT } }),
+    )
+    .await;
+    let first = stack
+        .touching(8, event_of(&mut socket, "products_changed", "8"))
+        .await;
+    assert_eq!(first["type"], "next", "{first}");
+    // The subgraph goes away and comes back on its address.
+    stack.postgres.0.kill().unwrap();
+    let _ = stack.postgres.0.wait();
+    let listen = stack.postgres_base.trim_start_matches("http://").to_owned();
+    let log = stack.logs.path().join("postgres-again.log");
+    let config = repo_root().join("config/postgres.yaml");
+    let mut again = common::processes::spawn(
+        &[
+            "subgraph",
+            "postgres",
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            &listen,
+        ],
+        &[("POLYGRAPH_POSTGRES_URL", endpoints().postgres)],
+        &log,
+    );
+    common::processes::wait_healthy(&stack.postgres_base, &mut again, &log).await;
+    stack.postgres = again;
+    let next = stack
+        .touching(8, event_of(&mut socket, "products_changed", "8"))
+        .await;
+    assert_eq!(next["type"], "next", "{next}");
+    assert_eq!(next["payload"]["data"]["products_changed"]["id"], "8");
 }
 
 #[tokio::test]
@@ -400,7 +471,7 @@ async fn client_event(stack: &Stack, transport: &str, url: &str) -> Value {
     let script = repo_root().join("tests/js/subscribe.mjs");
     let run = tokio::process::Command::new("node")
         .arg(&script)
-        .args([transport, url, PRODUCT])
+        .args([transport, url, PRODUCT, r#""id":"6""#])
         .output();
     let output = stack.touching(6, run).await.unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -531,7 +602,7 @@ async fn a_feature_write_in_redis_reaches_subscribers_with_the_users_postgres_fi
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     });
-    let event = receive(&mut socket).await.unwrap();
+    let event = event_of(&mut socket, "user_online_changed", "7").await;
     writer.abort();
     assert_eq!(event["type"], "next", "{event}");
     let user = &event["payload"]["data"]["user_online_changed"];
