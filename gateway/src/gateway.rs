@@ -90,7 +90,7 @@ pub enum Failure {
 const MAX_KEYS_DROPPED: usize = 100;
 
 /// A response, transport aside.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Response {
     /// The body's start: `{"data":` and the data as JSON, written so that the rest of the
     /// body follows in the same buffer ([`data_start`]); `None` for request errors: no
@@ -253,6 +253,8 @@ pub struct Gateway {
     listeners: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
     /// Set when a newer supergraph takes over: its subscriptions end.
     retired: tokio::sync::watch::Sender<bool>,
+    /// Subscriptions' shared feeds, by what makes subscriptions identical.
+    pub(crate) feeds: crate::fanout::Fanout<Arc<Response>>,
 }
 
 /// Whether every policy the supergraph names is among `policies`.
@@ -408,6 +410,7 @@ impl Gateway {
             hasher: std::collections::hash_map::RandomState::new(),
             listeners: std::sync::Mutex::default(),
             retired: tokio::sync::watch::Sender::new(false),
+            feeds: crate::fanout::Fanout::default(),
         }
     }
 
@@ -622,17 +625,7 @@ impl Gateway {
         let variables = serde_json::to_value(request.variables.as_ref()).ok()?;
         serde_json::to_writer(&mut identity, &canonical(&variables)).ok()?;
         identity.push(0);
-        if let Some(session) = session {
-            let claims: std::collections::BTreeMap<&String, serde_json::Value> = session
-                .claims
-                .iter()
-                .filter(|(name, _)| {
-                    !["exp", "iat", "nbf", "jti", "auth_time"].contains(&name.as_str())
-                })
-                .map(|(name, value)| (name, canonical(value)))
-                .collect();
-            serde_json::to_writer(&mut identity, &(&session.issuer, claims)).ok()?;
-        }
+        write_caller(&mut identity, session).ok()?;
         Some(identity)
     }
 
@@ -1218,7 +1211,25 @@ impl Gateway {
 }
 
 /// `value` with every object's keys in order, so that equal values print alike.
-fn canonical(value: &serde_json::Value) -> serde_json::Value {
+/// Writes who `session` is: its issuer and claims in a canonical order, but those that change
+/// with every token (`exp`, `iat`, `nbf`, `jti`, `auth_time`); nothing for an anonymous caller.
+pub(crate) fn write_caller(
+    out: &mut Vec<u8>,
+    session: Option<&Session>,
+) -> Result<(), serde_json::Error> {
+    let Some(session) = session else {
+        return Ok(());
+    };
+    let claims: std::collections::BTreeMap<&String, serde_json::Value> = session
+        .claims
+        .iter()
+        .filter(|(name, _)| !["exp", "iat", "nbf", "jti", "auth_time"].contains(&name.as_str()))
+        .map(|(name, value)| (name, canonical(value)))
+        .collect();
+    serde_json::to_writer(out, &(&session.issuer, claims))
+}
+
+pub(crate) fn canonical(value: &serde_json::Value) -> serde_json::Value {
     match value {
         serde_json::Value::Object(object) => {
             let sorted: std::collections::BTreeMap<&String, serde_json::Value> = object

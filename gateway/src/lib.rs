@@ -19,6 +19,7 @@ pub mod edge;
 pub mod entity_cache;
 pub mod errors;
 pub mod execute;
+pub mod fanout;
 pub mod gateway;
 pub mod http;
 pub mod json;

@@ -32,7 +32,7 @@ use polygraph_service::ws;
 use crate::auth::Session;
 use crate::gateway::{Options, Request, Response};
 use crate::live::Live;
-use crate::subscriptions::{Responses, Seat, Subscribed};
+use crate::subscriptions::{Responses, Seat, Subscribed, is_ending};
 
 /// How a client asks for its responses to be streamed over HTTP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,11 +120,6 @@ fn tokio_stream_interval(period: Duration) -> BoxStream<'static, ()> {
     let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     futures::stream::poll_fn(move |cx| interval.poll_tick(cx).map(|_| Some(()))).boxed()
-}
-
-/// Whether `response` ends a subscription with errors and no data.
-fn is_ending(response: &Response) -> bool {
-    response.data.is_none() && !response.errors.is_empty()
 }
 
 /// An SSE `next` event per response, `complete` at the end (graphql-sse).

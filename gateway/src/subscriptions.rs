@@ -1,11 +1,14 @@
 //! Subscriptions: the gateway subscribes to the subgraph that owns the root field (see
 //! `execute::subscribe`) and completes each event from the other subgraphs through the plan,
-//! as it would a query's root fetch. Each subscription is one task feeding its client's
-//! responses through a bounded queue: a client that does not read them fast enough gets
-//! `SUBSCRIPTION_BUFFER_FULL` and the subscription ends, so memory stays bounded. It also
-//! ends, with an error the client sees, when the subgraph's stream breaks off, the caller's
-//! token expires, a newer supergraph serves (`SUBSCRIPTION_SCHEMA_RELOAD`) or the gateway
-//! stops; and when the client goes away, the subgraph is told.
+//! as it would a query's root fetch. Identical subscriptions (same operation, variables and
+//! caller) share one feed ([`crate::fanout`]): one subscription to the subgraph and one run
+//! of the plan per event, broadcast to each subscriber through a bounded queue. A subscriber
+//! that does not read fast enough gets `SUBSCRIPTION_BUFFER_FULL` and its subscription ends,
+//! so memory stays bounded; one whose token expires gets `UNAUTHENTICATED`. A feed ends, with
+//! an error every subscriber sees, when the subgraph's stream breaks off (after the
+//! configured attempts to subscribe again), a newer supergraph serves
+//! (`SUBSCRIPTION_SCHEMA_RELOAD`) or the gateway stops; when its last subscriber goes away,
+//! the subgraph is told.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use apollo_compiler::response::JsonMap;
 use apollo_compiler::validation::Valid;
 use futures::StreamExt as _;
-use tokio::sync::mpsc;
+use tokio::sync::broadcast;
 
 use crate::auth::Session;
 use crate::errors::{Code, GraphqlError};
@@ -27,9 +30,6 @@ static ACTIVE: AtomicUsize = AtomicUsize::new(0);
 pub fn active() -> usize {
     ACTIVE.load(Ordering::Relaxed)
 }
-
-/// How long a subscription that ends with an error waits for its client to take that error.
-const LAST_WORD: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// One of a bounded number of places (subscriptions, connections), given back when dropped.
 #[derive(Debug)]
@@ -82,53 +82,46 @@ pub(crate) fn expired(session: Option<&Session>) -> bool {
     expiry(session).is_some_and(|exp| std::time::SystemTime::now() >= exp)
 }
 
-/// One subscription's task: what it needs to complete each event.
+/// A feed's task: what it needs to complete each event, for every identical subscription.
 pub(crate) struct Feed {
     pub gateway: Arc<Gateway>,
     pub planned: Arc<Planned>,
     pub variables: Valid<JsonMap>,
+    /// The first subscriber's session (the others' differ at most in when they expire).
     pub session: Option<Arc<Session>>,
-    /// The first response's extensions (cost, plan).
-    pub extensions: JsonMap,
-    pub seat: Seat,
     /// The subgraph subscribed to and the request it was sent, to subscribe again.
     pub root: (usize, bytes::Bytes),
+    /// Its key and slot among the gateway's feeds, given up when it ends.
+    pub key: Vec<u8>,
+    pub slot: crate::fanout::Slot<Arc<Response>>,
 }
 
 impl Feed {
-    /// Completes each event of `upstream` into a response for `sender`, until the
-    /// subscription ends.
-    pub async fn run(mut self, mut upstream: Upstream, sender: mpsc::Sender<Response>) {
-        let metrics = polygraph_service::metrics();
-        metrics.subscription_started();
+    /// Completes each event of `upstream` into a response for the subscribers, until the
+    /// feed ends (the last one left, or with an error they all get).
+    pub async fn run(self, mut upstream: Upstream, sender: broadcast::Sender<Arc<Response>>) {
         let (reason, ending) = self.feed(&mut upstream, &sender).await;
-        metrics.subscription_ended(reason);
-        upstream.stop().await;
-        drop(self.seat);
+        polygraph_service::metrics().subscription_ended(reason);
+        // New subscribers start a feed of their own from now on.
+        self.gateway.feeds.forget(&self.key, &self.slot);
         if let Some(ending) = ending {
-            // Room for it once the client reads one more; not past the client going away, or
-            // a client that reads nothing more.
-            tokio::select! {
-                () = sender.closed() => {}
-                () = tokio::time::sleep(LAST_WORD) => {}
-                _ = sender.send(ending) => {}
-            }
+            let _ = sender.send(Arc::new(ending));
         }
+        upstream.stop().await;
     }
 
-    /// Feeds `sender` until the subscription ends: why (for the metrics), and the error the
-    /// client gets, if any.
+    /// Feeds `sender` until the feed ends: why (for the metrics), and the error the
+    /// subscribers get, if any.
     async fn feed(
-        &mut self,
+        &self,
         upstream: &mut Upstream,
-        sender: &mpsc::Sender<Response>,
+        sender: &broadcast::Sender<Arc<Response>>,
     ) -> (&'static str, Option<Response>) {
-        let session = self.session.clone();
         let attempts = self.gateway.settings().subscriptions.resubscribe_attempts;
         let mut attempts_left = attempts;
         loop {
             let event = tokio::select! {
-                () = sender.closed() => return ("client_left", None),
+                () = sender.closed() => return ("clients_left", None),
                 () = self.gateway.retired() => return ("schema_reload", Some(ending(
                     Code::SubscriptionSchemaReload,
                     "a new supergraph serves now: subscribe again",
@@ -154,40 +147,29 @@ impl Feed {
                     continue;
                 }
             };
-            if expired(session.as_deref()) {
-                let error = ending(
-                    Code::Unauthenticated,
-                    "the token expired: subscribe again with a fresh one",
-                );
-                return ("token_expired", Some(error));
-            }
-            let mut response = self
+            let response = self
                 .gateway
-                .event_response(&self.planned, &self.variables, session.as_deref(), body)
+                .event_response(
+                    &self.planned,
+                    &self.variables,
+                    self.session.as_deref(),
+                    body,
+                )
                 .await;
-            response.extensions = std::mem::take(&mut self.extensions);
-            match sender.try_send(response) {
-                Ok(()) => polygraph_service::metrics().subscription_event(),
-                Err(mpsc::error::TrySendError::Closed(_)) => return ("client_left", None),
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    let message = format!(
-                        "the client did not read {} events in time (subscriptions.buffer): subscribe again",
-                        sender.max_capacity()
-                    );
-                    let error = ending(Code::SubscriptionBufferFull, message);
-                    return ("buffer_full", Some(error));
-                }
+            if sender.send(Arc::new(response)).is_err() {
+                return ("clients_left", None);
             }
+            polygraph_service::metrics().subscription_event();
         }
     }
 
     /// The subscription made again after its subgraph's broke off, within
     /// `subscriptions.resubscribe_attempts` (waiting 250 ms, then twice as long each time, at
-    /// most 5 s); `None` once they are spent or the client has gone.
+    /// most 5 s); `None` once they are spent or the subscribers have gone.
     async fn resubscribed(
         &self,
         attempts_left: &mut u32,
-        sender: &mpsc::Sender<Response>,
+        sender: &broadcast::Sender<Arc<Response>>,
     ) -> Option<Upstream> {
         let mut wait = std::time::Duration::from_millis(250);
         while *attempts_left > 0 {
@@ -213,6 +195,58 @@ impl Feed {
     }
 }
 
+/// Whether `response` ends a subscription with errors and no data.
+pub(crate) fn is_ending(response: &Response) -> bool {
+    response.data.is_none() && !response.errors.is_empty()
+}
+
+/// One subscriber of a feed: its own session, place and first extensions.
+struct Member {
+    receiver: broadcast::Receiver<Arc<Response>>,
+    session: Option<Arc<Session>>,
+    /// The first response's extensions (cost, plan).
+    extensions: Option<JsonMap>,
+    _seat: Seat,
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        polygraph_service::metrics().subscription_left();
+    }
+}
+
+/// A subscriber's responses from its feed: ended for it alone when its token expires or it
+/// falls `subscriptions.buffer` events behind (`SUBSCRIPTION_BUFFER_FULL`).
+fn member_responses(member: Member) -> Responses {
+    use broadcast::error::RecvError;
+    polygraph_service::metrics().subscription_started();
+    futures::stream::unfold(Some(member), |member| async move {
+        let mut member = member?;
+        match member.receiver.recv().await {
+            Ok(response) => {
+                if expired(member.session.as_deref()) {
+                    let message = "the token expired: subscribe again with a fresh one";
+                    return Some((ending(Code::Unauthenticated, message), None));
+                }
+                let mut response = (*response).clone();
+                if let Some(extensions) = member.extensions.take() {
+                    response.extensions = extensions;
+                }
+                let last = is_ending(&response);
+                Some((response, (!last).then_some(member)))
+            }
+            Err(RecvError::Lagged(missed)) => {
+                let message = format!(
+                    "the client did not read {missed} events in time (subscriptions.buffer): subscribe again"
+                );
+                Some((ending(Code::SubscriptionBufferFull, message), None))
+            }
+            Err(RecvError::Closed) => None,
+        }
+    })
+    .boxed()
+}
+
 /// One client operation's responses, for transports that stream them.
 pub type Responses = futures::stream::BoxStream<'static, Response>;
 
@@ -234,6 +268,11 @@ impl std::fmt::Debug for Subscribed {
 }
 
 impl Gateway {
+    /// Subscription feeds running: one per set of identical subscriptions.
+    pub fn subscription_feeds(&self) -> usize {
+        self.feeds.len()
+    }
+
     /// A subscription's responses: one per event of the subgraph that owns its root field,
     /// each completed from the other subgraphs through the plan. Anything else has one
     /// response; a request refused before it runs (a subscription that cannot start) has its
@@ -295,35 +334,63 @@ impl Gateway {
                     "no subgraph subscription".to_owned(),
                 )))
             })?;
-        let caller = self.subgraphs.caller(options.session.as_deref());
-        let upstream = self
-            .subgraphs
-            .subscribe(root, body.clone(), &caller)
-            .await
-            .map_err(|message| {
-                Box::new(Response::request_error(
-                    Failure::BadRequest,
-                    vec![GraphqlError::new(message, Code::SubrequestHttpError)],
-                ))
-            })?;
-        let (sender, receiver) = tokio::sync::mpsc::channel(settings.buffer.max(1));
-        let feed = Feed {
-            gateway: self.clone(),
-            planned: ready.planned,
-            variables: ready.variables,
-            session: options.session,
-            extensions: ready.response.extensions,
-            seat,
-            root: (root, body),
+        let mut key = Vec::with_capacity(256);
+        key.extend_from_slice(&(Arc::as_ptr(&ready.planned) as usize).to_le_bytes());
+        serde_json::to_writer(
+            &mut key,
+            &crate::gateway::canonical(
+                &serde_json::to_value(&*ready.variables).unwrap_or_default(),
+            ),
+        )
+        .map_err(|_| Box::new(unplannable(&crate::plan::PlanError("variables".to_owned()))))?;
+        key.push(0);
+        crate::gateway::write_caller(&mut key, options.session.as_deref())
+            .map_err(|_| Box::new(unplannable(&crate::plan::PlanError("claims".to_owned()))))?;
+        let slot = self.feeds.slot(&key);
+        let mut first = None;
+        let started = slot
+            .get_or_try_init(|| async {
+                let caller = self.subgraphs.caller(options.session.as_deref());
+                let upstream = self
+                    .subgraphs
+                    .subscribe(root, body.clone(), &caller)
+                    .await
+                    .map_err(|message| {
+                        Box::new(Response::request_error(
+                            Failure::BadRequest,
+                            vec![GraphqlError::new(message, Code::SubrequestHttpError)],
+                        ))
+                    })?;
+                let (sender, receiver) = broadcast::channel(settings.buffer.max(1));
+                first = Some(receiver);
+                let feed = Feed {
+                    gateway: self.clone(),
+                    planned: ready.planned.clone(),
+                    variables: ready.variables.clone(),
+                    session: options.session.clone(),
+                    root: (root, body.clone()),
+                    key: key.clone(),
+                    slot: slot.clone(),
+                };
+                tokio::spawn(feed.run(upstream, sender.clone()));
+                Ok::<_, Box<Response>>(sender)
+            })
+            .await;
+        let sender = match started {
+            Ok(sender) => sender,
+            Err(refused) => {
+                self.feeds.forget(&key, &slot);
+                return Err(refused);
+            }
         };
-        tokio::spawn(feed.run(upstream, sender));
-        Ok(responses(receiver))
+        let receiver = first.unwrap_or_else(|| sender.subscribe());
+        Ok(member_responses(Member {
+            receiver,
+            session: options.session,
+            extensions: Some(ready.response.extensions),
+            _seat: seat,
+        }))
     }
-}
-
-/// The responses `receiver` gets, as a stream.
-pub(crate) fn responses(mut receiver: mpsc::Receiver<Response>) -> Responses {
-    futures::stream::poll_fn(move |cx| receiver.poll_recv(cx)).boxed()
 }
 
 #[cfg(test)]

@@ -247,13 +247,13 @@ impl Metrics {
         let subscription_events = Counter::default();
         registry.register(
             "subscription_events",
-            "Subscription events completed and handed to clients",
+            "Subscription events completed (once per feed, however many identical subscriptions share it)",
             subscription_events.clone(),
         );
         let subscription_ends = Family::default();
         registry.register(
             "subscription_ends",
-            "Subscriptions ended, by why (completed, client_left, buffer_full, schema_reload, shutdown, subgraph_error, token_expired)",
+            "Subscription feeds (one per set of identical subscriptions) ended, by why (completed, clients_left, schema_reload, shutdown, subgraph_error)",
             subscription_ends.clone(),
         );
         Self {
@@ -451,9 +451,13 @@ impl Metrics {
         self.subscription_events.inc();
     }
 
-    /// A subscription ended, for `result`.
-    pub fn subscription_ended(&self, result: &'static str) {
+    /// A subscriber left (its subscription ended or it went away).
+    pub fn subscription_left(&self) {
         self.subscriptions.dec();
+    }
+
+    /// A subscription feed (shared by identical subscriptions) ended, for `result`.
+    pub fn subscription_ended(&self, result: &'static str) {
         self.subscription_ends
             .get_or_create(&ResultLabels { result })
             .inc();

@@ -216,6 +216,24 @@ async fn not_an_event(socket: &mut Socket) -> Result<Value, u16> {
     }
 }
 
+/// A connection subscribed to `PRODUCT` as `id`, once a touch of `product` has reached it.
+async fn subscribed(stack: &Stack, id: &str, product: i64) -> Socket {
+    let mut socket = initialized(stack).await;
+    send(
+        &mut socket,
+        json!({ "id": id, "type": "subscribe", "payload": { "query": PRODUCT } }),
+    )
+    .await;
+    let first = stack
+        .touching(
+            product,
+            event_of(&mut socket, "products_changed", &product.to_string()),
+        )
+        .await;
+    assert_eq!(first["type"], "next", "{first}");
+    socket
+}
+
 async fn initialized(stack: &Stack) -> Socket {
     let mut socket = socket(stack).await;
     send(&mut socket, json!({ "type": "connection_init" })).await;
@@ -257,6 +275,51 @@ async fn a_postgres_write_reaches_a_websocket_subscriber_completed_from_mongodb(
     assert_eq!(next["type"], "next", "{next}");
     assert_eq!(next["payload"]["data"]["products"][0]["id"], "1");
     assert_eq!(receive(&mut socket).await.unwrap()["type"], "complete");
+}
+
+#[tokio::test]
+async fn identical_subscriptions_share_one_feed_and_each_gets_every_event() {
+    let stack = stack(|_| {}).await;
+    let mut sockets = Vec::new();
+    for id in ["s1", "s2", "s3"] {
+        sockets.push(subscribed(&stack, id, 9).await);
+    }
+    assert_eq!(stack.live.current().subscription_feeds(), 1);
+    // The same query for one product more is another feed.
+    let mut other = initialized(&stack).await;
+    let query = "subscription { products_changed { id name reviews(limit: 1) { rating } } }";
+    send(
+        &mut other,
+        json!({ "id": "o", "type": "subscribe", "payload": { "query": query } }),
+    )
+    .await;
+    let touched = stack.touching(9, async {
+        let mut events = Vec::new();
+        for socket in &mut sockets {
+            events.push(event_of(socket, "products_changed", "9").await);
+        }
+        events.push(event_of(&mut other, "products_changed", "9").await);
+        events
+    });
+    let events = touched.await;
+    assert!(
+        events.iter().all(|event| event["type"] == "next"),
+        "{events:?}"
+    );
+    assert_eq!(stack.live.current().subscription_feeds(), 2);
+    // A feed ends with its last subscriber.
+    drop(sockets);
+    drop(other);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while stack.live.current().subscription_feeds() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the feeds did not end"
+        );
+        stack
+            .touching(9, tokio::time::sleep(Duration::from_millis(300)))
+            .await;
+    }
 }
 
 #[tokio::test]
@@ -364,16 +427,7 @@ async fn a_subgraph_socket_answers_subscriptions_only() {
 #[tokio::test]
 async fn a_new_supergraph_ends_subscriptions_with_an_error() {
     let stack = stack(|_| {}).await;
-    let mut socket = initialized(&stack).await;
-    send(
-        &mut socket,
-        json!({ "id": "r", "type": "subscribe", "payload": { "query": PRODUCT } }),
-    )
-    .await;
-    let first = stack
-        .touching(4, event_of(&mut socket, "products_changed", "4"))
-        .await;
-    assert_eq!(first["type"], "next", "{first}");
+    let mut socket = subscribed(&stack, "r", 4).await;
     let sdl = std::fs::read_to_string(repo_root().join("schema/supergraph.graphql")).unwrap();
     assert!(stack.live.replace(&format!("{sdl}\n# reloaded\n")).unwrap());
     let ended = not_an_event(&mut socket).await.unwrap();
@@ -387,16 +441,7 @@ async fn a_new_supergraph_ends_subscriptions_with_an_error() {
 #[tokio::test]
 async fn a_subgraph_that_goes_away_ends_the_subscription_with_an_error() {
     let mut stack = stack(|_| {}).await;
-    let mut socket = initialized(&stack).await;
-    send(
-        &mut socket,
-        json!({ "id": "g", "type": "subscribe", "payload": { "query": PRODUCT } }),
-    )
-    .await;
-    let first = stack
-        .touching(5, event_of(&mut socket, "products_changed", "5"))
-        .await;
-    assert_eq!(first["type"], "next", "{first}");
+    let mut socket = subscribed(&stack, "g", 5).await;
     stack.postgres.0.kill().unwrap();
     let ended = not_an_event(&mut socket).await.unwrap();
     assert_eq!(ended["type"], "error", "{ended}");
@@ -416,16 +461,7 @@ async fn a_subgraph_that_goes_away_ends_the_subscription_with_an_error() {
 #[tokio::test]
 async fn the_gateway_resubscribes_to_a_subgraph_that_comes_back_when_configured() {
     let mut stack = stack(|settings| settings.subscriptions.resubscribe_attempts = 40).await;
-    let mut socket = initialized(&stack).await;
-    send(
-        &mut socket,
-        json!({ "id": "b", "type": "subscribe", "payload": { "query": PRODUCT } }),
-    )
-    .await;
-    let first = stack
-        .touching(8, event_of(&mut socket, "products_changed", "8"))
-        .await;
-    assert_eq!(first["type"], "next", "{first}");
+    let mut socket = subscribed(&stack, "b", 8).await;
     // The subgraph goes away and comes back on its address.
     stack.postgres.0.kill().unwrap();
     let _ = stack.postgres.0.wait();

@@ -188,8 +188,21 @@ impl Documents {
         collection: usize,
         id: Bson,
     ) -> Result<Json, FieldError> {
+        let filter = doc! { "_id": { "$eq": id } };
+        self.found_one(operation, field, collection, filter).await
+    }
+
+    /// The one document `filter` finds under the caller's row rule, shaped for `field`; null
+    /// when there is none.
+    async fn found_one(
+        &self,
+        operation: &Operation<'_>,
+        field: &SelectedField<'_>,
+        collection: usize,
+        filter: Document,
+    ) -> Result<Json, FieldError> {
         let filter = both(
-            doc! { "_id": { "$eq": id } },
+            filter,
             self.store.restriction(collection, operation.claims)?,
         );
         let Some(document) = self.store.find_one(collection, filter).await? else {
@@ -214,17 +227,8 @@ impl Documents {
         let storage = lookup.scalar().expect("lookup fields are scalars").0;
         let key = field.argument(&lookup.name).unwrap_or(&Value::Null);
         let key = to_bson(key, storage).map_err(|error| bad_input(error.0))?;
-        let filter = both(
-            doc! { lookup.path.clone(): { "$eq": key } },
-            self.store.restriction(collection, operation.claims)?,
-        );
-        let Some(document) = self.store.find_one(collection, filter).await? else {
-            return Ok(Json::Null);
-        };
-        let mut shaped = self
-            .shaped(operation, collection, &[document], &field.selection_sets)
-            .await?;
-        Ok(shaped.pop().unwrap_or(Json::Null))
+        let filter = doc! { lookup.path.clone(): { "$eq": key } };
+        self.found_one(operation, field, collection, filter).await
     }
 
     /// `reviews_connection(where, order_by, first, after)`: one `find` of a page and one
