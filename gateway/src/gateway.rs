@@ -53,6 +53,8 @@ pub struct Request {
 }
 
 /// How a request arrived.
+// Independent facts about the request, each read on its own.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     /// Who sent it, from a verified token; `None` for anonymous requests.
@@ -64,6 +66,8 @@ pub struct Options {
     /// The request carries credentials (`Authorization`, `Cookie`): whatever its answer's
     /// cache policy, only the client's own cache may keep it.
     pub credentials: bool,
+    /// The transport streams responses (WebSocket, SSE, multipart): subscriptions may run.
+    pub streaming: bool,
 }
 
 /// What went wrong before execution: the response has no `data`.
@@ -807,6 +811,15 @@ impl Gateway {
     fn admit(&self, kind: OperationType, options: &Options) -> Result<(), Box<Response>> {
         if options.read_only && kind != OperationType::Query {
             return Err(Box::new(not_in_get(kind)));
+        }
+        if kind == OperationType::Subscription && !options.streaming {
+            return Err(Box::new(Response::request_error(
+                Failure::Malformed,
+                vec![GraphqlError::new(
+                    "subscriptions are answered over WebSocket (graphql-transport-ws), with Accept: text/event-stream, or with Accept: multipart/mixed;subscriptionSpec=1.0",
+                    Code::SubscriptionTransport,
+                )],
+            )));
         }
         let session = options.session.as_deref();
         if kind == OperationType::Mutation

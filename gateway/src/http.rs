@@ -400,6 +400,7 @@ fn options(
             .is_some_and(|v| !v.is_empty() && v != "0" && v != "false"),
         credentials: headers.contains_key(header::AUTHORIZATION)
             || headers.contains_key(header::COOKIE),
+        streaming: false,
     }
 }
 
@@ -461,28 +462,21 @@ async fn post_graphql(
             return refuse(StatusCode::BAD_REQUEST, media, &message, Code::BadRequest);
         }
     };
-    let options = options(&headers, false, session);
-    let subscription = streaming.is_some() && {
+    let mut options = options(&headers, false, session);
+    if let Some(streaming) = streaming {
         if let Err(refused) = gateway.resolve(&mut request).await {
             return finished(*refused, media).into_http();
         }
-        gateway.operation_type(&mut request) == Some(OperationType::Subscription)
-    };
-    if let Some(streaming) = streaming
-        && (subscription || streaming == crate::streams::Streaming::Sse)
-    {
-        let keepalive = Duration::from_millis(gateway.settings().subscriptions.keepalive_ms.max(1));
-        let subscribed = gateway.subscribe(request, options).await;
-        return crate::streams::over_http(subscribed, streaming, keepalive)
-            .unwrap_or_else(|refused| finished(*refused, media).into_http());
-    }
-    if gateway.operation_type(&mut request) == Some(OperationType::Subscription) {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            media,
-            "subscriptions are answered over WebSocket (graphql-transport-ws), with Accept: text/event-stream, or with Accept: multipart/mixed;subscriptionSpec=1.0",
-            Code::SubscriptionTransport,
-        );
+        let subscription =
+            gateway.operation_type(&mut request) == Some(OperationType::Subscription);
+        if subscription || streaming == crate::streams::Streaming::Sse {
+            options.streaming = true;
+            let keepalive =
+                Duration::from_millis(gateway.settings().subscriptions.keepalive_ms.max(1));
+            let subscribed = gateway.subscribe(request, options).await;
+            return crate::streams::over_http(subscribed, streaming, keepalive)
+                .unwrap_or_else(|refused| finished(*refused, media).into_http());
+        }
     }
     let ask = Ask::new(false, media, &headers, EXPLAIN_HEADER, bytes);
     answer(gateway, ask, request, options, media).await

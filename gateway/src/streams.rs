@@ -349,6 +349,7 @@ impl ws::Handler for Sockets {
                 session: (*session).clone(),
                 read_only: false,
                 explain: false,
+                streaming: true,
             };
             match gateway.subscribe(request, options).await {
                 Subscribed::Refused(response) => {
