@@ -169,6 +169,12 @@ async fn send(socket: &mut Socket, message: Value) {
         .unwrap();
 }
 
+/// Starts operation `id` running `query`.
+async fn subscribe(socket: &mut Socket, id: &str, query: &str) {
+    let message = json!({ "id": id, "type": "subscribe", "payload": { "query": query } });
+    send(socket, message).await;
+}
+
 /// The next protocol message (pings answered on the way), or the close frame's code.
 async fn receive(socket: &mut Socket) -> Result<Value, u16> {
     loop {
@@ -219,11 +225,7 @@ async fn not_an_event(socket: &mut Socket) -> Result<Value, u16> {
 /// A connection subscribed to `PRODUCT` as `id`, once a touch of `product` has reached it.
 async fn subscribed(stack: &Stack, id: &str, product: i64) -> Socket {
     let mut socket = initialized(stack).await;
-    send(
-        &mut socket,
-        json!({ "id": id, "type": "subscribe", "payload": { "query": PRODUCT } }),
-    )
-    .await;
+    subscribe(&mut socket, id, PRODUCT).await;
     let first = stack
         .touching(
             product,
@@ -248,11 +250,7 @@ async fn initialized(stack: &Stack) -> Socket {
 async fn a_postgres_write_reaches_a_websocket_subscriber_completed_from_mongodb() {
     let stack = stack(|_| {}).await;
     let mut socket = initialized(&stack).await;
-    send(
-        &mut socket,
-        json!({ "id": "a", "type": "subscribe", "payload": { "query": PRODUCT } }),
-    )
-    .await;
+    subscribe(&mut socket, "a", PRODUCT).await;
     let event = stack
         .touching(3, event_of(&mut socket, "products_changed", "3"))
         .await;
@@ -288,11 +286,7 @@ async fn identical_subscriptions_share_one_feed_and_each_gets_every_event() {
     // The same query for one product more is another feed.
     let mut other = initialized(&stack).await;
     let query = "subscription { products_changed { id name reviews(limit: 1) { rating } } }";
-    send(
-        &mut other,
-        json!({ "id": "o", "type": "subscribe", "payload": { "query": query } }),
-    )
-    .await;
+    subscribe(&mut other, "o", query).await;
     let touched = stack.touching(9, async {
         let mut events = Vec::new();
         for socket in &mut sockets {
@@ -327,11 +321,7 @@ async fn the_websocket_protocol_is_enforced_with_its_close_codes() {
     let stack = stack(|settings| settings.subscriptions.init_timeout_ms = 300).await;
     // Subscribing before connection_init: 4401.
     let mut early = socket(&stack).await;
-    send(
-        &mut early,
-        json!({ "id": "1", "type": "subscribe", "payload": { "query": PRODUCT } }),
-    )
-    .await;
+    subscribe(&mut early, "1", PRODUCT).await;
     assert_eq!(receive(&mut early).await, Err(4401));
     // A message outside the protocol: 4400.
     let mut garbled = socket(&stack).await;
@@ -343,11 +333,7 @@ async fn the_websocket_protocol_is_enforced_with_its_close_codes() {
     // Two subscriptions with one id: 4409.
     let mut twice = initialized(&stack).await;
     for _ in 0..2 {
-        send(
-            &mut twice,
-            json!({ "id": "x", "type": "subscribe", "payload": { "query": PRODUCT } }),
-        )
-        .await;
+        subscribe(&mut twice, "x", PRODUCT).await;
     }
     assert_eq!(not_an_event(&mut twice).await, Err(4409));
     // An invalid operation is an `error` for that id, and the connection stays.
@@ -422,6 +408,35 @@ async fn a_subgraph_socket_answers_subscriptions_only() {
     let refused = receive(&mut socket).await.unwrap();
     assert_eq!(refused["type"], "error", "{refused}");
     assert_eq!(refused["payload"][0]["extensions"]["code"], "BAD_REQUEST");
+}
+
+#[tokio::test]
+async fn a_subgraph_that_requires_the_gateways_token_refuses_an_unsigned_socket() {
+    let subgraph = common::mongo::demo().await;
+    let trust = server::Trust {
+        require_gateway_token: true,
+        ..common::trusting("mongodb")
+    };
+    let address = serve(server::app(server::share(subgraph.served()), trust)).await;
+    let url = format!("ws://{address}/graphql");
+    let mut request = url.as_str().into_client_request().unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let refused = tokio_tungstenite::connect_async(request).await.unwrap_err();
+    let tokio_tungstenite::tungstenite::Error::Http(response) = refused else {
+        panic!("the upgrade should be refused with a status: {refused:?}");
+    };
+    assert_eq!(response.status(), 401);
+    // With the gateway's signed claims, the same socket opens.
+    let claims = common::gateway_token("mongodb", &json!({ "sub": "a" }));
+    let mut socket = socket_with(&url, Some(&claims)).await;
+    send(&mut socket, json!({ "type": "connection_init" })).await;
+    assert_eq!(
+        receive(&mut socket).await.unwrap()["type"],
+        "connection_ack"
+    );
 }
 
 #[tokio::test]
