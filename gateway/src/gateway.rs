@@ -556,15 +556,7 @@ impl Gateway {
     /// Whether `request` is a query (not a mutation), by its document, prepared now if it was
     /// not yet; `false` for a request that fails before its operation is known.
     pub fn is_query(&self, request: &mut Request) -> bool {
-        if request.query.is_none() {
-            return false;
-        }
-        self.prepared(request).is_ok_and(|document| {
-            document
-                .prepared
-                .operation(request.operation_name.as_deref())
-                .is_ok_and(|operation| operation.operation_type == OperationType::Query)
-        })
+        self.operation_type(request) == Some(OperationType::Query)
     }
 
     /// Puts the text of the request's persisted query (APQ hash or document id) in its
